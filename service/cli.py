@@ -1,0 +1,157 @@
+"""The `instructforge` command line."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from service.errors import ServiceError
+from service.settings import get_settings
+from service.storage.db import Database
+
+app = typer.Typer(
+    help="instructforge: grow instruction-tuning data from seed tasks.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+seeds_app = typer.Typer(help="Seed sets: the human tasks a run starts from.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(seeds_app, name="seeds")
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reports_errors(fn: F) -> F:
+    """Turn the service's own errors into a red message and exit code 1, not a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ServiceError as exc:
+            err_console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_database() -> Database:
+    return Database(get_settings().database_url)
+
+
+def default_seed_path() -> Path:
+    return Path(str(resources.files("service.seeds") / "default_seed_tasks.jsonl"))
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Option("head", help="Target revision.")) -> None:
+    """Migrate the database up to REVISION (head by default)."""
+    from service.storage import migrate
+
+    url = get_settings().database_url
+    migrate.upgrade(url, revision)
+    console.print(f"database at [bold]{revision}[/bold]: {_safe_url(url)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: str = typer.Option("-1", help="Target revision (base for none)."),
+) -> None:
+    """Migrate the database down to REVISION (one step by default)."""
+    from service.storage import migrate
+
+    migrate.downgrade(get_settings().database_url, revision)
+    console.print(f"database downgraded to {revision}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's revision and the code's head revision."""
+    from service.storage import migrate
+
+    database = open_database()
+    try:
+        current = migrate.current_revision(database.engine)
+    finally:
+        database.dispose()
+    head = migrate.head_revision(database.url)
+    state = "up to date" if current == head else "needs `instructforge db upgrade`"
+    console.print(f"current: {current or '(empty)'}  head: {head}  ({state})")
+
+
+@seeds_app.command("import")
+@reports_errors
+def seeds_import(
+    path: Annotated[Path, typer.Argument(help="JSONL in Self-Instruct or Alpaca format.")],
+    name: Annotated[str, typer.Option(help="Name of the new seed set.")],
+) -> None:
+    """Import a seed file, all or nothing: any bad line names itself and nothing is written."""
+    from service.seed_files import parse_seed_file
+    from service.storage.seeds import import_seed_set
+
+    if not path.is_file():
+        err_console.print(f"[red]error[/red]: no such file: {path}")
+        raise typer.Exit(2)
+    seed_file = parse_seed_file(path.read_bytes())
+    database = open_database()
+    try:
+        with database.transaction() as session:
+            outcome = import_seed_set(session, name=name, seed_file=seed_file)
+            seed_set = outcome.seed_set
+    finally:
+        database.dispose()
+    if outcome.created:
+        n_cls = sum(r.is_classification for r in seed_file.records)
+        console.print(
+            f"imported seed set [bold]{name}[/bold] (id {seed_set.id}): "
+            f"{seed_set.task_count} tasks, {n_cls} classification, format {seed_file.format}"
+        )
+    else:
+        console.print(f"seed set [bold]{name}[/bold] already holds this file: nothing to do")
+
+
+@seeds_app.command("import-default")
+@reports_errors
+def seeds_import_default(
+    name: Annotated[str, typer.Option(help="Name of the seed set.")] = "default",
+) -> None:
+    """Import the product's own default seed set (shipped with the package)."""
+    seeds_import(default_seed_path(), name)
+
+
+@seeds_app.command("list")
+def seeds_list() -> None:
+    """List seed sets."""
+    from service.storage.seeds import list_seed_sets
+
+    database = open_database()
+    try:
+        with database.sessions() as session:
+            rows = list_seed_sets(session)
+    finally:
+        database.dispose()
+    table = Table("id", "name", "tasks", "format", "sha256", "created")
+    for s in rows:
+        table.add_row(
+            str(s.id),
+            s.name,
+            str(s.task_count),
+            s.source_format,
+            s.content_hash[:12],
+            s.created_at.isoformat(timespec="seconds"),
+        )
+    console.print(table)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,57 @@
+"""Service configuration: one validating Settings object, read from the environment on demand."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All service settings; every field is `INSTRUCTFORGE_<FIELD>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="INSTRUCTFORGE_", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///./data/instructforge.db",
+        description="SQLAlchemy URL. SQLite (default) or postgresql+psycopg://user@host/db.",
+    )
+    data_dir: Path = Field(Path("./data"), description="Root for local state.")
+    model_cache_dir: Path = Field(
+        Path("./data/model-cache"), description="Where prepared (converted) models are cached."
+    )
+    datasets_dir: Path = Field(
+        Path("./data/datasets"), description="Where exported dataset versions are written."
+    )
+    models_dir: Path = Field(Path("./data/models"), description="Where trained models go.")
+    redis_url: str | None = Field(
+        None,
+        description="redis://host:port/db. When set, the near-duplicate index lives in Redis "
+        "and is shared by every worker.",
+    )
+    lease_seconds: int = Field(60, ge=5, description="How long a worker's claim on a run lasts.")
+    heartbeat_seconds: int = Field(10, ge=1, description="How often a worker renews its lease.")
+    poll_seconds: float = Field(2.0, gt=0, description="Idle worker's wait between claims.")
+    max_request_bytes: int = Field(
+        20 * 1024 * 1024, ge=1024, description="Largest request body the API accepts."
+    )
+    generate_max_prompts: int = Field(
+        8, ge=1, description="Largest synchronous /v1/generate batch; bigger work goes to runs."
+    )
+    default_backend: str = Field("transformers", description="vllm | openai | transformers.")
+    default_model: str = Field("smollm2-135m", description="Prepared model name or a path.")
+    openai_base_url: str | None = Field(
+        None, description="Comma-separated base URLs of OpenAI-compatible servers."
+    )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment at first call (never at import)."""
+    return Settings()
