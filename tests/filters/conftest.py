@@ -1,0 +1,61 @@
+"""Fixtures for the filters tests: the real Self-Instruct data and a real Redis."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import shared_data
+
+
+def _jsonl(name: str) -> list[dict[str, Any]]:
+    with open(shared_data(name), encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def seed_tasks() -> list[dict[str, Any]]:
+    """The 175 Self-Instruct seed tasks."""
+    return _jsonl("self_instruct_seed_tasks.jsonl")
+
+
+@pytest.fixture(scope="session")
+def user_oriented() -> list[dict[str, Any]]:
+    """The 252 user-oriented eval instructions."""
+    return _jsonl("self_instruct_user_oriented_instructions.jsonl")
+
+
+@pytest.fixture(scope="session")
+def user_oriented_path() -> str:
+    return str(shared_data("self_instruct_user_oriented_instructions.jsonl"))
+
+
+@pytest.fixture
+def redis_basename() -> Iterator[bytes]:
+    """A unique basename on the real Redis at 127.0.0.1:6379; its keys are deleted after."""
+    redis = pytest.importorskip("redis")
+    client = redis.Redis(host="127.0.0.1", port=6379)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(f"no Redis on 127.0.0.1:6379: {exc}")
+    basename = f"iftest_{uuid.uuid4().hex[:12]}".encode()
+    try:
+        yield basename
+    finally:
+        keys = list(client.scan_iter(match=basename + b"*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def redis_config(basename: bytes) -> dict[str, Any]:
+    return {
+        "type": "redis",
+        "basename": basename,
+        "redis": {"host": "127.0.0.1", "port": 6379},
+    }

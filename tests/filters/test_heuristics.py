@@ -1,0 +1,167 @@
+"""Every heuristic rule, switched on and off, with adversarial spellings."""
+
+from __future__ import annotations
+
+import pytest
+
+from filters.errors import ConfigError
+from filters.heuristics import (
+    DEFAULT,
+    INSTANCE_RULES,
+    INSTRUCTION_RULES,
+    MEDIA_KEYWORDS,
+    PAPER_KEYWORDS,
+    RULE_VERSIONS,
+    RULES_VERSION,
+    HeuristicConfig,
+    check_instances,
+    check_instruction,
+)
+
+GOOD = "Give three tips for staying healthy."
+
+
+def rule_of(text: str, config: HeuristicConfig = DEFAULT) -> str | None:
+    verdict = check_instruction(text, config)
+    return None if verdict.accepted else verdict.rule
+
+
+def test_accepted_verdict_shape() -> None:
+    verdict = check_instruction(GOOD)
+    assert verdict.accepted and verdict.rule == "all" and verdict.reason == ""
+    assert verdict.rule_version == RULES_VERSION
+
+
+@pytest.mark.parametrize(
+    "text,rule",
+    [
+        ("", "empty_instruction"),
+        ("   \u200b\u200d  ", "empty_instruction"),
+        ("Summarize this text", "instruction_length"),  # 3 words: needs more than 3
+        ("Summarize this text now", None),
+        (" ".join(["word"] * 150), None),
+        (" ".join(["word"] * 151), "instruction_length"),
+        ("Describe the image below in detail.", "unsuitable_keyword"),
+        ("Describe these PICTURES in detail please.", "unsuitable_keyword"),
+        ("Explain how to go to the airport quickly.", "unsuitable_keyword"),
+        ("Plot the values of this function over time.", "unsuitable_keyword"),
+        ("Write a poem about mapping software engineers.", None),  # 'mapping' is not 'map'
+        ("Summarize the profile of this actor please.", None),  # 'file' inside a word
+        ("Write a program that sorts a list of numbers.", "blocked_prefix"),
+        ("write a  program that sorts a list of numbers.", "blocked_prefix"),
+        ("Please write a program that sorts numbers.", None),  # only at the start
+        ('"Translate this sentence into French please."', "starts_with_punctuation"),
+        ("- Translate this sentence into French.", "starts_with_punctuation"),
+        ("Écrivez un poème sur la mer, s'il vous plaît.", "starts_with_non_ascii"),
+        ("Напишите стихотворение о море для детей.", "starts_with_non_ascii"),
+        ("写一首关于大海的诗 请 写 吧", "starts_with_non_ascii"),
+        ("Escribe un poema sobre el mar para niños.", None),  # non-English, ASCII start
+    ],
+)
+def test_instruction_rules(text: str, rule: str | None) -> None:
+    assert rule_of(text) == rule
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Describe the іmаge below in detail.",  # Cyrillic і and а
+        "Describe the im\u200bage below in detail.",  # zero-width space inside
+        "Describe the ｉｍａｇｅ below in detail.",  # fullwidth
+        "Describe the IMAGE below in detail.",
+        "Describe the Ιmage below in detail.",  # Greek capital iota
+    ],
+)
+def test_keyword_rule_sees_through_lookalikes(text: str) -> None:
+    verdict = check_instruction(text)
+    assert verdict.rule == "unsuitable_keyword"
+    assert "image" in verdict.reason
+
+
+def test_zero_width_prefix_does_not_hide_punctuation_or_prefix() -> None:
+    assert rule_of("\u200b\u200b- Translate this sentence now.") == "starts_with_punctuation"
+    assert rule_of("\ufeffWrite a program that adds numbers.") == "blocked_prefix"
+    assert rule_of("\u200bОпишите море в трех словах.") == "starts_with_non_ascii"
+    # A Cyrillic look-alike first letter is still non-ASCII: the paper's rule is literal.
+    assert rule_of("Оutline the plan for a new startup.") == "starts_with_non_ascii"
+
+
+def test_very_long_text_is_fast_and_rejected() -> None:
+    assert rule_of("word " * 200_000) == "instruction_length"
+
+
+def test_first_failing_rule_wins_and_rules_are_switchable() -> None:
+    text = "Draw the picture of a cat"  # length ok (5 words), keyword fails
+    assert rule_of(text) == "unsuitable_keyword"
+    no_kw = HeuristicConfig(enabled_rules=frozenset(INSTRUCTION_RULES) - {"unsuitable_keyword"})
+    assert rule_of(text, no_kw) is None
+    assert rule_of("Draw", no_kw) == "instruction_length"
+    nothing = HeuristicConfig(enabled_rules=frozenset())
+    for text in ["", "Draw", "- x", "É"]:
+        assert rule_of(text, nothing) is None
+
+
+def test_config_thresholds_and_keywords() -> None:
+    loose = HeuristicConfig(min_words=0, max_words=5)
+    assert rule_of("Summarize", loose) is None
+    assert rule_of("one two three four five six", loose) == "instruction_length"
+    media = HeuristicConfig(keywords=PAPER_KEYWORDS + MEDIA_KEYWORDS)
+    assert rule_of("Compose some music for a rainy day.") is None
+    assert rule_of("Compose some music for a rainy day.", media) == "unsuitable_keyword"
+    assert rule_of("Solve this for me today please", HeuristicConfig(keywords=())) is None
+
+
+def test_config_validation_and_fingerprint() -> None:
+    with pytest.raises(ConfigError):
+        HeuristicConfig(enabled_rules=frozenset({"no_such_rule"}))
+    with pytest.raises(ConfigError):
+        HeuristicConfig(min_words=10, max_words=5)
+    assert DEFAULT.fingerprint() == HeuristicConfig().fingerprint()
+    assert DEFAULT.fingerprint() != HeuristicConfig(max_words=100).fingerprint()
+
+
+def test_every_rule_is_versioned() -> None:
+    assert set(RULE_VERSIONS) == set(INSTRUCTION_RULES) | set(INSTANCE_RULES)
+    verdict = check_instruction("Draw")
+    assert verdict.rule_version == RULE_VERSIONS["instruction_length"]
+    assert verdict.reason
+
+
+def test_instance_rules() -> None:
+    verdicts = check_instances(
+        [
+            ("", "Positive"),
+            ("Great movie!", "great   MOVIE!"),  # output repeats input (normalised)
+            ("", "  \u200b "),
+            ("", "positive"),  # duplicate of the first after normalisation
+            ("", "Maybe"),
+            ("x" * 6000, "Negative"),
+            ("Fine", "Negative"),
+        ],
+        is_classification=True,
+        labels=["Positive", "Negative"],
+    )
+    assert [v.rule if not v.accepted else None for v in verdicts] == [
+        None,
+        "output_equals_input",
+        "empty_output",
+        "duplicate_instance",
+        "label_not_in_labels",
+        "instance_too_long",
+        None,
+    ]
+    assert all(v.reason for v in verdicts if not v.accepted)
+    assert all(v.rule_version == RULE_VERSIONS[v.rule] for v in verdicts if not v.accepted)
+
+
+def test_label_rule_only_for_classification_with_labels() -> None:
+    assert check_instances([("", "Maybe")], is_classification=False, labels=["Yes"])[0].accepted
+    assert check_instances([("", "Maybe")], is_classification=True)[0].accepted
+
+
+def test_instance_rules_switchable_and_long_output() -> None:
+    cfg = HeuristicConfig(enabled_rules=frozenset(INSTANCE_RULES) - {"empty_output"})
+    assert check_instances([("a", "")], is_classification=False, config=cfg)[0].accepted
+    long_out = check_instances([("", "y" * 20000)], is_classification=False)[0]
+    assert long_out.rule == "instance_too_long"
+    assert check_instances([], is_classification=False) == []
