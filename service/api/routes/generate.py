@@ -1,0 +1,160 @@
+"""/v1/generate: one iteration now, synchronously, stored with provenance as a "batch" run."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+
+from generators.backends.base import Backend
+from service.api.deps import DatabaseDep, SettingsDep, WriteKey
+from service.api.errors import RefusedTooBig
+from service.api.routes.tasks import details_for
+from service.api.schemas import GenerateRequest, GenerateResponse
+from service.errors import InvalidInput
+from service.iteration import RunPipeline
+from service.run_config import RunConfig, config_sha256
+from service.run_settings import make_index, make_run_backend, validate_run_config
+from service.settings import Settings
+from service.storage import runs as run_store
+from service.storage.idempotency import remember, replay
+from service.storage.iterations import commit_iteration, load_pool
+from service.storage.seeds import get_seed_set
+
+router = APIRouter(tags=["generate"])
+
+
+class BackendPool:
+    """The API process's inference backends, one per (backend, model), used one call at a time."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._backends: dict[str, Backend] = {}
+        self.lock = threading.Lock()
+
+    def get(self, config: RunConfig) -> Backend:
+        key = f"{config.backend}|{config.model}"
+        if key not in self._backends:
+            self._backends[key] = make_run_backend(config, self.settings)
+        return self._backends[key]
+
+    def close_all(self) -> None:
+        for backend in self._backends.values():
+            backend.close()
+        self._backends.clear()
+
+
+@router.post("/v1/generate", response_model=GenerateResponse)
+def generate(
+    request: Request,
+    body: GenerateRequest,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    key: WriteKey,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> JSONResponse:
+    """Run one bootstrap iteration on a seed set and return the new tasks with their verdicts.
+
+    Bounded by `INSTRUCTFORGE_GENERATE_MAX_PROMPTS`; bigger jobs belong in `POST /v1/runs`.
+    """
+    if body.prompts > settings.generate_max_prompts:
+        raise RefusedTooBig(
+            f"{body.prompts} prompts is more than one synchronous call may do "
+            f"(limit {settings.generate_max_prompts}); create a run with POST /v1/runs instead"
+        )
+    request_hash = config_sha256(body.model_dump(mode="json"))
+    if idempotency_key:
+        with database.sessions() as session:
+            seen = replay(
+                session,
+                api_key_id=key.id,
+                route="generate",
+                key=idempotency_key,
+                request_hash=request_hash,
+            )
+        if seen is not None:
+            return JSONResponse(seen.response, status_code=seen.status_code)
+    if body.backend not in (None, "vllm", "openai", "transformers"):
+        raise InvalidInput("backend: one of vllm, openai, transformers")
+    config = RunConfig(
+        seed_set=body.seed_set,
+        backend=body.backend or settings.default_backend,  # type: ignore[arg-type]
+        model=body.model or settings.default_model,
+        prompts_per_iteration=body.prompts,
+        target_tasks=body.prompts * 20,
+        max_iterations=1,
+        seed=body.seed,
+    )
+    validate_run_config(config, settings)
+    out = _generate_once(config, database, settings, request.app.state.backends)
+    if idempotency_key:
+        out = remember(
+            database,
+            api_key_id=key.id,
+            route="generate",
+            key=idempotency_key,
+            request_hash=request_hash,
+            status_code=200,
+            response=out,
+        ).response
+    return JSONResponse(out)
+
+
+def _generate_once(
+    config: RunConfig, database: DatabaseDep, settings: Settings, pool: BackendPool
+) -> dict[str, object]:
+    owner = f"api:{os.getpid()}:{threading.get_ident()}"
+    with database.transaction() as session:
+        seed_set = get_seed_set(session, name=config.seed_set)
+        run = run_store.create_run(
+            session,
+            seed_set_id=seed_set.id,
+            config=config.model_dump(mode="json"),
+            config_hash=config.config_hash(),
+            policy_version=config.policy_version,
+            target_tasks=config.target_tasks,
+            kind="batch",
+            status="running",
+        )
+        run.lease_owner = owner
+        session.flush()
+        seeds, machine, index_items = load_pool(session, run)
+    index = make_index(settings, run_id=run.id, threshold=config.filters.rouge_l_threshold)
+    index.add_many(index_items)
+    try:
+        with pool.lock:
+            pipeline = RunPipeline(
+                config=config,
+                backend=pool.get(config),
+                index=index,
+                seed_tasks=seeds,
+                machine_tasks=machine,
+            )
+            outcome = pipeline.step(1)
+        with database.transaction() as session:
+            stored = commit_iteration(
+                session, run=run, owner=owner, lease_seconds=settings.lease_seconds, outcome=outcome
+            )
+            run_store.release_lease(session, run_id=run.id, owner=owner, status="completed")
+    except BaseException as exc:
+        with database.transaction() as session:
+            run_store.release_lease(session, run_id=run.id, owner=owner, status="failed")
+            run_store.add_event(session, run.id, "failed", f"{type(exc).__name__}: {exc}"[:4000])
+        raise
+    with database.sessions() as session:
+        tasks = details_for(session, [tid for tid, _ in stored])
+    failures = [
+        {
+            "generation_id": f.generation_id,
+            "stage": f.stage,
+            "reason": f.reason,
+            "excerpt": f.excerpt[:500],
+        }
+        for f in outcome.result.parse_failures
+    ]
+    return GenerateResponse(run_id=run.id, tasks=tasks, parse_failures=failures).model_dump(
+        mode="json"
+    )

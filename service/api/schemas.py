@@ -1,0 +1,189 @@
+"""Request and response models of the API (never ORM rows)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page.")
+
+
+class SeedSetOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    content_hash: str
+    source_format: str
+    task_count: int
+    created_at: datetime
+
+
+class SeedSetCreated(SeedSetOut):
+    created: bool = Field(description="False when the same file was already imported.")
+
+
+class EvalSetOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    content_hash: str
+    item_count: int
+    created_at: datetime
+
+
+class Progress(BaseModel):
+    generated: int
+    accepted: int
+    rejected: int
+    parse_failures: int
+    rejected_by_rule: dict[str, int]
+    prompt_tokens: int
+    completion_tokens: int
+    tokens_per_s: float | None
+    accepted_per_min: float | None
+    eta_s: float | None
+    fraction_done: float
+
+
+class RunOut(BaseModel):
+    id: int
+    kind: str
+    status: str
+    seed_set_id: int
+    target_tasks: int
+    iteration: int
+    config: dict[str, Any]
+    config_hash: str
+    policy_version: str
+    lease_owner: str | None
+    heartbeat_at: datetime | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: Progress
+
+
+class RunEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    iteration: int | None
+    kind: str
+    message: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+class InstanceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    idx: int
+    input: str
+    output: str
+    status: str
+    reject_rule: str | None
+    reject_reason: str | None
+
+
+class ScoreOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    scorer: str
+    scorer_version: str
+    value: float | None
+    instance_id: int | None
+    details: dict[str, Any]
+
+
+class TaskOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    origin: str
+    seed_set_id: int
+    run_id: int | None
+    iteration: int | None
+    instruction: str
+    is_classification: bool | None
+    status: str
+    reject_rule: str | None
+    reject_rule_version: str | None
+    reject_reason: str | None
+    nearest_task_id: int | None
+    similarity: float | None
+    created_at: datetime
+
+
+class GenerationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    run_id: int | None
+    iteration: int | None
+    stage: str
+    backend: str
+    model_name: str
+    model_path: str
+    model_hash: str
+    engine: str
+    engine_version: str
+    template_name: str
+    template_version: str
+    template_sha256: str
+    prompt: str
+    prompt_sha256: str
+    chat_wrapped: bool
+    few_shot_ids: list[Any]
+    sampling: dict[str, Any]
+    seed: int | None
+    completion: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    retries: int
+    retry_log: list[Any]
+
+
+class NearestOut(BaseModel):
+    id: int
+    instruction: str
+    similarity: float | None
+
+
+class TaskDetail(TaskOut):
+    instances: list[InstanceOut]
+    scores: list[ScoreOut]
+    generation: GenerationOut | None
+    classification_generation: GenerationOut | None
+    instances_generation: GenerationOut | None
+    nearest: NearestOut | None
+
+
+class GenerateRequest(BaseModel):
+    """One iteration, now, on a seed set; larger work belongs in a run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed_set: str = Field(min_length=1, max_length=200)
+    prompts: int = Field(1, ge=1, le=1024, description="Prompts in the batch.")
+    backend: str | None = Field(None, description="Defaults to the server's backend.")
+    model: str | None = Field(None, max_length=1000)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+
+class GenerateResponse(BaseModel):
+    run_id: int
+    tasks: list[TaskDetail]
+    parse_failures: list[dict[str, Any]]

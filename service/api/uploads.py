@@ -1,0 +1,51 @@
+"""Reading an uploaded file from a request: a raw JSONL body or a multipart `file` field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from starlette.datastructures import UploadFile
+
+from service.errors import InvalidInput
+
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            },
+        },
+    }
+}
+
+
+async def read_upload(request: Request) -> bytes:
+    """The uploaded bytes.
+
+    Raises:
+        InvalidInput: a multipart body without a `file` part, or an empty upload.
+    """
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        try:
+            async with request.form() as form:
+                part = form.get("file")
+                if not isinstance(part, UploadFile):
+                    raise InvalidInput("multipart upload needs a `file` part")
+                data = await part.read()
+        except InvalidInput:
+            raise
+        except Exception as exc:  # malformed multipart is the client's problem, not a 500
+            raise InvalidInput(f"unreadable multipart body: {exc}") from None
+    else:
+        data = await request.body()
+    if not data.strip():
+        raise InvalidInput("empty upload: send JSONL, one task per line")
+    return data

@@ -1,0 +1,66 @@
+"""The FastAPI application: `create_app(settings)` builds it; nothing happens at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service.api.body_limit import BodyLimitMiddleware
+from service.api.errors import install_error_handlers
+from service.api.routes import generate, health, runs, seed_sets, tasks
+from service.settings import Settings, get_settings
+from service.storage.db import Database
+
+API_VERSION = "1"
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+    """Build the API.
+
+    Args:
+        settings: defaults to the environment's.
+        database: share an existing Database (tests); otherwise one is made and disposed of
+            with the app.
+    """
+    settings = settings or get_settings()
+    owns_database = database is None
+    db = database or Database(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.backends.close_all()
+        if owns_database:
+            db.dispose()
+
+    app = FastAPI(
+        title="instructforge",
+        version=API_VERSION,
+        description="Grow instruction-tuning data from seed tasks, with provenance.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = db
+    app.state.backends = generate.BackendPool(settings)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    for module in (health, seed_sets, runs, tasks, generate):
+        app.include_router(module.router)
+    _include_optional(app)
+    return app
+
+
+def _include_optional(app: FastAPI) -> None:
+    # Routers built in parallel with this module; included once they exist.
+    from importlib import import_module
+
+    for name in ("service.api.routes.datasets", "service.api.routes.eval_sets"):
+        try:
+            module = import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        app.include_router(module.router)

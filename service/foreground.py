@@ -1,0 +1,103 @@
+"""`instructforge run`: create a run and work it in this process with a rich progress bar."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from service.errors import InvalidInput
+from service.iteration import IterationOutcome
+from service.run_config import RunConfig
+from service.run_settings import validate_run_config
+from service.settings import Settings
+from service.storage.db import Database
+from service.storage.models import Run
+from service.storage.runs import claim_run, create_run
+from service.storage.seeds import get_seed_set
+from service.worker import Worker
+
+
+def run_in_foreground(
+    settings: Settings,
+    console: Console,
+    *,
+    seed_set: str,
+    target: int,
+    backend: str,
+    model: str,
+    prompts: int,
+    seed: int,
+    config_file: Path | None,
+) -> int:
+    """Returns the run id; the run ends completed, failed or (on Ctrl-C) queued for a worker."""
+    base = json.loads(config_file.read_text()) if config_file else {}
+    try:
+        config = RunConfig.model_validate(
+            {
+                "backend": backend,
+                "model": model,
+                "prompts_per_iteration": prompts,
+                "seed": seed,
+                **base,
+                "seed_set": seed_set,
+                "target_tasks": target,
+            }
+        )
+    except ValueError as exc:
+        raise InvalidInput(f"run config: {exc}") from None
+    validate_run_config(config, settings)
+    database = Database(settings.database_url)
+    worker = Worker(settings=settings, database=database)
+    try:
+        with database.transaction() as session:
+            sid = get_seed_set(session, name=seed_set).id
+            run_id = create_run(
+                session,
+                seed_set_id=sid,
+                config=config.model_dump(mode="json"),
+                config_hash=config.config_hash(),
+                policy_version=config.policy_version,
+                target_tasks=target,
+            ).id
+        console.print(f"run {run_id}: {backend} / {model}, target {target} accepted tasks")
+        with Progress(
+            TextColumn("[bold]run {task.fields[run]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar:
+            task = bar.add_task("run", total=target, run=run_id, info="starting the model")
+
+            def show(run: Run, outcome: IterationOutcome) -> None:
+                info = (
+                    f"iter {run.iteration}  generated {run.generated_count}  "
+                    f"rejected {run.rejected_count}  parse failures {run.parse_failure_count}"
+                )
+                bar.update(task, completed=min(run.accepted_count, target), info=info)
+
+            worker.on_iteration = show
+            worker.install_signal_handlers()
+            with database.transaction() as session:
+                claimed = claim_run(
+                    session, owner=worker.owner, lease_seconds=settings.lease_seconds, run_id=run_id
+                )
+            if claimed is None:
+                raise InvalidInput(f"run {run_id} was claimed by another worker first")
+            worker.work(run_id)
+        with database.sessions() as session:
+            run = session.get(Run, run_id)
+            assert run is not None
+            console.print(
+                f"run {run_id} {run.status}: {run.accepted_count} accepted, "
+                f"{run.rejected_count} rejected, {run.parse_failure_count} parse failures"
+                + (f"; error: {run.error}" if run.error else "")
+            )
+        return run_id
+    finally:
+        worker.close()
+        database.dispose()

@@ -1,0 +1,63 @@
+"""API keys: random secrets shown once, stored only as a sha256 hash, each with scopes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.errors import InvalidInput
+from service.storage.models import ApiKey, utcnow
+
+SCOPES = ("read", "write", "admin")
+KEY_PREFIX = "ifk_"
+
+
+def hash_key(plaintext: str) -> str:
+    # A plain sha256 suffices: keys are 256-bit random, so there is nothing to brute-force.
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def create_api_key(session: Session, *, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the plaintext, which is never stored.
+
+    Raises:
+        InvalidInput: an unknown scope.
+    """
+    unknown = set(scopes) - set(SCOPES)
+    if unknown or not scopes:
+        raise InvalidInput(f"scopes must be a non-empty subset of {SCOPES}, got {scopes}")
+    plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        name=name,
+        prefix=plaintext[: len(KEY_PREFIX) + 6],
+        key_hash=hash_key(plaintext),
+        scopes=sorted(set(scopes)),
+    )
+    session.add(key)
+    session.flush()
+    return key, plaintext
+
+
+def find_api_key(session: Session, plaintext: str) -> ApiKey | None:
+    """The live key with this plaintext, or None."""
+    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(plaintext)))
+    if key is None or key.revoked_at is not None:
+        return None
+    return key
+
+
+def revoke_api_key(session: Session, key_id: int) -> bool:
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        return False
+    key.revoked_at = utcnow()
+    return True
+
+
+def has_scope(key: ApiKey, scope: str) -> bool:
+    # admin implies write implies read.
+    rank = {s: i for i, s in enumerate(SCOPES)}
+    return any(rank[s] >= rank[scope] for s in key.scopes if s in rank)

@@ -1,0 +1,223 @@
+"""Runs: creation, the lease-based claim, heartbeats, status changes, progress."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from service.errors import Conflict, NotFound
+from service.storage.models import Run, RunEvent, Task, utcnow
+
+ACTIVE = ("queued", "running")
+TERMINAL = ("completed", "cancelled", "failed")
+
+
+class LeaseLost(Exception):
+    """Another worker holds the run now (our lease expired); our work must not be committed."""
+
+
+def create_run(
+    session: Session,
+    *,
+    seed_set_id: int,
+    config: dict[str, Any],
+    config_hash: str,
+    policy_version: str,
+    target_tasks: int,
+    kind: str = "bootstrap",
+    status: str = "queued",
+) -> Run:
+    run = Run(
+        kind=kind,
+        seed_set_id=seed_set_id,
+        status=status,
+        config=config,
+        config_hash=config_hash,
+        policy_version=policy_version,
+        target_tasks=target_tasks,
+    )
+    session.add(run)
+    session.flush()
+    add_event(session, run.id, "created", f"{kind} run created", {"config_hash": config_hash})
+    return run
+
+
+def add_event(
+    session: Session,
+    run_id: int,
+    kind: str,
+    message: str,
+    data: dict[str, Any] | None = None,
+    iteration: int | None = None,
+) -> None:
+    session.add(
+        RunEvent(run_id=run_id, kind=kind, message=message, data=data or {}, iteration=iteration)
+    )
+
+
+def _claimable(now: datetime) -> Any:
+    return and_(
+        Run.kind == "bootstrap",
+        or_(
+            Run.status == "queued",
+            and_(
+                Run.status == "running",
+                or_(Run.lease_expires_at.is_(None), Run.lease_expires_at < now),
+            ),
+        ),
+    )
+
+
+def claim_run(
+    session: Session, *, owner: str, lease_seconds: int, run_id: int | None = None
+) -> int | None:
+    """Claim one queued run, or a running one whose lease expired (its worker died).
+
+    With run_id, only that run is considered (the foreground `instructforge run`).
+
+    On PostgreSQL the candidate row is locked with SKIP LOCKED, so concurrent workers never
+    wait on or take the same run; on SQLite the guarded UPDATE is atomic because SQLite
+    serialises writers. Returns the run id, or None when nothing is claimable.
+    """
+    now = utcnow()
+    values = {
+        "status": "running",
+        "lease_owner": owner,
+        "lease_expires_at": now + timedelta(seconds=lease_seconds),
+        "heartbeat_at": now,
+        "started_at": func.coalesce(Run.started_at, now),
+    }
+    candidate = select(Run.id).where(_claimable(now)).order_by(Run.id).limit(1)
+    if run_id is not None:
+        candidate = candidate.where(Run.id == run_id)
+    if session.get_bind().dialect.name == "postgresql":
+        candidate = candidate.with_for_update(skip_locked=True)
+        stmt = (
+            update(Run)
+            .where(Run.id == candidate.scalar_subquery())
+            .values(**values)
+            .returning(Run.id)
+        )
+        return session.execute(stmt).scalar_one_or_none()
+    found = session.scalar(candidate)
+    if found is None:
+        return None
+    stmt = update(Run).where(Run.id == found, _claimable(now)).values(**values)
+    return found if session.execute(stmt).rowcount == 1 else None
+
+
+def renew_lease(session: Session, *, run_id: int, owner: str, lease_seconds: int) -> bool:
+    """Extend our lease; False when it is no longer ours."""
+    now = utcnow()
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.lease_owner == owner, Run.lease_expires_at >= now)
+        .values(lease_expires_at=now + timedelta(seconds=lease_seconds), heartbeat_at=now)
+    )
+    return result.rowcount == 1
+
+
+def release_lease(session: Session, *, run_id: int, owner: str, status: str | None = None) -> None:
+    values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+    if status is not None:
+        values["status"] = status
+        if status in TERMINAL:
+            values["finished_at"] = utcnow()
+    session.execute(update(Run).where(Run.id == run_id, Run.lease_owner == owner).values(**values))
+
+
+def advance_iteration(
+    session: Session,
+    *,
+    run_id: int,
+    owner: str,
+    expected_iteration: int,
+    lease_seconds: int,
+    counters: dict[str, float],
+) -> None:
+    """Bump the iteration and counters, guarded by our lease and the iteration number.
+
+    This is the first statement of an iteration's transaction: if another worker took the run,
+    nothing of this iteration is written, so no task is ever stored twice.
+
+    Raises:
+        LeaseLost: the run is not ours any more, or the iteration already committed.
+    """
+    now = utcnow()
+    increments = {name: getattr(Run, name) + value for name, value in counters.items()}
+    result = session.execute(
+        update(Run)
+        .where(
+            Run.id == run_id,
+            Run.lease_owner == owner,
+            Run.iteration == expected_iteration,
+        )
+        .values(
+            iteration=Run.iteration + 1,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            heartbeat_at=now,
+            **increments,
+        )
+    )
+    if result.rowcount != 1:
+        raise LeaseLost(f"run {run_id}: lease lost before iteration {expected_iteration + 1}")
+
+
+def get_run(session: Session, run_id: int) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFound(f"no run {run_id}")
+    return run
+
+
+_TRANSITIONS = {
+    "cancel": ({"queued", "running", "paused"}, "cancelled"),
+    "pause": ({"queued", "running"}, "paused"),
+    "resume": ({"paused"}, "queued"),
+}
+
+
+def change_status(session: Session, run_id: int, action: str) -> Run:
+    """Cancel, pause or resume a run.
+
+    A running worker notices at its next batch boundary: the batch in flight is kept.
+
+    Raises:
+        NotFound, Conflict: no such run, or the action does not apply to its status.
+    """
+    allowed, new_status = _TRANSITIONS[action]
+    run = get_run(session, run_id)
+    if run.kind != "bootstrap":
+        raise Conflict(f"run {run_id} is a {run.kind} run: nothing to {action}")
+    if run.status not in allowed:
+        raise Conflict(f"cannot {action} run {run_id}: it is {run.status}")
+    values: dict[str, Any] = {"status": new_status}
+    if new_status == "cancelled":
+        values["finished_at"] = utcnow()
+    session.execute(update(Run).where(Run.id == run_id, Run.status.in_(allowed)).values(**values))
+    add_event(session, run_id, action, f"run {action} requested (was {run.status})")
+    session.refresh(run)
+    return run
+
+
+def rejections_by_rule(session: Session, run_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(Task.reject_rule, func.count())
+        .where(Task.run_id == run_id, Task.status == "rejected")
+        .group_by(Task.reject_rule)
+    )
+    return {rule or "unknown": n for rule, n in rows}
+
+
+def recent_events(session: Session, run_id: int, limit: int = 20) -> list[RunEvent]:
+    return list(
+        session.scalars(
+            select(RunEvent)
+            .where(RunEvent.run_id == run_id)
+            .order_by(RunEvent.id.desc())
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,220 @@
+"""The background worker: claims runs with a lease, runs iterations, commits each one whole.
+
+Killed at any point, it loses at most the batch in flight: an iteration's rows are written in
+one transaction guarded by the lease, and the next worker resumes from what was committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from filters.errors import FilterError
+from generators.backends.base import Backend
+from generators.errors import GeneratorError
+from service.errors import ServiceError
+from service.iteration import IterationOutcome, RunPipeline
+from service.run_config import RunConfig
+from service.run_settings import make_index, make_run_backend, validate_run_config
+from service.settings import Settings
+from service.storage.db import Database
+from service.storage.iterations import commit_iteration, load_pool
+from service.storage.models import Run
+from service.storage.runs import (
+    LeaseLost,
+    add_event,
+    claim_run,
+    release_lease,
+    renew_lease,
+)
+
+log = logging.getLogger(__name__)
+MAX_IDLE_ITERATIONS = 25  # a run that accepts nothing this many times in a row is stuck
+BackendFactory = Callable[[RunConfig, Settings], Backend]
+ProgressHook = Callable[[Run, IterationOutcome], None]
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Worker:
+    settings: Settings
+    database: Database
+    owner: str = field(default_factory=worker_id)
+    backend_factory: BackendFactory = make_run_backend
+    on_iteration: ProgressHook | None = None
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    _backend: Backend | None = None
+    _backend_key: str | None = None
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT: finish and commit the batch in flight, then stop."""
+
+        def handler(signum: int, _frame: object) -> None:
+            log.info("signal %s: stopping after the current batch", signum)
+            self.stop_requested.set()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def run_forever(self, *, once: bool = False) -> None:
+        """Claim and work runs until stopped (or, with once, until nothing is claimable)."""
+        log.info("worker %s started", self.owner)
+        try:
+            while not self.stop_requested.is_set():
+                run_id = self.claim()
+                if run_id is None:
+                    if once:
+                        return
+                    self.stop_requested.wait(self.settings.poll_seconds)
+                    continue
+                self.work(run_id)
+        finally:
+            self.close()
+
+    def claim(self) -> int | None:
+        with self.database.transaction() as session:
+            run_id = claim_run(session, owner=self.owner, lease_seconds=self.settings.lease_seconds)
+            if run_id is not None:
+                add_event(session, run_id, "claimed", f"claimed by {self.owner}")
+        return run_id
+
+    def work(self, run_id: int) -> None:
+        """Work one claimed run until it completes, is paused or cancelled, or we stop."""
+        try:
+            pipeline = self._pipeline(run_id)
+            self._loop(run_id, pipeline)
+        except LeaseLost as exc:
+            log.warning("%s", exc)
+        except (ServiceError, GeneratorError, FilterError, ValueError, OSError) as exc:
+            self._fail(run_id, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # the worker survives a bad run; the run records why
+            log.exception("run %s failed", run_id)
+            self._fail(run_id, f"unexpected {type(exc).__name__}: {exc}")
+
+    def _pipeline(self, run_id: int) -> RunPipeline:
+        with self.database.sessions() as session:
+            run = session.get(Run, run_id)
+            assert run is not None
+            config = RunConfig.model_validate(run.config)
+            validate_run_config(config, self.settings)
+            seeds, machine, index_items = load_pool(session, run)
+        index = make_index(self.settings, run_id=run_id, threshold=config.filters.rouge_l_threshold)
+        index.add_many(index_items)
+        return RunPipeline(
+            config=config,
+            backend=self._backend_for(config),
+            index=index,
+            seed_tasks=seeds,
+            machine_tasks=machine,
+        )
+
+    def _backend_for(self, config: RunConfig) -> Backend:
+        # One engine per process: reuse it while runs ask for the same backend and model.
+        key = f"{config.backend}|{config.model}|{sorted(config.backend_options.items())}"
+        if self._backend is None or key != self._backend_key:
+            self.close()
+            self._backend = self.backend_factory(config, self.settings)
+            self._backend_key = key
+        return self._backend
+
+    def _loop(self, run_id: int, pipeline: RunPipeline) -> None:
+        idle = 0
+        while True:
+            with self.database.sessions() as session:
+                run = session.get(Run, run_id)
+                assert run is not None
+            if run.lease_owner != self.owner or run.status != "running":
+                self._release(run_id, None, f"stopping: run is {run.status}")
+                return
+            done = self._finished(run, pipeline.config, idle)
+            if done is not None:
+                status, why = done
+                self._release(run_id, status, why)
+                return
+            if self.stop_requested.is_set():
+                self._release(run_id, "queued", "worker stopping: run handed back to the queue")
+                return
+            outcome = self._step_with_heartbeat(run_id, pipeline, run.iteration + 1)
+            with self.database.transaction() as session:
+                stored = commit_iteration(
+                    session,
+                    run=run,
+                    owner=self.owner,
+                    lease_seconds=self.settings.lease_seconds,
+                    outcome=outcome,
+                )
+            pipeline.absorb(stored)
+            idle = 0 if outcome.accepted else idle + 1
+            if self.on_iteration is not None:
+                with self.database.sessions() as session:
+                    fresh = session.get(Run, run_id)
+                    assert fresh is not None
+                self.on_iteration(fresh, outcome)
+
+    @staticmethod
+    def _finished(run: Run, config: RunConfig, idle: int) -> tuple[str, str] | None:
+        if run.accepted_count >= run.target_tasks:
+            return "completed", f"target reached: {run.accepted_count} accepted"
+        if config.max_iterations is not None and run.iteration >= config.max_iterations:
+            return "completed", f"max_iterations {config.max_iterations} reached"
+        if idle >= MAX_IDLE_ITERATIONS:
+            return "failed", f"no task accepted in {idle} iterations in a row"
+        return None
+
+    def _step_with_heartbeat(
+        self, run_id: int, pipeline: RunPipeline, iteration: int
+    ) -> IterationOutcome:
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(self.settings.heartbeat_seconds):
+                try:
+                    with self.database.transaction() as session:
+                        if not renew_lease(
+                            session,
+                            run_id=run_id,
+                            owner=self.owner,
+                            lease_seconds=self.settings.lease_seconds,
+                        ):
+                            log.warning("run %s: lease lost during iteration", run_id)
+                            return
+                except Exception:  # a missed beat is retried; the commit guard decides
+                    log.exception("heartbeat failed")
+
+        thread = threading.Thread(target=beat, name=f"heartbeat-{run_id}", daemon=True)
+        thread.start()
+        try:
+            return pipeline.step(iteration)
+        finally:
+            done.set()
+            thread.join()
+
+    def _release(self, run_id: int, status: str | None, why: str) -> None:
+        with self.database.transaction() as session:
+            release_lease(session, run_id=run_id, owner=self.owner, status=status)
+            add_event(session, run_id, status or "released", why)
+        log.info("run %s: %s", run_id, why)
+
+    def _fail(self, run_id: int, error: str) -> None:
+        with self.database.transaction() as session:
+            run = session.get(Run, run_id)
+            if run is not None and run.lease_owner == self.owner:
+                run.error = error[:4000]
+            release_lease(session, run_id=run_id, owner=self.owner, status="failed")
+            add_event(session, run_id, "failed", error[:4000])
+        log.error("run %s failed: %s", run_id, error)
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+            self._backend_key = None
