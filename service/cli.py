@@ -257,3 +257,7 @@ def run_foreground(
         seed=seed,
         config_file=config_file,
     )
+
+
+if __name__ == "__main__":
+    app()

