@@ -159,7 +159,9 @@ def _safe_url(url: str) -> str:
 
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 model_app = typer.Typer(help="The embedded model.", no_args_is_help=True)
+evals_app = typer.Typer(help="Held-out eval sets (for decontamination).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(evals_app, name="evals")
 app.add_typer(model_app, name="model")
 
 
@@ -257,6 +259,46 @@ def run_foreground(
         seed=seed,
         config_file=config_file,
     )
+
+
+@evals_app.command("import")
+@reports_errors
+def evals_import(
+    path: Annotated[Path, typer.Argument(help="JSONL: id, instruction, instances.")],
+    name: Annotated[str, typer.Option(help="Name of the eval set.")],
+) -> None:
+    """Register a held-out eval set; exports can decontaminate against it."""
+    from service.eval_files import parse_eval_file
+    from service.storage.datasets import import_eval_set
+
+    if not path.is_file():
+        err_console.print(f"[red]error[/red]: no such file: {path}")
+        raise typer.Exit(2)
+    items = parse_eval_file(path.read_bytes())
+    database = open_database()
+    try:
+        with database.transaction() as session:
+            eval_set = import_eval_set(session, name=name, items=items)
+            console.print(f"eval set [bold]{eval_set.name}[/bold]: {eval_set.item_count} items")
+    finally:
+        database.dispose()
+
+
+@evals_app.command("list")
+def evals_list() -> None:
+    """List eval sets."""
+    from service.storage.datasets import list_eval_sets
+
+    database = open_database()
+    try:
+        with database.sessions() as session:
+            rows = list_eval_sets(session)
+    finally:
+        database.dispose()
+    table = Table("id", "name", "items", "sha256")
+    for e in rows:
+        table.add_row(str(e.id), e.name, str(e.item_count), e.content_hash[:12])
+    console.print(table)
 
 
 if __name__ == "__main__":

@@ -241,7 +241,7 @@ def upgrade() -> None:
         sa.Column("backend", sa.String(length=50), nullable=False),
         sa.Column("model_name", sa.String(length=200), nullable=False),
         sa.Column("model_path", sa.Text(), nullable=False),
-        sa.Column("model_hash", sa.String(length=64), nullable=False),
+        sa.Column("model_hash", sa.String(length=100), nullable=False),
         sa.Column("engine", sa.String(length=50), nullable=False),
         sa.Column("engine_version", sa.String(length=50), nullable=False),
         sa.Column("template_name", sa.String(length=100), nullable=False),
@@ -304,7 +304,7 @@ def upgrade() -> None:
         sa.Column("dataset_version_id", sa.Integer(), nullable=False),
         sa.Column("output_dir", sa.Text(), nullable=False),
         sa.Column("base_model", sa.Text(), nullable=False),
-        sa.Column("base_model_hash", sa.String(length=64), nullable=True),
+        sa.Column("base_model_hash", sa.String(length=100), nullable=True),
         sa.Column(
             "config",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),

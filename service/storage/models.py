@@ -121,7 +121,7 @@ class Generation(Base):
     backend: Mapped[str] = mapped_column(String(50))
     model_name: Mapped[str] = mapped_column(String(200))
     model_path: Mapped[str] = mapped_column(Text)
-    model_hash: Mapped[str] = mapped_column(String(64))
+    model_hash: Mapped[str] = mapped_column(String(100))
     engine: Mapped[str] = mapped_column(String(50))
     engine_version: Mapped[str] = mapped_column(String(50))
     template_name: Mapped[str] = mapped_column(String(100))
@@ -292,7 +292,7 @@ class TrainingRun(Base):
     dataset_version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id"), index=True)
     output_dir: Mapped[str] = mapped_column(Text)
     base_model: Mapped[str] = mapped_column(Text)
-    base_model_hash: Mapped[str | None] = mapped_column(String(64))
+    base_model_hash: Mapped[str | None] = mapped_column(String(100))
     config: Mapped[dict[str, Any]]
     config_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20))

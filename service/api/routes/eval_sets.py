@@ -1,0 +1,36 @@
+"""/v1/eval-sets: held-out evaluation sets, for decontamination at export."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from service.api.deps import DatabaseDep, ReadKey, SessionDep, WriteKey
+from service.api.schemas import EvalSetOut
+from service.api.uploads import UPLOAD_BODY, read_upload
+from service.eval_files import parse_eval_file
+from service.storage.datasets import get_eval_set, import_eval_set, list_eval_sets
+
+router = APIRouter(prefix="/v1/eval-sets", tags=["eval sets"])
+NAME = Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")]
+
+
+@router.post("", status_code=201, response_model=EvalSetOut, openapi_extra=UPLOAD_BODY)
+async def upload_eval_set(
+    request: Request, name: NAME, database: DatabaseDep, _: WriteKey
+) -> EvalSetOut:
+    """Register an eval set (JSONL: id, instruction, instances); errors name the line."""
+    items = parse_eval_file(await read_upload(request))
+    with database.transaction() as session:
+        return EvalSetOut.model_validate(import_eval_set(session, name=name, items=items))
+
+
+@router.get("", response_model=list[EvalSetOut])
+def list_all(session: SessionDep, _: ReadKey) -> list[EvalSetOut]:
+    return [EvalSetOut.model_validate(e) for e in list_eval_sets(session)]
+
+
+@router.get("/{name}", response_model=EvalSetOut)
+def show(name: str, session: SessionDep, _: ReadKey) -> EvalSetOut:
+    return EvalSetOut.model_validate(get_eval_set(session, name))

@@ -1,0 +1,177 @@
+"""Kill -9 a real worker (real embedded model) at several points; the run still completes exactly.
+
+No task is lost or duplicated, and the run's counters equal its rows.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from service.cli import default_seed_path
+from service.run_config import RunConfig, Sampling
+from service.seed_files import parse_seed_file
+from service.storage import migrate
+from service.storage.db import Database
+from service.storage.models import Generation, ParseFailure, Run, RunEvent, Task
+from service.storage.runs import create_run
+from service.storage.seeds import import_seed_set
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+
+def small_config(model_dir: Path, target: int, **extra: object) -> RunConfig:
+    """Short decodes so one iteration takes seconds on 2 CPU cores."""
+    return RunConfig(
+        seed_set="default",
+        backend="transformers",
+        model=str(model_dir),
+        target_tasks=target,
+        prompts_per_iteration=2,
+        max_instances_per_task=2,
+        instruction_sampling=Sampling(
+            temperature=0.7,
+            top_p=0.5,
+            presence_penalty=2.0,
+            max_tokens=80,
+            stop=["\n\n", "\n16", "16."],
+        ),
+        instance_sampling=Sampling(temperature=0.0, top_p=1.0, max_tokens=60, stop=["Task:"]),
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def prepare_run(db_url: str, config: RunConfig) -> int:
+    migrate.upgrade(db_url)
+    database = Database(db_url)
+    try:
+        with database.transaction() as s:
+            seed_set = import_seed_set(
+                s, name="default", seed_file=parse_seed_file(default_seed_path().read_bytes())
+            ).seed_set
+            return create_run(
+                s,
+                seed_set_id=seed_set.id,
+                config=config.model_dump(mode="json"),
+                config_hash=config.config_hash(),
+                policy_version="v1",
+                target_tasks=config.target_tasks,
+            ).id
+    finally:
+        database.dispose()
+
+
+def worker_env(db_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "INSTRUCTFORGE_DATABASE_URL": db_url,
+        "INSTRUCTFORGE_LEASE_SECONDS": "5",
+        "INSTRUCTFORGE_HEARTBEAT_SECONDS": "1",
+        "INSTRUCTFORGE_POLL_SECONDS": "0.3",
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+
+
+def start_worker(db_url: str, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "worker"],
+        env=worker_env(db_url),
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_terminal(database: Database, run_id: int, timeout: float) -> Run:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with database.sessions() as s:
+            run = s.get(Run, run_id)
+            assert run is not None
+            if run.status in ("completed", "failed", "cancelled"):
+                return run
+        time.sleep(1)
+    raise AssertionError(f"run {run_id} did not finish in {timeout} s")
+
+
+def assert_consistent(database: Database, run_id: int) -> Run:
+    with database.sessions() as s:
+        run = s.get(Run, run_id)
+        assert run is not None
+
+        def count(stmt: object) -> int:
+            return s.scalar(stmt) or 0  # type: ignore[arg-type]
+
+        tasks = select(func.count()).select_from(Task).where(Task.run_id == run_id)
+        assert run.generated_count == count(tasks)
+        assert run.accepted_count == count(tasks.where(Task.status == "accepted"))
+        assert run.rejected_count == count(tasks.where(Task.status == "rejected"))
+        assert run.parse_failure_count == count(
+            select(func.count()).select_from(ParseFailure).where(ParseFailure.run_id == run_id)
+        )
+        iterations = list(
+            s.scalars(
+                select(RunEvent.iteration).where(
+                    RunEvent.run_id == run_id, RunEvent.kind == "iteration"
+                )
+            )
+        )
+        assert sorted(iterations) == list(range(1, run.iteration + 1)), iterations
+        task_iters = set(s.scalars(select(Task.iteration).where(Task.run_id == run_id)))
+        assert task_iters <= set(iterations)
+        # No task twice: each (generation, instruction) pair is stored once.
+        pairs = s.execute(
+            select(Task.generation_id, Task.instruction, func.count())
+            .where(Task.run_id == run_id)
+            .group_by(Task.generation_id, Task.instruction)
+        ).all()
+        assert all(n == 1 for _, _, n in pairs)
+        tokens = s.execute(
+            select(
+                func.sum(Generation.prompt_tokens), func.sum(Generation.completion_tokens)
+            ).where(Generation.run_id == run_id)
+        ).one()
+        assert (run.prompt_tokens, run.completion_tokens) == tuple(int(t or 0) for t in tokens)
+        return run
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_kill_9_at_several_points_then_resume(
+    db_url: str, embedded_model_dir: Path, tmp_path: Path
+) -> None:
+    run_id = prepare_run(db_url, small_config(embedded_model_dir, target=4, max_iterations=15))
+    log = tmp_path / "worker.log"
+    database = Database(db_url)
+    try:
+        # Early (loading the model), mid-inference, and later (likely at or after a commit).
+        for delay in (2.0, 9.0, 17.0):
+            proc = start_worker(db_url, log)
+            time.sleep(delay)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            assert_consistent(database, run_id)
+        final = start_worker(db_url, log)
+        try:
+            run = wait_terminal(database, run_id, timeout=600)
+        finally:
+            final.send_signal(signal.SIGTERM)
+            final.wait(timeout=120)
+        assert run.status == "completed", f"{run.error}\n{log.read_text()[-2000:]}"
+        run = assert_consistent(database, run_id)
+        assert run.accepted_count >= 4 or run.iteration == 15
+        with database.sessions() as s:
+            claims = s.scalar(
+                select(func.count())
+                .select_from(RunEvent)
+                .where(RunEvent.run_id == run_id, RunEvent.kind == "claimed")
+            )
+        assert claims is not None and claims >= 2, "the run was never resumed by a new worker"
+    finally:
+        database.dispose()
