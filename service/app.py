@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from service.api.body_limit import BodyLimitMiddleware
 from service.api.errors import install_error_handlers
-from service.api.routes import generate, health, runs, seed_sets, tasks
+from service.api.routes import datasets, eval_sets, generate, health, runs, seed_sets, tasks
 from service.settings import Settings, get_settings
 from service.storage.db import Database
 
@@ -46,21 +46,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.backends = generate.BackendPool(settings)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
-    for module in (health, seed_sets, runs, tasks, generate):
+    for module in (health, seed_sets, eval_sets, runs, tasks, generate, datasets):
         app.include_router(module.router)
-    _include_optional(app)
     return app
-
-
-def _include_optional(app: FastAPI) -> None:
-    # Routers built in parallel with this module; included once they exist.
-    from importlib import import_module
-
-    for name in ("service.api.routes.datasets", "service.api.routes.eval_sets"):
-        try:
-            module = import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        app.include_router(module.router)

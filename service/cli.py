@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -160,6 +161,8 @@ def _safe_url(url: str) -> str:
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 model_app = typer.Typer(help="The embedded model.", no_args_is_help=True)
 evals_app = typer.Typer(help="Held-out eval sets (for decontamination).", no_args_is_help=True)
+datasets_app = typer.Typer(help="Exported dataset versions.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
 app.add_typer(keys_app, name="keys")
 app.add_typer(evals_app, name="evals")
 app.add_typer(model_app, name="model")
@@ -298,6 +301,99 @@ def evals_list() -> None:
     table = Table("id", "name", "items", "sha256")
     for e in rows:
         table.add_row(str(e.id), e.name, str(e.item_count), e.content_hash[:12])
+    console.print(table)
+
+
+@app.command(
+    "train",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+@reports_errors
+def train(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Option(help="NAME@VERSION of an exported dataset.")],
+) -> None:
+    """Fine-tune on an exported dataset version; other flags go to the trainer.
+
+    Every flag of `python -m trainer --help` is accepted (e.g. --model, --max-steps).
+    """
+    from service.training import record_training_run, resolve_version
+    from trainer.config import config_from_args
+    from trainer.errors import TrainerError
+    from trainer.loop import train as run_training
+
+    settings = get_settings()
+    database = open_database()
+    try:
+        version_id, directory = resolve_version(database, dataset)
+        argv = list(ctx.args)
+        if "--model-cache-dir" not in argv:
+            argv += ["--model-cache-dir", str(settings.model_cache_dir)]
+        if "--output-dir" not in argv:
+            name = dataset.replace("@", "-v")
+            argv += ["--output-dir", str(settings.models_dir / name)]
+        config = config_from_args(argv)
+        console.print(f"training on {directory}")
+        try:
+            result = run_training(config, dataset_dir=directory)
+        except TrainerError as exc:
+            err_console.print(f"[red]error[/red] ({type(exc).__name__}): {exc}")
+            raise typer.Exit(1) from None
+        run_id = record_training_run(database, dataset_version_id=version_id, result=result)
+    finally:
+        database.dispose()
+    console.print(f"model: {result.output_dir} (training run {run_id})")
+    console.print(f"final metrics: {result.metrics}")
+
+
+@app.command("export")
+@reports_errors
+def export(
+    dataset: Annotated[str, typer.Option(help="Dataset name; each export adds a version.")],
+    spec: Annotated[
+        Path | None, typer.Option(help="ExportSpec JSON (runs, seed sets, scores, split...).")
+    ] = None,
+) -> None:
+    """Export the next version of a dataset: immutable, content-addressed files and manifest."""
+    from service.export import ExportSpec, create_version
+
+    export_spec = ExportSpec.from_file(spec) if spec else ExportSpec()
+    settings = get_settings()
+    database = open_database()
+    try:
+        with console.status(f"exporting {dataset}"):
+            info = create_version(
+                database, dataset=dataset, spec=export_spec, datasets_dir=settings.datasets_dir
+            )
+    finally:
+        database.dispose()
+    if info.status != "ready":
+        err_console.print(f"[red]export failed[/red]: {info.error}")
+        raise typer.Exit(1)
+    console.print(f"{dataset}@{info.version}: {info.path}")
+    console.print(f"content hash {info.content_hash}")
+    console.print(json.dumps(info.counts, indent=2, sort_keys=True))
+
+
+@datasets_app.command("list")
+def datasets_list() -> None:
+    """List datasets and their newest ready version."""
+    from service.export import list_datasets
+
+    database = open_database()
+    try:
+        with database.sessions() as session:
+            rows = list_datasets(session)
+    finally:
+        database.dispose()
+    table = Table("name", "versions", "latest ready", "created")
+    for d in rows:
+        table.add_row(
+            d.name,
+            str(d.versions),
+            str(d.latest_ready or "-"),
+            d.created_at.isoformat(timespec="seconds"),
+        )
     console.print(table)
 
 

@@ -1,0 +1,259 @@
+"""/v1/datasets: export versions, list them, read manifests and files, diff two versions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Response
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from service.api.deps import DatabaseDep, ReadKey, SessionDep, SettingsDep, WriteKey
+from service.errors import Conflict, NotFound
+from service.export import (
+    ExportSpec,
+    VersionInfo,
+    build_version,
+    diff_versions,
+    get_version,
+    list_datasets,
+    list_versions,
+    start_version,
+    version_info,
+)
+from service.export.select import task_condition
+from service.storage.idempotency import remember, replay
+from service.storage.models import DatasetVersion, Task
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+# Versions of up to this many candidate tasks are built inside the request (well under a
+# second); larger ones are built in the background and polled through their status.
+SYNC_TASK_LIMIT = 5000
+MAX_INT = 2_147_483_647
+NAME = Annotated[
+    str, PathParam(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+]
+VERSION = Annotated[int, PathParam(ge=1, le=MAX_INT)]
+MEDIA_TYPES = {
+    ".jsonl": "application/x-ndjson",
+    ".parquet": "application/vnd.apache.parquet",
+    ".md": "text/markdown; charset=utf-8",
+    ".json": "application/json",
+}
+
+
+class VersionOut(BaseModel):
+    """A dataset version and its state: `building`, `ready` or `failed`."""
+
+    id: int
+    dataset: str
+    version: int
+    status: str
+    spec: dict[str, Any]
+    spec_hash: str
+    content_hash: str | None
+    counts: dict[str, Any]
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class DatasetOut(BaseModel):
+    name: str
+    versions: int = Field(description="How many versions exist, failed ones included.")
+    latest_ready: int | None = Field(description="The newest ready version, if any.")
+    created_at: datetime
+
+
+class DiffOut(BaseModel):
+    """Tasks added and removed going from version `old` to version `new`."""
+
+    dataset: str
+    old: int
+    new: int
+    added: list[int] = Field(description="Task ids in `new` only (ascending, up to `limit`).")
+    removed: list[int] = Field(description="Task ids in `old` only (ascending, up to `limit`).")
+    added_total: int
+    removed_total: int
+    unchanged_total: int
+
+
+def _out(info: VersionInfo) -> VersionOut:
+    return VersionOut(**{k: getattr(info, k) for k in VersionOut.model_fields})
+
+
+def _build_in_background(database: Any, version_id: int, datasets_dir: Path) -> None:
+    try:
+        build_version(database, version_id=version_id, datasets_dir=datasets_dir)
+    except Exception:  # recorded on the version row as `failed`; the client polls for it
+        log.exception("building dataset version id %s failed", version_id)
+
+
+def _candidates(database: Any, spec: ExportSpec) -> int:
+    with database.sessions() as session:
+        stmt = select(func.count()).select_from(Task).where(task_condition(session, spec))
+        return session.scalar(stmt) or 0
+
+
+@router.post(
+    "/{name}/versions",
+    status_code=201,
+    response_model=VersionOut,
+    responses={202: {"model": VersionOut, "description": "Accepted: building in the background"}},
+)
+def create_version(
+    name: NAME,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    background: BackgroundTasks,
+    key: WriteKey,
+    spec: ExportSpec | None = None,
+    wait: Annotated[
+        bool, Query(description="Build within the request, whatever the size.")
+    ] = False,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> JSONResponse:
+    """Export the next version of dataset NAME from a spec (all defaults when no body).
+
+    Small exports (or `wait=true`) answer 201 with the ready version; larger ones answer 202
+    with status `building`: poll `GET /v1/datasets/{name}/versions/{version}`.
+    """
+    spec = spec or ExportSpec()
+    request_hash = hashlib.sha256(f"{name}\n{spec.spec_hash()}\n{wait}".encode()).hexdigest()
+    route = "datasets.create_version"
+    if idempotency_key:
+        with database.sessions() as session:
+            seen = replay(
+                session,
+                api_key_id=key.id,
+                route=route,
+                key=idempotency_key,
+                request_hash=request_hash,
+            )
+        if seen is not None:
+            return JSONResponse(seen.response, status_code=seen.status_code)
+    info = start_version(database, dataset=name, spec=spec)
+    if wait or _candidates(database, spec) <= SYNC_TASK_LIMIT:
+        info = build_version(database, version_id=info.id, datasets_dir=settings.datasets_dir)
+        status = 201
+    else:
+        background.add_task(_build_in_background, database, info.id, settings.datasets_dir)
+        status = 202
+    body = _out(info).model_dump(mode="json")
+    if idempotency_key:
+        body = remember(
+            database,
+            api_key_id=key.id,
+            route=route,
+            key=idempotency_key,
+            request_hash=request_hash,
+            status_code=status,
+            response=body,
+        ).response
+    return JSONResponse(body, status_code=status, background=background)
+
+
+@router.get("", response_model=list[DatasetOut])
+def list_all(session: SessionDep, _: ReadKey) -> list[DatasetOut]:
+    """Every dataset, with its version count and newest ready version."""
+    return [
+        DatasetOut(
+            name=d.name, versions=d.versions, latest_ready=d.latest_ready, created_at=d.created_at
+        )
+        for d in list_datasets(session)
+    ]
+
+
+@router.get("/{name}/versions", response_model=list[VersionOut])
+def list_all_versions(name: NAME, session: SessionDep, _: ReadKey) -> list[VersionOut]:
+    """Every version of a dataset, oldest first."""
+    return [_out(version_info(row, name)) for row in list_versions(session, name)]
+
+
+@router.get("/{name}/versions/{version}", response_model=VersionOut)
+def show_version(name: NAME, version: VERSION, session: SessionDep, _: ReadKey) -> VersionOut:
+    """One version and its status (poll this while it is `building`)."""
+    return _out(version_info(get_version(session, dataset=name, version=version), name))
+
+
+def _ready_dir(session: Any, name: str, version: int) -> tuple[Path, dict[str, Any]]:
+    row: DatasetVersion = get_version(session, dataset=name, version=version)
+    if row.status != "ready" or not row.path:
+        raise Conflict(f"version {version} of {name!r} is {row.status}, not ready")
+    directory = Path(row.path)
+    try:
+        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NotFound(f"version {version} of {name!r} has no files at {directory}") from None
+    return directory, manifest
+
+
+@router.get("/{name}/versions/{version}/manifest")
+def show_manifest(name: NAME, version: VERSION, session: SessionDep, _: ReadKey) -> dict[str, Any]:
+    """The version's manifest.json: spec, counts, score distributions, lineage, file hashes."""
+    return _ready_dir(session, name, version)[1]
+
+
+@router.get(
+    "/{name}/versions/{version}/files/{filename}",
+    response_class=FileResponse,
+    responses={206: {"description": "Partial content (Range)"}, 304: {"description": "Cached"}},
+)
+def download_file(
+    name: NAME,
+    version: VERSION,
+    filename: Annotated[str, PathParam(max_length=200)],
+    session: SessionDep,
+    _: ReadKey,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Stream one file of a ready version; `ETag` is its sha256 and `Range` is honoured."""
+    directory, manifest = _ready_dir(session, name, version)
+    session.close()  # the file may take long to stream: give the connection back now
+    if filename == "manifest.json":
+        sha256 = hashlib.sha256((directory / filename).read_bytes()).hexdigest()
+    elif filename in manifest["files"]:
+        sha256 = manifest["files"][filename]["sha256"]
+    else:
+        raise NotFound(f"version {version} of {name!r} has no file {filename!r}")
+    etag = f'"{sha256}"'
+    if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
+        return Response(status_code=304, headers={"ETag": etag})
+    return FileResponse(
+        directory / filename,
+        media_type=MEDIA_TYPES.get(Path(filename).suffix, "application/octet-stream"),
+        filename=filename,
+        headers={"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable"},
+    )
+
+
+@router.get("/{name}/diff", response_model=DiffOut)
+def diff(
+    name: NAME,
+    session: SessionDep,
+    _: ReadKey,
+    old: Annotated[int, Query(alias="from", ge=1, le=MAX_INT)],
+    new: Annotated[int, Query(alias="to", ge=1, le=MAX_INT)],
+    limit: Annotated[int, Query(ge=0, le=100_000)] = 1000,
+) -> DiffOut:
+    """Which tasks version `to` added and removed relative to version `from`."""
+    d = diff_versions(session, dataset=name, old=old, new=new, limit=limit)
+    return DiffOut(
+        dataset=name,
+        old=old,
+        new=new,
+        added=d.added,
+        removed=d.removed,
+        added_total=d.added_total,
+        removed_total=d.removed_total,
+        unchanged_total=d.unchanged_total,
+    )

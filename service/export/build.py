@@ -1,0 +1,293 @@
+"""Create a dataset version: allocate its number, write its files, record its items, publish it.
+
+Files go to a temporary directory beside the final one and are renamed into place only once
+every file, the manifest and the card are written and the items are recorded, just before the
+transaction commits: a crash leaves no `vN` directory, and the version row says `failed`
+(or, after a hard kill, `building` until `fail_interrupted_versions` runs).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.errors import Conflict, NotFound
+from service.export.card import render_card
+from service.export.decontam import EvalSetGuard
+from service.export.examples import InstanceRow, TaskRow, examples_of, split_of
+from service.export.manifest import build_manifest, lineage
+from service.export.rules import TypeCaps, apply_min_scores
+from service.export.select import check_runs, resolve_seed_sets, stream_tasks
+from service.export.spec import ExportSpec
+from service.export.tally import Tally
+from service.export.writers import VersionWriter, content_hash, describe_file, write_bytes
+from service.storage.datasets import (
+    ItemWriter,
+    allocate_version,
+    check_dataset_name,
+    get_eval_set,
+    get_or_create_dataset,
+    mark_failed,
+)
+from service.storage.models import Dataset, DatasetVersion, utcnow
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A dataset version as callers see it."""
+
+    id: int
+    dataset: str
+    version: int
+    status: str
+    spec: dict[str, Any]
+    spec_hash: str
+    content_hash: str | None
+    path: Path | None
+    counts: dict[str, Any]
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def version_info(row: DatasetVersion, dataset: str) -> VersionInfo:
+    return VersionInfo(
+        id=row.id,
+        dataset=dataset,
+        version=row.version,
+        status=row.status,
+        spec=row.spec,
+        spec_hash=row.spec_hash,
+        content_hash=row.content_hash,
+        path=Path(row.path) if row.path else None,
+        counts=row.counts,
+        error=row.error,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+    )
+
+
+def start_version(database: Any, *, dataset: str, spec: ExportSpec) -> VersionInfo:
+    """Check a spec and allocate the next version of a dataset (status `building`).
+
+    Args:
+        database: The service's Database.
+        dataset: Dataset name (created on first use).
+        spec: What to export.
+
+    Returns:
+        The new version; `build_version` fills it in.
+
+    Raises:
+        InvalidInput: a bad dataset name.
+        NotFound: the spec names an unknown run, seed set or eval set.
+    """
+    check_dataset_name(dataset)
+    with database.transaction() as session:
+        check_runs(session, spec.runs)
+        resolve_seed_sets(session, spec.seed_sets)
+        for name in spec.eval_sets:
+            get_eval_set(session, name)
+        ds = get_or_create_dataset(session, dataset)
+        row = allocate_version(
+            session, dataset=ds, spec=spec.canonical(), spec_hash=spec.spec_hash()
+        )
+        return version_info(row, dataset)
+
+
+def create_version(
+    database: Any, *, dataset: str, spec: ExportSpec, datasets_dir: Path
+) -> VersionInfo:
+    """Export a new version synchronously: `start_version`, then `build_version`.
+
+    Args:
+        database: The service's Database.
+        dataset: Dataset name.
+        spec: What to export.
+        datasets_dir: Root of the versions (`<datasets_dir>/<dataset>/v<N>/`).
+
+    Returns:
+        The ready version: id, version, status, content_hash, path, counts.
+
+    Raises:
+        InvalidInput, NotFound: see `start_version`; any error while building, after the
+        version has been marked failed.
+    """
+    info = start_version(database, dataset=dataset, spec=spec)
+    return build_version(database, version_id=info.id, datasets_dir=datasets_dir)
+
+
+def build_version(database: Any, *, version_id: int, datasets_dir: Path) -> VersionInfo:
+    """Write the files of an allocated version and publish it atomically.
+
+    Raises:
+        NotFound: no such version.
+        Conflict: the version is not `building`, or its directory already exists.
+        Exception: whatever failed mid-build; the version is then marked `failed`, its
+            items are removed and no directory is left behind.
+    """
+    with database.sessions() as session:
+        row = session.get(DatasetVersion, version_id)
+        if row is None:
+            raise NotFound(f"no dataset version id {version_id}")
+        if row.status != "building":
+            raise Conflict(f"version id {version_id} is {row.status}, not building")
+        name = session.scalar(select(Dataset.name).where(Dataset.id == row.dataset_id))
+    assert name is not None
+    # Absolute, so the recorded path means the same to the API, the CLI and the trainer.
+    parent = Path(datasets_dir).resolve() / name
+    parent.mkdir(parents=True, exist_ok=True)
+    final = parent / f"v{row.version}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-v{row.version}-", dir=parent))
+    published = False
+    try:
+        # Two sessions: one streams the tasks, the other records items and the version, so
+        # on PostgreSQL the server's work on the items overlaps the exporter's own.
+        with database.sessions() as session, session.begin(), database.sessions() as reader:
+            row = session.get(DatasetVersion, version_id)
+            assert row is not None
+            manifest = _write_version(session, reader, row, name, tmp)
+            reader.rollback()
+            row.status, row.content_hash = "ready", manifest["content_hash"]
+            row.counts, row.path = manifest["counts"], str(final)
+            row.finished_at = utcnow()
+            session.flush()
+            _publish(tmp, final)
+            published = True
+            info = version_info(row, name)
+        return info
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if published:  # the commit failed after the rename: take the directory back
+            shutil.rmtree(final, ignore_errors=True)
+        with database.transaction() as session:
+            mark_failed(session, version_id, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    if final.exists():
+        raise Conflict(f"{final} already exists on disk but not as a ready version; move it away")
+    for path in tmp.iterdir():
+        path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)  # ready versions never change
+    tmp.chmod(0o755)  # mkdtemp makes it private; a version is for every reader
+    os.rename(tmp, final)
+    fd = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # make the rename itself durable
+    finally:
+        os.close(fd)
+
+
+def _write_version(
+    session: Session, reader: Session, row: DatasetVersion, name: str, tmp: Path
+) -> dict[str, Any]:
+    """Write data files, card and manifest into `tmp`; record the items; return the manifest."""
+    spec = ExportSpec.model_validate(row.spec)
+    guard = EvalSetGuard(reader, spec.eval_sets, threshold=spec.decontamination_threshold)
+    tally, data_files = _write_data(session, reader, spec, row.id, tmp, guard)
+    chash = content_hash(data_files)
+    scorers = {s: sorted(v) for s, v in sorted(tally.scorer_versions.items())}
+    lin = lineage(
+        session,
+        version_id=row.id,
+        run_ids=tally.run_ids,
+        seed_set_ids=tally.seed_set_ids,
+        scorers=scorers,
+        decontamination=guard.describe(tally.decontaminated_items),
+    )
+    counts = tally.counts()
+    card = render_card(
+        dataset=name,
+        version=row.version,
+        content_hash=chash,
+        spec_hash=row.spec_hash,
+        counts=counts,
+        lineage=lin,
+        files=list(data_files),
+    )
+    write_bytes(tmp / "README.md", card.encode())
+    files = dict(sorted({**data_files, "README.md": describe_file(tmp / "README.md")}.items()))
+    manifest = build_manifest(
+        dataset=name,
+        version=row.version,
+        spec=row.spec,
+        spec_hash=row.spec_hash,
+        content_hash=chash,
+        counts=counts,
+        score_distributions=tally.score_distributions(),
+        lineage=lin,
+        files=files,
+        created_at=row.created_at.isoformat(),
+    )
+    options = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+    write_bytes(tmp / "manifest.json", orjson.dumps(manifest, option=options) + b"\n")
+    return manifest
+
+
+def _write_data(
+    session: Session,
+    reader: Session,
+    spec: ExportSpec,
+    version_id: int,
+    tmp: Path,
+    guard: EvalSetGuard,
+) -> tuple[Tally, dict[str, dict[str, Any]]]:
+    """Stream candidates through the rules into the files and the items table.
+
+    Returns:
+        The tally and the data files (name -> sha256, bytes, rows).
+    """
+    tally = Tally()
+    writer = VersionWriter(tmp, spec.text_formats(), parquet=spec.writes_parquet)
+    items = ItemWriter(session, version_id)
+    caps = TypeCaps(spec.max_per_type)
+    try:
+        with stream_tasks(reader, spec) as tasks:
+            for task in tasks:
+                tally.candidates += 1
+                kept = _admit(task, spec, guard, caps, tally)
+                if kept is None:
+                    continue
+                split = split_of(
+                    task.instruction, seed=spec.split_seed, validation_ratio=spec.validation_ratio
+                )
+                examples = examples_of(task, kept)
+                writer.write(split, examples)
+                tally.accept(task, split, examples)
+                for example in examples:
+                    items.add(task.id, example.instance_id, split)
+        items.close()
+    except BaseException:
+        items.abort()
+        writer.abort()
+        raise
+    return tally, writer.close()
+
+
+def _admit(
+    task: TaskRow, spec: ExportSpec, guard: EvalSetGuard, caps: TypeCaps, tally: Tally
+) -> list[InstanceRow] | None:
+    """The instances a task exports, or None (counted in the tally) when a rule drops it."""
+    decision = apply_min_scores(task, spec.min_scores)
+    if decision.reason is not None:
+        tally.reject(decision.reason)
+        return None
+    hit = guard.check(task, decision.kept)
+    if hit is not None:
+        tally.decontaminate(task, hit[0], hit[1].nearest_id, hit[1].similarity)
+        return None
+    if not caps.admit(task.task_type):
+        tally.reject(f"cap:{task.task_type}")
+        return None
+    return decision.kept

@@ -1,0 +1,130 @@
+"""The dataset card: README.md in the Hugging Face style (YAML front matter, then prose).
+
+The card holds no wall-clock time, so it is byte-identical for the same data and version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.export.examples import SPLITS
+
+
+def _size_category(n: int) -> str:
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")):
+        if n < limit:
+            return label
+    return "100K<n<1M" if n < 1_000_000 else "n>1M"
+
+
+def _front_matter(name: str, files: list[str], examples: int) -> list[str]:
+    lines = ["---", f"pretty_name: {name}", "license: other", "language:", "- en"]
+    lines += ["task_categories:", "- text-generation", "tags:", "- instructforge"]
+    lines += ["- self-instruct", "- synthetic", "size_categories:"]
+    lines += [f"- {_size_category(examples)}", "configs:"]
+    first = True
+    for fmt in ("messages", "alpaca"):
+        for ext in ("jsonl", "parquet"):
+            if f"train.{fmt}.{ext}" not in files:
+                continue
+            config = fmt if ext == "jsonl" else f"{fmt}_parquet"
+            lines += [f"- config_name: {config}", "  data_files:"]
+            for split in SPLITS:
+                lines += [f"  - split: {split}", f"    path: {split}.{fmt}.{ext}"]
+            if first:
+                lines.append("  default: true")
+                first = False
+    lines.append("---")
+    return lines
+
+
+def _lineage_lines(lineage: dict[str, Any]) -> list[str]:
+    lines = []
+    for ss in lineage["seed_sets"]:
+        lines.append(f"- seed set `{ss['name']}` (sha256 `{ss['content_hash'][:12]}`)")
+    for run in lineage["runs"]:
+        policy, config = run["policy_version"], run["config_hash"][:12]
+        lines.append(f"- run {run['id']} (policy {policy}, config `{config}`)")
+    for model in lineage["models"]:
+        lines.append(
+            f"- model `{model['model_name']}` via {model['backend']} "
+            f"({model['engine']} {model['engine_version']}, sha256 `{model['model_hash'][:12]}`)"
+        )
+    for tpl in lineage["templates"]:
+        name, version, sha = tpl["template_name"], tpl["template_version"], tpl["template_sha256"]
+        lines.append(f"- template `{name}` v{version} (`{sha[:12]}`)")
+    for scorer, versions in lineage["scorers"].items():
+        lines.append(f"- scorer `{scorer}` version(s) {', '.join(versions)}")
+    return lines or ["- human seed tasks only"]
+
+
+def render_card(
+    *,
+    dataset: str,
+    version: int,
+    content_hash: str,
+    spec_hash: str,
+    counts: dict[str, Any],
+    lineage: dict[str, Any],
+    files: list[str],
+) -> str:
+    """The README.md of a version.
+
+    Args:
+        dataset: The dataset name.
+        version: Its version number.
+        content_hash: The version's content hash.
+        spec_hash: The spec's hash.
+        counts: The manifest's counts.
+        lineage: The manifest's lineage.
+        files: Names of the data files.
+    """
+    split = counts["by_split"]
+    decon = counts["decontaminated"]
+    eval_sets = ", ".join(e["name"] for e in lineage["decontamination"]["eval_sets"]) or "none"
+    lines = _front_matter(dataset, files, counts["examples"])
+    lines += [
+        "",
+        f"# {dataset} v{version}",
+        "",
+        "Instruction-tuning data grown from human seed tasks with a Self-Instruct style pipeline",
+        "(instructforge): machine-written instructions and instances that passed its filters,",
+        "together with the seed tasks the spec included.",
+        "",
+        f"- content hash: `{content_hash}`",
+        f"- spec hash: `{spec_hash}`",
+        "",
+        "## Contents",
+        "",
+        "| split | tasks | examples |",
+        "|---|---|---|",
+        *(f"| {s} | {split[s]['tasks']} | {split[s]['examples']} |" for s in SPLITS),
+        "",
+        f"By origin: {_pairs(counts['by_origin'])}. "
+        f"By task type: {_pairs(counts['by_task_type'])}.",
+        f"Candidates considered: {counts['candidates']}; rejected by the export spec: "
+        f"{counts['rejected']['total']}; removed by decontamination against {eval_sets}: "
+        f"{decon['total']}.",
+        "",
+        "`*.messages.*` rows hold a `messages` list of `{role, content}` turns (the chat format",
+        "TRL's SFTTrainer reads); `*.alpaca.*` rows hold `instruction`, `input`, `output`.",
+        "Each row has an `id` (`<task id>:<instance idx>`), `task_id` and `task_type`.",
+        "",
+        "## Lineage",
+        "",
+        *_lineage_lines(lineage),
+        "",
+        "The full lineage, score distributions and the sha256 of every file are in",
+        "`manifest.json`.",
+        "",
+        "## License",
+        "",
+        "Machine-generated text inherits the terms of the model that wrote it and of the seed",
+        "tasks it was prompted with; check both before redistributing this dataset.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _pairs(counter: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counter.items()) or "none"

@@ -1,0 +1,327 @@
+"""Datasets, their versions and items, and eval sets: the repository functions."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from filters.decontamination import EvalItem as EvalRecord
+from service.errors import Conflict, InvalidInput, NotFound
+from service.storage.models import (
+    Dataset,
+    DatasetItem,
+    DatasetVersion,
+    EvalItem,
+    EvalSet,
+    utcnow,
+)
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def check_dataset_name(name: str) -> str:
+    """A dataset name doubles as a directory name: letters, digits, `.`, `_`, `-`.
+
+    Raises:
+        InvalidInput: anything else.
+    """
+    if not NAME_PATTERN.fullmatch(name):
+        raise InvalidInput(
+            f"bad dataset name {name!r}: 1-100 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def get_or_create_dataset(session: Session, name: str) -> Dataset:
+    """The dataset row called `name`, created (in a savepoint) when missing."""
+    check_dataset_name(name)
+    dataset = session.scalar(select(Dataset).where(Dataset.name == name))
+    if dataset is not None:
+        return dataset
+    try:
+        with session.begin_nested():
+            dataset = Dataset(name=name)
+            session.add(dataset)
+    except IntegrityError:  # created concurrently: use theirs
+        dataset = session.scalar(select(Dataset).where(Dataset.name == name))
+        assert dataset is not None
+    return dataset
+
+
+def get_dataset(session: Session, name: str) -> Dataset:
+    """Raises NotFound when there is no dataset `name`."""
+    dataset = session.scalar(select(Dataset).where(Dataset.name == name))
+    if dataset is None:
+        raise NotFound(f"no dataset {name!r}")
+    return dataset
+
+
+def allocate_version(
+    session: Session, *, dataset: Dataset, spec: dict[str, Any], spec_hash: str
+) -> DatasetVersion:
+    """Add the next version row (status `building`) of a dataset, in the caller's transaction.
+
+    Numbers are never reused: a failed version keeps its row and its number, so the next
+    export gets the one after it. On PostgreSQL the dataset row is locked so two concurrent
+    exports cannot pick the same number.
+    """
+    session.execute(select(Dataset.id).where(Dataset.id == dataset.id).with_for_update())
+    last = session.scalar(
+        select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == dataset.id)
+    )
+    version = DatasetVersion(
+        dataset_id=dataset.id,
+        version=(last or 0) + 1,
+        status="building",
+        spec=spec,
+        spec_hash=spec_hash,
+        counts={},
+    )
+    session.add(version)
+    session.flush()
+    return version
+
+
+def get_version(session: Session, *, dataset: str, version: int) -> DatasetVersion:
+    """Raises NotFound when the dataset or that version does not exist."""
+    row = session.scalar(
+        select(DatasetVersion)
+        .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+        .where(Dataset.name == dataset, DatasetVersion.version == version)
+    )
+    if row is None:
+        raise NotFound(f"no version {version} of dataset {dataset!r}")
+    return row
+
+
+def list_versions(session: Session, dataset: str) -> list[DatasetVersion]:
+    """Every version of a dataset, oldest first. Raises NotFound for an unknown dataset."""
+    ds = get_dataset(session, dataset)
+    return list(
+        session.scalars(
+            select(DatasetVersion)
+            .where(DatasetVersion.dataset_id == ds.id)
+            .order_by(DatasetVersion.version)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """A dataset with its version count and newest ready version."""
+
+    id: int
+    name: str
+    versions: int
+    latest_ready: int | None
+    created_at: Any
+
+
+def list_datasets(session: Session) -> list[DatasetSummary]:
+    """All datasets by name, with how many versions each has and its newest ready one."""
+    ready = (
+        select(func.max(DatasetVersion.version))
+        .where(DatasetVersion.dataset_id == Dataset.id, DatasetVersion.status == "ready")
+        .scalar_subquery()
+    )
+    total = (
+        select(func.count())
+        .select_from(DatasetVersion)
+        .where(DatasetVersion.dataset_id == Dataset.id)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Dataset.id, Dataset.name, total, ready, Dataset.created_at).order_by(Dataset.name)
+    )
+    return [DatasetSummary(*row) for row in rows]
+
+
+class ItemWriter:
+    """Records (task id, instance id, split) rows of a version as an export streams them.
+
+    This is the hot write of an export, so it skips the ORM: on PostgreSQL one COPY stays open
+    for the whole export, so the server checks foreign keys while the exporter keeps writing;
+    elsewhere rows go in batched `executemany` calls.
+    """
+
+    BATCH = 5000
+
+    def __init__(self, session: Session, version_id: int) -> None:
+        self.version_id = version_id
+        self.rows = 0
+        self._connection = session.connection()
+        self._pending: list[tuple[int, int, int | None, str]] = []
+        self._copy: Any = None
+        self._stack = contextlib.ExitStack()
+        if self._connection.dialect.name == "postgresql":
+            raw = self._connection.connection.driver_connection
+            cursor = self._stack.enter_context(raw.cursor())  # type: ignore[union-attr]
+            self._copy = self._stack.enter_context(
+                cursor.copy(f"COPY dataset_items ({_COLUMNS}) FROM STDIN")
+            )
+
+    def add(self, task_id: int, instance_id: int | None, split: str) -> None:
+        self.rows += 1
+        if self._copy is not None:
+            self._copy.write_row((self.version_id, task_id, instance_id, split))
+            return
+        self._pending.append((self.version_id, task_id, instance_id, split))
+        if len(self._pending) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            mark = "?" if self._connection.dialect.paramstyle == "qmark" else "%s"
+            self._connection.exec_driver_sql(
+                f"INSERT INTO dataset_items ({_COLUMNS}) VALUES ({', '.join([mark] * 4)})",
+                self._pending,
+            )
+            self._pending = []
+
+    def close(self) -> None:
+        """Send what is pending and end the COPY; the rows commit with the caller's session."""
+        self._flush()
+        self._stack.close()
+
+    def abort(self) -> None:
+        """Drop pending rows; the caller rolls its transaction back."""
+        self._pending = []
+        with contextlib.suppress(Exception):
+            self._stack.__exit__(RuntimeError, RuntimeError("export aborted"), None)
+
+
+_COLUMNS = "dataset_version_id, task_id, instance_id, split"
+
+
+def mark_failed(session: Session, version_id: int, error: str) -> None:
+    """Mark a version failed and drop any items it recorded; its number stays taken."""
+    session.execute(delete(DatasetItem).where(DatasetItem.dataset_version_id == version_id))
+    row = session.get(DatasetVersion, version_id)
+    if row is not None:
+        row.status = "failed"
+        row.error = error[:2000]
+        row.finished_at = utcnow()
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    """Tasks added and removed between two versions (ids ascending, lists capped at `limit`)."""
+
+    added: list[int]
+    removed: list[int]
+    added_total: int
+    removed_total: int
+    unchanged_total: int
+
+
+def _task_ids(version_id: int) -> Any:
+    return select(DatasetItem.task_id).where(DatasetItem.dataset_version_id == version_id)
+
+
+def diff_versions(
+    session: Session, *, dataset: str, old: int, new: int, limit: int = 1000
+) -> VersionDiff:
+    """Which tasks a newer version added and which it removed relative to an older one.
+
+    Raises:
+        NotFound: the dataset or a version does not exist.
+    """
+    a = get_version(session, dataset=dataset, version=old).id
+    b = get_version(session, dataset=dataset, version=new).id
+
+    def only(x: int, y: int) -> tuple[list[int], int]:
+        stmt = _task_ids(x).except_(_task_ids(y)).subquery()
+        total = session.scalar(select(func.count()).select_from(stmt)) or 0
+        ids = session.scalars(select(stmt.c.task_id).order_by(stmt.c.task_id).limit(limit))
+        return list(ids), total
+
+    added, added_total = only(b, a)
+    removed, removed_total = only(a, b)
+    both = _task_ids(a).intersect(_task_ids(b)).subquery()
+    unchanged = session.scalar(select(func.count()).select_from(both)) or 0
+    return VersionDiff(added, removed, added_total, removed_total, unchanged)
+
+
+def eval_items_hash(items: Iterable[EvalRecord]) -> str:
+    """sha256 of an eval set's items as canonical JSON lines, in their order."""
+    digest = hashlib.sha256()
+    for item in items:
+        record = [item.id, item.instruction, list(item.inputs), list(item.outputs)]
+        digest.update(orjson.dumps(record) + b"\n")
+    return digest.hexdigest()
+
+
+def import_eval_set(session: Session, *, name: str, items: list[EvalRecord]) -> EvalSet:
+    """Store a held-out eval set, in the caller's transaction.
+
+    Re-importing the same items under the same name returns the existing set unchanged.
+
+    Args:
+        session: The session (caller commits).
+        name: The set's unique name.
+        items: Parsed items (`filters.decontamination.load_eval_jsonl`).
+
+    Raises:
+        InvalidInput: no items.
+        Conflict: the name exists with other content.
+    """
+    if not items:
+        raise InvalidInput(f"eval set {name!r} has no items")
+    content_hash = eval_items_hash(items)
+    existing = session.scalar(select(EvalSet).where(EvalSet.name == name))
+    if existing is not None:
+        if existing.content_hash == content_hash:
+            return existing
+        raise Conflict(
+            f"eval set {name!r} already exists with different content "
+            f"(sha256 {existing.content_hash[:12]}…); import under another name"
+        )
+    eval_set = EvalSet(name=name, content_hash=content_hash, item_count=len(items))
+    session.add(eval_set)
+    session.flush()
+    session.execute(
+        insert(EvalItem.__table__),  # type: ignore[arg-type]
+        [
+            {
+                "eval_set_id": eval_set.id,
+                "external_id": item.id,
+                "instruction": item.instruction,
+                "inputs": list(item.inputs),
+                "outputs": list(item.outputs),
+            }
+            for item in items
+        ],
+    )
+    return eval_set
+
+
+def list_eval_sets(session: Session) -> list[EvalSet]:
+    return list(session.scalars(select(EvalSet).order_by(EvalSet.name)))
+
+
+def get_eval_set(session: Session, name: str) -> EvalSet:
+    """Raises NotFound when there is no eval set `name`."""
+    eval_set = session.scalar(select(EvalSet).where(EvalSet.name == name))
+    if eval_set is None:
+        raise NotFound(f"no eval set {name!r}")
+    return eval_set
+
+
+def load_eval_items(session: Session, eval_set_id: int) -> list[EvalRecord]:
+    """An eval set's items, in import order, as the decontamination library's type."""
+    rows = session.execute(
+        select(EvalItem.external_id, EvalItem.instruction, EvalItem.inputs, EvalItem.outputs)
+        .where(EvalItem.eval_set_id == eval_set_id)
+        .order_by(EvalItem.id)
+    )
+    return [EvalRecord(eid, instr, list(inp), list(out)) for eid, instr, inp, out in rows]

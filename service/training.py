@@ -1,0 +1,73 @@
+"""`instructforge train`: resolve NAME@VERSION through the database, train, record the run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from service.errors import InvalidInput, NotFound
+from service.storage.db import Database
+from service.storage.models import Dataset, DatasetVersion, TrainingRun, utcnow
+
+
+def parse_dataset_ref(ref: str) -> tuple[str, int | None]:
+    """'name@3' -> ('name', 3); 'name' or 'name@latest' -> ('name', None)."""
+    name, _, version = ref.partition("@")
+    if not name:
+        raise InvalidInput(f"--dataset {ref!r}: expected NAME@VERSION")
+    if version in ("", "latest"):
+        return name, None
+    if not version.lstrip("v").isdigit():
+        raise InvalidInput(f"--dataset {ref!r}: the version is a number, e.g. {name}@1")
+    return name, int(version.lstrip("v"))
+
+
+def resolve_version(database: Database, ref: str) -> tuple[int, Path]:
+    """The ready version's row id and directory.
+
+    Raises:
+        NotFound: no such dataset or ready version.
+    """
+    name, version = parse_dataset_ref(ref)
+    with database.sessions() as session:
+        stmt = (
+            select(DatasetVersion)
+            .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+            .where(Dataset.name == name, DatasetVersion.status == "ready")
+        )
+        if version is not None:
+            stmt = stmt.where(DatasetVersion.version == version)
+        row = session.scalar(stmt.order_by(DatasetVersion.version.desc()).limit(1))
+        if row is None or row.path is None:
+            raise NotFound(f"no ready dataset version {ref!r}: export one first")
+        return row.id, Path(row.path)
+
+
+def record_training_run(database: Database, *, dataset_version_id: int, result: Any) -> int:
+    """Link the trained model to the dataset version it was trained on."""
+    manifest: dict[str, Any] = result.manifest
+    manifest_path = Path(result.output_dir) / "training_manifest.json"
+    digest = (
+        hashlib.sha256(manifest_path.read_bytes()).hexdigest() if manifest_path.exists() else None
+    )
+    base = manifest.get("base_model", {})
+    with database.transaction() as session:
+        row = TrainingRun(
+            dataset_version_id=dataset_version_id,
+            output_dir=str(result.output_dir),
+            base_model=str(base.get("name", "")),
+            base_model_hash=base.get("hash"),
+            config=manifest.get("config", {}),
+            config_hash=manifest.get("config_hash", ""),
+            status="completed",
+            metrics=json.loads(json.dumps(result.metrics, default=str)),
+            manifest_sha256=digest,
+            finished_at=utcnow(),
+        )
+        session.add(row)
+        session.flush()
+        return row.id
