@@ -81,12 +81,13 @@ def worker_env(db_url: str) -> dict[str, str]:
 
 
 def start_worker(db_url: str, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "worker"],
-        env=worker_env(db_url),
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
+    with log.open("ab") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "worker"],
+            env=worker_env(db_url),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def wait_terminal(database: Database, run_id: int, timeout: float) -> Run:
