@@ -176,3 +176,77 @@ def test_kill_9_at_several_points_then_resume(
         assert claims is not None and claims >= 2, "the run was never resumed by a new worker"
     finally:
         database.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_two_workers_share_the_queue_and_sigterm_finishes_the_batch(
+    db_url: str, embedded_model_dir: Path, tmp_path: Path
+) -> None:
+    first = prepare_run(db_url, small_config(embedded_model_dir, target=2, max_iterations=3))
+    database = Database(db_url)
+    try:
+        config = small_config(embedded_model_dir, target=2, max_iterations=3)
+        with database.transaction() as s:
+            second = create_run(
+                s,
+                seed_set_id=1,
+                config=config.model_dump(mode="json"),
+                config_hash=config.config_hash(),
+                policy_version="v1",
+                target_tasks=2,
+            ).id
+        workers = [start_worker(db_url, tmp_path / f"w{i}.log") for i in range(2)]
+        try:
+            runs = [wait_terminal(database, rid, timeout=900) for rid in (first, second)]
+        finally:
+            for w in workers:
+                w.send_signal(signal.SIGTERM)
+            for w in workers:
+                assert w.wait(timeout=300) == 0, "a worker did not stop cleanly on SIGTERM"
+        assert [r.status for r in runs] == ["completed", "completed"]
+        with database.sessions() as s:
+            owners = {
+                rid: set(
+                    s.scalars(
+                        select(RunEvent.message).where(
+                            RunEvent.run_id == rid, RunEvent.kind == "claimed"
+                        )
+                    )
+                )
+                for rid in (first, second)
+            }
+        # Each run was claimed once (no worker died), and by different workers.
+        assert all(len(o) == 1 for o in owners.values()), owners
+        assert owners[first] != owners[second]
+        for rid in (first, second):
+            assert_consistent(database, rid)
+    finally:
+        database.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_sigterm_mid_run_commits_the_batch_and_requeues(
+    db_url: str, embedded_model_dir: Path, tmp_path: Path
+) -> None:
+    run_id = prepare_run(db_url, small_config(embedded_model_dir, target=50, max_iterations=20))
+    database = Database(db_url)
+    try:
+        worker = start_worker(db_url, tmp_path / "w.log")
+        deadline = time.monotonic() + 600
+        done_before = 0
+        while time.monotonic() < deadline:  # wait for its first commit: it is now mid-batch
+            with database.sessions() as s:
+                run = s.get(Run, run_id)
+                assert run is not None
+                if run.iteration >= 1:
+                    done_before = run.iteration
+                    break
+            time.sleep(0.2)
+        assert done_before >= 1, "the worker never committed an iteration"
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=600) == 0
+        run = assert_consistent(database, run_id)
+        assert run.status == "queued" and run.lease_owner is None
+        assert run.iteration > done_before, "the batch in flight was not finished and committed"
+    finally:
+        database.dispose()
