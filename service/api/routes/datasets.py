@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from service.api.deps import DatabaseDep, ReadKey, SessionDep, SettingsDep, WriteKey
+from service.api.idempotency import IdempotencyKey, idempotent
 from service.errors import Conflict, NotFound
 from service.export import (
     ExportSpec,
@@ -29,7 +30,6 @@ from service.export import (
     version_info,
 )
 from service.export.select import task_condition
-from service.storage.idempotency import remember, replay
 from service.storage.models import DatasetVersion, Task
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def create_version(
     wait: Annotated[
         bool, Query(description="Build within the request, whatever the size.")
     ] = False,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Export the next version of dataset NAME from a spec (all defaults when no body).
 
@@ -129,37 +129,24 @@ def create_version(
     """
     spec = spec or ExportSpec()
     request_hash = hashlib.sha256(f"{name}\n{spec.spec_hash()}\n{wait}".encode()).hexdigest()
-    route = "datasets.create_version"
-    if idempotency_key:
-        with database.sessions() as session:
-            seen = replay(
-                session,
-                api_key_id=key.id,
-                route=route,
-                key=idempotency_key,
-                request_hash=request_hash,
-            )
-        if seen is not None:
-            return JSONResponse(seen.response, status_code=seen.status_code)
-    info = start_version(database, dataset=name, spec=spec)
-    if wait or _candidates(database, spec) <= SYNC_TASK_LIMIT:
-        info = build_version(database, version_id=info.id, datasets_dir=settings.datasets_dir)
-        status = 201
-    else:
+
+    def produce() -> tuple[dict[str, Any], int]:
+        info = start_version(database, dataset=name, spec=spec)
+        if wait or _candidates(database, spec) <= SYNC_TASK_LIMIT:
+            info = build_version(database, version_id=info.id, datasets_dir=settings.datasets_dir)
+            return _out(info).model_dump(mode="json"), 201
         background.add_task(_build_in_background, database, info.id, settings.datasets_dir)
-        status = 202
-    body = _out(info).model_dump(mode="json")
-    if idempotency_key:
-        body = remember(
-            database,
-            api_key_id=key.id,
-            route=route,
-            key=idempotency_key,
-            request_hash=request_hash,
-            status_code=status,
-            response=body,
-        ).response
-    return JSONResponse(body, status_code=status, background=background)
+        return _out(info).model_dump(mode="json"), 202
+
+    return idempotent(
+        database,
+        api_key_id=key.id,
+        route="datasets.create_version",
+        key=idempotency_key,
+        request_hash=request_hash,
+        produce=produce,
+        background=background,
+    )
 
 
 @router.get("", response_model=list[DatasetOut])

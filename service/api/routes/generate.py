@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from generators.backends.base import Backend
 from service.api.deps import DatabaseDep, SettingsDep, WriteKey
 from service.api.errors import RefusedTooBig
+from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.routes.tasks import details_for
 from service.api.schemas import GenerateRequest, GenerateResponse
 from service.errors import InvalidInput
@@ -20,7 +20,6 @@ from service.run_config import RunConfig, config_sha256
 from service.run_settings import make_index, make_run_backend, validate_run_config
 from service.settings import Settings
 from service.storage import runs as run_store
-from service.storage.idempotency import remember, replay
 from service.storage.iterations import commit_iteration, load_pool
 from service.storage.seeds import get_seed_set
 
@@ -54,7 +53,7 @@ def generate(
     database: DatabaseDep,
     settings: SettingsDep,
     key: WriteKey,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Run one bootstrap iteration on a seed set and return the new tasks with their verdicts.
 
@@ -66,17 +65,6 @@ def generate(
             f"(limit {settings.generate_max_prompts}); create a run with POST /v1/runs instead"
         )
     request_hash = config_sha256(body.model_dump(mode="json"))
-    if idempotency_key:
-        with database.sessions() as session:
-            seen = replay(
-                session,
-                api_key_id=key.id,
-                route="generate",
-                key=idempotency_key,
-                request_hash=request_hash,
-            )
-        if seen is not None:
-            return JSONResponse(seen.response, status_code=seen.status_code)
     if body.backend not in (None, "vllm", "openai", "transformers"):
         raise InvalidInput("backend: one of vllm, openai, transformers")
     config = RunConfig(
@@ -89,18 +77,17 @@ def generate(
         seed=body.seed,
     )
     validate_run_config(config, settings)
-    out = _generate_once(config, database, settings, request.app.state.backends)
-    if idempotency_key:
-        out = remember(
-            database,
-            api_key_id=key.id,
-            route="generate",
-            key=idempotency_key,
-            request_hash=request_hash,
-            status_code=200,
-            response=out,
-        ).response
-    return JSONResponse(out)
+    return idempotent(
+        database,
+        api_key_id=key.id,
+        route="generate",
+        key=idempotency_key,
+        request_hash=request_hash,
+        produce=lambda: (
+            _generate_once(config, database, settings, request.app.state.backends),
+            200,
+        ),
+    )
 
 
 def _generate_once(

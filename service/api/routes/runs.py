@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.api.deps import DatabaseDep, ReadKey, RunId, SessionDep, SettingsDep, WriteKey
+from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.schemas import Page, Progress, RunEventOut, RunOut
 from service.run_config import RunConfig, config_sha256
 from service.run_settings import validate_run_config
 from service.storage import runs as run_store
-from service.storage.idempotency import remember, replay
 from service.storage.models import Run
 from service.storage.seeds import get_seed_set
 from service.storage.tasks import decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
 def run_out(session: Session, run: Run) -> RunOut:
@@ -77,39 +76,29 @@ def create(
     validate_run_config(config, settings)
     body = config.model_dump(mode="json")
     request_hash = config_sha256(body)
-    if idempotency_key:
-        with database.sessions() as session:
-            seen = replay(
+
+    def produce() -> tuple[dict[str, Any], int]:
+        with database.transaction() as session:
+            seed_set = get_seed_set(session, name=config.seed_set)
+            run = run_store.create_run(
                 session,
-                api_key_id=key.id,
-                route="runs.create",
-                key=idempotency_key,
-                request_hash=request_hash,
+                seed_set_id=seed_set.id,
+                config=body,
+                config_hash=config.config_hash(),
+                policy_version=config.policy_version,
+                target_tasks=config.target_tasks,
             )
-        if seen is not None:
-            return JSONResponse(seen.response, status_code=seen.status_code)
-    with database.transaction() as session:
-        seed_set = get_seed_set(session, name=config.seed_set)
-        run = run_store.create_run(
-            session,
-            seed_set_id=seed_set.id,
-            config=body,
-            config_hash=config.config_hash(),
-            policy_version=config.policy_version,
-            target_tasks=config.target_tasks,
-        )
-        out = run_out(session, run).model_dump(mode="json")
-    if idempotency_key:
-        out = remember(
-            database,
-            api_key_id=key.id,
-            route="runs.create",
-            key=idempotency_key,
-            request_hash=request_hash,
-            status_code=202,
-            response=out,
-        ).response
-    return JSONResponse(out, status_code=202)
+            out = run_out(session, run).model_dump(mode="json")
+        return out, 202
+
+    return idempotent(
+        database,
+        api_key_id=key.id,
+        route="runs.create",
+        key=idempotency_key,
+        request_hash=request_hash,
+        produce=produce,
+    )
 
 
 @router.get("", response_model=Page[RunOut])
