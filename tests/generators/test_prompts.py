@@ -1,0 +1,144 @@
+"""Templates load by name and version with their sha256; few-shot sampling is seeded."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+import generators
+from generators.errors import ConfigError, TemplateError
+from generators.prompts import (
+    load_template,
+    render_instruction_prompt,
+    render_task_prompt,
+    sample_few_shot,
+)
+from generators.types import PoolTask
+
+TEMPLATE_DIR = Path(generators.__file__).parent / "templates"
+ALL_TEMPLATES = [
+    "instructions",
+    "instructions_classification",
+    "is_classification",
+    "instances_input_first",
+    "instances_output_first",
+]
+
+
+@pytest.mark.parametrize("name", ALL_TEMPLATES)
+def test_template_loads_with_the_sha256_of_its_file(name: str) -> None:
+    template = load_template(name, 1)
+    data = (TEMPLATE_DIR / f"{name}.v1.txt").read_bytes()
+    assert template.sha256 == hashlib.sha256(data).hexdigest()
+    assert template.text == data.decode()
+    assert template.fields
+
+
+def test_unknown_template_or_version_is_a_template_error() -> None:
+    with pytest.raises(TemplateError):
+        load_template("instructions", 99)
+    with pytest.raises(TemplateError):
+        load_template("../etc/passwd", 1)
+
+
+def test_render_refuses_missing_or_unknown_fields() -> None:
+    template = load_template("is_classification", 1)
+    with pytest.raises(TemplateError):
+        template.render()
+    with pytest.raises(TemplateError):
+        template.render(instruction="x", extra="y")
+
+
+def test_instruction_prompt_is_numbered_and_ends_on_the_next_number(
+    seed_pool: list[PoolTask],
+) -> None:
+    tasks = seed_pool[:8]
+    prompt = render_instruction_prompt(load_template("instructions", 1), tasks)
+    lines = prompt.split("\n")
+    assert lines[0] == "Come up with a series of tasks:"
+    assert [re.match(r"(\d+)\. ", line).group(1) for line in lines[1:9]] == [
+        str(i) for i in range(1, 9)
+    ]
+    assert prompt.endswith("\n9.")
+    assert all("\n" not in line for line in lines)
+
+
+def test_instruction_text_is_normalised_and_dollars_survive() -> None:
+    task = PoolTask("t", "Price  in $5\n  units:", False, "seed")
+    prompt = render_instruction_prompt(load_template("instructions", 1), [task])
+    assert "1. Price in $5 units\n2." in prompt
+
+
+def test_classification_variant_has_its_own_header() -> None:
+    prompt = render_instruction_prompt(
+        load_template("instructions_classification", 1),
+        [PoolTask("t", "Is it spam?", True, "seed")],
+    )
+    assert prompt.startswith("Come up with a series of classification tasks.")
+
+
+def test_task_prompt_ends_where_the_model_answers() -> None:
+    prompt = render_task_prompt(load_template("is_classification", 1), "Is this spam?")
+    assert prompt.endswith("Task: Is this spam?\nIs it classification?")
+    prompt = render_task_prompt(load_template("instances_input_first", 1), "Sort it.")
+    assert prompt.endswith("Task: Sort it.\n")
+
+
+def test_few_shot_sampling_is_deterministic_for_a_seed(
+    seed_pool: list[PoolTask], machine_pool: list[PoolTask]
+) -> None:
+    def pick(seed: int) -> list[str]:
+        rng = random.Random(seed)
+        return [
+            t.id
+            for _ in range(5)
+            for t in sample_few_shot(seed_pool, machine_pool, rng=rng, num_total=8, num_machine=2)
+        ]
+
+    assert pick(7) == pick(7)
+    assert pick(7) != pick(8)
+
+
+def test_few_shot_takes_two_machine_tasks_and_six_seed(
+    seed_pool: list[PoolTask], machine_pool: list[PoolTask]
+) -> None:
+    tasks = sample_few_shot(
+        seed_pool, machine_pool, rng=random.Random(0), num_total=8, num_machine=2
+    )
+    assert len(tasks) == 8
+    assert sum(t.origin == "machine" for t in tasks) == 2
+    assert len({t.id for t in tasks}) == 8
+
+
+def test_few_shot_fills_with_seed_tasks_while_the_machine_pool_is_small(
+    seed_pool: list[PoolTask], machine_pool: list[PoolTask]
+) -> None:
+    rng = random.Random(0)
+    none = sample_few_shot(seed_pool, [], rng=rng, num_total=8, num_machine=2)
+    one = sample_few_shot(seed_pool, machine_pool[:1], rng=rng, num_total=8, num_machine=2)
+    assert [t.origin for t in none].count("seed") == 8
+    assert [t.origin for t in one].count("machine") == 1
+    assert len(one) == 8
+
+
+def test_classification_only_samples_classification_tasks(
+    seed_pool: list[PoolTask], machine_pool: list[PoolTask]
+) -> None:
+    tasks = sample_few_shot(
+        seed_pool,
+        machine_pool,
+        rng=random.Random(3),
+        num_total=8,
+        num_machine=2,
+        classification_only=True,
+    )
+    assert tasks and all(t.is_classification for t in tasks)
+
+
+def test_empty_seed_pool_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        sample_few_shot([], [], rng=random.Random(0), num_total=8, num_machine=2)
