@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
 
 from service.api.errors import Forbidden, Unauthorized
 from service.settings import Settings
@@ -26,15 +24,12 @@ def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_session(database: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
-    """A session per request; routes commit explicitly, anything uncommitted is rolled back."""
-    with database.sessions() as session:
-        yield session
-
-
+# Routes open `with database.sessions() as session:` themselves rather than take a session
+# dependency: a dependency's session lives until after the response is serialised, which for
+# sync routes needs a worker thread, and 100 concurrent clients then deadlocked the connection
+# pool against the thread pool (bench/service.py found it).
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def _require(scope: str):  # type: ignore[no-untyped-def]

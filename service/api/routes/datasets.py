@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from service.api.deps import DatabaseDep, ReadKey, SessionDep, SettingsDep, WriteKey
+from service.api.deps import DatabaseDep, ReadKey, SettingsDep, WriteKey
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.errors import Conflict, NotFound
 from service.export import (
@@ -150,26 +150,32 @@ def create_version(
 
 
 @router.get("", response_model=list[DatasetOut])
-def list_all(session: SessionDep, _: ReadKey) -> list[DatasetOut]:
+def list_all(database: DatabaseDep, _: ReadKey) -> list[DatasetOut]:
     """Every dataset, with its version count and newest ready version."""
-    return [
-        DatasetOut(
-            name=d.name, versions=d.versions, latest_ready=d.latest_ready, created_at=d.created_at
-        )
-        for d in list_datasets(session)
-    ]
+    with database.sessions() as session:
+        return [
+            DatasetOut(
+                name=d.name,
+                versions=d.versions,
+                latest_ready=d.latest_ready,
+                created_at=d.created_at,
+            )
+            for d in list_datasets(session)
+        ]
 
 
 @router.get("/{name}/versions", response_model=list[VersionOut])
-def list_all_versions(name: NAME, session: SessionDep, _: ReadKey) -> list[VersionOut]:
+def list_all_versions(name: NAME, database: DatabaseDep, _: ReadKey) -> list[VersionOut]:
     """Every version of a dataset, oldest first."""
-    return [_out(version_info(row, name)) for row in list_versions(session, name)]
+    with database.sessions() as session:
+        return [_out(version_info(row, name)) for row in list_versions(session, name)]
 
 
 @router.get("/{name}/versions/{version}", response_model=VersionOut)
-def show_version(name: NAME, version: VERSION, session: SessionDep, _: ReadKey) -> VersionOut:
+def show_version(name: NAME, version: VERSION, database: DatabaseDep, _: ReadKey) -> VersionOut:
     """One version and its status (poll this while it is `building`)."""
-    return _out(version_info(get_version(session, dataset=name, version=version), name))
+    with database.sessions() as session:
+        return _out(version_info(get_version(session, dataset=name, version=version), name))
 
 
 def _ready_dir(session: Any, name: str, version: int) -> tuple[Path, dict[str, Any]]:
@@ -185,9 +191,12 @@ def _ready_dir(session: Any, name: str, version: int) -> tuple[Path, dict[str, A
 
 
 @router.get("/{name}/versions/{version}/manifest")
-def show_manifest(name: NAME, version: VERSION, session: SessionDep, _: ReadKey) -> dict[str, Any]:
+def show_manifest(
+    name: NAME, version: VERSION, database: DatabaseDep, _: ReadKey
+) -> dict[str, Any]:
     """The version's manifest.json: spec, counts, score distributions, lineage, file hashes."""
-    return _ready_dir(session, name, version)[1]
+    with database.sessions() as session:
+        return _ready_dir(session, name, version)[1]
 
 
 @router.get(
@@ -199,13 +208,13 @@ def download_file(
     name: NAME,
     version: VERSION,
     filename: Annotated[str, PathParam(max_length=200)],
-    session: SessionDep,
+    database: DatabaseDep,
     _: ReadKey,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Stream one file of a ready version; `ETag` is its sha256 and `Range` is honoured."""
-    directory, manifest = _ready_dir(session, name, version)
-    session.close()  # the file may take long to stream: give the connection back now
+    with database.sessions() as session:  # released before the (maybe long) stream
+        directory, manifest = _ready_dir(session, name, version)
     if filename == "manifest.json":
         sha256 = hashlib.sha256((directory / filename).read_bytes()).hexdigest()
     elif filename in manifest["files"]:
@@ -226,21 +235,22 @@ def download_file(
 @router.get("/{name}/diff", response_model=DiffOut)
 def diff(
     name: NAME,
-    session: SessionDep,
+    database: DatabaseDep,
     _: ReadKey,
     old: Annotated[int, Query(alias="from", ge=1, le=MAX_INT)],
     new: Annotated[int, Query(alias="to", ge=1, le=MAX_INT)],
     limit: Annotated[int, Query(ge=0, le=100_000)] = 1000,
 ) -> DiffOut:
     """Which tasks version `to` added and removed relative to version `from`."""
-    d = diff_versions(session, dataset=name, old=old, new=new, limit=limit)
-    return DiffOut(
-        dataset=name,
-        old=old,
-        new=new,
-        added=d.added,
-        removed=d.removed,
-        added_total=d.added_total,
-        removed_total=d.removed_total,
-        unchanged_total=d.unchanged_total,
-    )
+    with database.sessions() as session:
+        d = diff_versions(session, dataset=name, old=old, new=new, limit=limit)
+        return DiffOut(
+            dataset=name,
+            old=old,
+            new=new,
+            added=d.added,
+            removed=d.removed,
+            added_total=d.added_total,
+            removed_total=d.removed_total,
+            unchanged_total=d.unchanged_total,
+        )

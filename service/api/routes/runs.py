@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.api.deps import DatabaseDep, ReadKey, RunId, SessionDep, SettingsDep, WriteKey
+from service.api.deps import DatabaseDep, ReadKey, RunId, SettingsDep, WriteKey
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.schemas import Page, Progress, RunEventOut, RunOut
 from service.run_config import RunConfig, config_sha256
@@ -103,7 +103,7 @@ def create(
 
 @router.get("", response_model=Page[RunOut])
 def list_runs(
-    session: SessionDep,
+    database: DatabaseDep,
     _: ReadKey,
     status: Literal["queued", "running", "paused", "completed", "cancelled", "failed"]
     | None = None,
@@ -111,32 +111,37 @@ def list_runs(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[RunOut]:
-    stmt = select(Run).order_by(Run.id).limit(limit + 1)
-    if cursor:
-        stmt = stmt.where(Run.id > decode_cursor(cursor))
-    if status:
-        stmt = stmt.where(Run.status == status)
-    if kind:
-        stmt = stmt.where(Run.kind == kind)
-    rows = list(session.scalars(stmt))
-    nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return Page[RunOut](items=[run_out(session, r) for r in rows[:limit]], next_cursor=nxt)
+    with database.sessions() as session:
+        stmt = select(Run).order_by(Run.id).limit(limit + 1)
+        if cursor:
+            stmt = stmt.where(Run.id > decode_cursor(cursor))
+        if status:
+            stmt = stmt.where(Run.status == status)
+        if kind:
+            stmt = stmt.where(Run.kind == kind)
+        rows = list(session.scalars(stmt))
+        nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+        return Page[RunOut](items=[run_out(session, r) for r in rows[:limit]], next_cursor=nxt)
 
 
 @router.get("/{run_id}", response_model=RunOut)
-def show(run_id: RunId, session: SessionDep, _: ReadKey) -> RunOut:
-    return run_out(session, run_store.get_run(session, run_id))
+def show(run_id: RunId, database: DatabaseDep, _: ReadKey) -> RunOut:
+    with database.sessions() as session:
+        return run_out(session, run_store.get_run(session, run_id))
 
 
 @router.get("/{run_id}/events", response_model=list[RunEventOut])
 def events(
     run_id: RunId,
-    session: SessionDep,
+    database: DatabaseDep,
     _: ReadKey,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[RunEventOut]:
-    run_store.get_run(session, run_id)
-    return [RunEventOut.model_validate(e) for e in run_store.recent_events(session, run_id, limit)]
+    with database.sessions() as session:
+        run_store.get_run(session, run_id)
+        return [
+            RunEventOut.model_validate(e) for e in run_store.recent_events(session, run_id, limit)
+        ]
 
 
 def _act(action: str, run_id: int, database: DatabaseDep) -> RunOut:

@@ -1,0 +1,504 @@
+# ruff: noqa: E402  (imports follow the sys.path fix below, on purpose)
+"""Service benchmark: read endpoints under 100 concurrent clients, and the worker's overhead.
+
+(a) The real API (`python -m service.cli serve`: one uvicorn process; sync routes run on
+AnyIO's default thread pool of 40) on PostgreSQL and on a SQLite file, each populated with the
+175 real seed tasks and ~5k machine tasks (instances and scores) spread over 10 runs, bulk
+inserted. 100 concurrent httpx.AsyncClient workers on loopback send a bounded number of
+requests per route; the load generator shares the machine's cores with the server.
+Each route runs for at most --route-seconds. With --multi-worker, a third setup runs
+`uvicorn --factory service.app:create_app --workers 2 --no-access-log` on PostgreSQL.
+
+(b) The worker's work around inference, on PostgreSQL: a run whose pool holds N accepted
+machine tasks (MinHash signatures stored, as the worker writes them). Once per claim: load the
+pool and rebuild the duplicate index. Per iteration: RunPipeline.step (prompts_per_iteration
+8) minus its inference time, plus commit_iteration and absorbing the accepted tasks.
+Inference runs on the CPU vLLM backend with the embedded SmolLM2-135M model (falling back to
+transformers if vLLM cannot start; the rows say which ran).
+
+Run: python bench/service.py   (writes bench/results/service.json; 8-10 minutes)
+Needs PostgreSQL at INSTRUCTFORGE_TEST_PG_DSN (default postgresql://postgres@127.0.0.1:5432/postgres).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# `python bench/service.py` puts bench/ first on sys.path, where this very file would shadow
+# the `service` package it measures.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import psycopg
+from sqlalchemy import insert
+
+from service.seed_files import parse_seed_file
+from service.storage.db import Database
+from service.storage.keys import create_api_key
+from service.storage.migrate import upgrade
+from service.storage.models import Instance, Run, Score, Task
+from service.storage.runs import create_run
+from service.storage.seeds import import_seed_set
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+RESULT = ROOT / "bench" / "results" / "service.json"
+PG_ADMIN_DSN = os.environ.get(
+    "INSTRUCTFORGE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+SEED_SET = "si"
+SERVER_LOG = Path(tempfile.gettempdir()) / "instructforge-bench-server.log"
+API_RUNS = 10
+P99_TARGET_MS, SHARE_TARGET = 50.0, 0.05
+
+
+def alpaca_instructions(n: int) -> list[str]:
+    """The first n distinct Alpaca instructions: realistic, varied machine-task text."""
+    data = json.loads((SHARED / "alpaca_data.json").read_text())
+    return list(dict.fromkeys(d["instruction"] for d in data))[:n]
+
+
+@contextmanager
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database, migrated, dropped afterwards."""
+    name = f"if_bench_{uuid.uuid4().hex[:10]}"
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    try:
+        url = f"{base}/{name}"
+        upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+@contextmanager
+def sqlite_database() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="if-bench-") as tmp:
+        url = f"sqlite:///{tmp}/bench.db"
+        upgrade(url)
+        yield url
+
+
+def seed_and_runs(db: Database, runs: int, config: dict[str, Any]) -> tuple[int, list[int]]:
+    """Import the real seed tasks and create `runs` queued runs; (seed set id, run ids)."""
+    seed_file = parse_seed_file((SHARED / "self_instruct_seed_tasks.jsonl").read_bytes())
+    with db.transaction() as s:
+        seed_set = import_seed_set(s, name=SEED_SET, seed_file=seed_file).seed_set
+        run_ids = [
+            create_run(
+                s,
+                seed_set_id=seed_set.id,
+                config=config,
+                config_hash="0" * 64,
+                policy_version="v1",
+                target_tasks=1_000_000,
+            ).id
+            for _ in range(runs)
+        ]
+        return seed_set.id, run_ids
+
+
+def bulk_tasks(
+    db: Database,
+    *,
+    seed_set_id: int,
+    run_ids: list[int],
+    texts: list[str],
+    signatures: list[bytes] | None = None,
+    accepted_only: bool = False,
+) -> list[int]:
+    """Insert machine tasks (one instance and two scores each) in three bulk statements."""
+    rows = []
+    for i, text in enumerate(texts):
+        ok = accepted_only or i % 3 != 0
+        rows.append(
+            {
+                "origin": "machine",
+                "seed_set_id": seed_set_id,
+                "run_id": run_ids[i % len(run_ids)],
+                "iteration": 1 + i // 8,
+                "instruction": text,
+                "is_classification": i % 4 == 0,
+                "status": "accepted" if ok else "rejected",
+                "reject_rule": None if ok else "near_duplicate",
+                "reject_rule_version": None if ok else "1",
+                "minhash": signatures[i] if signatures else None,
+            }
+        )
+    with db.transaction() as s:
+        ids = list(s.scalars(insert(Task).returning(Task.id, sort_by_parameter_order=True), rows))
+        inst_rows = [
+            {"task_id": t, "idx": 0, "input": "", "output": f"An answer to task {t}."} for t in ids
+        ]
+        inst_ids = list(
+            s.scalars(
+                insert(Instance).returning(Instance.id, sort_by_parameter_order=True), inst_rows
+            )
+        )
+        scores = [
+            dict(task_id=t, instance_id=i, scorer=name, scorer_version="1", details={})
+            for t, i in zip(ids, inst_ids, strict=True)
+            for name in ("heuristic_quality", "refusal")
+        ]
+        s.execute(insert(Score), [{**row, "value": random.random()} for row in scores])
+    return ids
+
+
+def populate_api_db(url: str, n_tasks: int) -> tuple[str, list[int], list[int]]:
+    """Seed set, runs and machine tasks; returns (read key, run ids, task ids)."""
+    db = Database(url)
+    try:
+        seed_set_id, run_ids = seed_and_runs(db, API_RUNS, {"seed_set": SEED_SET})
+        task_ids = bulk_tasks(
+            db, seed_set_id=seed_set_id, run_ids=run_ids, texts=alpaca_instructions(n_tasks)
+        )
+        with db.transaction() as s:
+            _, key = create_api_key(s, name="bench", scopes=["read"])
+        return key, run_ids, task_ids
+    finally:
+        db.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def api_server(url: str, command: list[str], port: int) -> Iterator[str]:
+    """Start the API in a subprocess, wait until it is ready, stop it afterwards."""
+    env = {**os.environ, "INSTRUCTFORGE_DATABASE_URL": url, "HF_HUB_OFFLINE": "1"}
+    log = open(SERVER_LOG, "w")  # noqa: SIM115  (closed in finally)
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}: {command}")
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server not ready after 60 s")
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+async def hammer(
+    client: httpx.AsyncClient, urls: list[str], concurrency: int, seconds: float
+) -> tuple[list[float], Counter[str]]:
+    """Send the urls, `concurrency` at a time (closed loop), for at most `seconds` (a stalled
+    server must not stall the benchmark); latencies in ms, errors by kind."""
+    deadline = time.monotonic() + seconds
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    queue = iter(urls)
+
+    async def worker() -> None:
+        for url in queue:
+            if time.monotonic() > deadline:
+                return
+            start = time.perf_counter()
+            try:
+                r = await client.get(url)
+                if r.status_code != 200:
+                    errors[str(r.status_code)] += 1
+            except httpx.HTTPError as exc:
+                errors[type(exc).__name__] += 1
+            latencies.append((time.perf_counter() - start) * 1000)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, errors
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def route_row(
+    route: str, latencies: list[float], errors: Counter[str], started: float
+) -> dict[str, Any]:
+    return {
+        "route": route,
+        "requests": len(latencies),
+        "p50_ms": round(percentile(latencies, 50), 1),
+        "p99_ms": round(percentile(latencies, 99), 1),
+        "req_per_s": round(len(latencies) / (time.perf_counter() - started), 1),
+        "errors": sum(errors.values()),
+        "error_kinds": dict(errors),
+    }
+
+
+async def load_routes(
+    base: str, key: str, run_ids: list[int], task_ids: list[int], args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    n, concurrency, seconds = args.requests, args.concurrency, args.route_seconds
+    rng = random.Random(0)
+    routes = {
+        "GET /v1/runs": lambda: "/v1/runs",
+        "GET /v1/runs/{id}": lambda: f"/v1/runs/{rng.choice(run_ids)}",
+        "GET /v1/tasks?limit=50": lambda: "/v1/tasks?limit=50",
+        "GET /v1/tasks/{id}": lambda: f"/v1/tasks/{rng.choice(task_ids)}",
+    }
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Authorization": f"Bearer {key}"}
+    rows = []
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=60
+    ) as client:
+        # Warm-up from cold pools: 100 requests per route, its errors count like any other.
+        warm = [make() for make in routes.values() for _ in range(100)]
+        started = time.perf_counter()
+        latencies, errors = await hammer(client, warm, concurrency, seconds)
+        rows.append(route_row("warm-up (all routes)", latencies, errors, started))
+        for route, make in routes.items():
+            started = time.perf_counter()
+            urls = [make() for _ in range(n)]
+            latencies, errors = await hammer(client, urls, concurrency, seconds)
+            rows.append(route_row(route, latencies, errors, started))
+    return rows
+
+
+def api_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
+    cli = [sys.executable, "-m", "service.cli", "serve", "--port"]
+    multi = [sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app"]
+    multi += ["--workers", "2", "--no-access-log", "--log-level", "warning", "--port"]
+    setups = [
+        ("postgresql", "service.cli serve (1 process, 40 threads)", cli),
+        ("sqlite", "service.cli serve (1 process, 40 threads)", cli),
+    ]
+    if args.multi_worker:
+        setups.append(("postgresql", "uvicorn --workers 2 --no-access-log", multi))
+    rows = []
+    for db_kind, server, command in setups:
+        make_db = pg_database if db_kind == "postgresql" else sqlite_database
+        with make_db() as url:
+            key, run_ids, task_ids = populate_api_db(url, args.tasks)
+            port = free_port()
+            with api_server(url, [*command, str(port)], port) as base:
+                measured = asyncio.run(load_routes(base, key, run_ids, task_ids, args))
+        for row in measured:
+            rows.append({"part": "api", "database": db_kind, "server": server, **row})
+            print_row(rows[-1])
+    return rows
+
+
+CPU_ENV = {  # as bench/backends.py: the engine's OpenMP threads on both cores, small KV cache
+    "VLLM_CPU_OMP_THREADS_BIND": f"0-{max(1, min(os.cpu_count() or 1, 2)) - 1}",
+    "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+    "VLLM_CPU_KVCACHE_SPACE": "2",
+    "HF_HUB_OFFLINE": "1",
+}
+
+
+def inference_backend(kind: str) -> tuple[Any, str]:
+    """The embedded model on `kind`; vLLM falls back to transformers. (backend, note)."""
+    from generators.backends import make_backend
+
+    os.environ.update(CPU_ENV)  # an application may set its own environment
+    cache = ROOT / "data" / "model-cache"
+    try:
+        return make_backend(kind, model="smollm2-135m", cache_dir=cache), ""  # type: ignore[arg-type]
+    except Exception as exc:
+        if kind != "vllm":
+            raise
+        note = f"vllm failed to start ({type(exc).__name__}: {exc}); transformers used"
+        print(note, flush=True)
+        return make_backend("transformers", model="smollm2-135m", cache_dir=cache), note
+
+
+def claim_and_load(db: Database, run_id: int, backend: Any) -> tuple[Any, float, float]:
+    """What the worker does once per claim: load the pool, rebuild the index. Timed."""
+    from service.iteration import RunPipeline
+    from service.run_config import RunConfig
+    from service.run_settings import make_index
+    from service.settings import Settings
+    from service.storage.iterations import load_pool
+    from service.storage.runs import claim_run
+
+    with db.transaction() as s:
+        assert claim_run(s, owner="bench", lease_seconds=3600, run_id=run_id) == run_id
+    started = time.perf_counter()
+    with db.sessions() as s:
+        run = s.get(Run, run_id)
+        assert run is not None
+        config = RunConfig.model_validate(run.config)
+        seeds, machine, items = load_pool(s, run)
+    loaded = time.perf_counter()
+    index = make_index(Settings(database_url=db.url), run_id=run_id, threshold=0.7)
+    index.add_many(items)
+    indexed = time.perf_counter()
+    pipeline = RunPipeline(
+        config=config, backend=backend, index=index, seed_tasks=seeds, machine_tasks=machine
+    )
+    return pipeline, loaded - started, indexed - loaded
+
+
+def iterate(db: Database, run_id: int, pipeline: Any) -> dict[str, float]:
+    """One worker iteration: status read, step, commit, absorb; timings in seconds."""
+    from service.storage.iterations import commit_iteration
+
+    started = time.perf_counter()
+    with db.sessions() as s:
+        run = s.get(Run, run_id)
+        assert run is not None and run.status == "running"
+    outcome = pipeline.step(run.iteration + 1)
+    stepped = time.perf_counter()
+    with db.transaction() as s:
+        stored = commit_iteration(s, run=run, owner="bench", lease_seconds=3600, outcome=outcome)
+    committed = time.perf_counter()
+    pipeline.absorb(stored)
+    done = time.perf_counter()
+    inference = outcome.result.timings["inference_s"]
+    return {
+        "wall_s": done - started,
+        "inference_s": inference,
+        "step_non_inference_s": outcome.wall_s - inference,
+        "commit_s": committed - stepped,
+        "absorb_s": done - committed,
+        "accepted": outcome.accepted,
+    }
+
+
+def worker_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Per-claim and per-iteration non-inference costs of the worker at each pool size."""
+    from filters.near_duplicates import NearDuplicateIndex
+    from generators.types import SamplingParams
+    from service.run_config import RunConfig
+
+    backend, note = inference_backend(args.backend)
+    backend.generate(["Hello"], SamplingParams(temperature=0.0, top_p=1.0, max_tokens=8))
+    config = RunConfig(
+        seed_set=SEED_SET, backend=backend.name, prompts_per_iteration=8, target_tasks=1_000_000
+    ).model_dump(mode="json")
+    rows = []
+    try:
+        for pool in args.pools:
+            texts = alpaca_instructions(pool)
+            signatures = NearDuplicateIndex(threshold=0.7).signatures(texts)
+            with pg_database() as url:
+                db = Database(url)
+                seed_set_id, (run_id,) = seed_and_runs(db, 1, config)
+                bulk_tasks(
+                    db, seed_set_id=seed_set_id, run_ids=[run_id], texts=texts,
+                    signatures=signatures, accepted_only=True,
+                )  # fmt: skip
+                pipeline, load_s, index_s = claim_and_load(db, run_id, backend)
+                its = [iterate(db, run_id, pipeline) for _ in range(args.iterations)]
+                db.dispose()
+            total = {k: sum(it[k] for it in its) for k in its[0]}
+            share = (total["wall_s"] - total["inference_s"]) / total["wall_s"]
+            row = {"part": "worker", "database": "postgresql", "backend": backend.name}
+            row |= {"pool_machine_tasks": pool, "iterations": len(its)}
+            row |= {
+                "claim_load_pool_s": round(load_s, 3),
+                "claim_rebuild_index_s": round(index_s, 3),
+            }
+            row |= {f"mean_{k}": round(v / len(its), 4) for k, v in total.items()}
+            rows.append(
+                row | {"non_inference_share": round(share, 4)} | ({"note": note} if note else {})
+            )
+            print_row(rows[-1])
+    finally:
+        backend.close()
+    return rows
+
+
+def print_row(row: dict[str, Any]) -> None:
+    print("  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+
+
+def goals_for(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """p99 of the documented start (service.cli serve) on PostgreSQL, errors of every setup,
+    the non-inference share at the largest pool."""
+    main = [r for r in rows if r["part"] == "api" and r["server"].startswith("service.cli")]
+    main = [r for r in main if r["database"] == "postgresql"]
+    goals = []
+    if main:
+        p99 = max(r["p99_ms"] for r in main if not r["route"].startswith("warm-up"))
+        goals.append(goal("p99_ms_list_show", p99, P99_TARGET_MS))
+        errors = sum(r["errors"] for r in rows if r["part"] == "api")
+        goals.append(goal("errors", errors, 0))
+    worker = [r for r in rows if r["part"] == "worker"]
+    if worker:
+        biggest = max(worker, key=lambda r: r["pool_machine_tasks"])
+        goals.append(goal("non_inference_share", biggest["non_inference_share"], SHARE_TARGET))
+    return goals
+
+
+def goal(name: str, value: float, target: float) -> dict[str, Any]:
+    return {
+        "name": name,
+        "value": value,
+        "target": target,
+        "direction": "lower",
+        "met": value <= target,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=1000, help="Requests per route.")
+    parser.add_argument("--concurrency", type=int, default=100, help="Concurrent clients.")
+    parser.add_argument("--route-seconds", type=float, default=30, help="Cap per route.")
+    parser.add_argument("--multi-worker", action="store_true", help="Also uvicorn --workers 2.")
+    parser.add_argument("--tasks", type=int, default=5000, help="Machine tasks for (a).")
+    parser.add_argument("--pools", type=int, nargs="+", default=[1000, 20000])
+    parser.add_argument("--iterations", type=int, default=1, help="Iterations per pool.")
+    parser.add_argument("--backend", default="vllm", choices=["vllm", "transformers"])
+    parser.add_argument("--skip-api", action="store_true")
+    parser.add_argument("--skip-worker", action="store_true")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    rows = [] if args.skip_api else api_bench(args)
+    rows += [] if args.skip_worker else worker_bench(args)
+    goals = goals_for(rows)
+    result = {
+        "rows": rows,
+        "goals": goals,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    RESULT.parent.mkdir(parents=True, exist_ok=True)
+    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    for g in goals:
+        print(f"goal {g['name']}: {g['value']} (target {g['target']}, met={g['met']})")
+
+
+if __name__ == "__main__":
+    main()
