@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from service.cli import default_seed_path
+from service.foreground import run_progress
 from service.seed_files import parse_seed_file
 from service.settings import get_settings
 from service.storage import migrate
@@ -98,14 +98,7 @@ def demo_run_config(backend: str) -> dict[str, Any]:
 
 
 def follow_run(client: httpx.Client, run_id: int) -> dict[str, Any]:
-    with Progress(
-        TextColumn("[bold]run {task.fields[run]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
+    with run_progress(console) as bar:
         task = bar.add_task("run", total=DEMO_TARGET, run=run_id, info="waiting for the worker")
         while True:
             run = client.get(f"/v1/runs/{run_id}").raise_for_status().json()

@@ -20,6 +20,18 @@ from service.storage.seeds import get_seed_set
 from service.worker import Worker
 
 
+def run_progress(console: Console) -> Progress:
+    """The run progress bar: accepted of target, a status line, elapsed time."""
+    return Progress(
+        TextColumn("[bold]run {task.fields[run]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
 def run_in_foreground(
     settings: Settings,
     console: Console,
@@ -63,14 +75,7 @@ def run_in_foreground(
                 target_tasks=target,
             ).id
         console.print(f"run {run_id}: {backend} / {model}, target {target} accepted tasks")
-        with Progress(
-            TextColumn("[bold]run {task.fields[run]}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            console=console,
-        ) as bar:
+        with run_progress(console) as bar:
             task = bar.add_task("run", total=target, run=run_id, info="starting the model")
 
             def show(run: Run, outcome: IterationOutcome) -> None:

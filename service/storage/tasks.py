@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
 from service.errors import InvalidInput, NotFound
@@ -31,6 +32,18 @@ def decode_cursor(cursor: str) -> int:
         raise InvalidInput("cursor: not a cursor this API handed out") from None
 
 
+def page_by_id(
+    session: Session, stmt: Select[Any], id_column: Any, *, limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """One page of `stmt` in id order, and the cursor of the next page (None at the end)."""
+    stmt = stmt.order_by(id_column).limit(limit + 1)
+    if cursor:
+        stmt = stmt.where(id_column > decode_cursor(cursor))
+    rows = list(session.scalars(stmt))
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
 @dataclass(frozen=True)
 class TaskFilter:
     run_id: int | None = None
@@ -47,9 +60,7 @@ def list_tasks(
     session: Session, flt: TaskFilter, *, limit: int, cursor: str | None
 ) -> tuple[list[Task], str | None]:
     """One page of tasks in id order, and the cursor of the next page (None at the end)."""
-    stmt = select(Task).order_by(Task.id).limit(limit + 1)
-    if cursor:
-        stmt = stmt.where(Task.id > decode_cursor(cursor))
+    stmt = select(Task)
     for column, value in (
         (Task.run_id, flt.run_id),
         (Task.seed_set_id, flt.seed_set_id),
@@ -68,9 +79,7 @@ def list_tasks(
                 Score.task_id == Task.id, Score.scorer == flt.scorer, Score.value >= flt.min_score
             )
         )
-    rows = list(session.scalars(stmt))
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return page_by_id(session, stmt, Task.id, limit=limit, cursor=cursor)
 
 
 @dataclass

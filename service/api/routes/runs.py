@@ -17,7 +17,7 @@ from service.run_settings import validate_run_config
 from service.storage import runs as run_store
 from service.storage.models import Run
 from service.storage.seeds import get_seed_set
-from service.storage.tasks import decode_cursor, encode_cursor
+from service.storage.tasks import page_by_id
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
@@ -112,16 +112,13 @@ def list_runs(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[RunOut]:
     with database.sessions() as session:
-        stmt = select(Run).order_by(Run.id).limit(limit + 1)
-        if cursor:
-            stmt = stmt.where(Run.id > decode_cursor(cursor))
+        stmt = select(Run)
         if status:
             stmt = stmt.where(Run.status == status)
         if kind:
             stmt = stmt.where(Run.kind == kind)
-        rows = list(session.scalars(stmt))
-        nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-        return Page[RunOut](items=[run_out(session, r) for r in rows[:limit]], next_cursor=nxt)
+        rows, nxt = page_by_id(session, stmt, Run.id, limit=limit, cursor=cursor)
+        return Page[RunOut](items=[run_out(session, r) for r in rows], next_cursor=nxt)
 
 
 @router.get("/{run_id}", response_model=RunOut)
