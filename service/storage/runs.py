@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from service.errors import Conflict, NotFound
 from service.storage.models import Run, RunEvent, Task, utcnow
 
-ACTIVE = ("queued", "running")
 TERMINAL = ("completed", "cancelled", "failed")
 
 
@@ -207,13 +206,19 @@ def change_status(session: Session, run_id: int, action: str) -> Run:
     return run
 
 
-def rejections_by_rule(session: Session, run_id: int) -> dict[str, int]:
+def rejections_by_rule(session: Session, run_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Rejected tasks per rule, for each of `run_ids`, in one query (a page of runs at once)."""
+    out: dict[int, dict[str, int]] = {rid: {} for rid in run_ids}
+    if not run_ids:
+        return out
     rows = session.execute(
-        select(Task.reject_rule, func.count())
-        .where(Task.run_id == run_id, Task.status == "rejected")
-        .group_by(Task.reject_rule)
+        select(Task.run_id, Task.reject_rule, func.count())
+        .where(Task.run_id.in_(run_ids), Task.status == "rejected")
+        .group_by(Task.run_id, Task.reject_rule)
     )
-    return {rule or "unknown": n for rule, n in rows}
+    for run_id, rule, n in rows:
+        out[run_id][rule or "unknown"] = n
+    return out
 
 
 def recent_events(session: Session, run_id: int, limit: int = 20) -> list[RunEvent]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.errors import Conflict, NotFound
@@ -79,14 +79,3 @@ def get_seed_set(session: Session, *, name: str | None = None, id: int | None = 
     if seed_set is None:
         raise NotFound(f"no seed set {name if name is not None else id!r}")
     return seed_set
-
-
-def count_seed_tasks(session: Session, seed_set_id: int) -> int:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Task)
-            .where(Task.seed_set_id == seed_set_id, Task.origin == "seed")
-        )
-        or 0
-    )

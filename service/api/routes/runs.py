@@ -22,8 +22,11 @@ from service.storage.tasks import page_by_id
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 
-def run_out(session: Session, run: Run) -> RunOut:
-    """A run with its progress figures (throughput and ETA from the run's own counters)."""
+def run_out(session: Session, run: Run, rejected: dict[str, int] | None = None) -> RunOut:
+    """A run with its progress figures (throughput and ETA from the run's own counters).
+
+    `rejected` is the run's rejections by rule when the caller fetched them for a whole page.
+    """
     elapsed = run.wall_seconds or None
     tokens = run.prompt_tokens + run.completion_tokens
     per_min = run.accepted_count / elapsed * 60 if elapsed else None
@@ -36,7 +39,11 @@ def run_out(session: Session, run: Run) -> RunOut:
         accepted=run.accepted_count,
         rejected=run.rejected_count,
         parse_failures=run.parse_failure_count,
-        rejected_by_rule=run_store.rejections_by_rule(session, run.id),
+        rejected_by_rule=(
+            rejected
+            if rejected is not None
+            else run_store.rejections_by_rule(session, [run.id])[run.id]
+        ),
         prompt_tokens=run.prompt_tokens,
         completion_tokens=run.completion_tokens,
         tokens_per_s=tokens / run.inference_seconds if run.inference_seconds else None,
@@ -118,7 +125,9 @@ def list_runs(
         if kind:
             stmt = stmt.where(Run.kind == kind)
         rows, nxt = page_by_id(session, stmt, Run.id, limit=limit, cursor=cursor)
-        return Page[RunOut](items=[run_out(session, r) for r in rows], next_cursor=nxt)
+        rejected = run_store.rejections_by_rule(session, [r.id for r in rows])
+        items = [run_out(session, r, rejected[r.id]) for r in rows]
+        return Page[RunOut](items=items, next_cursor=nxt)
 
 
 @router.get("/{run_id}", response_model=RunOut)
