@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 
+from service.api.auth import KeyVerifier
 from service.api.body_limit import BodyLimitMiddleware
 from service.api.errors import install_error_handlers
 from service.api.routes import datasets, eval_sets, generate, health, runs, seed_sets, tasks
@@ -30,6 +32,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Fewer threads than AnyIO's 40: each holds a pooled connection while it works, and on
+        # a few cores more threads only queue on the GIL.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         yield
         app.state.backends.close_all()
         if owns_database:
@@ -44,6 +49,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.settings = settings
     app.state.database = db
     app.state.backends = generate.BackendPool(settings)
+    app.state.keys = KeyVerifier(db, ttl_seconds=settings.api_key_cache_seconds)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     for module in (health, seed_sets, eval_sets, runs, tasks, generate, datasets):

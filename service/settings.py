@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         20 * 1024 * 1024, ge=1024, description="Largest request body the API accepts."
     )
+    api_key_cache_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="How long the API remembers a verified key (0: ask the database every "
+        "time). A revoked key stops working within this time.",
+    )
+    api_threads: int = Field(
+        16, ge=1, description="Worker threads per API process for database work."
+    )
     generate_max_prompts: int = Field(
         8, ge=1, description="Largest synchronous /v1/generate batch; bigger work goes to runs."
     )

@@ -1,58 +1,79 @@
-"""FastAPI dependencies, as Annotated aliases so route signatures read as prose."""
+"""FastAPI dependencies, as Annotated aliases so route signatures read as prose.
+
+Every dependency here is `async def` and does no blocking work on the event loop: a sync
+dependency would cost each request one more hop through the thread pool.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
+import anyio.to_thread
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
+from service.api.auth import KeyVerifier, Principal
 from service.api.errors import Forbidden, Unauthorized
 from service.settings import Settings
 from service.storage.db import Database
-from service.storage.keys import find_api_key, has_scope
-from service.storage.models import ApiKey
+from service.storage.keys import has_scope
 
+T = TypeVar("T")
 _bearer = HTTPBearer(auto_error=False, description="An API key: `instructforge keys create`.")
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     return request.app.state.database
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-# Routes open `with database.sessions() as session:` themselves rather than take a session
-# dependency: a dependency's session lives until after the response is serialised, which for
-# sync routes needs a worker thread, and 100 concurrent clients then deadlocked the connection
-# pool against the thread pool (bench/service.py found it).
+# Routes open their sessions themselves rather than take a session dependency: a dependency's
+# session lives until after the response is serialised, and under 100 concurrent clients that
+# deadlocked the connection pool against the thread pool (bench/service.py found it).
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
+async def read(database: Database, query: Callable[[Session], T]) -> T:
+    """Run `query` on a worker thread with a read session (autocommit: no BEGIN/ROLLBACK).
+
+    For reads whose rows do not change once written, or that read a single row: each statement
+    sees the latest committed data. One thread-pool hop for the whole request.
+    """
+
+    def call() -> T:
+        with database.reads() as session:
+            return query(session)
+
+    return await anyio.to_thread.run_sync(call)
+
+
 def _require(scope: str):  # type: ignore[no-untyped-def]
-    def check(
-        database: DatabaseDep,
+    async def check(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> ApiKey:
+    ) -> Principal:
         if credentials is None or not credentials.credentials:
             raise Unauthorized("missing API key: send `Authorization: Bearer <key>`")
-        with database.sessions() as session:
-            key = find_api_key(session, credentials.credentials)
-        if key is None:
+        verifier: KeyVerifier = request.app.state.keys
+        principal = await verifier.verify(credentials.credentials)
+        if principal is None:
             raise Unauthorized("unknown or revoked API key")
-        if not has_scope(key, scope):
+        if not has_scope(principal.scopes, scope):
             raise Forbidden(f"this key lacks the {scope!r} scope")
-        return key
+        return principal
 
     return check
 
 
-ReadKey = Annotated[ApiKey, Depends(_require("read"))]
-WriteKey = Annotated[ApiKey, Depends(_require("write"))]
-AdminKey = Annotated[ApiKey, Depends(_require("admin"))]
+ReadKey = Annotated[Principal, Depends(_require("read"))]
+WriteKey = Annotated[Principal, Depends(_require("write"))]
+AdminKey = Annotated[Principal, Depends(_require("admin"))]
 
 # Ids are bounded so an absurd value is a 422, never a database overflow.
 MAX_ID = 2_147_483_647

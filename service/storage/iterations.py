@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from generators.types import GenerationRecord, PoolTask
 from generators.types import Instance as PoolInstance
 from service.storage.models import Generation, Instance, ParseFailure, Run, Score, Task
-from service.storage.runs import add_event, advance_iteration
+from service.storage.runs import add_event, add_rejections, advance_iteration
 
 if TYPE_CHECKING:
     from service.iteration import IterationOutcome, PendingTask
@@ -72,6 +72,10 @@ def commit_iteration(
     result = outcome.result
     records = result.records
     accepted = outcome.accepted
+    by_rule: dict[str, int] = {}
+    for task in outcome.tasks:
+        if not task.accepted:
+            by_rule[task.verdict.rule] = by_rule.get(task.verdict.rule, 0) + 1
     advance_iteration(
         session,
         run_id=run.id,
@@ -89,6 +93,7 @@ def commit_iteration(
             "wall_seconds": outcome.wall_s,
         },
     )
+    add_rejections(session, run.id, by_rule)
     session.add_all(_generation_row(r, run.id, outcome.iteration) for r in records)
     session.flush()
     session.add_all(
@@ -110,10 +115,6 @@ def commit_iteration(
         key_to_id[task.key] = row.id
         stored.append((row.id, task))
         _store_instances(session, row.id, task)
-    by_rule: dict[str, int] = {}
-    for task in outcome.tasks:
-        if not task.accepted:
-            by_rule[task.verdict.rule] = by_rule.get(task.verdict.rule, 0) + 1
     add_event(
         session,
         run.id,
@@ -200,6 +201,7 @@ def load_pool(
     tasks = list(
         session.scalars(
             select(Task)
+            .options(undefer(Task.minhash))
             .where(
                 Task.seed_set_id == run.seed_set_id,
                 Task.status == "accepted",

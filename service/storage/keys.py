@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -57,7 +58,7 @@ def revoke_api_key(session: Session, key_id: int) -> bool:
     return True
 
 
-def has_scope(key: ApiKey, scope: str) -> bool:
-    # admin implies write implies read.
+def has_scope(scopes: Iterable[str], scope: str) -> bool:
+    """Whether a key with `scopes` may act with `scope`: admin implies write implies read."""
     rank = {s: i for i, s in enumerate(SCOPES)}
-    return any(rank[s] >= rank[scope] for s in key.scopes if s in rank)
+    return any(rank[s] >= rank[scope] for s in scopes if s in rank)

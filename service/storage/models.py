@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -98,6 +99,10 @@ class Run(Base):
     generated_count: Mapped[int] = mapped_column(Integer, default=0)
     accepted_count: Mapped[int] = mapped_column(Integer, default=0)
     rejected_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Rejections by rule, kept with the counters so progress never needs a GROUP BY over tasks.
+    rejected_by_rule: Mapped[dict[str, Any]] = mapped_column(
+        default=dict, server_default=text("'{}'")
+    )
     parse_failure_count: Mapped[int] = mapped_column(Integer, default=0)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
@@ -182,7 +187,8 @@ class Task(Base):
     reject_reason: Mapped[str | None] = mapped_column(Text)
     nearest_task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
     similarity: Mapped[float | None] = mapped_column(Float)
-    minhash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # 1 KB a task that only the duplicate index reads: not loaded unless asked for (undefer).
+    minhash: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.errors import Conflict, NotFound
-from service.storage.models import Run, RunEvent, Task, utcnow
+from service.storage.models import Run, RunEvent, utcnow
 
 TERMINAL = ("completed", "cancelled", "failed")
 
@@ -206,19 +206,18 @@ def change_status(session: Session, run_id: int, action: str) -> Run:
     return run
 
 
-def rejections_by_rule(session: Session, run_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Rejected tasks per rule, for each of `run_ids`, in one query (a page of runs at once)."""
-    out: dict[int, dict[str, int]] = {rid: {} for rid in run_ids}
-    if not run_ids:
-        return out
-    rows = session.execute(
-        select(Task.run_id, Task.reject_rule, func.count())
-        .where(Task.run_id.in_(run_ids), Task.status == "rejected")
-        .group_by(Task.run_id, Task.reject_rule)
-    )
-    for run_id, rule, n in rows:
-        out[run_id][rule or "unknown"] = n
-    return out
+def add_rejections(session: Session, run_id: int, by_rule: dict[str, int]) -> None:
+    """Add an iteration's rejections by rule to the run's counters.
+
+    Called after `advance_iteration` in the same transaction, so this writer holds the run's
+    row and the read-modify-write cannot interleave with another writer's.
+    """
+    if not by_rule:
+        return
+    merged = dict(session.scalar(select(Run.rejected_by_rule).where(Run.id == run_id)) or {})
+    for rule, n in by_rule.items():
+        merged[rule] = merged.get(rule, 0) + n
+    session.execute(update(Run).where(Run.id == run_id).values(rejected_by_rule=merged))
 
 
 def recent_events(session: Session, run_id: int, limit: int = 20) -> list[RunEvent]:

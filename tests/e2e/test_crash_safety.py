@@ -114,6 +114,12 @@ def assert_consistent(database: Database, run_id: int) -> Run:
         assert run.generated_count == count(tasks)
         assert run.accepted_count == count(tasks.where(Task.status == "accepted"))
         assert run.rejected_count == count(tasks.where(Task.status == "rejected"))
+        by_rule = s.execute(
+            select(Task.reject_rule, func.count())
+            .where(Task.run_id == run_id, Task.status == "rejected")
+            .group_by(Task.reject_rule)
+        )
+        assert run.rejected_by_rule == dict(by_rule.all())
         assert run.parse_failure_count == count(
             select(func.count()).select_from(ParseFailure).where(ParseFailure.run_id == run_id)
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -65,5 +67,48 @@ def test_views_answer_on_empty_database(empty_url: str) -> None:
         with engine.connect() as conn:
             for name in ALL_VIEWS:
                 assert conn.exec_driver_sql(f"SELECT * FROM {name}").fetchall() == []
+    finally:
+        engine.dispose()
+
+
+def test_0002_backfills_rejections_by_rule_and_downgrades(empty_url: str) -> None:
+    migrate.upgrade(empty_url, "0001")
+    engine = create_engine(empty_url)
+    now = "2026-01-01 00:00:00"
+    counters = ", ".join(["0"] * 8)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO seed_sets (id, name, content_hash, source_format, task_count, "
+                f"created_at) VALUES (1, 's', 'h', 'self_instruct', 0, '{now}')"
+            )
+            for run_id in (1, 2):
+                conn.exec_driver_sql(
+                    "INSERT INTO runs (id, kind, seed_set_id, status, config, config_hash, "
+                    "policy_version, target_tasks, iteration, generated_count, accepted_count, "
+                    "rejected_count, parse_failure_count, prompt_tokens, completion_tokens, "
+                    "inference_seconds, wall_seconds, created_at) VALUES "
+                    f"({run_id}, 'bootstrap', 1, 'running', '{{}}', 'h', 'v1', 10, 0, {counters}, "
+                    f"'{now}')"
+                )
+            rows = [(1, "rejected", "near_duplicate")] * 3 + [(1, "rejected", "length")]
+            rows += [(1, "accepted", None), (1, "rejected", None)]
+            for i, (run_id, status, rule) in enumerate(rows, start=1):
+                rule_sql = f"'{rule}'" if rule else "NULL"
+                conn.exec_driver_sql(
+                    "INSERT INTO tasks (id, origin, seed_set_id, run_id, instruction, status, "
+                    f"reject_rule, created_at) VALUES ({i}, 'machine', 1, {run_id}, 'task {i}', "
+                    f"'{status}', {rule_sql}, '{now}')"
+                )
+        migrate.upgrade(empty_url, "0002")
+        with engine.connect() as conn:
+            got = dict(conn.exec_driver_sql("SELECT id, rejected_by_rule FROM runs").all())
+        decoded = {k: json.loads(v) if isinstance(v, str) else v for k, v in got.items()}
+        assert decoded == {1: {"near_duplicate": 3, "length": 1, "unknown": 1}, 2: {}}
+        migrate.downgrade(empty_url, "0001")
+        engine.dispose()
+        assert "rejected_by_rule" not in {c["name"] for c in inspect(engine).get_columns("runs")}
+        with engine.connect() as conn:
+            assert len(conn.exec_driver_sql("SELECT * FROM v_run_summary").all()) == 2
     finally:
         engine.dispose()

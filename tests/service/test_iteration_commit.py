@@ -69,6 +69,7 @@ def test_iteration_commit_is_consistent(database: Database) -> None:
         assert run.generated_count == len(rows) == 4
         accepted = [t for t in rows if t.status == "accepted"]
         assert run.accepted_count == len(accepted)
+        assert run.rejected_by_rule == {"unsuitable_keyword": 1, "near_duplicate": 1}
         poem_dup = next(t for t in rows if t.instruction.endswith("night!"))
         first_poem = next(t for t in rows if t.instruction.endswith("night."))
         assert poem_dup.nearest_task_id == first_poem.id and poem_dup.similarity > 0.7

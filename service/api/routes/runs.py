@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.api.deps import DatabaseDep, ReadKey, RunId, SettingsDep, WriteKey
+from service.api.deps import DatabaseDep, ReadKey, RunId, SettingsDep, WriteKey, read
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.schemas import Page, Progress, RunEventOut, RunOut
 from service.run_config import RunConfig, config_sha256
@@ -22,11 +22,8 @@ from service.storage.tasks import page_by_id
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 
-def run_out(session: Session, run: Run, rejected: dict[str, int] | None = None) -> RunOut:
-    """A run with its progress figures (throughput and ETA from the run's own counters).
-
-    `rejected` is the run's rejections by rule when the caller fetched them for a whole page.
-    """
+def run_out(run: Run) -> RunOut:
+    """A run with its progress figures, all from the run's own row (one consistent read)."""
     elapsed = run.wall_seconds or None
     tokens = run.prompt_tokens + run.completion_tokens
     per_min = run.accepted_count / elapsed * 60 if elapsed else None
@@ -39,11 +36,7 @@ def run_out(session: Session, run: Run, rejected: dict[str, int] | None = None) 
         accepted=run.accepted_count,
         rejected=run.rejected_count,
         parse_failures=run.parse_failure_count,
-        rejected_by_rule=(
-            rejected
-            if rejected is not None
-            else run_store.rejections_by_rule(session, [run.id])[run.id]
-        ),
+        rejected_by_rule=run.rejected_by_rule,
         prompt_tokens=run.prompt_tokens,
         completion_tokens=run.completion_tokens,
         tokens_per_s=tokens / run.inference_seconds if run.inference_seconds else None,
@@ -95,7 +88,7 @@ def create(
                 policy_version=config.policy_version,
                 target_tasks=config.target_tasks,
             )
-            out = run_out(session, run).model_dump(mode="json")
+            out = run_out(run).model_dump(mode="json")
         return out, 202
 
     return idempotent(
@@ -109,7 +102,7 @@ def create(
 
 
 @router.get("", response_model=Page[RunOut])
-def list_runs(
+async def list_runs(
     database: DatabaseDep,
     _: ReadKey,
     status: Literal["queued", "running", "paused", "completed", "cancelled", "failed"]
@@ -118,22 +111,22 @@ def list_runs(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[RunOut]:
-    with database.sessions() as session:
-        stmt = select(Run)
-        if status:
-            stmt = stmt.where(Run.status == status)
-        if kind:
-            stmt = stmt.where(Run.kind == kind)
+    stmt = select(Run)
+    if status:
+        stmt = stmt.where(Run.status == status)
+    if kind:
+        stmt = stmt.where(Run.kind == kind)
+
+    def query(session: Session) -> Page[RunOut]:
         rows, nxt = page_by_id(session, stmt, Run.id, limit=limit, cursor=cursor)
-        rejected = run_store.rejections_by_rule(session, [r.id for r in rows])
-        items = [run_out(session, r, rejected[r.id]) for r in rows]
-        return Page[RunOut](items=items, next_cursor=nxt)
+        return Page[RunOut](items=[run_out(r) for r in rows], next_cursor=nxt)
+
+    return await read(database, query)
 
 
 @router.get("/{run_id}", response_model=RunOut)
-def show(run_id: RunId, database: DatabaseDep, _: ReadKey) -> RunOut:
-    with database.sessions() as session:
-        return run_out(session, run_store.get_run(session, run_id))
+async def show(run_id: RunId, database: DatabaseDep, _: ReadKey) -> RunOut:
+    return await read(database, lambda session: run_out(run_store.get_run(session, run_id)))
 
 
 @router.get("/{run_id}/events", response_model=list[RunEventOut])
@@ -152,8 +145,7 @@ def events(
 
 def _act(action: str, run_id: int, database: DatabaseDep) -> RunOut:
     with database.transaction() as session:
-        run = run_store.change_status(session, run_id, action)
-        return run_out(session, run)
+        return run_out(run_store.change_status(session, run_id, action))
 
 
 @router.post("/{run_id}/cancel", response_model=RunOut)

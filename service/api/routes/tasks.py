@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
-from service.api.deps import MAX_ID, DatabaseDep, ReadKey, TaskId
+from service.api.deps import MAX_ID, DatabaseDep, ReadKey, TaskId, read
 from service.api.schemas import (
     GenerationOut,
     InstanceOut,
@@ -44,7 +44,7 @@ def task_detail(p: TaskProvenance) -> TaskDetail:
 
 
 @router.get("", response_model=Page[TaskOut])
-def list_(
+async def list_(
     database: DatabaseDep,
     _: ReadKey,
     run_id: OptId = None,
@@ -59,26 +59,32 @@ def list_(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[TaskOut]:
     """Tasks in id order; pass `next_cursor` back as `cursor` for the next page."""
-    with database.sessions() as session:
-        flt = TaskFilter(
-            run_id=run_id,
-            seed_set_id=seed_set_id,
-            status=status,
-            reject_rule=reject_rule,
-            origin=origin,
-            is_classification=is_classification,
-            scorer=scorer,
-            min_score=min_score,
-        )
+    flt = TaskFilter(
+        run_id=run_id,
+        seed_set_id=seed_set_id,
+        status=status,
+        reject_rule=reject_rule,
+        origin=origin,
+        is_classification=is_classification,
+        scorer=scorer,
+        min_score=min_score,
+    )
+
+    def query(session: Session) -> Page[TaskOut]:
         rows, nxt = list_tasks(session, flt, limit=limit, cursor=cursor)
         return Page[TaskOut](items=[TaskOut.model_validate(t) for t in rows], next_cursor=nxt)
 
+    return await read(database, query)
+
 
 @router.get("/{task_id}", response_model=TaskDetail)
-def show(task_id: TaskId, database: DatabaseDep, _: ReadKey) -> TaskDetail:
-    """One task: instances, scores, the generation calls that made it, its nearest duplicate."""
-    with database.sessions() as session:
-        return task_detail(task_provenance(session, task_id))
+async def show(task_id: TaskId, database: DatabaseDep, _: ReadKey) -> TaskDetail:
+    """One task: instances, scores, the generation calls that made it, its nearest duplicate.
+
+    Read statement by statement without a snapshot: a task and its rows never change once the
+    iteration that wrote them commits.
+    """
+    return await read(database, lambda session: task_detail(task_provenance(session, task_id)))
 
 
 def details_for(session: Session, task_ids: list[int]) -> list[TaskDetail]:
