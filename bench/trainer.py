@@ -5,6 +5,10 @@ written here), sequence length 512, batch 4, the same few steps, assistant-only 
 on. Tokens/s counts only real (non-pad) tokens and skips the first (warm-up) step of each run.
 Also: this trainer packed vs padded, packing efficiency, and the held-out loss on the
 user-oriented instructions before and after the short run (they are the run's validation split).
+Each row names its attention kernel: ours packed uses `auto` (sdpa_varlen: flattened rows, exact
+causal attention per example), padded uses SDPA with a causal + padding mask (dynamic padding),
+and one extra packed row uses the older SDPA block-diagonal mask, for comparison. The whole
+process keeps freed memory for reuse (the trainer's default, glibc only), TRL's run included.
 
 Run: `python bench/trainer.py [--steps 3] [--threads 2]`; writes bench/results/trainer.json.
 """
@@ -48,9 +52,17 @@ def chat_rows(path: Path, prefix: str, limit: int | None = None) -> list[dict[st
         instance = task["instances"][0]
         user = task["instruction"] + (f"\n\n{instance['input']}" if instance["input"] else "")
         kind = "classification" if task.get("is_classification") else "generation"
-        rows.append({"id": f"{prefix}{task['id']}:0", "task_id": task["id"], "task_type": kind,
-                     "messages": [{"role": "user", "content": user.strip()},
-                                  {"role": "assistant", "content": instance["output"].strip()}]})
+        rows.append(
+            {
+                "id": f"{prefix}{task['id']}:0",
+                "task_id": task["id"],
+                "task_type": kind,
+                "messages": [
+                    {"role": "user", "content": user.strip()},
+                    {"role": "assistant", "content": instance["output"].strip()},
+                ],
+            }
+        )
     return rows
 
 
@@ -59,30 +71,51 @@ def write_version(root: Path, name: str, train: list[dict], validation: list[dic
     directory = root / name / "v1"
     directory.mkdir(parents=True)
     listing = {}
-    for file_name, rows in (("train.messages.jsonl", train),
-                            ("validation.messages.jsonl", validation)):
+    for file_name, rows in (
+        ("train.messages.jsonl", train),
+        ("validation.messages.jsonl", validation),
+    ):
         if not rows:
             continue
         data = "".join(json.dumps(r) + "\n" for r in rows).encode()
         (directory / file_name).write_bytes(data)
-        listing[file_name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
-                              "rows": len(rows)}
+        listing[file_name] = {
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "bytes": len(data),
+            "rows": len(rows),
+        }
     content = hashlib.sha256(json.dumps(listing, sort_keys=True).encode()).hexdigest()
-    manifest = {"dataset": name, "version": 1, "content_hash": content, "spec": {},
-                "spec_hash": "", "counts": {}, "lineage": {}, "files": listing}
+    manifest = {
+        "dataset": name,
+        "version": 1,
+        "content_hash": content,
+        "spec": {},
+        "spec_hash": "",
+        "counts": {},
+        "lineage": {},
+        "files": listing,
+    }
     (directory / "manifest.json").write_text(json.dumps(manifest))
     return directory
 
 
-def run_ours(model_dir: Path, dataset: Path, out: Path, steps: int, **overrides: Any
-             ) -> dict[str, Any]:
+def run_ours(
+    model_dir: Path, dataset: Path, out: Path, steps: int, **overrides: Any
+) -> dict[str, Any]:
     """Train with this trainer; tokens/s over steps 2..N, real tokens only."""
     from trainer import TrainConfig, train
 
     values: dict[str, Any] = {
-        "model": str(model_dir), "output_dir": str(out), "max_length": LENGTH,
-        "batch_size": BATCH, "max_steps": steps + 1, "eval_steps": 0, "learning_rate": 5e-5,
-        "warmup_steps": 0, "save_model": False, "eval_batch_size": 8,
+        "model": str(model_dir),
+        "output_dir": str(out),
+        "max_length": LENGTH,
+        "batch_size": BATCH,
+        "max_steps": steps + 1,
+        "eval_steps": 0,
+        "learning_rate": 5e-5,
+        "warmup_steps": 0,
+        "save_model": False,
+        "eval_batch_size": 8,
     }
     result = train(TrainConfig(**(values | overrides)), dataset_dir=dataset)
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
@@ -90,14 +123,19 @@ def run_ours(model_dir: Path, dataset: Path, out: Path, steps: int, **overrides:
     data = next(r for r in lines if r["type"] == "data")
     tokens = sum(r["tokens"] for r in steps_)
     seconds = sum(r["step_seconds"] for r in steps_)
-    return {"tokens_per_s": tokens / seconds, "tokens": tokens, "seconds": seconds,
-            "slots": sum(r["slots"] for r in steps_),
-            "packing_efficiency": data["packing_efficiency"],
-            "precision": result.metrics["precision"], "metrics": result.metrics}
+    return {
+        "tokens_per_s": tokens / seconds,
+        "tokens": tokens,
+        "seconds": seconds,
+        "slots": sum(r["slots"] for r in steps_),
+        "packing_efficiency": data["packing_efficiency"],
+        "precision": result.metrics["precision"],
+        "attention": result.metrics["attention"],
+        "metrics": result.metrics,
+    }
 
 
-def run_trl(model_dir: Path, rows: list[dict], out: Path, steps: int, bf16: bool
-            ) -> dict[str, Any]:
+def run_trl(model_dir: Path, rows: list[dict], out: Path, steps: int, bf16: bool) -> dict[str, Any]:
     """Train with TRL's SFTTrainer (assistant-only loss, bfd packing); real tokens per step."""
     import torch
     from datasets import Dataset
@@ -106,18 +144,30 @@ def run_trl(model_dir: Path, rows: list[dict], out: Path, steps: int, bf16: bool
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     tokenizer.chat_template = TRL_TEMPLATE
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32,
-                                                 attn_implementation="sdpa")
+    model = AutoModelForCausalLM.from_pretrained(
+        model_dir, dtype=torch.float32, attn_implementation="sdpa"
+    )
     args = SFTConfig(
-        output_dir=str(out), max_length=LENGTH, packing=True, assistant_only_loss=True,
-        per_device_train_batch_size=BATCH, gradient_accumulation_steps=1, max_steps=steps + 1,
-        learning_rate=5e-5, lr_scheduler_type="cosine", logging_steps=1, save_strategy="no",
-        report_to="none", use_cpu=True, bf16=bf16, dataloader_num_workers=0, seed=0,
+        output_dir=str(out),
+        max_length=LENGTH,
+        packing=True,
+        assistant_only_loss=True,
+        per_device_train_batch_size=BATCH,
+        gradient_accumulation_steps=1,
+        max_steps=steps + 1,
+        learning_rate=5e-5,
+        lr_scheduler_type="cosine",
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        bf16=bf16,
+        dataloader_num_workers=0,
+        seed=0,
         disable_tqdm=True,
     )
     dataset = Dataset.from_list([{"messages": r["messages"]} for r in rows])
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset,
-                         processing_class=tokenizer)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
     counts: list[int] = []
     collator = trainer.data_collator
 
@@ -139,14 +189,24 @@ def run_trl(model_dir: Path, rows: list[dict], out: Path, steps: int, bf16: bool
     packed = [len(x) for x in trainer.train_dataset["input_ids"]]
     tokens = sum(counts[1 : len(ends)])
     seconds = ends[-1] - ends[0]
-    return {"tokens_per_s": tokens / seconds, "tokens": tokens, "seconds": seconds,
-            "packing_efficiency": sum(packed) / (len(packed) * LENGTH),
-            "precision": "bf16" if bf16 else "fp32"}
+    return {
+        "tokens_per_s": tokens / seconds,
+        "tokens": tokens,
+        "seconds": seconds,
+        "packing_efficiency": sum(packed) / (len(packed) * LENGTH),
+        "precision": "bf16" if bf16 else "fp32",
+        "attention": "sdpa",
+    }
 
 
 def goal(name: str, value: float, target: float) -> dict[str, Any]:
-    return {"name": name, "value": round(value, 4), "target": target, "direction": "higher",
-            "met": value >= target}
+    return {
+        "name": name,
+        "value": round(value, 4),
+        "target": target,
+        "direction": "higher",
+        "met": value >= target,
+    }
 
 
 def main() -> None:
@@ -161,10 +221,16 @@ def main() -> None:
     from generators.embedded_model import prepare_embedded_model
 
     torch.set_num_threads(options.threads)
+    # The trainer keeps freed memory for reuse (its default, glibc only); set it for the whole
+    # process up front so TRL's run gets it too and no run pays the heap's first growth alone.
+    from trainer.memory import keep_freed_memory
+
+    kept = keep_freed_memory()
     model_dir = prepare_embedded_model(ROOT / "data" / "model-cache")
     seeds = chat_rows(SHARED / "self_instruct_seed_tasks.jsonl", "seed:")
-    heldout = chat_rows(SHARED / "self_instruct_user_oriented_instructions.jsonl", "eval:",
-                        options.heldout)
+    heldout = chat_rows(
+        SHARED / "self_instruct_user_oriented_instructions.jsonl", "eval:", options.heldout
+    )
     rows_out, report = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -173,49 +239,89 @@ def main() -> None:
         runs = {
             # TRL first: if its setup breaks, the run fails before the long part.
             "trl SFTTrainer packed (fp32)": lambda: run_trl(
-                model_dir, seeds, root / "d", options.steps, bf16=False),
+                model_dir, seeds, root / "d", options.steps, bf16=False
+            ),
             "ours packed (bf16 autocast)": lambda: run_ours(
-                model_dir, demo, root / "a", options.steps, precision="auto"),
+                model_dir, demo, root / "a", options.steps, precision="auto"
+            ),
             "ours padded (bf16 autocast)": lambda: run_ours(
-                model_dir, plain, root / "b", options.steps, precision="auto", packing=False),
+                model_dir, plain, root / "b", options.steps, precision="auto", packing=False
+            ),
+            "ours packed, sdpa block mask (bf16 autocast)": lambda: run_ours(
+                model_dir,
+                plain,
+                root / "f",
+                options.steps,
+                precision="auto",
+                attn_implementation="sdpa",
+            ),
             "ours packed (fp32)": lambda: run_ours(
-                model_dir, plain, root / "c", options.steps, precision="fp32"),
+                model_dir, plain, root / "c", options.steps, precision="fp32"
+            ),
         }
         if options.trl_bf16:
             runs["trl SFTTrainer packed (bf16)"] = lambda: run_trl(
-                model_dir, seeds, root / "e", options.steps, bf16=True)
+                model_dir, seeds, root / "e", options.steps, bf16=True
+            )
         for name, run in runs.items():
             started = time.perf_counter()
             report[name] = result = run()
-            rows_out.append({"run": name, "tokens_per_s": round(result["tokens_per_s"], 1),
-                             "real_tokens": result["tokens"],
-                             "seconds": round(result["seconds"], 1),
-                             "packing_efficiency": result["packing_efficiency"] and round(
-                                 result["packing_efficiency"], 4),
-                             "precision": result["precision"],
-                             "wall_s": round(time.perf_counter() - started, 1)})
-            print(f"{name:32s} {result['tokens_per_s']:8.1f} tok/s  "
-                  f"eff={result['packing_efficiency']}", flush=True)
-    write_results(rows_out, report, options)
+            rows_out.append(
+                {
+                    "run": name,
+                    "tokens_per_s": round(result["tokens_per_s"], 1),
+                    "real_tokens": result["tokens"],
+                    "seconds": round(result["seconds"], 1),
+                    "packing_efficiency": result["packing_efficiency"]
+                    and round(result["packing_efficiency"], 4),
+                    "precision": result["precision"],
+                    "attention": result["attention"],
+                    "wall_s": round(time.perf_counter() - started, 1),
+                }
+            )
+            print(
+                f"{name:32s} {result['tokens_per_s']:8.1f} tok/s  "
+                f"eff={result['packing_efficiency']}",
+                flush=True,
+            )
+    write_results(rows_out, report, options, kept)
 
 
-def write_results(rows: list[dict], report: dict[str, Any], options: argparse.Namespace) -> None:
+def write_results(
+    rows: list[dict], report: dict[str, Any], options: argparse.Namespace, kept: bool
+) -> None:
     """Print the table, compute the goals, write bench/results/trainer.json."""
     ours = report["ours packed (bf16 autocast)"]
     trl = report["trl SFTTrainer packed (fp32)"]
     padded = report["ours padded (bf16 autocast)"]
     demo = ours["metrics"]
-    rows.append({"run": f"held-out loss (user-oriented, first {options.heldout})",
-                 "before": round(demo["initial_val_loss"], 4),
-                 "after": round(demo["val_loss"], 4), "steps": demo["steps"]})
+    rows.append(
+        {
+            "run": f"held-out loss (user-oriented, first {options.heldout})",
+            "before": round(demo["initial_val_loss"], 4),
+            "after": round(demo["val_loss"], 4),
+            "steps": demo["steps"],
+        }
+    )
     goals = [
         goal("vs_trl", ours["tokens_per_s"] / trl["tokens_per_s"], 1.5),
         goal("packing_efficiency", ours["packing_efficiency"], 0.98),
         goal("packed_vs_padded", ours["tokens_per_s"] / padded["tokens_per_s"], 1.5),
     ]
-    notes = (f"CPU, torch threads={options.threads}, length {LENGTH}, batch {BATCH}, "
-             f"{options.steps} measured steps after 1 warm-up; ours uses bf16 autocast "
-             f"({ours['precision']}) vs TRL fp32 (the hand-measured setup); real tokens only.")
+    notes = (
+        f"CPU, torch threads={options.threads}, length {LENGTH}, batch {BATCH}, "
+        f"{options.steps} measured steps after 1 warm-up; ours uses bf16 autocast "
+        f"({ours['precision']}) vs TRL fp32 (the hand-measured setup); real tokens only."
+    )
+    kernels = ", ".join(f"{r['run']}: {r['attention']}" for r in rows if "attention" in r)
+    notes += (
+        f" Attention kernels: {kernels}. Freed memory kept for reuse in the whole process, TRL's"
+        f" run included (the trainer's --keep-freed-memory default, glibc mallopt): {kept}."
+    )
+    mask_run = report.get("ours packed, sdpa block mask (bf16 autocast)")
+    if mask_run:
+        gain = ours["tokens_per_s"] / mask_run["tokens_per_s"]
+        notes += f" Packed tokens/s, {ours['attention']} over the sdpa block mask: {gain:.3f}x."
     print("\n".join(json.dumps(r) for r in rows))
     for g in goals:
         print(f"{g['name']:20s} {g['value']:8.3f}  target >= {g['target']}  met={g['met']}")

@@ -16,8 +16,14 @@ if TYPE_CHECKING:
     from trainer.loop import TrainResult
 
 __version__ = "0.1.0"
-__all__ = ["TrainConfig", "TrainResult", "TrainerError", "build_arg_parser", "config_from_args",
-           "train"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "TrainerError",
+    "build_arg_parser",
+    "config_from_args",
+    "train",
+]
 
 
 def train(config: TrainConfig, *, dataset_dir: Any) -> TrainResult:

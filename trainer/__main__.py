@@ -15,8 +15,13 @@ def main(argv: list[str] | None = None) -> int:
     """Parse flags, train, print the final metrics as JSON; returns the exit status."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parser = build_arg_parser()
-    parser.add_argument("--dataset-dir", dest="dataset_dir", type=Path, required=True,
-                        help="The dataset version directory (<datasets_dir>/<NAME>/v<N>/).")
+    parser.add_argument(
+        "--dataset-dir",
+        dest="dataset_dir",
+        type=Path,
+        required=True,
+        help="The dataset version directory (<datasets_dir>/<NAME>/v<N>/).",
+    )
     namespace = parser.parse_args(argv)
     from trainer.loop import train
 

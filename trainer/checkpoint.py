@@ -39,7 +39,12 @@ class LoopState:
 
 
 def save_checkpoint(
-    output_dir: Path, state: LoopState, *, model: Any, optimizer: Any, scheduler: Any,
+    output_dir: Path,
+    state: LoopState,
+    *,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
     config_hash: str,
 ) -> Path:
     """Write a checkpoint under output_dir/checkpoints/step-N (written aside, then renamed).

@@ -22,7 +22,7 @@ Precision = Literal["auto", "bf16", "fp32"]
 PaddingSide = Literal["right", "left"]
 # Fields that say where or how fast, not what is trained: left out of the config hash, so a
 # resumed run (or the same run written elsewhere) keeps the hash of the run it continues.
-UNHASHED_FIELDS = ("output_dir", "resume_from", "num_threads")
+UNHASHED_FIELDS = ("output_dir", "resume_from", "num_threads", "keep_freed_memory")
 
 
 def _help(text: str, default: Any = dataclasses.MISSING) -> Any:
@@ -41,9 +41,7 @@ class TrainConfig:
     model_cache_dir: str = _help(
         "Where prepared models (e.g. smollm2-135m) are cached.", "./data/model-cache"
     )
-    output_dir: str | None = _help(
-        "Output directory; default ./data/models/RUN_NAME/.", None
-    )
+    output_dir: str | None = _help("Output directory; default ./data/models/RUN_NAME/.", None)
     run_name: str | None = _help(
         "Name of the trained model; default DATASET-vVERSION-CONFIGHASH8.", None
     )
@@ -64,8 +62,11 @@ class TrainConfig:
         default="right", metadata={"help": "Where pads go when not packing."}
     )
     attn_implementation: str = _help(
-        "Attention kernel: sdpa (block-diagonal mask), eager, or flash_attention_2 (varlen).",
-        "sdpa",
+        "Attention kernel. auto: sdpa_varlen when packing, sdpa when padding. sdpa_varlen: packed "
+        "rows flattened to their real tokens, exact causal attention per example on CPU (no mask, "
+        "no pad tokens); sdpa or eager: a block-diagonal causal mask from the segment ids; "
+        "flash_attention_2: the flash-attn varlen kernel, where installed.",
+        "auto",
     )
     precision: Precision = field(
         default="auto",
@@ -102,6 +103,12 @@ class TrainConfig:
     )
     logging_steps: int = _help("Write a metrics line every N steps.", 1)
     num_threads: int = _help("torch intra-op threads; 0 keeps torch's default.", 0)
+    keep_freed_memory: bool = _help(
+        "Linux (glibc): keep memory the process frees for reuse instead of handing it back to the "
+        "OS, so each step's activations are not page-faulted in anew (much faster on CPU); the "
+        "process keeps its peak resident size. Process-wide, until it exits.",
+        True,
+    )
     save_model: bool = _help("Save the trained model and tokenizer to the output dir.", True)
 
     def __post_init__(self) -> None:

@@ -21,6 +21,7 @@ from trainer.checkpoint import LoopState, find_checkpoint, load_checkpoint, save
 from trainer.config import TrainConfig, config_hash
 from trainer.dataset import ExportedDataset, load_dataset_version
 from trainer.manifest import build_manifest
+from trainer.memory import keep_freed_memory
 from trainer.modeling import (
     attention_kernel,
     autocast,
@@ -64,8 +65,14 @@ class PreparedRun:
 
 
 def evaluate(
-    model: Any, examples: Sequence[TokenizedExample], *, max_length: int, packing: bool,
-    batch_size: int, pad_id: int, precision: str = "fp32",
+    model: Any,
+    examples: Sequence[TokenizedExample],
+    *,
+    max_length: int,
+    packing: bool,
+    batch_size: int,
+    pad_id: int,
+    precision: str = "fp32",
 ) -> tuple[float, int]:
     """Token-level mean loss of the model over examples (no gradients).
 
@@ -92,14 +99,18 @@ def prepare_run(config: TrainConfig, dataset_dir: Path) -> PreparedRun:
     """Verify the data, load model and tokenizer, tokenize both splits, check packing isolation."""
     if config.num_threads > 0:
         torch.set_num_threads(config.num_threads)
+    if config.keep_freed_memory:
+        keep_freed_memory()
     dataset = load_dataset_version(Path(dataset_dir))
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     model_dir = resolve_model_dir(config.model, config.model_cache_dir)
     model, tokenizer = load_model_and_tokenizer(model_dir, config)
     chat = ChatTokenizer(tokenizer)
-    limits = {"max_length": config.max_length,
-              "max_truncated_fraction": config.max_truncated_fraction}
+    limits = {
+        "max_length": config.max_length,
+        "max_truncated_fraction": config.max_truncated_fraction,
+    }
     train_split = tokenize_split(chat, dataset.train, **limits)
     validation_split = tokenize_split(chat, dataset.validation, **limits)
     if config.packing:
@@ -108,17 +119,36 @@ def prepare_run(config: TrainConfig, dataset_dir: Path) -> PreparedRun:
     run_name = config.run_name or f"{dataset.name}-v{dataset.version}-{digest[:8]}"
     output_dir = Path(config.output_dir or Path("data") / "models" / run_name)
     output_dir.mkdir(parents=True, exist_ok=True)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (
-        tokenizer.eos_token_id or 0
+    pad_id = (
+        tokenizer.pad_token_id
+        if tokenizer.pad_token_id is not None
+        else (tokenizer.eos_token_id or 0)
     )
-    return PreparedRun(config, digest, dataset, model_dir, model, tokenizer, train_split,
-                       validation_split, resolve_precision(config.precision), output_dir, pad_id)
+    return PreparedRun(
+        config,
+        digest,
+        dataset,
+        model_dir,
+        model,
+        tokenizer,
+        train_split,
+        validation_split,
+        resolve_precision(config.precision),
+        output_dir,
+        pad_id,
+    )
 
 
 def _plan(run: PreparedRun, epoch: int) -> EpochPlan:
     cfg = run.config
-    return plan_epoch(run.train_split.examples, seed=cfg.seed, epoch=epoch,
-                      max_length=cfg.max_length, packing=cfg.packing, weights=cfg.task_weights)
+    return plan_epoch(
+        run.train_split.examples,
+        seed=cfg.seed,
+        epoch=epoch,
+        max_length=cfg.max_length,
+        packing=cfg.packing,
+        weights=cfg.task_weights,
+    )
 
 
 def _steps_in(plan: EpochPlan, config: TrainConfig) -> int:
@@ -139,13 +169,16 @@ def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total: int
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _optimizer_step(run: PreparedRun, optimizer: Any, scheduler: Any,
-                    micro_rows: list[list[list[int]]]) -> dict[str, Any]:
+def _optimizer_step(
+    run: PreparedRun, optimizer: Any, scheduler: Any, micro_rows: list[list[list[int]]]
+) -> dict[str, Any]:
     """One optimizer step over a few micro-batches; returns the step's metrics."""
     cfg, examples = run.config, run.train_split.examples
     started = time.perf_counter()
-    batches = [collate(examples, rows, pad_id=run.pad_id, padding_side=cfg.padding_side)
-               for rows in micro_rows]
+    batches = [
+        collate(examples, rows, pad_id=run.pad_id, padding_side=cfg.padding_side)
+        for rows in micro_rows
+    ]
     n_supervised = sum(b.n_supervised for b in batches)
     loss_total = 0.0
     for batch in batches:
@@ -162,21 +195,34 @@ def _optimizer_step(run: PreparedRun, optimizer: Any, scheduler: Any,
     optimizer.zero_grad(set_to_none=True)
     elapsed = time.perf_counter() - started
     tokens = sum(b.n_real_tokens for b in batches)
-    return {"loss": loss_total / n_supervised, "lr": lr, "grad_norm": grad_norm,
-            "tokens": tokens, "slots": sum(b.n_slots for b in batches),
-            "supervised_tokens": n_supervised, "step_seconds": elapsed,
-            "tokens_per_s": tokens / elapsed if elapsed > 0 else 0.0}
+    return {
+        "loss": loss_total / n_supervised,
+        "lr": lr,
+        "grad_norm": grad_norm,
+        "tokens": tokens,
+        "slots": sum(b.n_slots for b in batches),
+        "supervised_tokens": n_supervised,
+        "step_seconds": elapsed,
+        "tokens_per_s": tokens / elapsed if elapsed > 0 else 0.0,
+    }
 
 
 def _evaluate_into(run: PreparedRun, state: LoopState, writer: MetricsWriter) -> float:
     cfg = run.config
-    loss, count = evaluate(run.model, run.validation_split.examples, max_length=cfg.max_length,
-                           packing=cfg.packing, batch_size=cfg.eval_batch_size,
-                           pad_id=run.pad_id, precision=run.precision)
+    loss, count = evaluate(
+        run.model,
+        run.validation_split.examples,
+        max_length=cfg.max_length,
+        packing=cfg.packing,
+        batch_size=cfg.eval_batch_size,
+        pad_id=run.pad_id,
+        precision=run.precision,
+    )
     if count:
         state.curve.append((state.step, loss))
-        writer.write({"type": "eval", "step": state.step, "val_loss": loss,
-                      "val_supervised_tokens": count})
+        writer.write(
+            {"type": "eval", "step": state.step, "val_loss": loss, "val_supervised_tokens": count}
+        )
         if loss < state.best_val_loss - cfg.early_stopping_min_delta:
             state.best_val_loss, state.evals_without_improvement = loss, 0
         else:
@@ -184,14 +230,21 @@ def _evaluate_into(run: PreparedRun, state: LoopState, writer: MetricsWriter) ->
     return loss
 
 
-def _data_record(run: PreparedRun, plan: EpochPlan, *, epoch: int, step: int
-                 ) -> dict[str, Any]:
+def _data_record(run: PreparedRun, plan: EpochPlan, *, epoch: int, step: int) -> dict[str, Any]:
     examples = run.train_split.examples
-    efficiency = (packing_efficiency(examples, plan.rows, run.config.max_length)
-                  if run.config.packing else None)
-    return {"type": "data", "step": step, "epoch": epoch,
-            "rows": len(plan.rows), "packing_efficiency": efficiency,
-            "task_mix": mixing_report(examples, plan)}
+    efficiency = (
+        packing_efficiency(examples, plan.rows, run.config.max_length)
+        if run.config.packing
+        else None
+    )
+    return {
+        "type": "data",
+        "step": step,
+        "epoch": epoch,
+        "rows": len(plan.rows),
+        "packing_efficiency": efficiency,
+        "task_mix": mixing_report(examples, plan),
+    }
 
 
 class _Loop:
@@ -200,20 +253,30 @@ class _Loop:
     def __init__(self, run: PreparedRun) -> None:
         self.run, cfg = run, run.config
         params = [p for p in run.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate,
-                                           weight_decay=cfg.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+        )
         self.plans: dict[int, EpochPlan] = {}
-        self.total = cfg.max_steps if cfg.max_steps > 0 else sum(
-            _steps_in(self.plan_of(e), cfg) for e in range(cfg.epochs))
+        self.total = (
+            cfg.max_steps
+            if cfg.max_steps > 0
+            else sum(_steps_in(self.plan_of(e), cfg) for e in range(cfg.epochs))
+        )
         self.scheduler = _scheduler(self.optimizer, cfg, self.total)
         self.state = LoopState()
         resumed = cfg.resume_from is not None
         if resumed:
             path = find_checkpoint(run.output_dir, str(cfg.resume_from))
-            self.state = load_checkpoint(path, model=run.model, optimizer=self.optimizer,
-                                         scheduler=self.scheduler, config_hash=run.config_hash)
-        self.writer = MetricsWriter(run.output_dir / METRICS_FILE,
-                                    keep_through_step=self.state.step if resumed else None)
+            self.state = load_checkpoint(
+                path,
+                model=run.model,
+                optimizer=self.optimizer,
+                scheduler=self.scheduler,
+                config_hash=run.config_hash,
+            )
+        self.writer = MetricsWriter(
+            run.output_dir / METRICS_FILE, keep_through_step=self.state.step if resumed else None
+        )
         if not resumed:
             self.writer.write(_data_record(run, self.plan_of(0), epoch=0, step=0))
             _evaluate_into(run, self.state, self.writer)
@@ -231,8 +294,11 @@ class _Loop:
         micro = self.plan_of(state.epoch).micro_batches(cfg.batch_size)
         while state.cursor >= len(micro):
             state.epoch, state.cursor = state.epoch + 1, 0
-            self.writer.write(_data_record(self.run, self.plan_of(state.epoch),
-                                           epoch=state.epoch, step=state.step))
+            self.writer.write(
+                _data_record(
+                    self.run, self.plan_of(state.epoch), epoch=state.epoch, step=state.step
+                )
+            )
             micro = self.plan_of(state.epoch).micro_batches(cfg.batch_size)
         return micro[state.cursor : state.cursor + cfg.gradient_accumulation_steps]
 
@@ -252,13 +318,19 @@ class _Loop:
         if cfg.eval_steps > 0 and state.step % cfg.eval_steps == 0:
             _evaluate_into(self.run, state, self.writer)
         if cfg.save_steps > 0 and state.step % cfg.save_steps == 0:
-            save_checkpoint(self.run.output_dir, state, model=self.run.model,
-                            optimizer=self.optimizer, scheduler=self.scheduler,
-                            config_hash=self.run.config_hash)
+            save_checkpoint(
+                self.run.output_dir,
+                state,
+                model=self.run.model,
+                optimizer=self.optimizer,
+                scheduler=self.scheduler,
+                config_hash=self.run.config_hash,
+            )
         patience = cfg.early_stopping_patience
         if patience > 0 and state.evals_without_improvement >= patience:
-            self.writer.write({"type": "early_stop", "step": state.step,
-                               "best_val_loss": state.best_val_loss})
+            self.writer.write(
+                {"type": "early_stop", "step": state.step, "best_val_loss": state.best_val_loss}
+            )
             return False
         return True
 
@@ -275,8 +347,9 @@ def run_loop(run: PreparedRun) -> tuple[LoopState, list[dict[str, Any]]]:
     return state, loop.steps
 
 
-def _final_metrics(run: PreparedRun, state: LoopState, steps: list[dict[str, Any]]
-                   ) -> dict[str, Any]:
+def _final_metrics(
+    run: PreparedRun, state: LoopState, steps: list[dict[str, Any]]
+) -> dict[str, Any]:
     seconds = sum(s["step_seconds"] for s in steps)
     return {
         "steps": state.step,
@@ -312,8 +385,9 @@ def train(config: TrainConfig, *, dataset_dir: Path) -> TrainResult:
         ConfigError: The model cannot be resolved.
     """
     run = prepare_run(config, dataset_dir)
-    write_json_file(run.output_dir / CONFIG_FILE,
-                    config.to_dict() | {"config_hash": run.config_hash})
+    write_json_file(
+        run.output_dir / CONFIG_FILE, config.to_dict() | {"config_hash": run.config_hash}
+    )
     state, steps = run_loop(run)
     metrics = _final_metrics(run, state, steps)
     if state.curve:

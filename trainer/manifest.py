@@ -100,5 +100,9 @@ def retokenize_from_manifest(
     if tokenizer_hash(tokenizer) != manifest["tokenizer_hash"]:
         raise DatasetIntegrityError("the tokenizer's hash differs from the manifest's")
     config = config_from_dict(manifest["config"])
-    return tokenize_split(ChatTokenizer(tokenizer), dataset.train, max_length=config.max_length,
-                          max_truncated_fraction=config.max_truncated_fraction)
+    return tokenize_split(
+        ChatTokenizer(tokenizer),
+        dataset.train,
+        max_length=config.max_length,
+        max_truncated_fraction=config.max_truncated_fraction,
+    )

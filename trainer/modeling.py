@@ -1,15 +1,28 @@
 """Load the model, feed it isolated packed rows, and compute the summed loss on supervised tokens.
 
-Isolation between packed examples comes from the inputs, not from hope: with SDPA or eager
-attention a block-diagonal causal mask is built from the segment ids; with flash attention the
-rows are flattened and position ids restarting at 0 drive the varlen kernel. Any other attention
-kernel is refused for packing, and a probe checks on the loaded model that a packed example sees
-exactly what it would see alone.
+Isolation between packed examples comes from the inputs, not from hope. Three ways, by kernel:
+
+* `sdpa_varlen` (the default when packing): the rows are flattened into one row of real tokens,
+  position ids restart at 0 for each example, and cumulative sequence lengths (`cu_seq_lens_q/k`,
+  as flash attention's varlen API takes them) go through the model's forward to a CPU kernel
+  registered here with transformers' `AttentionInterface`. It runs exact causal attention on each
+  example on its own and concatenates the results: no dense mask, attention cost sum(len_i^2)
+  instead of rows * width^2, and no pad token through the MLPs. The per-example attention is
+  batched matmuls and an fp32 softmax; with head groups folded into the query rows (GQA, no
+  repeated keys) that beats torch's CPU flash kernel here, whose backward is slow at these sizes.
+* `sdpa` and `eager`: a block-diagonal causal mask is built from the segment ids.
+* `flash_attention_2/3`: the rows are flattened and position ids restarting at 0 drive the varlen
+  kernel (where flash attention is installed).
+
+Any other attention kernel is refused for packing, and a probe checks on the loaded model that a
+packed example sees exactly what it would see alone. Padding (packing off) uses `sdpa` with the
+causal + padding mask unless a kernel is named.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +35,10 @@ from trainer.config import TrainConfig
 from trainer.errors import ConfigError, PackingError
 from trainer.packing import Batch
 
+SDPA_VARLEN = "sdpa_varlen"
 MASKED_KERNELS = ("sdpa", "eager")
-VARLEN_KERNELS = ("flash_attention_2", "flash_attention_3")
+VARLEN_KERNELS = ("flash_attention_2", "flash_attention_3", SDPA_VARLEN)
+AUTO = "auto"
 
 
 def resolve_model_dir(model: str, cache_dir: str) -> Path:
@@ -48,12 +63,13 @@ def load_model_and_tokenizer(model_dir: Path, config: TrainConfig) -> tuple[Any,
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    register_attention_kernels()
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     # fp32 master weights: bf16 is applied by autocast, so AdamW updates never lose precision.
     model = AutoModelForCausalLM.from_pretrained(
         model_dir,
         dtype=torch.float32,
-        attn_implementation=config.attn_implementation,
+        attn_implementation=resolve_attention(config),
         local_files_only=True,
     )
     if config.lora:
@@ -75,12 +91,187 @@ def add_lora(model: Any, config: TrainConfig) -> Any:
     return get_peft_model(model, lora)
 
 
+def resolve_attention(config: TrainConfig) -> str:
+    """The kernel to load: `auto` is sdpa_varlen when packing, sdpa (padding mask) when not."""
+    if config.attn_implementation != AUTO:
+        return config.attn_implementation
+    return SDPA_VARLEN if config.packing else "sdpa"
+
+
+def register_attention_kernels() -> None:
+    """Make `attn_implementation="sdpa_varlen"` loadable (idempotent)."""
+    from transformers import AttentionInterface, AttentionMaskInterface
+
+    AttentionInterface.register(SDPA_VARLEN, sdpa_varlen_attention)
+    AttentionMaskInterface.register(SDPA_VARLEN, _sdpa_varlen_mask)
+
+
+def _sdpa_varlen_mask(**kwargs: Any) -> torch.Tensor | None:
+    """No mask for packed input (the kernel finds the examples); SDPA's mask for a padding mask."""
+    if kwargs.get("attention_mask") is None:
+        return None
+    from transformers.masking_utils import sdpa_mask
+
+    return sdpa_mask(**kwargs)
+
+
+def _segment_spans(
+    cu_seq_lens: torch.Tensor | None, position_ids: torch.Tensor | None, rows: int, length: int
+) -> list[list[tuple[int, int]]]:
+    """(start, end) of each example, per row: from cu_seq_lens (one row) or position-id restarts."""
+    if cu_seq_lens is not None and rows == 1:
+        bounds = [int(x) for x in cu_seq_lens.tolist()]
+        return [list(itertools.pairwise(bounds))]
+    if position_ids is None:
+        return [[(0, length)]] * rows
+    position_ids = position_ids.expand(rows, length)
+    # A new example starts wherever the position does not follow the previous one.
+    starts = torch.ones_like(position_ids, dtype=torch.bool)
+    starts[:, 1:] = position_ids[:, 1:] != position_ids[:, :-1] + 1
+    spans = []
+    for row in starts:
+        bounds = [*row.nonzero().flatten().tolist(), length]
+        spans.append(list(itertools.pairwise(bounds)))
+    return spans
+
+
+def _row_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    spans: list[tuple[int, int]],
+    scale: float,
+    dropout: float,
+) -> torch.Tensor:
+    """Exact causal attention of each example of one row on its own.
+
+    Args:
+        query: (heads, length, head_dim).
+        key: (kv_heads, length, head_dim).
+        value: (kv_heads, length, head_dim).
+        spans: (start, end) of each example; together they cover the row.
+        scale: Score scale.
+        dropout: Attention dropout probability.
+
+    Returns:
+        (length, heads, head_dim).
+    """
+    heads, length, dim = query.shape
+    kv_heads = key.shape[0]
+    groups = heads // kv_heads
+    dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else query.dtype
+    # The query heads that share a key/value head become rows of one matmul (position-major), so
+    # GQA needs no repeated keys; casts and scaling happen once per row, not per example.
+    q = (query * scale).to(dtype).view(kv_heads, groups, length, dim).transpose(1, 2)
+    k, v = key.to(dtype), value.to(dtype)
+    longest = max(end - start for start, end in spans)
+    future = torch.ones(longest, longest, dtype=torch.bool, device=query.device).triu(1)
+    parts = []
+    for start, end in spans:
+        n = end - start
+        rows = q[:, start:end].reshape(kv_heads, n * groups, dim)
+        scores = torch.bmm(rows, k[:, start:end].transpose(1, 2)).view(kv_heads, n, groups, n)
+        scores = scores.masked_fill(future[:n, None, :n], float("-inf"))
+        probs = scores.softmax(-1, dtype=torch.float32).to(dtype)
+        if dropout > 0.0:
+            probs = F.dropout(probs, p=dropout)
+        parts.append(torch.bmm(probs.view(kv_heads, n * groups, n), v[:, start:end]))
+    out = torch.cat(parts, 1) if len(parts) > 1 else parts[0]
+    return out.view(kv_heads, length, groups, dim).permute(1, 0, 2, 3).reshape(length, heads, dim)
+
+
+def _check_supported(kwargs: dict[str, Any], longest: int) -> None:
+    """Refuse what this kernel does not compute, rather than silently attending differently.
+
+    Raises:
+        PackingError: Logit soft-capping, attention sinks, or an example longer than the model's
+            sliding window.
+    """
+    for name in ("softcap", "s_aux"):
+        if kwargs.get(name) is not None:
+            raise PackingError(f"{SDPA_VARLEN} does not implement {name}; use sdpa or eager")
+    window = kwargs.get("sliding_window")
+    if window is not None and longest > window:
+        raise PackingError(
+            f"{SDPA_VARLEN}: an example of {longest} tokens exceeds the sliding window of {window}"
+        )
+
+
+def sdpa_varlen_attention(
+    module: Any,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """Attention over packed examples without a mask: each example attends causally to itself.
+
+    The examples come from `cu_seq_lens_q` (one flattened row) or from where `position_ids`
+    restart; with an explicit mask, a KV cache or a non-causal module it is plain SDPA.
+
+    Args:
+        module: The attention module (its `is_causal` is honoured).
+        query: (batch, heads, length, head_dim).
+        key: (batch, kv_heads, length, head_dim).
+        value: (batch, kv_heads, length, head_dim).
+        attention_mask: A mask from the model (then plain SDPA), or None.
+        dropout: Attention dropout probability.
+        scaling: Score scale; default head_dim ** -0.5.
+        **kwargs: `cu_seq_lens_q`, `position_ids` and whatever else the model passes.
+
+    Returns:
+        (batch, length, heads, head_dim) and no attention weights.
+    """
+    rows, _, length, dim = query.shape
+    causal = kwargs.pop("is_causal", None)
+    causal = getattr(module, "is_causal", True) if causal is None else causal
+    if attention_mask is not None or key.shape[2] != length or not causal:
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+        return sdpa_attention_forward(
+            module,
+            query,
+            key,
+            value,
+            attention_mask,
+            dropout=dropout,
+            scaling=scaling,
+            is_causal=causal,
+            **kwargs,
+        )
+    scale = dim**-0.5 if scaling is None else scaling
+    spans = _segment_spans(kwargs.get("cu_seq_lens_q"), kwargs.get("position_ids"), rows, length)
+    _check_supported(kwargs, max(end - start for row in spans for start, end in row))
+    out = [
+        _row_attention(query[row], key[row], value[row], row_spans, scale, dropout)
+        for row, row_spans in enumerate(spans)
+    ]
+    return (torch.stack(out) if rows > 1 else out[0].unsqueeze(0)), None
+
+
+def varlen_kwargs(position_ids: torch.Tensor) -> dict[str, Any]:
+    """Flash-attention style sequence bounds of one flattened row whose positions restart at 0."""
+    positions = position_ids.flatten()
+    starts = (positions == 0).nonzero().flatten()
+    cu = torch.cat([starts, torch.tensor([positions.numel()])]).to(torch.int32)
+    longest = int((cu[1:] - cu[:-1]).max())
+    return {
+        "cu_seq_lens_q": cu,
+        "cu_seq_lens_k": cu,
+        "max_length_q": longest,
+        "max_length_k": longest,
+    }
+
+
 def attention_kernel(model: Any) -> str:
     """The attention implementation the loaded model actually uses."""
     return str(getattr(model.config, "_attn_implementation", None) or "eager")
 
 
-def model_inputs(model: Any, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def model_inputs(model: Any, batch: Batch) -> tuple[dict[str, Any], torch.Tensor]:
     """Build the forward kwargs that keep each example in its own attention block.
 
     Returns:
@@ -91,12 +282,15 @@ def model_inputs(model: Any, batch: Batch) -> tuple[dict[str, torch.Tensor], tor
     """
     kernel = attention_kernel(model)
     if kernel in VARLEN_KERNELS:
-        # Varlen: one long row of real tokens; restarts of position_ids mark the boundaries.
+        # Varlen: one long row of real tokens; restarts of position_ids mark the boundaries
+        # (sdpa_varlen also gets them as cu_seq_lens, computed once here rather than per layer).
         real = batch.segment_ids > 0
         kwargs = {
             "input_ids": batch.input_ids[real].unsqueeze(0),
             "position_ids": batch.position_ids[real].unsqueeze(0),
         }
+        if kernel == SDPA_VARLEN:
+            kwargs |= varlen_kwargs(kwargs["position_ids"])
         return kwargs, batch.loss_mask[real].unsqueeze(0)
     if kernel not in MASKED_KERNELS:
         raise PackingError(f"attention kernel {kernel!r} cannot isolate packed examples")
@@ -110,8 +304,11 @@ def model_inputs(model: Any, batch: Batch) -> tuple[dict[str, torch.Tensor], tor
     if kernel == "eager":
         # Eager attention adds the mask to the scores: 0 where allowed, a huge negative elsewhere.
         mask = torch.zeros(mask.shape).masked_fill(~mask, torch.finfo(torch.float32).min)
-    kwargs = {"input_ids": batch.input_ids, "position_ids": batch.position_ids,
-              "attention_mask": mask}
+    kwargs = {
+        "input_ids": batch.input_ids,
+        "position_ids": batch.position_ids,
+        "attention_mask": mask,
+    }
     return kwargs, batch.loss_mask
 
 
@@ -139,8 +336,10 @@ def supervised_loss_sum(model: Any, batch: Batch) -> torch.Tensor:
         A scalar fp32 tensor (divide by the step's supervised-token count for the mean).
     """
     kwargs, loss_mask = model_inputs(model, batch)
-    targets = batch.targets if loss_mask.shape == batch.targets.shape else (
-        batch.targets[batch.segment_ids > 0].unsqueeze(0)
+    targets = (
+        batch.targets
+        if loss_mask.shape == batch.targets.shape
+        else (batch.targets[batch.segment_ids > 0].unsqueeze(0))
     )
     parts = _decoder_and_head(model)
     if parts is None:
@@ -193,8 +392,9 @@ def verify_isolation(model: Any, *, seed: int = 0) -> float:
     generator = torch.Generator().manual_seed(seed)
     vocab = int(model.config.vocab_size)
     a, b = (torch.randint(0, vocab, (n,), generator=generator).tolist() for n in (5, 7))
-    examples = [TokenizedExample(str(i), "probe", tuple(x), (True,) * len(x))
-                for i, x in enumerate((a, b))]
+    examples = [
+        TokenizedExample(str(i), "probe", tuple(x), (True,) * len(x)) for i, x in enumerate((a, b))
+    ]
     from trainer.packing import collate
 
     packed = collate(examples, [[0, 1]], pad_id=0)

@@ -37,12 +37,18 @@ def tokenizer_hash(tokenizer: Any) -> str:
     a slow one falls back to its sorted vocabulary.
     """
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    body = backend.to_str() if backend is not None else json.dumps(
-        sorted(tokenizer.get_vocab().items())
+    body = (
+        backend.to_str()
+        if backend is not None
+        else json.dumps(sorted(tokenizer.get_vocab().items()))
     )
     special = json.dumps(
-        {"special": tokenizer.all_special_tokens, "bos": tokenizer.bos_token,
-         "eos": tokenizer.eos_token, "pad": tokenizer.pad_token},
+        {
+            "special": tokenizer.all_special_tokens,
+            "bos": tokenizer.bos_token,
+            "eos": tokenizer.eos_token,
+            "pad": tokenizer.pad_token,
+        },
         sort_keys=True,
     )
     return sha256_text(body + "\0" + special + "\0" + str(tokenizer.chat_template or ""))

@@ -101,8 +101,9 @@ def _fullest_subset(items: Sequence[int], lengths: Sequence[int], room: int) -> 
     return chosen
 
 
-def repack_slack(bins: list[list[int]], lengths: Sequence[int], capacity: int,
-                 fill: float = 0.99) -> list[list[int]]:
+def repack_slack(
+    bins: list[list[int]], lengths: Sequence[int], capacity: int, fill: float = 0.99
+) -> list[list[int]]:
     """Repack the items of under-filled bins, each new bin filled as full as a subset can be.
 
     Best-fit decreasing leaves a tail of bins with gaps no remaining item fits; pooling those
@@ -110,8 +111,10 @@ def repack_slack(bins: list[list[int]], lengths: Sequence[int], capacity: int,
     exact subset sum) usually saves a bin there. Kept only if it does not need more bins.
     """
     full = [b for b in bins if sum(lengths[i] for i in b) >= fill * capacity]
-    pool = sorted((i for b in bins if sum(lengths[j] for j in b) < fill * capacity for i in b),
-                  key=lambda i: (-lengths[i], i))
+    pool = sorted(
+        (i for b in bins if sum(lengths[j] for j in b) < fill * capacity for i in b),
+        key=lambda i: (-lengths[i], i),
+    )
     slack_bins = len(bins) - len(full)
     repacked: list[list[int]] = []
     while pool:
@@ -137,8 +140,9 @@ def single_rows(examples: Sequence[TokenizedExample]) -> list[list[int]]:
     return [[i] for i in range(len(examples))]
 
 
-def packing_efficiency(examples: Sequence[TokenizedExample], rows: Sequence[Sequence[int]],
-                       capacity: int) -> float:
+def packing_efficiency(
+    examples: Sequence[TokenizedExample], rows: Sequence[Sequence[int]], capacity: int
+) -> float:
     """Real tokens over token slots when every row is `capacity` long."""
     real = sum(len(examples[i].input_ids) for row in rows for i in row)
     return real / (len(rows) * capacity) if rows else 0.0

@@ -77,7 +77,10 @@ def mixing_report(examples: Sequence[TokenizedExample], plan: EpochPlan) -> dict
         supervised[examples[i].task_type] += examples[i].n_supervised
     total = sum(counts.values()) or 1
     return {
-        task_type: {"examples": counts[task_type], "share": counts[task_type] / total,
-                    "supervised_tokens": supervised[task_type]}
+        task_type: {
+            "examples": counts[task_type],
+            "share": counts[task_type] / total,
+            "supervised_tokens": supervised[task_type],
+        }
         for task_type in sorted(counts)
     }

@@ -62,6 +62,7 @@ def test_run_writes_model_metrics_curve_and_manifest(
     assert len(manifest["base_model"]["hash"]) == 64
     assert [r["step"] for r in records(out, "eval")] == [0, 2, 4]
     assert result.metrics["steps"] == 4
+    assert result.metrics["attention"] == "sdpa_varlen"  # auto, packing on
     data = records(out, "data")[0]
     assert 0 < data["packing_efficiency"] <= 1
     assert set(data["task_mix"]) == {"classification", "generation"}
@@ -109,6 +110,8 @@ def test_step_losses_do_not_depend_on_layout(
         cfg = config(model_dir, tmp_path / name, max_steps=1, eval_steps=1, packing=False)
         cfg = TrainConfig(**(cfg.to_dict() | overrides))
         runs.append(train(cfg, dataset_dir=dataset))
+    if "packing" in left:  # auto attention: the varlen kernel packed, SDPA's padding mask padded
+        assert [r.metrics["attention"] for r in runs] == ["sdpa_varlen", "sdpa"]
     a, b = (records(r.output_dir, "train")[0] for r in runs)
     assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
     assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-4)
