@@ -41,9 +41,14 @@ def test_iteration_commit_is_consistent(database: Database) -> None:
         seed_set = import_seed_set(
             s, name="default", seed_file=parse_seed_file(default_seed_path().read_bytes())
         ).seed_set
-        run_id = create_run(s, seed_set_id=seed_set.id, config=config.model_dump(mode="json"),
-                            config_hash=config.config_hash(), policy_version="v1",
-                            target_tasks=5).id
+        run_id = create_run(
+            s,
+            seed_set_id=seed_set.id,
+            config=config.model_dump(mode="json"),
+            config_hash=config.config_hash(),
+            policy_version="v1",
+            target_tasks=5,
+        ).id
         assert claim_run(s, owner="me", lease_seconds=60) == run_id
     with database.sessions() as s:
         run = s.get(Run, run_id)
@@ -52,8 +57,13 @@ def test_iteration_commit_is_consistent(database: Database) -> None:
     assert len(seeds) == 69 and machine == []
     index = make_index(Settings(), run_id=run_id, threshold=0.7)
     index.add_many(items)
-    pipeline = RunPipeline(config=config, backend=ScriptedBackend(reply), index=index,
-                           seed_tasks=seeds, machine_tasks=machine)
+    pipeline = RunPipeline(
+        config=config,
+        backend=ScriptedBackend(reply),
+        index=index,
+        seed_tasks=seeds,
+        machine_tasks=machine,
+    )
     outcome = pipeline.step(1)
     by_text = {t.candidate.instruction: t for t in outcome.tasks}
     assert by_text["Draw a picture of a cat."].verdict.rule == "unsuitable_keyword"
@@ -74,11 +84,15 @@ def test_iteration_commit_is_consistent(database: Database) -> None:
         first_poem = next(t for t in rows if t.instruction.endswith("night."))
         assert poem_dup.nearest_task_id == first_poem.id and poem_dup.similarity > 0.7
         assert all(t.minhash for t in rows)
-        n_inst = s.scalar(select(func.count()).select_from(Instance)
-                          .where(Instance.task_id.in_([t.id for t in accepted])))
+        n_inst = s.scalar(
+            select(func.count())
+            .select_from(Instance)
+            .where(Instance.task_id.in_([t.id for t in accepted]))
+        )
         assert n_inst and n_inst >= len(accepted)
         assert s.scalar(select(func.count()).select_from(Score)) >= len(accepted)
         assert run.parse_failure_count == s.scalar(
-            select(func.count()).select_from(ParseFailure).where(ParseFailure.run_id == run_id))
+            select(func.count()).select_from(ParseFailure).where(ParseFailure.run_id == run_id)
+        )
     assert {t.id for t in pipeline.machine_tasks} == {str(t.id) for t in accepted}
     assert all(str(t.id) in index for t in accepted)
