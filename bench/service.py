@@ -38,7 +38,6 @@ import platform
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -47,10 +46,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
 import psycopg
 from sqlalchemy import insert, update
 
+from service.demo import free_port, wait_ready
 from service.seed_files import parse_seed_file
 from service.storage.db import Database
 from service.storage.keys import create_api_key
@@ -199,12 +198,6 @@ def populate_api_db(url: str, n_tasks: int) -> tuple[str, list[int], list[int]]:
         db.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def api_server(url: str, command: list[str], port: int) -> Iterator[tuple[str, int]]:
     """Start the API in a subprocess, wait until it is ready, stop it afterwards."""
@@ -213,18 +206,7 @@ def api_server(url: str, command: list[str], port: int) -> Iterator[tuple[str, i
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}: {command}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server not ready after 60 s")
-            time.sleep(0.3)
+        wait_ready(base, proc)
         yield base, proc.pid
     finally:
         proc.send_signal(signal.SIGINT)

@@ -47,10 +47,6 @@ class KeyVerifier:
             self._cache[digest] = principal
         return principal
 
-    def forget_all(self) -> None:
-        if self._cache is not None:
-            self._cache.clear()
-
     def _lookup(self, plaintext: str) -> Principal | None:
         with self.database.reads() as session:
             key = find_api_key(session, plaintext)

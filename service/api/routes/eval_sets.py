@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from service.api.deps import DatabaseDep, ReadKey, WriteKey
+from service.api.deps import DatabaseDep, ReadKey, WriteKey, read
 from service.api.schemas import EvalSetOut
 from service.api.uploads import UPLOAD_BODY, read_upload
 from service.eval_files import parse_eval_file
@@ -27,12 +27,14 @@ async def upload_eval_set(
 
 
 @router.get("", response_model=list[EvalSetOut])
-def list_all(database: DatabaseDep, _: ReadKey) -> list[EvalSetOut]:
-    with database.sessions() as session:
-        return [EvalSetOut.model_validate(e) for e in list_eval_sets(session)]
+async def list_all(database: DatabaseDep, _: ReadKey) -> list[EvalSetOut]:
+    return await read(
+        database, lambda session: [EvalSetOut.model_validate(e) for e in list_eval_sets(session)]
+    )
 
 
 @router.get("/{name}", response_model=EvalSetOut)
-def show(name: str, database: DatabaseDep, _: ReadKey) -> EvalSetOut:
-    with database.sessions() as session:
-        return EvalSetOut.model_validate(get_eval_set(session, name))
+async def show(name: str, database: DatabaseDep, _: ReadKey) -> EvalSetOut:
+    return await read(
+        database, lambda session: EvalSetOut.model_validate(get_eval_set(session, name))
+    )

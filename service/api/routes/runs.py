@@ -130,17 +130,19 @@ async def show(run_id: RunId, database: DatabaseDep, _: ReadKey) -> RunOut:
 
 
 @router.get("/{run_id}/events", response_model=list[RunEventOut])
-def events(
+async def events(
     run_id: RunId,
     database: DatabaseDep,
     _: ReadKey,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[RunEventOut]:
-    with database.sessions() as session:
+    def query(session: Session) -> list[RunEventOut]:
         run_store.get_run(session, run_id)
         return [
             RunEventOut.model_validate(e) for e in run_store.recent_events(session, run_id, limit)
         ]
+
+    return await read(database, query)
 
 
 def _act(action: str, run_id: int, database: DatabaseDep) -> RunOut:

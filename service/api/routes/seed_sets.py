@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from service.api.deps import DatabaseDep, ReadKey, WriteKey
+from service.api.deps import DatabaseDep, ReadKey, WriteKey, read
 from service.api.schemas import SeedSetCreated, SeedSetOut
 from service.api.uploads import UPLOAD_BODY, read_upload
 from service.seed_files import parse_seed_file
@@ -39,12 +39,14 @@ async def upload_seed_set(
 
 
 @router.get("", response_model=list[SeedSetOut])
-def list_all(database: DatabaseDep, _: ReadKey) -> list[SeedSetOut]:
-    with database.sessions() as session:
-        return [SeedSetOut.model_validate(s) for s in list_seed_sets(session)]
+async def list_all(database: DatabaseDep, _: ReadKey) -> list[SeedSetOut]:
+    return await read(
+        database, lambda session: [SeedSetOut.model_validate(s) for s in list_seed_sets(session)]
+    )
 
 
 @router.get("/{name}", response_model=SeedSetOut)
-def show(name: str, database: DatabaseDep, _: ReadKey) -> SeedSetOut:
-    with database.sessions() as session:
-        return SeedSetOut.model_validate(get_seed_set(session, name=name))
+async def show(name: str, database: DatabaseDep, _: ReadKey) -> SeedSetOut:
+    return await read(
+        database, lambda session: SeedSetOut.model_validate(get_seed_set(session, name=name))
+    )
