@@ -12,9 +12,11 @@ from fastapi import FastAPI
 from service.api.auth import KeyVerifier
 from service.api.body_limit import BodyLimitMiddleware
 from service.api.errors import install_error_handlers
+from service.api.reads import ApiReads
 from service.api.routes import datasets, eval_sets, generate, health, runs, seed_sets, tasks
 from service.settings import Settings, get_settings
 from service.storage.db import Database
+from service.storage.readers import make_reader
 
 API_VERSION = "1"
 
@@ -30,6 +32,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     settings = settings or get_settings()
     owns_database = database is None
     db = database or Database(settings.database_url)
+    reader = make_reader(db.url, db.engine.dialect, max_connections=settings.api_read_connections)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,10 +42,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         # Everything imported so far lives as long as the process: moved out of the collector's
         # sight, a full collection no longer walks ~200k objects in the middle of a request
         # (it was the 100 ms stall behind the p99 of even a lightly loaded API).
+        await reader.open()
         gc.collect()
         gc.freeze()
         yield
         gc.unfreeze()
+        await reader.close()
         app.state.backends.close_all()
         if owns_database:
             db.dispose()
@@ -56,6 +61,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.settings = settings
     app.state.database = db
     app.state.backends = generate.BackendPool(settings)
+    app.state.reads = ApiReads(reader, cache_bytes=settings.api_task_cache_mb * 2**20)
     app.state.keys = KeyVerifier(db, ttl_seconds=settings.api_key_cache_seconds)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)

@@ -43,3 +43,8 @@ class Conflict(ServiceError):
 class TooLarge(ServiceError):
     code = "too_large"
     status_code = 413
+
+
+class DatabaseUnavailable(ServiceError):
+    code = "unavailable"
+    status_code = 503

@@ -46,6 +46,18 @@ class Settings(BaseSettings):
     api_threads: int = Field(
         16, ge=1, description="Worker threads per API process for database work."
     )
+    api_read_connections: int = Field(
+        10,
+        ge=1,
+        description="PostgreSQL connections per API process for the hot reads (runs and tasks, "
+        "list and show), which run on the event loop.",
+    )
+    api_task_cache_mb: int = Field(
+        64,
+        ge=0,
+        description="Memory per API process for rendered task details (a task never changes "
+        "once written); 0 turns the cache off.",
+    )
     generate_max_prompts: int = Field(
         8, ge=1, description="Largest synchronous /v1/generate batch; bigger work goes to runs."
     )

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from service.api.auth import KeyVerifier, Principal
 from service.api.errors import Forbidden, Unauthorized
+from service.api.reads import ApiReads
+from service.api.schemas import MAX_ID
 from service.settings import Settings
 from service.storage.db import Database
 from service.storage.keys import has_scope
@@ -32,11 +34,16 @@ async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
+async def get_reads(request: Request) -> ApiReads:
+    return request.app.state.reads
+
+
 # Routes open their sessions themselves rather than take a session dependency: a dependency's
 # session lives until after the response is serialised, and under 100 concurrent clients that
 # deadlocked the connection pool against the thread pool (bench/service.py found it).
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+ReadsDep = Annotated[ApiReads, Depends(get_reads)]
 
 
 async def read(database: Database, query: Callable[[Session], T]) -> T:
@@ -75,7 +82,5 @@ ReadKey = Annotated[Principal, Depends(_require("read"))]
 WriteKey = Annotated[Principal, Depends(_require("write"))]
 AdminKey = Annotated[Principal, Depends(_require("admin"))]
 
-# Ids are bounded so an absurd value is a 422, never a database overflow.
-MAX_ID = 2_147_483_647
 RunId = Annotated[int, Path(ge=1, le=MAX_ID)]
 TaskId = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -15,14 +15,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from service.cli import default_seed_path
 from service.run_config import RunConfig, Sampling
-from service.seed_files import parse_seed_file
 from service.storage import migrate
 from service.storage.db import Database
 from service.storage.models import Generation, ParseFailure, Run, RunEvent, Task
 from service.storage.runs import create_run
-from service.storage.seeds import import_seed_set
+from tests.service.scripted_run import queued_run
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -52,18 +50,7 @@ def prepare_run(db_url: str, config: RunConfig) -> int:
     migrate.upgrade(db_url)
     database = Database(db_url)
     try:
-        with database.transaction() as s:
-            seed_set = import_seed_set(
-                s, name="default", seed_file=parse_seed_file(default_seed_path().read_bytes())
-            ).seed_set
-            return create_run(
-                s,
-                seed_set_id=seed_set.id,
-                config=config.model_dump(mode="json"),
-                config_hash=config.config_hash(),
-                policy_version="v1",
-                target_tasks=config.target_tasks,
-            ).id
+        return queued_run(database, config)
     finally:
         database.dispose()
 

@@ -5,65 +5,18 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from generators.backends.scripted import ScriptedBackend
-from service.cli import default_seed_path
-from service.iteration import RunPipeline
 from service.run_config import RunConfig
-from service.run_settings import make_index
-from service.seed_files import parse_seed_file
-from service.settings import Settings
 from service.storage.db import Database
-from service.storage.iterations import commit_iteration, load_pool
+from service.storage.iterations import commit_iteration
 from service.storage.models import Instance, ParseFailure, Run, Score, Task
-from service.storage.runs import claim_run, create_run
-from service.storage.seeds import import_seed_set
-
-INSTRUCTIONS = (
-    " Write a short poem about the ocean at night.\n"
-    "10. Write a short poem about the ocean at night!\n"
-    "11. Draw a picture of a cat.\n"
-    "12. List three ways to save water at home."
-)
-
-
-def reply(prompt: str) -> str:
-    if prompt.startswith("Can the following task be regarded as a classification"):
-        return " No"
-    if prompt.startswith("Come up with examples"):
-        return "Example 1\nInput: \nOutput: The waves whisper under the moon."
-    assert prompt.startswith("Come up with a series of tasks"), prompt[:80]
-    return INSTRUCTIONS
+from tests.service.scripted_run import claimed_run, scripted_pipeline
 
 
 def test_iteration_commit_is_consistent(database: Database) -> None:
     config = RunConfig(seed_set="default", prompts_per_iteration=1, target_tasks=5)
-    with database.transaction() as s:
-        seed_set = import_seed_set(
-            s, name="default", seed_file=parse_seed_file(default_seed_path().read_bytes())
-        ).seed_set
-        run_id = create_run(
-            s,
-            seed_set_id=seed_set.id,
-            config=config.model_dump(mode="json"),
-            config_hash=config.config_hash(),
-            policy_version="v1",
-            target_tasks=5,
-        ).id
-        assert claim_run(s, owner="me", lease_seconds=60) == run_id
-    with database.sessions() as s:
-        run = s.get(Run, run_id)
-        assert run is not None
-        seeds, machine, items = load_pool(s, run)
-    assert len(seeds) == 69 and machine == []
-    index = make_index(Settings(), run_id=run_id, threshold=0.7)
-    index.add_many(items)
-    pipeline = RunPipeline(
-        config=config,
-        backend=ScriptedBackend(reply),
-        index=index,
-        seed_tasks=seeds,
-        machine_tasks=machine,
-    )
+    run_id = claimed_run(database, config)
+    run, pipeline = scripted_pipeline(database, run_id, config)
+    assert len(pipeline.seed_tasks) == 69 and pipeline.machine_tasks == []
     outcome = pipeline.step(1)
     by_text = {t.candidate.instruction: t for t in outcome.tasks}
     assert by_text["Draw a picture of a cat."].verdict.rule == "unsuitable_keyword"
@@ -95,4 +48,4 @@ def test_iteration_commit_is_consistent(database: Database) -> None:
             select(func.count()).select_from(ParseFailure).where(ParseFailure.run_id == run_id)
         )
     assert {t.id for t in pipeline.machine_tasks} == {str(t.id) for t in accepted}
-    assert all(str(t.id) in index for t in accepted)
+    assert all(str(t.id) in pipeline.index for t in accepted)

@@ -1,0 +1,314 @@
+"""The hot read routes' documents: runs and tasks, list and show, read on the driver itself.
+
+Each document is built as plain dicts from the SELECTs below (which pick exactly the columns
+the response schema names) and rendered by orjson in one call. The pydantic models in
+service.api.schemas stay the contract (OpenAPI, and tests check every document against them);
+validating rows we wrote ourselves again on every read cost more than the rest of a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from cachetools import LRUCache
+from fastapi import Response
+from pydantic import BaseModel
+from sqlalchemy import Column, Dialect, Integer, Select, bindparam, exists, select, union_all
+from sqlalchemy.orm import aliased
+
+from service.api.schemas import (
+    GenerationOut,
+    InstanceOut,
+    RunOut,
+    RunQuery,
+    ScoreOut,
+    TaskOut,
+    TaskQuery,
+)
+from service.errors import InvalidInput, NotFound
+from service.storage import runs as run_store
+from service.storage.models import Generation, Instance, Run, Score, Task
+from service.storage.readers import CompiledQuery, Reader, Row
+from service.storage.tasks import decode_cursor, encode_cursor
+
+_RUN_COUNTERS = (
+    "generated_count",
+    "accepted_count",
+    "rejected_count",
+    "parse_failure_count",
+    "rejected_by_rule",
+    "prompt_tokens",
+    "completion_tokens",
+    "inference_seconds",
+    "wall_seconds",
+)
+RUN_COLUMNS = tuple(f for f in RunOut.model_fields if f != "progress") + _RUN_COUNTERS
+# Task filters compared for equality, in the order statements are built.
+_TASK_EQUALS = ("run_id", "seed_set_id", "status", "reject_rule", "origin", "is_classification")
+
+
+def _columns(table: Any, model: type[BaseModel] | tuple[str, ...]) -> list[Column[Any]]:
+    names = model if isinstance(model, tuple) else tuple(model.model_fields)
+    return [table.c[name] for name in names]
+
+
+def run_document(run: Mapping[str, Any]) -> dict[str, Any]:
+    """A run with its progress figures, all from the run's own row (one consistent read)."""
+    elapsed = run["wall_seconds"] or None
+    accepted, target = run["accepted_count"], run["target_tasks"]
+    tokens = run["prompt_tokens"] + run["completion_tokens"]
+    per_min = accepted / elapsed * 60 if elapsed else None
+    eta = max(target - accepted, 0) / per_min * 60 if per_min else None
+    if run["status"] in run_store.TERMINAL:
+        eta = 0.0 if run["status"] == "completed" else None
+    doc = {k: run[k] for k in RUN_COLUMNS if k not in _RUN_COUNTERS}
+    doc["progress"] = {
+        "generated": run["generated_count"],
+        "accepted": accepted,
+        "rejected": run["rejected_count"],
+        "parse_failures": run["parse_failure_count"],
+        "rejected_by_rule": run["rejected_by_rule"],
+        "prompt_tokens": run["prompt_tokens"],
+        "completion_tokens": run["completion_tokens"],
+        "tokens_per_s": tokens / run["inference_seconds"] if run["inference_seconds"] else None,
+        "accepted_per_min": per_min,
+        "eta_s": eta,
+        "fraction_done": min(accepted / target, 1.0),
+    }
+    return doc
+
+
+def task_detail_document(
+    task: Mapping[str, Any],
+    instances: list[Row],
+    scores: list[Row],
+    generations: Mapping[str, Row],
+    nearest_instruction: str | None,
+) -> dict[str, Any]:
+    """One task with its whole provenance: instances, scores, generation calls, nearest task."""
+    doc = {name: task[name] for name in TaskOut.model_fields}
+    doc["instances"] = instances
+    doc["scores"] = scores
+    for key, column in (
+        ("generation", "generation_id"),
+        ("classification_generation", "classification_generation_id"),
+        ("instances_generation", "instances_generation_id"),
+    ):
+        doc[key] = generations.get(task[column]) if task[column] else None
+    nearest = task["nearest_task_id"]
+    doc["nearest"] = (
+        {"id": nearest, "instruction": nearest_instruction, "similarity": task["similarity"]}
+        if nearest is not None and nearest_instruction is not None
+        else None
+    )
+    return doc
+
+
+def row_of(obj: Any, names: tuple[str, ...] | type[BaseModel]) -> dict[str, Any]:
+    """An ORM object's columns as the dict a read would give (for routes that hold ORM rows)."""
+    fields = names if isinstance(names, tuple) else tuple(names.model_fields)
+    return {name: getattr(obj, name) for name in fields}
+
+
+def render(document: Any) -> bytes:
+    return orjson.dumps(document, option=orjson.OPT_UTC_Z)
+
+
+def json_response(document: Any) -> Response:
+    """`document` (or its bytes, already rendered) as an application/json response."""
+    body = document if isinstance(document, bytes) else render(document)
+    return Response(body, media_type="application/json")
+
+
+class _Statements:
+    """The reads' SELECTs, compiled for one dialect on first use."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self._compiled: dict[Any, CompiledQuery] = {}
+
+    def _get(self, key: Any, build: Any) -> CompiledQuery:
+        query = self._compiled.get(key)
+        if query is None:
+            query = self._compiled[key] = CompiledQuery.of(build(), self.dialect)
+        return query
+
+    def run(self) -> CompiledQuery:
+        return self._get(
+            "run",
+            lambda: select(*_columns(Run.__table__, RUN_COLUMNS)).where(
+                Run.id == bindparam("run_id")
+            ),
+        )
+
+    def run_page(self, filters: tuple[str, ...], after: bool) -> CompiledQuery:
+        def build() -> Select[Any]:
+            stmt = select(*_columns(Run.__table__, RUN_COLUMNS))
+            for name in filters:
+                stmt = stmt.where(Run.__table__.c[name] == bindparam(name))
+            return _paged(stmt, Run.id, after)
+
+        return self._get(("runs", filters, after), build)
+
+    def task_page(self, filters: tuple[str, ...], min_score: bool, after: bool) -> CompiledQuery:
+        def build() -> Select[Any]:
+            stmt = select(*_columns(Task.__table__, TaskOut))
+            for name in filters:
+                stmt = stmt.where(Task.__table__.c[name] == bindparam(name))
+            if min_score:
+                stmt = stmt.where(
+                    exists().where(
+                        Score.task_id == Task.id,
+                        Score.scorer == bindparam("scorer"),
+                        Score.value >= bindparam("min_score"),
+                    )
+                )
+            return _paged(stmt, Task.id, after)
+
+        return self._get(("tasks", filters, min_score, after), build)
+
+    def task(self) -> CompiledQuery:
+        def build() -> Select[Any]:
+            nearest = aliased(Task)
+            extra = ("generation_id", "classification_generation_id", "instances_generation_id")
+            return (
+                select(
+                    *_columns(Task.__table__, TaskOut),
+                    *_columns(Task.__table__, extra),
+                    nearest.instruction.label("nearest_instruction"),
+                )
+                .outerjoin(nearest, nearest.id == Task.nearest_task_id)
+                .where(Task.id == bindparam("task_id"))
+            )
+
+        return self._get("task", build)
+
+    def _of_task(self, model: Any, schema: type[BaseModel], order: Any) -> CompiledQuery:
+        """The rows of `model` that belong to the task `task_id`, in `order`."""
+        return self._get(
+            model.__tablename__,
+            lambda: (
+                select(*_columns(model.__table__, schema))
+                .where(model.task_id == bindparam("task_id"))
+                .order_by(order)
+            ),
+        )
+
+    def instances(self) -> CompiledQuery:
+        return self._of_task(Instance, InstanceOut, Instance.idx)
+
+    def scores(self) -> CompiledQuery:
+        return self._of_task(Score, ScoreOut, Score.id)
+
+    def generations(self) -> CompiledQuery:
+        def build() -> Select[Any]:
+            ids = union_all(
+                *(
+                    select(column).where(Task.id == bindparam("task_id"))
+                    for column in (
+                        Task.generation_id,
+                        Task.classification_generation_id,
+                        Task.instances_generation_id,
+                    )
+                )
+            )
+            return select(*_columns(Generation.__table__, GenerationOut)).where(
+                Generation.id.in_(ids)
+            )
+
+        return self._get("generations", build)
+
+
+def _paged(stmt: Select[Any], id_column: Any, after: bool) -> Select[Any]:
+    """In id order, one row more than the page (it tells whether a next page exists)."""
+    if after:
+        stmt = stmt.where(id_column > bindparam("after"))
+    return stmt.order_by(id_column).limit(bindparam("limit", type_=Integer))
+
+
+def _page(rows: list[Row], limit: int) -> dict[str, Any]:
+    more = len(rows) > limit
+    return {
+        "items": rows[:limit],
+        "next_cursor": encode_cursor(rows[limit - 1]["id"]) if more else None,
+    }
+
+
+class ApiReads:
+    """The documents of GET /v1/runs[/{id}] and /v1/tasks[/{id}].
+
+    A task's detail is kept, rendered, in a per-process LRU cache of `cache_bytes`: a task and
+    every row of its provenance are written in the one transaction that makes the task visible
+    and never change afterwards, so a cached detail is never stale. Runs and lists change as
+    runs work and are always read afresh.
+    """
+
+    def __init__(self, reader: Reader, *, cache_bytes: int = 0) -> None:
+        self.reader = reader
+        self.statements = _Statements(reader.dialect)
+        self.task_cache: LRUCache[int, bytes] | None = (
+            LRUCache(maxsize=cache_bytes, getsizeof=len) if cache_bytes > 0 else None
+        )
+
+    async def run(self, run_id: int) -> dict[str, Any]:
+        (rows,) = await self.reader.fetch((self.statements.run(), {"run_id": run_id}))
+        if not rows:
+            raise NotFound(f"no run {run_id}")
+        return run_document(rows[0])
+
+    async def runs(self, q: RunQuery) -> dict[str, Any]:
+        values: dict[str, Any] = {"limit": q.limit + 1}
+        given = {n: v for n, v in (("status", q.status), ("kind", q.kind)) if v is not None}
+        values.update(given)
+        if q.cursor:
+            values["after"] = decode_cursor(q.cursor)
+        query = self.statements.run_page(tuple(given), after=bool(q.cursor))
+        (rows,) = await self.reader.fetch((query, values))
+        page = _page(rows, q.limit)
+        page["items"] = [run_document(r) for r in page["items"]]
+        return page
+
+    async def tasks(self, q: TaskQuery) -> dict[str, Any]:
+        values: dict[str, Any] = {"limit": q.limit + 1}
+        filters = tuple(n for n in _TASK_EQUALS if getattr(q, n) is not None)
+        values.update({n: getattr(q, n) for n in filters})
+        min_score = q.min_score is not None
+        if min_score:
+            if not q.scorer:
+                raise InvalidInput("min_score needs scorer: which score to compare")
+            values.update(scorer=q.scorer, min_score=q.min_score)
+        if q.cursor:
+            values["after"] = decode_cursor(q.cursor)
+        query = self.statements.task_page(filters, min_score, after=bool(q.cursor))
+        (rows,) = await self.reader.fetch((query, values))
+        return _page(rows, q.limit)
+
+    async def task(self, task_id: int) -> bytes:
+        """The task's detail document, rendered."""
+        if self.task_cache is not None and (hit := self.task_cache.get(task_id)) is not None:
+            return hit
+        body = render(await self._task_detail(task_id))
+        if self.task_cache is not None and len(body) <= self.task_cache.maxsize:
+            self.task_cache[task_id] = body
+        return body
+
+    async def _task_detail(self, task_id: int) -> dict[str, Any]:
+        s, values = self.statements, {"task_id": task_id}
+        tasks, instances, scores, generations = await self.reader.fetch(
+            (s.task(), values),
+            (s.instances(), values),
+            (s.scores(), values),
+            (s.generations(), values),
+        )
+        if not tasks:
+            raise NotFound(f"no task {task_id}")
+        task = tasks[0]
+        return task_detail_document(
+            task,
+            instances,
+            scores,
+            {g["id"]: g for g in generations},
+            task["nearest_instruction"],
+        )

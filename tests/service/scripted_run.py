@@ -1,0 +1,80 @@
+"""A claimed run on the default seed set and its pipeline, on a scripted backend.
+
+For tests of storage and reading: the replies are fixed, so one iteration gives known tasks
+(an accepted one, a near-duplicate pointing at it, a keyword rejection) with full provenance.
+"""
+
+from __future__ import annotations
+
+from generators.backends.scripted import ScriptedBackend
+from service.cli import default_seed_path
+from service.iteration import RunPipeline
+from service.run_config import RunConfig
+from service.run_settings import make_index
+from service.seed_files import parse_seed_file
+from service.settings import Settings
+from service.storage.db import Database
+from service.storage.iterations import load_pool
+from service.storage.models import Run
+from service.storage.runs import claim_run, create_run
+from service.storage.seeds import import_seed_set
+
+INSTRUCTIONS = (
+    " Write a short poem about the ocean at night.\n"
+    "10. Write a short poem about the ocean at night!\n"
+    "11. Draw a picture of a cat.\n"
+    "12. List three ways to save water at home."
+)
+
+
+def reply(prompt: str) -> str:
+    if prompt.startswith("Can the following task be regarded as a classification"):
+        return " No"
+    if prompt.startswith("Come up with examples"):
+        return "Example 1\nInput: \nOutput: The waves whisper under the moon."
+    assert prompt.startswith("Come up with a series of tasks"), prompt[:80]
+    return INSTRUCTIONS
+
+
+def queued_run(database: Database, config: RunConfig) -> int:
+    """Import the default seed set (as `config.seed_set`) and queue a run of `config`."""
+    with database.transaction() as s:
+        seed_set = import_seed_set(
+            s, name=config.seed_set, seed_file=parse_seed_file(default_seed_path().read_bytes())
+        ).seed_set
+        return create_run(
+            s,
+            seed_set_id=seed_set.id,
+            config=config.model_dump(mode="json"),
+            config_hash=config.config_hash(),
+            policy_version="v1",
+            target_tasks=config.target_tasks,
+        ).id
+
+
+def claimed_run(database: Database, config: RunConfig, owner: str = "me") -> int:
+    """A queued run of `config`, claimed for `owner`."""
+    run_id = queued_run(database, config)
+    with database.transaction() as s:
+        assert claim_run(s, owner=owner, lease_seconds=60) == run_id
+    return run_id
+
+
+def scripted_pipeline(
+    database: Database, run_id: int, config: RunConfig
+) -> tuple[Run, RunPipeline]:
+    """The run's pool loaded from the database into a pipeline that answers with `reply`."""
+    with database.sessions() as s:
+        run = s.get(Run, run_id)
+        assert run is not None
+        seeds, machine, items = load_pool(s, run)
+    index = make_index(Settings(), run_id=run_id, threshold=0.7)
+    index.add_many(items)
+    pipeline = RunPipeline(
+        config=config,
+        backend=ScriptedBackend(reply),
+        index=index,
+        seed_tasks=seeds,
+        machine_tasks=machine,
+    )
+    return run, pipeline

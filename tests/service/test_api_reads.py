@@ -1,0 +1,152 @@
+"""The hot reads (runs and tasks, list and show) answer what the ORM and the schemas say.
+
+Those routes read on the database driver itself and render their JSON without pydantic, so
+here every document they serve, for a run committed through the real iteration code (tasks
+with instances, scores, generation calls and a nearest duplicate), is checked against the
+response schema and against the ORM-built document of the same rows, on SQLite and
+PostgreSQL. The PostgreSQL reader's pool also survives the server dropping its connections.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from service.api.routes.runs import run_out
+from service.api.routes.tasks import task_detail
+from service.api.schemas import Page, RunOut, TaskDetail, TaskOut
+from service.run_config import RunConfig
+from service.storage.iterations import commit_iteration
+from service.storage.models import Task
+from service.storage.runs import get_run
+from service.storage.tasks import task_provenance
+from tests.conftest import _admin, _pg_url
+from tests.service.api_client import ApiHarness, api_harness
+from tests.service.scripted_run import claimed_run, scripted_pipeline
+
+
+@pytest.fixture
+def api(db_url: str, tmp_path: Path) -> Iterator[ApiHarness]:
+    with api_harness(db_url, tmp_path) as harness:
+        yield harness
+
+
+def _one_iteration(api: ApiHarness) -> int:
+    config = RunConfig(seed_set="default", prompts_per_iteration=1, target_tasks=5)
+    run_id = claimed_run(api.database, config)
+    run, pipeline = scripted_pipeline(api.database, run_id, config)
+    outcome = pipeline.step(1)
+    with api.database.transaction() as s:
+        commit_iteration(s, run=run, owner="me", lease_seconds=60, outcome=outcome)
+    return run_id
+
+
+def _as_schema(model: type[BaseModel], document: Any) -> Any:
+    """The document as the schema would render it: same keys, same JSON values."""
+    return model.model_validate(document).model_dump(mode="json")
+
+
+def test_documents_match_the_schema_and_the_orm(api: ApiHarness) -> None:
+    run_id = _one_iteration(api)
+    h = api.headers("read")
+
+    run_doc = api.client.get(f"/v1/runs/{run_id}", headers=h).json()
+    with api.database.sessions() as s:
+        assert run_doc == run_out(get_run(s, run_id)).model_dump(mode="json")
+    assert run_doc == _as_schema(RunOut, run_doc)
+    assert run_doc["progress"]["rejected_by_rule"] == {
+        "unsuitable_keyword": 1,
+        "near_duplicate": 1,
+    }
+
+    runs = api.client.get("/v1/runs", headers=h).json()
+    assert runs == _as_schema(Page[RunOut], runs) and runs["items"] == [run_doc]
+
+    listed = api.client.get(f"/v1/tasks?run_id={run_id}&limit=2", headers=h).json()
+    assert listed == _as_schema(Page[TaskOut], listed)
+    rest = api.client.get(
+        f"/v1/tasks?run_id={run_id}&cursor={listed['next_cursor']}", headers=h
+    ).json()
+    assert rest["next_cursor"] is None
+    tasks = listed["items"] + rest["items"]
+    with api.database.sessions() as s:
+        rows = list(s.scalars(select(Task).where(Task.run_id == run_id).order_by(Task.id)))
+        assert tasks == [TaskOut.model_validate(t).model_dump(mode="json") for t in rows]
+        details = {
+            t.id: task_detail(task_provenance(s, t.id)).model_dump(mode="json") for t in rows
+        }
+
+    for task_id, expected in details.items():
+        doc = api.client.get(f"/v1/tasks/{task_id}", headers=h).json()
+        assert doc == expected and doc == _as_schema(TaskDetail, doc)
+    # The iteration's provenance is all there: the generation call, instances and scores of
+    # the accepted poem, and the near-duplicate's pointer to it.
+    poem = next(d for d in details.values() if d["instruction"].endswith("night."))
+    dup = next(d for d in details.values() if d["instruction"].endswith("night!"))
+    assert poem["generation"]["stage"] and poem["instances"] and poem["scores"]
+    assert dup["nearest"] == {
+        "id": poem["id"],
+        "instruction": poem["instruction"],
+        "similarity": dup["similarity"],
+    }
+
+
+def test_missing_rows_and_bad_cursors(api: ApiHarness) -> None:
+    h = api.headers("read")
+    for path in ("/v1/runs/12345", "/v1/tasks/12345"):
+        r = api.client.get(path, headers=h)
+        assert r.status_code == 404 and r.json()["code"] == "not_found"
+    bad = api.client.get("/v1/runs?cursor=bm90LWEtY3Vyc29y", headers=h)
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_input"
+
+
+@pytest.fixture
+def pg_api(pg_template: str, tmp_path: Path) -> Iterator[tuple[ApiHarness, str]]:
+    name = f"if_reads_{uuid.uuid4().hex[:12]}"
+    _admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    try:
+        with api_harness(_pg_url(name), tmp_path, api_read_connections=3) as harness:
+            yield harness, name
+    finally:
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.postgres
+def test_reads_survive_the_server_closing_their_connections(
+    pg_api: tuple[ApiHarness, str],
+) -> None:
+    api, name = pg_api
+    run_id = _one_iteration(api)
+    h = api.headers("read")
+    assert api.client.get(f"/v1/runs/{run_id}", headers=h).status_code == 200
+    # What a PostgreSQL restart or an idle-connection timeout does to a pooled connection.
+    with psycopg.connect(_pg_url(name).replace("+psycopg", ""), autocommit=True) as conn:
+        killed = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert killed is not None and killed[0] >= 3
+    for _ in range(5):  # more reads than the pool holds connections: each dead one is met
+        r = api.client.get(f"/v1/runs/{run_id}", headers=h)
+        assert r.status_code == 200, r.text
+
+
+def test_task_cache_keeps_details_not_absences(api: ApiHarness) -> None:
+    h = api.headers("read")
+    _one_iteration(api)
+    tasks = api.client.get("/v1/tasks?limit=500", headers=h).json()["items"]
+    next_id = max(t["id"] for t in tasks) + 1
+    assert api.client.get(f"/v1/tasks/{next_id}", headers=h).status_code == 404
+    _one_iteration(api)  # writes the task with that id (and more)
+    first = api.client.get(f"/v1/tasks/{next_id}", headers=h)
+    assert first.status_code == 200 and first.json()["id"] == next_id
+    cache = api.client.app.state.reads.task_cache  # type: ignore[attr-defined]
+    assert cache is not None and next_id in cache
+    assert api.client.get(f"/v1/tasks/{next_id}", headers=h).content == first.content
