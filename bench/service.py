@@ -199,9 +199,16 @@ def populate_api_db(url: str, n_tasks: int) -> tuple[str, list[int], list[int]]:
 
 
 @contextmanager
-def api_server(url: str, command: list[str], port: int) -> Iterator[tuple[str, int]]:
+def api_server(
+    url: str, command: list[str], port: int, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
     """Start the API in a subprocess, wait until it is ready, stop it afterwards."""
-    env = {**os.environ, "INSTRUCTFORGE_DATABASE_URL": url, "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "INSTRUCTFORGE_DATABASE_URL": url,
+        "HF_HUB_OFFLINE": "1",
+        **(extra_env or {}),
+    }
     log = open(SERVER_LOG, "w")  # noqa: SIM115  (closed in finally)
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -349,10 +356,20 @@ def api_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
         raise SystemExit("bench/service.py needs wrk on PATH (Debian: apt install wrk)")
     cli = [sys.executable, "-m", "service.cli", "serve", "--no-access-log"]
     many = f"--workers {args.workers}"
-    setups = [
-        ("postgresql", f"instructforge serve {many}", [*cli, "--workers", str(args.workers)]),
-        ("sqlite", f"instructforge serve {many}", [*cli, "--workers", str(args.workers)]),
-        ("postgresql", "instructforge serve --workers 1", [*cli, "--workers", "1"]),
+    served = [*cli, "--workers", str(args.workers)]
+    # (database, server, command, environment, routes measured: None for all)
+    setups: list[tuple[str, str, list[str], dict[str, str], set[str] | None]] = [
+        ("postgresql", f"instructforge serve {many}", served, {}, None),
+        ("sqlite", f"instructforge serve {many}", served, {}, None),
+        ("postgresql", "instructforge serve --workers 1", [*cli, "--workers", "1"], {}, None),
+        # Task details are cached once read; this row shows every one read from the database.
+        (
+            "postgresql",
+            f"instructforge serve {many}, API_TASK_CACHE_MB=0",
+            served,
+            {"INSTRUCTFORGE_API_TASK_CACHE_MB": "0"},
+            {"GET /v1/tasks/{id}"},
+        ),
     ]
     load = f"wrk, {args.concurrency} closed-loop connections"
     rows = []
@@ -386,13 +403,16 @@ def api_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
                 }
             )
             print_row(rows[-1])
-    for db_kind, server, command in setups:
+    for db_kind, server, command, env, only in setups:
         make_db = pg_database if db_kind == "postgresql" else sqlite_database
         with make_db() as url:
             key, run_ids, task_ids = populate_api_db(url, args.tasks)
+            routes = route_paths(run_ids, task_ids)
+            if only is not None:
+                routes = {r: p for r, p in routes.items() if r in only}
             port = free_port()
-            with api_server(url, [*command, "--port", str(port)], port) as (base, pid):
-                measured = measure_server(base, pid, key, route_paths(run_ids, task_ids), args)
+            with api_server(url, [*command, "--port", str(port)], port, env) as (base, pid):
+                measured = measure_server(base, pid, key, routes, args)
         for route, figures in measured:
             rows.append(
                 {

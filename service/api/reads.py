@@ -1,7 +1,7 @@
 """The hot read routes' documents: runs and tasks, list and show, read on the driver itself.
 
-Each document is built as plain dicts from the SELECTs below (which pick exactly the columns
-the response schema names) and rendered by orjson in one call. The pydantic models in
+Each document is built as plain dicts from rows of service.storage.read_statements (which
+select exactly the columns the response schema names) and rendered by orjson in one call. The pydantic models in
 service.api.schemas stay the contract (OpenAPI, and tests check every document against them);
 validating rows we wrote ourselves again on every read cost more than the rest of a request.
 """
@@ -15,8 +15,6 @@ import orjson
 from cachetools import LRUCache
 from fastapi import Response
 from pydantic import BaseModel
-from sqlalchemy import Column, Dialect, Integer, Select, bindparam, exists, select, union_all
-from sqlalchemy.orm import aliased
 
 from service.api.schemas import (
     GenerationOut,
@@ -29,8 +27,8 @@ from service.api.schemas import (
 )
 from service.errors import InvalidInput, NotFound
 from service.storage import runs as run_store
-from service.storage.models import Generation, Instance, Run, Score, Task
-from service.storage.readers import CompiledQuery, Reader, Row
+from service.storage.read_statements import GENERATION_IDS, ReadStatements
+from service.storage.readers import Reader, Row
 from service.storage.tasks import decode_cursor, encode_cursor
 
 _RUN_COUNTERS = (
@@ -45,13 +43,12 @@ _RUN_COUNTERS = (
     "wall_seconds",
 )
 RUN_COLUMNS = tuple(f for f in RunOut.model_fields if f != "progress") + _RUN_COUNTERS
+TASK_COLUMNS = tuple(TaskOut.model_fields)
+_INSTANCE_COLUMNS = tuple(InstanceOut.model_fields)
+_SCORE_COLUMNS = tuple(ScoreOut.model_fields)
+_GENERATION_COLUMNS = tuple(GenerationOut.model_fields)
 # Task filters compared for equality, in the order statements are built.
 _TASK_EQUALS = ("run_id", "seed_set_id", "status", "reject_rule", "origin", "is_classification")
-
-
-def _columns(table: Any, model: type[BaseModel] | tuple[str, ...]) -> list[Column[Any]]:
-    names = model if isinstance(model, tuple) else tuple(model.model_fields)
-    return [table.c[name] for name in names]
 
 
 def run_document(run: Mapping[str, Any]) -> dict[str, Any]:
@@ -88,15 +85,11 @@ def task_detail_document(
     nearest_instruction: str | None,
 ) -> dict[str, Any]:
     """One task with its whole provenance: instances, scores, generation calls, nearest task."""
-    doc = {name: task[name] for name in TaskOut.model_fields}
+    doc = {name: task[name] for name in TASK_COLUMNS}
     doc["instances"] = instances
     doc["scores"] = scores
-    for key, column in (
-        ("generation", "generation_id"),
-        ("classification_generation", "classification_generation_id"),
-        ("instances_generation", "instances_generation_id"),
-    ):
-        doc[key] = generations.get(task[column]) if task[column] else None
+    for column in GENERATION_IDS:
+        doc[column.removesuffix("_id")] = generations.get(task[column]) if task[column] else None
     nearest = task["nearest_task_id"]
     doc["nearest"] = (
         {"id": nearest, "instruction": nearest_instruction, "similarity": task["similarity"]}
@@ -122,112 +115,6 @@ def json_response(document: Any) -> Response:
     return Response(body, media_type="application/json")
 
 
-class _Statements:
-    """The reads' SELECTs, compiled for one dialect on first use."""
-
-    def __init__(self, dialect: Dialect) -> None:
-        self.dialect = dialect
-        self._compiled: dict[Any, CompiledQuery] = {}
-
-    def _get(self, key: Any, build: Any) -> CompiledQuery:
-        query = self._compiled.get(key)
-        if query is None:
-            query = self._compiled[key] = CompiledQuery.of(build(), self.dialect)
-        return query
-
-    def run(self) -> CompiledQuery:
-        return self._get(
-            "run",
-            lambda: select(*_columns(Run.__table__, RUN_COLUMNS)).where(
-                Run.id == bindparam("run_id")
-            ),
-        )
-
-    def run_page(self, filters: tuple[str, ...], after: bool) -> CompiledQuery:
-        def build() -> Select[Any]:
-            stmt = select(*_columns(Run.__table__, RUN_COLUMNS))
-            for name in filters:
-                stmt = stmt.where(Run.__table__.c[name] == bindparam(name))
-            return _paged(stmt, Run.id, after)
-
-        return self._get(("runs", filters, after), build)
-
-    def task_page(self, filters: tuple[str, ...], min_score: bool, after: bool) -> CompiledQuery:
-        def build() -> Select[Any]:
-            stmt = select(*_columns(Task.__table__, TaskOut))
-            for name in filters:
-                stmt = stmt.where(Task.__table__.c[name] == bindparam(name))
-            if min_score:
-                stmt = stmt.where(
-                    exists().where(
-                        Score.task_id == Task.id,
-                        Score.scorer == bindparam("scorer"),
-                        Score.value >= bindparam("min_score"),
-                    )
-                )
-            return _paged(stmt, Task.id, after)
-
-        return self._get(("tasks", filters, min_score, after), build)
-
-    def task(self) -> CompiledQuery:
-        def build() -> Select[Any]:
-            nearest = aliased(Task)
-            extra = ("generation_id", "classification_generation_id", "instances_generation_id")
-            return (
-                select(
-                    *_columns(Task.__table__, TaskOut),
-                    *_columns(Task.__table__, extra),
-                    nearest.instruction.label("nearest_instruction"),
-                )
-                .outerjoin(nearest, nearest.id == Task.nearest_task_id)
-                .where(Task.id == bindparam("task_id"))
-            )
-
-        return self._get("task", build)
-
-    def _of_task(self, model: Any, schema: type[BaseModel], order: Any) -> CompiledQuery:
-        """The rows of `model` that belong to the task `task_id`, in `order`."""
-        return self._get(
-            model.__tablename__,
-            lambda: (
-                select(*_columns(model.__table__, schema))
-                .where(model.task_id == bindparam("task_id"))
-                .order_by(order)
-            ),
-        )
-
-    def instances(self) -> CompiledQuery:
-        return self._of_task(Instance, InstanceOut, Instance.idx)
-
-    def scores(self) -> CompiledQuery:
-        return self._of_task(Score, ScoreOut, Score.id)
-
-    def generations(self) -> CompiledQuery:
-        def build() -> Select[Any]:
-            ids = union_all(
-                *(
-                    select(column).where(Task.id == bindparam("task_id"))
-                    for column in (
-                        Task.generation_id,
-                        Task.classification_generation_id,
-                        Task.instances_generation_id,
-                    )
-                )
-            )
-            return select(*_columns(Generation.__table__, GenerationOut)).where(
-                Generation.id.in_(ids)
-            )
-
-        return self._get("generations", build)
-
-
-def _paged(stmt: Select[Any], id_column: Any, after: bool) -> Select[Any]:
-    """In id order, one row more than the page (it tells whether a next page exists)."""
-    if after:
-        stmt = stmt.where(id_column > bindparam("after"))
-    return stmt.order_by(id_column).limit(bindparam("limit", type_=Integer))
-
-
 def _page(rows: list[Row], limit: int) -> dict[str, Any]:
     more = len(rows) > limit
     return {
@@ -247,13 +134,13 @@ class ApiReads:
 
     def __init__(self, reader: Reader, *, cache_bytes: int = 0) -> None:
         self.reader = reader
-        self.statements = _Statements(reader.dialect)
+        self.statements = ReadStatements(reader.dialect)
         self.task_cache: LRUCache[int, bytes] | None = (
             LRUCache(maxsize=cache_bytes, getsizeof=len) if cache_bytes > 0 else None
         )
 
     async def run(self, run_id: int) -> dict[str, Any]:
-        (rows,) = await self.reader.fetch((self.statements.run(), {"run_id": run_id}))
+        (rows,) = await self.reader.fetch((self.statements.run(RUN_COLUMNS), {"run_id": run_id}))
         if not rows:
             raise NotFound(f"no run {run_id}")
         return run_document(rows[0])
@@ -264,7 +151,7 @@ class ApiReads:
         values.update(given)
         if q.cursor:
             values["after"] = decode_cursor(q.cursor)
-        query = self.statements.run_page(tuple(given), after=bool(q.cursor))
+        query = self.statements.run_page(RUN_COLUMNS, tuple(given), after=bool(q.cursor))
         (rows,) = await self.reader.fetch((query, values))
         page = _page(rows, q.limit)
         page["items"] = [run_document(r) for r in page["items"]]
@@ -281,7 +168,7 @@ class ApiReads:
             values.update(scorer=q.scorer, min_score=q.min_score)
         if q.cursor:
             values["after"] = decode_cursor(q.cursor)
-        query = self.statements.task_page(filters, min_score, after=bool(q.cursor))
+        query = self.statements.task_page(TASK_COLUMNS, filters, min_score, after=bool(q.cursor))
         (rows,) = await self.reader.fetch((query, values))
         return _page(rows, q.limit)
 
@@ -297,10 +184,10 @@ class ApiReads:
     async def _task_detail(self, task_id: int) -> dict[str, Any]:
         s, values = self.statements, {"task_id": task_id}
         tasks, instances, scores, generations = await self.reader.fetch(
-            (s.task(), values),
-            (s.instances(), values),
-            (s.scores(), values),
-            (s.generations(), values),
+            (s.task(TASK_COLUMNS), values),
+            (s.instances(_INSTANCE_COLUMNS), values),
+            (s.scores(_SCORE_COLUMNS), values),
+            (s.generations(_GENERATION_COLUMNS), values),
         )
         if not tasks:
             raise NotFound(f"no task {task_id}")

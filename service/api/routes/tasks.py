@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
 from service.api.deps import ReadKey, ReadsDep, TaskId
-from service.api.reads import json_response, row_of, task_detail_document
+from service.api.reads import TASK_COLUMNS, json_response, row_of, task_detail_document
 from service.api.schemas import (
     GenerationOut,
     InstanceOut,
@@ -18,10 +18,10 @@ from service.api.schemas import (
     TaskOut,
     TaskQuery,
 )
+from service.storage.read_statements import GENERATION_IDS
 from service.storage.tasks import TaskProvenance, task_provenance
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
-_GENERATION_IDS = ("generation_id", "classification_generation_id", "instances_generation_id")
 
 
 def task_detail(p: TaskProvenance) -> TaskDetail:
@@ -31,7 +31,7 @@ def task_detail(p: TaskProvenance) -> TaskDetail:
         for g in (p.generation, p.classification_generation, p.instances_generation)
         if g is not None
     }
-    columns = (*TaskOut.model_fields, *_GENERATION_IDS)
+    columns = (*TASK_COLUMNS, *GENERATION_IDS)
     document = task_detail_document(
         row_of(p.task, columns),  # type: ignore[arg-type]
         [row_of(i, InstanceOut) for i in p.instances],
