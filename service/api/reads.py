@@ -1,9 +1,10 @@
 """The hot read routes' documents: runs and tasks, list and show, read on the driver itself.
 
 Each document is built as plain dicts from rows of service.storage.read_statements (which
-select exactly the columns the response schema names) and rendered by orjson in one call. The pydantic models in
-service.api.schemas stay the contract (OpenAPI, and tests check every document against them);
-validating rows we wrote ourselves again on every read cost more than the rest of a request.
+select exactly the columns the response schema names) and rendered by orjson in one call. The
+pydantic models in service.api.schemas stay the contract (OpenAPI, and tests check every
+document against them); validating rows we wrote ourselves again on every read cost more than
+the rest of a request.
 """
 
 from __future__ import annotations
