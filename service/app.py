@@ -39,10 +39,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         # Fewer threads than AnyIO's 40: each holds a pooled connection while it works, and on
         # a few cores more threads only queue on the GIL.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
+        await reader.open()
         # Everything imported so far lives as long as the process: moved out of the collector's
         # sight, a full collection no longer walks ~200k objects in the middle of a request
         # (it was the 100 ms stall behind the p99 of even a lightly loaded API).
-        await reader.open()
         gc.collect()
         gc.freeze()
         yield

@@ -2,7 +2,7 @@
 
 A one-row read through SQLAlchemy (session, pool checkout with a ping, execution context, ORM
 identity map) plus the thread-pool hop it needs cost ~1.3 ms of CPU where the driver alone
-costs ~0.3 ms (bench/service.py; a slow 2-vCPU VM). So the few routes every dashboard polls
+costs ~0.3 ms (profiled on a slow 2-vCPU VM). So the few routes every dashboard polls
 (runs and tasks, list and show) read here instead:
 
 - PostgreSQL: psycopg's async connections in psycopg_pool's pool, on the event loop: no
@@ -209,9 +209,9 @@ class SqliteReader:
             if self.path == ":memory:":
                 # Each connection would see its own empty database.
                 raise RuntimeError("the API reads a SQLite file, not an in-memory database")
+            # timeout=30 is SQLite's busy timeout: wait out a writer's lock, as the engine does.
             conn = sqlite3.connect(self.path, timeout=30)
             conn.execute("PRAGMA query_only=ON")
-            conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn
         return conn
 

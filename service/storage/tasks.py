@@ -1,4 +1,4 @@
-"""Reading tasks: the list filter, cursors, and one task with its provenance as ORM rows."""
+"""Reading tasks: list cursors, and one task with its whole provenance as ORM rows."""
 
 from __future__ import annotations
 
