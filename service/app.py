@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from service.api.auth import KeyVerifier
 from service.api.body_limit import BodyLimitMiddleware
 from service.api.errors import install_error_handlers
+from service.api.fast_reads import FastReads
 from service.api.reads import ApiReads
 from service.api.routes import datasets, eval_sets, generate, health, runs, seed_sets, tasks
 from service.settings import Settings, get_settings
@@ -65,6 +66,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.keys = KeyVerifier(db, ttl_seconds=settings.api_key_cache_seconds)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    if settings.api_fast_reads:
+        # Added last, so outermost: ahead of the body limit (it takes no request with a body).
+        app.add_middleware(FastReads)
     for module in (health, seed_sets, eval_sets, runs, tasks, generate, datasets):
         app.include_router(module.router)
     return app

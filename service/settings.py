@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         description="Memory per API process for rendered task details (a task never changes "
         "once written); 0 turns the cache off.",
     )
+    api_fast_reads: bool = Field(
+        True,
+        description="Answer well-formed, authorised GETs of runs and tasks (list and show) "
+        "ahead of FastAPI's routing, with the same documents; off: every request takes the "
+        "FastAPI route.",
+    )
     generate_max_prompts: int = Field(
         8, ge=1, description="Largest synchronous /v1/generate batch; bigger work goes to runs."
     )
