@@ -18,6 +18,9 @@ MAX_ID = 2_147_483_647
 
 
 class PageQuery(BaseModel):
+    # Frozen, so hashable: equal list requests that arrive together are read once.
+    model_config = ConfigDict(frozen=True)
+
     limit: int = Field(50, ge=1, le=500, description="Items per page.")
     cursor: str | None = Field(None, max_length=200, description="`next_cursor` of a page.")
 

@@ -10,8 +10,24 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Dialect, Integer, Select, bindparam, exists, select, union_all
+from sqlalchemy import (
+    JSON,
+    Column,
+    Dialect,
+    Integer,
+    Select,
+    any_,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from service.storage.models import Generation, Instance, Run, Score, Task
 from service.storage.readers import CompiledQuery
@@ -27,6 +43,25 @@ def _equal_to_params(stmt: Select[Any], model: Any, filters: Sequence[str]) -> S
     for name in filters:
         stmt = stmt.where(model.__table__.c[name] == bindparam(name))
     return stmt
+
+
+def _ids() -> BindParameter[Any]:
+    return bindparam("ids", type_=ARRAY(Integer))
+
+
+def _json_rows(
+    model: Any, names: Sequence[str], where: Any, order_by: Any = None
+) -> ScalarSelect[Any]:
+    """PostgreSQL: the rows of `model` matching `where` (which may name the enclosing
+    statement's tables) as one JSON array of objects keyed by column name, `[]` when none."""
+    # Keys as SQL literals, not bound values: they are our column names, and a statement with
+    # ~40 bound keys costs the server a parameter each.
+    pairs = (x for c in _columns(model, names) for x in (literal_column(f"'{c.key}'"), c))
+    obj = func.json_build_object(*pairs)
+    agg = func.json_agg(aggregate_order_by(obj, order_by) if order_by is not None else obj)
+    return (
+        select(func.coalesce(agg, func.json_build_array(type_=JSON))).where(where).scalar_subquery()
+    )
 
 
 def _paged(stmt: Select[Any], id_column: Any, after: bool) -> Select[Any]:
@@ -86,51 +121,98 @@ class ReadStatements:
 
         return self._get(("tasks", columns, filters, min_score, after), build)
 
+    @property
+    def reads_many_at_once(self) -> bool:
+        """Whether `runs_by_id` and `task_details_by_id` exist (PostgreSQL): one statement for
+        any number of ids. Elsewhere, read each id with `run` or the four task statements."""
+        return self.dialect.name == "postgresql"
+
+    def _task(self, columns: tuple[str, ...]) -> Select[Any]:
+        nearest = aliased(Task)
+        return select(
+            *_columns(Task, columns),
+            *_columns(Task, [c for c in GENERATION_IDS if c not in columns]),
+            nearest.instruction.label("nearest_instruction"),
+        ).outerjoin(nearest, nearest.id == Task.nearest_task_id)
+
     def task(self, columns: tuple[str, ...]) -> CompiledQuery:
         """The task's `columns`, its GENERATION_IDS and its nearest task's instruction (as
         `nearest_instruction`, None when it has none)."""
+        return self._get(
+            ("task", columns),
+            lambda: self._task(columns).where(Task.id == bindparam("task_id")),
+        )
+
+    def runs_by_id(self, columns: tuple[str, ...]) -> CompiledQuery:
+        """PostgreSQL: the runs whose id is in the array `ids`."""
+        return self._get(
+            ("runs_by_id", columns),
+            lambda: select(*_columns(Run, columns)).where(Run.id == any_(_ids())),
+        )
+
+    def task_details_by_id(
+        self,
+        columns: tuple[str, ...],
+        instance_columns: tuple[str, ...],
+        score_columns: tuple[str, ...],
+        generation_columns: tuple[str, ...],
+    ) -> CompiledQuery:
+        """PostgreSQL: `task` for every id in the array `ids`, plus `instances`, `scores` and
+        `generations`: the rows of the three statements below as JSON arrays of objects,
+        built by the server in the same statement."""
 
         def build() -> Select[Any]:
-            nearest = aliased(Task)
+            generation_ids = [Task.__table__.c[c] for c in GENERATION_IDS]
             return (
-                select(
-                    *_columns(Task, columns),
-                    *_columns(Task, [c for c in GENERATION_IDS if c not in columns]),
-                    nearest.instruction.label("nearest_instruction"),
+                self._task(columns)
+                .add_columns(
+                    _json_rows(
+                        Instance, instance_columns, Instance.task_id == Task.id, Instance.idx
+                    ).label("instances"),
+                    _json_rows(Score, score_columns, Score.task_id == Task.id, Score.id).label(
+                        "scores"
+                    ),
+                    _json_rows(
+                        Generation, generation_columns, Generation.id.in_(generation_ids)
+                    ).label("generations"),
                 )
-                .outerjoin(nearest, nearest.id == Task.nearest_task_id)
-                .where(Task.id == bindparam("task_id"))
+                .where(Task.id == any_(_ids()))
             )
 
-        return self._get(("task", columns), build)
+        key = ("task_details_by_id", columns, instance_columns, score_columns, generation_columns)
+        return self._get(key, build)
 
-    def _of_task(self, model: Any, columns: tuple[str, ...], order: Any) -> CompiledQuery:
+    @staticmethod
+    def _of_task_select(model: Any, columns: tuple[str, ...], order: str) -> Select[Any]:
         """The rows of `model` that belong to the task `task_id`, in `order`."""
-        return self._get(
-            (model.__tablename__, columns),
-            lambda: (
-                select(*_columns(model, columns))
-                .where(model.task_id == bindparam("task_id"))
-                .order_by(order)
-            ),
+        return (
+            select(*_columns(model, columns))
+            .where(model.task_id == bindparam("task_id"))
+            .order_by(model.__table__.c[order])
+        )
+
+    @staticmethod
+    def _generation_ids() -> Any:
+        """The ids of the generation calls the task `task_id` names (up to three)."""
+        return union_all(
+            *(
+                select(Task.__table__.c[name]).where(Task.id == bindparam("task_id"))
+                for name in GENERATION_IDS
+            )
         )
 
     def instances(self, columns: tuple[str, ...]) -> CompiledQuery:
-        return self._of_task(Instance, columns, Instance.idx)
+        return self._get(
+            ("instances", columns), lambda: self._of_task_select(Instance, columns, "idx")
+        )
 
     def scores(self, columns: tuple[str, ...]) -> CompiledQuery:
-        return self._of_task(Score, columns, Score.id)
+        return self._get(("scores", columns), lambda: self._of_task_select(Score, columns, "id"))
 
     def generations(self, columns: tuple[str, ...]) -> CompiledQuery:
-        """The generation calls the task `task_id` names (up to three)."""
-
-        def build() -> Select[Any]:
-            ids = union_all(
-                *(
-                    select(Task.__table__.c[name]).where(Task.id == bindparam("task_id"))
-                    for name in GENERATION_IDS
-                )
-            )
-            return select(*_columns(Generation, columns)).where(Generation.id.in_(ids))
-
-        return self._get(("generations", columns), build)
+        return self._get(
+            ("generations", columns),
+            lambda: select(*_columns(Generation, columns)).where(
+                Generation.id.in_(self._generation_ids())
+            ),
+        )

@@ -7,7 +7,7 @@ costs ~0.3 ms (profiled on a slow 2-vCPU VM). So the few routes every dashboard 
 
 - PostgreSQL: psycopg's async connections in psycopg_pool's pool, on the event loop: no
   thread hop, no ping round trip, statements prepared by the server after a few uses, several
-  statements of one request sent in one pipeline. The pool hands connections out in arrival
+  statements of one call sent in one pipeline. The pool hands connections out in arrival
   order, so 100 concurrent requests queue fairly.
 - SQLite: the stdlib driver on a worker thread (one hop for all of a request's statements),
   one read-only connection per thread.
