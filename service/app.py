@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.database = db
     app.state.backends = generate.BackendPool(settings)
     app.state.reads = ApiReads(reader, cache_bytes=settings.api_task_cache_mb * 2**20)
-    app.state.keys = KeyVerifier(db, ttl_seconds=settings.api_key_cache_seconds)
+    app.state.keys = KeyVerifier(app.state.reads, ttl_seconds=settings.api_key_cache_seconds)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     if settings.api_fast_reads:

@@ -52,6 +52,7 @@ TASK_COLUMNS = tuple(TaskOut.model_fields)
 _INSTANCE_COLUMNS = tuple(InstanceOut.model_fields)
 _SCORE_COLUMNS = tuple(ScoreOut.model_fields)
 _GENERATION_COLUMNS = tuple(GenerationOut.model_fields)
+_KEY_COLUMNS = ("id", "name", "scopes", "revoked_at")
 # Task filters compared for equality, in the order statements are built.
 _TASK_EQUALS = ("run_id", "seed_set_id", "status", "reject_rule", "origin", "is_classification")
 
@@ -136,6 +137,7 @@ class _Loaders:
     task_details: DataLoader[int, dict[str, Any]]
     run_pages: DataLoader[RunQuery, list[Row]]
     task_pages: DataLoader[TaskQuery, list[Row]]
+    api_keys: DataLoader[str, Row | None]
 
 
 class ApiReads:
@@ -180,6 +182,7 @@ class ApiReads:
                 task_details=loader(self._load_task_details),
                 run_pages=loader(self._load_run_pages),
                 task_pages=loader(self._load_task_pages),
+                api_keys=loader(self._load_api_keys),
             )
         return loaders
 
@@ -209,7 +212,18 @@ class ApiReads:
             self.task_cache[task_id] = body
         return body
 
+    async def api_key(self, key_hash: str) -> Row | None:
+        """The API key stored with this hash (`id`, `name`, `scopes`, `revoked_at`), or None."""
+        return await self._here().api_keys.load(key_hash)
+
     # Batch functions: one value per key, in order; a NotFound for a missing id.
+
+    async def _load_api_keys(self, hashes: list[str]) -> list[Row | None]:
+        unique = list(dict.fromkeys(hashes))
+        query = self.statements.api_key(_KEY_COLUMNS)
+        results = await self.reader.fetch(*((query, {"key_hash": h}) for h in unique))
+        found = {h: rows[0] if rows else None for h, rows in zip(unique, results, strict=True)}
+        return [found[h] for h in hashes]
 
     async def _load_runs(self, ids: list[int]) -> list[Row | Exception]:
         s, unique = self.statements, list(dict.fromkeys(ids))

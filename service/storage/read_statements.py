@@ -29,7 +29,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import ScalarSelect
 
-from service.storage.models import Generation, Instance, Run, Score, Task
+from service.storage.models import ApiKey, Generation, Instance, Run, Score, Task
 from service.storage.readers import CompiledQuery
 
 GENERATION_IDS = ("generation_id", "classification_generation_id", "instances_generation_id")
@@ -74,8 +74,9 @@ def _paged(stmt: Select[Any], id_column: Any, after: bool) -> Select[Any]:
 class ReadStatements:
     """The statements, compiled for one dialect on first use.
 
-    Parameters: `run_id`, `task_id`; list pages take `limit`, `after` (an id) and one parameter
-    per filter, named as its column (`min_score` with `scorer` for the score filter).
+    Parameters: `run_id`, `task_id`, `key_hash`; list pages take `limit`, `after` (an id) and
+    one parameter per filter, named as its column (`min_score` with `scorer` for the score
+    filter).
     """
 
     def __init__(self, dialect: Dialect) -> None:
@@ -87,6 +88,15 @@ class ReadStatements:
         if query is None:
             query = self._compiled[key] = CompiledQuery.of(build(), self.dialect)
         return query
+
+    def api_key(self, columns: tuple[str, ...]) -> CompiledQuery:
+        """The API key whose hash is `key_hash`, revoked or not."""
+        return self._get(
+            ("api_key", columns),
+            lambda: select(*_columns(ApiKey, columns)).where(
+                ApiKey.key_hash == bindparam("key_hash")
+            ),
+        )
 
     def run(self, columns: tuple[str, ...]) -> CompiledQuery:
         return self._get(
