@@ -6,7 +6,6 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.errors import InvalidInput
@@ -40,14 +39,6 @@ def create_api_key(session: Session, *, name: str, scopes: list[str]) -> tuple[A
     session.add(key)
     session.flush()
     return key, plaintext
-
-
-def find_api_key(session: Session, plaintext: str) -> ApiKey | None:
-    """The live key with this plaintext, or None."""
-    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(plaintext)))
-    if key is None or key.revoked_at is not None:
-        return None
-    return key
 
 
 def revoke_api_key(session: Session, key_id: int) -> bool:

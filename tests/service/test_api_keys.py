@@ -6,20 +6,22 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from service.cli import app
 from service.settings import get_settings
 from service.storage.db import Database
-from service.storage.keys import find_api_key
+from service.storage.keys import hash_key
+from service.storage.models import ApiKey
 from tests.service.api_client import api_harness
 
 
 def _key_id(harness_db: Database, plaintext: str) -> int:
     with harness_db.sessions() as session:
-        key = find_api_key(session, plaintext)
-        assert key is not None
-        return key.id
+        key_id = session.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_key(plaintext)))
+        assert key_id is not None
+        return key_id
 
 
 @pytest.fixture
