@@ -20,6 +20,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import ValidationError
 from starlette.datastructures import QueryParams
 from starlette.responses import Response
@@ -45,7 +46,8 @@ def _bearer_token(scope: Scope) -> str | None:
     token = None
     for name, value in scope["headers"]:
         if name == b"authorization" and token is None:
-            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            # Parsed as the routes' HTTPBearer parses it.
+            scheme, credentials = get_authorization_scheme_param(value.decode("latin-1"))
             if scheme.lower() != "bearer" or not credentials:
                 return None
             token = credentials

@@ -144,9 +144,9 @@ class ApiReads:
     """The documents of GET /v1/runs[/{id}] and /v1/tasks[/{id}].
 
     Requests that arrive together read together. Each kind of read goes through a DataLoader
-    (aiodataloader): the runs, task details and list pages asked for in one turn of the event
-    loop are read in one database call, dispatched after they all arrived, so every answer
-    still reflects each commit made before its request came in. On PostgreSQL, runs and task
+    (aiodataloader): the runs, task details, list pages and API keys asked for in one turn of
+    the event loop are read in one database call, dispatched after they all arrived, so every
+    answer still reflects each commit made before its request came in. On PostgreSQL, runs and task
     details take one statement for any number of ids (`id = ANY(:ids)`) and equal list pages
     one statement between them; on SQLite every statement of the batch runs in one
     worker-thread hop. Under 100 concurrent clients this turns ~50 database round trips per
