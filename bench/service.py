@@ -10,6 +10,16 @@ sends its next request as soon as its last answer arrives. Per route: p50/p90/p9
 requests/s, errors of any kind (non-2xx, connect, read, write, timeout) and the server's CPU
 time per request. The load generator and PostgreSQL share the machine's cores with the server.
 
+Linux's autogroup is switched off while (a) runs (when it is on and this process may switch it;
+`--sched-autogroup as-is` keeps it), and one PostgreSQL setup is measured again with it on, for
+contrast. Autogroup gives every session its own scheduling group, but only to processes outside
+any cpu cgroup; PostgreSQL makes each backend a session of its own, so on such a machine every
+backend is a group of one. With the server's processes saturating the cores, a backend that
+wakes up then waited up to 0.5 s for a core (its run-queue wait was ~7x its CPU time), and the
+whole batch of requests waiting on its statement with it: p99 50-270 ms on some routes in some
+runs, 5-10 ms with autogroup off, on the same code, side by side. On this 2-core machine a
+production database would be on cores of its own; plain per-task scheduling is the nearer copy.
+
 (b) The worker's work around inference, on PostgreSQL: a run whose pool holds N accepted
 machine tasks (MinHash signatures stored, as the worker writes them). Once per claim: load the
 pool and rebuild the duplicate index. Per iteration: RunPipeline.step (prompts_per_iteration
@@ -358,9 +368,56 @@ def measure_server(
     return measured
 
 
+AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
+
+
+def autogroup_state() -> str:
+    return (
+        {"0": "off", "1": "on"}.get(AUTOGROUP.read_text().strip(), "?")
+        if AUTOGROUP.exists()
+        else "absent"
+    )
+
+
+def set_autogroup(state: str) -> str:
+    """Switch the kernel's autogroup to `state` ("on"/"off") where possible; the state now."""
+    if autogroup_state() in (state, "absent"):
+        return autogroup_state()
+    try:
+        AUTOGROUP.write_text("1" if state == "on" else "0")
+    except OSError as exc:
+        print(f"autogroup stays {autogroup_state()}: cannot switch it ({exc})", flush=True)
+    return autogroup_state()
+
+
+@contextmanager
+def autogroup(state: str) -> Iterator[str]:
+    """Autogroup in `state` for the block ("as-is": untouched), restored afterwards."""
+    before = autogroup_state()
+    try:
+        yield before if state == "as-is" else set_autogroup(state)
+    finally:
+        if before in ("on", "off"):
+            set_autogroup(before)
+
+
 def api_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
     if shutil.which("wrk") is None:
         raise SystemExit("bench/service.py needs wrk on PATH (Debian: apt install wrk)")
+    with autogroup(args.sched_autogroup) as state:
+        rows = api_setups(args, state)
+    if state == "off" and autogroup_state() == "on":
+        # The contrast: the documented start on PostgreSQL as the machine schedules it.
+        with autogroup("on") as on:
+            rows += api_setups(args, on, contrast=True)
+    return rows
+
+
+def api_setups(
+    args: argparse.Namespace, sched: str, contrast: bool = False
+) -> list[dict[str, Any]]:
+    """The floor and every setup, or (`contrast`) the documented start on PostgreSQL only;
+    each row records the kernel's autogroup state `sched` it was measured under."""
     cli = [sys.executable, "-m", "service.cli", "serve", "--no-access-log"]
     many = f"--workers {args.workers}"
     served = [*cli, "--workers", str(args.workers)]
@@ -380,37 +437,44 @@ def api_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
     ]
     load = f"wrk, {args.concurrency} closed-loop connections"
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "floor_app.py").write_text(FLOOR_APP)
-        floor = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--app-dir",
-            tmp,
-            "floor_app:app",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            "--workers",
-            str(args.workers),
-        ]
-        port = free_port()
-        with api_server("", [*floor, "--port", str(port)], port) as (base, pid):
-            measured = measure_server(base, pid, "", {"GET /floor": ["/floor"]}, args)
+
+    def record(database: str, server: str, measured: list[tuple[str, dict[str, Any]]]) -> None:
         for route, figures in measured:
             rows.append(
                 {
                     "part": "api",
-                    "database": "none",
-                    "server": f"bare FastAPI {many}",
+                    "database": database,
+                    "server": server,
+                    "sched_autogroup": sched,
+                    "contrast": contrast,
                     "load": load,
                     "route": route,
                     **figures,
                 }
             )
             print_row(rows[-1])
-    for db_kind, server, command, env, only in setups:
+
+    if not contrast:
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "floor_app.py").write_text(FLOOR_APP)
+            floor = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                tmp,
+                "floor_app:app",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "--workers",
+                str(args.workers),
+            ]
+            port = free_port()
+            with api_server("", [*floor, "--port", str(port)], port) as (base, pid):
+                measured = measure_server(base, pid, "", {"GET /floor": ["/floor"]}, args)
+            record("none", f"bare FastAPI {many}", measured)
+    for db_kind, server, command, env, only in setups[:1] if contrast else setups:
         make_db = pg_database if db_kind == "postgresql" else sqlite_database
         with make_db() as url:
             key, run_ids, task_ids = populate_api_db(url, args.tasks)
@@ -420,18 +484,7 @@ def api_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
             port = free_port()
             with api_server(url, [*command, "--port", str(port)], port, env) as (base, pid):
                 measured = measure_server(base, pid, key, routes, args)
-        for route, figures in measured:
-            rows.append(
-                {
-                    "part": "api",
-                    "database": db_kind,
-                    "server": server,
-                    "load": load,
-                    "route": route,
-                    **figures,
-                }
-            )
-            print_row(rows[-1])
+        record(db_kind, server, measured)
     return rows
 
 
@@ -563,7 +616,11 @@ def print_row(row: dict[str, Any]) -> None:
 def goals_for(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """p99 of the documented start (instructforge serve, one process per core) on PostgreSQL,
     errors of every setup, the non-inference share at the largest pool."""
-    main = [r for r in rows if r["part"] == "api" and r["database"] == "postgresql"]
+    main = [
+        r
+        for r in rows
+        if r["part"] == "api" and r["database"] == "postgresql" and not r.get("contrast")
+    ]
     # The documented start (one process per core) is the first PostgreSQL setup measured.
     main = [r for r in main if r["server"] == main[0]["server"]]
     goals = []
@@ -600,6 +657,12 @@ def main() -> None:
         default=os.cpu_count() or 1,
         help="API processes of the documented start (one per core).",
     )
+    parser.add_argument(
+        "--sched-autogroup",
+        choices=["off", "as-is"],
+        default="off",
+        help="Autogroup during (a): off (then a contrast setup with it on), or as-is.",
+    )
     parser.add_argument("--tasks", type=int, default=5000, help="Machine tasks for (a).")
     parser.add_argument("--pools", type=int, nargs="+", default=[1000, 20000])
     parser.add_argument("--iterations", type=int, default=1, help="Iterations per pool.")
@@ -607,14 +670,18 @@ def main() -> None:
     parser.add_argument("--skip-api", action="store_true")
     parser.add_argument("--skip-worker", action="store_true")
     args = parser.parse_args()
-    started = time.perf_counter()
+    started, found = time.perf_counter(), autogroup_state()
     rows = [] if args.skip_api else api_bench(args)
     rows += [] if args.skip_worker else worker_bench(args)
     goals = goals_for(rows)
     result = {
         "rows": rows,
         "goals": goals,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "sched_autogroup_as_found": found,
+        },
         "seconds": round(time.perf_counter() - started, 1),
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)
