@@ -19,7 +19,9 @@ from filters.rouge import rouge_tokenize
 from filters.types import Verdict
 
 RULE_NAME = "decontamination"
-RULE_VERSION = "1"
+# 1: rouge-score's [a-z0-9]+ tokens. 2: filters.rouge tokens version 2, the near-duplicate
+# index's own (so eval items in any script are compared, not only their Latin letters).
+RULE_VERSION = "2"
 
 
 @dataclass
@@ -109,8 +111,9 @@ class Decontaminator:
         items: The eval set's items.
         threshold: ROUGE-L F-measure above which a field counts as contaminated.
         eval_set_name: Name used in reasons (e.g. ``"user_oriented@1"``).
-        min_instance_tokens: Inputs/outputs shorter than this (in ROUGE tokens) are not
-            compared: short answers like "Positive" match by chance, not by leakage.
+        min_instance_tokens: Inputs/outputs shorter than this (in ROUGE tokens: words, or
+            characters of Chinese, Japanese, Thai...) are not compared: short answers like
+            "Positive" match by chance, not by leakage.
     """
 
     def __init__(

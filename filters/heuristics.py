@@ -13,16 +13,20 @@ import json
 import re
 import string
 from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import regex
 
 from filters.errors import ConfigError
 from filters.normalization import normalize_text, skeleton
+from filters.rouge import has_unspaced_script, rouge_tokenize
 from filters.types import Verdict
 
-RULES_VERSION = "1"
+RULES_VERSION = "2"
 # Bump a rule's version whenever its behaviour changes, so stored verdicts stay explainable.
 RULE_VERSIONS: dict[str, str] = {
     "empty_instruction": "1",
-    "instruction_length": "1",
+    "instruction_length": "2",
     "unsuitable_keyword": "1",
     "blocked_prefix": "1",
     "starts_with_punctuation": "1",
@@ -53,6 +57,15 @@ PAPER_KEYWORDS = (
     "image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
     "map", "maps", "draw", "plot", "go to",
 )  # fmt: skip
+# Versions of the two rules whose definition follows a language setting of the config.
+# instruction_length: "1" counts whitespace-separated words (the paper's ``len(split())``);
+# "2" counts them too, except that a chunk holding a script written without spaces counts
+# its ROUGE tokens (one per Chinese, Japanese, Thai... character), so a Chinese sentence is
+# not one word. Both agree on text in scripts written with spaces.
+WORD_COUNT_VERSIONS = {"whitespace": "1", "script_aware": "2"}
+# starts_with_non_ascii: "1" rejects any non-ASCII first character (the paper); "2" also
+# accepts a letter or digit of the scripts listed in ``HeuristicConfig.start_scripts``.
+START_VERSIONS = {False: "1", True: "2"}
 # Further media words a text-only model cannot act on; opt in through the config.
 MEDIA_KEYWORDS = ("video", "videos", "audio", "music", "flowchart", "diagram", "diagrams")
 
@@ -70,6 +83,13 @@ class HeuristicConfig:
         blocked_prefixes: Case-insensitive prefixes that reject an instruction.
         max_input_chars: Longest accepted instance input.
         max_output_chars: Longest accepted instance output.
+        word_count: How ``instruction_length`` counts words: ``"script_aware"`` (default;
+            a character of Chinese, Japanese, Thai... counts as a word) or ``"whitespace"``
+            (the paper's split, which sees a Chinese sentence as one word). The rule's
+            version says which (:data:`WORD_COUNT_VERSIONS`).
+        start_scripts: Unicode scripts (``regex`` names, e.g. ``"Han"``, ``"Cyrillic"``)
+            whose letters and digits may start an instruction besides ASCII, for data in
+            other languages; empty keeps the paper's ASCII-only rule (version "1", else "2").
     """
 
     enabled_rules: frozenset[str] = frozenset(INSTRUCTION_RULES + INSTANCE_RULES)
@@ -79,13 +99,17 @@ class HeuristicConfig:
     blocked_prefixes: tuple[str, ...] = ("Write a program",)
     max_input_chars: int = 5000
     max_output_chars: int = 10000
+    word_count: Literal["script_aware", "whitespace"] = "script_aware"
+    start_scripts: tuple[str, ...] = ()
     _keyword_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _start_re: regex.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Validate the settings and compile the keyword pattern once.
 
         Raises:
-            ConfigError: On unknown rule names or inconsistent bounds.
+            ConfigError: On unknown rule names, inconsistent bounds, an unknown word count
+                or an unknown script name.
         """
         unknown = set(self.enabled_rules) - set(RULE_VERSIONS)
         if unknown:
@@ -94,6 +118,24 @@ class HeuristicConfig:
             raise ConfigError(f"bad word bounds: ({self.min_words}, {self.max_words}]")
         words = "|".join(re.escape(skeleton(k)) for k in self.keywords) or r"(?!x)x"
         self._keyword_re = re.compile(rf"\b({words})\b")
+        if self.word_count not in WORD_COUNT_VERSIONS:
+            raise ConfigError(f"word_count must be one of {sorted(WORD_COUNT_VERSIONS)}")
+        self._start_re = _start_pattern(self.start_scripts)
+
+    def rule_version(self, rule: str) -> str:
+        """The version of a rule as this config defines it.
+
+        Args:
+            rule: A rule name from ``RULE_VERSIONS``.
+
+        Returns:
+            The version string to store with a verdict of that rule.
+        """
+        if rule == "instruction_length":
+            return WORD_COUNT_VERSIONS[self.word_count]
+        if rule == "starts_with_non_ascii":
+            return START_VERSIONS[bool(self.start_scripts)]
+        return RULE_VERSIONS[rule]
 
     def fingerprint(self) -> str:
         """sha256 of the settings, to store next to verdicts made with them.
@@ -106,11 +148,35 @@ class HeuristicConfig:
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
+def _start_pattern(scripts: tuple[str, ...]) -> regex.Pattern[str] | None:
+    """Letters and digits of ``scripts`` (Script_Extensions), or None for none.
+
+    Raises:
+        ConfigError: On a script name Unicode does not know.
+    """
+    if not scripts:
+        return None
+    try:
+        props = "".join(rf"\p{{scx={s}}}" for s in scripts)
+        return regex.compile(rf"(?V1)[[{props}]&&[\p{{L}}\p{{N}}]]")
+    except regex.error as exc:
+        raise ConfigError(f"unknown script in start_scripts {list(scripts)}: {exc}") from exc
+
+
 DEFAULT = HeuristicConfig()
 
 
-def _reject(rule: str, reason: str) -> Verdict:
-    return Verdict(accepted=False, rule=rule, rule_version=RULE_VERSIONS[rule], reason=reason)
+def _reject(rule: str, reason: str, config: HeuristicConfig = DEFAULT) -> Verdict:
+    version = config.rule_version(rule)
+    return Verdict(accepted=False, rule=rule, rule_version=version, reason=reason)
+
+
+def _word_count(norm: str, config: HeuristicConfig) -> int:
+    """Words of a normalised instruction, counted as ``config.word_count`` says."""
+    chunks = norm.split()
+    if config.word_count == "whitespace":
+        return len(chunks)
+    return sum(max(1, len(rouge_tokenize(c))) if has_unspaced_script(c) else 1 for c in chunks)
 
 
 def _instruction_failures(text: str, config: HeuristicConfig) -> list[tuple[str, str]]:
@@ -121,7 +187,7 @@ def _instruction_failures(text: str, config: HeuristicConfig) -> list[tuple[str,
     if not norm:
         failures.append(("empty_instruction", "instruction is empty or only invisible/space"))
         return failures
-    n_words = len(norm.split())
+    n_words = _word_count(norm, config)
     if not config.min_words < n_words <= config.max_words:
         failures.append(
             (
@@ -139,8 +205,10 @@ def _instruction_failures(text: str, config: HeuristicConfig) -> list[tuple[str,
             break
     if norm[0] in string.punctuation:
         failures.append(("starts_with_punctuation", f"starts with {norm[0]!r}"))
-    if not norm[0].isascii():
-        failures.append(("starts_with_non_ascii", f"starts with non-ASCII {norm[0]!r}"))
+    allowed = config._start_re is not None and config._start_re.match(norm) is not None
+    if not norm[0].isascii() and not allowed:
+        also = f" (allowed: ASCII, {', '.join(config.start_scripts)})" * bool(config.start_scripts)
+        failures.append(("starts_with_non_ascii", f"starts with non-ASCII {norm[0]!r}{also}"))
     return failures
 
 
@@ -156,7 +224,7 @@ def check_instruction(text: str, config: HeuristicConfig = DEFAULT) -> Verdict:
     """
     for rule, reason in _instruction_failures(text, config):
         if rule in config.enabled_rules:
-            return _reject(rule, reason)
+            return _reject(rule, reason, config)
     return Verdict(accepted=True, rule="all", rule_version=RULES_VERSION)
 
 

@@ -19,11 +19,13 @@ from datasketch import MinHashLSH
 
 from filters.errors import ConfigError, DuplicateKeyError, IndexStorageError
 from filters.rouge import Encoded, TokenEncoder, rouge_l_many, rouge_tokenize
-from filters.signatures import MinHasher
+from filters.signatures import SHINGLE_SCHEME, MinHasher
 from filters.types import Verdict
 
 RULE_NAME = "near_duplicate"
-RULE_VERSION = "1"
+# 1: ROUGE-L on rouge-score's [a-z0-9]+ tokens. 2: on filters.rouge tokens version 2 (the
+# same on ASCII text; Chinese, Japanese, Thai... by character, other scripts by word).
+RULE_VERSION = "2"
 DEFAULT_NUM_PERM = 256
 # Bands of 5 rows: the LSH S-curve is steep enough that pairs with unigram Jaccard >= 0.55
 # (every ROUGE-L > 0.7 pair measured on Alpaca) collide in some band, while unrelated
@@ -54,8 +56,10 @@ class NearDuplicateIndex:
         lsh_params: Explicit ``(bands, rows)``.
         seed: MinHash seed; stored signatures must have been made with the same seed.
         storage_config: datasketch storage config; ``{"type": "redis", "basename": b"...",
-            "redis": {...}}`` shares the index through Redis. The texts needed for the exact
-            re-check are then kept in the Redis hash ``basename + b"_texts"``.
+            "redis": {...}}`` shares the index through Redis. Its keys are put under
+            ``basename + b":shingles<N>"`` (N: :data:`filters.signatures.SHINGLE_SCHEME`), so
+            an index written with other tokens is never read as this one; the texts needed
+            for the exact re-check are kept in the Redis hash ``<that prefix> + b"_texts"``.
         text_lookup: Optional callable mapping keys to texts, used instead of storing texts
             in Redis (e.g. backed by the database).
 
@@ -81,7 +85,7 @@ class NearDuplicateIndex:
             lsh_params = (num_perm // DEFAULT_ROWS_PER_BAND, DEFAULT_ROWS_PER_BAND)
         self.threshold = threshold
         self._hasher = MinHasher(num_perm=num_perm, seed=seed)
-        self._storage_config = storage_config or {"type": "dict"}
+        self._storage_config = _namespaced(storage_config or {"type": "dict"})
         try:
             self._lsh = self._new_lsh(self._storage_config, lsh_threshold, lsh_params)
         except ValueError as exc:
@@ -91,6 +95,8 @@ class NearDuplicateIndex:
         self._encoder = TokenEncoder()
         self._codes: dict[str, Encoded] = {}  # the pool (dict mode) or a cache (Redis mode)
         self._text_lookup = text_lookup
+        # Stored signatures made from older shingles, re-hashed from their text on the way in.
+        self.stale_signatures = 0
         self._redis = None
         self._texts_key = b""
         if self._storage_config.get("type") == "redis":
@@ -166,8 +172,9 @@ class NearDuplicateIndex:
     def add_many(self, items: Iterable[tuple[str, str, bytes | None]]) -> None:
         """Add many texts, e.g. to rebuild the index from signatures stored with tasks.
 
-        Items whose signature is given are not re-hashed. Keys already present (or repeated
-        within ``items``) are added once, so a rebuild after a crash is idempotent.
+        Items whose signature is given are not re-hashed, unless it was made from older
+        shingles (counted in ``stale_signatures``). Keys already present (or repeated within
+        ``items``) are added once, so a rebuild after a crash is idempotent.
 
         Args:
             items: ``(key, text, signature or None)`` triples.
@@ -247,9 +254,15 @@ class NearDuplicateIndex:
         return best, top
 
     def _prepare(self, candidates: Sequence[tuple[str, ...]]) -> list[_Prepared]:
-        """Tokenize, encode and hash candidates (stored signatures are parsed, not recomputed)."""
+        """Tokenize, encode and hash candidates (current stored signatures are only parsed)."""
         tokens = [rouge_tokenize(c[1]) for c in candidates]
-        to_hash = [i for i, c in enumerate(candidates) if len(c) < 3 or c[2] is None]
+        stale = [
+            i
+            for i, c in enumerate(candidates)
+            if len(c) > 2 and c[2] is not None and self._hasher.is_stale(c[2])
+        ]
+        self.stale_signatures += len(stale)
+        to_hash = [i for i, c in enumerate(candidates) if len(c) < 3 or c[2] is None] + stale
         hashed = self._hasher.minhashes([tokens[i] for i in to_hash]) if to_hash else []
         computed = dict(zip(to_hash, hashed, strict=True))
         return [
@@ -344,6 +357,14 @@ class NearDuplicateIndex:
         return Verdict(
             True, RULE_NAME, RULE_VERSION, "", nearest, sim if nearest is not None else None
         )
+
+
+def _namespaced(storage_config: dict[str, Any]) -> dict[str, Any]:
+    """A Redis storage config with its basename suffixed by the shingle scheme."""
+    if storage_config.get("type") != "redis":
+        return storage_config
+    suffix = f":shingles{SHINGLE_SCHEME}".encode()
+    return {**storage_config, "basename": storage_config["basename"] + suffix}
 
 
 def exhaustive_nearest(

@@ -1,24 +1,58 @@
-"""Exact ROUGE-L F-measure, equal to ``rouge-score``'s, computed with a C++ LCS.
+"""Exact ROUGE-L F-measure, equal to ``rouge-score``'s on ASCII text, for text in any script.
 
 The Self-Instruct paper rejects a new instruction when ``RougeScorer(["rougeL"],
 use_stemmer=False)`` gives an F-measure above 0.7 against any pool instruction. This module
-reproduces that number bit for bit without importing ``rouge-score``: the same tokenizer
-(lowercase, anything outside ``[a-z0-9]`` splits tokens, no stemmer) and the same arithmetic,
-with the longest common subsequence computed by ``rapidfuzz`` instead of a Python DP table.
+reproduces that number bit for bit without importing ``rouge-score``: the same tokens on ASCII
+text (lowercase, anything outside ``[a-z0-9]`` splits tokens, no stemmer) and the same
+arithmetic, with the longest common subsequence computed by ``rapidfuzz`` instead of a Python
+DP table. rouge-score drops every letter outside ``[a-z]``, so on other scripts its tokens are
+empty or meaningless; :func:`rouge_tokenize` extends the rule to them (see there).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
+import regex
 from rapidfuzz.distance import LCSseq
 from rapidfuzz.process import cdist
+
+from filters.normalization import normalize_text
+
+# Bump when rouge_tokenize gives other tokens for some text: verdicts, stored MinHash
+# signatures (see filters.signatures.SHINGLE_SCHEME) and shared indexes depend on it.
+# 1: rouge-score's [a-z0-9]+ on every text. 2: the same on ASCII text, any script elsewhere.
+TOKENS_VERSION = 2
 
 # rouge-score lowercases, replaces runs of anything outside [a-z0-9] by a space and splits;
 # keeping the maximal [a-z0-9] runs of the lowercased text is the same thing in one pass.
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
+
+# Scripts written without spaces between words (Unicode Script_Extensions names). Their text
+# is cut into user-perceived characters: a dictionary segmenter (jieba, MeCab, PyThaiNLP, ICU)
+# gives other words with every dictionary release, which would silently change stored
+# verdicts and signatures, while characters are fixed by Unicode; and a character is the
+# unit the multilingual ROUGE variants use for Chinese and Japanese. Tibetan is not here:
+# its tsheg (a punctuation mark) already separates syllables, as a space would.
+UNSPACED_SCRIPTS = (
+    "Han", "Hiragana", "Katakana", "Bopomofo", "Yi", "Thai", "Lao", "Khmer", "Myanmar",
+    "Tai_Tham", "New_Tai_Lue", "Javanese", "Balinese",
+)  # fmt: skip
+_UNSPACED = "".join(rf"\p{{scx={s}}}" for s in UNSPACED_SCRIPTS)
+# A letter or digit of an unspaced script starts a one-character token; \X extends it to the
+# whole grapheme cluster, so a Thai vowel or tone mark stays with its consonant.
+_UNSPACED_START = rf"[[{_UNSPACED}]&&[\p{{L}}\p{{N}}]]"
+# Otherwise a token is a maximal run of letters, digits and combining marks of any other
+# script: words for scripts written with spaces, the marks (Devanagari vowel signs, Arabic
+# harakat, Hebrew points) kept with their base. Punctuation, symbols (emoji), spaces and "_"
+# split, as in rouge-score.
+_UNICODE_TOKEN_RE = regex.compile(
+    rf"(?V1)(?={_UNSPACED_START})\X|[[\p{{L}}\p{{N}}\p{{M}}]--[{_UNSPACED}]]+"
+)
+_UNSPACED_RE = regex.compile(rf"(?V1){_UNSPACED_START}")
 
 # Token ids become code points so that a tokenized text is a compact str that rapidfuzz
 # compares natively; surrogates are skipped so the strings stay valid Unicode.
@@ -30,15 +64,44 @@ Encoded = str | tuple[int, ...]
 
 
 def rouge_tokenize(text: str) -> list[str]:
-    """Tokenize like ``rouge_score.tokenize.tokenize(text, stemmer=None)``.
+    """The ROUGE-L tokens of a text in any script; the one tokenizer of dedup and decontamination.
+
+    On ASCII text the tokens are exactly ``rouge_score.tokenize.tokenize(text, stemmer=None)``
+    (the paper's rule): lowercased ``[a-z0-9]+`` runs. Other text is NFKC-folded (fullwidth
+    letters and digits become ASCII), stripped of invisible format characters (zero-width
+    space/joiners) and casefolded, then cut into:
+
+    * one token per character (grapheme cluster) of a script written without spaces
+      (:data:`UNSPACED_SCRIPTS`: Chinese, Japanese kana, Thai, Lao, Khmer, Myanmar...);
+    * otherwise maximal runs of letters, digits and combining marks of any script (words of
+      Latin, Cyrillic, Greek, Arabic, Hebrew, Devanagari, Hangul...).
+
+    Punctuation, symbols (emoji included), spaces and ``_`` only separate tokens, so a text
+    made of them has none. The rule restricted to ASCII is rouge-score's, so the English part
+    of mixed text gets the same tokens as it would alone.
 
     Args:
         text: Any text.
 
     Returns:
-        Lowercased ``[a-z0-9]+`` tokens in order; non-ASCII letters are separators.
+        The tokens in order (possibly empty).
     """
-    return _TOKEN_RE.findall(text.lower())
+    if text.isascii():
+        return _TOKEN_RE.findall(text.lower())
+    folded = unicodedata.normalize("NFKC", normalize_text(text).casefold())
+    return _UNICODE_TOKEN_RE.findall(folded)
+
+
+def has_unspaced_script(text: str) -> bool:
+    """Whether the text holds a letter or digit of a script written without spaces.
+
+    Args:
+        text: Any text.
+
+    Returns:
+        True when some character belongs to :data:`UNSPACED_SCRIPTS` (e.g. a Han character).
+    """
+    return not text.isascii() and _UNSPACED_RE.search(text) is not None
 
 
 def f_measure(lcs: int, target_len: int, prediction_len: int) -> float:

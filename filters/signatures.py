@@ -15,10 +15,12 @@ from datasketch import LeanMinHash, MinHash
 
 from filters.errors import SignatureError
 
-# Shingles are the set of ROUGE unigrams (lowercased [a-z0-9]+ runs). Measured on Alpaca
+# Shingles are the set of ROUGE unigrams (filters.rouge.rouge_tokenize). Measured on Alpaca
 # instructions, unigram sets with bands of 5 rows keep every pair that ROUGE-L > 0.7 rejects
 # while bigrams lose 5-10% of them (one edited word breaks two bigrams).
-SHINGLE_SCHEME = 1
+# 1: unigrams of tokens version 1 ([a-z0-9]+ only). 2: unigrams of tokens version 2 (any
+# script); equal to 1 on ASCII text, but a stored signature does not say whether its text was.
+SHINGLE_SCHEME = 2
 _SCHEME = "affine32"
 _MAGIC = b"IFMH"
 _HEADER = struct.Struct("<4sBBHIB")  # magic, format, scheme, num_perm, seed, shingles
@@ -88,6 +90,24 @@ class MinHasher:
             _MAGIC, _FORMAT, _SCHEME_CODES[_SCHEME], self.num_perm, self.seed, SHINGLE_SCHEME
         )
         return header + minhash.hashvalues.astype("<u4").tobytes()
+
+    def is_stale(self, signature: bytes) -> bool:
+        """Whether a signature matches these settings but was made from older shingles.
+
+        Such a signature (e.g. stored before the tokens learnt non-Latin scripts) cannot be
+        compared with new ones; the caller re-hashes its text instead of parsing it.
+
+        Args:
+            signature: Bytes from :meth:`to_bytes`, possibly of an older release.
+
+        Returns:
+            True when only the shingle scheme differs from the current one.
+        """
+        if len(signature) < _HEADER.size:
+            return False
+        magic, fmt, scheme, num_perm, seed, shingle = _HEADER.unpack_from(signature)
+        expected = (_MAGIC, _FORMAT, _SCHEME_CODES[_SCHEME], self.num_perm, self.seed)
+        return (magic, fmt, scheme, num_perm, seed) == expected and shingle < SHINGLE_SCHEME
 
     def from_bytes(self, signature: bytes) -> LeanMinHash:
         """Parse signature bytes back into a MinHash without re-hashing any text.

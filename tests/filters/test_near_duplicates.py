@@ -85,13 +85,13 @@ def test_adversarial_texts() -> None:
     long_text = " ".join(f"w{i}" for i in range(20000))
     verdicts = index.check_batch(
         [
-            ("zw", "Give\u200b three tips for staying healthy."),  # zero-width breaks a token
-            ("cyr", "Give three tіps for staying healthy."),  # Cyrillic і splits 'tips'
+            ("zw", "Give\u200b three tips for staying healthy."),  # zero-width: no split
+            ("cyr", "Give three tіps for staying healthy."),  # Cyrillic і: another word
             ("long", long_text),
             ("long2", long_text + " extra"),
         ]
     )
-    # Decisions follow ROUGE-L's tokenizer exactly, whatever the characters.
+    # Decisions follow the ROUGE-L tokens exactly, whatever the characters.
     assert verdicts[0].accepted is (
         rouge_l_text(A, "Give\u200b three tips for staying healthy.") <= 0.7
     )
