@@ -3,6 +3,8 @@ heuristics' language settings (issue 15, section 1)."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -21,6 +23,7 @@ from filters.normalization import normalize_text
 from filters.rouge import TOKENS_VERSION, has_unspaced_script, rouge_l_text, rouge_tokenize
 from filters.signatures import SHINGLE_SCHEME
 from tests.filters.conftest import redis_config
+from tests.filters.perturb import perturb
 
 # The issue's inputs, verbatim.
 ZH = "把这段话改写得更礼貌一些，但保持原意。"
@@ -139,6 +142,24 @@ def test_decontamination_sees_every_script(lang: str) -> None:
     leaked = decon.check_task("Answer the question below briefly.", [(second, "-")])
     assert not leaked.accepted and "input" in leaked.reason and leaked.nearest_id == "e2"
     assert decon.check_task(second, []).accepted
+
+
+def test_lsh_finds_every_pair_the_exact_rule_rejects_in_any_script() -> None:
+    pool = {f"{lang}{i}": t for lang, texts in LANGUAGES.items() for i, t in enumerate(texts)}
+    pool |= {f"start-{lang}": text for lang, (_, text) in STARTS.items()}
+    index = NearDuplicateIndex()
+    index.add_many((k, t, None) for k, t in pool.items())
+    rng = random.Random(15)
+    rejected = 0
+    for text in pool.values():
+        for _ in range(4):
+            # Token-level edits; spaces between Chinese characters do not change the tokens.
+            candidate = perturb(" ".join(rouge_tokenize(text)), rng, rng.randint(1, 6))
+            best = max(rouge_l_text(candidate, t) for t in pool.values())
+            if best > 0.7:
+                rejected += 1
+                assert index.nearest(candidate)[1] == best, candidate
+    assert rejected > 100  # the check is not vacuous
 
 
 @pytest.mark.parametrize(
