@@ -12,7 +12,9 @@ from filters.rouge import rouge_l_f, rouge_tokenize
 from filters.types import Score
 
 SCORER_NAME = "heuristic_quality"
-SCORER_VERSION = "1"
+# 1: on rouge-score's [a-z0-9]+ tokens (text in other scripts had none and scored 0).
+# 2: on filters.rouge tokens version 2 (words, or characters of Chinese, Japanese, Thai...).
+SCORER_VERSION = "2"
 WEIGHTS = {"length": 0.2, "lexical_diversity": 0.2, "repetition": 0.35, "overlap": 0.25}
 _MAX_GOOD_WORDS = 600  # outputs up to this length are not penalised
 _ZERO_AT_WORDS = 3000

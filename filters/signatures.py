@@ -84,7 +84,7 @@ class MinHasher:
             minhash: A MinHash made by this hasher.
 
         Returns:
-            The signature bytes (12 + 4 * num_perm bytes).
+            The signature bytes (13 + 4 * num_perm bytes).
         """
         header = _HEADER.pack(
             _MAGIC, _FORMAT, _SCHEME_CODES[_SCHEME], self.num_perm, self.seed, SHINGLE_SCHEME

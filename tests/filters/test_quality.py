@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from filters.quality import SCORER_NAME, score_heuristic_quality
+from filters.quality import SCORER_NAME, SCORER_VERSION, score_heuristic_quality
 from filters.refusal import PATTERNS_VERSION, detect_refusal, is_refusal, refusal_rates
 
 INSTR = "Give three tips for staying healthy."
@@ -45,9 +45,20 @@ def test_empty_outputs_score_zero(out: str) -> None:
     assert score_heuristic_quality(INSTR, "", out).value == 0.0
 
 
-def test_non_english_output_is_scored() -> None:
-    assert score_heuristic_quality(INSTR, "", "日本語の出力").value == 0.0  # no ROUGE tokens
-    assert score_heuristic_quality(INSTR, "", "Comer bien, dormir ocho horas y caminar.").value
+@pytest.mark.parametrize(
+    "good,looping",
+    [
+        ("多喝水，早睡早起，每天散步半小时。", "健康很重要。" * 20),
+        ("水をたくさん飲み、早く寝て、毎日散歩しましょう。", "健康が大事です。" * 20),
+        ("Пейте больше воды, спите восемь часов и гуляйте.", "вода " * 40),
+        ("Comer bien, dormir ocho horas y caminar.", "comer " * 40),
+    ],
+)
+def test_output_in_any_script_is_scored(good: str, looping: str) -> None:
+    # Text without Latin letters used to have no tokens and score 0 whatever it said.
+    assert score_heuristic_quality(INSTR, "", good).value == 1.0
+    assert score_heuristic_quality(INSTR, "", looping).value < 0.3
+    assert score_heuristic_quality(INSTR, "", good).version == SCORER_VERSION == "2"
 
 
 @pytest.mark.parametrize(
