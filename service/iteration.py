@@ -116,7 +116,10 @@ class RunPipeline:
         cand = task.candidate
         pairs = [(i.input, i.output) for i in cand.instances]
         task.instance_verdicts = check_instances(
-            pairs, is_classification=bool(cand.is_classification), config=self.heuristics
+            pairs,
+            is_classification=bool(cand.is_classification),
+            instruction=cand.instruction,
+            config=self.heuristics,
         )
         good = [i for i, v in enumerate(task.instance_verdicts) if v.accepted]
         if not good:
