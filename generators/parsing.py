@@ -36,8 +36,11 @@ _LINE_START = r"(?:^|(?<=\n))[ \t]*"
 _OUTPUT = re.compile(_LINE_START + r"Output[ \t]*\d*[ \t]*:")
 _INPUT_PREFIX = re.compile(r"^Input[ \t]*\d*[ \t]*:")
 _INPUT = re.compile(_LINE_START + r"Input[ \t]*\d*[ \t]*:")
-# "Example 2" alone on its line, or "Example 2." / "Example 2:" followed by the example itself.
-_EXAMPLE = re.compile(_LINE_START + r"Example[ \t]?\d+[ \t]*(?:[.:][ \t]*|(?=\n|$))")
+# "Example 2" alone on its line, or "Example 2." / "Example 2:" followed by the example itself;
+# a bare "Example" (the paper's pattern allows no number) only alone on its line.
+_EXAMPLE = re.compile(
+    _LINE_START + r"Example(?:[ \t]?\d+[ \t]*(?:[.:][ \t]*|(?=\n|$))|[ \t]*[.:]?[ \t]*(?=\n|$))"
+)
 _CLASS_LABEL = re.compile(_LINE_START + r"Class[ \t]*label[ \t]*:", re.IGNORECASE)
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 EXCERPT_CHARS = 200
@@ -99,7 +102,10 @@ def parse_instructions(
 
     The completion continues a numbered list after ``N.``, so the text before the first number is
     the first new instruction. Each item has its whitespace collapsed and its first letter
-    capitalised (as in the paper).
+    upper-cased (the paper's ``str.capitalize`` also lowercases the rest, which would mangle
+    names and acronyms). An item number counts only at a line start and before a space or the
+    line's end (as the paper's splitter, with ``)`` also accepted), so ``37.5`` opening a
+    line stays text.
 
     Args:
         completion: the backend's answer to an instruction prompt.

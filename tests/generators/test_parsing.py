@@ -322,3 +322,17 @@ def test_no_instances_names_the_reasons_of_its_items() -> None:
         parse_instances_input_first(done("Example 1\nInput: a\nOutput:\n"), max_instances=5)
     assert info.value.reason == "no_instances"
     assert info.value.excerpt.startswith("[empty_output]")
+
+
+def test_bare_example_line_splits_but_example_colon_prose_does_not() -> None:
+    text = "Example\nInput: a\nOutput: b\nExample:\nInput: c\nOutput: Example: see above."
+    parsed = parse_instances_input_first(done(text), max_instances=5)
+    assert [(i.input, i.output) for i in parsed.instances] == [
+        ("a", "b"),
+        ("c", "Example: see above."),
+    ]
+    text = "Output: The rule.\nExample: cats are mammals, so they nurse their young."
+    parsed = parse_instances_input_first(done(text), max_instances=5)
+    assert [i.output for i in parsed.instances] == [
+        "The rule.\nExample: cats are mammals, so they nurse their young."
+    ]
