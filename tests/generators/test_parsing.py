@@ -233,6 +233,11 @@ def test_list_markers_need_a_space_after_them(text: str, expected: list[str]) ->
          [("Sentence: See Example 2 in the appendix.", "Appendix.")]),
         ("Output: A proof.\nExample 2 shows the converse.\nExample 2\nInput: x\nOutput: y",
          [("", "A proof.\nExample 2 shows the converse."), ("x", "y")]),
+        # A bare "Example" line splits; "Example:" opening prose does not.
+        ("Example\nInput: a\nOutput: b\nExample:\nInput: c\nOutput: Example: see above.",
+         [("a", "b"), ("c", "Example: see above.")]),
+        ("Output: The rule.\nExample: cats are mammals, so they nurse their young.",
+         [("", "The rule.\nExample: cats are mammals, so they nurse their young.")]),
         # Indented labels and "Example N:" with the example on the same line do split.
         ("Example 1: Input: a\n  Output: b\n  Example 2.\n  Input: c\n  Output: d",
          [("a", "b"), ("c", "d")]),
@@ -322,17 +327,3 @@ def test_no_instances_names_the_reasons_of_its_items() -> None:
         parse_instances_input_first(done("Example 1\nInput: a\nOutput:\n"), max_instances=5)
     assert info.value.reason == "no_instances"
     assert info.value.excerpt.startswith("[empty_output]")
-
-
-def test_bare_example_line_splits_but_example_colon_prose_does_not() -> None:
-    text = "Example\nInput: a\nOutput: b\nExample:\nInput: c\nOutput: Example: see above."
-    parsed = parse_instances_input_first(done(text), max_instances=5)
-    assert [(i.input, i.output) for i in parsed.instances] == [
-        ("a", "b"),
-        ("c", "Example: see above."),
-    ]
-    text = "Output: The rule.\nExample: cats are mammals, so they nurse their young."
-    parsed = parse_instances_input_first(done(text), max_instances=5)
-    assert [i.output for i in parsed.instances] == [
-        "The rule.\nExample: cats are mammals, so they nurse their young."
-    ]
