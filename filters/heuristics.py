@@ -17,12 +17,14 @@ from typing import Literal
 
 import regex
 
+from filters.echo import repeated_part
 from filters.errors import ConfigError
 from filters.normalization import normalize_text, skeleton
 from filters.rouge import has_unspaced_script, rouge_tokenize
 from filters.types import Verdict
 
-RULES_VERSION = "2"
+RULES_VERSION = "3"  # v2: per-script word count and start rules; v3: list-number, echo, colon
+# and conflicting-output rules added
 # Bump a rule's version whenever its behaviour changes, so stored verdicts stay explainable.
 RULE_VERSIONS: dict[str, str] = {
     "empty_instruction": "1",
@@ -31,11 +33,16 @@ RULE_VERSIONS: dict[str, str] = {
     "blocked_prefix": "1",
     "starts_with_punctuation": "1",
     "starts_with_non_ascii": "1",
+    "starts_with_list_number": "1",
     "empty_output": "1",
     "instance_too_long": "1",
-    "output_equals_input": "1",
+    # v2: also case/punctuation/label-insensitive (v1: normalised and casefolded only).
+    "output_equals_input": "2",
+    "output_repeats_instruction": "1",
+    "ends_with_colon": "1",
     "duplicate_instance": "1",
     "label_not_in_labels": "1",
+    "conflicting_outputs": "1",
 }
 INSTRUCTION_RULES = (
     "empty_instruction",
@@ -44,13 +51,17 @@ INSTRUCTION_RULES = (
     "blocked_prefix",
     "starts_with_punctuation",
     "starts_with_non_ascii",
+    "starts_with_list_number",
 )
 INSTANCE_RULES = (
     "empty_output",
     "instance_too_long",
     "output_equals_input",
+    "output_repeats_instruction",
+    "ends_with_colon",
     "duplicate_instance",
     "label_not_in_labels",
+    "conflicting_outputs",
 )
 # The paper's list (self_instruct/bootstrap_instructions.py).
 PAPER_KEYWORDS = (
@@ -68,6 +79,16 @@ WORD_COUNT_VERSIONS = {"whitespace": "1", "script_aware": "2"}
 START_VERSIONS = {False: "1", True: "2"}
 # Further media words a text-only model cannot act on; opt in through the config.
 MEDIA_KEYWORDS = ("video", "videos", "audio", "music", "flowchart", "diagram", "diagrams")
+# List-number residue the paper's splitter would have cut off ("2. ", "2) ", "(2) ", "#2",
+# "a) ", "Task 2:", "Instruction 3."): the demo exported 8 of 25 machine instructions so.
+# A decimal ("2.5 liters"), a version ("3.x") or a count ("10 ways") is not a list number.
+_LIST_NUMBER = re.compile(
+    r"(?:\(\d{1,3}\)|#[ \t]?\d{1,3}\b|\d{1,3}[ \t]?[.)](?=\s|$|(?-i:[A-Z]))|[a-z]\)(?=\s)"
+    r"|(?:task|instruction|question|prompt|item|example)[ \t]*#?\d{1,3}[ \t]*[:.)-])",
+    re.IGNORECASE,
+)
+# An input that is nothing but a field label, e.g. "Sentence:" (see _is_incomplete).
+_BARE_LABEL = re.compile(r"\w[\w \t'-]{0,40}:")
 
 
 @dataclass
@@ -203,6 +224,11 @@ def _instruction_failures(text: str, config: HeuristicConfig) -> list[tuple[str,
         if key.startswith(skeleton(prefix)):
             failures.append(("blocked_prefix", f"starts with {prefix!r}"))
             break
+    list_number = _LIST_NUMBER.match(norm)
+    if list_number:
+        failures.append(
+            ("starts_with_list_number", f"starts with list number {list_number.group(0)!r}")
+        )
     if norm[0] in string.punctuation:
         failures.append(("starts_with_punctuation", f"starts with {norm[0]!r}"))
     allowed = config._start_re is not None and config._start_re.match(norm) is not None
@@ -233,9 +259,21 @@ def _canonical(text: str) -> str:
     return normalize_text(text).casefold()
 
 
+def _is_incomplete(inp: str, out: str) -> bool:
+    """The paper's colon rule: a text ending with ``:`` is usually a cut-off generation.
+
+    Applied to the output as the paper does; to the input only when it is nothing but a field
+    label (``"Sentence:"``), because human-written seed inputs legitimately end with a colon
+    (seed_task_15, an analogy ``"... Change :"``; seed_task_36, a fill-in list of labels).
+    """
+    return out.strip().endswith(":") or _BARE_LABEL.fullmatch(inp.strip()) is not None
+
+
 def _instance_failure(
     inp: str,
     out: str,
+    *,
+    instruction: str | None,
     seen: set[tuple[str, str]],
     labels: set[str] | None,
     config: HeuristicConfig,
@@ -244,6 +282,7 @@ def _instance_failure(
     key = (_canonical(inp), _canonical(out))
     seen_before = key in seen
     seen.add(key)
+    repeated = repeated_part(out, instruction=instruction, input_text=inp)
     checks = (
         ("empty_output", not key[1], "output is empty"),
         (
@@ -252,7 +291,13 @@ def _instance_failure(
             f"input {len(inp)} chars (max {config.max_input_chars}), "
             f"output {len(out)} chars (max {config.max_output_chars})",
         ),
-        ("output_equals_input", bool(key[0]) and key[0] == key[1], "output repeats the input"),
+        ("output_equals_input", repeated == "input", "output repeats the input"),
+        (
+            "output_repeats_instruction",
+            repeated is not None and repeated != "input",
+            f"output merely repeats the {repeated}",
+        ),
+        ("ends_with_colon", _is_incomplete(inp, out), "ends with ':' (cut-off generation)"),
         ("duplicate_instance", seen_before, "same (input, output) as an earlier instance"),
         (
             "label_not_in_labels",
@@ -266,30 +311,66 @@ def _instance_failure(
     return None
 
 
+def _conflicting_input(instances: list[tuple[str, str]], passed: list[bool]) -> str | None:
+    """A non-empty input (canonical) that valid instances answer differently, or None.
+
+    The paper's ``filter_duplicate_instances`` then drops the whole task.
+    """
+    outputs: dict[str, str] = {}
+    for (inp, out), ok in zip(instances, passed, strict=True):
+        key = _canonical(inp)
+        if not ok or not key:
+            continue
+        if outputs.setdefault(key, _canonical(out)) != _canonical(out):
+            return key
+    return None
+
+
 def check_instances(
     instances: list[tuple[str, str]],
     *,
     is_classification: bool,
     labels: list[str] | None = None,
+    instruction: str | None = None,
     config: HeuristicConfig = DEFAULT,
 ) -> list[Verdict]:
     """Apply the enabled instance rules to a task's (input, output) pairs.
+
+    The rules of the paper's ``prepare_for_finetuning.py`` (``filter_invalid_instances``: output
+    equal to input, empty output, ending with ``:``; ``filter_duplicate_instances``: a task
+    whose instances give different outputs for the same input is dropped whole, copies are
+    removed), the length bounds, and the echo rules of :mod:`filters.echo`. Its truncation rule
+    needs the finish reason and lives in ``generators.parsing``.
 
     Args:
         instances: ``(input, output)`` pairs in order.
         is_classification: Whether the task is a classification task.
         labels: The allowed outputs of a classification task (compared normalised and
             casefolded); the label rule applies only when given for a classification task.
+        instruction: The task's instruction; without it ``output_repeats_instruction`` cannot
+            fire.
         config: Rule settings.
 
     Returns:
-        One verdict per instance, in order; a later copy of an instance is the duplicate.
+        One verdict per instance, in order; a later copy of an instance is the duplicate. When
+        ``conflicting_outputs`` fires, every instance that passed the other rules is rejected by
+        it.
     """
     allowed = {_canonical(x) for x in labels} if is_classification and labels else None
     seen: set[tuple[str, str]] = set()
+    failures = [
+        _instance_failure(
+            inp, out, instruction=instruction, seen=seen, labels=allowed, config=config
+        )
+        for inp, out in instances
+    ]
+    conflict = None
+    if "conflicting_outputs" in config.enabled_rules:
+        conflict = _conflicting_input(instances, [f is None for f in failures])
     verdicts = []
-    for inp, out in instances:
-        failure = _instance_failure(inp, out, seen, allowed, config)
+    for failure in failures:
+        if failure is None and conflict is not None:
+            failure = ("conflicting_outputs", f"input {conflict[:80]!r} has different outputs")
         if failure:
             verdicts.append(_reject(*failure))
         else:

@@ -9,6 +9,14 @@ be used at all raises :class:`~generators.errors.ParseError` with a stable ``rea
 ``truncated``      cut by the token limit (the paper drops these: the last item may be half)
 ``not_yes_no``     the classification answer is neither yes nor no
 ``no_instances``   an instance completion held no usable example
+``no_marker``      an input-first completion with neither an ``Example N`` nor an ``Output:`` line
+
+Labels are anchored the way the paper's splitter anchors its list numbers (yizhongw/self-instruct
+``bootstrap_instructions.py`` splits on a newline, digits, ``.`` and a space): only
+at the start of a line, so a decimal such as ``37.5`` at a line start, ``Example 1`` inside prose or
+``Output:`` mid-sentence is text, not structure. The instance parsers follow the authors'
+``prepare_for_finetuning.py``; which of its checks live here and which in
+``filters.heuristics.check_instances`` is listed in :func:`parse_instances_input_first`.
 """
 
 from __future__ import annotations
@@ -20,13 +28,20 @@ from dataclasses import dataclass, field
 from generators.errors import ParseError
 from generators.types import Completion, Instance
 
-# An item number at the start of the text or of a line: "10.", "11 .", "12)".
-_NUMBERED = re.compile(r"(?:^|\n)[ \t]*\d{1,3}[ \t]*[.)][ \t]*")
-_OUTPUT = re.compile(r"Output\s*\d*\s*:")
-_INPUT_PREFIX = re.compile(r"^Input\s*\d*\s*:")
-_INPUT = re.compile(r"Input\s*\d*\s*:")
-_EXAMPLE = re.compile(r"(?:^|\n)\s*Example\s*\d+\s*[.:]?")
-_CLASS_LABEL = re.compile(r"Class\s*label\s*:", re.IGNORECASE)
+# An item number at the start of the text or of a line, then a space or the line's end: "10. ",
+# "11 . ", "12) ". The paper requires the space too, which is what keeps "37.5 C" one item.
+_NUMBERED = re.compile(r"(?:^|\n)[ \t]*\d{1,3}[ \t]?[.)](?:[ \t]+|(?=\n|$))")
+# Every other label counts only at the start of a line (after optional indentation).
+_LINE_START = r"(?:^|(?<=\n))[ \t]*"
+_OUTPUT = re.compile(_LINE_START + r"Output[ \t]*\d*[ \t]*:")
+_INPUT_PREFIX = re.compile(r"^Input[ \t]*\d*[ \t]*:")
+_INPUT = re.compile(_LINE_START + r"Input[ \t]*\d*[ \t]*:")
+# "Example 2" alone on its line, or "Example 2." / "Example 2:" followed by the example itself;
+# a bare "Example" (the paper's pattern allows no number) only alone on its line.
+_EXAMPLE = re.compile(
+    _LINE_START + r"Example(?:[ \t]?\d+[ \t]*(?:[.:][ \t]*|(?=\n|$))|[ \t]*[.:]?[ \t]*(?=\n|$))"
+)
+_CLASS_LABEL = re.compile(_LINE_START + r"Class[ \t]*label[ \t]*:", re.IGNORECASE)
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 EXCERPT_CHARS = 200
 
@@ -87,7 +102,10 @@ def parse_instructions(
 
     The completion continues a numbered list after ``N.``, so the text before the first number is
     the first new instruction. Each item has its whitespace collapsed and its first letter
-    capitalised (as in the paper).
+    upper-cased (the paper's ``str.capitalize`` also lowercases the rest, which would mangle
+    names and acronyms). An item number counts only at a line start and before a space or the
+    line's end (as the paper's splitter, with ``)`` also accepted), so ``37.5`` opening a
+    line stays text.
 
     Args:
         completion: the backend's answer to an instruction prompt.
@@ -158,6 +176,26 @@ def parse_instances_input_first(
 ) -> ParsedInstances:
     """Parse an input-first completion (``Example k`` blocks of input then ``Output:``).
 
+    The authors' ``prepare_for_finetuning.py`` (yizhongw/self-instruct) checks, and where each
+    lives here:
+
+    - no ``Example`` and no ``Output:`` marker gives no instance: ``no_marker`` (here);
+    - text before ``Output:`` is the input, after it the output, cut at a run-on ``Input:``, the
+      ``Input:`` prefix removed (``parse_input_output``; here, labels anchored at line starts);
+    - ``finish_reason == "length"`` drops the last instance, even when it is the only one
+      (here: ``truncated``; a completion left with nothing raises ``truncated``);
+    - output identical to input, empty output, input or output ending with ``:``
+      (``filter_invalid_instances``): ``filters.heuristics.check_instances``;
+    - same input with different outputs drops the task, exact copies are removed
+      (``filter_duplicate_instances``): ``filters.heuristics.check_instances``;
+    - at most 5 instances (here: ``max_instances``; the rest are refused as ``over_limit``, in
+      order, where the authors sample at random);
+    - the prompt/completion re-encoding and its de-duplication prepare GPT-3 fine-tuning files and
+      do not apply to parsing (the export writes chat messages).
+
+    Text before the first ``Example`` marker counts as an example only if it has an ``Output:``
+    line; otherwise it is chatter, refused as ``preamble``.
+
     Args:
         completion: the backend's answer to an input-first instance prompt.
         max_instances: keep at most this many instances.
@@ -165,15 +203,25 @@ def parse_instances_input_first(
 
     Returns:
         Up to ``max_instances`` instances with non-empty output, in order; refused pieces
-        (``empty_output``, ``instance_too_long``, a ``truncated`` last example) as failures.
+        (``preamble``, ``empty_output``, ``instance_too_long``, ``over_limit``, a ``truncated``
+        last example) as failures.
 
     Raises:
-        ParseError: ``backend_error``, ``empty``, or ``no_instances``.
+        ParseError: ``backend_error``, ``empty``, ``no_marker``, ``truncated`` (the only example
+            was cut), or ``no_instances`` (its excerpt starts with the items' reasons).
     """
     # The stop sequence often cuts a long instance list: complete examples before it still count.
     text = _check_usable(completion, allow_truncated=True)
-    chunks = [c for c in _EXAMPLE.split(text) if c.strip()]
-    failures = _pop_truncated(chunks, completion)
+    parts = _EXAMPLE.split(text)
+    if len(parts) == 1 and not _OUTPUT.search(text):
+        raise ParseError("no_marker", excerpt(text))
+    failures = []
+    if len(parts) > 1 and not _OUTPUT.search(parts[0]):
+        preamble = parts.pop(0)
+        if preamble.strip():
+            failures.append(ItemFailure("preamble", excerpt(preamble.strip())))
+    chunks = [c for c in parts if c.strip()]
+    failures += _pop_truncated(chunks, completion)
     instances = [_split_input_output(c) for c in chunks]
     return _bounded(instances, failures, text, max_instances, max_chars)
 
@@ -183,20 +231,27 @@ def parse_instances_output_first(
 ) -> ParsedInstances:
     """Parse an output-first completion (``Class label: L`` then the input for that label).
 
+    Follows the authors' ``parse_instances_for_classification_task``: the first line after a
+    label is the label, the rest the input; a length-cut completion loses its last instance;
+    the remaining checks are those of :func:`parse_instances_input_first`.
+
     Args:
         completion: the backend's answer to an output-first instance prompt.
         max_instances: keep at most this many instances.
         max_chars: drop instances whose input plus output is longer than this.
 
     Returns:
-        Up to ``max_instances`` instances (output = the label) in order, and refused pieces.
+        Up to ``max_instances`` instances (output = the label) in order, and refused pieces
+        (text before the first label as ``preamble``).
 
     Raises:
-        ParseError: ``backend_error``, ``empty``, or ``no_instances``.
+        ParseError: ``backend_error``, ``empty``, ``truncated`` (the only instance was cut), or
+            ``no_instances``.
     """
     text = _check_usable(completion, allow_truncated=True)
-    chunks = _CLASS_LABEL.split(text)[1:]  # text before the first label is not an instance
-    failures = _pop_truncated(chunks, completion)
+    preamble, *chunks = _CLASS_LABEL.split(text)
+    failures = [ItemFailure("preamble", excerpt(preamble.strip()))] if preamble.strip() else []
+    failures += _pop_truncated(chunks, completion)
     instances = []
     for chunk in chunks:
         label, _, rest = chunk.strip().partition("\n")
@@ -205,9 +260,9 @@ def parse_instances_output_first(
 
 
 def _pop_truncated(chunks: list[str], completion: Completion) -> list[ItemFailure]:
-    """Refuse the last example of a length-cut completion: it is half-written."""
-    if completion.finish_reason == "length" and len(chunks) > 1:
-        return [ItemFailure("truncated", excerpt(chunks.pop()))]
+    """Refuse the last example of a length-cut completion: it is half-written, even if alone."""
+    if completion.finish_reason == "length" and chunks:
+        return [ItemFailure("truncated", excerpt(chunks.pop().strip()))]
     return []
 
 
@@ -222,6 +277,11 @@ def _bounded(
             result.failures.append(ItemFailure("instance_too_long", excerpt(instance.output)))
         elif len(result.instances) < limit:
             result.instances.append(instance)
+        else:
+            result.failures.append(ItemFailure("over_limit", excerpt(instance.output)))
     if not result.instances:
-        raise ParseError("no_instances", excerpt(text))
+        reasons = sorted({f.reason for f in result.failures})
+        if reasons == ["truncated"]:
+            raise ParseError("truncated", result.failures[0].excerpt)
+        raise ParseError("no_instances", f"[{','.join(reasons) or 'blank'}] {excerpt(text)}")
     return result

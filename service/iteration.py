@@ -90,9 +90,11 @@ class RunPipeline:
             accept=accept,
         )
         tasks = [pending[id(c)] for c in result.candidates]
+        # Why an instance completion gave nothing (e.g. "truncated"), to name in the rejection.
+        unparsed = {f.generation_id: f.reason for f in result.parse_failures}
         for task in tasks:
             if task.accepted:
-                self._judge_instances(task)
+                self._judge_instances(task, unparsed.get(task.candidate.instances_generation_id))
         self._score_with_judge([t for t in tasks if t.accepted])
         return IterationOutcome(iteration, result, tasks, time.perf_counter() - started)
 
@@ -112,15 +114,20 @@ class RunPipeline:
             out[id(cand)].verdict = verdict
         return out
 
-    def _judge_instances(self, task: PendingTask) -> None:
+    def _judge_instances(self, task: PendingTask, parse_reason: str | None = None) -> None:
         cand = task.candidate
         pairs = [(i.input, i.output) for i in cand.instances]
         task.instance_verdicts = check_instances(
-            pairs, is_classification=bool(cand.is_classification), config=self.heuristics
+            pairs,
+            is_classification=bool(cand.is_classification),
+            instruction=cand.instruction,
+            config=self.heuristics,
         )
         good = [i for i, v in enumerate(task.instance_verdicts) if v.accepted]
         if not good:
             why = "no instance was generated" if not pairs else "every instance was rejected"
+            if not pairs and parse_reason:
+                why += f" ({parse_reason})"
             task.verdict = Verdict(False, *NO_INSTANCES_RULE, reason=why)
             return
         for i in good:

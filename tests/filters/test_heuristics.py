@@ -131,7 +131,7 @@ def test_instance_rules() -> None:
     verdicts = check_instances(
         [
             ("", "Positive"),
-            ("Great movie!", "great   MOVIE!"),  # output repeats input (normalised)
+            ("Great movie!", "Output:  Great   movie!"),  # output repeats input (normalised)
             ("", "  \u200b "),
             ("", "positive"),  # duplicate of the first after normalisation
             ("", "Maybe"),
@@ -165,3 +165,55 @@ def test_instance_rules_switchable_and_long_output() -> None:
     long_out = check_instances([("", "y" * 20000)], is_classification=False)[0]
     assert long_out.rule == "instance_too_long"
     assert check_instances([], is_classification=False) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2. Rewrite the sentence in the passive voice.",  # the demo's residue
+        "2) Rewrite the sentence in the passive voice.",
+        "(2) Rewrite the sentence in the passive voice.",
+        "#2 Rewrite the sentence in the passive voice.",
+        "# 12. Rewrite the sentence in the passive voice.",
+        "Task 2: Rewrite the sentence in the passive voice.",
+        "Instruction 3: Rewrite the sentence in the passive voice.",
+        "instruction #14. Rewrite the sentence in the passive voice.",
+        "Question 7) Why is the sky blue during the day?",
+        "15 . Sort these numbers from the smallest one.",
+        "3.Rewrite the sentence in the passive voice.",
+        "b) Rewrite the sentence in the passive voice.",
+        "\u200b2. Rewrite the sentence in the passive voice.",  # hidden by a zero-width space
+        "２. Перепишите это предложение в страдательном залоге.",  # fullwidth digit, Cyrillic
+        "4. Écrivez une phrase à la voix passive.",
+    ],
+)
+def test_instruction_starting_with_a_list_number_is_rejected(text: str) -> None:
+    verdict = check_instruction(text)
+    assert verdict.rule == "starts_with_list_number"
+    assert verdict.rule_version == RULE_VERSIONS["starts_with_list_number"] == "1"
+    assert "list number" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2.5 liters of water: how many cups is that?",
+        "3.x versions of Python differ how from 2.7?",
+        "10 ways to reduce stress at work, please list them.",
+        "3D printing: explain how it works to a child.",
+        "1990s music: name five famous bands of the decade.",
+        "Tasks 2 and 3 are hard; explain why step by step.",
+        "Give 2) examples? No: give three examples of verbs.",  # a number not at the start
+        "Is 7 a prime number or not? Explain briefly.",
+    ],
+)
+def test_numbers_that_are_not_list_markers_pass(text: str) -> None:
+    assert rule_of(text) is None
+
+
+def test_list_number_rule_is_switchable() -> None:
+    off = HeuristicConfig(enabled_rules=frozenset(INSTRUCTION_RULES) - {"starts_with_list_number"})
+    assert rule_of("2. Rewrite the sentence in the passive voice.", off) is None
+    assert rule_of("(2) Rewrite the sentence in the passive voice.", off) == (
+        "starts_with_punctuation"
+    )

@@ -15,7 +15,7 @@ from generators.backends.scripted import ScriptedBackend
 from generators.bootstrap import BootstrapConfig, run_iteration
 from generators.errors import ConfigError
 from generators.prompts import sha256_text
-from generators.types import Candidate, Completion, Instance, PoolTask
+from generators.types import Candidate, Completion, Instance, IterationResult, PoolTask
 
 
 def scripted_reply(prompt: str) -> str | Completion:
@@ -145,28 +145,48 @@ def test_malformed_completions_become_recorded_failures(seed_pool: list[PoolTask
     assert result.records[3].retries == 1 and len(result.records[3].retry_log) == 2
 
 
+def one_task_iteration(
+    pool: list[PoolTask], *, is_classification: str, instances: str | Completion
+) -> IterationResult:
+    """One prompt, one instruction; the model answers the two later stages as scripted."""
+
+    def reply(prompt: str) -> str | Completion:
+        if prompt.endswith("Is it classification?"):
+            return is_classification
+        if prompt.endswith("\n"):
+            return instances
+        return " Sort the numbers in ascending order."
+
+    config = small_config(prompts_per_iteration=1)
+    return run_iteration(
+        seed_tasks=pool, machine_tasks=[], backend=ScriptedBackend(reply), config=config, seed=4
+    )
+
+
 def test_unreadable_classification_is_recorded_and_falls_back_to_input_first(
     seed_pool: list[PoolTask],
 ) -> None:
-    def reply(prompt: str) -> str:
-        if prompt.endswith("Is it classification?"):
-            return " Perhaps"
-        if prompt.endswith("\n"):
-            return "nothing useful"
-        return " Summarize the text."
-
-    result = run_iteration(
-        seed_tasks=seed_pool,
-        machine_tasks=[],
-        backend=ScriptedBackend(reply),
-        config=small_config(prompts_per_iteration=1),
-        seed=4,
+    result = one_task_iteration(
+        seed_pool, is_classification=" Perhaps", instances="Output: nothing useful"
     )
     [candidate] = result.kept
     assert candidate.is_classification is False
     assert candidate.instances == [Instance("", "nothing useful")]
     reasons = [(f.stage, f.reason) for f in result.parse_failures]
     assert reasons == [("classification", "not_yes_no")]
+
+
+def test_task_whose_only_instance_was_cut_keeps_no_instance_and_the_reason(
+    seed_pool: list[PoolTask],
+) -> None:
+    cut = Completion("Example 1\nInput: 3, 1, 2\nOutput: 1, 2,", "length", 9, 300, 0.1)
+    result = one_task_iteration(seed_pool, is_classification=" No", instances=cut)
+    [candidate] = result.kept
+    assert candidate.instances == []
+    [failure] = result.parse_failures
+    assert (failure.stage, failure.reason) == ("instances", "truncated")
+    assert failure.generation_id == candidate.instances_generation_id
+    assert "1, 2," in failure.excerpt
 
 
 def test_chat_models_get_wrapped_prompts_and_it_is_recorded(seed_pool: list[PoolTask]) -> None:

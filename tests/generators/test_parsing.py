@@ -146,7 +146,8 @@ def test_input_first_keeps_at_most_max_instances_and_drops_the_cut_one() -> None
     cut = done(text + "Example 5\nInput: 5\nOut", "length")
     parsed = parse_instances_input_first(cut, max_instances=2)
     assert [i.output for i in parsed.instances] == ["2", "4"]
-    assert [f.reason for f in parsed.failures] == ["truncated"]
+    # Nothing is dropped silently: the two complete examples past the limit are recorded too.
+    assert [f.reason for f in parsed.failures] == ["truncated", "over_limit", "over_limit"]
 
 
 def test_input_first_example_without_output_is_recorded() -> None:
@@ -178,3 +179,151 @@ def test_huge_instance_is_refused() -> None:
     parsed = parse_instances_input_first(done(text), max_instances=5, max_chars=5000)
     assert [i.output for i in parsed.instances] == ["b"]
     assert [f.reason for f in parsed.failures] == ["instance_too_long"]
+
+
+def test_decimal_at_a_line_start_is_not_a_list_number() -> None:
+    text = (
+        " Convert 37.5 degrees Celsius to Fahrenheit and show the formula:\n37.5 C\n"
+        "9. List three prime numbers."
+    )
+    parsed = parse_instructions(done(text))
+    assert parsed.instructions == [
+        "Convert 37.5 degrees Celsius to Fahrenheit and show the formula: 37.5 C",
+        "List three prime numbers.",
+    ]
+    assert parsed.failures == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A decimal opening the completion, a line, or a later item.
+        (" 3.14 is pi: round it to one decimal.\n10. Name a color.",
+         ["3.14 is pi: round it to one decimal.", "Name a color."]),
+        (" Add the weights:\n2.5 kg\n10.75 kg\n10. Name a color.",
+         ["Add the weights: 2.5 kg 10.75 kg", "Name a color."]),
+        (" Sort the versions:\n  1.2.3\n1.10)\n11. Name a color.",
+         ["Sort the versions: 1.2.3 1.10)", "Name a color."]),
+        # Other scripts and a four-digit year at a line start.
+        (" Переведите: 36,6 градуса\n12.5 °C\n10. 次の数を足してください：\n1.5\n2.25",
+         ["Переведите: 36,6 градуса 12.5 °C", "次の数を足してください： 1.5 2.25"]),
+        (" When was the Berlin wall built?\n1961. Answer in one line.\n10. Name a color.",
+         ["When was the Berlin wall built? 1961. Answer in one line.", "Name a color."]),
+        # Real markers still split, with a space or at the end of their line.
+        (" First.\n10 . Second.\n11) Third.\n12.\nFourth.",
+         ["First.", "Second.", "Third.", "Fourth."]),
+    ],
+)  # fmt: skip
+def test_list_markers_need_a_space_after_them(text: str, expected: list[str]) -> None:
+    assert parse_instructions(done(text)).instructions == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # "Output:" and "Input:" mid-sentence are text.
+        ("Example 1\nInput: What does the Output: field hold?\nOutput: The result.",
+         [("What does the Output: field hold?", "The result.")]),
+        ("Example 1\nInput: 3\nOutput: Type Input: 3 into the box.",
+         [("3", "Type Input: 3 into the box.")]),
+        ("Output: 翻译 Output: 字段 means the result.",
+         [("", "翻译 Output: 字段 means the result.")]),
+        # "Example N" inside prose, or opening a sentence without a colon, is text.
+        ("Example 1\nSentence: See Example 2 in the appendix.\nOutput: Appendix.",
+         [("Sentence: See Example 2 in the appendix.", "Appendix.")]),
+        ("Output: A proof.\nExample 2 shows the converse.\nExample 2\nInput: x\nOutput: y",
+         [("", "A proof.\nExample 2 shows the converse."), ("x", "y")]),
+        # A bare "Example" line splits; "Example:" opening prose does not.
+        ("Example\nInput: a\nOutput: b\nExample:\nInput: c\nOutput: Example: see above.",
+         [("a", "b"), ("c", "Example: see above.")]),
+        ("Output: The rule.\nExample: cats are mammals, so they nurse their young.",
+         [("", "The rule.\nExample: cats are mammals, so they nurse their young.")]),
+        # Indented labels and "Example N:" with the example on the same line do split.
+        ("Example 1: Input: a\n  Output: b\n  Example 2.\n  Input: c\n  Output: d",
+         [("a", "b"), ("c", "d")]),
+    ],
+)  # fmt: skip
+def test_input_first_labels_count_only_at_line_starts(
+    text: str, expected: list[tuple[str, str]]
+) -> None:
+    parsed = parse_instances_input_first(done(text), max_instances=5)
+    assert [(i.input, i.output) for i in parsed.instances] == expected
+    assert parsed.failures == []
+
+
+def test_class_label_mid_line_is_text() -> None:
+    text = (
+        "Class label: Positive\nSentence: The Class label: field was right.\n"
+        "  Class label: Negative\nSentence: Wrong Class label: here."
+    )
+    parsed = parse_instances_output_first(done(text), max_instances=5)
+    assert [(i.input, i.output) for i in parsed.instances] == [
+        ("Sentence: The Class label: field was right.", "Positive"),
+        ("Sentence: Wrong Class label: here.", "Negative"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("parse", "text"),
+    [
+        (parse_instances_input_first, "Example 1\nInput: 3, 1, 2\nOutput: 1, 2,"),
+        (parse_instances_input_first, "Output: The first step is to"),
+        (parse_instances_input_first, "Example 1\nInput: Пример\nOutput: Перев"),
+        (parse_instances_output_first, "Class label: Positive\nSentence: I lo"),
+        (parse_instances_output_first, "Class label: Neg"),
+    ],
+)
+def test_only_instance_cut_by_length_is_dropped_with_its_reason(
+    parse: Callable[..., object], text: str
+) -> None:
+    with pytest.raises(ParseError) as info:
+        parse(done(text, "length"), max_instances=5)
+    assert info.value.reason == "truncated"
+    assert info.value.excerpt.strip() and info.value.excerpt in text
+
+
+def test_cut_completion_keeps_its_complete_examples_only() -> None:
+    text = "Class label: Positive\nSentence: Great.\nClass label: Negative\nSentence: Ba"
+    parsed = parse_instances_output_first(done(text, "length"), max_instances=5)
+    assert [(i.input, i.output) for i in parsed.instances] == [("Sentence: Great.", "Positive")]
+    assert [f.reason for f in parsed.failures] == ["truncated"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Sure! The sea is wide and blue.", "Input: 3, 1, 2\nThe sorted list is 1, 2, 3.", "1, 2, 3"],
+)
+def test_input_first_without_any_marker_gives_no_instance(text: str) -> None:
+    # The paper: no "Example" and no "Output:" means no instance (not the whole text as output).
+    assert reason_of(lambda: parse_instances_input_first(done(text), max_instances=5)) == (
+        "no_marker"
+    )
+
+
+def test_chatter_before_the_first_example_is_recorded_not_kept() -> None:
+    text = "Sure, here are two examples:\nExample 1\nInput: a\nOutput: b\nExample 2\nOutput: c"
+    parsed = parse_instances_input_first(done(text), max_instances=5)
+    assert [(i.input, i.output) for i in parsed.instances] == [("a", "b"), ("", "c")]
+    assert [(f.reason, f.excerpt) for f in parsed.failures] == [
+        ("preamble", "Sure, here are two examples:")
+    ]
+    # An unnumbered first example (it has its Output:) still counts.
+    parsed = parse_instances_input_first(
+        done("Input: 3\nOutput: 6\nExample 2\nInput: 4\nOutput: 8"), max_instances=5
+    )
+    assert [(i.input, i.output) for i in parsed.instances] == [("3", "6"), ("4", "8")]
+
+
+def test_output_first_chatter_before_the_first_label_is_recorded() -> None:
+    parsed = parse_instances_output_first(
+        done("Here you go.\nClass label: Yes\nQuestion: Is it?"), max_instances=5
+    )
+    assert [(i.input, i.output) for i in parsed.instances] == [("Question: Is it?", "Yes")]
+    assert [f.reason for f in parsed.failures] == ["preamble"]
+
+
+def test_no_instances_names_the_reasons_of_its_items() -> None:
+    with pytest.raises(ParseError) as info:
+        parse_instances_input_first(done("Example 1\nInput: a\nOutput:\n"), max_instances=5)
+    assert info.value.reason == "no_instances"
+    assert info.value.excerpt.startswith("[empty_output]")

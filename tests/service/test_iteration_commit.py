@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from generators.backends.scripted import ScriptedBackend
+from generators.types import Completion
 from service.run_config import RunConfig
 from service.storage.db import Database
 from service.storage.iterations import commit_iteration
 from service.storage.models import Instance, ParseFailure, Run, Score, Task
 from tests.service.scripted_run import claimed_run, scripted_pipeline
+from tests.service.scripted_run import reply as scripted_reply
 
 
 def test_iteration_commit_is_consistent(database: Database) -> None:
@@ -49,3 +52,25 @@ def test_iteration_commit_is_consistent(database: Database) -> None:
         )
     assert {t.id for t in pipeline.machine_tasks} == {str(t.id) for t in accepted}
     assert all(str(t.id) in pipeline.index for t in accepted)
+
+
+def test_cut_and_echoed_instances_reject_their_tasks_with_reasons(database: Database) -> None:
+    def reply(prompt: str) -> str | Completion:
+        if prompt.startswith("Come up with examples"):
+            if "ocean" in prompt:  # the only instance is cut by the token limit
+                return Completion("Example 1\nOutput: The waves whis", "length", 50, 300, 0.1)
+            return "Output: List three ways to save water at home."  # echoes the instruction
+        return scripted_reply(prompt)
+
+    config = RunConfig(seed_set="default", prompts_per_iteration=1, target_tasks=5)
+    _, pipeline = scripted_pipeline(database, claimed_run(database, config), config)
+    pipeline.backend = ScriptedBackend(reply)
+    by_text = {t.candidate.instruction: t for t in pipeline.step(1).tasks}
+    cut = by_text["Write a short poem about the ocean at night."]
+    assert (cut.verdict.rule, cut.verdict.reason) == (
+        "instances",
+        "no instance was generated (truncated)",
+    )
+    echo = by_text["List three ways to save water at home."]
+    assert echo.verdict.rule == "instances" and not echo.verdict.accepted
+    assert [v.rule for v in echo.instance_verdicts] == ["output_repeats_instruction"]
