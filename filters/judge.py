@@ -1,5 +1,9 @@
 """LLM-as-judge: a versioned rubric, prompts built from it, replies parsed into scores.
 
+Prompts are filled by the project's one single-pass renderer (:mod:`templating`), so an
+instruction, input or response that itself holds ``${output}``, ``{input}`` or a backslash
+reaches the judge verbatim and each text appears exactly once.
+
 The judge never calls a model itself: it takes ``complete(prompts) -> replies`` so the
 service can back it with any inference backend, and tests with a plain function. A reply
 that cannot be parsed becomes a Score with value None and the reason, never a dropped item.
@@ -17,25 +21,28 @@ from scipy.stats import spearmanr
 
 from filters.errors import InvalidInputError, JudgeError, ReplyParseError, RubricError
 from filters.types import Score
+from templating import SlotError, fill_slots, slot_names
 
 SCORER_NAME = "llm_judge"
 _SCORE_RE = re.compile(r"^\s*\**\s*score\s*\**\s*[:=]\s*\**\s*([0-9]+(?:\.[0-9]+)?)", re.I | re.M)
 _RATIONALE_RE = re.compile(r"^\s*\**\s*rationale\s*\**\s*[:=]\s*\**\s*(.+)$", re.I | re.M)
 _VERSION_RE = re.compile(r"^v[0-9]+$")
 _MAX_RATIONALE = 500
+RUBRIC_SLOTS = frozenset({"instruction", "input", "output"})
+DEFAULT_RUBRIC_VERSION = "v2"  # v1 used str.replace chains that re-read substituted text
 
 
 def load_rubric(version: str) -> str:
     """Read the packaged rubric ``filters/rubrics/judge.<version>.txt``.
 
     Args:
-        version: Rubric version, e.g. ``"v1"``.
+        version: Rubric version, e.g. ``"v2"``.
 
     Returns:
-        The rubric text.
+        The rubric text, whose slots are exactly ``${instruction}``, ``${input}``, ``${output}``.
 
     Raises:
-        RubricError: If the version is malformed, missing, or lacks a placeholder.
+        RubricError: If the version is malformed or missing, or its slots are not those three.
     """
     if not _VERSION_RE.match(version):
         raise RubricError(f"rubric version must look like 'v1', got {version!r}")
@@ -43,9 +50,14 @@ def load_rubric(version: str) -> str:
     if not path.is_file():
         raise RubricError(f"no rubric file judge.{version}.txt")
     text = path.read_text(encoding="utf-8")
-    for placeholder in ("{instruction}", "{input}", "{output}"):
-        if placeholder not in text:
-            raise RubricError(f"rubric judge.{version}.txt lacks {placeholder}")
+    try:
+        slots = slot_names(text)
+    except SlotError as exc:
+        raise RubricError(f"rubric judge.{version}.txt: {exc}") from exc
+    if slots != RUBRIC_SLOTS:
+        raise RubricError(
+            f"rubric judge.{version}.txt has slots {sorted(slots)}, wants {sorted(RUBRIC_SLOTS)}"
+        )
     return text
 
 
@@ -103,7 +115,9 @@ class LLMJudge:
     """
 
     def __init__(
-        self, complete: Callable[[list[str]], list[str]], rubric_version: str = "v1"
+        self,
+        complete: Callable[[list[str]], list[str]],
+        rubric_version: str = DEFAULT_RUBRIC_VERSION,
     ) -> None:
         """Load the rubric; see the class docstring."""
         self._complete = complete
@@ -112,18 +126,19 @@ class LLMJudge:
         self.rubric_sha256 = hashlib.sha256(self.rubric.encode("utf-8")).hexdigest()
 
     def build_prompts(self, items: Sequence[tuple[str, str, str]]) -> list[str]:
-        """Render the rubric for each (instruction, input, output).
+        """Render the rubric for each (instruction, input, output), each text verbatim once.
 
         Args:
-            items: The examples.
+            items: The examples; an empty or blank input is shown as ``(none)``.
 
         Returns:
             One prompt per example.
         """
         return [
-            self.rubric.replace("{instruction}", ins)
-            .replace("{input}", inp if inp.strip() else "(none)")
-            .replace("{output}", out)
+            fill_slots(
+                self.rubric,
+                {"instruction": ins, "input": inp if inp.strip() else "(none)", "output": out},
+            )
             for ins, inp, out in items
         ]
 

@@ -1,9 +1,10 @@
 """Prompt templates (versioned files with a sha256), rendering, and seeded few-shot sampling.
 
 A template lives in ``generators/templates/NAME.vN.txt``; its text is the file's exact content
-(so an instruction prompt can end on ``9.`` without a newline) and ``${field}`` marks a slot
-(``string.Template`` syntax; a literal dollar is ``$$``). The same pool, seed and config always
-render the same prompts: sampling takes an explicit ``random.Random`` and nothing else.
+(so an instruction prompt can end on ``9.`` without a newline) and ``${field}`` marks a slot,
+filled by the project's one single-pass renderer (:mod:`templating`; a literal dollar is ``$$``).
+The same pool, seed and config always render the same prompts: sampling takes an explicit
+``random.Random`` and nothing else.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
 from generators.errors import ConfigError, TemplateError
 from generators.types import PoolTask
+from templating import SlotError, fill_slots, slot_names
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -38,15 +39,18 @@ class Template:
 
     @property
     def fields(self) -> frozenset[str]:
-        """The slot names the template expects."""
-        return frozenset(
-            m.group("named") or m.group("braced")
-            for m in string.Template.pattern.finditer(self.text)
-            if m.group("named") or m.group("braced")
-        )
+        """The slot names the template expects.
+
+        Raises:
+            TemplateError: the text holds a stray ``$``.
+        """
+        try:
+            return slot_names(self.text)
+        except SlotError as exc:
+            raise TemplateError(f"template {self.name}.v{self.version}: {exc}") from exc
 
     def render(self, **values: str) -> str:
-        """Fill every slot.
+        """Fill every slot in one pass; a value is inserted verbatim, never re-read.
 
         Args:
             **values: one string per slot; extra or missing names are an error.
@@ -55,16 +59,12 @@ class Template:
             The rendered prompt.
 
         Raises:
-            TemplateError: a slot is missing or an unknown one was given.
+            TemplateError: a slot is missing, an unknown one was given, or the text is malformed.
         """
-        missing = self.fields - values.keys()
-        extra = values.keys() - self.fields
-        if missing or extra:
-            raise TemplateError(
-                f"template {self.name}.v{self.version}: missing {sorted(missing)}, "
-                f"unexpected {sorted(extra)}"
-            )
-        return string.Template(self.text).substitute(values)
+        try:
+            return fill_slots(self.text, values)
+        except SlotError as exc:
+            raise TemplateError(f"template {self.name}.v{self.version}: {exc}") from exc
 
 
 def load_template(name: str, version: int) -> Template:

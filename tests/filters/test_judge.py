@@ -9,6 +9,7 @@ import pytest
 
 from filters.errors import JudgeError, RubricError
 from filters.judge import LLMJudge, length_bias, parse_reply
+from tests.templating.hostile_values import HOSTILE_VALUES, render_by_split
 
 ITEMS = [
     ("Give three tips for staying healthy.", "", "Eat well, sleep, exercise."),
@@ -30,17 +31,48 @@ def echo_scores(replies: list[str]):
 def test_prompts_come_from_the_versioned_rubric() -> None:
     complete, calls = echo_scores(["Score: 5\nRationale: fine"] * 3)
     judge = LLMJudge(complete)
-    rubric = (resources.files("filters") / "rubrics" / "judge.v1.txt").read_text()
+    rubric = (resources.files("filters") / "rubrics" / "judge.v2.txt").read_text()
     assert judge.rubric_sha256 == hashlib.sha256(rubric.encode()).hexdigest()
     prompts = judge.build_prompts(ITEMS)
     assert "Good morning" in prompts[1] and "(none)" in prompts[0]
-    assert "{instruction}" not in prompts[0]
+    assert "${instruction}" not in prompts[0]
     scores = judge.score(ITEMS)
     assert len(calls) == 1 and calls[0] == prompts
     assert [s.value for s in scores] == [5.0, 5.0, 5.0]
-    assert scores[0].scorer == "llm_judge" and scores[0].version == "v1"
+    assert scores[0].scorer == "llm_judge" and scores[0].version == "v2"
     assert scores[0].details["rubric_sha256"] == judge.rubric_sha256
     assert scores[0].details["rationale"] == "fine"
+
+
+def test_a_placeholder_in_the_instruction_reaches_the_judge_verbatim() -> None:
+    # Issue #15: the v1 judge substituted the response into this instruction.
+    judge = LLMJudge(echo_scores([])[0])
+    instruction = "Explain the {output} field of this JSON schema."
+    response = "It holds the generated text."
+    (prompt,) = judge.build_prompts([(instruction, "", response)])
+    assert f"INSTRUCTION:\n{instruction}\n" in prompt
+    assert prompt.count(response) == 1
+    assert prompt.count("{output}") == 1
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+@pytest.mark.parametrize("position", [0, 1, 2])
+def test_every_field_is_rendered_verbatim_once(value: str, position: int) -> None:
+    judge = LLMJudge(echo_scores([])[0])
+    item = ["Rewrite the sentence.", "The cat sat.", "A cat was sitting."]
+    item[position] = f"Text with {value} inside"
+    (prompt,) = judge.build_prompts([(item[0], item[1], item[2])])
+    values = dict(zip(("instruction", "input", "output"), item, strict=True))
+    assert prompt == render_by_split(judge.rubric, values)
+    assert prompt.count(f"Text with {value} inside") == 1
+
+
+def test_fields_holding_each_others_slot_names_stay_apart() -> None:
+    judge = LLMJudge(echo_scores([])[0])
+    item = ("Use ${output} and $input.", "${instruction} {output}", "\\1 ${input} $$")
+    (prompt,) = judge.build_prompts([item])
+    values = dict(zip(("instruction", "input", "output"), item, strict=True))
+    assert prompt == render_by_split(judge.rubric, values)
 
 
 def test_parse_failures_are_recorded_not_dropped() -> None:
@@ -78,6 +110,8 @@ def test_wrong_reply_count_raises() -> None:
 def test_unknown_rubric() -> None:
     with pytest.raises(RubricError):
         LLMJudge(lambda p: p, rubric_version="v999")
+    with pytest.raises(RubricError):  # retired: its {name} slots were filled by str.replace
+        LLMJudge(lambda p: p, rubric_version="v1")
     with pytest.raises(RubricError):
         LLMJudge(lambda p: p, rubric_version="../x")
 

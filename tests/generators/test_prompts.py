@@ -18,6 +18,7 @@ from generators.prompts import (
     sample_few_shot,
 )
 from generators.types import PoolTask
+from tests.templating.hostile_values import HOSTILE_VALUES, render_by_split
 
 TEMPLATE_DIR = Path(generators.__file__).parent / "templates"
 ALL_TEMPLATES = [
@@ -36,6 +37,35 @@ def test_template_loads_with_the_sha256_of_its_file(name: str) -> None:
     assert template.sha256 == hashlib.sha256(data).hexdigest()
     assert template.text == data.decode()
     assert template.fields
+
+
+# The file hashes provenance records; rendering through templating must not change them.
+PINNED_SHA256 = {
+    "instances_input_first": "5409fb1eb10335dda2df5dc642b5b1c65cae35089576717d413f16637fb666df",
+    "instances_output_first": "d7c04b75e3814e3f342fcc92d0cee6d0e66139421806903edad50b5e8bb4af3f",
+    "instructions": "e3fd75e113cb968ae717341f709b3c3a6799c2c0ce471ce8decd48e74795feeb",
+    "instructions_classification": (
+        "34790a04ee3cad0df5a393d27602a080dad67d8e7bfa7d15ab68d34e0dcea653"
+    ),
+    "is_classification": "2bed099e084a3ae83a1f258d2527d748fdc66a4f11fdd90ad9e77155b280c4bc",
+}
+
+
+@pytest.mark.parametrize("name", ALL_TEMPLATES)
+def test_template_hashes_are_stable(name: str) -> None:
+    assert load_template(name, 1).sha256 == PINNED_SHA256[name]
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+@pytest.mark.parametrize("name", ALL_TEMPLATES)
+def test_every_slot_of_every_template_takes_values_verbatim(name: str, value: str) -> None:
+    template = load_template(name, 1)
+    for slot in sorted(template.fields):
+        values = {field: f"plain {field}" for field in template.fields}
+        values[slot] = f"Task with {value} inside"
+        rendered = template.render(**values)
+        assert rendered == render_by_split(template.text, values)
+        assert rendered.count(f"Task with {value} inside") == 1
 
 
 def test_unknown_template_or_version_is_a_template_error() -> None:
