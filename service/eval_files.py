@@ -14,13 +14,9 @@ def parse_eval_file(data: bytes) -> list[EvalItem]:
         SeedFileError: naming the first bad line.
     """
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SeedFileError(data.count(b"\n", 0, exc.start) + 1, "not valid UTF-8") from None
-    try:
-        items = load_eval_jsonl(text.splitlines())
+        items = load_eval_jsonl(data)
     except EvalSetError as exc:
-        raise SeedFileError(getattr(exc, "line", 0) or 0, str(exc)) from None
+        raise SeedFileError(exc.line or 1, exc.problem) from None
     if not items:
         raise SeedFileError(1, "the file holds no items")
     return items
