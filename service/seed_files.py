@@ -116,11 +116,41 @@ def _json_objects(data: bytes) -> list[tuple[int, Any]]:
             items = orjson.loads(document)
         except orjson.JSONDecodeError as exc:
             raise SeedFileError(exc.lineno, f"invalid JSON: {exc.msg}") from None
-        return list(enumerate(items, start=1))
+        return _storable(list(enumerate(items, start=1)))
+    return read_file_lines(data)
+
+
+def read_file_lines(data: bytes) -> list[tuple[int, dict[str, Any]]]:
+    """Read an uploaded JSONL file whose text the database will store.
+
+    Lines are read by the project's one JSONL reader; on top of it, text that no supported
+    database can hold is refused here, naming its line, rather than failing on PostgreSQL
+    only (its text type cannot hold U+0000) and passing on SQLite.
+
+    Raises:
+        SeedFileError: The first line that is not a JSON object, or holds U+0000.
+    """
     try:
-        return read_jsonl(data)
+        return _storable(read_jsonl(data))
     except JsonlError as exc:
         raise SeedFileError(exc.line or 1, exc.problem) from None
+
+
+def _storable(rows: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
+    for number, value in rows:
+        if _holds_nul(value):
+            raise SeedFileError(number, "text holds U+0000 (NUL), which the database cannot store")
+    return rows
+
+
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def _detect(obj: Any) -> SeedFormat:

@@ -85,6 +85,38 @@ def test_rest_refuses_a_lone_surrogate_in_an_eval_file(api: ApiHarness, at: int)
     assert r.json()["code"] == "invalid_file" and r.json()["message"].startswith(f"line {at}: ")
 
 
+NUL_FILES = [
+    (
+        "seed-sets",
+        b'{"id": "b", "name": "b", "instruction": "Echo \\u0000 this.", '
+        b'"instances": [{"input": "", "output": "ok"}]}',
+    ),
+    (
+        "seed-sets",
+        b'{"id": "b", "name": "b", "instruction": "Echo this.", '
+        b'"instances": [{"input": "", "output": "\\u0000"}]}',
+    ),
+    ("seed-sets", b'{"instruction": "Echo.", "input": "x\\u0000", "output": "ok"}'),
+    ("eval-sets", b'{"id": "b", "instruction": "Echo", "instances": [{"input": "\\u0000"}]}'),
+]
+
+
+@pytest.mark.parametrize(("route", "line"), NUL_FILES)
+def test_rest_refuses_nul_with_its_line_on_every_database(
+    api: ApiHarness, route: str, line: bytes
+) -> None:
+    if b"name" in line:
+        first = _seed(1)
+    elif route == "seed-sets":
+        first = b'{"instruction": "Echo.", "input": "", "output": "ok"}'
+    else:
+        first = b'{"id": "a", "instruction": "Fine."}'
+    r = api.client.post(f"/v1/{route}?name=n", content=first + b"\n" + line, headers=api.headers())
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "invalid_file"
+    assert r.json()["message"].startswith("line 2: ") and "U+0000" in r.json()["message"]
+
+
 def test_rest_accepts_unicode_line_separators_inside_text(api: ApiHarness) -> None:
     data = b"\xef\xbb\xbf" + _seed(1, instruction=f"Echo {ODD} back.") + b"\r\n\n" + _seed(2)
     r = api.client.post("/v1/seed-sets?name=odd", content=data, headers=api.headers())
