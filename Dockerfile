@@ -1,6 +1,7 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY dataformats dataformats
 COPY service service
 COPY generators generators
 COPY filters filters

@@ -29,6 +29,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data"
+
+from dataformats.jsonl import read_jsonl  # noqa: E402 (after the path is set)
+
 RESULT = ROOT / "bench" / "results" / "trainer.json"
 LENGTH, BATCH = 512, 4
 # SmolLM2's template with TRL's generation markers around what the assistant says; it renders
@@ -47,8 +50,7 @@ TRL_TEMPLATE = (
 def chat_rows(path: Path, prefix: str, limit: int | None = None) -> list[dict[str, Any]]:
     """Self-Instruct tasks (instruction, instances) as chat rows, first instance each."""
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines()[:limit]:
-        task = json.loads(line)
+    for _, task in read_jsonl(path)[:limit]:
         instance = task["instances"][0]
         user = task["instruction"] + (f"\n\n{instance['input']}" if instance["input"] else "")
         kind = "classification" if task.get("is_classification") else "generation"
@@ -118,7 +120,7 @@ def run_ours(
         "eval_batch_size": 8,
     }
     result = train(TrainConfig(**(values | overrides)), dataset_dir=dataset)
-    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    lines = [record for _, record in read_jsonl(out / "metrics.jsonl")]
     steps_ = [r for r in lines if r["type"] == "train"][1:]
     data = next(r for r in lines if r["type"] == "data")
     tokens = sum(r["tokens"] for r in steps_)

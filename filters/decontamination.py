@@ -8,11 +8,11 @@ closely.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dataformats.jsonl import JsonlError, read_jsonl
 from filters.errors import EvalSetError
 from filters.near_duplicates import NearDuplicateIndex
 from filters.rouge import rouge_tokenize
@@ -65,39 +65,46 @@ def _parse_item(obj: object, line: int) -> EvalItem:
     return EvalItem(str(item_id), instruction, inputs, outputs)
 
 
-def load_eval_jsonl(path_or_lines: str | Path | Iterable[str]) -> list[EvalItem]:
-    """Read an eval set: JSON lines with ``id``, ``instruction`` and optional ``instances``.
+def parse_eval_items(rows: Iterable[tuple[int, object]]) -> list[EvalItem]:
+    """Validate parsed eval records: ``id``, ``instruction`` and optional ``instances``.
 
     Args:
-        path_or_lines: A file path, or an iterable of lines (e.g. an uploaded file's lines).
+        rows: ``(line_number, record)`` pairs, e.g. from `dataformats.jsonl.iter_jsonl`.
 
     Returns:
-        The items in file order; blank lines are skipped.
+        The items in order.
 
     Raises:
-        EvalSetError: On invalid JSON, missing fields or repeated ids; names the line.
+        EvalSetError: A missing or invalid field, or a repeated id; names the line.
     """
-    if isinstance(path_or_lines, str | Path):
-        with open(path_or_lines, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
-    else:
-        lines = list(path_or_lines)
     items: list[EvalItem] = []
     seen: set[str] = set()
-    for number, raw in enumerate(lines, start=1):
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise EvalSetError(f"invalid JSON: {exc.msg}", line=number) from exc
+    for number, obj in rows:
         item = _parse_item(obj, number)
         if item.id in seen:
             raise EvalSetError(f"duplicate id {item.id!r}", line=number)
         seen.add(item.id)
         items.append(item)
     return items
+
+
+def load_eval_jsonl(source: str | Path | bytes) -> list[EvalItem]:
+    """Read an eval set from a JSONL file or its bytes (the project's one JSONL reader).
+
+    Args:
+        source: A file path, or the file's bytes (e.g. an upload).
+
+    Returns:
+        The items in file order; blank lines are skipped (and counted).
+
+    Raises:
+        EvalSetError: On a line that is not UTF-8, not a JSON object, lacks a field or repeats
+            an id; names the line. Lines follow `dataformats.jsonl` (split on "\\n" only).
+    """
+    try:
+        return parse_eval_items(read_jsonl(source))
+    except JsonlError as exc:
+        raise EvalSetError(exc.problem, line=exc.line) from None
 
 
 def _prompt(instruction: str, inp: str) -> str:

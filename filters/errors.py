@@ -31,6 +31,7 @@ class EvalSetError(FilterError, ValueError):
         """
         super().__init__(f"line {line}: {message}" if line is not None else message)
         self.line = line
+        self.problem = message
 
 
 class RubricError(FilterError):

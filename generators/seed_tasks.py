@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from dataformats.jsonl import JsonlError, iter_jsonl
 from generators.errors import ConfigError
 from generators.types import Instance, PoolTask
 
@@ -19,18 +19,16 @@ def read_seed_tasks(path: Path) -> list[PoolTask]:
         path: the JSONL file.
 
     Returns:
-        One seed task per non-blank line, in file order.
+        One seed task per non-blank line, in file order (lines as `dataformats.jsonl` reads
+        them).
 
     Raises:
-        ConfigError: a line is not valid JSON or lacks a field (its line number is named).
+        ConfigError: a line is not a JSON object or lacks a field (its line number is named).
     """
     tasks = []
-    with Path(path).open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
+    try:
+        for number, row in iter_jsonl(Path(path)):
             try:
-                row = json.loads(line)
                 tasks.append(
                     PoolTask(
                         id=str(row["id"]),
@@ -40,6 +38,8 @@ def read_seed_tasks(path: Path) -> list[PoolTask]:
                         instances=[Instance(i["input"], i["output"]) for i in row["instances"]],
                     )
                 )
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ConfigError(f"{path}:{number}: bad seed task: {exc}") from exc
+            except (KeyError, TypeError) as exc:
+                raise ConfigError(f"{path}:{number}: bad seed task: {exc!r}") from None
+    except JsonlError as exc:
+        raise ConfigError(f"{path}:{exc.line}: bad seed task: {exc.problem}") from None
     return tasks

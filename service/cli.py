@@ -38,7 +38,8 @@ def reports_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ServiceError as exc:
-            err_console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+            # soft_wrap: one error stays one line, whatever the terminal's width.
+            err_console.print(f"[red]error[/red] ({exc.code}): {exc.message}", soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]

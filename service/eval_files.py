@@ -1,10 +1,11 @@
-"""Parse held-out eval files for the service: the library's parser, the service's errors."""
+"""Parse held-out eval files: the service reads the lines, the library checks the items."""
 
 from __future__ import annotations
 
-from filters.decontamination import EvalItem, load_eval_jsonl
+from filters.decontamination import EvalItem, parse_eval_items
 from filters.errors import EvalSetError
 from service.errors import SeedFileError
+from service.seed_files import read_file_lines
 
 
 def parse_eval_file(data: bytes) -> list[EvalItem]:
@@ -13,14 +14,11 @@ def parse_eval_file(data: bytes) -> list[EvalItem]:
     Raises:
         SeedFileError: naming the first bad line.
     """
+    rows = read_file_lines(data)
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SeedFileError(data.count(b"\n", 0, exc.start) + 1, "not valid UTF-8") from None
-    try:
-        items = load_eval_jsonl(text.splitlines())
+        items = parse_eval_items(rows)
     except EvalSetError as exc:
-        raise SeedFileError(getattr(exc, "line", 0) or 0, str(exc)) from None
+        raise SeedFileError(exc.line or 1, exc.problem) from None
     if not items:
         raise SeedFileError(1, "the file holds no items")
     return items

@@ -6,13 +6,15 @@ nothing is returned, so callers never write a partial seed set.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from dataformats.jsonl import JsonlError, read_jsonl
 from service.errors import SeedFileError
 
 SeedFormat = Literal["self_instruct", "alpaca"]
@@ -102,31 +104,53 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise SeedFileError(line, "not valid UTF-8") from None
+def _json_objects(data: bytes) -> list[tuple[int, Any]]:
+    """(line number, parsed value) for each non-blank line; a JSON array counts items as lines.
 
-
-def _json_objects(text: str) -> list[tuple[int, Any]]:
-    """(line number, parsed value) for each non-blank line; a JSON array counts items as lines."""
-    if text.lstrip().startswith("["):
+    JSONL goes through the project's one reader (`dataformats.jsonl`): split on "\\n" only,
+    strict UTF-8, lone surrogates and NaN refused, each error naming its line.
+    """
+    document = data.removeprefix(codecs.BOM_UTF8)
+    if document.lstrip(b" \t\r\n").startswith(b"["):
         try:
-            items = json.loads(text)
-        except json.JSONDecodeError as exc:
+            items = orjson.loads(document)
+        except orjson.JSONDecodeError as exc:
             raise SeedFileError(exc.lineno, f"invalid JSON: {exc.msg}") from None
-        return list(enumerate(items, start=1))
-    out = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            out.append((number, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            raise SeedFileError(number, f"invalid JSON: {exc.msg}") from None
-    return out
+        return _storable(list(enumerate(items, start=1)))
+    return read_file_lines(data)
+
+
+def read_file_lines(data: bytes) -> list[tuple[int, dict[str, Any]]]:
+    """Read an uploaded JSONL file whose text the database will store.
+
+    Lines are read by the project's one JSONL reader; on top of it, text that no supported
+    database can hold is refused here, naming its line, rather than failing on PostgreSQL
+    only (its text type cannot hold U+0000) and passing on SQLite.
+
+    Raises:
+        SeedFileError: The first line that is not a JSON object, or holds U+0000.
+    """
+    try:
+        return _storable(read_jsonl(data))
+    except JsonlError as exc:
+        raise SeedFileError(exc.line or 1, exc.problem) from None
+
+
+def _storable(rows: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
+    for number, value in rows:
+        if _holds_nul(value):
+            raise SeedFileError(number, "text holds U+0000 (NUL), which the database cannot store")
+    return rows
+
+
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def _detect(obj: Any) -> SeedFormat:
@@ -145,7 +169,7 @@ def parse_seed_file(data: bytes) -> SeedFile:
     Raises:
         SeedFileError: naming the first bad line and its problem.
     """
-    objects = _json_objects(_decode(data))
+    objects = _json_objects(data)
     if not objects:
         raise SeedFileError(1, "the file holds no tasks")
     fmt = _detect(objects[0][1])

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dataformats.jsonl import JsonlError, iter_jsonl
 from trainer.errors import DatasetIntegrityError
 
 TRAIN_FILE = "train.messages.jsonl"
@@ -76,9 +77,8 @@ def verify_files(dataset_dir: Path, manifest: dict[str, Any]) -> None:
             )
 
 
-def _parse_example(raw: str, where: str) -> ChatExample:
+def _parse_example(row: dict[str, Any], where: str) -> ChatExample:
     try:
-        row = json.loads(raw)
         messages = row["messages"]
         example = ChatExample(
             id=str(row["id"]),
@@ -86,28 +86,33 @@ def _parse_example(raw: str, where: str) -> ChatExample:
             task_type=str(row.get("task_type", "unknown")),
             messages=[{"role": m["role"], "content": m["content"]} for m in messages],
         )
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise DatasetIntegrityError(f"{where}: not a chat example ({exc})") from exc
+    except (KeyError, TypeError) as exc:
+        raise DatasetIntegrityError(f"{where}: not a chat example ({exc!r})") from None
     roles = [m["role"] for m in example.messages]
     if any(role not in _ROLES for role in roles) or "assistant" not in roles:
         raise DatasetIntegrityError(f"{where}: roles {roles} need at least one assistant turn")
+    if not all(isinstance(m["content"], str) for m in example.messages):
+        raise DatasetIntegrityError(f"{where}: every message content must be a string")
     return example
 
 
 def read_examples(path: Path) -> list[ChatExample]:
     """Read a `*.messages.jsonl` split; a missing file is an empty split.
 
+    Lines are what `dataformats.jsonl` reads (the export writes them with its writer), so text
+    holding U+2028 or U+0085 stays inside its example.
+
     Raises:
         DatasetIntegrityError: On a line that is not a valid chat example (names the line).
     """
     if not path.is_file():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [
-        _parse_example(line, f"{path.name} line {number}")
-        for number, line in enumerate(lines, start=1)
-        if line.strip()
-    ]
+    try:
+        return [
+            _parse_example(row, f"{path.name} line {number}") for number, row in iter_jsonl(path)
+        ]
+    except JsonlError as exc:
+        raise DatasetIntegrityError(f"{path.name} line {exc.line}: {exc.problem}") from None
 
 
 def load_dataset_version(dataset_dir: Path) -> ExportedDataset:

@@ -19,7 +19,8 @@ class ChatTemplateError(TrainerError):
     """The tokenizer's chat template cannot produce assistant-only labels safely.
 
     Raised when the template is missing, when a prompt's tokens are not a prefix of the
-    prompt+response tokens, or when the BOS token would be duplicated.
+    prompt+response tokens, when the BOS token would be duplicated, or when content holding a
+    special token's text meets a template that does not insert content verbatim.
     """
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import trainer
+from dataformats.jsonl import encode_jsonl_line, iter_jsonl, write_jsonl
 from trainer.dataset import sha256_file
 
 MANIFEST_FILE = "training_manifest.json"
@@ -71,25 +73,41 @@ def code_version() -> str:
     return f"{trainer.__version__}+src.{digest.hexdigest()[:12]}"
 
 
+def _json_number(value: Any) -> Any:
+    """A non-finite float becomes None, in nested records too: JSON has no NaN or Infinity."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_number(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_number(v) for v in value]
+    return value
+
+
 class MetricsWriter:
-    """Appends one JSON object per line to metrics.jsonl, flushed at once (a crash keeps them)."""
+    """Appends one JSON object per line to metrics.jsonl, flushed at once (a crash keeps them).
+
+    Lines follow `dataformats.jsonl`. A loss that is NaN or infinite (an empty validation split,
+    a diverged step) is written as null: JSON has no such numbers, and Python's ``NaN`` token
+    would make the file unreadable to every strict JSON reader.
+    """
 
     def __init__(self, path: Path, *, keep_through_step: int | None = None) -> None:
         self.path = path
         self.lines: list[dict[str, Any]] = []
         if keep_through_step is not None and path.is_file():
             # A resumed run keeps what happened up to its checkpoint and drops the rest.
-            for line in path.read_text(encoding="utf-8").splitlines():
-                record = json.loads(line)
+            for _, record in iter_jsonl(path):
                 if record.get("step", 0) <= keep_through_step:
                     self.lines.append(record)
-        path.write_text("".join(json.dumps(r) + "\n" for r in self.lines), encoding="utf-8")
+        write_jsonl(path, (_json_number(r) for r in self.lines))
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record."""
         self.lines.append(record)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        line = encode_jsonl_line(_json_number(record))
+        with self.path.open("ab") as handle:
+            handle.write(line)
 
 
 def write_curve(output_dir: Path, curve: Sequence[tuple[int, float]]) -> None:

@@ -2,11 +2,17 @@
 
 Labels are built from token positions, never from token ids: the end-of-turn token is supervised
 even when it is also the pad token (pad == EOS) or the tokenizer has no pad token at all.
+
+Message content is text, never control: a user writing ``<|im_end|>`` gets the ids of those
+characters, not the end-of-turn token (which would end the turn early and teach the model a
+fake turn boundary). Only the template's own text yields special tokens.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -83,14 +89,72 @@ class ChatTokenizer:
         # The tokenizer's own habit decides whether sequences start with BOS: some templates
         # render it, some tokenizers add it, and doing both would give two.
         self.adds_bos = self.bos_id is not None and probe[:1] == [self.bos_id]
+        # The text of every special token (the template's <|im_start|>/<|im_end|>, EOS, the
+        # tokenizer's other added special tokens): in message content it is plain text.
+        added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+        self.special_texts = sorted(
+            {str(t) for t in tokenizer.all_special_tokens}
+            | {t.content for t in added.values() if getattr(t, "special", False)}
+        )
 
-    def _encode(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool) -> list[int]:
+    def holds_special_text(self, messages: Sequence[dict[str, str]]) -> bool:
+        """Whether any message content contains the text of a special token."""
+        return any(s in m["content"] for m in messages for s in self.special_texts)
+
+    def _encode(
+        self,
+        messages: Sequence[dict[str, str]],
+        add_generation_prompt: bool,
+        *,
+        literal_content: bool = False,
+    ) -> list[int]:
         text = self.tokenizer.apply_chat_template(
             list(messages), tokenize=False, add_generation_prompt=add_generation_prompt
         )
-        ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        if literal_content:
+            ids = self._encode_pieces(messages, add_generation_prompt, text)
+        else:
+            ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
         if self.adds_bos and ids[:1] != [self.bos_id]:
             ids.insert(0, self.bos_id)
+        return ids
+
+    def _encode_pieces(
+        self, messages: Sequence[dict[str, str]], add_generation_prompt: bool, text: str
+    ) -> list[int]:
+        """Tokenize the template's own text with special tokens, each content as plain text.
+
+        The template is rendered with a unique marker in place of each content, so the text
+        between markers is exactly what the template writes (its control tokens); each content
+        is tokenized with ``split_special_tokens=True`` (transformers' switch that reads special
+        tokens' text as ordinary characters). Content boundaries are pre-token boundaries of
+        these templates (after a newline, before <|im_end|>), so plain text tokenizes as in the
+        whole-text path.
+
+        Raises:
+            ChatTemplateError: The template does not insert contents verbatim, so the two
+                cannot be told apart.
+        """
+        tag = uuid.uuid4().hex
+        marked = [{**m, "content": f"<{tag}:{i}>"} for i, m in enumerate(messages)]
+        rendered = self.tokenizer.apply_chat_template(
+            marked, tokenize=False, add_generation_prompt=add_generation_prompt
+        )
+        pieces = re.split(f"<{tag}:(\\d+)>", rendered)
+        # Odd positions hold a message index: put each content back where its marker was.
+        texts = [messages[int(p)]["content"] if i % 2 else p for i, p in enumerate(pieces)]
+        if "".join(texts) != text:
+            raise ChatTemplateError(
+                "the chat template changes message content, so content holding a special "
+                "token's text cannot be kept apart from the template's control tokens"
+            )
+        ids: list[int] = []
+        for index, piece in enumerate(texts):
+            # Only content is read with special tokens split into ordinary characters.
+            encoded = self.tokenizer(
+                piece, add_special_tokens=False, split_special_tokens=bool(index % 2)
+            )
+            ids += encoded["input_ids"]
         return ids
 
     def _check_bos(self, ids: list[int], example_id: str) -> None:
@@ -115,14 +179,16 @@ class ChatTokenizer:
             ChatTemplateError: A prompt's tokens are not a prefix of prompt+response tokens.
         """
         messages = example.messages
-        full = self._encode(messages, add_generation_prompt=False)
+        # Decided once per example, so every prefix below is tokenized the same way.
+        literal = self.holds_special_text(messages)
+        full = self._encode(messages, add_generation_prompt=False, literal_content=literal)
         self._check_bos(full, example.id)
         spans: list[tuple[int, int]] = []
         for index, message in enumerate(messages):
             if message["role"] != "assistant":
                 continue
-            prompt = self._encode(messages[:index], add_generation_prompt=True)
-            upto = self._encode(messages[: index + 1], add_generation_prompt=False)
+            prompt = self._encode(messages[:index], True, literal_content=literal)
+            upto = self._encode(messages[: index + 1], False, literal_content=literal)
             if upto[: len(prompt)] != prompt or full[: len(upto)] != upto:
                 raise ChatTemplateError(
                     f"{example.id}: turn {index}: the prompt's tokens are not a prefix of the "

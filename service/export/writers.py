@@ -13,11 +13,11 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import orjson
 import pyarrow as pa
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from dataformats.jsonl import encode_jsonl_line
 from service.export.examples import SPLITS, Example
 
 PARQUET_ROW_GROUP = 10_000
@@ -33,7 +33,11 @@ SCHEMAS = {
 
 
 class JsonlSink:
-    """One JSONL file, one compact JSON object per line."""
+    """One JSONL file, one compact JSON object per line (the project's one JSONL writer).
+
+    Raises (from `write`):
+        JsonlError: A record holds what JSON cannot carry (e.g. a lone surrogate).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -41,7 +45,7 @@ class JsonlSink:
         self._handle: BinaryIO = path.open("wb", buffering=1 << 20)
 
     def write(self, record: dict[str, Any]) -> None:
-        self._handle.write(orjson.dumps(record) + b"\n")
+        self._handle.write(encode_jsonl_line(record))
         self.rows += 1
 
     def close(self) -> None:

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from dataformats.jsonl import read_jsonl
 from tests.conftest import shared_data
 
 
 def _jsonl(name: str) -> list[dict[str, Any]]:
-    with open(shared_data(name), encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    return [record for _, record in read_jsonl(shared_data(name))]
 
 
 @pytest.fixture(scope="session")

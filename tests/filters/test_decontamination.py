@@ -30,11 +30,28 @@ def test_bad_lines_name_their_line() -> None:
         ([json.dumps({"id": "a", "instruction": "x", "instances": [{"input": 3}]})], 1),
         ([good, good], 2),
         (["[1, 2]"], 1),
+        ([good, "", '{"id": "b", "instruction": "x \\udc00"}'], 3),
+        (['{"id": "b", "instruction": "x", "instances": [{"input": "\\ud800"}]}'], 1),
+        ([good, '{"id": "b", "instruction": NaN}'], 2),
     ]
     for lines, line in cases:
         with pytest.raises(EvalSetError) as err:
-            load_eval_jsonl(lines)
+            load_eval_jsonl("\n".join(lines).encode())
         assert err.value.line == line and f"line {line}" in str(err.value)
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u2029", "\x85", "\x1c", "\x1e"])
+def test_unicode_line_breaks_stay_inside_their_item(char: str) -> None:
+    rows = [
+        {"id": "a", "instruction": f"{char}Lead", "instances": [{"input": f"x{char}y"}]},
+        {"id": "b", "instruction": f"Tail{char}"},
+    ]
+    data = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows).encode()
+    items = load_eval_jsonl(data)
+    assert [(i.id, i.instruction, i.inputs) for i in items] == [
+        ("a", f"{char}Lead", [f"x{char}y"]),
+        ("b", f"Tail{char}", []),
+    ]
 
 
 def test_flags_near_duplicate_instruction(decon: Decontaminator, user_oriented) -> None:

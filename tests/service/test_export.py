@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from dataformats import jsonl
 from filters.decontamination import Decontaminator, load_eval_jsonl
 from service.errors import Conflict, InvalidInput, NotFound
 from service.export import (
@@ -159,7 +160,7 @@ def import_seeds(database: Database, name: str = "default") -> None:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [record for _, record in jsonl.read_jsonl(path)]
 
 
 def exported_task_ids(version_dir: Path) -> set[int]:
@@ -348,8 +349,8 @@ def test_interrupted_build_is_failed_at_startup(database: Database, tmp_path: Pa
 
 
 def _eval_items(n: int) -> list[Any]:
-    lines = shared_data("self_instruct_user_oriented_instructions.jsonl").read_text().splitlines()
-    return load_eval_jsonl(lines[:n])
+    data = shared_data("self_instruct_user_oriented_instructions.jsonl").read_bytes()
+    return load_eval_jsonl(b"\n".join(data.split(b"\n")[:n]))
 
 
 def test_decontamination_drops_exactly_the_matching_tasks(

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dataformats.jsonl import encode_jsonl_line
+
 CHATML = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content']"
     " + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}"
@@ -63,24 +65,21 @@ def write_dataset_version(
     directory = root / name / f"v{version}"
     directory.mkdir(parents=True)
     files: dict[str, bytes] = {
-        "train.messages.jsonl": "".join(json.dumps(r) + "\n" for r in train).encode(),
-        "train.alpaca.jsonl": "".join(
-            json.dumps(
+        "train.messages.jsonl": b"".join(map(encode_jsonl_line, train)),
+        "train.alpaca.jsonl": b"".join(
+            encode_jsonl_line(
                 {
                     "instruction": r["messages"][0]["content"],
                     "input": "",
                     "output": r["messages"][-1]["content"],
                 }
             )
-            + "\n"
             for r in train
-        ).encode(),
+        ),
         "README.md": f"# {name} v{version}\n".encode(),
     }
     if validation:
-        files["validation.messages.jsonl"] = "".join(
-            json.dumps(r) + "\n" for r in validation
-        ).encode()
+        files["validation.messages.jsonl"] = b"".join(map(encode_jsonl_line, validation))
     listing = {}
     for file_name, data in files.items():
         (directory / file_name).write_bytes(data)

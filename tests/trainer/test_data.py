@@ -17,7 +17,7 @@ from tests.trainer.builders import (
     corpus_for,
     write_dataset_version,
 )
-from trainer.dataset import ChatExample, load_dataset_version
+from trainer.dataset import ChatExample, load_dataset_version, read_examples
 from trainer.errors import ChatTemplateError, DatasetIntegrityError, TruncationError
 from trainer.packing import (
     best_fit_decreasing,
@@ -77,6 +77,32 @@ def test_missing_file_and_bad_line_are_refused(dataset_dir: Path, tmp_path: Path
     (bad / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(DatasetIntegrityError, match="line 1"):
         load_dataset_version(bad)
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u2029", "\x85", "\x1c", "\r"])
+def test_unicode_line_breaks_stay_inside_their_example(tmp_path: Path, char: str) -> None:
+    rows = [chat_row(0, f"{char}q", f"a{char}b"), chat_row(1, "q2", f"a2{char}")]
+    dataset = load_dataset_version(write_dataset_version(tmp_path, "u", 1, rows))
+    assert [[m["content"] for m in e.messages] for e in dataset.train] == [
+        [m["content"] for m in r["messages"]] for r in rows
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (b'{"id": "x", "messages": [{"role": "user", "content": "\\udc00"}]}', "surrogate"),
+        (b'{"id": "x", "messages": NaN}', "invalid JSON"),
+        (b'["x"]', "JSON object"),
+        (b'{"id": "x", "messages": [{"role": "assistant", "content": 3}]}', "string"),
+    ],
+)
+def test_a_bad_split_line_names_its_number(tmp_path: Path, line: bytes, problem: str) -> None:
+    directory = write_dataset_version(tmp_path, "bad", 1, [chat_row(0, "q", "a")])
+    path = directory / "train.messages.jsonl"
+    path.write_bytes(path.read_bytes() + b"\n" + line + b"\n")
+    with pytest.raises(DatasetIntegrityError, match=f"line 3: .*{problem}"):
+        read_examples(path)
 
 
 def test_no_validation_file_is_an_empty_split(tmp_path: Path) -> None:

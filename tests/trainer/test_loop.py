@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from dataformats.jsonl import read_jsonl
 from tests.trainer.builders import chat_row, write_dataset_version
 from tests.trainer.test_data import as_example
 from trainer.__main__ import main
@@ -35,8 +36,7 @@ def config(model_dir: Path, out: Path, **overrides: Any) -> TrainConfig:
 
 
 def records(out: Path, kind: str) -> list[dict[str, Any]]:
-    lines = (out / "metrics.jsonl").read_text().splitlines()
-    return [r for r in map(json.loads, lines) if r["type"] == kind]
+    return [r for _, r in read_jsonl(out / "metrics.jsonl") if r["type"] == kind]
 
 
 def test_run_writes_model_metrics_curve_and_manifest(

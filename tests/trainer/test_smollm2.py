@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
+from dataformats.jsonl import read_jsonl
 from tests.conftest import shared_data
 from trainer.dataset import ChatExample
 from trainer.tokenization import ChatTokenizer, tokenize_split
@@ -27,8 +27,7 @@ def smollm_tokenizer() -> object:
 
 def seed_examples() -> list[ChatExample]:
     examples = []
-    for line in shared_data("self_instruct_seed_tasks.jsonl").read_text().splitlines():
-        task = json.loads(line)
+    for _, task in read_jsonl(shared_data("self_instruct_seed_tasks.jsonl")):
         instance = task["instances"][0]
         user = (task["instruction"] + "\n\n" + instance["input"]).strip()
         examples.append(
