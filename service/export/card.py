@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
+
 from service.export.examples import SPLITS
 
 
@@ -17,24 +19,77 @@ def _size_category(n: int) -> str:
     return "100K<n<1M" if n < 1_000_000 else "n>1M"
 
 
-def _front_matter(name: str, files: list[str], examples: int) -> list[str]:
-    lines = ["---", f"pretty_name: {name}", "license: other", "language:", "- en"]
-    lines += ["task_categories:", "- text-generation", "tags:", "- instructforge"]
-    lines += ["- self-instruct", "- synthetic", "size_categories:"]
-    lines += [f"- {_size_category(examples)}", "configs:"]
-    first = True
-    for fmt in ("messages", "alpaca"):
-        for ext in ("jsonl", "parquet"):
-            if f"train.{fmt}.{ext}" not in files:
-                continue
-            config = fmt if ext == "jsonl" else f"{fmt}_parquet"
-            lines += [f"- config_name: {config}", "  data_files:"]
-            for split in SPLITS:
-                lines += [f"  - split: {split}", f"    path: {split}.{fmt}.{ext}"]
-            if first:
-                lines.append("  default: true")
-                first = False
-    lines.append("---")
+# One builder per card: `datasets` infers the packaged builder (json or parquet) from the data
+# files of the card's first config and reads every other config with it (datasets 5.2,
+# `LocalDatasetModuleFactory.get_module`), so a card whose configs mix JSONL and Parquet
+# cannot load them all. The configs therefore declare one file type; Parquet is preferred
+# because it carries the schema (an empty split still has its columns) and is the Hub's own.
+CONFIG_FORMATS = ("messages", "alpaca")
+
+
+def config_extension(files: list[str]) -> str:
+    """The file type the card's configs declare: `parquet` when the version has it, else `jsonl`."""
+    return "parquet" if any(name.endswith(".parquet") for name in files) else "jsonl"
+
+
+def card_configs(files: list[str], examples_by_split: dict[str, int]) -> list[dict[str, Any]]:
+    """The `configs:` entries of the card: one per written format, all of one file type.
+
+    A split without examples is left out: `datasets` builds no empty split ("Instruction
+    'validation' corresponds to no data"), so declaring one would make the config unloadable.
+
+    Args:
+        files: Names of the version's data files (`<split>.<format>.<ext>`).
+        examples_by_split: Example count of each split.
+
+    Returns:
+        `[{config_name, data_files: [{split, path}], default?}]`, `messages` first and default;
+        empty when no split has examples.
+    """
+    ext = config_extension(files)
+    splits = [s for s in SPLITS if examples_by_split.get(s, 0) > 0]
+    configs: list[dict[str, Any]] = []
+    for fmt in CONFIG_FORMATS:
+        if not splits or f"train.{fmt}.{ext}" not in files:
+            continue
+        config: dict[str, Any] = {
+            "config_name": fmt,
+            "data_files": [{"split": s, "path": f"{s}.{fmt}.{ext}"} for s in splits],
+        }
+        if not configs:
+            config["default"] = True
+        configs.append(config)
+    return configs
+
+
+def _front_matter(name: str, files: list[str], counts: dict[str, Any]) -> str:
+    by_split = {s: c["examples"] for s, c in counts["by_split"].items()}
+    meta = {
+        "pretty_name": name,
+        "license": "other",
+        "language": ["en"],
+        "task_categories": ["text-generation"],
+        "tags": ["instructforge", "self-instruct", "synthetic"],
+        "size_categories": [_size_category(counts["examples"])],
+        "configs": card_configs(files, by_split),
+    }
+    # sort_keys=False keeps the order above; the dump is deterministic for the same input.
+    body = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1_000_000)
+    return f"---\n{body}---"
+
+
+def _files_lines(files: list[str]) -> list[str]:
+    ext = config_extension(files)
+    lines = [
+        f"The configs above read the `*.{ext}` files (`load_dataset(<this directory>, config)`)",
+        "and leave out a split without examples. Every data file of the version, and the",
+        "packaged `datasets` builder that reads it (`load_dataset(builder, data_files=...)`):",
+        "",
+        "| file | builder |",
+        "|---|---|",
+    ]
+    builders = {"jsonl": "json", "parquet": "parquet"}
+    lines += [f"| `{n}` | `{builders[n.rsplit('.', 1)[1]]}` |" for n in sorted(files)]
     return lines
 
 
@@ -82,7 +137,7 @@ def render_card(
     split = counts["by_split"]
     decon = counts["decontaminated"]
     eval_sets = ", ".join(e["name"] for e in lineage["decontamination"]["eval_sets"]) or "none"
-    lines = _front_matter(dataset, files, counts["examples"])
+    lines = [_front_matter(dataset, files, counts)]
     lines += [
         "",
         f"# {dataset} v{version}",
@@ -109,6 +164,8 @@ def render_card(
         "`*.messages.*` rows hold a `messages` list of `{role, content}` turns (the chat format",
         "TRL's SFTTrainer reads); `*.alpaca.*` rows hold `instruction`, `input`, `output`.",
         "Each row has an `id` (`<task id>:<instance idx>`), `task_id` and `task_type`.",
+        "",
+        *_files_lines(files),
         "",
         "## Lineage",
         "",

