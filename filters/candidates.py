@@ -21,7 +21,7 @@ caller decides with the exact ROUGE-L.
 
 from __future__ import annotations
 
-import itertools
+from array import array
 from collections.abc import Hashable, Sequence
 
 import numpy as np
@@ -81,7 +81,8 @@ class TokenOverlapIndex:
     def __init__(self, threshold: float) -> None:
         """Create an empty index; see the class docstring."""
         self.threshold = threshold
-        self._postings: dict[Element, list[int]] = {}
+        # Posting lists as int64 arrays: appends stay cheap and numpy reads them without copies.
+        self._postings: dict[Element, array] = {}
         # Token counts by member, grown by doubling: a query gathers them with numpy.
         self._lengths = np.zeros(1024, dtype=np.int64)
         self._count = 0
@@ -105,8 +106,13 @@ class TokenOverlapIndex:
             self._lengths = np.concatenate([self._lengths, np.zeros_like(self._lengths)])
         self._lengths[member] = len(tokens)
         self._count += 1
+        postings = self._postings
         for element in elements(tokens):
-            self._postings.setdefault(element, []).append(member)
+            found = postings.get(element)
+            if found is None:
+                postings[element] = array("q", (member,))
+            else:
+                found.append(member)
         return member
 
     def _probe_size(self, m: int) -> int:
@@ -135,15 +141,16 @@ class TokenOverlapIndex:
         probe = self._probe_size(m) if m else 0
         if probe == 0:
             return []
-        lists = sorted((self._postings.get(e, ()) for e in elements(tokens)), key=len)
-        probed = [p for p in lists[:probe] if p]
+        empty = array("q")
+        lists = sorted((self._postings.get(e, empty) for e in elements(tokens)), key=len)
+        probed = [np.frombuffer(p, dtype=np.int64) for p in lists[:probe] if p]
         if not probed:
             return []
-        total = sum(len(p) for p in probed)
-        ids = np.fromiter(itertools.chain.from_iterable(probed), dtype=np.int64, count=total)
-        members, hits = np.unique(ids, return_counts=True)
+        members, hits = np.unique(np.concatenate(probed), return_counts=True)
         n = self._lengths[members]
         need = min_lcs(self.threshold, m, n)
-        # Overlap <= hits among the probed elements + the m - probe elements not probed.
-        keep = (need <= np.minimum(m, n)) & (hits + (m - probe) >= need)
+        # Overlap <= hits among the probed elements + what the unprobed ones can add: at
+        # most the m - probe elements left in the query and the n - hits left in the member.
+        rest = np.minimum(m - probe, n - hits)
+        keep = (need <= np.minimum(m, n)) & (hits + rest >= need)
         return members[keep].tolist()

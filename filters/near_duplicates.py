@@ -82,8 +82,11 @@ class NearDuplicateIndex:
         self._hasher = MinHasher(num_perm=num_perm, seed=seed)
         self._encoder = TokenEncoder()
         self._candidates = TokenOverlapIndex(threshold)
-        self._members: list[str] = []  # key of each member of the token index
-        self._codes: dict[str, Encoded] = {}  # every key indexed here
+        # The pool as indexed here, by member number of the token index, and back.
+        self._members: list[str] = []
+        # Codes in an object array (grown by doubling) so candidates are gathered in C.
+        self._member_codes = np.empty(1024, dtype=object)
+        self._member_of: dict[str, int] = {}
         self._text_lookup = text_lookup
         self._redis = None
         self._texts_key = self._log_key = b""
@@ -99,13 +102,13 @@ class NearDuplicateIndex:
         """Number of keys in the pool (shared pool in Redis mode)."""
         if self._redis is not None:
             return int(self._redis.hlen(self._texts_key))
-        return len(self._codes)
+        return len(self._members)
 
     def __contains__(self, key: object) -> bool:
         """Whether ``key`` is in the pool."""
         if not isinstance(key, str):
             return False
-        if key in self._codes:
+        if key in self._member_of:
             return True
         return self._redis is not None and bool(self._redis.hexists(self._texts_key, key))
 
@@ -163,7 +166,7 @@ class NearDuplicateIndex:
         """
         fresh: dict[str, tuple[str, bytes | None]] = {}
         for key, text, signature in items:
-            if key not in self._codes:
+            if key not in self._member_of:
                 fresh.setdefault(key, (text, signature))
         prepared = self._prepare([(k, t, s) for k, (t, s) in fresh.items()])
         self._insert(prepared, {k: t for k, (t, _) in fresh.items()})
@@ -193,9 +196,14 @@ class NearDuplicateIndex:
 
     def _index_here(self, p: _Prepared) -> None:
         """Add one prepared text to this process's token index."""
-        self._codes[p.key] = p.code
+        self._member_of[p.key] = self._candidates.add(p.tokens)
+        member = len(self._members)
         self._members.append(p.key)
-        self._candidates.add(p.tokens)
+        if member == len(self._member_codes):
+            grown = np.empty(2 * member, dtype=object)
+            grown[:member] = self._member_codes
+            self._member_codes = grown
+        self._member_codes[member] = p.code
 
     def _replay(self) -> None:
         """Index the keys other workers added to the shared pool since the last replay.
@@ -206,7 +214,7 @@ class NearDuplicateIndex:
         if self._redis is None:
             return
         logged = self._redis.lrange(self._log_key, self._replayed, -1)
-        keys = [k for k in dict.fromkeys(b.decode() for b in logged) if k not in self._codes]
+        keys = [k for k in dict.fromkeys(b.decode() for b in logged) if k not in self._member_of]
         if keys:
             texts = self._texts_for(keys)
             for p in self._prepare([(k, texts[k]) for k in keys]):
@@ -230,18 +238,21 @@ class NearDuplicateIndex:
             raise IndexStorageError(f"no text for pool keys {lost[:5]} (of {len(lost)})")
         return found
 
+    @staticmethod
     def _best(
-        self, code: Encoded, keys: list[str], codes: list[Encoded]
+        code: Encoded, codes: list[Encoded], key_of: Callable[[int], str]
     ) -> tuple[str | None, float]:
-        """Highest ROUGE-L among ``keys`` (None when all are 0); ties go to the smallest key."""
-        if not keys:
+        """Highest ROUGE-L among ``codes`` and its key (None when all are 0).
+
+        Keys are looked up only for the best scores: ties go to the smallest key.
+        """
+        if not codes:
             return None, 0.0
         scores = rouge_l_many(code, codes)
         top = float(scores.max())
         if top <= 0.0:
             return None, 0.0
-        best = min(k for k, s in zip(keys, scores.tolist(), strict=True) if s == top)
-        return best, top
+        return min(key_of(int(i)) for i in np.flatnonzero(scores == top)), top
 
     def _prepare(self, candidates: Sequence[tuple[str, ...]]) -> list[_Prepared]:
         """Tokenize and encode candidates; signatures given with them are validated only.
@@ -258,15 +269,17 @@ class NearDuplicateIndex:
             out.append(_Prepared(c[0], tokens, self._encoder.encode(tokens)))
         return out
 
-    def _pool_candidates(self, p: _Prepared) -> list[str]:
-        """Pool keys that may pass the threshold against ``p`` (never ``p`` itself).
-
-        Raises:
-            IndexStorageError: If a shared pool lacks the text of a key to replay.
-        """
-        self._replay()
+    def _pool_candidates(self, p: _Prepared) -> list[int]:
+        """Members indexed here that may pass the threshold against ``p`` (never ``p``)."""
         members = self._candidates.candidates(p.tokens)
-        return [k for k in (self._members[i] for i in members) if k != p.key]
+        itself = self._member_of.get(p.key)
+        return members if itself is None else [i for i in members if i != itself]
+
+    def _best_in_pool(self, p: _Prepared) -> tuple[str | None, float]:
+        """Nearest pool text to ``p`` among the candidates, and its ROUGE-L."""
+        members = self._pool_candidates(p)
+        codes = self._member_codes[members].tolist()
+        return self._best(p.code, codes, lambda j: self._members[members[j]])
 
     def nearest(self, text: str) -> tuple[str | None, float]:
         """The most similar pool text among those that could pass the threshold.
@@ -282,8 +295,8 @@ class NearDuplicateIndex:
             IndexStorageError: If a shared pool lacks the text of a key to replay.
         """
         p = self._prepare([("", text)])[0]
-        keys = self._pool_candidates(p)
-        return self._best(p.code, keys, [self._codes[k] for k in keys])
+        self._replay()
+        return self._best_in_pool(p)
 
     def check_batch(
         self, candidates: Sequence[tuple[str, ...]], *, add_accepted: bool = True
@@ -291,8 +304,8 @@ class NearDuplicateIndex:
         """Decide each candidate against the pool and the earlier accepted candidates.
 
         Args:
-            candidates: ``(key, text)`` pairs, or ``(key, text, signature)`` triples (the
-                signature is validated and stored with the key; the decision uses tokens).
+            candidates: ``(key, text)`` pairs, or ``(key, text, signature)`` triples (a
+                signature is only validated: the decision uses the text's tokens).
             add_accepted: Add accepted candidates to the pool afterwards.
 
         Returns:
@@ -301,12 +314,13 @@ class NearDuplicateIndex:
 
         Raises:
             DuplicateKeyError: If a key appears twice in ``candidates``.
-            IndexStorageError: If a shared pool lacks a candidate's text.
+            IndexStorageError: If a shared pool lacks the text of a key to replay.
         """
         keys = [c[0] for c in candidates]
         if len(set(keys)) != len(keys):
             raise DuplicateKeyError("candidate keys must be unique within a batch")
         prepared = self._prepare(candidates)
+        self._replay()  # once per batch: one Redis round trip, not one per candidate
         accepted: list[_Prepared] = []
         verdicts = []
         for p in prepared:
@@ -316,7 +330,7 @@ class NearDuplicateIndex:
                 accepted.append(p)
         if add_accepted:
             texts = {c[0]: c[1] for c in candidates}
-            self._insert([p for p in accepted if p.key not in self._codes], texts)
+            self._insert([p for p in accepted if p.key not in self._member_of], texts)
         return verdicts
 
     def _decide(self, p: _Prepared, accepted: list[_Prepared]) -> Verdict:
@@ -325,11 +339,10 @@ class NearDuplicateIndex:
         Earlier accepted candidates of the batch are compared exactly, all of them: a batch
         is small and the C++ LCS over it costs less than indexing them.
         """
-        pool_keys = self._pool_candidates(p)
-        pool_id, pool_sim = self._best(p.code, pool_keys, [self._codes[k] for k in pool_keys])
+        pool_id, pool_sim = self._best_in_pool(p)
         earlier = [a for a in accepted if a.tokens] if p.tokens else []
         batch_id, batch_sim = self._best(
-            p.code, [a.key for a in earlier], [a.code for a in earlier]
+            p.code, [a.code for a in earlier], lambda j: earlier[j].key
         )
         in_batch = batch_id is not None and (pool_id is None or batch_sim > pool_sim)
         nearest, sim = (batch_id, batch_sim) if in_batch else (pool_id, pool_sim)
