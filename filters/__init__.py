@@ -1,8 +1,8 @@
 """Filters that keep the instruction pool clean and diverse.
 
 A library of pure functions and small classes: heuristic rules, near-duplicate detection
-(MinHash LSH with an exact ROUGE-L re-check), decontamination against held-out eval sets and
-quality scorers. Every decision is a :class:`filters.types.Verdict` or
+(exact token-overlap candidates, then the exact ROUGE-L), decontamination against held-out
+eval sets and quality scorers. Every decision is a :class:`filters.types.Verdict` or
 :class:`filters.types.Score` that names its rule or scorer and version.
 """
 

@@ -1,6 +1,6 @@
 """Decontamination: flag generated tasks that near-duplicate a held-out evaluation item.
 
-The machinery is the near-duplicate index (MinHash LSH candidates, exact ROUGE-L decision):
+The machinery is the near-duplicate index (exact token-overlap candidates, ROUGE-L decision):
 one index per field of the eval set (instructions, instance inputs, instance outputs and
 instruction+input prompts), so a verdict says which field matched, which eval item and how
 closely.

@@ -1,11 +1,13 @@
-"""Near-duplicate detection: MinHash LSH finds candidates, exact ROUGE-L decides.
+"""Near-duplicate detection: an exact token-overlap index finds candidates, ROUGE-L decides.
 
 The Self-Instruct rule rejects a new instruction whose ROUGE-L F-measure against any pool
-instruction exceeds 0.7; done exhaustively that is quadratic. Here a MinHash LSH index over
-unigram shingles proposes a few candidates per query (tuned so that it finds the pairs the
-rule rejects) and the exact ROUGE-L (:mod:`filters.rouge`) is computed on those only, so a
-rejection is always the paper's rule. The index can live in memory or in Redis (shared by
-several workers) and can be rebuilt from signatures stored with the tasks.
+instruction exceeds 0.7; done exhaustively that is quadratic. Here an inverted token index
+(:mod:`filters.candidates`) proposes the few pool texts whose token overlap and length can
+still pass the threshold - a superset of every pool text the rule rejects on, so nothing is
+missed - and the exact ROUGE-L (:mod:`filters.rouge`) is computed on those only, so every
+decision is the paper's rule. The pool lives in memory, or is shared by several workers
+through Redis (texts plus an append-only log of keys that each worker replays into its own
+index).
 """
 
 from __future__ import annotations
@@ -15,34 +17,32 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from datasketch import MinHashLSH
 
+from filters.candidates import TokenOverlapIndex
 from filters.errors import ConfigError, DuplicateKeyError, IndexStorageError
 from filters.rouge import Encoded, TokenEncoder, rouge_l_many, rouge_tokenize
-from filters.signatures import SHINGLE_SCHEME, MinHasher
+from filters.signatures import MinHasher
 from filters.types import Verdict
 
 RULE_NAME = "near_duplicate"
-# 1: ROUGE-L on rouge-score's [a-z0-9]+ tokens. 2: on filters.rouge tokens version 2 (the
-# same on ASCII text; Chinese, Japanese, Thai... by character, other scripts by word).
-RULE_VERSION = "2"
+# 1: MinHash LSH candidates on rouge-score's [a-z0-9]+ tokens (it missed about 1% of
+# paraphrases at F in (0.7, 0.8]). 2 was two changes made side by side: filters.rouge tokens
+# version 2 (the same on ASCII; Chinese, Japanese, Thai... by character, other scripts by
+# word), and candidates from an exact token-overlap index. 3: both together.
+RULE_VERSION = "3"
 DEFAULT_NUM_PERM = 256
-# Bands of 5 rows: the LSH S-curve is steep enough that pairs with unigram Jaccard >= 0.55
-# (every ROUGE-L > 0.7 pair measured on Alpaca) collide in some band, while unrelated
-# instructions sharing stopwords rarely do, so candidates per query grow slowly with the pool.
-DEFAULT_ROWS_PER_BAND = 5
+_REDIS_CHUNK = 5000
 
 TextLookup = Callable[[Sequence[str]], Mapping[str, str]]
 
 
 @dataclass
 class _Prepared:
-    """A tokenized, encoded and hashed text on its way into or against the index."""
+    """A tokenized and encoded text on its way into or against the index."""
 
     key: str
     tokens: list[str]
     code: Encoded
-    minhash: Any
 
 
 class NearDuplicateIndex:
@@ -50,21 +50,19 @@ class NearDuplicateIndex:
 
     Args:
         threshold: Reject when ROUGE-L F-measure is strictly above this (paper: 0.7).
-        num_perm: MinHash permutations.
-        lsh_threshold: Jaccard threshold from which datasketch derives the bands; used only
-            when ``lsh_params`` is not given. When both are None, bands of 5 rows are used.
-        lsh_params: Explicit ``(bands, rows)``.
-        seed: MinHash seed; stored signatures must have been made with the same seed.
-        storage_config: datasketch storage config; ``{"type": "redis", "basename": b"...",
-            "redis": {...}}`` shares the index through Redis. Its keys are put under
-            ``basename + b":shingles<N>"`` (N: :data:`filters.signatures.SHINGLE_SCHEME`), so
-            an index written with other tokens is never read as this one; the texts needed
-            for the exact re-check are kept in the Redis hash ``<that prefix> + b"_texts"``.
+        num_perm: MinHash permutations of the signatures made by :meth:`signatures`.
+        seed: MinHash seed; stored signatures given back must have been made with it.
+        storage_config: ``{"type": "dict"}`` (default) keeps the pool in memory;
+            ``{"type": "redis", "basename": b"...", "redis": {...}}`` shares it through
+            Redis: texts in the hash ``basename + b"_texts"`` and keys, in the order added,
+            in the list ``basename + b"_keys"``, which every index attached to the same
+            basename replays into its own token index before it answers.
         text_lookup: Optional callable mapping keys to texts, used instead of storing texts
             in Redis (e.g. backed by the database).
 
     Raises:
-        ConfigError: On thresholds outside [0, 1] or LSH parameters that do not fit.
+        ConfigError: On a threshold outside [0, 1] or an unknown storage type.
+        SignatureError: On MinHash settings that cannot be stored.
     """
 
     def __init__(
@@ -72,8 +70,6 @@ class NearDuplicateIndex:
         *,
         threshold: float = 0.7,
         num_perm: int = DEFAULT_NUM_PERM,
-        lsh_threshold: float | None = None,
-        lsh_params: tuple[int, int] | None = None,
         seed: int = 1,
         storage_config: dict[str, Any] | None = None,
         text_lookup: TextLookup | None = None,
@@ -81,55 +77,40 @@ class NearDuplicateIndex:
         """Create an empty index (or attach to a shared Redis one); see the class docstring."""
         if not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"threshold must be in [0, 1], got {threshold}")
-        if lsh_params is None and lsh_threshold is None:
-            lsh_params = (num_perm // DEFAULT_ROWS_PER_BAND, DEFAULT_ROWS_PER_BAND)
+        storage_config = storage_config or {"type": "dict"}
+        if storage_config.get("type") not in ("dict", "redis"):
+            raise ConfigError(f"storage type must be dict or redis, got {storage_config!r}")
         self.threshold = threshold
         self._hasher = MinHasher(num_perm=num_perm, seed=seed)
-        self._storage_config = _namespaced(storage_config or {"type": "dict"})
-        try:
-            self._lsh = self._new_lsh(self._storage_config, lsh_threshold, lsh_params)
-        except ValueError as exc:
-            raise ConfigError(f"bad LSH settings: {exc}") from exc
-        self._lsh_threshold = lsh_threshold
-        self.bands, self.rows = self._lsh.b, self._lsh.r
         self._encoder = TokenEncoder()
-        self._codes: dict[str, Encoded] = {}  # the pool (dict mode) or a cache (Redis mode)
+        self._candidates = TokenOverlapIndex(threshold)
+        # The pool as indexed here, by member number of the token index, and back.
+        self._members: list[str] = []
+        # Codes in an object array (grown by doubling) so candidates are gathered in C.
+        self._member_codes = np.empty(1024, dtype=object)
+        self._member_of: dict[str, int] = {}
         self._text_lookup = text_lookup
-        # Stored signatures made from older shingles, re-hashed from their text on the way in.
-        self.stale_signatures = 0
         self._redis = None
-        self._texts_key = b""
-        if self._storage_config.get("type") == "redis":
+        self._texts_key = self._log_key = b""
+        self._replayed = 0  # entries of the Redis key log already indexed here
+        if storage_config["type"] == "redis":
             import redis  # only needed for a shared index
 
-            self._redis = redis.Redis(**self._storage_config.get("redis", {}))
-            self._texts_key = self._storage_config["basename"] + b"_texts"
-
-    def _new_lsh(
-        self,
-        storage_config: dict[str, Any],
-        lsh_threshold: float | None,
-        lsh_params: tuple[int, int] | None,
-    ) -> MinHashLSH:
-        """Build the datasketch index with the resolved banding."""
-        return MinHashLSH(
-            threshold=lsh_threshold if lsh_threshold is not None else 0.5,
-            num_perm=self._hasher.num_perm,
-            params=lsh_params,
-            storage_config=storage_config,
-        )
+            self._redis = redis.Redis(**storage_config.get("redis", {}))
+            self._texts_key = storage_config["basename"] + b"_texts"
+            self._log_key = storage_config["basename"] + b"_keys"
 
     def __len__(self) -> int:
         """Number of keys in the pool (shared pool in Redis mode)."""
         if self._redis is not None:
             return int(self._redis.hlen(self._texts_key))
-        return len(self._codes)
+        return len(self._members)
 
     def __contains__(self, key: object) -> bool:
         """Whether ``key`` is in the pool."""
         if not isinstance(key, str):
             return False
-        if key in self._codes:
+        if key in self._member_of:
             return True
         return self._redis is not None and bool(self._redis.hexists(self._texts_key, key))
 
@@ -147,6 +128,9 @@ class NearDuplicateIndex:
     def signatures(self, texts: list[str]) -> list[bytes]:
         """Signatures of many texts, computed in one batch.
 
+        The index itself no longer needs them (it finds candidates from tokens); they are
+        kept so that callers storing them with tasks keep working.
+
         Args:
             texts: The texts.
 
@@ -161,8 +145,8 @@ class NearDuplicateIndex:
 
         Args:
             key: Unique id (e.g. the task id).
-            text: The text; needed for the exact re-check.
-            signature: Stored signature; computed from ``text`` when None.
+            text: The text.
+            signature: Stored signature, validated but not needed.
 
         Raises:
             SignatureError: If ``signature`` was made with other settings.
@@ -170,11 +154,11 @@ class NearDuplicateIndex:
         self.add_many([(key, text, signature)])
 
     def add_many(self, items: Iterable[tuple[str, str, bytes | None]]) -> None:
-        """Add many texts, e.g. to rebuild the index from signatures stored with tasks.
+        """Add many texts, e.g. to rebuild the index from the tasks stored for a run.
 
-        Items whose signature is given are not re-hashed, unless it was made from older
-        shingles (counted in ``stale_signatures``). Keys already present (or repeated within
-        ``items``) are added once, so a rebuild after a crash is idempotent.
+        Keys already present (or repeated within ``items``) are added once, so a rebuild
+        after a crash is idempotent. In Redis mode a key already shared but not yet indexed
+        here is indexed from the text given, without writing to Redis.
 
         Args:
             items: ``(key, text, signature or None)`` triples.
@@ -184,116 +168,138 @@ class NearDuplicateIndex:
         """
         fresh: dict[str, tuple[str, bytes | None]] = {}
         for key, text, signature in items:
-            fresh.setdefault(key, (text, signature))
-        present = self._present(list(fresh))
-        todo = [(k, t, s) for k, (t, s) in fresh.items() if k not in present]
-        prepared = self._prepare(todo)
-        self._insert(prepared, {k: t for k, t, _ in todo})
+            if key not in self._member_of:
+                fresh.setdefault(key, (text, signature))
+        prepared = self._prepare([(k, t, s) for k, (t, s) in fresh.items()])
+        self._insert(prepared, {k: t for k, (t, _) in fresh.items()})
 
-    def _present(self, keys: list[str]) -> set[str]:
-        """The subset of ``keys`` already in the pool."""
-        found = {k for k in keys if k in self._codes}
-        rest = [k for k in keys if k not in found]
-        if self._redis is not None and rest:
-            flags = self._redis.hmget(self._texts_key, rest)
-            found.update(k for k, v in zip(rest, flags, strict=True) if v is not None)
-        return found
+    def _shared(self, keys: list[str]) -> set[str]:
+        """The subset of ``keys`` already in the Redis texts hash."""
+        if self._redis is None or not keys:
+            return set()
+        flags = self._redis.hmget(self._texts_key, keys)
+        return {k for k, v in zip(keys, flags, strict=True) if v is not None}
 
     def _insert(self, prepared: list[_Prepared], texts: Mapping[str, str]) -> None:
-        """Store texts first, then LSH entries, so any key a query finds has its text."""
+        """Index texts here, and share the ones Redis lacks: texts first, then the key log,
+        so that a key any worker replays from the log has its text."""
         if not prepared:
             return
         if self._redis is not None:
-            stored = {p.key: ("" if self._text_lookup else texts[p.key]) for p in prepared}
-            keys = list(stored)
-            for start in range(0, len(keys), 5000):
-                chunk = {k: stored[k] for k in keys[start : start + 5000]}
-                self._redis.hset(self._texts_key, mapping=chunk)
-        with self._lsh.insertion_session() as session:
-            for p in prepared:
-                # A text without tokens has ROUGE-L 0 with everything: it can never be a
-                # duplicate, so it is kept out of the LSH buckets.
-                if p.tokens:
-                    session.insert(p.key, p.minhash, check_duplication=False)
+            shared = self._shared([p.key for p in prepared])
+            keys = [p.key for p in prepared if p.key not in shared]
+            for start in range(0, len(keys), _REDIS_CHUNK):
+                chunk = keys[start : start + _REDIS_CHUNK]
+                stored = {k: ("" if self._text_lookup else texts[k]) for k in chunk}
+                self._redis.hset(self._texts_key, mapping=stored)
+                self._redis.rpush(self._log_key, *chunk)
         for p in prepared:
-            self._codes[p.key] = p.code
+            self._index_here(p)
 
-    def _codes_for(self, keys: list[str]) -> list[Encoded]:
-        """Encoded texts of pool keys, fetched from Redis or ``text_lookup`` when not cached.
+    def _index_here(self, p: _Prepared) -> None:
+        """Add one prepared text to this process's token index."""
+        self._member_of[p.key] = self._candidates.add(p.tokens)
+        member = len(self._members)
+        self._members.append(p.key)
+        if member == len(self._member_codes):
+            grown = np.empty(2 * member, dtype=object)
+            grown[:member] = self._member_codes
+            self._member_codes = grown
+        self._member_codes[member] = p.code
+
+    def _replay(self) -> None:
+        """Index the keys other workers added to the shared pool since the last replay.
 
         Raises:
             IndexStorageError: If a key's text cannot be found.
         """
-        missing = [k for k in keys if k not in self._codes]
-        if missing:
-            if self._text_lookup is not None:
-                found = dict(self._text_lookup(missing))
-            elif self._redis is not None:
-                raw = self._redis.hmget(self._texts_key, missing)
-                found = {k: v.decode() for k, v in zip(missing, raw, strict=True) if v is not None}
-            else:
-                found = {}
-            lost = [k for k in missing if k not in found]
-            if lost:
-                raise IndexStorageError(f"no text for pool keys {lost[:5]} (of {len(lost)})")
-            for k in missing:
-                self._codes[k] = self._encoder.encode(rouge_tokenize(found[k]))
-        return [self._codes[k] for k in keys]
+        if self._redis is None:
+            return
+        logged = self._redis.lrange(self._log_key, self._replayed, -1)
+        keys = [k for k in dict.fromkeys(b.decode() for b in logged) if k not in self._member_of]
+        if keys:
+            texts = self._texts_for(keys)
+            for p in self._prepare([(k, texts[k]) for k in keys]):
+                self._index_here(p)
+        self._replayed += len(logged)
 
+    def _texts_for(self, keys: list[str]) -> dict[str, str]:
+        """Texts of shared keys, from ``text_lookup`` or the Redis hash.
+
+        Raises:
+            IndexStorageError: If a key's text cannot be found.
+        """
+        if self._text_lookup is not None:
+            found = dict(self._text_lookup(keys))
+        else:
+            assert self._redis is not None
+            raw = self._redis.hmget(self._texts_key, keys)
+            found = {k: v.decode() for k, v in zip(keys, raw, strict=True) if v is not None}
+        lost = [k for k in keys if k not in found]
+        if lost:
+            raise IndexStorageError(f"no text for pool keys {lost[:5]} (of {len(lost)})")
+        return found
+
+    @staticmethod
     def _best(
-        self, code: Encoded, keys: list[str], codes: list[Encoded]
+        code: Encoded, codes: list[Encoded], key_of: Callable[[int], str]
     ) -> tuple[str | None, float]:
-        """Highest ROUGE-L among ``keys`` (None when all are 0); ties go to the smallest key."""
-        if not keys:
+        """Highest ROUGE-L among ``codes`` and its key (None when all are 0).
+
+        Keys are looked up only for the best scores: ties go to the smallest key.
+        """
+        if not codes:
             return None, 0.0
         scores = rouge_l_many(code, codes)
         top = float(scores.max())
         if top <= 0.0:
             return None, 0.0
-        best = min(k for k, s in zip(keys, scores.tolist(), strict=True) if s == top)
-        return best, top
+        return min(key_of(int(i)) for i in np.flatnonzero(scores == top)), top
 
     def _prepare(self, candidates: Sequence[tuple[str, ...]]) -> list[_Prepared]:
-        """Tokenize, encode and hash candidates (current stored signatures are only parsed)."""
-        tokens = [rouge_tokenize(c[1]) for c in candidates]
-        stale = [
-            i
-            for i, c in enumerate(candidates)
-            if len(c) > 2 and c[2] is not None and self._hasher.is_stale(c[2])
-        ]
-        self.stale_signatures += len(stale)
-        to_hash = [i for i, c in enumerate(candidates) if len(c) < 3 or c[2] is None] + stale
-        hashed = self._hasher.minhashes([tokens[i] for i in to_hash]) if to_hash else []
-        computed = dict(zip(to_hash, hashed, strict=True))
-        return [
-            _Prepared(
-                c[0],
-                tokens[i],
-                self._encoder.encode(tokens[i]),
-                computed[i] if i in computed else self._hasher.from_bytes(c[2]),
-            )
-            for i, c in enumerate(candidates)
-        ]
+        """Tokenize and encode candidates; signatures given with them are validated only.
 
-    def _pool_candidates(self, p: _Prepared) -> list[str]:
-        """Pool keys sharing an LSH band with ``p`` (never ``p`` itself)."""
-        if not p.tokens:
-            return []
-        return [k for k in self._lsh.query(p.minhash) if k != p.key]
+        Raises:
+            SignatureError: If a given signature was made with other settings.
+        """
+        for c in candidates:
+            # A signature from older shingles is harmless now that matching needs none.
+            if len(c) > 2 and c[2] is not None and not self._hasher.is_stale(c[2]):
+                self._hasher.check(c[2])
+        out = []
+        for c in candidates:
+            tokens = rouge_tokenize(c[1])
+            out.append(_Prepared(c[0], tokens, self._encoder.encode(tokens)))
+        return out
+
+    def _pool_candidates(self, p: _Prepared) -> list[int]:
+        """Members indexed here that may pass the threshold against ``p`` (never ``p``)."""
+        members = self._candidates.candidates(p.tokens)
+        itself = self._member_of.get(p.key)
+        return members if itself is None else [i for i in members if i != itself]
+
+    def _best_in_pool(self, p: _Prepared) -> tuple[str | None, float]:
+        """Nearest pool text to ``p`` among the candidates, and its ROUGE-L."""
+        members = self._pool_candidates(p)
+        codes = self._member_codes[members].tolist()
+        return self._best(p.code, codes, lambda j: self._members[members[j]])
 
     def nearest(self, text: str) -> tuple[str | None, float]:
-        """The most similar pool text among the LSH candidates.
+        """The most similar pool text among those that could pass the threshold.
 
         Args:
             text: The query text.
 
         Returns:
-            ``(key, ROUGE-L F)`` of the best candidate, or ``(None, 0.0)`` when LSH proposes
-            none (then no pool text is likely to exceed the threshold).
+            ``(key, ROUGE-L F)`` of the best candidate, or ``(None, 0.0)`` when no pool text
+            has the token overlap and length to exceed the threshold (then none does).
+
+        Raises:
+            IndexStorageError: If a shared pool lacks the text of a key to replay.
         """
         p = self._prepare([("", text)])[0]
-        keys = self._pool_candidates(p)
-        return self._best(p.code, keys, self._codes_for(keys))
+        self._replay()
+        return self._best_in_pool(p)
 
     def check_batch(
         self, candidates: Sequence[tuple[str, ...]], *, add_accepted: bool = True
@@ -301,8 +307,8 @@ class NearDuplicateIndex:
         """Decide each candidate against the pool and the earlier accepted candidates.
 
         Args:
-            candidates: ``(key, text)`` pairs, or ``(key, text, signature)`` triples when the
-                caller already computed signatures (they are then not recomputed).
+            candidates: ``(key, text)`` pairs, or ``(key, text, signature)`` triples (a
+                signature is only validated: the decision uses the text's tokens).
             add_accepted: Add accepted candidates to the pool afterwards.
 
         Returns:
@@ -311,12 +317,13 @@ class NearDuplicateIndex:
 
         Raises:
             DuplicateKeyError: If a key appears twice in ``candidates``.
-            IndexStorageError: If a shared pool lacks a candidate's text.
+            IndexStorageError: If a shared pool lacks the text of a key to replay.
         """
         keys = [c[0] for c in candidates]
         if len(set(keys)) != len(keys):
             raise DuplicateKeyError("candidate keys must be unique within a batch")
         prepared = self._prepare(candidates)
+        self._replay()  # once per batch: one Redis round trip, not one per candidate
         accepted: list[_Prepared] = []
         verdicts = []
         for p in prepared:
@@ -326,21 +333,19 @@ class NearDuplicateIndex:
                 accepted.append(p)
         if add_accepted:
             texts = {c[0]: c[1] for c in candidates}
-            present = self._present([p.key for p in accepted])
-            self._insert([p for p in accepted if p.key not in present], texts)
+            self._insert([p for p in accepted if p.key not in self._member_of], texts)
         return verdicts
 
     def _decide(self, p: _Prepared, accepted: list[_Prepared]) -> Verdict:
         """Verdict for one prepared candidate against the pool and the batch so far.
 
         Earlier accepted candidates of the batch are compared exactly, all of them: a batch
-        is small and the C++ LCS over it costs less than querying a second LSH index.
+        is small and the C++ LCS over it costs less than indexing them.
         """
-        pool_keys = self._pool_candidates(p)
-        pool_id, pool_sim = self._best(p.code, pool_keys, self._codes_for(pool_keys))
+        pool_id, pool_sim = self._best_in_pool(p)
         earlier = [a for a in accepted if a.tokens] if p.tokens else []
         batch_id, batch_sim = self._best(
-            p.code, [a.key for a in earlier], [a.code for a in earlier]
+            p.code, [a.code for a in earlier], lambda j: earlier[j].key
         )
         in_batch = batch_id is not None and (pool_id is None or batch_sim > pool_sim)
         nearest, sim = (batch_id, batch_sim) if in_batch else (pool_id, pool_sim)
@@ -357,14 +362,6 @@ class NearDuplicateIndex:
         return Verdict(
             True, RULE_NAME, RULE_VERSION, "", nearest, sim if nearest is not None else None
         )
-
-
-def _namespaced(storage_config: dict[str, Any]) -> dict[str, Any]:
-    """A Redis storage config with its basename suffixed by the shingle scheme."""
-    if storage_config.get("type") != "redis":
-        return storage_config
-    suffix = f":shingles{SHINGLE_SCHEME}".encode()
-    return {**storage_config, "basename": storage_config["basename"] + suffix}
 
 
 def exhaustive_nearest(

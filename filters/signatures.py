@@ -1,8 +1,11 @@
 """MinHash signatures over ROUGE tokens, and their byte form for storage next to a task.
 
-A stored signature lets an index be rebuilt without re-hashing any text. The bytes carry a
-small header (format, permutation scheme, number of permutations, seed, shingle scheme) so
-that a signature made with other settings is refused instead of silently matching nothing.
+The service stores one with every task (the ``tasks.minhash`` column). Since rule version 2
+the near-duplicate index finds candidates with an exact token index
+(:mod:`filters.candidates`) and does not need them; it still accepts and validates stored
+ones so that existing callers and rows keep working. The bytes carry a small header (format,
+permutation scheme, number of permutations, seed, shingle scheme) so that a signature made
+with other settings is refused instead of silently matching nothing.
 """
 
 from __future__ import annotations
@@ -116,7 +119,21 @@ class MinHasher:
             signature: Bytes from :meth:`to_bytes`.
 
         Returns:
-            A LeanMinHash usable for LSH insert and query.
+            A LeanMinHash.
+
+        Raises:
+            SignatureError: If the bytes are malformed or were made with other settings.
+        """
+        return LeanMinHash(seed=self.seed, hashvalues=self.check(signature), scheme=_SCHEME)
+
+    def check(self, signature: bytes) -> np.ndarray:
+        """Validate signature bytes against this hasher's settings.
+
+        Args:
+            signature: Bytes from :meth:`to_bytes`.
+
+        Returns:
+            The hash values (uint32 array of length ``num_perm``).
 
         Raises:
             SignatureError: If the bytes are malformed or were made with other settings.
@@ -137,5 +154,4 @@ class MinHasher:
             raise SignatureError(
                 f"signature body has {len(body)} bytes, expected {4 * self.num_perm}"
             )
-        values = np.frombuffer(body, dtype="<u4").astype(np.uint32)
-        return LeanMinHash(seed=self.seed, hashvalues=values, scheme=_SCHEME)
+        return np.frombuffer(body, dtype="<u4").astype(np.uint32)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from filters.errors import ConfigError, DuplicateKeyError, IndexStorageError, SignatureError
 from filters.near_duplicates import RULE_NAME, RULE_VERSION, NearDuplicateIndex
-from filters.rouge import rouge_l_text
+from filters.rouge import Encoded, TokenEncoder, rouge_l_many, rouge_l_text, rouge_tokenize
 from tests.filters.conftest import redis_config
+from tests.filters.perturb import perturb
 
 A = "Give three tips for staying healthy."
 A2 = "Give three tips for staying very healthy."
@@ -150,18 +153,10 @@ def test_signature_settings_are_checked() -> None:
 def test_config_errors() -> None:
     with pytest.raises(ConfigError):
         NearDuplicateIndex(threshold=1.5)
-    with pytest.raises(ConfigError):
-        NearDuplicateIndex(num_perm=64, lsh_params=(20, 5))
-    index = NearDuplicateIndex(num_perm=128, lsh_threshold=0.5)
-    assert index.bands * index.rows <= 128
-
-
-def test_missing_text_from_lookup_raises() -> None:
-    index = NearDuplicateIndex(text_lookup=lambda keys: {})
-    index.add("a", A)
-    index._codes.clear()  # as a fresh worker would be
-    with pytest.raises(IndexStorageError):
-        index.nearest(A)
+    with pytest.raises(ConfigError, match="storage type"):
+        NearDuplicateIndex(storage_config={"type": "cassandra"})
+    with pytest.raises(SignatureError):
+        NearDuplicateIndex(num_perm=1)
 
 
 @pytest.mark.redis
@@ -177,6 +172,30 @@ def test_redis_index_is_shared_between_workers(redis_basename: bytes) -> None:
     assert verdict[1].accepted
     assert worker1.nearest(C) == ("y", 1.0)
     assert len(worker1) == 3
+
+
+@pytest.mark.redis
+def test_missing_text_from_lookup_raises(redis_basename: bytes) -> None:
+    config = redis_config(redis_basename)
+    NearDuplicateIndex(storage_config=config, text_lookup=lambda keys: {"a": A}).add("a", A)
+    fresh = NearDuplicateIndex(storage_config=config, text_lookup=lambda keys: {})
+    with pytest.raises(IndexStorageError, match="'a'"):
+        fresh.nearest(A)
+
+
+@pytest.mark.redis
+def test_redis_rebuild_indexes_shared_keys_here_without_rewriting(redis_basename: bytes) -> None:
+    import redis
+
+    config = redis_config(redis_basename)
+    NearDuplicateIndex(storage_config=config).add_many([("a", A, None), ("b", B, None)])
+    client = redis.Redis(host="127.0.0.1", port=6379)
+    client.delete(redis_basename + b"_keys")  # a pool shared before the key log existed
+    resumed = NearDuplicateIndex(storage_config=config)
+    resumed.add_many([("a", A, None), ("b", B, None)])  # the worker's rebuild from the DB
+    assert client.llen(redis_basename + b"_keys") == 0  # nothing shared twice
+    assert resumed.nearest(A2) == ("a", rouge_l_text(A2, A))
+    client.close()
 
 
 @pytest.mark.redis
@@ -196,4 +215,73 @@ def test_redis_rebuild_from_signatures_and_text_lookup(redis_basename: bytes) ->
     reader = NearDuplicateIndex(storage_config=config, text_lookup=lookup)
     assert len(reader) == 2
     assert reader.nearest(A2) == ("a", rouge_l_text(A2, A))
-    assert lookups == [["a"]]  # the text came from the lookup, not from Redis
+    assert reader.nearest(B) == ("b", 1.0)
+    # The reader replayed the shared pool once, with texts from the lookup, not from Redis.
+    assert lookups == [["a", "b"]]
+
+
+SHIP = (
+    "Pretend you are a ship's cook in 1850. Describe a typical day aboard and the food you prepare."
+)
+SHIP_PARAPHRASES = [  # ROUGE-L against SHIP in (0.7, 0.8], with whole phrases replaced
+    "Pretend you are a ship's cook in 1850. Describe your daily routine aboard and the meals "
+    "you prepare.",
+    "Imagine you are a ship's cook in the 1850s. Describe a typical day aboard and the meals "
+    "you cook.",
+    "Pretend that you are a cook on a ship in 1850. Describe a typical day aboard and the "
+    "food you make.",
+]
+
+
+def test_issue_pair_follows_the_exact_rule() -> None:
+    # The issue's example: by rouge-score's tokens its ROUGE-L is 2/3, so the rule keeps it.
+    other = (
+        "Pretend you are a ship's cook in the 1850s. Describe your daily routine aboard and "
+        "the meals you cook."
+    )
+    index = NearDuplicateIndex()
+    index.add("ship", SHIP)
+    verdict = index.check_batch([("x", other)])[0]
+    assert rouge_l_text(SHIP, other) == pytest.approx(2 / 3)
+    # Its token overlap is too small to pass the threshold, so it is not even compared.
+    assert verdict.accepted and verdict.nearest_id is None and verdict.similarity is None
+
+
+@pytest.mark.parametrize("paraphrase", SHIP_PARAPHRASES)
+def test_paraphrases_just_over_the_threshold_are_rejected(paraphrase: str) -> None:
+    sim = rouge_l_text(SHIP, paraphrase)
+    assert 0.7 < sim <= 0.8
+    index = NearDuplicateIndex()
+    index.add_many([("ship", SHIP, None), ("other", C, None)])
+    verdict = index.check_batch([("x", paraphrase)])[0]
+    assert not verdict.accepted and verdict.nearest_id == "ship" and verdict.similarity == sim
+    # Either order, and inside one batch too.
+    swapped = NearDuplicateIndex()
+    swapped.add("p", paraphrase)
+    assert swapped.nearest(SHIP) == ("p", sim)
+    batch = NearDuplicateIndex().check_batch([("p", paraphrase), ("s", SHIP)])
+    assert [v.accepted for v in batch] == [True, False]
+
+
+def test_paper_loop_matches_the_exhaustive_rule(seed_tasks: list[dict]) -> None:
+    # The paper's loop over a paraphrase-rich stream: each text checked against all kept
+    # before. Heavier edits than the perturbation tests, so many pairs land in (0.7, 0.8].
+    rng = random.Random(11)
+    sources = [t["instruction"] for t in seed_tasks]
+    stream = sources + [perturb(rng.choice(sources), rng, rng.randint(2, 6)) for _ in range(500)]
+    rng.shuffle(stream)
+    index = NearDuplicateIndex()
+    encoder = TokenEncoder()
+    kept: list[Encoded] = []  # the exhaustive rule's pool, compared in full (C++ LCS)
+    in_band = 0
+    for i, text in enumerate(stream):
+        verdict = index.check_batch([(f"s{i}", text)])[0]
+        code = encoder.encode(rouge_tokenize(text))
+        best = float(rouge_l_many(code, kept).max()) if kept else 0.0
+        assert verdict.accepted is (best <= 0.7), (text, best)
+        if not verdict.accepted:
+            assert verdict.similarity == best
+            in_band += best <= 0.8
+        else:
+            kept.append(code)
+    assert in_band >= 20

@@ -1,0 +1,156 @@
+"""Exact candidates for ROUGE-L F above a threshold: a prefix-filtered inverted token index.
+
+ROUGE-L F between token lists of lengths m and n is ``2 * LCS / (m + n)`` (rouge-score's F with
+beta 1), and the LCS is at most the multiset overlap of the two lists (a common subsequence
+is made of shared tokens). So ``F > t`` needs an overlap of at least ``min_lcs(m, n)`` tokens,
+which also bounds the lengths (``min_lcs <= min(m, n)`` gives ``n > m * t / (2 - t)``).
+
+Every pool text is indexed under all its *elements*: a token together with its occurrence
+number (``("the", 1)``, ``("the", 2)``), so that two multisets' overlap is the plain set overlap
+of their elements and repeated tokens are counted exactly. A query of m elements that needs an
+overlap of at least ``o`` with any partner probes only its ``m - o + 1`` elements with the
+shortest posting lists: at most ``o - 1`` of its elements are left out, so a pool text sharing
+``o`` or more elements shares one of the probed ones and is found (the prefix-filtering
+principle of Chaudhuri et al. 2006, "A Primitive Operator for Similarity Joins", with the pool
+side indexed in full so the order can follow the current posting sizes). Pool texts found
+are then kept only when their length can reach the threshold and their hits in the probed
+elements plus the unprobed elements could still reach ``min_lcs``. The result is a superset
+of every pool text whose ROUGE-L F exceeds the threshold, for any tokens (any script); the
+caller decides with the exact ROUGE-L.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Hashable, Sequence
+
+import numpy as np
+
+# The threshold is relaxed by this much when bounding, so that a pair whose F computed in
+# floating point lands just above the threshold (e.g. 7/10 rounding to 0.7000000000000001)
+# is never pruned: the bound must hold for rouge-score's float arithmetic, not only for reals.
+_SLACK = 1e-9
+
+Element = tuple[Hashable, int]
+
+
+def min_lcs(threshold: float, m: int, n: np.ndarray) -> np.ndarray:
+    """Smallest LCS with which ROUGE-L F of lengths ``m`` and ``n`` can exceed ``threshold``.
+
+    Args:
+        threshold: The rejection threshold t in [0, 1] (F > t rejects).
+        m: Token count of one text (>= 1).
+        n: Token counts of the others (int array, each >= 1).
+
+    Returns:
+        int64 array: the least integer L >= 1 with ``2 * L / (m + n) > t - 1e-9``. Where it
+        exceeds ``min(m, n)`` no pair of those lengths can pass the threshold.
+    """
+    relaxed = threshold - _SLACK
+    return np.maximum(1, np.floor(relaxed * (m + n) / 2).astype(np.int64) + 1)
+
+
+def elements(tokens: Sequence[Hashable]) -> list[Element]:
+    """A token list as a set of ``(token, occurrence number)`` elements.
+
+    Args:
+        tokens: Tokens of one text, in any script (anything hashable).
+
+    Returns:
+        One element per token, in order: the k-th occurrence of a token is ``(token, k)``.
+    """
+    seen: dict[Hashable, int] = {}
+    out = []
+    for tok in tokens:
+        k = seen.get(tok, 0) + 1
+        seen[tok] = k
+        out.append((tok, k))
+    return out
+
+
+class TokenOverlapIndex:
+    """Pool of token lists that returns every member that may pass a ROUGE-L threshold.
+
+    Members are numbered from 0 in the order added; texts without tokens are numbered too
+    but never returned (their ROUGE-L is 0 against everything).
+
+    Args:
+        threshold: ROUGE-L F threshold in [0, 1]; pairs with F strictly above it are sought.
+    """
+
+    def __init__(self, threshold: float) -> None:
+        """Create an empty index; see the class docstring."""
+        self.threshold = threshold
+        # Posting lists as int64 arrays: appends stay cheap and numpy reads them without copies.
+        self._postings: dict[Element, array] = {}
+        # Token counts by member, grown by doubling: a query gathers them with numpy.
+        self._lengths = np.zeros(1024, dtype=np.int64)
+        self._count = 0
+        self._probe_sizes: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        """Number of members added."""
+        return self._count
+
+    def add(self, tokens: Sequence[Hashable]) -> int:
+        """Add one token list.
+
+        Args:
+            tokens: The member's tokens.
+
+        Returns:
+            The member's number.
+        """
+        member = self._count
+        if member == len(self._lengths):
+            self._lengths = np.concatenate([self._lengths, np.zeros_like(self._lengths)])
+        self._lengths[member] = len(tokens)
+        self._count += 1
+        postings = self._postings
+        for element in elements(tokens):
+            found = postings.get(element)
+            if found is None:
+                postings[element] = array("q", (member,))
+            else:
+                found.append(member)
+        return member
+
+    def _probe_size(self, m: int) -> int:
+        """How many of a query's m elements must be probed: m - (least overlap needed) + 1."""
+        size = self._probe_sizes.get(m)
+        if size is None:
+            # The need grows with n and n = m is always feasible (the relaxed threshold is
+            # below 1), so the least need over all partners is found among n <= m.
+            n = np.arange(1, m + 1)
+            need = min_lcs(self.threshold, m, n)
+            size = m - int(need[need <= n].min()) + 1
+            self._probe_sizes[m] = size
+        return size
+
+    def candidates(self, tokens: Sequence[Hashable]) -> list[int]:
+        """Members whose ROUGE-L F with ``tokens`` may exceed the threshold.
+
+        Args:
+            tokens: The query's tokens.
+
+        Returns:
+            Member numbers in increasing order; a superset of the members with ROUGE-L F
+            above the threshold (exact: none is missed), usually a small one.
+        """
+        m = len(tokens)
+        probe = self._probe_size(m) if m else 0
+        if probe == 0:
+            return []
+        empty = array("q")
+        lists = sorted((self._postings.get(e, empty) for e in elements(tokens)), key=len)
+        probed = [np.frombuffer(p, dtype=np.int64) for p in lists[:probe] if p]
+        if not probed:
+            return []
+        members, hits = np.unique(np.concatenate(probed), return_counts=True)
+        n = self._lengths[members]
+        need = min_lcs(self.threshold, m, n)
+        # Overlap <= hits among the probed elements + what the unprobed ones can add: at
+        # most the m - probe elements left in the query and the n - hits left in the member.
+        rest = np.minimum(m - probe, n - hits)
+        keep = (need <= np.minimum(m, n)) & (hits + rest >= need)
+        return members[keep].tolist()
