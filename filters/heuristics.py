@@ -8,11 +8,16 @@ blocked instruction through.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 import string
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from typing import Annotated
+
+from pydantic import ConfigDict, Field, PlainSerializer
+from pydantic.dataclasses import dataclass as validated_dataclass
 
 from filters.errors import ConfigError
 from filters.normalization import normalize_text, skeleton
@@ -57,9 +62,13 @@ PAPER_KEYWORDS = (
 MEDIA_KEYWORDS = ("video", "videos", "audio", "music", "flowchart", "diagram", "diagrams")
 
 
-@dataclass
+@validated_dataclass(config=ConfigDict(extra="forbid"))
 class HeuristicConfig:
     """Thresholds and switches of the heuristic rules (defaults: the paper's).
+
+    The single home of these settings: a run's configuration embeds this type as it is, so
+    every field here is a per-run setting. pydantic validates every construction; a bad value
+    raises ``pydantic.ValidationError`` (a ``ValueError``).
 
     Attributes:
         enabled_rules: Names of the rules to apply (see ``INSTRUCTION_RULES`` and
@@ -72,28 +81,31 @@ class HeuristicConfig:
         max_output_chars: Longest accepted instance output.
     """
 
-    enabled_rules: frozenset[str] = frozenset(INSTRUCTION_RULES + INSTANCE_RULES)
-    min_words: int = 3
-    max_words: int = 150
+    # Sorted when written as JSON, so a run config's hash does not depend on set order.
+    enabled_rules: Annotated[
+        frozenset[str], PlainSerializer(sorted, return_type=list[str], when_used="json")
+    ] = frozenset(INSTRUCTION_RULES + INSTANCE_RULES)
+    min_words: Annotated[int, Field(ge=0)] = 3
+    max_words: Annotated[int, Field(ge=1)] = 150
     keywords: tuple[str, ...] = PAPER_KEYWORDS
     blocked_prefixes: tuple[str, ...] = ("Write a program",)
-    max_input_chars: int = 5000
-    max_output_chars: int = 10000
-    _keyword_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    max_input_chars: Annotated[int, Field(ge=1)] = 5000
+    max_output_chars: Annotated[int, Field(ge=1)] = 10000
 
     def __post_init__(self) -> None:
-        """Validate the settings and compile the keyword pattern once.
+        """Check what pydantic cannot check field by field.
 
         Raises:
-            ConfigError: On unknown rule names or inconsistent bounds.
+            ConfigError: On unknown rule names or inconsistent bounds (surfaced by pydantic as
+                a ``ValidationError``).
         """
         unknown = set(self.enabled_rules) - set(RULE_VERSIONS)
         if unknown:
-            raise ConfigError(f"unknown heuristic rules: {sorted(unknown)}")
-        if self.min_words < 0 or self.max_words <= self.min_words:
+            raise ConfigError(
+                f"unknown heuristic rules: {sorted(unknown)}; known: {sorted(RULE_VERSIONS)}"
+            )
+        if self.max_words <= self.min_words:
             raise ConfigError(f"bad word bounds: ({self.min_words}, {self.max_words}]")
-        words = "|".join(re.escape(skeleton(k)) for k in self.keywords) or r"(?!x)x"
-        self._keyword_re = re.compile(rf"\b({words})\b")
 
     def fingerprint(self) -> str:
         """sha256 of the settings, to store next to verdicts made with them.
@@ -101,9 +113,16 @@ class HeuristicConfig:
         Returns:
             Hex digest of the canonical JSON of the public fields.
         """
-        data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        data = asdict(self)
         data["enabled_rules"] = sorted(data["enabled_rules"])
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str]:
+    """The compiled keyword rule for a keyword list (cached: configs are rebuilt per run)."""
+    words = "|".join(re.escape(skeleton(k)) for k in keywords) or r"(?!x)x"
+    return re.compile(rf"\b({words})\b")
 
 
 DEFAULT = HeuristicConfig()
@@ -130,7 +149,7 @@ def _instruction_failures(text: str, config: HeuristicConfig) -> list[tuple[str,
                 f"and at most {config.max_words}",
             )
         )
-    match = config._keyword_re.search(key)
+    match = _keyword_pattern(config.keywords).search(key)
     if match:
         failures.append(("unsuitable_keyword", f"mentions {match.group(1)!r}"))
     for prefix in config.blocked_prefixes:

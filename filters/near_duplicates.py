@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from datasketch import MinHashLSH
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass as validated_dataclass
 
 from filters.errors import ConfigError, DuplicateKeyError, IndexStorageError
 from filters.rouge import Encoded, TokenEncoder, rouge_l_many, rouge_tokenize
@@ -29,8 +31,20 @@ DEFAULT_NUM_PERM = 256
 # (every ROUGE-L > 0.7 pair measured on Alpaca) collide in some band, while unrelated
 # instructions sharing stopwords rarely do, so candidates per query grow slowly with the pool.
 DEFAULT_ROWS_PER_BAND = 5
+PAPER_THRESHOLD = 0.7  # Self-Instruct: reject above ROUGE-L 0.7 against the pool
 
 TextLookup = Callable[[Sequence[str]], Mapping[str, str]]
+
+
+@validated_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+class NearDuplicateConfig:
+    """The per-run setting of the near-duplicate rule; a run's configuration embeds it.
+
+    Attributes:
+        threshold: Reject when ROUGE-L F-measure against the pool is strictly above this.
+    """
+
+    threshold: Annotated[float, Field(gt=0.0, le=1.0)] = PAPER_THRESHOLD
 
 
 @dataclass
@@ -66,7 +80,7 @@ class NearDuplicateIndex:
     def __init__(
         self,
         *,
-        threshold: float = 0.7,
+        threshold: float = PAPER_THRESHOLD,
         num_perm: int = DEFAULT_NUM_PERM,
         lsh_threshold: float | None = None,
         lsh_params: tuple[int, int] | None = None,

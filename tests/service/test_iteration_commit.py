@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from service.run_config import RunConfig
+from generators.config import BootstrapConfig
+from service.runs.config import RunConfig
 from service.storage.db import Database
 from service.storage.iterations import commit_iteration
 from service.storage.models import Instance, ParseFailure, Run, Score, Task
@@ -13,7 +14,9 @@ from tests.service.scripted_run import claimed_run, scripted_pipeline
 
 
 def test_iteration_commit_is_consistent(database: Database) -> None:
-    config = RunConfig(seed_set="default", prompts_per_iteration=1, target_tasks=5)
+    config = RunConfig(
+        seed_set="default", bootstrap=BootstrapConfig(prompts_per_iteration=1), target_tasks=5
+    )
     run_id = claimed_run(database, config)
     run, pipeline = scripted_pipeline(database, run_id, config)
     assert len(pipeline.seed_tasks) == 69 and pipeline.machine_tasks == []
