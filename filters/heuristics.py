@@ -9,11 +9,8 @@ blocked instruction through.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import re
 import string
-from dataclasses import asdict
 from typing import Annotated
 
 from pydantic import ConfigDict, Field, PlainSerializer
@@ -106,16 +103,6 @@ class HeuristicConfig:
             )
         if self.max_words <= self.min_words:
             raise ConfigError(f"bad word bounds: ({self.min_words}, {self.max_words}]")
-
-    def fingerprint(self) -> str:
-        """sha256 of the settings, to store next to verdicts made with them.
-
-        Returns:
-            Hex digest of the canonical JSON of the public fields.
-        """
-        data = asdict(self)
-        data["enabled_rules"] = sorted(data["enabled_rules"])
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 @functools.lru_cache(maxsize=64)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import field
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import ConfigDict, Field, TypeAdapter
+from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass as validated_dataclass
 
 from generators.errors import ConfigError
@@ -41,7 +41,9 @@ class BootstrapConfig:
 
     The single home of these settings and their defaults (the paper's): a run's configuration
     embeds this type as it is. pydantic validates every construction, ``dataclasses.replace``
-    included, so a bad value raises ``pydantic.ValidationError`` (a ``ValueError``).
+    included, so a bad value raises ``pydantic.ValidationError`` (a ``ValueError``); to and from
+    JSON: ``pydantic.TypeAdapter(BootstrapConfig).dump_python(config, mode="json")`` and
+    ``.validate_python(data)``.
 
     Attributes:
         num_prompt_instructions: tasks listed in each instruction prompt.
@@ -92,19 +94,3 @@ class BootstrapConfig:
             raise ConfigError(
                 "num_seed_in_prompt + num_machine_in_prompt must equal num_prompt_instructions"
             )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return every setting as a JSON-ready dict (sampling nested as dicts)."""
-        return _ADAPTER.dump_python(self, mode="json")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BootstrapConfig:
-        """Rebuild a config from :meth:`to_dict` output (missing keys take the defaults).
-
-        Raises:
-            pydantic.ValidationError: an unknown key or a bad value.
-        """
-        return _ADAPTER.validate_python(data)
-
-
-_ADAPTER: TypeAdapter[BootstrapConfig] = TypeAdapter(BootstrapConfig)

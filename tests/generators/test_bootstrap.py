@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from generators.backends import make_backend
 from generators.backends.scripted import ScriptedBackend
@@ -17,6 +17,8 @@ from generators.bootstrap import BootstrapConfig, Iteration, run_iteration
 from generators.errors import ConfigError
 from generators.prompts import sha256_text
 from generators.types import Completion, Instance, PoolTask
+
+ADAPTER = TypeAdapter(BootstrapConfig)
 
 
 def scripted_reply(prompt: str) -> str | Completion:
@@ -212,12 +214,12 @@ def test_classification_only_variant_skips_the_classification_call(
 
 def test_config_round_trips_and_validates() -> None:
     config = BootstrapConfig(prompts_per_iteration=7)
-    data = config.to_dict()
+    data = ADAPTER.dump_python(config, mode="json")
     assert data["instruction_sampling"]["top_p"] == 0.5
     assert data["instruction_sampling"]["max_tokens"] == 1024
-    assert BootstrapConfig.from_dict(data) == config
+    assert ADAPTER.validate_python(data) == config
     with pytest.raises(ValidationError, match="nope"):
-        BootstrapConfig.from_dict({"nope": 1})
+        ADAPTER.validate_python({"nope": 1})
     with pytest.raises(ValidationError, match="must equal num_prompt_instructions"):
         BootstrapConfig(num_seed_in_prompt=7)
     with pytest.raises(ValidationError, match="must equal num_prompt_instructions"):
@@ -238,7 +240,7 @@ def test_config_round_trips_and_validates() -> None:
 )
 def test_every_bad_setting_is_refused_at_construction(field: str, value: object) -> None:
     with pytest.raises(ValidationError, match=field):
-        BootstrapConfig.from_dict({field: value})
+        ADAPTER.validate_python({field: value})
 
 
 def test_make_backend_builds_scripted_and_refuses_unknown_kinds() -> None:
