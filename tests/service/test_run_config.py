@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -21,12 +22,16 @@ from generators.backends.scripted import ScriptedBackend
 from generators.config import BootstrapConfig
 from generators.types import Candidate, Instance, IterationResult
 from service.app import create_app
+from service.cli import default_seed_path
 from service.runs import pipeline as pipeline_module
 from service.runs.config import RunConfig
 from service.runs.pipeline import open_pipeline
+from service.seed_files import parse_seed_file
 from service.settings import Settings
 from service.storage.db import Database
 from service.storage.models import Run
+from service.storage.seeds import import_seed_set
+from tests.service.api_client import api_harness
 from tests.service.scripted_run import queued_run, reply
 
 SECTIONS = {
@@ -286,3 +291,38 @@ def test_each_section_is_validated_once_by_its_library(
     with pytest.raises(ValidationError, match=message) as info:
         RunConfig.model_validate({"seed_set": "s", section: values})
     assert info.value.errors()[0]["loc"][0] == section
+
+
+def test_the_api_takes_the_embedded_layout_and_the_flat_one_alike(
+    db_url: str, tmp_path: Path
+) -> None:
+    with api_harness(db_url, tmp_path) as api:
+        with api.database.transaction() as s:
+            seed_file = parse_seed_file(default_seed_path().read_bytes())
+            import_seed_set(s, name="default", seed_file=seed_file)
+        nested = {
+            "seed_set": "default",
+            "bootstrap": {"prompts_per_iteration": 2, "max_instances_per_task": 3},
+            "heuristics": {"keywords": ["poem"], "max_words": 40},
+            "near_duplicates": {"threshold": 0.6},
+        }
+        flat = {
+            "seed_set": "default",
+            "prompts_per_iteration": 2,
+            "max_instances_per_task": 3,
+            "filters": {"max_words": 40, "rouge_l_threshold": 0.6},
+            "heuristics": {"keywords": ["poem"]},
+        }
+        made = [api.client.post("/v1/runs", json=b, headers=api.headers()) for b in (nested, flat)]
+        assert [r.status_code for r in made] == [202, 202], made[1].text
+        first, second = (r.json() for r in made)
+        assert first["config"] == second["config"]
+        assert first["config_hash"] == second["config_hash"]
+        assert first["config"]["heuristics"]["keywords"] == ["poem"]
+        bad = api.client.post(
+            "/v1/runs",
+            json={"seed_set": "default", "bootstrap": {"instance_sampling": {"top_p": 0}}},
+            headers=api.headers(),
+        )
+        assert bad.status_code == 422 and bad.json()["code"] == "invalid_request"
+        assert "bootstrap" in bad.text and "top_p" in bad.text
