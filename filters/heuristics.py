@@ -84,8 +84,9 @@ class HeuristicConfig:
     ] = frozenset(INSTRUCTION_RULES + INSTANCE_RULES)
     min_words: Annotated[int, Field(ge=0)] = 3
     max_words: Annotated[int, Field(ge=1)] = 150
-    keywords: tuple[str, ...] = PAPER_KEYWORDS
-    blocked_prefixes: tuple[str, ...] = ("Write a program",)
+    # Non-empty: an empty keyword or prefix would match, and reject, every instruction.
+    keywords: tuple[Annotated[str, Field(min_length=1)], ...] = PAPER_KEYWORDS
+    blocked_prefixes: tuple[Annotated[str, Field(min_length=1)], ...] = ("Write a program",)
     max_input_chars: Annotated[int, Field(ge=1)] = 5000
     max_output_chars: Annotated[int, Field(ge=1)] = 10000
 

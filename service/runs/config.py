@@ -102,13 +102,16 @@ def from_flat_layout(data: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("filters: an object with min_words, max_words, disabled_rules")
     heuristics = {k: filters[k] for k in ("min_words", "max_words") if k in filters}
     if "disabled_rules" in filters:
+        disabled = filters["disabled_rules"]
+        if not isinstance(disabled, list) or not all(isinstance(r, str) for r in disabled):
+            raise ValueError("filters.disabled_rules: a list of rule names")
         known = set(INSTRUCTION_RULES + INSTANCE_RULES)
-        unknown = set(filters["disabled_rules"]) - known
+        unknown = set(disabled) - known
         if unknown:
             raise ValueError(
                 f"filters.disabled_rules: unknown rules {sorted(unknown)}; known: {sorted(known)}"
             )
-        heuristics["enabled_rules"] = sorted(known - set(filters["disabled_rules"]))
+        heuristics["enabled_rules"] = sorted(known - set(disabled))
     _move(out, "heuristics", heuristics)
     if "rouge_l_threshold" in filters:
         _move(out, "near_duplicates", {"threshold": filters["rouge_l_threshold"]})

@@ -263,6 +263,9 @@ def test_a_stored_flat_row_reads_as_it_ran(database: Database) -> None:
     [
         ({"filters": {"disabled_rules": ["no_such_rule"]}}, "unknown rules"),
         ({"filters": {"rouge_l": 0.7}}, "unknown keys"),
+        ({"filters": {"disabled_rules": 5}}, "a list of rule names"),
+        ({"filters": {"disabled_rules": [None]}}, "a list of rule names"),
+        ({"filters": [1]}, "an object"),
         ({"bootstrap": {"prompts_per_iteration": 4}}, "both flat and inside 'bootstrap'"),
         ({"heuristics": {"max_words": 10}}, "both flat and inside 'heuristics'"),
         ({"filters": {"min_words": 50, "max_words": 40}}, "bad word bounds"),
@@ -282,6 +285,8 @@ def test_a_bad_flat_row_is_refused_with_its_reason(change: dict[str, Any], messa
         ("bootstrap", {"surprise": 1}, "surprise"),
         ("heuristics", {"enabled_rules": ["no_such_rule"]}, "unknown heuristic rules"),
         ("heuristics", {"min_words": 9, "max_words": 9}, "bad word bounds"),
+        ("heuristics", {"keywords": ["poem", ""]}, "keywords"),
+        ("heuristics", {"blocked_prefixes": [""]}, "blocked_prefixes"),
         ("near_duplicates", {"threshold": 1.5}, "threshold"),
     ],
 )
