@@ -22,8 +22,9 @@ production database would be on cores of its own; plain per-task scheduling is t
 
 (b) The worker's work around inference, on PostgreSQL: a run whose pool holds N accepted
 machine tasks (MinHash signatures stored, as the worker writes them). Once per claim: load the
-pool and rebuild the duplicate index. Per iteration: RunPipeline.step (prompts_per_iteration
-8) minus its inference time, plus commit_iteration and absorbing the accepted tasks.
+pool and rebuild the duplicate index (open_pipeline). Per iteration: RunPipeline.step
+(prompts_per_iteration 8) minus its inference time, plus commit_iteration and absorbing the
+accepted tasks.
 Inference runs on the CPU vLLM backend with the embedded SmolLM2-135M model (falling back to
 transformers if vLLM cannot start; the rows say which ran).
 
@@ -512,31 +513,20 @@ def inference_backend(kind: str) -> tuple[Any, str]:
         return make_backend("transformers", model="smollm2-135m", cache_dir=cache), note
 
 
-def claim_and_load(db: Database, run_id: int, backend: Any) -> tuple[Any, float, float]:
-    """What the worker does once per claim: load the pool, rebuild the index. Timed."""
-    from service.iteration import RunPipeline
-    from service.run_config import RunConfig
-    from service.run_settings import make_index
+def claim_and_load(db: Database, run_id: int, backend: Any) -> tuple[Any, float]:
+    """What the worker does once per claim: open the pipeline (load the pool, rebuild the
+    index). Timed."""
+    from service.runs.pipeline import open_pipeline
     from service.settings import Settings
-    from service.storage.iterations import load_pool
     from service.storage.runs import claim_run
 
     with db.transaction() as s:
         assert claim_run(s, owner="bench", lease_seconds=3600, run_id=run_id) == run_id
     started = time.perf_counter()
-    with db.sessions() as s:
-        run = s.get(Run, run_id)
-        assert run is not None
-        config = RunConfig.model_validate(run.config)
-        seeds, machine, items = load_pool(s, run)
-    loaded = time.perf_counter()
-    index = make_index(Settings(database_url=db.url), run_id=run_id, threshold=0.7)
-    index.add_many(items)
-    indexed = time.perf_counter()
-    pipeline = RunPipeline(
-        config=config, backend=backend, index=index, seed_tasks=seeds, machine_tasks=machine
+    pipeline = open_pipeline(
+        db, run_id, settings=Settings(database_url=db.url), backend_for=lambda _: backend
     )
-    return pipeline, loaded - started, indexed - loaded
+    return pipeline, time.perf_counter() - started
 
 
 def iterate(db: Database, run_id: int, pipeline: Any) -> dict[str, float]:
@@ -568,13 +558,17 @@ def iterate(db: Database, run_id: int, pipeline: Any) -> dict[str, float]:
 def worker_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Per-claim and per-iteration non-inference costs of the worker at each pool size."""
     from filters.near_duplicates import NearDuplicateIndex
+    from generators.config import BootstrapConfig
     from generators.types import SamplingParams
-    from service.run_config import RunConfig
+    from service.runs.config import RunConfig
 
     backend, note = inference_backend(args.backend)
     backend.generate(["Hello"], SamplingParams(temperature=0.0, top_p=1.0, max_tokens=8))
     config = RunConfig(
-        seed_set=SEED_SET, backend=backend.name, prompts_per_iteration=8, target_tasks=1_000_000
+        seed_set=SEED_SET,
+        backend=backend.name,
+        bootstrap=BootstrapConfig(prompts_per_iteration=8),
+        target_tasks=1_000_000,
     ).model_dump(mode="json")
     rows = []
     try:
@@ -588,7 +582,7 @@ def worker_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
                     db, seed_set_id=seed_set_id, run_ids=[run_id], texts=texts,
                     signatures=signatures, accepted_only=True,
                 )  # fmt: skip
-                pipeline, load_s, index_s = claim_and_load(db, run_id, backend)
+                pipeline, open_s = claim_and_load(db, run_id, backend)
                 its = [iterate(db, run_id, pipeline) for _ in range(args.iterations)]
                 db.dispose()
             total = {k: sum(it[k] for it in its) for k in its[0]}
@@ -596,8 +590,7 @@ def worker_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
             row = {"part": "worker", "database": "postgresql", "backend": backend.name}
             row |= {"pool_machine_tasks": pool, "iterations": len(its)}
             row |= {
-                "claim_load_pool_s": round(load_s, 3),
-                "claim_rebuild_index_s": round(index_s, 3),
+                "claim_open_pipeline_s": round(open_s, 3),
             }
             row |= {f"mean_{k}": round(v / len(its), 4) for k, v in total.items()}
             rows.append(

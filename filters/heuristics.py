@@ -8,14 +8,14 @@ blocked instruction through.
 
 from __future__ import annotations
 
-import hashlib
-import json
+import functools
 import re
 import string
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 import regex
+from pydantic import ConfigDict, Field, PlainSerializer
+from pydantic.dataclasses import dataclass as validated_dataclass
 
 from filters.echo import repeated_part
 from filters.errors import ConfigError
@@ -91,9 +91,13 @@ _LIST_NUMBER = re.compile(
 _BARE_LABEL = re.compile(r"\w[\w \t'-]{0,40}:")
 
 
-@dataclass
+@validated_dataclass(config=ConfigDict(extra="forbid"))
 class HeuristicConfig:
     """Thresholds and switches of the heuristic rules (defaults: the paper's).
+
+    The single home of these settings: a run's configuration embeds this type as it is, so
+    every field here is a per-run setting. pydantic validates every construction; a bad value
+    raises ``pydantic.ValidationError`` (a ``ValueError``).
 
     Attributes:
         enabled_rules: Names of the rules to apply (see ``INSTRUCTION_RULES`` and
@@ -113,35 +117,35 @@ class HeuristicConfig:
             other languages; empty keeps the paper's ASCII-only rule (version "1", else "2").
     """
 
-    enabled_rules: frozenset[str] = frozenset(INSTRUCTION_RULES + INSTANCE_RULES)
-    min_words: int = 3
-    max_words: int = 150
-    keywords: tuple[str, ...] = PAPER_KEYWORDS
-    blocked_prefixes: tuple[str, ...] = ("Write a program",)
-    max_input_chars: int = 5000
-    max_output_chars: int = 10000
+    # Sorted when written as JSON, so a run config's hash does not depend on set order.
+    enabled_rules: Annotated[
+        frozenset[str], PlainSerializer(sorted, return_type=list[str], when_used="json")
+    ] = frozenset(INSTRUCTION_RULES + INSTANCE_RULES)
+    min_words: Annotated[int, Field(ge=0)] = 3
+    max_words: Annotated[int, Field(ge=1)] = 150
+    # Non-empty: an empty keyword or prefix would match, and reject, every instruction.
+    keywords: tuple[Annotated[str, Field(min_length=1)], ...] = PAPER_KEYWORDS
+    blocked_prefixes: tuple[Annotated[str, Field(min_length=1)], ...] = ("Write a program",)
+    max_input_chars: Annotated[int, Field(ge=1)] = 5000
+    max_output_chars: Annotated[int, Field(ge=1)] = 10000
     word_count: Literal["script_aware", "whitespace"] = "script_aware"
-    start_scripts: tuple[str, ...] = ()
-    _keyword_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
-    _start_re: regex.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    start_scripts: tuple[Annotated[str, Field(min_length=1)], ...] = ()
 
     def __post_init__(self) -> None:
-        """Validate the settings and compile the keyword pattern once.
+        """Check what pydantic cannot check field by field.
 
         Raises:
-            ConfigError: On unknown rule names, inconsistent bounds, an unknown word count
-                or an unknown script name.
+            ConfigError: On unknown rule names, inconsistent bounds or an unknown script
+                name (surfaced by pydantic as a ``ValidationError``).
         """
         unknown = set(self.enabled_rules) - set(RULE_VERSIONS)
         if unknown:
-            raise ConfigError(f"unknown heuristic rules: {sorted(unknown)}")
-        if self.min_words < 0 or self.max_words <= self.min_words:
+            raise ConfigError(
+                f"unknown heuristic rules: {sorted(unknown)}; known: {sorted(RULE_VERSIONS)}"
+            )
+        if self.max_words <= self.min_words:
             raise ConfigError(f"bad word bounds: ({self.min_words}, {self.max_words}]")
-        words = "|".join(re.escape(skeleton(k)) for k in self.keywords) or r"(?!x)x"
-        self._keyword_re = re.compile(rf"\b({words})\b")
-        if self.word_count not in WORD_COUNT_VERSIONS:
-            raise ConfigError(f"word_count must be one of {sorted(WORD_COUNT_VERSIONS)}")
-        self._start_re = _start_pattern(self.start_scripts)
+        _start_pattern(self.start_scripts)  # raises on an unknown script name
 
     def rule_version(self, rule: str) -> str:
         """The version of a rule as this config defines it.
@@ -158,17 +162,15 @@ class HeuristicConfig:
             return START_VERSIONS[bool(self.start_scripts)]
         return RULE_VERSIONS[rule]
 
-    def fingerprint(self) -> str:
-        """sha256 of the settings, to store next to verdicts made with them.
 
-        Returns:
-            Hex digest of the canonical JSON of the public fields.
-        """
-        data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
-        data["enabled_rules"] = sorted(data["enabled_rules"])
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+@functools.lru_cache(maxsize=64)
+def _keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str]:
+    """The compiled keyword rule for a keyword list (cached: configs are rebuilt per run)."""
+    words = "|".join(re.escape(skeleton(k)) for k in keywords) or r"(?!x)x"
+    return re.compile(rf"\b({words})\b")
 
 
+@functools.lru_cache(maxsize=64)
 def _start_pattern(scripts: tuple[str, ...]) -> regex.Pattern[str] | None:
     """Letters and digits of ``scripts`` (Script_Extensions), or None for none.
 
@@ -217,7 +219,7 @@ def _instruction_failures(text: str, config: HeuristicConfig) -> list[tuple[str,
                 f"and at most {config.max_words}",
             )
         )
-    match = config._keyword_re.search(key)
+    match = _keyword_pattern(config.keywords).search(key)
     if match:
         failures.append(("unsuitable_keyword", f"mentions {match.group(1)!r}"))
     for prefix in config.blocked_prefixes:
@@ -231,7 +233,8 @@ def _instruction_failures(text: str, config: HeuristicConfig) -> list[tuple[str,
         )
     if norm[0] in string.punctuation:
         failures.append(("starts_with_punctuation", f"starts with {norm[0]!r}"))
-    allowed = config._start_re is not None and config._start_re.match(norm) is not None
+    start = _start_pattern(config.start_scripts)
+    allowed = start is not None and start.match(norm) is not None
     if not norm[0].isascii() and not allowed:
         also = f" (allowed: ASCII, {', '.join(config.start_scripts)})" * bool(config.start_scripts)
         failures.append(("starts_with_non_ascii", f"starts with non-ASCII {norm[0]!r}{also}"))

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass as validated_dataclass
 
 from filters.candidates import TokenOverlapIndex
 from filters.errors import ConfigError, DuplicateKeyError, IndexStorageError
@@ -32,8 +34,20 @@ RULE_NAME = "near_duplicate"
 RULE_VERSION = "3"
 DEFAULT_NUM_PERM = 256
 _REDIS_CHUNK = 5000
+PAPER_THRESHOLD = 0.7  # Self-Instruct: reject above ROUGE-L 0.7 against the pool
 
 TextLookup = Callable[[Sequence[str]], Mapping[str, str]]
+
+
+@validated_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+class NearDuplicateConfig:
+    """The per-run setting of the near-duplicate rule; a run's configuration embeds it.
+
+    Attributes:
+        threshold: Reject when ROUGE-L F-measure against the pool is strictly above this.
+    """
+
+    threshold: Annotated[float, Field(gt=0.0, le=1.0)] = PAPER_THRESHOLD
 
 
 @dataclass
@@ -68,7 +82,7 @@ class NearDuplicateIndex:
     def __init__(
         self,
         *,
-        threshold: float = 0.7,
+        threshold: float = PAPER_THRESHOLD,
         num_perm: int = DEFAULT_NUM_PERM,
         seed: int = 1,
         storage_config: dict[str, Any] | None = None,

@@ -1,22 +1,30 @@
 """One Self-Instruct bootstrap iteration: instructions, then classification, then instances.
 
-No database, no filters: the caller hands over the pools and a backend, and may pass an
-``accept`` callback (its filters) that decides which parsed instructions are worth the inference
-of the two later stages. Every model call becomes a :class:`GenerationRecord`; every refused
-completion or piece of one a :class:`ParseFailure`.
+No database, no filters. :class:`Iteration` exposes the three stages so a caller runs them in
+plain sequence and filters in between (only the instructions it keeps are worth the inference
+of the two later stages)::
+
+    it = Iteration(backend=backend, config=config, seed=seed)
+    candidates = it.instructions(seed_tasks, machine_tasks)
+    kept = [c for c in candidates if my_filters(c)]
+    it.classify(kept)
+    it.instances(kept)
+    result = it.result(candidates, kept)
+
+:func:`run_iteration` is that sequence with every candidate kept. Every model call becomes a
+:class:`GenerationRecord`; every refused completion or piece of one a :class:`ParseFailure`.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 from generators.backends.base import Backend
 from generators.config import BootstrapConfig
-from generators.errors import BackendError, ConfigError, ParseError
+from generators.errors import BackendError, ParseError
 from generators.parsing import (
     ItemFailure,
     parse_instances_input_first,
@@ -44,24 +52,69 @@ from generators.types import (
     new_generation_id,
 )
 
-__all__ = ["BootstrapConfig", "run_iteration"]
-
-Accept = Callable[[list[Candidate]], list[bool]]
+__all__ = ["BootstrapConfig", "Iteration", "run_iteration"]
 
 
-@dataclass
-class _Run:
-    """What one iteration accumulates: records, failures and time spent in inference."""
+class Iteration:
+    """One iteration's stages and what they accumulate: records, failures, inference time.
 
-    backend: Backend
-    wrap: bool
-    seed: int
-    records: list[GenerationRecord] = field(default_factory=list)
-    failures: list[ParseFailure] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
+    Args:
+        backend: where the prompts go.
+        config: sampling, decoding and parsing settings (validated when built).
+        seed: drives few-shot sampling and, unless a sampling config fixes one, decoding seeds.
+    """
+
+    def __init__(self, *, backend: Backend, config: BootstrapConfig, seed: int) -> None:
+        self.backend = backend
+        self.config = config
+        self.wrap = backend.model_info.is_chat if config.chat_wrap is None else config.chat_wrap
+        self.seed = seed
+        self.records: list[GenerationRecord] = []
+        self.failures: list[ParseFailure] = []
+        self.timings: dict[str, float] = {}
+        self._started = time.perf_counter()
+
+    def instructions(
+        self, seed_tasks: list[PoolTask], machine_tasks: list[PoolTask]
+    ) -> list[Candidate]:
+        """Stage 1: sample few-shot prompts from the pools, generate and parse new instructions.
+
+        Raises:
+            ConfigError: the seed pool is empty.
+            TemplateError: the template version does not exist.
+            BackendError: the backend failed as a whole.
+        """
+        return _instructions_stage(self, seed_tasks, machine_tasks, self.config)
+
+    def classify(self, kept: list[Candidate]) -> None:
+        """Stage 2: fill ``is_classification`` of each kept candidate (one call each)."""
+        if kept:
+            _classification_stage(self, kept, self.config)
+
+    def instances(self, kept: list[Candidate]) -> None:
+        """Stage 3: fill ``instances`` of each kept (classified) candidate (one call each)."""
+        if kept:
+            _instances_stage(self, kept, self.config)
+
+    def result(self, candidates: list[Candidate], kept: list[Candidate]) -> IterationResult:
+        """Close the iteration.
+
+        Returns:
+            Records, parse failures, candidates, kept candidates and timings in seconds:
+            ``total_s`` since construction, ``inference_<stage>_s`` and their sum
+            ``inference_s``, any caller-timed key (e.g. ``filters_s``), and ``non_inference_s``
+            = total minus inference minus the caller's keys (rendering, parsing, bookkeeping).
+        """
+        total = time.perf_counter() - self._started
+        inference = sum(v for k, v in self.timings.items() if k.startswith("inference_"))
+        callers = sum(v for k, v in self.timings.items() if not k.startswith("inference_"))
+        timings = {**self.timings, "total_s": total, "inference_s": inference}
+        timings["non_inference_s"] = total - inference - callers
+        return IterationResult(self.records, self.failures, candidates, kept, timings)
 
     @contextmanager
     def timed(self, key: str) -> Iterator[None]:
+        """Add the wall time of the block to ``timings[key]`` (seconds)."""
         start = time.perf_counter()
         try:
             yield
@@ -69,9 +122,11 @@ class _Run:
             self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - start
 
     def fail(self, record: GenerationRecord, reason: str, excerpt: str) -> None:
+        """Record that (part of) a completion could not be parsed."""
         self.failures.append(ParseFailure(record.id, record.stage, reason, excerpt))
 
     def fail_items(self, record: GenerationRecord, items: list[ItemFailure]) -> None:
+        """Record each refused item of a completion."""
         for item in items:
             self.fail(record, item.reason, item.excerpt)
 
@@ -130,9 +185,10 @@ def run_iteration(
     backend: Backend,
     config: BootstrapConfig,
     seed: int,
-    accept: Accept | None = None,
 ) -> IterationResult:
-    """Run one iteration (one batch) of Self-Instruct bootstrapping.
+    """Run one iteration (one batch) of Self-Instruct bootstrapping, keeping every candidate.
+
+    A caller that filters between the stages runs :class:`Iteration`'s stages itself.
 
     Args:
         seed_tasks: the human-written pool.
@@ -140,40 +196,27 @@ def run_iteration(
         backend: where the prompts go.
         config: sampling, decoding and parsing settings.
         seed: drives few-shot sampling and, unless a sampling config fixes one, decoding seeds.
-        accept: given every parsed candidate, says which to keep; only kept ones are classified
-            and get instances. None keeps all.
 
     Returns:
-        Records, parse failures, all candidates, kept candidates and timings (``total_s``,
-        ``inference_s``, ``accept_s``, ``non_inference_s`` = rendering + parsing + bookkeeping).
+        See :meth:`Iteration.result`.
 
     Raises:
-        ConfigError: inconsistent config, empty seed pool, or a bad accept answer.
+        ConfigError: empty seed pool.
         TemplateError: a template version does not exist.
         BackendError: the backend failed as a whole.
     """
-    config.validate()
-    wrap = backend.model_info.is_chat if config.chat_wrap is None else config.chat_wrap
-    run = _Run(backend=backend, wrap=wrap, seed=seed)
-    with run.timed("total_s"):
-        candidates = _instructions_stage(run, seed_tasks, machine_tasks, config)
-        with run.timed("accept_s"):
-            verdicts = accept(list(candidates)) if accept else [True] * len(candidates)
-        if len(verdicts) != len(candidates):
-            raise ConfigError(f"accept answered {len(verdicts)} verdicts for {len(candidates)}")
-        kept = [c for c, ok in zip(candidates, verdicts, strict=True) if ok]
-        if kept:
-            _classification_stage(run, kept, config)
-            _instances_stage(run, kept, config)
-    timings = dict(run.timings)
-    timings["inference_s"] = sum(v for k, v in timings.items() if k.startswith("inference_"))
-    timings.setdefault("accept_s", 0.0)
-    timings["non_inference_s"] = timings["total_s"] - timings["inference_s"] - timings["accept_s"]
-    return IterationResult(run.records, run.failures, candidates, kept, timings)
+    iteration = Iteration(backend=backend, config=config, seed=seed)
+    candidates = iteration.instructions(seed_tasks, machine_tasks)
+    iteration.classify(candidates)
+    iteration.instances(candidates)
+    return iteration.result(candidates, list(candidates))
 
 
 def _instructions_stage(
-    run: _Run, seed_tasks: list[PoolTask], machine_tasks: list[PoolTask], config: BootstrapConfig
+    run: Iteration,
+    seed_tasks: list[PoolTask],
+    machine_tasks: list[PoolTask],
+    config: BootstrapConfig,
 ) -> list[Candidate]:
     name = "instructions_classification" if config.classification_only else "instructions"
     template = load_template(name, config.instructions_template_version)
@@ -210,7 +253,7 @@ def _instructions_stage(
     return candidates
 
 
-def _classification_stage(run: _Run, kept: list[Candidate], config: BootstrapConfig) -> None:
+def _classification_stage(run: Iteration, kept: list[Candidate], config: BootstrapConfig) -> None:
     """Ask whether each kept instruction is a classification task.
 
     An unreadable answer is recorded as a failure and the task treated as non-classification
@@ -238,7 +281,7 @@ def _classification_stage(run: _Run, kept: list[Candidate], config: BootstrapCon
             candidate.is_classification = False
 
 
-def _instances_stage(run: _Run, kept: list[Candidate], config: BootstrapConfig) -> None:
+def _instances_stage(run: Iteration, kept: list[Candidate], config: BootstrapConfig) -> None:
     """Generate instances: output-first for classification tasks, input-first for the rest."""
     version = config.instances_template_version
     output_first = load_template("instances_output_first", version)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import field
+from typing import Annotated
+
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass as validated_dataclass
 
 from generators.errors import ConfigError
 from generators.types import SamplingParams
@@ -33,9 +35,15 @@ def _instance_sampling() -> SamplingParams:
     )
 
 
-@dataclass
+@validated_dataclass(config=ConfigDict(extra="forbid"))
 class BootstrapConfig:
     """How one bootstrap iteration samples, prompts, decodes and parses.
+
+    The single home of these settings and their defaults (the paper's): a run's configuration
+    embeds this type as it is. pydantic validates every construction, ``dataclasses.replace``
+    included, so a bad value raises ``pydantic.ValidationError`` (a ``ValueError``); to and from
+    JSON: ``pydantic.TypeAdapter(BootstrapConfig).dump_python(config, mode="json")`` and
+    ``.validate_python(data)``.
 
     Attributes:
         num_prompt_instructions: tasks listed in each instruction prompt.
@@ -58,64 +66,31 @@ class BootstrapConfig:
         instances_template_version: version of ``instances_input_first``/``_output_first``.
     """
 
-    num_prompt_instructions: int = 8
-    num_seed_in_prompt: int = 6
-    num_machine_in_prompt: int = 2
-    prompts_per_iteration: int = 32
+    num_prompt_instructions: Annotated[int, Field(ge=1, le=64)] = 8
+    num_seed_in_prompt: Annotated[int, Field(ge=1, le=64)] = 6
+    num_machine_in_prompt: Annotated[int, Field(ge=0, le=64)] = 2
+    prompts_per_iteration: Annotated[int, Field(ge=1, le=1024)] = 32
     classification_only: bool = False
     chat_wrap: bool | None = None
     instruction_sampling: SamplingParams = field(default_factory=_instruction_sampling)
     classification_sampling: SamplingParams = field(default_factory=_classification_sampling)
     instance_sampling: SamplingParams = field(default_factory=_instance_sampling)
-    max_instances_per_task: int = 5
-    max_instruction_chars: int = 1000
-    max_instance_chars: int = 5000
+    max_instances_per_task: Annotated[int, Field(ge=1, le=20)] = 5
+    max_instruction_chars: Annotated[int, Field(ge=1)] = 1000
+    max_instance_chars: Annotated[int, Field(ge=1)] = 5000
     keep_truncated: bool = False
-    instructions_template_version: int = 1
-    classification_template_version: int = 1
-    instances_template_version: int = 1
+    instructions_template_version: Annotated[int, Field(ge=1)] = 1
+    classification_template_version: Annotated[int, Field(ge=1)] = 1
+    instances_template_version: Annotated[int, Field(ge=1)] = 1
 
-    def validate(self) -> None:
-        """Check the numbers agree.
+    def __post_init__(self) -> None:
+        """Check the counts agree (pydantic has checked each one alone).
 
         Raises:
-            ConfigError: counts are inconsistent or not positive.
+            ConfigError: the seed and machine shares do not add up to the prompt's tasks
+                (surfaced by pydantic as a ``ValidationError``).
         """
         if self.num_seed_in_prompt + self.num_machine_in_prompt != self.num_prompt_instructions:
             raise ConfigError(
                 "num_seed_in_prompt + num_machine_in_prompt must equal num_prompt_instructions"
             )
-        for name in ("num_prompt_instructions", "prompts_per_iteration", "max_instances_per_task"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1")
-        if self.num_seed_in_prompt < 1 or self.num_machine_in_prompt < 0:
-            raise ConfigError("a prompt needs at least one seed task")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return every setting as a JSON-ready dict (sampling nested as dicts)."""
-        data = dataclasses.asdict(self)
-        for key in ("instruction_sampling", "classification_sampling", "instance_sampling"):
-            data[key] = getattr(self, key).to_dict()
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BootstrapConfig:
-        """Rebuild a config from :meth:`to_dict` output (missing keys take the defaults).
-
-        Raises:
-            ConfigError: an unknown key or bad sampling entry.
-        """
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"unknown bootstrap config keys: {sorted(unknown)}")
-        values = dict(data)
-        try:
-            for key in ("instruction_sampling", "classification_sampling", "instance_sampling"):
-                if isinstance(values.get(key), dict):
-                    entry = dict(values[key])
-                    entry["stop"] = tuple(entry.get("stop", ()))
-                    values[key] = SamplingParams(**entry)
-        except TypeError as exc:
-            raise ConfigError(f"bad sampling parameters: {exc}") from exc
-        return cls(**values)

@@ -37,8 +37,12 @@ class BackendUnavailableError(BackendError):
     code = "backend_unavailable"
 
 
-class ConfigError(GeneratorError):
-    """A configuration value is out of range or inconsistent."""
+class ConfigError(GeneratorError, ValueError):
+    """A configuration value is out of range or inconsistent.
+
+    A ``ValueError`` too, so pydantic reports one raised while validating a config as a
+    ``ValidationError`` naming the field (and the API answers 422, not 500).
+    """
 
     code = "config_error"
 

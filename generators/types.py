@@ -9,7 +9,10 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass as validated_dataclass
 
 Origin = Literal["seed", "machine"]
 Stage = Literal["instructions", "classification", "instances"]
@@ -34,23 +37,26 @@ class PoolTask:
     instances: list[Instance] = field(default_factory=list)
 
 
-@dataclass(frozen=True, kw_only=True)
+@validated_dataclass(frozen=True, kw_only=True, config=ConfigDict(extra="forbid"))
 class SamplingParams:
     """Decoding parameters handed to a backend; every field is recorded with each generation.
 
-    Keyword-only, so a call site never depends on field order.
+    Keyword-only, so a call site never depends on field order. pydantic validates every
+    construction (the bounds are the OpenAI completions API's), so an out-of-range value raises
+    ``pydantic.ValidationError`` (a ``ValueError``) here and nowhere else.
 
     ``stop`` strings end generation and are not part of the returned text. ``seed`` makes sampling
     reproducible where the engine supports it.
     """
 
-    temperature: float
-    top_p: float
-    max_tokens: int
-    presence_penalty: float = 0.0
-    frequency_penalty: float = 0.0
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
+    temperature: Annotated[float, Field(ge=0.0, le=5.0)]
+    top_p: Annotated[float, Field(gt=0.0, le=1.0)]
+    max_tokens: Annotated[int, Field(ge=1, le=8192)]
+    presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] = 0.0
+    frequency_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] = 0.0
+    # Room beyond what a caller sets: the instance stage adds its own "Example k+1" stop.
+    stop: Annotated[tuple[str, ...], Field(max_length=32)] = ()
+    seed: Annotated[int | None, Field(ge=0, le=2**63 - 1)] = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the parameters as a JSON-ready dict (``stop`` as a list)."""
@@ -147,9 +153,9 @@ class Candidate:
 class IterationResult:
     """The outcome of one bootstrap iteration.
 
-    ``candidates`` holds every parsed instruction in order; ``kept`` those the accept callback
-    kept, with classification and instances filled. ``timings`` splits wall time into inference
-    and non-inference seconds.
+    ``candidates`` holds every parsed instruction in order; ``kept`` those the caller kept
+    between the stages, with classification and instances filled. ``timings`` splits wall time
+    into inference and non-inference seconds (see ``bootstrap.Iteration.result``).
     """
 
     records: list[GenerationRecord]

@@ -272,7 +272,7 @@ def worker(
     """Claim runs and work them until stopped; SIGTERM finishes the current batch first."""
     import logging
 
-    from service.worker import Worker
+    from service.runs.worker import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = get_settings()
@@ -292,14 +292,16 @@ def run_foreground(
     target: Annotated[int, typer.Option(help="Accepted tasks to reach.")] = 50,
     backend: Annotated[str, typer.Option(help="vllm, openai or transformers.")] = "",
     model: Annotated[str, typer.Option(help="Prepared model name or a path.")] = "",
-    prompts: Annotated[int, typer.Option(help="Prompts per iteration.")] = 8,
+    prompts: Annotated[
+        int | None, typer.Option(help="Prompts per iteration (default: the library's).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     config_file: Annotated[
         Path | None, typer.Option("--config", help="A RunConfig JSON file.")
     ] = None,
 ) -> None:
     """Run one bootstrap run in the foreground with a progress bar (a single-machine path)."""
-    from service.foreground import run_in_foreground
+    from service.runs.foreground import run_in_foreground
 
     settings = get_settings()
     run_in_foreground(

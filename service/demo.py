@@ -22,7 +22,7 @@ import httpx
 from rich.console import Console
 
 from service.cli import default_seed_path
-from service.foreground import run_progress
+from service.runs.foreground import run_progress
 from service.seed_files import parse_seed_file
 from service.settings import get_settings
 from service.storage import migrate
@@ -78,21 +78,23 @@ def demo_run_config(backend: str) -> dict[str, Any]:
         "target_tasks": DEMO_TARGET,
         "max_iterations": 12,
         "seed": 7,
-        "prompts_per_iteration": 16 if backend == "vllm" else 4,
-        "max_instances_per_task": 2,
-        "instruction_sampling": {
-            "temperature": 0.7,
-            "top_p": 0.5,
-            "presence_penalty": 2.0,
-            "max_tokens": 256,
-            "stop": ["\n\n", "\n16", "16.", "16 ."],
-        },
-        "instance_sampling": {
-            "temperature": 0.0,
-            "top_p": 1.0,
-            "presence_penalty": 1.5,
-            "max_tokens": 160,
-            "stop": ["Task:"],
+        "bootstrap": {
+            "prompts_per_iteration": 16 if backend == "vllm" else 4,
+            "max_instances_per_task": 2,
+            "instruction_sampling": {
+                "temperature": 0.7,
+                "top_p": 0.5,
+                "presence_penalty": 2.0,
+                "max_tokens": 256,
+                "stop": ["\n\n", "\n16", "16.", "16 ."],
+            },
+            "instance_sampling": {
+                "temperature": 0.0,
+                "top_p": 1.0,
+                "presence_penalty": 1.5,
+                "max_tokens": 160,
+                "stop": ["Task:"],
+            },
         },
     }
 

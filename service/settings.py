@@ -70,7 +70,9 @@ class Settings(BaseSettings):
     default_backend: str = Field("transformers", description="vllm | openai | transformers.")
     default_model: str = Field("smollm2-135m", description="Prepared model name or a path.")
     openai_base_url: str | None = Field(
-        None, description="Comma-separated base URLs of OpenAI-compatible servers."
+        None,
+        description="Base URL(s) of OpenAI-compatible servers, comma-separated, with or without "
+        "the /v1 suffix (http://vllm:8000/v1); the openai backend splits and dispatches them.",
     )
 
     @property

@@ -1,7 +1,9 @@
 """The ``openai`` backend: any OpenAI-compatible completions server (``vllm serve``, a fleet).
 
-One ``httpx.Client`` shared by a bounded pool of threads (threads, not asyncio, so the backend
-also works when the caller already runs an event loop). Each prompt is one ``/v1/completions``
+Several servers are one backend: each request goes to the least busy healthy one and a retry
+fails over to another (:mod:`generators.backends.fleet`). One ``httpx.Client`` shared by a
+bounded pool of threads (threads, not asyncio, so the backend also works when the caller
+already runs an event loop). Each prompt is one ``/v1/completions``
 request; 429, 5xx, timeouts and connection errors are retried with exponential backoff (honouring
 ``Retry-After``), and every retry is written to the completion's ``retry_log``. A prompt that
 still fails comes back as a completion with ``finish_reason="error"`` instead of failing the
@@ -22,6 +24,7 @@ from typing import Any
 import httpx
 
 from generators.backends.base import ChatWrapper, load_tokenizer, prompt_seed
+from generators.backends.fleet import BaseUrls, ServerFleet, server_roots
 from generators.errors import BackendError
 from generators.model_dirs import fingerprint_model_dir
 from generators.types import Completion, ModelInfo, SamplingParams
@@ -33,7 +36,9 @@ class OpenAIBackend:
     """Concurrent completions requests against an OpenAI-compatible server.
 
     Args:
-        base_url: server root, e.g. ``http://127.0.0.1:8000`` (``/v1`` is appended).
+        base_url: the server(s): one URL, several separated by commas, or a list; with or
+            without the ``/v1`` suffix (``http://vllm:8000`` and ``http://vllm:8000/v1`` both
+            send to ``http://vllm:8000/v1/completions``).
         model: the served model name sent in each request.
         model_dir: local copy of the model, for the provenance hash and client-side chat
             wrapping; without it the model is treated as a base model with an unknown hash.
@@ -47,6 +52,7 @@ class OpenAIBackend:
         sleep: how to wait between attempts (injected by tests).
 
     Raises:
+        ConfigError: a base URL is not ``http(s)://host[:port]``.
         BackendError: ``model_dir`` is given but holds no model.
     """
 
@@ -54,7 +60,7 @@ class OpenAIBackend:
 
     def __init__(
         self,
-        base_url: str,
+        base_url: BaseUrls,
         *,
         model: str,
         model_dir: Path | None = None,
@@ -68,8 +74,8 @@ class OpenAIBackend:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._fleet = ServerFleet(server_roots(base_url))
         self._client = httpx.Client(
-            base_url=base_url.rstrip("/"),
             headers=headers,
             timeout=timeout_s,
             transport=transport,
@@ -92,13 +98,14 @@ class OpenAIBackend:
         )
 
     def _server_version(self) -> str:
-        """Ask the server for its version (vLLM answers ``/version``); ``unknown`` otherwise."""
-        try:
-            response = self._client.get("/version", timeout=5.0)
-            if response.status_code == 200:
-                return str(response.json().get("version", "unknown"))
-        except (httpx.HTTPError, ValueError):
-            pass
+        """Ask the servers for their version (vLLM answers ``/version``); ``unknown`` otherwise."""
+        for root in self._fleet.roots:
+            try:
+                response = self._client.get(f"{root}/version", timeout=5.0)
+                if response.status_code == 200:
+                    return str(response.json().get("version", "unknown"))
+            except (httpx.HTTPError, ValueError):
+                continue
         return "unknown"
 
     def generate(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:
@@ -132,20 +139,27 @@ class OpenAIBackend:
         payload = self._payload(prompt, sampling, seed)
         log: list[str] = []
         start = time.perf_counter()
+        server: int | None = None
         for attempt in range(self._max_retries + 1):
             wait: float | None = None
+            server = self._fleet.acquire(avoid=server)
+            root = self._fleet.roots[server]
+            # Named only in a fleet, so a single server's log reads as it always has.
+            where = f" ({root})" if len(self._fleet.roots) > 1 else ""
             try:
-                response = self._client.post("/v1/completions", json=payload)
+                response = self._client.post(f"{root}/v1/completions", json=payload)
             except httpx.TransportError as exc:  # connection refused/reset, timeouts
-                log.append(f"attempt {attempt + 1}: {type(exc).__name__}: {exc}")
+                self._fleet.release(server, failed=True)
+                log.append(f"attempt {attempt + 1}{where}: {type(exc).__name__}: {exc}")
             else:
+                self._fleet.release(server, failed=response.status_code >= 500)
                 if response.status_code == 200:
                     try:
                         return _completion(response, time.perf_counter() - start, log)
                     except BackendError as exc:
-                        log.append(f"attempt {attempt + 1}: {exc}")
+                        log.append(f"attempt {attempt + 1}{where}: {exc}")
                         break
-                log.append(f"attempt {attempt + 1}: HTTP {response.status_code}")
+                log.append(f"attempt {attempt + 1}{where}: HTTP {response.status_code}")
                 if response.status_code not in RETRY_STATUS:
                     break  # a 4xx other than 408/429 will fail the same way again
                 wait = _retry_after(response)

@@ -13,7 +13,7 @@ from service.storage.models import Generation, Instance, ParseFailure, Run, Scor
 from service.storage.runs import add_event, add_rejections, advance_iteration
 
 if TYPE_CHECKING:
-    from service.iteration import IterationOutcome, PendingTask
+    from service.runs.pipeline import IterationOutcome, PendingTask
 
 
 def _generation_row(rec: GenerationRecord, run_id: int, iteration: int) -> Generation:

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from service.run_config import RunConfig, Sampling
+from generators.config import BootstrapConfig
+from generators.types import SamplingParams
+from service.runs.config import RunConfig
 from service.storage import migrate
 from service.storage.db import Database
 from service.storage.models import Generation, ParseFailure, Run, RunEvent, Task
@@ -32,16 +34,20 @@ def small_config(model_dir: Path, target: int, **extra: object) -> RunConfig:
         backend="transformers",
         model=str(model_dir),
         target_tasks=target,
-        prompts_per_iteration=2,
-        max_instances_per_task=2,
-        instruction_sampling=Sampling(
-            temperature=0.7,
-            top_p=0.5,
-            presence_penalty=2.0,
-            max_tokens=80,
-            stop=["\n\n", "\n16", "16."],
+        bootstrap=BootstrapConfig(
+            prompts_per_iteration=2,
+            max_instances_per_task=2,
+            instruction_sampling=SamplingParams(
+                temperature=0.7,
+                top_p=0.5,
+                presence_penalty=2.0,
+                max_tokens=80,
+                stop=("\n\n", "\n16", "16."),
+            ),
+            instance_sampling=SamplingParams(
+                temperature=0.0, top_p=1.0, max_tokens=60, stop=("Task:",)
+            ),
         ),
-        instance_sampling=Sampling(temperature=0.0, top_p=1.0, max_tokens=60, stop=["Task:"]),
         **extra,  # type: ignore[arg-type]
     )
 

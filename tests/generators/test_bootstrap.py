@@ -9,13 +9,16 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
 from generators.backends import make_backend
 from generators.backends.scripted import ScriptedBackend
-from generators.bootstrap import BootstrapConfig, run_iteration
+from generators.bootstrap import BootstrapConfig, Iteration, run_iteration
 from generators.errors import ConfigError
 from generators.prompts import sha256_text
-from generators.types import Candidate, Completion, Instance, IterationResult, PoolTask
+from generators.types import Completion, Instance, IterationResult, PoolTask
+
+ADAPTER = TypeAdapter(BootstrapConfig)
 
 
 def scripted_reply(prompt: str) -> str | Completion:
@@ -86,37 +89,35 @@ def test_same_pool_seed_and_config_render_the_same_prompts(
     assert prompts(5)[:3] != prompts(6)[:3]
 
 
-def test_accept_callback_limits_later_stages(seed_pool: list[PoolTask]) -> None:
-    seen: list[list[Candidate]] = []
-
-    def accept(candidates: list[Candidate]) -> list[bool]:
-        seen.append(candidates)
-        return [c.instruction.startswith("Write") for c in candidates]
-
-    result = run_iteration(
-        seed_tasks=seed_pool,
-        machine_tasks=[],
-        backend=ScriptedBackend(scripted_reply),
-        config=small_config(),
-        seed=2,
-        accept=accept,
-    )
-    assert len(seen[0]) == 9
+def test_stages_run_in_sequence_with_the_callers_filter_between(
+    seed_pool: list[PoolTask],
+) -> None:
+    iteration = Iteration(backend=ScriptedBackend(scripted_reply), config=small_config(), seed=2)
+    candidates = iteration.instructions(seed_pool, [])
+    assert len(candidates) == 9 and {r.stage for r in iteration.records} == {"instructions"}
+    kept = [c for c in candidates if c.instruction.startswith("Write")]
+    iteration.classify(kept)
+    iteration.instances(kept)
+    with iteration.timed("filters_s"):
+        pass
+    result = iteration.result(candidates, kept)
     assert [c.instruction for c in result.kept] == ["Write a limerick about cats."] * 3
     assert sum(r.stage == "classification" for r in result.records) == 3
+    assert sum(r.stage == "instances" for r in result.records) == 3
     assert all(c.is_classification is None for c in result.candidates if c not in result.kept)
+    assert all(c.instances for c in kept)
+    t = result.timings
+    assert t["filters_s"] >= 0 and t["non_inference_s"] >= 0
+    assert t["total_s"] >= t["inference_s"] + t["filters_s"]
 
 
-def test_accept_must_answer_every_candidate(seed_pool: list[PoolTask]) -> None:
-    with pytest.raises(ConfigError):
-        run_iteration(
-            seed_tasks=seed_pool,
-            machine_tasks=[],
-            backend=ScriptedBackend(scripted_reply),
-            config=small_config(),
-            seed=2,
-            accept=lambda candidates: [True],
-        )
+def test_later_stages_make_no_call_when_nothing_is_kept(seed_pool: list[PoolTask]) -> None:
+    backend = ScriptedBackend(scripted_reply)
+    iteration = Iteration(backend=backend, config=small_config(), seed=2)
+    candidates = iteration.instructions(seed_pool, [])
+    iteration.classify([])
+    iteration.instances([])
+    assert len(backend.calls) == 1 and iteration.result(candidates, []).kept == []
 
 
 def test_malformed_completions_become_recorded_failures(seed_pool: list[PoolTask]) -> None:
@@ -233,14 +234,33 @@ def test_classification_only_variant_skips_the_classification_call(
 
 def test_config_round_trips_and_validates() -> None:
     config = BootstrapConfig(prompts_per_iteration=7)
-    data = config.to_dict()
+    data = ADAPTER.dump_python(config, mode="json")
     assert data["instruction_sampling"]["top_p"] == 0.5
     assert data["instruction_sampling"]["max_tokens"] == 1024
-    assert BootstrapConfig.from_dict(data) == config
-    with pytest.raises(ConfigError):
-        BootstrapConfig.from_dict({"nope": 1})
-    with pytest.raises(ConfigError):
-        BootstrapConfig(num_seed_in_prompt=7).validate()
+    assert ADAPTER.validate_python(data) == config
+    with pytest.raises(ValidationError, match="nope"):
+        ADAPTER.validate_python({"nope": 1})
+    with pytest.raises(ValidationError, match="must equal num_prompt_instructions"):
+        BootstrapConfig(num_seed_in_prompt=7)
+    with pytest.raises(ValidationError, match="must equal num_prompt_instructions"):
+        dataclasses.replace(config, num_machine_in_prompt=0)  # a copy is validated too
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("prompts_per_iteration", 0),
+        ("max_instances_per_task", 0),
+        ("num_machine_in_prompt", -1),
+        ("instruction_sampling", {"temperature": -1, "top_p": 1, "max_tokens": 5}),
+        ("instance_sampling", {"temperature": 0, "top_p": 0, "max_tokens": 5}),
+        ("classification_sampling", {"temperature": 0, "top_p": 1, "max_tokens": 0}),
+        ("chat_wrap", "sometimes"),
+    ],
+)
+def test_every_bad_setting_is_refused_at_construction(field: str, value: object) -> None:
+    with pytest.raises(ValidationError, match=field):
+        ADAPTER.validate_python({field: value})
 
 
 def test_make_backend_builds_scripted_and_refuses_unknown_kinds() -> None:

@@ -14,7 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from generators.backends.fleet import ServerFleet, server_roots
 from generators.backends.openai import OpenAIBackend
+from generators.errors import ConfigError
 from generators.types import SamplingParams
 
 SAMPLING = SamplingParams(
@@ -151,3 +153,95 @@ def test_base_model_without_local_copy_refuses_chat_wrapping() -> None:
     assert client.model_info.is_chat is False and client.model_info.model_hash == "unknown"
     with pytest.raises(BackendError):
         client.wrap_chat("hi")
+
+
+def completions_urls(base_url: Any, prompts: int = 4, **options: Any) -> list[str]:
+    """The URLs a backend built on ``base_url`` posts completions to, for a batch."""
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/version"):
+            return httpx.Response(404)
+        with lock:
+            seen.append(str(request.url))
+        return ok()
+
+    client = OpenAIBackend(
+        base_url, model="m", transport=httpx.MockTransport(handler), sleep=lambda s: None, **options
+    )
+    out = client.generate([f"p{i}" for i in range(prompts)], SAMPLING)
+    assert all(c.finish_reason == "stop" for c in out)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("base_url", "expected"),
+    [
+        ("http://vllm:8000/v1", "http://vllm:8000/v1/completions"),  # the OpenAI SDK's form
+        ("http://vllm:8000/v1/", "http://vllm:8000/v1/completions"),
+        ("http://vllm:8000", "http://vllm:8000/v1/completions"),
+        ("http://vllm:8000/", "http://vllm:8000/v1/completions"),
+        ("https://gw.example:9443/llm/v1", "https://gw.example:9443/llm/v1/completions"),
+        (" http://10.0.0.7:8000/v1 ", "http://10.0.0.7:8000/v1/completions"),
+    ],
+)
+def test_a_base_url_with_or_without_v1_reaches_v1_completions(base_url: str, expected: str) -> None:
+    assert set(completions_urls(base_url)) == {expected}
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://a.test:8000/v1,http://b.test:8000/v1",
+        "http://a.test:8000, http://b.test:8000/v1/",
+        ["http://a.test:8000/v1", "http://b.test:8000"],
+    ],
+)
+def test_several_base_urls_share_a_batch(base_url: Any) -> None:
+    urls = completions_urls(base_url, prompts=8, max_concurrency=1)
+    assert sorted(set(urls)) == [
+        "http://a.test:8000/v1/completions",
+        "http://b.test:8000/v1/completions",
+    ]
+    assert urls.count("http://a.test:8000/v1/completions") == 4  # idle fleet: turns alternate
+
+
+def test_a_failing_server_is_passed_over_and_named_in_the_retry_log() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/version"):
+            return httpx.Response(404)
+        return httpx.Response(503) if request.url.host == "a.test" else ok()
+
+    client = OpenAIBackend(
+        "http://a.test,http://b.test,http://c.test",
+        model="m",
+        transport=httpx.MockTransport(handler),
+        sleep=lambda s: None,
+        max_concurrency=1,
+    )
+    out = client.generate([f"p{i}" for i in range(6)], SAMPLING)
+    assert all(c.finish_reason == "stop" for c in out)
+    logs = [line for c in out for line in c.retry_log]
+    assert logs == ["attempt 1 (http://a.test): HTTP 503"]  # then a cools down: never again
+
+
+@pytest.mark.parametrize("base_url", ["vllm:8000", "", " , ", "ftp://x.test", []])
+def test_a_base_url_that_is_not_http_is_refused(base_url: Any) -> None:
+    with pytest.raises(ConfigError):
+        server_roots(base_url)
+
+
+def test_fleet_picks_the_least_busy_and_readmits_after_the_cooldown() -> None:
+    now = [0.0]
+    fleet = ServerFleet(["http://a", "http://b", "http://c"], cooldown_s=10, clock=lambda: now[0])
+    assert [fleet.acquire() for _ in range(3)] == [0, 1, 2]
+    fleet.release(1, failed=False)
+    assert fleet.acquire() == 1 and fleet.outstanding() == [1, 1, 1]
+    for server in (0, 1, 2):
+        fleet.release(server, failed=server == 0)
+    assert fleet.outstanding() == [0, 0, 0]
+    assert {fleet.acquire() for _ in range(2)} == {1, 2}  # a cools down
+    assert fleet.acquire(avoid=1) == 2
+    now[0] = 10.5
+    assert fleet.acquire() == 0  # re-admitted: the least busy again

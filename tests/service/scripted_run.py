@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from generators.backends.scripted import ScriptedBackend
 from service.cli import default_seed_path
-from service.iteration import RunPipeline
-from service.run_config import RunConfig
-from service.run_settings import make_index
+from service.runs.config import RunConfig
+from service.runs.pipeline import RunPipeline, open_pipeline
 from service.seed_files import parse_seed_file
 from service.settings import Settings
 from service.storage.db import Database
-from service.storage.iterations import load_pool
 from service.storage.models import Run
 from service.storage.runs import claim_run, create_run
 from service.storage.seeds import import_seed_set
@@ -63,18 +61,12 @@ def claimed_run(database: Database, config: RunConfig, owner: str = "me") -> int
 def scripted_pipeline(
     database: Database, run_id: int, config: RunConfig
 ) -> tuple[Run, RunPipeline]:
-    """The run's pool loaded from the database into a pipeline that answers with `reply`."""
+    """The run's pipeline, opened as the worker opens it, answering with `reply`."""
+    pipeline = open_pipeline(
+        database, run_id, settings=Settings(), backend_for=lambda _: ScriptedBackend(reply)
+    )
+    assert pipeline.config == config
     with database.sessions() as s:
         run = s.get(Run, run_id)
         assert run is not None
-        seeds, machine, items = load_pool(s, run)
-    index = make_index(Settings(), run_id=run_id, threshold=0.7)
-    index.add_many(items)
-    pipeline = RunPipeline(
-        config=config,
-        backend=ScriptedBackend(reply),
-        index=index,
-        seed_tasks=seeds,
-        machine_tasks=machine,
-    )
     return run, pipeline

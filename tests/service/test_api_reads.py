@@ -25,11 +25,12 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from generators.config import BootstrapConfig
 from service.api.routes.runs import run_out
 from service.api.routes.tasks import task_detail
 from service.api.schemas import Page, RunOut, TaskDetail, TaskOut
 from service.app import create_app
-from service.run_config import RunConfig
+from service.runs.config import RunConfig
 from service.storage.iterations import commit_iteration
 from service.storage.models import Task
 from service.storage.runs import get_run
@@ -47,7 +48,9 @@ def api(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator
 
 
 def _one_iteration(api: ApiHarness) -> int:
-    config = RunConfig(seed_set="default", prompts_per_iteration=1, target_tasks=5)
+    config = RunConfig(
+        seed_set="default", bootstrap=BootstrapConfig(prompts_per_iteration=1), target_tasks=5
+    )
     run_id = claimed_run(api.database, config)
     run, pipeline = scripted_pipeline(api.database, run_id, config)
     outcome = pipeline.step(1)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from generators.backends.scripted import ScriptedBackend
+from generators.config import BootstrapConfig
 from generators.types import Completion
-from service.run_config import RunConfig
+from service.runs.config import RunConfig
 from service.storage.db import Database
 from service.storage.iterations import commit_iteration
 from service.storage.models import Instance, ParseFailure, Run, Score, Task
@@ -16,7 +17,9 @@ from tests.service.scripted_run import reply as scripted_reply
 
 
 def test_iteration_commit_is_consistent(database: Database) -> None:
-    config = RunConfig(seed_set="default", prompts_per_iteration=1, target_tasks=5)
+    config = RunConfig(
+        seed_set="default", bootstrap=BootstrapConfig(prompts_per_iteration=1), target_tasks=5
+    )
     run_id = claimed_run(database, config)
     run, pipeline = scripted_pipeline(database, run_id, config)
     assert len(pipeline.seed_tasks) == 69 and pipeline.machine_tasks == []
@@ -62,7 +65,9 @@ def test_cut_and_echoed_instances_reject_their_tasks_with_reasons(database: Data
             return "Output: List three ways to save water at home."  # echoes the instruction
         return scripted_reply(prompt)
 
-    config = RunConfig(seed_set="default", prompts_per_iteration=1, target_tasks=5)
+    config = RunConfig(
+        seed_set="default", bootstrap=BootstrapConfig(prompts_per_iteration=1), target_tasks=5
+    )
     _, pipeline = scripted_pipeline(database, claimed_run(database, config), config)
     pipeline.backend = ScriptedBackend(reply)
     by_text = {t.candidate.instruction: t for t in pipeline.step(1).tasks}

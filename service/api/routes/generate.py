@@ -9,18 +9,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from generators.backends.base import Backend
+from generators.config import BootstrapConfig
 from service.api.deps import DatabaseDep, SettingsDep, WriteKey
 from service.api.errors import RefusedTooBig
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.routes.tasks import details_for
 from service.api.schemas import GenerateRequest, GenerateResponse
 from service.errors import InvalidInput
-from service.iteration import RunPipeline
-from service.run_config import RunConfig, config_sha256
-from service.run_settings import make_index, make_run_backend, validate_run_config
+from service.runs.config import RunConfig, check_backend, config_sha256
+from service.runs.pipeline import make_run_backend, open_pipeline
 from service.settings import Settings
 from service.storage import runs as run_store
-from service.storage.iterations import commit_iteration, load_pool
+from service.storage.iterations import commit_iteration
 from service.storage.seeds import get_seed_set
 
 router = APIRouter(tags=["generate"])
@@ -71,12 +71,12 @@ def generate(
         seed_set=body.seed_set,
         backend=body.backend or settings.default_backend,  # type: ignore[arg-type]
         model=body.model or settings.default_model,
-        prompts_per_iteration=body.prompts,
+        bootstrap=BootstrapConfig(prompts_per_iteration=body.prompts),
         target_tasks=body.prompts * 20,
         max_iterations=1,
         seed=body.seed,
     )
-    validate_run_config(config, settings)
+    check_backend(config, settings)
     return idempotent(
         database,
         api_key_id=key.id,
@@ -107,19 +107,9 @@ def _generate_once(
             status="running",
         )
         run.lease_owner = owner
-        session.flush()
-        seeds, machine, index_items = load_pool(session, run)
-    index = make_index(settings, run_id=run.id, threshold=config.filters.rouge_l_threshold)
-    index.add_many(index_items)
     try:
         with pool.lock:
-            pipeline = RunPipeline(
-                config=config,
-                backend=pool.get(config),
-                index=index,
-                seed_tasks=seeds,
-                machine_tasks=machine,
-            )
+            pipeline = open_pipeline(database, run.id, settings=settings, backend_for=pool.get)
             outcome = pipeline.step(1)
         with database.transaction() as session:
             stored = commit_iteration(

@@ -12,8 +12,7 @@ from service.api.deps import DatabaseDep, ReadKey, ReadsDep, RunId, SettingsDep,
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.reads import RUN_COLUMNS, json_response, row_of, run_document
 from service.api.schemas import Page, RunEventOut, RunOut, RunQuery
-from service.run_config import RunConfig, config_sha256
-from service.run_settings import validate_run_config
+from service.runs.config import RunConfig, check_backend, config_sha256
 from service.storage import runs as run_store
 from service.storage.models import Run
 from service.storage.seeds import get_seed_set
@@ -35,7 +34,7 @@ def create(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Queue a bootstrap run; a worker picks it up. Same Idempotency-Key, same answer."""
-    validate_run_config(config, settings)
+    check_backend(config, settings)
     body = config.model_dump(mode="json")
     request_hash = config_sha256(body)
 

@@ -9,15 +9,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from service.errors import InvalidInput
-from service.iteration import IterationOutcome
-from service.run_config import RunConfig
-from service.run_settings import validate_run_config
+from service.runs.config import RunConfig, check_backend, from_flat_layout
+from service.runs.pipeline import IterationOutcome
+from service.runs.worker import Worker
 from service.settings import Settings
 from service.storage.db import Database
 from service.storage.models import Run
 from service.storage.runs import claim_run, create_run
 from service.storage.seeds import get_seed_set
-from service.worker import Worker
 
 
 def run_progress(console: Console) -> Progress:
@@ -40,27 +39,25 @@ def run_in_foreground(
     target: int,
     backend: str,
     model: str,
-    prompts: int,
+    prompts: int | None,
     seed: int,
     config_file: Path | None,
 ) -> int:
-    """Returns the run id; the run ends completed, failed or (on Ctrl-C) queued for a worker."""
-    base = json.loads(config_file.read_text()) if config_file else {}
+    """Returns the run id; the run ends completed, failed or (on Ctrl-C) queued for a worker.
+
+    The config file's values win over ``backend``, ``model`` and ``seed``; ``prompts`` (when
+    given), ``seed_set`` and ``target`` win over the file's.
+    """
     try:
-        config = RunConfig.model_validate(
-            {
-                "backend": backend,
-                "model": model,
-                "prompts_per_iteration": prompts,
-                "seed": seed,
-                **base,
-                "seed_set": seed_set,
-                "target_tasks": target,
-            }
-        )
+        base = from_flat_layout(json.loads(config_file.read_text())) if config_file else {}
+        data = {"backend": backend, "model": model, "seed": seed, **base}
+        data |= {"seed_set": seed_set, "target_tasks": target}
+        if prompts is not None:
+            data["bootstrap"] = {**data.get("bootstrap", {}), "prompts_per_iteration": prompts}
+        config = RunConfig.model_validate(data)
     except ValueError as exc:
         raise InvalidInput(f"run config: {exc}") from None
-    validate_run_config(config, settings)
+    check_backend(config, settings)
     database = Database(settings.database_url)
     worker = Worker(settings=settings, database=database)
     try:

@@ -20,12 +20,11 @@ from filters.errors import FilterError
 from generators.backends.base import Backend
 from generators.errors import GeneratorError
 from service.errors import ServiceError
-from service.iteration import IterationOutcome, RunPipeline
-from service.run_config import RunConfig
-from service.run_settings import make_index, make_run_backend, validate_run_config
+from service.runs.config import RunConfig
+from service.runs.pipeline import IterationOutcome, RunPipeline, make_run_backend, open_pipeline
 from service.settings import Settings
 from service.storage.db import Database
-from service.storage.iterations import commit_iteration, load_pool
+from service.storage.iterations import commit_iteration
 from service.storage.models import Run
 from service.storage.runs import (
     LeaseLost,
@@ -103,20 +102,8 @@ class Worker:
             self._fail(run_id, f"unexpected {type(exc).__name__}: {exc}")
 
     def _pipeline(self, run_id: int) -> RunPipeline:
-        with self.database.sessions() as session:
-            run = session.get(Run, run_id)
-            assert run is not None
-            config = RunConfig.model_validate(run.config)
-            validate_run_config(config, self.settings)
-            seeds, machine, index_items = load_pool(session, run)
-        index = make_index(self.settings, run_id=run_id, threshold=config.filters.rouge_l_threshold)
-        index.add_many(index_items)
-        return RunPipeline(
-            config=config,
-            backend=self._backend_for(config),
-            index=index,
-            seed_tasks=seeds,
-            machine_tasks=machine,
+        return open_pipeline(
+            self.database, run_id, settings=self.settings, backend_for=self._backend_for
         )
 
     def _backend_for(self, config: RunConfig) -> Backend:

@@ -1,0 +1,147 @@
+"""What a run is asked to do: validated, hashed, stored with the run.
+
+The libraries' own config types are the single source of truth for their settings, defaults
+and validation; :class:`RunConfig` embeds them as they are (``bootstrap``, ``heuristics``,
+``near_duplicates``), so a field added to one of them is a per-run setting, in the OpenAPI
+schema and in the pipeline, with no other edit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from filters.heuristics import INSTANCE_RULES, INSTRUCTION_RULES, HeuristicConfig
+from filters.near_duplicates import NearDuplicateConfig
+from generators.config import BootstrapConfig
+from service.errors import InvalidInput
+from service.settings import Settings
+
+POLICY_VERSION = "v1"
+Scorer = Literal["heuristic_quality", "refusal", "llm_judge"]
+
+
+class RunConfig(BaseModel):
+    """A bootstrap run's whole configuration; its sha256 is stored with the run.
+
+    Stored rows written before the library types were embedded (the flat layout: top-level
+    ``prompts_per_iteration``, ``*_sampling``, ``filters`` ...) are read through
+    :func:`from_flat_layout`, so old runs resume and old clients keep working.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed_set: str = Field(min_length=1, max_length=200)
+    backend: Literal["vllm", "openai", "transformers"] = "transformers"
+    model: str = Field("smollm2-135m", min_length=1, max_length=1000)
+    backend_options: dict[str, Any] = Field(default_factory=dict)
+    target_tasks: int = Field(100, ge=1, le=1_000_000, description="Stop at this many accepted.")
+    max_iterations: int | None = Field(None, ge=1, le=1_000_000)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    bootstrap: BootstrapConfig = Field(
+        default_factory=BootstrapConfig, description="Prompting, decoding and parsing."
+    )
+    heuristics: HeuristicConfig = Field(
+        default_factory=HeuristicConfig, description="The paper's rule-based filters."
+    )
+    near_duplicates: NearDuplicateConfig = Field(
+        default_factory=NearDuplicateConfig, description="The ROUGE-L near-duplicate rule."
+    )
+    scorers: list[Scorer] = Field(default_factory=lambda: ["heuristic_quality", "refusal"])
+    policy_version: str = Field(POLICY_VERSION, max_length=50)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_flat_layout(cls, data: Any) -> Any:
+        return from_flat_layout(data) if isinstance(data, dict) else data
+
+    def config_hash(self) -> str:
+        """sha256 of the canonical JSON of every field (defaults included)."""
+        return config_sha256(self.model_dump(mode="json"))
+
+
+def config_sha256(data: dict[str, Any]) -> str:
+    """sha256 hex of ``data`` as canonical JSON (sorted keys, no spaces)."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# The flat layout's top-level keys that now live in `bootstrap` (same names, same meaning).
+FLAT_BOOTSTRAP_KEYS = (
+    "prompts_per_iteration",
+    "max_instances_per_task",
+    "keep_truncated",
+    "classification_only",
+    "instruction_sampling",
+    "classification_sampling",
+    "instance_sampling",
+)
+
+
+def from_flat_layout(data: dict[str, Any]) -> dict[str, Any]:
+    """Move the flat layout's keys into the embedded sections; other input is returned as is.
+
+    ``filters.disabled_rules`` becomes ``heuristics.enabled_rules`` (every known rule but
+    those), ``filters.min_words``/``max_words`` move to ``heuristics`` and
+    ``filters.rouge_l_threshold`` to ``near_duplicates.threshold``.
+
+    Raises:
+        ValueError: a key is given in both layouts, or an unknown rule is disabled (pydantic
+            reports it as a ``ValidationError``).
+    """
+    flat = [k for k in FLAT_BOOTSTRAP_KEYS if k in data]
+    if not flat and "filters" not in data:
+        return data
+    out = {k: v for k, v in data.items() if k not in FLAT_BOOTSTRAP_KEYS and k != "filters"}
+    _move(out, "bootstrap", {k: data[k] for k in flat})
+    filters = data.get("filters", {})
+    if not isinstance(filters, dict):
+        raise ValueError("filters: an object with min_words, max_words, disabled_rules")
+    heuristics = {k: filters[k] for k in ("min_words", "max_words") if k in filters}
+    if "disabled_rules" in filters:
+        disabled = filters["disabled_rules"]
+        if not isinstance(disabled, list) or not all(isinstance(r, str) for r in disabled):
+            raise ValueError("filters.disabled_rules: a list of rule names")
+        known = set(INSTRUCTION_RULES + INSTANCE_RULES)
+        unknown = set(disabled) - known
+        if unknown:
+            raise ValueError(
+                f"filters.disabled_rules: unknown rules {sorted(unknown)}; known: {sorted(known)}"
+            )
+        heuristics["enabled_rules"] = sorted(known - set(disabled))
+    _move(out, "heuristics", heuristics)
+    if "rouge_l_threshold" in filters:
+        _move(out, "near_duplicates", {"threshold": filters["rouge_l_threshold"]})
+    rest = set(filters) - {"min_words", "max_words", "disabled_rules", "rouge_l_threshold"}
+    if rest:
+        raise ValueError(f"filters: unknown keys {sorted(rest)}")
+    return out
+
+
+def _move(out: dict[str, Any], section: str, values: dict[str, Any]) -> None:
+    if not values:
+        return
+    current = out.get(section, {})
+    if not isinstance(current, dict) or set(current) & set(values):
+        raise ValueError(f"{sorted(values)} given both flat and inside {section!r}")
+    out[section] = {**current, **values}
+
+
+def check_backend(config: RunConfig, settings: Settings) -> None:
+    """The one check that needs the service's settings; raises InvalidInput.
+
+    An ``openai`` run needs a server: ``backend_options.base_url`` or the worker's
+    ``INSTRUCTFORGE_OPENAI_BASE_URL``.
+    """
+    if (
+        config.backend == "openai"
+        and not config.backend_options.get("base_url")
+        and not settings.openai_base_url
+    ):
+        raise InvalidInput(
+            "backend openai needs backend_options.base_url "
+            "(or set INSTRUCTFORGE_OPENAI_BASE_URL on the worker)"
+        )

@@ -1,0 +1,261 @@
+"""A run's pipeline: pool -> duplicate index -> backend -> the stages, filters between them.
+
+:func:`open_pipeline` is the one place a run's pipeline is assembled (the worker, the foreground
+run, ``/v1/generate`` and the tests all call it). :meth:`RunPipeline.step` runs one iteration:
+the instruction stage, then heuristics and near-duplicates, then classification and instances
+for the survivors only, then the instance rules and scorers. Nothing is stored here:
+``storage.iterations.commit_iteration`` writes the outcome in one transaction, and only after
+that commit do accepted tasks join the in-memory pool and the duplicate index (:meth:`absorb`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from filters.heuristics import check_instances, check_instruction
+from filters.near_duplicates import NearDuplicateIndex
+from filters.quality import score_heuristic_quality
+from filters.refusal import detect_refusal
+from filters.types import Score, Verdict
+from generators.backends import make_backend
+from generators.backends.base import Backend
+from generators.bootstrap import Iteration
+from generators.types import Candidate, IterationResult, PoolTask, SamplingParams
+from service.runs.config import RunConfig, check_backend
+from service.settings import Settings
+from service.storage.db import Database
+from service.storage.iterations import load_pool
+from service.storage.runs import get_run
+
+NO_INSTANCES_RULE = ("instances", "1")
+
+
+@dataclass
+class PendingTask:
+    """A parsed instruction with every verdict and score, not yet stored."""
+
+    key: str
+    candidate: Candidate
+    signature: bytes
+    verdict: Verdict
+    instance_verdicts: list[Verdict] = field(default_factory=list)
+    scores: list[tuple[int | None, Score]] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        return self.verdict.accepted
+
+
+@dataclass
+class IterationOutcome:
+    iteration: int
+    result: IterationResult
+    tasks: list[PendingTask]
+    wall_s: float
+
+    @property
+    def accepted(self) -> int:
+        return sum(t.accepted for t in self.tasks)
+
+
+BackendFor = Callable[[RunConfig], Backend]
+
+
+def open_pipeline(
+    database: Database, run_id: int, *, settings: Settings, backend_for: BackendFor
+) -> RunPipeline:
+    """Assemble a run's pipeline from what the database holds for it.
+
+    Args:
+        database: the run's database; the config and pool are read in one short session
+            (closed before the backend starts, which may take a while).
+        run_id: the run; its stored config is read (old flat layouts included).
+        settings: where a shared (Redis) duplicate index lives.
+        backend_for: gives the backend for the run's config (the worker keeps one engine per
+            process; tests pass a scripted one).
+
+    Raises:
+        NotFound: no such run.
+        pydantic.ValidationError: the stored config is no longer valid.
+    """
+    with database.sessions() as session:
+        run = get_run(session, run_id)
+        config = RunConfig.model_validate(run.config)
+        seeds, machine, index_items = load_pool(session, run)
+    index = make_index(settings, run_id=run_id, threshold=config.near_duplicates.threshold)
+    index.add_many(index_items)
+    return RunPipeline(
+        config=config,
+        backend=backend_for(config),
+        index=index,
+        seed_tasks=seeds,
+        machine_tasks=machine,
+    )
+
+
+def make_index(settings: Settings, *, run_id: int, threshold: float) -> NearDuplicateIndex:
+    """In memory, or in Redis (shared by every worker) when a Redis URL is configured."""
+    if not settings.redis_url:
+        return NearDuplicateIndex(threshold=threshold)
+    from redis.connection import parse_url
+
+    storage = {
+        "type": "redis",
+        "basename": f"instructforge:run:{run_id}".encode(),
+        "redis": parse_url(settings.redis_url),
+    }
+    return NearDuplicateIndex(threshold=threshold, storage_config=storage)
+
+
+def backend_options(config: RunConfig, settings: Settings) -> dict[str, Any]:
+    """The run's backend options completed from the settings (model cache, server URLs).
+
+    Raises:
+        InvalidInput: an openai run with no server to call.
+    """
+    check_backend(config, settings)
+    options = dict(config.backend_options)
+    if config.backend in ("vllm", "transformers"):
+        options.setdefault("cache_dir", settings.model_cache_dir)
+    if config.backend == "openai" and not options.get("base_url"):
+        options["base_url"] = settings.openai_base_url
+    return options
+
+
+def make_run_backend(config: RunConfig, settings: Settings) -> Backend:
+    """A new backend for the run's config (close it when done)."""
+    return make_backend(config.backend, model=config.model, **backend_options(config, settings))
+
+
+class RunPipeline:
+    """The state a worker keeps for one run between iterations: pool, index, backend."""
+
+    def __init__(
+        self,
+        *,
+        config: RunConfig,
+        backend: Backend,
+        index: NearDuplicateIndex,
+        seed_tasks: list[PoolTask],
+        machine_tasks: list[PoolTask],
+    ) -> None:
+        self.config = config
+        self.backend = backend
+        self.index = index
+        self.seed_tasks = seed_tasks
+        self.machine_tasks = machine_tasks
+
+    def step(self, iteration: int) -> IterationOutcome:
+        """Run iteration number `iteration` (1-based); nothing is stored."""
+        started = time.perf_counter()
+        stages = Iteration(
+            backend=self.backend,
+            config=self.config.bootstrap,
+            seed=self.config.seed * 1_000_003 + iteration,
+        )
+        candidates = stages.instructions(self.seed_tasks, self.machine_tasks)
+        with stages.timed("filters_s"):
+            tasks = self._screen(candidates)
+        kept = [t.candidate for t in tasks if t.accepted]
+        stages.classify(kept)
+        stages.instances(kept)
+        # Why an instance completion gave nothing (e.g. "truncated"), to name in the rejection.
+        unparsed = {f.generation_id: f.reason for f in stages.failures}
+        with stages.timed("filters_s"):
+            for task in tasks:
+                if task.accepted:
+                    reason = unparsed.get(task.candidate.instances_generation_id)
+                    self._judge_instances(task, reason)
+        self._score_with_judge([t for t in tasks if t.accepted])
+        result = stages.result(candidates, kept)
+        return IterationOutcome(iteration, result, tasks, time.perf_counter() - started)
+
+    def _screen(self, candidates: list[Candidate]) -> list[PendingTask]:
+        """Heuristics, then near-duplicates against the pool and within the batch."""
+        signatures = self.index.signatures([c.instruction for c in candidates])
+        tasks = [
+            PendingTask(
+                f"new:{i}", cand, sig, check_instruction(cand.instruction, self.config.heuristics)
+            )
+            for i, (cand, sig) in enumerate(zip(candidates, signatures, strict=True))
+        ]
+        survivors = [t for t in tasks if t.accepted]
+        dedup = self.index.check_batch(
+            [(t.key, t.candidate.instruction, t.signature) for t in survivors], add_accepted=False
+        )
+        for task, verdict in zip(survivors, dedup, strict=True):
+            task.verdict = verdict
+        return tasks
+
+    def _judge_instances(self, task: PendingTask, parse_reason: str | None = None) -> None:
+        cand = task.candidate
+        pairs = [(i.input, i.output) for i in cand.instances]
+        task.instance_verdicts = check_instances(
+            pairs,
+            is_classification=bool(cand.is_classification),
+            instruction=cand.instruction,
+            config=self.config.heuristics,
+        )
+        good = [i for i, v in enumerate(task.instance_verdicts) if v.accepted]
+        if not good:
+            why = "no instance was generated" if not pairs else "every instance was rejected"
+            if not pairs and parse_reason:
+                why += f" ({parse_reason})"
+            task.verdict = Verdict(False, *NO_INSTANCES_RULE, reason=why)
+            return
+        for i in good:
+            inp, out = pairs[i]
+            if "heuristic_quality" in self.config.scorers:
+                task.scores.append((i, score_heuristic_quality(cand.instruction, inp, out)))
+            if "refusal" in self.config.scorers:
+                task.scores.append((i, detect_refusal(out)))
+
+    def _score_with_judge(self, tasks: list[PendingTask]) -> None:
+        if "llm_judge" not in self.config.scorers or not tasks:
+            return
+        from filters.judge import LLMJudge
+
+        judge = LLMJudge(judge_completer(self.backend))
+        items, where = [], []
+        for task in tasks:
+            for i, v in enumerate(task.instance_verdicts):
+                if v.accepted:
+                    inst = task.candidate.instances[i]
+                    items.append((task.candidate.instruction, inst.input, inst.output))
+                    where.append((task, i))
+        for (task, i), score in zip(where, judge.score(items), strict=True):
+            task.scores.append((i, score))
+
+    def absorb(self, committed: list[tuple[int, PendingTask]]) -> None:
+        """After the commit: accepted tasks join the pool and the index under their ids."""
+        accepted = [(tid, t) for tid, t in committed if t.accepted]
+        self.index.add_many((str(tid), t.candidate.instruction, t.signature) for tid, t in accepted)
+        self.machine_tasks.extend(
+            PoolTask(
+                id=str(tid),
+                instruction=t.candidate.instruction,
+                is_classification=bool(t.candidate.is_classification),
+                origin="machine",
+                instances=[
+                    inst
+                    for inst, v in zip(t.candidate.instances, t.instance_verdicts, strict=True)
+                    if v.accepted
+                ],
+            )
+            for tid, t in accepted
+        )
+
+
+def judge_completer(backend: Backend) -> Callable[[list[str]], list[str]]:
+    """A `complete` function for the LLM judge: deterministic, chat-wrapped where the model is."""
+    sampling = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=128, stop=("\n\n",))
+
+    def complete(prompts: list[str]) -> list[str]:
+        if backend.model_info.is_chat:
+            prompts = [backend.wrap_chat(p) for p in prompts]
+        return [c.text for c in backend.generate(prompts, sampling)]
+
+    return complete
