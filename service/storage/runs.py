@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
 from service.errors import Conflict, NotFound
 from service.storage.models import Run, RunEvent, utcnow
+from service.storage.pages import Row, columns_of, paged, read_page, where_equal
 
 TERMINAL = ("completed", "cancelled", "failed")
 
@@ -174,6 +177,46 @@ def get_run(session: Session, run_id: int) -> Run:
     if run is None:
         raise NotFound(f"no run {run_id}")
     return run
+
+
+@lru_cache(maxsize=16)
+def _run(columns: tuple[str, ...]) -> Select[Any]:
+    return select(*columns_of(Run, columns)).where(Run.id == bindparam("run_id"))
+
+
+async def read_run(conn: AsyncConnection, run_id: int, *, columns: tuple[str, ...]) -> Row:
+    """The run's `columns`.
+
+    Raises:
+        NotFound: no run `run_id`.
+    """
+    row = (await conn.execute(_run(columns), {"run_id": run_id})).mappings().first()
+    if row is None:
+        raise NotFound(f"no run {run_id}")
+    return dict(row)
+
+
+@lru_cache(maxsize=64)
+def _run_page(columns: tuple[str, ...], equal: tuple[str, ...], after: bool) -> Select[Any]:
+    return paged(where_equal(select(*columns_of(Run, columns)), Run, equal), Run.id, after)
+
+
+async def read_runs(
+    conn: AsyncConnection,
+    *,
+    columns: tuple[str, ...],
+    equal: dict[str, Any],
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Row], str | None]:
+    """A page of runs in id order whose columns equal `equal`: rows of `columns` and the next
+    page's cursor (None on the last).
+
+    Raises:
+        InvalidInput: a cursor this API did not hand out.
+    """
+    stmt = _run_page(columns, tuple(equal), cursor is not None)
+    return await read_page(conn, stmt, equal, cursor, limit)
 
 
 _TRANSITIONS = {
