@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, aliased
 
 from service.errors import NotFound
 from service.storage.models import Generation, Instance, Score, Task
-from service.storage.pages import Row, columns_of, paged, read_page, where_equal
+from service.storage.pages import Row, columns_of, dicts_of, paged, read_page, where_equal
 
 GENERATION_IDS = ("generation_id", "classification_generation_id", "instances_generation_id")
 
@@ -133,8 +133,8 @@ async def read_task_detail(
     )
     return TaskDetailRows(
         task=dict(task),
-        instances=[dict(r) for r in instances.mappings()],
-        scores=[dict(r) for r in scores.mappings()],
+        instances=dicts_of(instances),
+        scores=dicts_of(scores),
         generations={g["id"]: dict(g) for g in generations},
     )
 
