@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -261,6 +262,46 @@ def add_rejections(session: Session, run_id: int, by_rule: dict[str, int]) -> No
     for rule, n in by_rule.items():
         merged[rule] = merged.get(rule, 0) + n
     session.execute(update(Run).where(Run.id == run_id).values(rejected_by_rule=merged))
+
+
+@dataclass
+class RunTotals:
+    """Counters summed over every run, from the runs' own rows (the worker keeps them in the
+    transaction of each iteration): nothing scans tasks or generation calls."""
+
+    runs_by_status: dict[str, int] = field(default_factory=dict)
+    accepted: int = 0
+    rejected_by_rule: dict[str, int] = field(default_factory=dict)
+    parse_failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    inference_seconds: float = 0.0
+
+
+def run_totals(session: Session) -> RunTotals:
+    """Every run's counters, summed; one row per run is read."""
+    totals = RunTotals()
+    rows = session.execute(
+        select(
+            Run.status,
+            Run.accepted_count,
+            Run.rejected_by_rule,
+            Run.parse_failure_count,
+            Run.prompt_tokens,
+            Run.completion_tokens,
+            Run.inference_seconds,
+        )
+    )
+    for status, accepted, by_rule, parse_failures, prompt, completion, seconds in rows:
+        totals.runs_by_status[status] = totals.runs_by_status.get(status, 0) + 1
+        totals.accepted += accepted
+        for rule, n in (by_rule or {}).items():
+            totals.rejected_by_rule[rule] = totals.rejected_by_rule.get(rule, 0) + n
+        totals.parse_failures += parse_failures
+        totals.prompt_tokens += prompt
+        totals.completion_tokens += completion
+        totals.inference_seconds += seconds or 0.0
+    return totals
 
 
 def recent_events(session: Session, run_id: int, limit: int = 20) -> list[RunEvent]:

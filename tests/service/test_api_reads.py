@@ -250,3 +250,33 @@ def test_in_memory_sqlite_serves_authenticated_routes(tmp_path: Path) -> None:
             other.dispose()
     finally:
         database.dispose()
+
+
+def _metric_values(text: str) -> dict[str, float]:
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+def test_metrics_sum_the_runs_counters(api: ApiHarness) -> None:
+    """/metrics shows what the runs' own progress shows, summed over every run."""
+    h = api.headers("read")
+    run_ids = [_one_iteration(api), _one_iteration(api)]
+    progress = [api.client.get(f"/v1/runs/{r}", headers=h).json()["progress"] for r in run_ids]
+    metrics = _metric_values(api.client.get("/metrics").text)
+
+    def total(key: str) -> int:
+        return sum(p[key] for p in progress)
+
+    assert metrics['instructforge_runs{status="running"}'] == 2
+    assert metrics['instructforge_machine_tasks{rule="",status="accepted"}'] == total("accepted")
+    for rule in ("unsuitable_keyword", "near_duplicate"):
+        rejected = sum(p["rejected_by_rule"][rule] for p in progress)
+        assert (
+            metrics[f'instructforge_machine_tasks{{rule="{rule}",status="rejected"}}'] == rejected
+        )
+    assert metrics['instructforge_tokens{kind="prompt"}'] == total("prompt_tokens") > 0
+    assert metrics['instructforge_tokens{kind="completion"}'] == total("completion_tokens") > 0
+    assert metrics["instructforge_parse_failures"] == total("parse_failures")
