@@ -427,14 +427,6 @@ def api_setups(
         ("postgresql", f"instructforge serve {many}", served, {}, None),
         ("sqlite", f"instructforge serve {many}", served, {}, None),
         ("postgresql", "instructforge serve --workers 1", [*cli, "--workers", "1"], {}, None),
-        # Task details are cached once read; this row shows every one read from the database.
-        (
-            "postgresql",
-            f"instructforge serve {many}, API_TASK_CACHE_MB=0",
-            served,
-            {"INSTRUCTFORGE_API_TASK_CACHE_MB": "0"},
-            {"GET /v1/tasks/{id}"},
-        ),
     ]
     load = f"wrk, {args.concurrency} closed-loop connections"
     rows = []

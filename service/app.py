@@ -12,12 +12,9 @@ from fastapi import FastAPI
 from service.api.auth import KeyVerifier
 from service.api.body_limit import BodyLimitMiddleware
 from service.api.errors import install_error_handlers
-from service.api.fast_reads import FastReads
-from service.api.reads import ApiReads
 from service.api.routes import datasets, eval_sets, generate, health, runs, seed_sets, tasks
 from service.settings import Settings, get_settings
-from service.storage.db import Database
-from service.storage.readers import make_reader
+from service.storage.db import AsyncEngines, Database
 
 API_VERSION = "1"
 
@@ -33,14 +30,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     settings = settings or get_settings()
     owns_database = database is None
     db = database or Database(settings.database_url)
-    reader = make_reader(db.url, db.engine.dialect, max_connections=settings.api_read_connections)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Fewer threads than AnyIO's 40: each holds a pooled connection while it works, and on
         # a few cores more threads only queue on the GIL.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
-        await reader.open()
         # Everything imported so far lives as long as the process: moved out of the collector's
         # sight, a full collection no longer walks ~200k objects in the middle of a request
         # (it was the 100 ms stall behind the p99 of even a lightly loaded API).
@@ -48,7 +43,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         gc.freeze()
         yield
         gc.unfreeze()
-        await reader.close()
+        await app.state.read_engines.dispose_here()
         app.state.backends.close_all()
         if owns_database:
             db.dispose()
@@ -62,13 +57,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.settings = settings
     app.state.database = db
     app.state.backends = generate.BackendPool(settings)
-    app.state.reads = ApiReads(reader, cache_bytes=settings.api_task_cache_mb * 2**20)
-    app.state.keys = KeyVerifier(app.state.reads, ttl_seconds=settings.api_key_cache_seconds)
+    app.state.read_engines = AsyncEngines(db.url, connections=settings.api_read_connections)
+    app.state.keys = KeyVerifier(ttl_seconds=settings.api_key_cache_seconds)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
-    if settings.api_fast_reads:
-        # Added last, so outermost: ahead of the body limit (it takes no request with a body).
-        app.add_middleware(FastReads)
     for module in (health, seed_sets, eval_sets, runs, tasks, generate, datasets):
         app.include_router(module.router)
     return app

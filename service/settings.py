@@ -49,20 +49,8 @@ class Settings(BaseSettings):
     api_read_connections: int = Field(
         10,
         ge=1,
-        description="PostgreSQL connections per API process for the hot reads (runs and tasks, "
-        "list and show), which run on the event loop.",
-    )
-    api_task_cache_mb: int = Field(
-        64,
-        ge=0,
-        description="Memory per API process for rendered task details (a task never changes "
-        "once written); 0 turns the cache off.",
-    )
-    api_fast_reads: bool = Field(
-        True,
-        description="Answer well-formed, authorised GETs of runs and tasks (list and show) "
-        "ahead of FastAPI's routing, with the same documents; off: every request takes the "
-        "FastAPI route.",
+        description="Database connections per API process for the reads on the event loop "
+        "(runs and tasks, list and show, and API keys); a read waits for a free one.",
     )
     generate_max_prompts: int = Field(
         8, ge=1, description="Largest synchronous /v1/generate batch; bigger work goes to runs."

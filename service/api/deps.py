@@ -12,14 +12,14 @@ from typing import Annotated, TypeVar
 import anyio.to_thread
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
 from service.api.auth import KeyVerifier, Principal
 from service.api.errors import Forbidden, Unauthorized
-from service.api.reads import ApiReads
 from service.api.schemas import MAX_ID
 from service.settings import Settings
-from service.storage.db import Database
+from service.storage.db import AsyncEngines, Database
 from service.storage.keys import has_scope
 
 T = TypeVar("T")
@@ -34,8 +34,9 @@ async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def get_reads(request: Request) -> ApiReads:
-    return request.app.state.reads
+async def get_read_engine(request: Request) -> AsyncEngine:
+    engines: AsyncEngines = request.app.state.read_engines
+    return engines.here()
 
 
 # Routes open their sessions themselves rather than take a session dependency: a dependency's
@@ -43,7 +44,8 @@ async def get_reads(request: Request) -> ApiReads:
 # deadlocked the connection pool against the thread pool (bench/service.py found it).
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-ReadsDep = Annotated[ApiReads, Depends(get_reads)]
+# The asyncio engine of the serving event loop: reads on it need no thread-pool hop.
+ReadEngine = Annotated[AsyncEngine, Depends(get_read_engine)]
 
 
 async def read(database: Database, query: Callable[[Session], T]) -> T:
@@ -68,7 +70,8 @@ def _require(scope: str):  # type: ignore[no-untyped-def]
         if credentials is None or not credentials.credentials:
             raise Unauthorized("missing API key: send `Authorization: Bearer <key>`")
         verifier: KeyVerifier = request.app.state.keys
-        principal = await verifier.verify(credentials.credentials)
+        engine = await get_read_engine(request)
+        principal = await verifier.verify(engine, credentials.credentials)
         if principal is None:
             raise Unauthorized("unknown or revoked API key")
         if not has_scope(principal.scopes, scope):

@@ -27,10 +27,10 @@ from service.export.decontam import EvalSetGuard
 from service.export.examples import InstanceRow, TaskRow, examples_of, split_of
 from service.export.manifest import build_manifest, lineage
 from service.export.rules import TypeCaps, apply_min_scores
-from service.export.select import check_runs, resolve_seed_sets, stream_tasks
 from service.export.spec import ExportSpec
 from service.export.tally import Tally
 from service.export.writers import VersionWriter, content_hash, describe_file, write_bytes
+from service.storage.candidates import check_runs, resolve_seed_sets, stream_tasks
 from service.storage.datasets import (
     ItemWriter,
     allocate_version,

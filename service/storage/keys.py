@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
+from typing import Any
 
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
 from service.errors import InvalidInput
@@ -47,6 +50,18 @@ def revoke_api_key(session: Session, key_id: int) -> bool:
         return False
     key.revoked_at = utcnow()
     return True
+
+
+_BY_HASH = select(ApiKey.id, ApiKey.name, ApiKey.scopes, ApiKey.revoked_at).where(
+    ApiKey.key_hash == bindparam("key_hash")
+)
+
+
+async def read_api_key(conn: AsyncConnection, key_hash: str) -> dict[str, Any] | None:
+    """The key stored with this hash (`id`, `name`, `scopes`, `revoked_at`: revoked or not),
+    or None."""
+    row = (await conn.execute(_BY_HASH, {"key_hash": key_hash})).mappings().first()
+    return dict(row) if row is not None else None
 
 
 def has_scope(scopes: Iterable[str], scope: str) -> bool:

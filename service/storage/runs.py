@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
 from service.errors import Conflict, NotFound
 from service.storage.models import Run, RunEvent, utcnow
+from service.storage.pages import Row, columns_of, paged, read_page, where_equal
 
 TERMINAL = ("completed", "cancelled", "failed")
 
@@ -176,6 +180,46 @@ def get_run(session: Session, run_id: int) -> Run:
     return run
 
 
+@lru_cache(maxsize=16)
+def _run(columns: tuple[str, ...]) -> Select[Any]:
+    return select(*columns_of(Run, columns)).where(Run.id == bindparam("run_id"))
+
+
+async def read_run(conn: AsyncConnection, run_id: int, *, columns: tuple[str, ...]) -> Row:
+    """The run's `columns`.
+
+    Raises:
+        NotFound: no run `run_id`.
+    """
+    row = (await conn.execute(_run(columns), {"run_id": run_id})).mappings().first()
+    if row is None:
+        raise NotFound(f"no run {run_id}")
+    return dict(row)
+
+
+@lru_cache(maxsize=64)
+def _run_page(columns: tuple[str, ...], equal: tuple[str, ...], after: bool) -> Select[Any]:
+    return paged(where_equal(select(*columns_of(Run, columns)), Run, equal), Run.id, after)
+
+
+async def read_runs(
+    conn: AsyncConnection,
+    *,
+    columns: tuple[str, ...],
+    equal: dict[str, Any],
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Row], str | None]:
+    """A page of runs in id order whose columns equal `equal`: rows of `columns` and the next
+    page's cursor (None on the last).
+
+    Raises:
+        InvalidInput: a cursor this API did not hand out.
+    """
+    stmt = _run_page(columns, tuple(equal), cursor is not None)
+    return await read_page(conn, stmt, equal, cursor, limit)
+
+
 _TRANSITIONS = {
     "cancel": ({"queued", "running", "paused"}, "cancelled"),
     "pause": ({"queued", "running"}, "paused"),
@@ -218,6 +262,46 @@ def add_rejections(session: Session, run_id: int, by_rule: dict[str, int]) -> No
     for rule, n in by_rule.items():
         merged[rule] = merged.get(rule, 0) + n
     session.execute(update(Run).where(Run.id == run_id).values(rejected_by_rule=merged))
+
+
+@dataclass
+class RunTotals:
+    """Counters summed over every run, from the runs' own rows (the worker keeps them in the
+    transaction of each iteration): nothing scans tasks or generation calls."""
+
+    runs_by_status: dict[str, int] = field(default_factory=dict)
+    accepted: int = 0
+    rejected_by_rule: dict[str, int] = field(default_factory=dict)
+    parse_failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    inference_seconds: float = 0.0
+
+
+def run_totals(session: Session) -> RunTotals:
+    """Every run's counters, summed; one row per run is read."""
+    totals = RunTotals()
+    rows = session.execute(
+        select(
+            Run.status,
+            Run.accepted_count,
+            Run.rejected_by_rule,
+            Run.parse_failure_count,
+            Run.prompt_tokens,
+            Run.completion_tokens,
+            Run.inference_seconds,
+        )
+    )
+    for status, accepted, by_rule, parse_failures, prompt, completion, seconds in rows:
+        totals.runs_by_status[status] = totals.runs_by_status.get(status, 0) + 1
+        totals.accepted += accepted
+        for rule, n in (by_rule or {}).items():
+            totals.rejected_by_rule[rule] = totals.rejected_by_rule.get(rule, 0) + n
+        totals.parse_failures += parse_failures
+        totals.prompt_tokens += prompt
+        totals.completion_tokens += completion
+        totals.inference_seconds += seconds or 0.0
+    return totals
 
 
 def recent_events(session: Session, run_id: int, limit: int = 20) -> list[RunEvent]:

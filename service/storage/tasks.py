@@ -1,34 +1,142 @@
-"""Reading tasks: list cursors, and one task with its whole provenance as ORM rows."""
+"""Reading tasks: filtered pages, and one task with its whole provenance.
+
+The API reads on the asyncio engine, as plain rows of the columns it serves (`read_tasks`,
+`read_task_detail`); code holding a sync Session reads ORM rows (`task_provenance`).
+"""
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, exists, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import Session, aliased
 
-from service.errors import InvalidInput, NotFound
+from service.errors import NotFound
 from service.storage.models import Generation, Instance, Score, Task
+from service.storage.pages import Row, columns_of, dicts_of, paged, read_page, where_equal
+
+GENERATION_IDS = ("generation_id", "classification_generation_id", "instances_generation_id")
 
 
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+@lru_cache(maxsize=256)
+def _task_page(
+    columns: tuple[str, ...], equal: tuple[str, ...], min_score: bool, after: bool
+) -> Select[Any]:
+    stmt = where_equal(select(*columns_of(Task, columns)), Task, equal)
+    if min_score:
+        stmt = stmt.where(
+            exists().where(
+                Score.task_id == Task.id,
+                Score.scorer == bindparam("scorer"),
+                Score.value >= bindparam("min_score"),
+            )
+        )
+    return paged(stmt, Task.id, after)
 
 
-def decode_cursor(cursor: str) -> int:
-    """Raises InvalidInput for a cursor we did not hand out."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, value = raw.split(":", 1)
-        if kind != "id":
-            raise ValueError(kind)
-        last_id = int(value)
-        if not 0 <= last_id < 2**31:
-            raise ValueError(value)
-        return last_id
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("cursor: not a cursor this API handed out") from None
+async def read_tasks(
+    conn: AsyncConnection,
+    *,
+    columns: tuple[str, ...],
+    equal: dict[str, Any],
+    min_score: tuple[str, float] | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Row], str | None]:
+    """A page of tasks in id order: rows of `columns` and the next page's cursor (or None).
+
+    Args:
+        equal: column name -> the value it must equal.
+        min_score: (scorer, value): only tasks with a score of that scorer at least `value`.
+
+    Raises:
+        InvalidInput: a cursor this API did not hand out.
+    """
+    values = dict(equal)
+    if min_score is not None:
+        values["scorer"], values["min_score"] = min_score
+    stmt = _task_page(columns, tuple(equal), min_score is not None, cursor is not None)
+    return await read_page(conn, stmt, values, cursor, limit)
+
+
+@dataclass
+class TaskDetailRows:
+    """A task's row (its columns asked for, GENERATION_IDS, `nearest_instruction`) and the
+    rows of its instances (by idx), scores (by id) and generation calls (by id)."""
+
+    task: Row
+    instances: list[Row]
+    scores: list[Row]
+    generations: dict[str, Row]
+
+
+@lru_cache(maxsize=16)
+def _task_with_nearest(columns: tuple[str, ...]) -> Select[Any]:
+    nearest = aliased(Task)
+    return (
+        select(
+            *columns_of(Task, columns),
+            *columns_of(Task, [c for c in GENERATION_IDS if c not in columns]),
+            nearest.instruction.label("nearest_instruction"),
+        )
+        .outerjoin(nearest, nearest.id == Task.nearest_task_id)
+        .where(Task.id == bindparam("task_id"))
+    )
+
+
+@lru_cache(maxsize=16)
+def _of_task(model: Any, columns: tuple[str, ...], order: str) -> Select[Any]:
+    return (
+        select(*columns_of(model, columns))
+        .where(model.task_id == bindparam("task_id"))
+        .order_by(model.__table__.c[order])
+    )
+
+
+@lru_cache(maxsize=16)
+def _generations(columns: tuple[str, ...]) -> Select[Any]:
+    return select(*columns_of(Generation, columns)).where(
+        Generation.id.in_(bindparam("ids", expanding=True))
+    )
+
+
+async def read_task_detail(
+    conn: AsyncConnection,
+    task_id: int,
+    *,
+    columns: tuple[str, ...],
+    instance_columns: tuple[str, ...],
+    score_columns: tuple[str, ...],
+    generation_columns: tuple[str, ...],
+) -> TaskDetailRows:
+    """One task and its provenance, read statement by statement without a snapshot: a task
+    and its rows are written in the one transaction that makes the task visible and never
+    change afterwards.
+
+    Raises:
+        NotFound: no task `task_id`.
+    """
+    key = {"task_id": task_id}
+    task = (await conn.execute(_task_with_nearest(columns), key)).mappings().first()
+    if task is None:
+        raise NotFound(f"no task {task_id}")
+    instances = await conn.execute(_of_task(Instance, instance_columns, "idx"), key)
+    scores = await conn.execute(_of_task(Score, score_columns, "id"), key)
+    ids = [task[c] for c in GENERATION_IDS if task[c]]
+    generations = (
+        (await conn.execute(_generations(generation_columns), {"ids": ids})).mappings()
+        if ids
+        else ()
+    )
+    return TaskDetailRows(
+        task=dict(task),
+        instances=dicts_of(instances),
+        scores=dicts_of(scores),
+        generations={g["id"]: dict(g) for g in generations},
+    )
 
 
 @dataclass

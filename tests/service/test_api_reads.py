@@ -1,13 +1,11 @@
 """The hot reads (runs and tasks, list and show) answer what the ORM and the schemas say.
 
-Those routes read on the database driver itself, in batches, and render their JSON without
-pydantic; well-formed requests are answered ahead of FastAPI's routing. So here every document
-they serve, for a run committed through the real iteration code (tasks with instances, scores,
-generation calls and a nearest duplicate), is checked against the response schema and against
-the ORM-built document of the same rows, on SQLite and PostgreSQL, with and without the fast
-path; the fast path answers every request byte for byte as the routes do; concurrent reads
-share database calls and still get their own documents. The PostgreSQL reader's pool also
-survives the server dropping its connections.
+Those routes read plain rows on SQLAlchemy's asyncio engine and render their JSON without
+pydantic. So here every document they serve, for a run committed through the real iteration
+code (tasks with instances, scores, generation calls and a nearest duplicate), is checked
+against the response schema and against the ORM-built document of the same rows, on SQLite and
+PostgreSQL; concurrent reads beyond the pool's size each get their own document; the pool
+survives the server dropping its connections; an in-memory SQLite database serves them too.
 """
 
 from __future__ import annotations
@@ -22,8 +20,9 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from generators.config import BootstrapConfig
 from service.api.routes.runs import run_out
@@ -31,8 +30,11 @@ from service.api.routes.tasks import task_detail
 from service.api.schemas import Page, RunOut, TaskDetail, TaskOut
 from service.app import create_app
 from service.runs.config import RunConfig
+from service.settings import Settings
+from service.storage.db import Database
 from service.storage.iterations import commit_iteration
-from service.storage.models import Task
+from service.storage.keys import create_api_key
+from service.storage.models import Base, Task
 from service.storage.runs import get_run
 from service.storage.tasks import task_provenance
 from tests.conftest import _admin, _pg_url
@@ -40,10 +42,9 @@ from tests.service.api_client import ApiHarness, api_harness
 from tests.service.scripted_run import claimed_run, scripted_pipeline
 
 
-@pytest.fixture(params=[True, False], ids=["fast", "routed"])
-def api(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ApiHarness]:
-    """The API with its fast read path (the default) and without it (every request routed)."""
-    with api_harness(db_url, tmp_path, api_fast_reads=request.param) as harness:
+@pytest.fixture
+def api(db_url: str, tmp_path: Path) -> Iterator[ApiHarness]:
+    with api_harness(db_url, tmp_path) as harness:
         yield harness
 
 
@@ -114,8 +115,15 @@ def test_missing_rows_and_bad_cursors(api: ApiHarness) -> None:
     for path in ("/v1/runs/12345", "/v1/tasks/12345"):
         r = api.client.get(path, headers=h)
         assert r.status_code == 404 and r.json()["code"] == "not_found"
-    bad = api.client.get("/v1/runs?cursor=bm90LWEtY3Vyc29y", headers=h)
-    assert bad.status_code == 422 and bad.json()["code"] == "invalid_input"
+    for route in ("runs", "tasks"):
+        bad = api.client.get(f"/v1/{route}?cursor=bm90LWEtY3Vyc29y", headers=h)
+        assert bad.status_code == 422 and bad.json()["code"] == "invalid_input"
+        # An empty cursor is no cursor: the first page.
+        first = api.client.get(f"/v1/{route}?cursor=", headers=h)
+        assert first.status_code == 200
+        assert first.json() == api.client.get(f"/v1/{route}", headers=h).json()
+    r = api.client.get("/v1/tasks?min_score=0.5", headers=h)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_input"
 
 
 @pytest.fixture
@@ -136,105 +144,28 @@ def test_reads_survive_the_server_closing_their_connections(
     api, name = pg_api
     run_id = _one_iteration(api)
     h = api.headers("read")
-    assert api.client.get(f"/v1/runs/{run_id}", headers=h).status_code == 200
-    # What a PostgreSQL restart or an idle-connection timeout does to a pooled connection.
-    with psycopg.connect(_pg_url(name).replace("+psycopg", ""), autocommit=True) as conn:
-        killed = conn.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        ).fetchone()
-    assert killed is not None and killed[0] >= 3
-    for _ in range(5):  # more reads than the pool holds connections: each dead one is met
-        r = api.client.get(f"/v1/runs/{run_id}", headers=h)
-        assert r.status_code == 200, r.text
+    paths = [f"/v1/runs/{run_id}", "/v1/tasks?limit=1", "/v1/runs"] * 3
 
+    def kill_every_connection() -> int:
+        # What a PostgreSQL restart or an idle-connection timeout does to pooled connections.
+        with psycopg.connect(_pg_url(name).replace("+psycopg", ""), autocommit=True) as conn:
+            killed = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+        return killed[0] if killed else 0
 
-def test_task_cache_keeps_details_not_absences(api: ApiHarness) -> None:
-    h = api.headers("read")
-    _one_iteration(api)
-    tasks = api.client.get("/v1/tasks?limit=500", headers=h).json()["items"]
-    next_id = max(t["id"] for t in tasks) + 1
-    assert api.client.get(f"/v1/tasks/{next_id}", headers=h).status_code == 404
-    _one_iteration(api)  # writes the task with that id (and more)
-    first = api.client.get(f"/v1/tasks/{next_id}", headers=h)
-    assert first.status_code == 200 and first.json()["id"] == next_id
-    cache = api.client.app.state.reads.task_cache  # type: ignore[attr-defined]
-    assert cache is not None and next_id in cache
-    assert api.client.get(f"/v1/tasks/{next_id}", headers=h).content == first.content
+    async def scenario() -> tuple[list[tuple[int, Any]], int, list[tuple[int, Any]]]:
+        app = create_app(api.client.app.state.settings, database=api.database)  # type: ignore[attr-defined]
+        async with app.router.lifespan_context(app):
+            before = await asyncio.gather(*(_get(app, p, h) for p in paths))  # pool filled
+            killed = kill_every_connection()
+            after = [await _get(app, p, h) for p in paths]  # every dead one is met
+            return before, killed, after
 
-
-def _odd_requests(
-    run_id: int, task_id: int, keys: dict[str, str]
-) -> list[tuple[str, str, dict[str, str]]]:
-    """(method, path, headers): the plain reads and the requests the fast path must leave to
-    the routes, or answer exactly as they do."""
-    read = {"Authorization": f"Bearer {keys['read']}"}
-    paths = [
-        f"/v1/runs/{run_id}",
-        f"/v1/runs/{run_id}?limit=abc",
-        "/v1/runs/987654",
-        "/v1/runs/0",
-        "/v1/runs/007",
-        "/v1/runs/abc",
-        "/v1/runs/99999999999999999999",
-        "/v1/runs/",
-        "/v1/runs",
-        "/v1/runs?limit=1",
-        "/v1/runs?limit=0",
-        "/v1/runs?limit=abc",
-        "/v1/runs?limit=1&limit=2",
-        "/v1/runs?status=running",
-        "/v1/runs?status=bogus",
-        "/v1/runs?status=",
-        "/v1/runs?kind=batch&unknown=1",
-        "/v1/runs?cursor=bm90LWEtY3Vyc29y",
-        "/v1/tasks",
-        f"/v1/tasks?run_id={run_id}&limit=2",
-        "/v1/tasks?run_id=0",
-        "/v1/tasks?min_score=0.5",
-        "/v1/tasks?min_score=0.5&scorer=heuristic_quality",
-        "/v1/tasks?is_classification=true&status=accepted",
-        "/v1/tasks?is_classification=maybe",
-        f"/v1/tasks/{task_id}",
-        "/v1/tasks/987654",
-        "/v1/tasks/-1",
-    ]
-    requests = [("GET", p, read) for p in paths]
-    for headers in (
-        {},
-        {"Authorization": "Bearer "},
-        {"Authorization": f"Basic {keys['read']}"},
-        {"Authorization": "Bearer not-a-key"},
-        {"Authorization": f"bearer {keys['admin']}"},
-        {"Authorization": f"Bearer {keys['write']}"},
-        {**read, "Content-Length": "3"},
-    ):
-        requests += [("GET", f"/v1/runs/{run_id}", headers), ("GET", "/v1/tasks", headers)]
-    requests += [("HEAD", f"/v1/runs/{run_id}", read), ("POST", "/v1/runs", read)]
-    return requests
-
-
-def test_the_fast_path_answers_as_the_routes_do(db_url: str, tmp_path: Path) -> None:
-    with (
-        api_harness(db_url, tmp_path, api_fast_reads=True) as fast,
-        api_harness(db_url, tmp_path, api_fast_reads=False) as routed,
-    ):
-        run_id = _one_iteration(fast)
-        task_id = fast.client.get("/v1/tasks", headers=fast.headers("read")).json()["items"][0][
-            "id"
-        ]
-        for method, path, headers in _odd_requests(run_id, task_id, fast.keys):
-            body = b"abc" if "Content-Length" in headers else None
-            a = fast.client.request(
-                method, path, headers=headers, content=body, follow_redirects=False
-            )
-            b = routed.client.request(
-                method, path, headers=headers, content=body, follow_redirects=False
-            )
-            seen = (method, path, headers)
-            assert (a.status_code, a.content) == (b.status_code, b.content), seen
-            for name in ("content-type", "content-length", "www-authenticate", "location"):
-                assert a.headers.get(name) == b.headers.get(name), (seen, name)
+    before, killed, after = asyncio.run(scenario())
+    assert killed >= 3  # the asyncio engine's pool of 3, and the sync engine's
+    assert after == before and {status for status, _ in after} == {200}
 
 
 async def _get(app: FastAPI, path: str, headers: dict[str, str]) -> tuple[int, Any]:
@@ -269,40 +200,86 @@ async def _get(app: FastAPI, path: str, headers: dict[str, str]) -> tuple[int, A
 
 
 async def _concurrently(
-    app: FastAPI, paths: list[str], headers: dict[str, str], calls: list[int]
+    app: FastAPI, paths: list[str], headers: dict[str, str]
 ) -> list[tuple[int, Any]]:
     async with app.router.lifespan_context(app):
-        await _get(app, "/v1/runs", headers)  # the key is verified (and remembered) here
-        calls.clear()
         return await asyncio.gather(*(_get(app, p, headers) for p in paths))
 
 
-def test_concurrent_reads_share_database_calls(api: ApiHarness) -> None:
-    for _ in range(3):
+def test_concurrent_reads_wait_for_the_pools_connections(pg_api: tuple[ApiHarness, str]) -> None:
+    """More requests at once than the asyncio engine has connections (3 here): each waits for
+    one and gets its own document, on one event loop."""
+    api, _ = pg_api
+    for _ in range(2):
         run_id = _one_iteration(api)
     h = api.headers("read")
     task_ids = [t["id"] for t in api.client.get("/v1/tasks", headers=h).json()["items"]]
     paths = [f"/v1/tasks/{t}" for t in task_ids] + ["/v1/tasks/987654"]
     paths += [f"/v1/runs/{run_id}", f"/v1/runs/{run_id - 1}", "/v1/runs/987654"]
-    paths += ["/v1/runs", "/v1/runs", "/v1/runs?limit=1", "/v1/tasks?limit=2", "/v1/tasks?limit=2"]
+    paths += ["/v1/runs", "/v1/runs?limit=1", "/v1/tasks?limit=2", f"/v1/tasks?run_id={run_id}"]
+    paths *= 4
     one_by_one = [api.client.get(p, headers=h) for p in paths]
-
-    # No task cache, and every request's key looked up: concurrent lookups of one key share
-    # a call too (a remembered key expiring under load made each request in flight ask).
-    update = {"api_task_cache_mb": 0, "api_key_cache_seconds": 0}
+    # Every request's key looked up too: key checks take connections of the same pool.
+    update = {"api_key_cache_seconds": 0}
     settings = api.client.app.state.settings.model_copy(update=update)  # type: ignore[attr-defined]
     app = create_app(settings, database=api.database)
-    reader = app.state.reads.reader
-    calls: list[int] = []
-    fetch = reader.fetch
-
-    async def counted(*statements: Any) -> Any:
-        calls.append(len(statements))
-        return await fetch(*statements)
-
-    reader.fetch = counted
-    together = asyncio.run(_concurrently(app, paths, h, calls))
+    together = asyncio.run(_concurrently(app, paths, h))
+    assert len(paths) > 3 * 10
     assert together == [(r.status_code, r.json()) for r in one_by_one]
-    assert [status for status, _ in together].count(404) == 2
-    # One call per kind of read: the key, task details, runs, run pages, task pages.
-    assert len(calls) == 5, calls
+    assert [status for status, _ in together].count(404) == 2 * 4
+
+
+def test_in_memory_sqlite_serves_authenticated_routes(tmp_path: Path) -> None:
+    """One in-memory database for the writer's thread, the route threads and the event loop's
+    reads (a plain `:memory:` connection each sees a database of its own)."""
+    database = Database("sqlite:///:memory:")
+    try:
+        Base.metadata.create_all(database.engine)
+        with database.transaction() as s:
+            _, key = create_api_key(s, name="r", scopes=["read"])
+        h = {"Authorization": f"Bearer {key}"}
+        settings = Settings(database_url="sqlite:///:memory:", data_dir=tmp_path)
+        with TestClient(create_app(settings, database=database)) as client:
+            assert client.get("/v1/runs", headers=h).json() == {"items": [], "next_cursor": None}
+            assert client.get("/v1/tasks/1", headers=h).json()["code"] == "not_found"
+            assert client.get("/v1/seed-sets", headers=h).json() == []  # a route on a thread
+            assert client.get("/v1/runs", headers={"Authorization": "Bearer x"}).status_code == 401
+        # Two databases made from the same URL are two databases.
+        other = Database("sqlite:///:memory:")
+        try:
+            assert other.url != database.url
+            assert not inspect(other.engine).get_table_names()
+        finally:
+            other.dispose()
+    finally:
+        database.dispose()
+
+
+def _metric_values(text: str) -> dict[str, float]:
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+def test_metrics_sum_the_runs_counters(api: ApiHarness) -> None:
+    """/metrics shows what the runs' own progress shows, summed over every run."""
+    h = api.headers("read")
+    run_ids = [_one_iteration(api), _one_iteration(api)]
+    progress = [api.client.get(f"/v1/runs/{r}", headers=h).json()["progress"] for r in run_ids]
+    metrics = _metric_values(api.client.get("/metrics").text)
+
+    def total(key: str) -> int:
+        return sum(p[key] for p in progress)
+
+    assert metrics['instructforge_runs{status="running"}'] == 2
+    assert metrics['instructforge_machine_tasks{rule="",status="accepted"}'] == total("accepted")
+    for rule in ("unsuitable_keyword", "near_duplicate"):
+        rejected = sum(p["rejected_by_rule"][rule] for p in progress)
+        assert (
+            metrics[f'instructforge_machine_tasks{{rule="{rule}",status="rejected"}}'] == rejected
+        )
+    assert metrics['instructforge_tokens{kind="prompt"}'] == total("prompt_tokens") > 0
+    assert metrics['instructforge_tokens{kind="completion"}'] == total("completion_tokens") > 0
+    assert metrics["instructforge_parse_failures"] == total("parse_failures")

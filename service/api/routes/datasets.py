@@ -13,7 +13,6 @@ from fastapi import APIRouter, BackgroundTasks, Header, Query, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
 
 from service.api.deps import DatabaseDep, ReadKey, SettingsDep, WriteKey
 from service.api.idempotency import IdempotencyKey, idempotent
@@ -29,8 +28,8 @@ from service.export import (
     start_version,
     version_info,
 )
-from service.export.select import task_condition
-from service.storage.models import DatasetVersion, Task
+from service.storage.candidates import count_candidates
+from service.storage.models import DatasetVersion
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -100,8 +99,7 @@ def _build_in_background(database: Any, version_id: int, datasets_dir: Path) -> 
 
 def _candidates(database: Any, spec: ExportSpec) -> int:
     with database.sessions() as session:
-        stmt = select(func.count()).select_from(Task).where(task_condition(session, spec))
-        return session.scalar(stmt) or 0
+        return count_candidates(session, spec)
 
 
 @router.post(

@@ -9,12 +9,11 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select, text
 
 from service.api.deps import DatabaseDep
 from service.storage import migrate
+from service.storage import runs as run_store
 from service.storage.db import Database
-from service.storage.models import Generation, Run, Task
 
 router = APIRouter(tags=["health"])
 
@@ -29,9 +28,7 @@ def healthz() -> dict[str, str]:
 def readyz(database: DatabaseDep) -> JSONResponse:
     """Ready when the database answers and its schema is at the code's head revision."""
     try:
-        with database.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        current = migrate.current_revision(database.engine)
+        current = migrate.current_revision(database.engine)  # a round trip: the database answers
     except Exception as exc:  # any driver error means "not ready", never a 500
         return JSONResponse(
             {"status": "unavailable", "code": "db_unreachable", "message": str(exc)[:200]},
@@ -50,63 +47,46 @@ def readyz(database: DatabaseDep) -> JSONResponse:
     return JSONResponse({"status": "ready", "revision": current})
 
 
-class DatabaseCollector(Collector):
-    """Reads the numbers from the database at scrape time, so every worker process counts."""
+class RunCountersCollector(Collector):
+    """Reads the runs' own counters at scrape time (one row per run), so every worker
+    process counts and no scrape aggregates the tasks or generations tables."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        with self.database.sessions() as s:
-            runs = GaugeMetricFamily("instructforge_runs", "Runs by status", labels=["status"])
-            for status, n in s.execute(select(Run.status, func.count()).group_by(Run.status)):
-                runs.add_metric([status], n)
-            yield runs
-            tasks = GaugeMetricFamily(
-                "instructforge_machine_tasks",
-                "Machine tasks by status and rejecting rule",
-                labels=["status", "rule"],
-            )
-            for status, rule, n in s.execute(
-                select(Task.status, Task.reject_rule, func.count())
-                .where(Task.origin == "machine")
-                .group_by(Task.status, Task.reject_rule)
-            ):
-                tasks.add_metric([status, rule or ""], n)
-            yield tasks
-            tokens = GaugeMetricFamily("instructforge_tokens", "Tokens used", labels=["kind"])
-            p, c = s.execute(
-                select(
-                    func.coalesce(func.sum(Generation.prompt_tokens), 0),
-                    func.coalesce(func.sum(Generation.completion_tokens), 0),
-                )
-            ).one()
-            tokens.add_metric(["prompt"], p)
-            tokens.add_metric(["completion"], c)
-            yield tokens
-            latency = GaugeMetricFamily(
-                "instructforge_backend_latency_seconds",
-                "Backend call latency by backend and stage (mean, max, count)",
-                labels=["backend", "stage", "stat"],
-            )
-            for backend, stage, mean, mx, n in s.execute(
-                select(
-                    Generation.backend,
-                    Generation.stage,
-                    func.avg(Generation.latency_s),
-                    func.max(Generation.latency_s),
-                    func.count(),
-                ).group_by(Generation.backend, Generation.stage)
-            ):
-                latency.add_metric([backend, stage, "mean"], float(mean or 0))
-                latency.add_metric([backend, stage, "max"], float(mx or 0))
-                latency.add_metric([backend, stage, "count"], n)
-            yield latency
+        with self.database.reads() as session:
+            totals = run_store.run_totals(session)
+        runs = GaugeMetricFamily("instructforge_runs", "Runs by status", labels=["status"])
+        for status, n in sorted(totals.runs_by_status.items()):
+            runs.add_metric([status], n)
+        yield runs
+        tasks = GaugeMetricFamily(
+            "instructforge_machine_tasks",
+            "Machine tasks by status and rejecting rule",
+            labels=["status", "rule"],
+        )
+        tasks.add_metric(["accepted", ""], totals.accepted)
+        for rule, n in sorted(totals.rejected_by_rule.items()):
+            tasks.add_metric(["rejected", rule], n)
+        yield tasks
+        yield GaugeMetricFamily(
+            "instructforge_parse_failures", "Completions that did not parse", totals.parse_failures
+        )
+        tokens = GaugeMetricFamily("instructforge_tokens", "Tokens used", labels=["kind"])
+        tokens.add_metric(["prompt"], totals.prompt_tokens)
+        tokens.add_metric(["completion"], totals.completion_tokens)
+        yield tokens
+        yield GaugeMetricFamily(
+            "instructforge_inference_seconds",
+            "Seconds spent in backend calls",
+            totals.inference_seconds,
+        )
 
 
 @router.get("/metrics", response_class=Response)
 def metrics(database: DatabaseDep) -> Response:
     """Prometheus text format."""
     registry = CollectorRegistry()
-    registry.register(DatabaseCollector(database))
+    registry.register(RunCountersCollector(database))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

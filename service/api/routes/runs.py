@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from service.api.deps import DatabaseDep, ReadKey, ReadsDep, RunId, SettingsDep, WriteKey, read
+from service.api import reads
+from service.api.deps import DatabaseDep, ReadEngine, ReadKey, RunId, SettingsDep, WriteKey, read
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.reads import RUN_COLUMNS, json_response, row_of, run_document
 from service.api.schemas import Page, RunEventOut, RunOut, RunQuery
@@ -63,14 +64,16 @@ def create(
 
 
 @router.get("", response_model=Page[RunOut])
-async def list_runs(reads: ReadsDep, _: ReadKey, query: Annotated[RunQuery, Query()]) -> Response:
+async def list_runs(
+    engine: ReadEngine, _: ReadKey, query: Annotated[RunQuery, Query()]
+) -> Response:
     """Runs in id order; pass `next_cursor` back as `cursor` for the next page."""
-    return json_response(await reads.runs(query))
+    return json_response(await reads.runs(engine, query))
 
 
 @router.get("/{run_id}", response_model=RunOut)
-async def show(run_id: RunId, reads: ReadsDep, _: ReadKey) -> Response:
-    return json_response(await reads.run(run_id))
+async def show(run_id: RunId, engine: ReadEngine, _: ReadKey) -> Response:
+    return json_response(await reads.run(engine, run_id))
 
 
 @router.get("/{run_id}/events", response_model=list[RunEventOut])

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
-from service.api.deps import ReadKey, ReadsDep, TaskId
+from service.api import reads
+from service.api.deps import ReadEngine, ReadKey, TaskId
 from service.api.reads import TASK_COLUMNS, json_response, row_of, task_detail_document
 from service.api.schemas import (
     GenerationOut,
@@ -18,8 +19,7 @@ from service.api.schemas import (
     TaskOut,
     TaskQuery,
 )
-from service.storage.read_statements import GENERATION_IDS
-from service.storage.tasks import TaskProvenance, task_provenance
+from service.storage.tasks import GENERATION_IDS, TaskProvenance, task_provenance
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
@@ -43,19 +43,19 @@ def task_detail(p: TaskProvenance) -> TaskDetail:
 
 
 @router.get("", response_model=Page[TaskOut])
-async def list_(reads: ReadsDep, _: ReadKey, query: Annotated[TaskQuery, Query()]) -> Response:
+async def list_(engine: ReadEngine, _: ReadKey, query: Annotated[TaskQuery, Query()]) -> Response:
     """Tasks in id order; pass `next_cursor` back as `cursor` for the next page."""
-    return json_response(await reads.tasks(query))
+    return json_response(await reads.tasks(engine, query))
 
 
 @router.get("/{task_id}", response_model=TaskDetail)
-async def show(task_id: TaskId, reads: ReadsDep, _: ReadKey) -> Response:
+async def show(task_id: TaskId, engine: ReadEngine, _: ReadKey) -> Response:
     """One task: instances, scores, the generation calls that made it, its nearest duplicate.
 
     Read statement by statement without a snapshot: a task and its rows never change once the
     iteration that wrote them commits.
     """
-    return json_response(await reads.task(task_id))
+    return json_response(await reads.task(engine, task_id))
 
 
 def details_for(session: Session, task_ids: list[int]) -> list[TaskDetail]:

@@ -1,4 +1,5 @@
-"""Stream the candidate tasks of a spec out of the database, with instances and scores attached.
+"""The candidate tasks of an export spec: counted, or streamed out of the database with
+instances and scores attached.
 
 Everything is read with `yield_per` (server-side cursors on PostgreSQL), so memory stays flat in
 the number of tasks. Tasks and their scores come from two ordered streams merged by task id.
@@ -10,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import ColumnElement, Result, and_, false, or_, select
+from sqlalchemy import ColumnElement, Result, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from service.errors import NotFound
@@ -65,6 +66,12 @@ def task_condition(session: Session, spec: ExportSpec) -> ColumnElement[bool]:
             seeds.append(Task.seed_set_id.in_(run_sets))
         sources.append(and_(*seeds))
     return and_(Task.status.in_(spec.statuses), or_(*sources))
+
+
+def count_candidates(session: Session, spec: ExportSpec) -> int:
+    """How many tasks the spec's filters let through (before decontamination and scores)."""
+    stmt = select(func.count()).select_from(Task).where(task_condition(session, spec))
+    return session.scalar(stmt) or 0
 
 
 def _task_rows(session: Session, where: ColumnElement[bool]) -> Result[Any]:
