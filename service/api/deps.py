@@ -81,9 +81,25 @@ def _require(scope: str):  # type: ignore[no-untyped-def]
     return check
 
 
+async def _is_admin(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> bool:
+    """Whether the request carries a valid admin key; never raises (for routes open to all)."""
+    if credentials is None or not credentials.credentials:
+        return False
+    verifier: KeyVerifier = request.app.state.keys
+    try:
+        principal = await verifier.verify(await get_read_engine(request), credentials.credentials)
+    except Exception:  # the database may be what is down: then no key can be checked
+        return False
+    return principal is not None and has_scope(principal.scopes, "admin")
+
+
 ReadKey = Annotated[Principal, Depends(_require("read"))]
 WriteKey = Annotated[Principal, Depends(_require("write"))]
 AdminKey = Annotated[Principal, Depends(_require("admin"))]
+IsAdmin = Annotated[bool, Depends(_is_admin)]
 
 RunId = Annotated[int, Path(ge=1, le=MAX_ID)]
 TaskId = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -30,13 +30,16 @@ async def read_upload(request: Request) -> bytes:
     """The uploaded bytes.
 
     Raises:
-        InvalidInput: a multipart body without a `file` part, or an empty upload.
+        InvalidInput: a multipart body without exactly one `file` part, or an empty upload.
     """
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         try:
             async with request.form() as form:
-                part = form.get("file")
+                parts = form.getlist("file")
+                if len(parts) > 1:
+                    raise InvalidInput(f"multipart upload has {len(parts)} `file` parts: send one")
+                part = parts[0] if parts else None
                 if not isinstance(part, UploadFile):
                     raise InvalidInput("multipart upload needs a `file` part")
                 data = await part.read()

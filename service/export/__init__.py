@@ -6,6 +6,7 @@ for a background job. Versions live in `<datasets_dir>/<NAME>/v<N>/`.
 
 from service.export.build import (
     VersionInfo,
+    allocate_version_in,
     build_version,
     create_version,
     start_version,
@@ -27,6 +28,7 @@ __all__ = [
     "ExportSpec",
     "VersionDiff",
     "VersionInfo",
+    "allocate_version_in",
     "build_version",
     "create_version",
     "diff_versions",

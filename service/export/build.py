@@ -92,17 +92,25 @@ def start_version(database: Any, *, dataset: str, spec: ExportSpec) -> VersionIn
         InvalidInput: a bad dataset name.
         NotFound: the spec names an unknown run, seed set or eval set.
     """
-    check_dataset_name(dataset)
     with database.transaction() as session:
-        check_runs(session, spec.runs)
-        resolve_seed_sets(session, spec.seed_sets)
-        for name in spec.eval_sets:
-            get_eval_set(session, name)
-        ds = get_or_create_dataset(session, dataset)
-        row = allocate_version(
-            session, dataset=ds, spec=spec.canonical(), spec_hash=spec.spec_hash()
-        )
-        return version_info(row, dataset)
+        return allocate_version_in(session, dataset=dataset, spec=spec)
+
+
+def allocate_version_in(session: Session, *, dataset: str, spec: ExportSpec) -> VersionInfo:
+    """`start_version` in the caller's transaction (the one holding its Idempotency-Key).
+
+    Raises:
+        InvalidInput: a bad dataset name.
+        NotFound: the spec names an unknown run, seed set or eval set.
+    """
+    check_dataset_name(dataset)
+    check_runs(session, spec.runs)
+    resolve_seed_sets(session, spec.seed_sets)
+    for name in spec.eval_sets:
+        get_eval_set(session, name)
+    ds = get_or_create_dataset(session, dataset)
+    row = allocate_version(session, dataset=ds, spec=spec.canonical(), spec_hash=spec.spec_hash())
+    return version_info(row, dataset)
 
 
 def create_version(

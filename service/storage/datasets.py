@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from filters.decontamination import EvalItem as EvalRecord
 from service.errors import Conflict, InvalidInput, NotFound
+from service.storage.db import insert_or_ignore
 from service.storage.models import (
     Dataset,
     DatasetItem,
@@ -43,18 +43,11 @@ def check_dataset_name(name: str) -> str:
 
 
 def get_or_create_dataset(session: Session, name: str) -> Dataset:
-    """The dataset row called `name`, created (in a savepoint) when missing."""
+    """The dataset row called `name`, created when missing (concurrent creators share one)."""
     check_dataset_name(name)
+    insert_or_ignore(session, Dataset, {"name": name, "created_at": utcnow()}, ["name"])
     dataset = session.scalar(select(Dataset).where(Dataset.name == name))
-    if dataset is not None:
-        return dataset
-    try:
-        with session.begin_nested():
-            dataset = Dataset(name=name)
-            session.add(dataset)
-    except IntegrityError:  # created concurrently: use theirs
-        dataset = session.scalar(select(Dataset).where(Dataset.name == name))
-        assert dataset is not None
+    assert dataset is not None
     return dataset
 
 
@@ -72,10 +65,11 @@ def allocate_version(
     """Add the next version row (status `building`) of a dataset, in the caller's transaction.
 
     Numbers are never reused: a failed version keeps its row and its number, so the next
-    export gets the one after it. On PostgreSQL the dataset row is locked so two concurrent
-    exports cannot pick the same number.
+    export gets the one after it. A no-op UPDATE of the dataset row serialises concurrent
+    exports before the number is read: it locks the row on PostgreSQL and takes the write lock
+    on SQLite, where `SELECT ... FOR UPDATE` does nothing.
     """
-    session.execute(select(Dataset.id).where(Dataset.id == dataset.id).with_for_update())
+    session.execute(update(Dataset).where(Dataset.id == dataset.id).values(name=Dataset.name))
     last = session.scalar(
         select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == dataset.id)
     )

@@ -19,6 +19,8 @@ from weakref import WeakKeyDictionary
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -159,6 +161,29 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception."""
     with factory() as session, session.begin():
         yield session
+
+
+def insert_or_ignore(
+    session: Session, model: type[Any], values: dict[str, Any], unique: list[str]
+) -> bool:
+    """INSERT one row unless a row with the same `unique` columns exists (one statement).
+
+    Concurrent callers never fail on the unique constraint: on PostgreSQL a rival waits on the
+    unique index for the first inserter's commit or rollback; on SQLite the statement holds the
+    database's write lock until the caller's transaction ends.
+
+    Returns:
+        True when this call inserted the row.
+    """
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=unique)
+        .returning(*model.__table__.primary_key.columns)
+    )
+    # RETURNING rather than rowcount: psycopg reports no rowcount for an ORM-enabled insert.
+    return session.execute(stmt).first() is not None
 
 
 class Database:

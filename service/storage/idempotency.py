@@ -1,65 +1,73 @@
-"""Idempotency-Key support: the first response to a keyed POST is replayed on retries."""
+"""Idempotency-Key records: claimed in the same transaction as the work they guard.
+
+The rule follows Stripe's: the first request with a key does the work and its answer is kept;
+a retry with the same key and the same request gets that answer, a retry with another request
+is refused. The claim is an ``INSERT ... ON CONFLICT DO NOTHING`` made first in the work's own
+transaction, so of concurrent requests exactly one creates anything: on PostgreSQL a rival's
+insert waits on the unique index until the claimer commits or rolls back; on SQLite the insert
+takes the database's write lock for the rest of the transaction.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service.errors import Conflict
-from service.storage.db import Database
-from service.storage.models import IdempotencyRecord
+from service.storage.db import insert_or_ignore
+from service.storage.models import IdempotencyRecord, utcnow
+
+# The status stored while the claimer's answer is not known yet (it is building it).
+PENDING = 0
 
 
-def replay(
-    session: Session, *, api_key_id: int, route: str, key: str, request_hash: str
-) -> IdempotencyRecord | None:
-    """The stored response for this key, or None.
+def claim(session: Session, *, api_key_id: int, route: str, key: str, request_hash: str) -> bool:
+    """Claim a key for this request, first thing in the caller's transaction.
 
-    Raises:
-        Conflict: the key was used before with a different request body.
+    Returns:
+        True when this transaction now owns the key (the record is pending until `store`);
+        False when another request holds it (read it with `find`).
     """
-    record = session.scalar(
+    values = {
+        "api_key_id": api_key_id,
+        "route": route,
+        "key": key,
+        "request_hash": request_hash,
+        "status_code": PENDING,
+        "response": {},
+        "created_at": utcnow(),
+    }
+    return insert_or_ignore(session, IdempotencyRecord, values, ["api_key_id", "route", "key"])
+
+
+def find(session: Session, *, api_key_id: int, route: str, key: str) -> IdempotencyRecord | None:
+    """The record of a key, pending or answered, or None."""
+    return session.scalar(
         select(IdempotencyRecord).where(
             IdempotencyRecord.api_key_id == api_key_id,
             IdempotencyRecord.route == route,
             IdempotencyRecord.key == key,
         )
     )
-    if record is not None and record.request_hash != request_hash:
-        raise Conflict("Idempotency-Key was already used with a different request")
-    return record
 
 
-def remember(
-    database: Database,
+def store(
+    session: Session,
     *,
     api_key_id: int,
     route: str,
     key: str,
-    request_hash: str,
     status_code: int,
     response: dict[str, Any],
-) -> IdempotencyRecord:
-    """Store the response; if a concurrent retry stored one first, return that one."""
-    try:
-        with database.transaction() as session:
-            record = IdempotencyRecord(
-                api_key_id=api_key_id,
-                route=route,
-                key=key,
-                request_hash=request_hash,
-                status_code=status_code,
-                response=response,
-            )
-            session.add(record)
-        return record
-    except IntegrityError:
-        with database.sessions() as session:
-            existing = replay(
-                session, api_key_id=api_key_id, route=route, key=key, request_hash=request_hash
-            )
-            assert existing is not None
-            return existing
+) -> None:
+    """Keep the claimer's answer, to be replayed to every retry."""
+    session.execute(
+        update(IdempotencyRecord)
+        .where(
+            IdempotencyRecord.api_key_id == api_key_id,
+            IdempotencyRecord.route == route,
+            IdempotencyRecord.key == key,
+        )
+        .values(status_code=status_code, response=response)
+    )

@@ -228,24 +228,43 @@ _TRANSITIONS = {
 
 
 def change_status(session: Session, run_id: int, action: str) -> Run:
-    """Cancel, pause or resume a run.
+    """Cancel, pause or resume a run, as one guarded UPDATE (compare-and-set on the status).
 
-    A running worker notices at its next batch boundary: the batch in flight is kept.
+    The UPDATE only matches while the run still has the status this request read, so of two
+    racing requests exactly one changes the run and records the real old and new status; the
+    other is told the status it lost to. A running worker notices at its next batch boundary:
+    the batch in flight is kept.
 
     Raises:
-        NotFound, Conflict: no such run, or the action does not apply to its status.
+        NotFound: no such run.
+        Conflict: the action does not apply to the run's kind or its current status (409).
     """
     allowed, new_status = _TRANSITIONS[action]
     run = get_run(session, run_id)
     if run.kind != "bootstrap":
         raise Conflict(f"run {run_id} is a {run.kind} run: nothing to {action}")
-    if run.status not in allowed:
-        raise Conflict(f"cannot {action} run {run_id}: it is {run.status}")
+    old_status = run.status
+    if old_status not in allowed:
+        raise Conflict(f"cannot {action} run {run_id}: it is {old_status}")
     values: dict[str, Any] = {"status": new_status}
     if new_status == "cancelled":
         values["finished_at"] = utcnow()
-    session.execute(update(Run).where(Run.id == run_id, Run.status.in_(allowed)).values(**values))
-    add_event(session, run_id, action, f"run {action} requested (was {run.status})")
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == old_status)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        session.expire(run)
+        raise Conflict(f"cannot {action} run {run_id}: it is {get_run(session, run_id).status}")
+    add_event(
+        session,
+        run_id,
+        action,
+        f"run {action}: {old_status} -> {new_status}",
+        {"old_status": old_status, "new_status": new_status},
+    )
     session.refresh(run)
     return run
 

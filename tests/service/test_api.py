@@ -99,7 +99,7 @@ def test_run_lifecycle_and_idempotency(api: ApiHarness) -> None:
     retry = api.client.post("/v1/runs", json=body, headers=headers)
     assert retry.status_code == 202 and retry.json()["id"] == run["id"]
     clash = api.client.post("/v1/runs", json={**body, "target_tasks": 6}, headers=headers)
-    assert clash.status_code == 409
+    assert clash.status_code == 422 and clash.json()["code"] == "idempotency_key_reused"
     listed = api.client.get("/v1/runs", headers=api.headers("read")).json()
     assert [r["id"] for r in listed["items"]] == [run["id"]]
     rid = run["id"]

@@ -129,4 +129,4 @@ def test_idempotency_key_replays_the_first_answer(client: TestClient, database: 
     assert again.json() == first.json()
     assert len(client.get("/v1/datasets/i/versions", headers=rw).json()) == 1
     other = client.post("/v1/datasets/i/versions", json={"split_seed": 3}, headers=rw)
-    assert other.status_code == 409
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +14,7 @@ from fastapi import APIRouter, BackgroundTasks, Header, Query, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from service.api.deps import DatabaseDep, ReadKey, SettingsDep, WriteKey
 from service.api.idempotency import IdempotencyKey, idempotent
@@ -20,12 +22,12 @@ from service.errors import Conflict, NotFound
 from service.export import (
     ExportSpec,
     VersionInfo,
+    allocate_version_in,
     build_version,
     diff_versions,
     get_version,
     list_datasets,
     list_versions,
-    start_version,
     version_info,
 )
 from service.storage.candidates import count_candidates
@@ -128,13 +130,19 @@ def create_version(
     spec = spec or ExportSpec()
     request_hash = hashlib.sha256(f"{name}\n{spec.spec_hash()}\n{wait}".encode()).hexdigest()
 
-    def produce() -> tuple[dict[str, Any], int]:
-        info = start_version(database, dataset=name, spec=spec)
-        if wait or _candidates(database, spec) <= SYNC_TASK_LIMIT:
-            info = build_version(database, version_id=info.id, datasets_dir=settings.datasets_dir)
-            return _out(info).model_dump(mode="json"), 201
-        background.add_task(_build_in_background, database, info.id, settings.datasets_dir)
-        return _out(info).model_dump(mode="json"), 202
+    def create_in(session: Session) -> Callable[[], tuple[dict[str, Any], int]]:
+        info = allocate_version_in(session, dataset=name, spec=spec)
+
+        def respond() -> tuple[dict[str, Any], int]:
+            if wait or _candidates(database, spec) <= SYNC_TASK_LIMIT:
+                built = build_version(
+                    database, version_id=info.id, datasets_dir=settings.datasets_dir
+                )
+                return _out(built).model_dump(mode="json"), 201
+            background.add_task(_build_in_background, database, info.id, settings.datasets_dir)
+            return _out(info).model_dump(mode="json"), 202
+
+        return respond
 
     return idempotent(
         database,
@@ -142,7 +150,7 @@ def create_version(
         route="datasets.create_version",
         key=idempotency_key,
         request_hash=request_hash,
-        produce=produce,
+        create=create_in,
         background=background,
     )
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from generators.backends.base import Backend
 from generators.config import BootstrapConfig
@@ -21,6 +23,7 @@ from service.runs.pipeline import make_run_backend, open_pipeline
 from service.settings import Settings
 from service.storage import runs as run_store
 from service.storage.iterations import commit_iteration
+from service.storage.models import Run
 from service.storage.seeds import get_seed_set
 
 router = APIRouter(tags=["generate"])
@@ -83,30 +86,45 @@ def generate(
         route="generate",
         key=idempotency_key,
         request_hash=request_hash,
-        produce=lambda: (
-            _generate_once(config, database, settings, request.app.state.backends),
-            200,
+        create=lambda session: _start_batch(
+            session, config, database, settings, request.app.state.backends
         ),
     )
 
 
-def _generate_once(
-    config: RunConfig, database: DatabaseDep, settings: Settings, pool: BackendPool
-) -> dict[str, object]:
+def _start_batch(
+    session: Session,
+    config: RunConfig,
+    database: DatabaseDep,
+    settings: Settings,
+    pool: BackendPool,
+) -> Callable[[], tuple[dict[str, object], int]]:
+    """Create the batch run in the caller's transaction; the returned call runs it."""
     owner = f"api:{os.getpid()}:{threading.get_ident()}"
-    with database.transaction() as session:
-        seed_set = get_seed_set(session, name=config.seed_set)
-        run = run_store.create_run(
-            session,
-            seed_set_id=seed_set.id,
-            config=config.model_dump(mode="json"),
-            config_hash=config.config_hash(),
-            policy_version=config.policy_version,
-            target_tasks=config.target_tasks,
-            kind="batch",
-            status="running",
-        )
-        run.lease_owner = owner
+    seed_set = get_seed_set(session, name=config.seed_set)
+    run = run_store.create_run(
+        session,
+        seed_set_id=seed_set.id,
+        config=config.model_dump(mode="json"),
+        config_hash=config.config_hash(),
+        policy_version=config.policy_version,
+        target_tasks=config.target_tasks,
+        kind="batch",
+        status="running",
+    )
+    run.lease_owner = owner
+    session.flush()
+    return lambda: (_run_batch(run, owner, config, database, settings, pool), 200)
+
+
+def _run_batch(
+    run: Run,
+    owner: str,
+    config: RunConfig,
+    database: DatabaseDep,
+    settings: Settings,
+    pool: BackendPool,
+) -> dict[str, object]:
     try:
         with pool.lock:
             pipeline = open_pipeline(database, run.id, settings=settings, backend_for=pool.get)

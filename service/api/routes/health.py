@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from service.api.deps import DatabaseDep
+from service.api.deps import DatabaseDep, IsAdmin
 from service.storage import migrate
 from service.storage import runs as run_store
 from service.storage.db import Database
@@ -25,26 +25,32 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "Not ready"}})
-def readyz(database: DatabaseDep) -> JSONResponse:
-    """Ready when the database answers and its schema is at the code's head revision."""
+def readyz(database: DatabaseDep, is_admin: IsAdmin) -> JSONResponse:
+    """Ready when the database answers and its schema is at the code's head revision.
+
+    Without a key the answer says only ready or not and a generic reason; the details (driver
+    error, revisions) go to an admin key alone, since they name hosts and databases.
+    """
     try:
         current = migrate.current_revision(database.engine)  # a round trip: the database answers
     except Exception as exc:  # any driver error means "not ready", never a 500
-        return JSONResponse(
-            {"status": "unavailable", "code": "db_unreachable", "message": str(exc)[:200]},
-            status_code=503,
-        )
+        detail = str(exc)[:200] if is_admin else "the database does not answer"
+        return _not_ready("db_unreachable", detail)
     head = migrate.head_revision(database.url)
     if current != head:
-        return JSONResponse(
-            {
-                "status": "unavailable",
-                "code": "migrations_pending",
-                "message": f"database at {current}, code at {head}: run `instructforge db upgrade`",
-            },
-            status_code=503,
+        detail = (
+            f"database at {current}, code at {head}: run `instructforge db upgrade`"
+            if is_admin
+            else "the database schema is not up to date"
         )
-    return JSONResponse({"status": "ready", "revision": current})
+        return _not_ready("migrations_pending", detail)
+    return JSONResponse(
+        {"status": "ready", "revision": current} if is_admin else {"status": "ready"}
+    )
+
+
+def _not_ready(code: str, message: str) -> JSONResponse:
+    return JSONResponse({"status": "unavailable", "code": code, "message": message}, 503)
 
 
 class RunCountersCollector(Collector):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -39,19 +40,18 @@ def create(
     body = config.model_dump(mode="json")
     request_hash = config_sha256(body)
 
-    def produce() -> tuple[dict[str, Any], int]:
-        with database.transaction() as session:
-            seed_set = get_seed_set(session, name=config.seed_set)
-            run = run_store.create_run(
-                session,
-                seed_set_id=seed_set.id,
-                config=body,
-                config_hash=config.config_hash(),
-                policy_version=config.policy_version,
-                target_tasks=config.target_tasks,
-            )
-            out = run_out(run).model_dump(mode="json")
-        return out, 202
+    def create_in(session: Session) -> Callable[[], tuple[dict[str, Any], int]]:
+        seed_set = get_seed_set(session, name=config.seed_set)
+        run = run_store.create_run(
+            session,
+            seed_set_id=seed_set.id,
+            config=body,
+            config_hash=config.config_hash(),
+            policy_version=config.policy_version,
+            target_tasks=config.target_tasks,
+        )
+        out = run_out(run).model_dump(mode="json")
+        return lambda: (out, 202)
 
     return idempotent(
         database,
@@ -59,7 +59,7 @@ def create(
         route="runs.create",
         key=idempotency_key,
         request_hash=request_hash,
-        produce=produce,
+        create=create_in,
     )
 
 
