@@ -1,7 +1,8 @@
 """Versioned dataset export: a frozen, content-addressed selection of accepted tasks.
 
 `create_version` exports synchronously; `start_version` + `build_version` split the same work
-for a background job. Versions live in `<datasets_dir>/<NAME>/v<N>/`.
+for an export job (a worker claims it with `storage.export_jobs.claim_export`). Versions live
+in `<datasets_dir>/<NAME>/v<N>/`.
 """
 
 from service.export.build import (
@@ -12,7 +13,6 @@ from service.export.build import (
     start_version,
     version_info,
 )
-from service.export.maintenance import fail_interrupted_versions
 from service.export.spec import ExportSpec
 from service.storage.datasets import (
     DatasetSummary,
@@ -32,7 +32,6 @@ __all__ = [
     "build_version",
     "create_version",
     "diff_versions",
-    "fail_interrupted_versions",
     "get_version",
     "list_datasets",
     "list_versions",

@@ -1,9 +1,11 @@
 """Create a dataset version: allocate its number, write its files, record its items, publish it.
 
-Files go to a temporary directory beside the final one and are renamed into place only once
-every file, the manifest and the card are written and the items are recorded, just before the
-transaction commits: a crash leaves no `vN` directory, and the version row says `failed`
-(or, after a hard kill, `building` until `fail_interrupted_versions` runs).
+A version is built by whoever holds its lease (`storage.export_jobs`): a worker that claimed
+it, or the API process for a small export. Files go to a temporary directory beside the final
+one and are renamed into place only once every file, the manifest and the card are written and
+the items are recorded, just before the transaction commits: a crash leaves no `vN` directory
+of a version that is not ready, and the version row says `failed`; after a hard kill it stays
+`building` until its lease expires, and the next claimer clears the leftovers and rebuilds it.
 """
 
 from __future__ import annotations
@@ -18,18 +20,19 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.errors import Conflict, NotFound
+from service.errors import NotFound
 from service.export.card import render_card
 from service.export.decontam import EvalSetGuard
 from service.export.examples import InstanceRow, TaskRow, examples_of, split_of
+from service.export.maintenance import clear_unpublished
 from service.export.manifest import build_manifest, lineage
 from service.export.rules import TypeCaps, apply_min_scores
 from service.export.spec import ExportSpec
 from service.export.tally import Tally
 from service.export.writers import VersionWriter, content_hash, describe_file, write_bytes
+from service.heartbeat import heartbeat, owner_id
 from service.storage.candidates import check_runs, resolve_seed_sets, stream_tasks
 from service.storage.datasets import (
     ItemWriter,
@@ -37,14 +40,29 @@ from service.storage.datasets import (
     check_dataset_name,
     get_eval_set,
     get_or_create_dataset,
-    mark_failed,
 )
-from service.storage.models import Dataset, DatasetVersion, utcnow
+from service.storage.export_jobs import (
+    LeaseLost,
+    export_job,
+    fail_version,
+    finish_version,
+    holds_lease,
+    renew_export_lease,
+)
+from service.storage.leases import lease_values
+from service.storage.models import DatasetVersion, utcnow
+
+LEASE_SECONDS = 60  # an export's lease when the caller names none (Settings.lease_seconds)
 
 
 @dataclass(frozen=True)
 class VersionInfo:
-    """A dataset version as callers see it."""
+    """A dataset version as callers see it.
+
+    `status` is `queued`, `building`, `ready` or `failed`; a version whose builder's lease
+    expired shows as `queued` (the next claim rebuilds it), so `building` always comes with a
+    live lease (`lease_owner`, `lease_expires_at`).
+    """
 
     id: int
     dataset: str
@@ -58,14 +76,19 @@ class VersionInfo:
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
 
 
 def version_info(row: DatasetVersion, dataset: str) -> VersionInfo:
+    status, owner, expires = row.status, row.lease_owner, row.lease_expires_at
+    if status == "building" and (expires is None or expires < utcnow()):
+        status, owner, expires = "queued", None, None  # its builder died: claimable again
     return VersionInfo(
         id=row.id,
         dataset=dataset,
         version=row.version,
-        status=row.status,
+        status=status,
         spec=row.spec,
         spec_hash=row.spec_hash,
         content_hash=row.content_hash,
@@ -74,16 +97,28 @@ def version_info(row: DatasetVersion, dataset: str) -> VersionInfo:
         error=row.error,
         created_at=row.created_at,
         finished_at=row.finished_at,
+        lease_owner=owner,
+        lease_expires_at=expires,
     )
 
 
-def start_version(database: Any, *, dataset: str, spec: ExportSpec) -> VersionInfo:
-    """Check a spec and allocate the next version of a dataset (status `building`).
+def start_version(
+    database: Any,
+    *,
+    dataset: str,
+    spec: ExportSpec,
+    owner: str | None = None,
+    lease_seconds: int = LEASE_SECONDS,
+) -> VersionInfo:
+    """Check a spec and allocate the next version of a dataset.
 
     Args:
         database: The service's Database.
         dataset: Dataset name (created on first use).
         spec: What to export.
+        owner: Build it yourself under this lease owner (status `building`); None queues
+            it (status `queued`) for a worker.
+        lease_seconds: The lease's length when `owner` is given.
 
     Returns:
         The new version; `build_version` fills it in.
@@ -93,10 +128,19 @@ def start_version(database: Any, *, dataset: str, spec: ExportSpec) -> VersionIn
         NotFound: the spec names an unknown run, seed set or eval set.
     """
     with database.transaction() as session:
-        return allocate_version_in(session, dataset=dataset, spec=spec)
+        return allocate_version_in(
+            session, dataset=dataset, spec=spec, owner=owner, lease_seconds=lease_seconds
+        )
 
 
-def allocate_version_in(session: Session, *, dataset: str, spec: ExportSpec) -> VersionInfo:
+def allocate_version_in(
+    session: Session,
+    *,
+    dataset: str,
+    spec: ExportSpec,
+    owner: str | None = None,
+    lease_seconds: int = LEASE_SECONDS,
+) -> VersionInfo:
     """`start_version` in the caller's transaction (the one holding its Idempotency-Key).
 
     Raises:
@@ -109,14 +153,18 @@ def allocate_version_in(session: Session, *, dataset: str, spec: ExportSpec) -> 
     for name in spec.eval_sets:
         get_eval_set(session, name)
     ds = get_or_create_dataset(session, dataset)
-    row = allocate_version(session, dataset=ds, spec=spec.canonical(), spec_hash=spec.spec_hash())
+    lease = None if owner is None else lease_values(owner, lease_seconds, utcnow())
+    row = allocate_version(
+        session, dataset=ds, spec=spec.canonical(), spec_hash=spec.spec_hash(), lease=lease
+    )
     return version_info(row, dataset)
 
 
 def create_version(
     database: Any, *, dataset: str, spec: ExportSpec, datasets_dir: Path
 ) -> VersionInfo:
-    """Export a new version synchronously: `start_version`, then `build_version`.
+    """Export a new version synchronously, under a lease of this process: `start_version`,
+    then `build_version`.
 
     Args:
         database: The service's Database.
@@ -131,32 +179,58 @@ def create_version(
         InvalidInput, NotFound: see `start_version`; any error while building, after the
         version has been marked failed.
     """
-    info = start_version(database, dataset=dataset, spec=spec)
-    return build_version(database, version_id=info.id, datasets_dir=datasets_dir)
+    owner = owner_id("export")
+    info = start_version(database, dataset=dataset, spec=spec, owner=owner)
+    return build_version(database, version_id=info.id, datasets_dir=datasets_dir, owner=owner)
 
 
-def build_version(database: Any, *, version_id: int, datasets_dir: Path) -> VersionInfo:
-    """Write the files of an allocated version and publish it atomically.
+def build_version(
+    database: Any,
+    *,
+    version_id: int,
+    datasets_dir: Path,
+    owner: str,
+    lease_seconds: int = LEASE_SECONDS,
+) -> VersionInfo:
+    """Write the files of a version whose lease `owner` holds and publish it atomically.
+
+    What an earlier builder of this version left on disk (a temporary directory, or a `vN`
+    renamed just before a commit that never came) is removed first; the lease is renewed
+    every third of `lease_seconds` while the files are written.
 
     Raises:
         NotFound: no such version.
-        Conflict: the version is not `building`, or its directory already exists.
+        LeaseLost: `owner` does not hold the version's lease, or lost it before publishing
+            (the version is then another builder's, and is left to it).
         Exception: whatever failed mid-build; the version is then marked `failed`, its
             items are removed and no directory is left behind.
     """
     with database.sessions() as session:
-        row = session.get(DatasetVersion, version_id)
-        if row is None:
+        if session.get(DatasetVersion, version_id) is None:
             raise NotFound(f"no dataset version id {version_id}")
-        if row.status != "building":
-            raise Conflict(f"version id {version_id} is {row.status}, not building")
-        name = session.scalar(select(Dataset.name).where(Dataset.id == row.dataset_id))
-    assert name is not None
+        if not holds_lease(session, version_id=version_id, owner=owner):
+            raise LeaseLost(f"dataset version id {version_id} is not being built by {owner}")
+        job = export_job(session, version_id)
+
+    def renew() -> bool:
+        with database.transaction() as session:
+            return renew_export_lease(
+                session, version_id=version_id, owner=owner, lease_seconds=lease_seconds
+            )
+
+    with heartbeat(renew, every_s=lease_seconds / 3, name=f"export-{version_id}"):
+        return _build(database, job.dataset, job.version, version_id, Path(datasets_dir), owner)
+
+
+def _build(
+    database: Any, name: str, number: int, version_id: int, datasets_dir: Path, owner: str
+) -> VersionInfo:
     # Absolute, so the recorded path means the same to the API, the CLI and the trainer.
-    parent = Path(datasets_dir).resolve() / name
+    parent = datasets_dir.resolve() / name
     parent.mkdir(parents=True, exist_ok=True)
-    final = parent / f"v{row.version}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-v{row.version}-", dir=parent))
+    clear_unpublished(parent, number)
+    final = parent / f"v{number}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-v{number}-", dir=parent))
     published = False
     try:
         # Two sessions: one streams the tasks, the other records items and the version, so
@@ -166,26 +240,35 @@ def build_version(database: Any, *, version_id: int, datasets_dir: Path) -> Vers
             assert row is not None
             manifest = _write_version(session, reader, row, name, tmp)
             reader.rollback()
-            row.status, row.content_hash = "ready", manifest["content_hash"]
-            row.counts, row.path = manifest["counts"], str(final)
-            row.finished_at = utcnow()
-            session.flush()
+            # Guarded by the lease and first: a builder that lost the version writes nothing,
+            # and on PostgreSQL the row stays locked until the commit after the rename.
+            finish_version(
+                session,
+                version_id=version_id,
+                owner=owner,
+                content_hash=manifest["content_hash"],
+                counts=manifest["counts"],
+                path=str(final),
+            )
             _publish(tmp, final)
             published = True
+            session.refresh(row)
             info = version_info(row, name)
         return info
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, LeaseLost):  # the version and its directory are another's now
+            raise
         if published:  # the commit failed after the rename: take the directory back
             shutil.rmtree(final, ignore_errors=True)
         with database.transaction() as session:
-            mark_failed(session, version_id, f"{type(exc).__name__}: {exc}")
+            fail_version(
+                session, version_id=version_id, owner=owner, error=f"{type(exc).__name__}: {exc}"
+            )
         raise
 
 
 def _publish(tmp: Path, final: Path) -> None:
-    if final.exists():
-        raise Conflict(f"{final} already exists on disk but not as a ready version; move it away")
     for path in tmp.iterdir():
         path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)  # ready versions never change
     tmp.chmod(0o755)  # mkdtemp makes it private; a version is for every reader

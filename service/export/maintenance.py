@@ -1,35 +1,27 @@
-"""Clean-up after a hard kill: versions left `building` and their temporary directories."""
+"""Clean-up after a builder that died: what it left in a dataset's directory."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import select
-
-from service.storage.datasets import mark_failed
-from service.storage.models import Dataset, DatasetVersion
 
 
-def fail_interrupted_versions(database: Any, *, datasets_dir: Path) -> list[int]:
-    """Mark every `building` version failed and delete leftover `.tmp-*` directories.
+def clear_unpublished(parent: Path, version: int) -> list[Path]:
+    """Remove a version's leftovers: `.tmp-vN-*` directories and a `vN` that is not ready.
 
-    Call it at start-up of the only process that builds versions (a version still building in
-    another live process would be failed too).
+    Call it only while holding the version's lease with the version not ready: then no live
+    builder owns those directories (a builder that lost its lease can no longer publish), and
+    a `vN` is one renamed into place just before a commit that never came.
+
+    Args:
+        parent: `<datasets_dir>/<dataset>`.
+        version: The version number N.
 
     Returns:
-        The ids of the versions marked failed.
+        The directories removed.
     """
-    with database.transaction() as session:
-        rows = session.execute(
-            select(DatasetVersion.id, Dataset.name)
-            .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
-            .where(DatasetVersion.status == "building")
-        ).all()
-        for version_id, _ in rows:
-            mark_failed(session, version_id, "interrupted: the process building it stopped")
-    for name in {name for _, name in rows}:
-        for tmp in (Path(datasets_dir) / name).glob(".tmp-v*"):
-            shutil.rmtree(tmp, ignore_errors=True)
-    return [version_id for version_id, _ in rows]
+    stale = [*parent.glob(f".tmp-v{version}-*"), parent / f"v{version}"]
+    removed = [path for path in stale if path.exists()]
+    for path in removed:
+        shutil.rmtree(path)
+    return removed

@@ -1,29 +1,34 @@
-"""The background worker: claims runs with a lease, runs iterations, commits each one whole.
+"""The background worker: claims jobs with a lease (runs, the batch runs of `/v1/generate`,
+dataset exports) and works them; each iteration of a run is committed whole.
 
 Killed at any point, it loses at most the batch in flight: an iteration's rows are written in
-one transaction guarded by the lease, and the next worker resumes from what was committed.
+one transaction guarded by the lease, and the next worker resumes from what was committed; an
+export is rebuilt from scratch by the next worker once the lease expires. A lost database
+connection is no fault of the job: it goes back to the queue, never to `failed`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
-import socket
 import threading
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from sqlalchemy.exc import DBAPIError
 
 from filters.errors import FilterError
 from generators.backends.base import Backend
 from generators.errors import GeneratorError
 from service.errors import ServiceError
+from service.export.build import build_version
+from service.heartbeat import heartbeat, owner_id
 from service.runs.config import RunConfig
 from service.runs.pipeline import IterationOutcome, RunPipeline, make_run_backend, open_pipeline
 from service.settings import Settings
 from service.storage.db import Database
+from service.storage.export_jobs import ExportJob, claim_export
 from service.storage.iterations import commit_iteration
 from service.storage.models import Run
 from service.storage.runs import (
@@ -41,7 +46,13 @@ ProgressHook = Callable[[Run, IterationOutcome], None]
 
 
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    return owner_id("worker")
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """A database error that says the connection broke (server restart, terminated backend,
+    network), not that the job's data is wrong."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 @dataclass
@@ -66,19 +77,59 @@ class Worker:
         signal.signal(signal.SIGINT, handler)
 
     def run_forever(self, *, once: bool = False) -> None:
-        """Claim and work runs until stopped (or, with once, until nothing is claimable)."""
+        """Claim and work jobs until stopped (or, with once, until nothing is claimable).
+
+        Runs are claimed first (batch runs before bootstrap runs), then exports.
+        """
         log.info("worker %s started", self.owner)
         try:
             while not self.stop_requested.is_set():
-                run_id = self.claim()
-                if run_id is None:
-                    if once:
-                        return
-                    self.stop_requested.wait(self.settings.poll_seconds)
+                try:
+                    worked = self.work_one()
+                except DBAPIError as exc:  # the database is away: wait, then claim again
+                    log.warning("database error between jobs: %s", exc)
+                    worked = False
+                if worked:
                     continue
-                self.work(run_id)
+                if once:
+                    return
+                self.stop_requested.wait(self.settings.poll_seconds)
         finally:
             self.close()
+
+    def work_one(self) -> bool:
+        """Claim one job and work it; False when nothing was claimable."""
+        run_id = self.claim()
+        if run_id is not None:
+            self.work(run_id)
+            return True
+        with self.database.transaction() as session:
+            job = claim_export(session, owner=self.owner, lease_seconds=self.settings.lease_seconds)
+        if job is None:
+            return False
+        self.export(job)
+        return True
+
+    def export(self, job: ExportJob) -> None:
+        """Build a claimed dataset version (from scratch: a dead builder's files are cleared)."""
+        log.info("building %s v%s (version id %s)", job.dataset, job.version, job.version_id)
+        try:
+            build_version(
+                self.database,
+                version_id=job.version_id,
+                datasets_dir=self.settings.datasets_dir,
+                owner=self.owner,
+                lease_seconds=self.settings.lease_seconds,
+            )
+        except LeaseLost as exc:
+            log.warning("%s", exc)
+        except DBAPIError as exc:
+            if not is_connection_lost(exc):
+                raise
+            # Not marked failed: the lease expires and the next claim rebuilds it.
+            log.warning("export %s: database connection lost: %s", job.version_id, exc)
+        except Exception:  # recorded on the version as `failed` by build_version
+            log.exception("export of version id %s failed", job.version_id)
 
     def claim(self) -> int | None:
         with self.database.transaction() as session:
@@ -95,6 +146,13 @@ class Worker:
                 self._loop(run_id, pipeline)
         except LeaseLost as exc:
             log.warning("%s", exc)
+        except DBAPIError as exc:
+            if not is_connection_lost(exc):
+                self._fail(run_id, f"{type(exc).__name__}: {exc}")
+                return
+            log.warning("run %s: database connection lost, handing it back: %s", run_id, exc)
+            with contextlib.suppress(DBAPIError):  # else its lease expires and it is retaken
+                self._release(run_id, "queued", "database connection lost: run handed back")
         except (ServiceError, GeneratorError, FilterError, ValueError, OSError) as exc:
             self._fail(run_id, f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # the worker survives a bad run; the run records why
@@ -159,33 +217,19 @@ class Worker:
             return "failed", f"no task accepted in {idle} iterations in a row"
         return None
 
-    @contextlib.contextmanager
-    def _heartbeat(self, run_id: int) -> Iterator[None]:
+    def _heartbeat(self, run_id: int) -> contextlib.AbstractContextManager[None]:
         """Renew the lease in the background for as long as we hold the run."""
-        done = threading.Event()
 
-        def beat() -> None:
-            while not done.wait(self.settings.heartbeat_seconds):
-                try:
-                    with self.database.transaction() as session:
-                        if not renew_lease(
-                            session,
-                            run_id=run_id,
-                            owner=self.owner,
-                            lease_seconds=self.settings.lease_seconds,
-                        ):
-                            log.warning("run %s: lease taken by another worker", run_id)
-                            return
-                except Exception:  # a missed beat is retried; the commit guard decides
-                    log.exception("heartbeat failed")
+        def renew() -> bool:
+            with self.database.transaction() as session:
+                return renew_lease(
+                    session,
+                    run_id=run_id,
+                    owner=self.owner,
+                    lease_seconds=self.settings.lease_seconds,
+                )
 
-        thread = threading.Thread(target=beat, name=f"heartbeat-{run_id}", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            done.set()
-            thread.join()
+        return heartbeat(renew, every_s=self.settings.heartbeat_seconds, name=f"run-{run_id}")
 
     def _release(self, run_id: int, status: str | None, why: str) -> None:
         with self.database.transaction() as session:

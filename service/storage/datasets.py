@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from filters.decontamination import EvalItem as EvalRecord
@@ -60,9 +60,16 @@ def get_dataset(session: Session, name: str) -> Dataset:
 
 
 def allocate_version(
-    session: Session, *, dataset: Dataset, spec: dict[str, Any], spec_hash: str
+    session: Session,
+    *,
+    dataset: Dataset,
+    spec: dict[str, Any],
+    spec_hash: str,
+    lease: dict[str, Any] | None = None,
 ) -> DatasetVersion:
-    """Add the next version row (status `building`) of a dataset, in the caller's transaction.
+    """Add the next version row of a dataset, in the caller's transaction: `queued` for any
+    worker to claim, or `building` under `lease` (`leases.lease_values`) when the caller
+    builds it itself.
 
     Numbers are never reused: a failed version keeps its row and its number, so the next
     export gets the one after it. A no-op UPDATE of the dataset row serialises concurrent
@@ -76,7 +83,8 @@ def allocate_version(
     version = DatasetVersion(
         dataset_id=dataset.id,
         version=(last or 0) + 1,
-        status="building",
+        status="queued" if lease is None else "building",
+        **(lease or {}),
         spec=spec,
         spec_hash=spec_hash,
         counts={},
@@ -195,16 +203,6 @@ class ItemWriter:
 
 
 _COLUMNS = "dataset_version_id, task_id, instance_id, split"
-
-
-def mark_failed(session: Session, version_id: int, error: str) -> None:
-    """Mark a version failed and drop any items it recorded; its number stays taken."""
-    session.execute(delete(DatasetItem).where(DatasetItem.dataset_version_id == version_id))
-    row = session.get(DatasetVersion, version_id)
-    if row is not None:
-        row.status = "failed"
-        row.error = error[:2000]
-        row.finished_at = utcnow()
 
 
 @dataclass(frozen=True)

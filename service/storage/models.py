@@ -265,12 +265,21 @@ class Dataset(Base):
 
 class DatasetVersion(Base):
     __tablename__ = "dataset_versions"
-    __table_args__ = (UniqueConstraint("dataset_id", "version"),)
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "version"),
+        Index("ix_dataset_versions_status_lease", "status", "lease_expires_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
     version: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), default="building")  # building|ready|failed
+    # queued | building (under a lease) | ready | failed
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    # The export job's lease: a version is built by whoever holds it (a worker, or the API
+    # for small exports); an expired lease makes the version claimable again.
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
     spec: Mapped[dict[str, Any]]
     spec_hash: Mapped[str] = mapped_column(String(64))
     content_hash: Mapped[str | None] = mapped_column(String(64))

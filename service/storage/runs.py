@@ -7,19 +7,17 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
 from service.errors import Conflict, NotFound
+from service.storage import leases
+from service.storage.leases import LeaseLost, expired_or_queued, lease_values
 from service.storage.models import Run, RunEvent, utcnow
 from service.storage.pages import Row, columns_of, paged, read_page, where_equal
 
 TERMINAL = ("completed", "cancelled", "failed")
-
-
-class LeaseLost(Exception):
-    """Another worker holds the run now (our lease expired); our work must not be committed."""
 
 
 def create_run(
@@ -62,16 +60,8 @@ def add_event(
 
 
 def _claimable(now: datetime) -> Any:
-    return and_(
-        Run.kind == "bootstrap",
-        or_(
-            Run.status == "queued",
-            and_(
-                Run.status == "running",
-                or_(Run.lease_expires_at.is_(None), Run.lease_expires_at < now),
-            ),
-        ),
-    )
+    # Bootstrap runs and the batch runs of /v1/generate; cancel/pause apply to the former only.
+    return and_(Run.kind.in_(("bootstrap", "batch")), expired_or_queued(Run, now, "running"))
 
 
 def claim_run(
@@ -79,60 +69,35 @@ def claim_run(
 ) -> int | None:
     """Claim one queued run, or a running one whose lease expired (its worker died).
 
-    With run_id, only that run is considered (the foreground `instructforge run`).
+    Batch runs go first (a `/v1/generate` caller is waiting on them), then by id. With run_id,
+    only that run is considered (the foreground `instructforge run`). See `leases.claim` for
+    how concurrent workers never take the same run.
 
-    On PostgreSQL the candidate row is locked with SKIP LOCKED, so concurrent workers never
-    wait on or take the same run; on SQLite the guarded UPDATE is atomic because SQLite
-    serialises writers. Returns the run id, or None when nothing is claimable.
+    Returns:
+        The run id, or None when nothing is claimable.
     """
     now = utcnow()
     values = {
         "status": "running",
-        "lease_owner": owner,
-        "lease_expires_at": now + timedelta(seconds=lease_seconds),
-        "heartbeat_at": now,
+        **lease_values(owner, lease_seconds, now),
         "started_at": func.coalesce(Run.started_at, now),
     }
-    candidate = select(Run.id).where(_claimable(now)).order_by(Run.id).limit(1)
+    claimable = _claimable(now)
     if run_id is not None:
-        candidate = candidate.where(Run.id == run_id)
-    if session.get_bind().dialect.name == "postgresql":
-        candidate = candidate.with_for_update(skip_locked=True)
-        stmt = (
-            update(Run)
-            .where(Run.id == candidate.scalar_subquery())
-            .values(**values)
-            .returning(Run.id)
-        )
-        return session.execute(stmt).scalar_one_or_none()
-    found = session.scalar(candidate)
-    if found is None:
-        return None
-    stmt = update(Run).where(Run.id == found, _claimable(now)).values(**values)
-    return found if session.execute(stmt).rowcount == 1 else None
+        claimable = and_(claimable, Run.id == run_id)
+    batch_first = case((Run.kind == "batch", 0), else_=1)
+    return leases.claim(
+        session, Run, claimable=claimable, order_by=[batch_first, Run.id], values=values
+    )
 
 
 def renew_lease(session: Session, *, run_id: int, owner: str, lease_seconds: int) -> bool:
-    """Extend our lease; False when it is no longer ours.
-
-    An expired lease that nobody has claimed yet is still ours: ownership only changes
-    through `claim_run`, which rewrites `lease_owner` atomically.
-    """
-    now = utcnow()
-    result = session.execute(
-        update(Run)
-        .where(Run.id == run_id, Run.lease_owner == owner)
-        .values(lease_expires_at=now + timedelta(seconds=lease_seconds), heartbeat_at=now)
-    )
-    return result.rowcount == 1
+    """Extend our lease on a run; False when it is no longer ours (see `leases.renew`)."""
+    return leases.renew(session, Run, job_id=run_id, owner=owner, lease_seconds=lease_seconds)
 
 
 def release_lease(session: Session, *, run_id: int, owner: str, status: str | None = None) -> None:
-    values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
-    if status is not None:
-        values["status"] = status
-        if status in TERMINAL:
-            values["finished_at"] = utcnow()
+    values = leases.released(status, terminal=status in TERMINAL)
     session.execute(update(Run).where(Run.id == run_id, Run.lease_owner == owner).values(**values))
 
 

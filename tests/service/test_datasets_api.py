@@ -1,4 +1,4 @@
-"""/v1/datasets over HTTP: create (sync and background), list, manifest, download, diff."""
+"""/v1/datasets over HTTP: create (in the request or by a worker), list, manifest, diff."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from service.api.routes import datasets as datasets_routes
 from service.app import create_app
+from service.runs.worker import Worker
 from service.settings import Settings
 from service.storage.db import Database
 from service.storage.keys import create_api_key
@@ -70,18 +71,22 @@ def test_create_then_read_everything(client: TestClient, database: Database) -> 
         assert missing.status_code == 404, bad
 
 
-def test_large_exports_build_in_the_background(
-    client: TestClient, database: Database, monkeypatch: pytest.MonkeyPatch
+def test_large_exports_are_queued_for_a_worker(
+    client: TestClient, database: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     import_seeds(database)
     monkeypatch.setattr(datasets_routes, "SYNC_TASK_LIMIT", 10)
     rw = _key(database, "read", "write")
     accepted = client.post("/v1/datasets/big/versions", headers=rw)
     assert accepted.status_code == 202
-    assert accepted.json()["status"] == "building"
-    # TestClient runs background tasks before handing back the response; a real client polls.
+    assert accepted.json()["status"] == "queued" and accepted.json()["lease_owner"] is None
+    # Nothing builds it in the API process: it waits for a worker.
+    assert client.get("/v1/datasets/big/versions/1", headers=rw).json()["status"] == "queued"
+    settings = Settings(database_url=database.url, datasets_dir=tmp_path / "datasets")
+    Worker(settings=settings, database=database).run_forever(once=True)
     shown = client.get("/v1/datasets/big/versions/1", headers=rw).json()
     assert shown["status"] == "ready" and shown["content_hash"]
+    assert shown["lease_owner"] is None and shown["lease_expires_at"] is None
     forced = client.post("/v1/datasets/big/versions?wait=true", headers=rw)
     assert forced.status_code == 201 and forced.json()["content_hash"] == shown["content_hash"]
 

@@ -9,11 +9,12 @@ import hashlib
 import itertools
 import json
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from dataformats import jsonl
@@ -21,16 +22,20 @@ from filters.decontamination import Decontaminator, load_eval_jsonl
 from service.errors import Conflict, InvalidInput, NotFound
 from service.export import (
     ExportSpec,
+    build_version,
     create_version,
     diff_versions,
-    fail_interrupted_versions,
+    get_version,
     list_datasets,
     start_version,
+    version_info,
 )
 from service.export import writers as export_writers
 from service.seed_files import parse_seed_file
 from service.storage.datasets import import_eval_set, list_eval_sets
 from service.storage.db import Database
+from service.storage.export_jobs import claim_export, fail_version, finish_version
+from service.storage.leases import LeaseLost
 from service.storage.models import (
     DatasetItem,
     DatasetVersion,
@@ -40,6 +45,7 @@ from service.storage.models import (
     Score,
     SeedSet,
     Task,
+    utcnow,
 )
 from service.storage.seeds import import_seed_set
 from tests.conftest import shared_data
@@ -337,15 +343,52 @@ def test_crash_while_hashing_leaves_no_version(
         assert s.scalar(select(DatasetVersion.status)) == "failed"
 
 
-def test_interrupted_build_is_failed_at_startup(database: Database, tmp_path: Path) -> None:
+def test_a_dead_builders_version_is_rebuilt_by_the_next_claimer(
+    database: Database, tmp_path: Path
+) -> None:
     import_seeds(database)
-    info = start_version(database, dataset="k", spec=ExportSpec())
+    info = start_version(database, dataset="k", spec=ExportSpec(), owner="dead", lease_seconds=5)
+    assert info.status == "building" and info.lease_owner == "dead"
+    # What a builder killed mid-export leaves: a temporary directory, or a renamed vN whose
+    # commit never came.
     (tmp_path / "k" / ".tmp-v1-x").mkdir(parents=True)
-    assert fail_interrupted_versions(database, datasets_dir=tmp_path) == [info.id]
-    assert list((tmp_path / "k").iterdir()) == []
-    assert (
-        create_version(database, dataset="k", spec=ExportSpec(), datasets_dir=tmp_path).version == 2
-    )
+    (tmp_path / "k" / "v1").mkdir()
+    (tmp_path / "k" / ".tmp-v11-other").mkdir()  # another version's: not touched
+    with database.transaction() as s:
+        assert claim_export(s, owner="live", lease_seconds=60) is None  # the lease still holds
+        s.execute(update(DatasetVersion).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+    with database.sessions() as s:
+        shown = version_info(get_version(s, dataset="k", version=1), "k")
+        assert (shown.status, shown.lease_owner) == ("queued", None)  # no live lease
+    with database.transaction() as s:
+        job = claim_export(s, owner="live", lease_seconds=60)
+    assert job is not None and (job.version_id, job.dataset, job.version) == (info.id, "k", 1)
+    with pytest.raises(LeaseLost):  # the dead builder can no longer build it
+        build_version(database, version_id=info.id, datasets_dir=tmp_path, owner="dead")
+    built = build_version(database, version_id=info.id, datasets_dir=tmp_path, owner="live")
+    assert (built.version, built.status, built.lease_owner) == (1, "ready", None)
+    assert sorted(p.name for p in (tmp_path / "k").iterdir()) == [".tmp-v11-other", "v1"]
+    with database.transaction() as s:  # a ready version is never claimed again
+        assert claim_export(s, owner="other", lease_seconds=60) is None
+
+
+def test_a_stale_builder_cannot_fail_or_publish_a_retaken_version(
+    database: Database, tmp_path: Path
+) -> None:
+    import_seeds(database)
+    info = start_version(database, dataset="s", spec=ExportSpec(), owner="old", lease_seconds=5)
+    with database.transaction() as s:
+        s.execute(update(DatasetVersion).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+        assert claim_export(s, owner="new", lease_seconds=60) is not None
+    with database.transaction() as s:
+        assert not fail_version(s, version_id=info.id, owner="old", error="late")
+        with pytest.raises(LeaseLost):
+            finish_version(
+                s, version_id=info.id, owner="old", content_hash="x", counts={}, path="p"
+            )
+    with database.sessions() as s:
+        row = s.get(DatasetVersion, info.id)
+        assert row is not None and (row.status, row.lease_owner) == ("building", "new")
 
 
 def _eval_items(n: int) -> list[Any]:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
@@ -30,14 +29,15 @@ from service.export import (
     list_versions,
     version_info,
 )
+from service.heartbeat import owner_id
 from service.storage.candidates import count_candidates
 from service.storage.models import DatasetVersion
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
 # Versions of up to this many candidate tasks are built inside the request (well under a
-# second); larger ones are built in the background and polled through their status.
+# second), under a lease of the API process so that a killed API leaves a version the next
+# worker rebuilds; larger ones are queued for `instructforge worker` and polled.
 SYNC_TASK_LIMIT = 5000
 MAX_INT = 2_147_483_647
 NAME = Annotated[
@@ -53,7 +53,8 @@ MEDIA_TYPES = {
 
 
 class VersionOut(BaseModel):
-    """A dataset version and its state: `building`, `ready` or `failed`."""
+    """A dataset version and its state: `queued` (waiting for a worker), `building` (under
+    the lease `lease_owner` until `lease_expires_at`), `ready` or `failed`."""
 
     id: int
     dataset: str
@@ -66,6 +67,10 @@ class VersionOut(BaseModel):
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+    lease_owner: str | None = Field(None, description="Who is building it (while building).")
+    lease_expires_at: datetime | None = Field(
+        None, description="When the builder's lease ends unless renewed; then a worker retakes it."
+    )
 
 
 class DatasetOut(BaseModel):
@@ -92,29 +97,16 @@ def _out(info: VersionInfo) -> VersionOut:
     return VersionOut(**{k: getattr(info, k) for k in VersionOut.model_fields})
 
 
-def _build_in_background(database: Any, version_id: int, datasets_dir: Path) -> None:
-    try:
-        build_version(database, version_id=version_id, datasets_dir=datasets_dir)
-    except Exception:  # recorded on the version row as `failed`; the client polls for it
-        log.exception("building dataset version id %s failed", version_id)
-
-
-def _candidates(database: Any, spec: ExportSpec) -> int:
-    with database.sessions() as session:
-        return count_candidates(session, spec)
-
-
 @router.post(
     "/{name}/versions",
     status_code=201,
     response_model=VersionOut,
-    responses={202: {"model": VersionOut, "description": "Accepted: building in the background"}},
+    responses={202: {"model": VersionOut, "description": "Accepted: queued for a worker"}},
 )
 def create_version(
     name: NAME,
     database: DatabaseDep,
     settings: SettingsDep,
-    background: BackgroundTasks,
     key: WriteKey,
     spec: ExportSpec | None = None,
     wait: Annotated[
@@ -124,25 +116,34 @@ def create_version(
 ) -> JSONResponse:
     """Export the next version of dataset NAME from a spec (all defaults when no body).
 
-    Small exports (or `wait=true`) answer 201 with the ready version; larger ones answer 202
-    with status `building`: poll `GET /v1/datasets/{name}/versions/{version}`.
+    Small exports (or `wait=true`) are built in the request and answer 201 with the ready
+    version; larger ones answer 202 with status `queued`: `instructforge worker` builds them
+    under a lease; poll `GET /v1/datasets/{name}/versions/{version}`.
     """
     spec = spec or ExportSpec()
     request_hash = hashlib.sha256(f"{name}\n{spec.spec_hash()}\n{wait}".encode()).hexdigest()
 
     def create_in(session: Session) -> Callable[[], tuple[dict[str, Any], int]]:
-        info = allocate_version_in(session, dataset=name, spec=spec)
+        here = wait or count_candidates(session, spec) <= SYNC_TASK_LIMIT
+        owner = owner_id("api") if here else None
+        lease = settings.lease_seconds
+        info = allocate_version_in(
+            session, dataset=name, spec=spec, owner=owner, lease_seconds=lease
+        )
+        if owner is None:
+            return lambda: (_out(info).model_dump(mode="json"), 202)
 
-        def respond() -> tuple[dict[str, Any], int]:
-            if wait or _candidates(database, spec) <= SYNC_TASK_LIMIT:
-                built = build_version(
-                    database, version_id=info.id, datasets_dir=settings.datasets_dir
-                )
-                return _out(built).model_dump(mode="json"), 201
-            background.add_task(_build_in_background, database, info.id, settings.datasets_dir)
-            return _out(info).model_dump(mode="json"), 202
+        def build() -> tuple[dict[str, Any], int]:
+            built = build_version(
+                database,
+                version_id=info.id,
+                datasets_dir=settings.datasets_dir,
+                owner=owner,
+                lease_seconds=lease,
+            )
+            return _out(built).model_dump(mode="json"), 201
 
-        return respond
+        return build
 
     return idempotent(
         database,
@@ -151,7 +152,6 @@ def create_version(
         key=idempotency_key,
         request_hash=request_hash,
         create=create_in,
-        background=background,
     )
 
 
