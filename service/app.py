@@ -44,7 +44,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         yield
         gc.unfreeze()
         await app.state.read_engines.dispose_here()
-        app.state.backends.close_all()
         if owns_database:
             db.dispose()
 
@@ -56,7 +55,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     )
     app.state.settings = settings
     app.state.database = db
-    app.state.backends = generate.BackendPool(settings)
     app.state.read_engines = AsyncEngines(db.url, connections=settings.api_read_connections)
     app.state.keys = KeyVerifier(ttl_seconds=settings.api_key_cache_seconds)
     install_error_handlers(app)

@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     generate_max_prompts: int = Field(
         8, ge=1, description="Largest synchronous /v1/generate batch; bigger work goes to runs."
     )
+    generate_wait_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=300,
+        description="How long POST /v1/generate waits for a worker to finish its batch run "
+        "before answering 202 with the run to poll.",
+    )
     default_backend: str = Field("transformers", description="vllm | openai | transformers.")
     default_model: str = Field("smollm2-135m", description="Prepared model name or a path.")
     openai_base_url: str | None = Field(

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session, aliased
 
 from service.errors import NotFound
-from service.storage.models import Generation, Instance, Score, Task
+from service.storage.models import Generation, Instance, ParseFailure, Score, Task
 from service.storage.pages import Row, columns_of, dicts_of, paged, read_page, where_equal
 
 GENERATION_IDS = ("generation_id", "classification_generation_id", "instances_generation_id")
@@ -176,4 +176,30 @@ def provenance_of(session: Session, task: Task) -> TaskProvenance:
         classification_generation=gen(task.classification_generation_id),
         instances_generation=gen(task.instances_generation_id),
         nearest=session.get(Task, task.nearest_task_id) if task.nearest_task_id else None,
+    )
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a finished batch run produced: its tasks' ids and its parse failures, in order."""
+
+    task_ids: list[int]
+    parse_failures: list[dict[str, Any]]
+
+
+def batch_result(session: Session, run_id: int, *, excerpt_chars: int = 500) -> BatchResult:
+    """The tasks (id order) and parse failures of a run, as `/v1/generate` answers them."""
+    task_ids = session.scalars(select(Task.id).where(Task.run_id == run_id).order_by(Task.id))
+    failures = session.execute(
+        select(ParseFailure.generation_id, ParseFailure.stage, ParseFailure.reason)
+        .add_columns(ParseFailure.excerpt)
+        .where(ParseFailure.run_id == run_id)
+        .order_by(ParseFailure.id)
+    )
+    return BatchResult(
+        list(task_ids),
+        [
+            {"generation_id": g, "stage": st, "reason": r, "excerpt": e[:excerpt_chars]}
+            for g, st, r, e in failures
+        ],
     )

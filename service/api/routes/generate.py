@@ -1,70 +1,81 @@
-"""/v1/generate: one iteration now, synchronously, stored with provenance as a "batch" run."""
+"""/v1/generate: one iteration as a "batch" run that a worker claims; the API waits a bound.
+
+The API process never loads a model: the batch run is queued (in the Idempotency-Key's own
+transaction) for `instructforge worker`, which claims it with a lease like any run, and the
+request waits up to `INSTRUCTFORGE_GENERATE_WAIT_SECONDS` for it. Done in time: 200 with the
+tasks; not yet: 202 with the run to poll. Either answer is kept for retries with the same key.
+"""
 
 from __future__ import annotations
 
-import os
-import threading
+import time
 from collections.abc import Callable
+from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from generators.backends.base import Backend
 from generators.config import BootstrapConfig
 from service.api.deps import DatabaseDep, SettingsDep, WriteKey
 from service.api.errors import RefusedTooBig
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.routes.tasks import details_for
 from service.api.schemas import GenerateRequest, GenerateResponse
-from service.errors import InvalidInput
+from service.errors import InvalidInput, ServiceError
 from service.runs.config import RunConfig, check_backend, config_sha256
-from service.runs.pipeline import make_run_backend, open_pipeline
-from service.settings import Settings
 from service.storage import runs as run_store
-from service.storage.iterations import commit_iteration
+from service.storage.db import Database
 from service.storage.models import Run
 from service.storage.seeds import get_seed_set
+from service.storage.tasks import batch_result
 
 router = APIRouter(tags=["generate"])
+POLL_SECONDS = 0.1
 
 
-class BackendPool:
-    """The API process's inference backends, one per (backend, model), used one call at a time."""
+class GenerateAccepted(BaseModel):
+    """The batch run is queued or running: poll the run, then read its tasks."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._backends: dict[str, Backend] = {}
-        self.lock = threading.Lock()
-
-    def get(self, config: RunConfig) -> Backend:
-        key = f"{config.backend}|{config.model}"
-        if key not in self._backends:
-            self._backends[key] = make_run_backend(config, self.settings)
-        return self._backends[key]
-
-    def close_all(self) -> None:
-        for backend in self._backends.values():
-            backend.close()
-        self._backends.clear()
+    run_id: int
+    status: str = Field(description="`queued` (no worker has claimed it yet) or `running`.")
+    poll: str = Field(description="The run's URL: GET it until its status is `completed`.")
+    tasks: str = Field(description="The URL of the run's tasks once it is completed.")
 
 
-@router.post("/v1/generate", response_model=GenerateResponse)
+class GenerationFailed(ServiceError):
+    """The worker could not run the batch (the backend failed); the run keeps the error."""
+
+    code = "generation_failed"
+    status_code = 503
+
+
+@router.post(
+    "/v1/generate",
+    response_model=GenerateResponse,
+    responses={
+        202: {"model": GenerateAccepted, "description": "Not done within the wait bound."},
+        503: {"description": "The worker's backend failed the batch (`generation_failed`)."},
+    },
+)
 def generate(
-    request: Request,
     body: GenerateRequest,
     database: DatabaseDep,
     settings: SettingsDep,
     key: WriteKey,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    """Run one bootstrap iteration on a seed set and return the new tasks with their verdicts.
+    """Queue one bootstrap iteration on a seed set for a worker, and wait for it a while.
 
-    Bounded by `INSTRUCTFORGE_GENERATE_MAX_PROMPTS`; bigger jobs belong in `POST /v1/runs`.
+    Answers 200 with the new tasks and their verdicts if a worker finished the batch within
+    `INSTRUCTFORGE_GENERATE_WAIT_SECONDS`, else 202 with the batch run to poll
+    (`GET /v1/runs/{run_id}`, then `GET /v1/tasks?run_id=...`). Bounded by
+    `INSTRUCTFORGE_GENERATE_MAX_PROMPTS`; bigger jobs belong in `POST /v1/runs`.
     """
     if body.prompts > settings.generate_max_prompts:
         raise RefusedTooBig(
-            f"{body.prompts} prompts is more than one synchronous call may do "
+            f"{body.prompts} prompts is more than one batch may do "
             f"(limit {settings.generate_max_prompts}); create a run with POST /v1/runs instead"
         )
     request_hash = config_sha256(body.model_dump(mode="json"))
@@ -80,29 +91,25 @@ def generate(
         seed=body.seed,
     )
     check_backend(config, settings)
+
+    def enqueue(session: Session) -> Callable[[], tuple[dict[str, Any], int]]:
+        run_id = _enqueue_batch(session, config)
+        return lambda: _await_batch(database, run_id, settings.generate_wait_seconds)
+
     return idempotent(
         database,
         api_key_id=key.id,
         route="generate",
         key=idempotency_key,
         request_hash=request_hash,
-        create=lambda session: _start_batch(
-            session, config, database, settings, request.app.state.backends
-        ),
+        create=enqueue,
     )
 
 
-def _start_batch(
-    session: Session,
-    config: RunConfig,
-    database: DatabaseDep,
-    settings: Settings,
-    pool: BackendPool,
-) -> Callable[[], tuple[dict[str, object], int]]:
-    """Create the batch run in the caller's transaction; the returned call runs it."""
-    owner = f"api:{os.getpid()}:{threading.get_ident()}"
+def _enqueue_batch(session: Session, config: RunConfig) -> int:
+    """Queue the batch run in the caller's transaction (the Idempotency-Key's)."""
     seed_set = get_seed_set(session, name=config.seed_set)
-    run = run_store.create_run(
+    return run_store.create_run(
         session,
         seed_set_id=seed_set.id,
         config=config.model_dump(mode="json"),
@@ -110,46 +117,37 @@ def _start_batch(
         policy_version=config.policy_version,
         target_tasks=config.target_tasks,
         kind="batch",
-        status="running",
-    )
-    run.lease_owner = owner
-    session.flush()
-    return lambda: (_run_batch(run, owner, config, database, settings, pool), 200)
+    ).id
 
 
-def _run_batch(
-    run: Run,
-    owner: str,
-    config: RunConfig,
-    database: DatabaseDep,
-    settings: Settings,
-    pool: BackendPool,
-) -> dict[str, object]:
-    try:
-        with pool.lock:
-            pipeline = open_pipeline(database, run.id, settings=settings, backend_for=pool.get)
-            outcome = pipeline.step(1)
-        with database.transaction() as session:
-            stored = commit_iteration(
-                session, run=run, owner=owner, lease_seconds=settings.lease_seconds, outcome=outcome
+def _await_batch(database: Database, run_id: int, wait_s: float) -> tuple[dict[str, Any], int]:
+    """Poll the batch run until it ends or `wait_s` passes; the answer and its status code.
+
+    Raises:
+        GenerationFailed: the worker failed the run (503, with the run's error).
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        with database.sessions() as session:
+            run = run_store.get_run(session, run_id)
+            status, error = run.status, run.error
+            if status == "completed":
+                return _result(session, run), 200
+        if status == "failed":
+            raise GenerationFailed(f"batch run {run_id} failed: {error or 'no reason recorded'}")
+        if time.monotonic() >= deadline:
+            accepted = GenerateAccepted(
+                run_id=run_id,
+                status=status,
+                poll=f"/v1/runs/{run_id}",
+                tasks=f"/v1/tasks?run_id={run_id}",
             )
-            run_store.release_lease(session, run_id=run.id, owner=owner, status="completed")
-    except BaseException as exc:
-        with database.transaction() as session:
-            run_store.release_lease(session, run_id=run.id, owner=owner, status="failed")
-            run_store.add_event(session, run.id, "failed", f"{type(exc).__name__}: {exc}"[:4000])
-        raise
-    with database.sessions() as session:
-        tasks = details_for(session, [tid for tid, _ in stored])
-    failures = [
-        {
-            "generation_id": f.generation_id,
-            "stage": f.stage,
-            "reason": f.reason,
-            "excerpt": f.excerpt[:500],
-        }
-        for f in outcome.result.parse_failures
-    ]
-    return GenerateResponse(run_id=run.id, tasks=tasks, parse_failures=failures).model_dump(
-        mode="json"
-    )
+            return accepted.model_dump(mode="json"), 202
+        time.sleep(POLL_SECONDS)
+
+
+def _result(session: Session, run: Run) -> dict[str, Any]:
+    done = batch_result(session, run.id)
+    tasks = details_for(session, done.task_ids)
+    response = GenerateResponse(run_id=run.id, tasks=tasks, parse_failures=done.parse_failures)
+    return response.model_dump(mode="json")
