@@ -43,6 +43,10 @@ class BackendPool:
             self._backends[key] = make_run_backend(config, self.settings)
         return self._backends[key]
 
+    def backends(self) -> list[Backend]:
+        """The backends built so far (read by /metrics)."""
+        return list(self._backends.values())
+
     def close_all(self) -> None:
         for backend in self._backends.values():
             backend.close()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from service.api.deps import DatabaseDep, IsAdmin
+from service.backend_metrics import BackendServersCollector
 from service.storage import migrate
 from service.storage import runs as run_store
 from service.storage.db import Database
@@ -91,8 +92,9 @@ class RunCountersCollector(Collector):
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(database: DatabaseDep) -> Response:
-    """Prometheus text format."""
+def metrics(request: Request, database: DatabaseDep) -> Response:
+    """Prometheus text format: run counters, and per-server metrics of this process's backends."""
     registry = CollectorRegistry()
     registry.register(RunCountersCollector(database))
+    registry.register(BackendServersCollector(request.app.state.backends.backends))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
