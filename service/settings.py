@@ -70,6 +70,14 @@ class Settings(BaseSettings):
         "the /v1 suffix (http://vllm:8000/v1); the openai backend splits and dispatches them.",
     )
 
+    worker_metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="If set, the worker serves Prometheus metrics per inference server "
+        "(requests, errors, latency, tokens/s, in flight, up) on 127.0.0.1 at this port.",
+    )
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

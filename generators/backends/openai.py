@@ -1,16 +1,20 @@
-"""The ``openai`` backend: any OpenAI-compatible completions server (``vllm serve``, a fleet).
+"""The ``openai`` backend: any OpenAI-compatible server (``vllm serve``, a provider, a fleet).
 
-Several servers are one backend: each request goes to the least busy healthy one and a retry
-fails over to another (:mod:`generators.backends.fleet`). One ``httpx.Client`` shared by a
-bounded pool of threads (threads, not asyncio, so the backend also works when the caller
-already runs an event loop). Each prompt is one ``/v1/completions``
-request; 429, 5xx, timeouts and connection errors are retried with exponential backoff (honouring
-``Retry-After``), and every retry is written to the completion's ``retry_log``. A prompt that
-still fails comes back as a completion with ``finish_reason="error"`` instead of failing the
-whole batch: the caller records it as a parse failure (``backend_error``) with the log.
+It speaks ``/v1/completions`` and ``/v1/chat/completions``
+(:mod:`generators.backends.openai_endpoints`): ``endpoint="auto"`` asks the first server that
+answers with one-token chat probe and takes chat when the model answers it (the server has a chat
+template for it), completions otherwise. On the chat API the server applies the template, so
+:meth:`OpenAIBackend.wrap_chat` leaves the prompt as it is and each completion carries the
+messages sent; on completions a chat model is wrapped with the local tokenizer of ``model_dir``.
 
-Chat models are wrapped client-side with the tokenizer of ``model_dir`` (when given), and the
-wrapped text goes to ``/v1/completions`` like any raw prompt.
+Several servers are one backend (:mod:`generators.backends.fleet`): least outstanding requests,
+at most ``max_concurrency`` in flight per server, a failing server taken out and probed back in.
+One ``httpx.Client`` shared by a pool of threads (threads, not asyncio, so the backend also works
+when the caller already runs an event loop). 429, 5xx, timeouts and connection errors are retried
+with exponential backoff (honouring ``Retry-After``) on another server where one is up, and every
+retry is written to the completion's ``retry_log``. Each prompt yields exactly one completion (a
+retry replaces a request that never answered; none is stored twice); a prompt that still fails
+comes back with ``finish_reason="error"`` instead of failing the whole batch.
 """
 
 from __future__ import annotations
@@ -19,13 +23,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import httpx
 
+from generators.backends import openai_endpoints as api
 from generators.backends.base import ChatWrapper, load_tokenizer, prompt_seed
-from generators.backends.fleet import BaseUrls, ServerFleet, server_roots
-from generators.errors import BackendError
+from generators.backends.fleet import BaseUrls, ServerFleet, ServerStats, server_roots
+from generators.errors import BackendError, ConfigError
 from generators.model_dirs import fingerprint_model_dir
 from generators.types import Completion, ModelInfo, SamplingParams
 
@@ -33,27 +37,34 @@ RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class OpenAIBackend:
-    """Concurrent completions requests against an OpenAI-compatible server.
+    """Concurrent requests against one or several OpenAI-compatible servers.
 
     Args:
         base_url: the server(s): one URL, several separated by commas, or a list; with or
             without the ``/v1`` suffix (``http://vllm:8000`` and ``http://vllm:8000/v1`` both
             send to ``http://vllm:8000/v1/completions``).
         model: the served model name sent in each request.
+        endpoint: ``completions``, ``chat`` or ``auto`` (chat where the server answers a chat
+            probe for the model, else completions).
         model_dir: local copy of the model, for the provenance hash and client-side chat
-            wrapping; without it the model is treated as a base model with an unknown hash.
+            wrapping on completions; without it the hash is ``unknown`` and provenance holds
+            what the server reports (model id, revision) and the messages sent.
         api_key: sent as a bearer token when given.
-        max_concurrency: requests in flight at once.
-        timeout_s: per-request timeout.
+        max_concurrency: requests in flight per server.
+        timeout_s: per-request timeout (seconds); a timeout takes the server out.
         max_retries: retries after the first attempt.
         backoff_s: first backoff; doubles each retry, capped at ``max_backoff_s``.
         max_backoff_s: the longest wait between attempts.
+        probe_backoff_s: first wait before probing a server taken out (doubles per failed
+            probe, up to ``max_probe_backoff_s``).
+        max_probe_backoff_s: the longest wait between probes of a down server.
+        probe_timeout_s: timeout of a health probe.
         transport: an httpx transport (``httpx.MockTransport`` in unit tests).
         sleep: how to wait between attempts (injected by tests).
 
     Raises:
-        ConfigError: a base URL is not ``http(s)://host[:port]``.
-        BackendError: ``model_dir`` is given but holds no model.
+        ConfigError: a base URL is not ``http(s)://host[:port]``, or an unknown endpoint.
+        BackendError: ``model_dir`` holds no model, or the servers list other models.
     """
 
     name = "openai"
@@ -63,6 +74,7 @@ class OpenAIBackend:
         base_url: BaseUrls,
         *,
         model: str,
+        endpoint: api.EndpointChoice = "auto",
         model_dir: Path | None = None,
         api_key: str | None = None,
         max_concurrency: int = 16,
@@ -70,106 +82,204 @@ class OpenAIBackend:
         max_retries: int = 4,
         backoff_s: float = 0.5,
         max_backoff_s: float = 20.0,
+        probe_backoff_s: float = 1.0,
+        max_probe_backoff_s: float = 30.0,
+        probe_timeout_s: float = 5.0,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if endpoint not in ("auto", "completions", "chat"):
+            raise ConfigError(f"openai: endpoint must be auto, completions or chat: {endpoint!r}")
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._fleet = ServerFleet(server_roots(base_url))
+        self._fleet = ServerFleet(
+            server_roots(base_url),
+            max_in_flight=max_concurrency,
+            probe_backoff_s=probe_backoff_s,
+            max_probe_backoff_s=max_probe_backoff_s,
+        )
+        self._workers = max_concurrency * len(self._fleet.roots)
         self._client = httpx.Client(
             headers=headers,
             timeout=timeout_s,
             transport=transport,
-            limits=httpx.Limits(max_connections=max_concurrency),
+            limits=httpx.Limits(max_connections=self._workers + len(self._fleet.roots)),
         )
         self._model = model
-        self._max_concurrency = max_concurrency
         self._max_retries = max_retries
         self._backoff_s = backoff_s
         self._max_backoff_s = max_backoff_s
+        self._probe_timeout_s = probe_timeout_s
         self._sleep = sleep
         self._chat = ChatWrapper(load_tokenizer(model_dir) if model_dir else None)
+        card = self._probe_all()
+        self.endpoint: api.Endpoint = endpoint if endpoint != "auto" else self._pick_endpoint()
         self.model_info = ModelInfo(
             name=model,
-            path=str(model_dir or ""),
+            path=str(model_dir or (card or {}).get("root") or ""),
             model_hash=fingerprint_model_dir(model_dir) if model_dir else "unknown",
             engine="openai-compatible",
             engine_version=self._server_version(),
-            is_chat=self._chat.is_chat,
+            is_chat=self.endpoint == "chat" or self._chat.is_chat,
+            revision=api.card_revision(card),
         )
+
+    def _probe_all(self) -> dict[str, object] | None:
+        """Probe every server once (``/v1/models``); the silent ones start out of dispatch.
+
+        Returns:
+            The model's card from the first server that lists it, or None.
+        """
+        card = None
+        for server, root in enumerate(self._fleet.roots):
+            try:
+                response = self._client.get(f"{root}/v1/models", timeout=self._probe_timeout_s)
+            except httpx.TransportError:
+                self._fleet.probed(server, healthy=False)
+                continue
+            self._fleet.probed(server, healthy=response.status_code < 500)
+            if card is None and response.status_code == 200:
+                card = api.model_card(response, self._model)
+        return card
+
+    def _pick_endpoint(self) -> api.Endpoint:
+        """Chat when a server answers a one-token chat request for the model, else completions."""
+        probe = {"model": self._model, "messages": api.user_messages("Hi"), "max_tokens": 1}
+        for root in self._up_roots():
+            try:
+                response = self._client.post(f"{root}/v1/chat/completions", json=probe)
+            except httpx.TransportError:
+                continue
+            return "chat" if api.speaks_chat(response) else "completions"
+        return "completions"
+
+    def _up_roots(self) -> list[str]:
+        stats = self._fleet.stats()
+        return [s.root for s in stats if s.up] or [s.root for s in stats]
 
     def _server_version(self) -> str:
         """Ask the servers for their version (vLLM answers ``/version``); ``unknown`` otherwise."""
-        for root in self._fleet.roots:
+        for root in self._up_roots():
             try:
-                response = self._client.get(f"{root}/version", timeout=5.0)
+                response = self._client.get(f"{root}/version", timeout=self._probe_timeout_s)
                 if response.status_code == 200:
                     return str(response.json().get("version", "unknown"))
             except (httpx.HTTPError, ValueError):
                 continue
         return "unknown"
 
+    def server_stats(self) -> list[ServerStats]:
+        """Per-server counters (requests, errors, latency, tokens, in flight, up)."""
+        return self._fleet.stats()
+
     def generate(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:
-        """Send every prompt, at most ``max_concurrency`` at a time; results keep prompt order."""
+        """Send every prompt, ``max_concurrency`` per server at most; results keep prompt order."""
         if not prompts:
             return []
         jobs = [(p, prompt_seed(sampling, i)) for i, p in enumerate(prompts)]
-        workers = min(self._max_concurrency, len(prompts))
+        workers = min(self._workers, len(prompts))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openai-backend") as pool:
             return list(pool.map(lambda job: self._complete(job[0], sampling, job[1]), jobs))
 
-    def _payload(self, prompt: str, sampling: SamplingParams, seed: int | None) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            "model": self._model,
-            "prompt": prompt,
-            "temperature": sampling.temperature,
-            "top_p": sampling.top_p,
-            "max_tokens": sampling.max_tokens,
-            "presence_penalty": sampling.presence_penalty,
-            "frequency_penalty": sampling.frequency_penalty,
-            "n": 1,
-        }
-        if sampling.stop:
-            payload["stop"] = list(sampling.stop)
-        if seed is not None:
-            payload["seed"] = seed
-        return payload
+    def _probe_due(self) -> None:
+        """Probe each down server whose backoff has passed (``/health``, else ``/v1/models``)."""
+        while (server := self._fleet.due_probe()) is not None:
+            root = self._fleet.roots[server]
+            healthy = False
+            for path in ("/health", "/v1/models"):
+                try:
+                    response = self._client.get(f"{root}{path}", timeout=self._probe_timeout_s)
+                except httpx.TransportError:
+                    break  # the server is not there: no other path will answer
+                if response.status_code == 200:
+                    healthy = True
+                    break
+            self._fleet.probed(server, healthy=healthy)
 
     def _complete(self, prompt: str, sampling: SamplingParams, seed: int | None) -> Completion:
         """One prompt, with retries; never raises for a server or network failure."""
-        payload = self._payload(prompt, sampling, seed)
+        body = api.request_body(self.endpoint, self._model, prompt, sampling, seed)
         log: list[str] = []
         start = time.perf_counter()
         server: int | None = None
         for attempt in range(self._max_retries + 1):
             wait: float | None = None
+            self._probe_due()
             server = self._fleet.acquire(avoid=server)
             root = self._fleet.roots[server]
             # Named only in a fleet, so a single server's log reads as it always has.
             where = f" ({root})" if len(self._fleet.roots) > 1 else ""
+            sent = time.perf_counter()
             try:
-                response = self._client.post(f"{root}/v1/completions", json=payload)
+                response = self._client.post(f"{root}{api.PATHS[self.endpoint]}", json=body)
             except httpx.TransportError as exc:  # connection refused/reset, timeouts
-                self._fleet.release(server, failed=True)
+                self._fleet.release(server, failed=True, latency_s=time.perf_counter() - sent)
                 log.append(f"attempt {attempt + 1}{where}: {type(exc).__name__}: {exc}")
             else:
-                self._fleet.release(server, failed=response.status_code >= 500)
-                if response.status_code == 200:
-                    try:
-                        return _completion(response, time.perf_counter() - start, log)
-                    except BackendError as exc:
-                        log.append(f"attempt {attempt + 1}{where}: {exc}")
-                        break
-                log.append(f"attempt {attempt + 1}{where}: HTTP {response.status_code}")
-                if response.status_code not in RETRY_STATUS:
-                    break  # a 4xx other than 408/429 will fail the same way again
+                done = self._answer(response, server, sent, log, where, attempt)
+                if isinstance(done, Completion):
+                    done.latency_s = time.perf_counter() - start
+                    done.messages = api.user_messages(prompt) if self.endpoint == "chat" else None
+                    return done
+                if not done:
+                    break  # a 4xx other than 408/429 or a malformed body fails the same again
                 wait = _retry_after(response)
             if attempt < self._max_retries:
                 self._sleep(min(wait or self._backoff_s * 2**attempt, self._max_backoff_s))
-        return Completion("", "error", 0, 0, time.perf_counter() - start, len(log) - 1, log)
+        latency = time.perf_counter() - start
+        return Completion("", "error", 0, 0, latency, len(log) - 1, log, endpoint=self.endpoint)
+
+    def _answer(
+        self,
+        response: httpx.Response,
+        server: int,
+        sent: float,
+        log: list[str],
+        where: str,
+        attempt: int,
+    ) -> Completion | bool:
+        """Account for one answer: the completion, or whether to retry."""
+        latency = time.perf_counter() - sent
+        if response.status_code != 200:
+            self._fleet.release(server, failed=response.status_code >= 500, latency_s=latency)
+            log.append(f"attempt {attempt + 1}{where}: HTTP {response.status_code}")
+            return response.status_code in RETRY_STATUS
+        try:
+            text, finish, prompt_tokens, completion_tokens = api.answer_text(
+                self.endpoint, response
+            )
+        except BackendError as exc:
+            self._fleet.release(server, failed=True, latency_s=latency)
+            log.append(f"attempt {attempt + 1}{where}: {exc}")
+            return False
+        self._fleet.release(
+            server,
+            failed=False,
+            latency_s=latency,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        )
+        return Completion(
+            text,
+            finish,
+            prompt_tokens,
+            completion_tokens,
+            latency,
+            retries=len(log),
+            retry_log=log,
+            server=self._fleet.roots[server],
+            endpoint=self.endpoint,
+        )
 
     def wrap_chat(self, prompt: str) -> str:
-        """Wrap ``prompt`` with the local tokenizer's chat template (see :class:`ChatWrapper`)."""
-        return self._chat.wrap(prompt)
+        """Wrap ``prompt`` as one user turn for a chat model.
+
+        On the chat API the server applies the template: the prompt is returned as it is and
+        sent as a user message. On completions the local tokenizer's template wraps it.
+
+        Raises:
+            BackendError: on completions, the model has no local chat template.
+        """
+        return prompt if self.endpoint == "chat" else self._chat.wrap(prompt)
 
     def close(self) -> None:
         """Close the HTTP client."""
@@ -181,22 +291,3 @@ def _retry_after(response: httpx.Response) -> float | None:
         return float(response.headers["retry-after"])
     except (KeyError, ValueError):
         return None
-
-
-def _completion(response: httpx.Response, latency: float, log: list[str]) -> Completion:
-    """Turn a 200 answer into a Completion; a malformed body is a backend error."""
-    try:
-        body = response.json()
-        choice = body["choices"][0]
-        usage = body.get("usage") or {}
-        return Completion(
-            text=choice.get("text") or "",
-            finish_reason=choice.get("finish_reason") or "unknown",
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
-            completion_tokens=int(usage.get("completion_tokens", 0)),
-            latency_s=latency,
-            retries=len(log),
-            retry_log=log,
-        )
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise BackendError(f"malformed completions response: {response.text[:200]!r}") from exc

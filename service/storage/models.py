@@ -129,6 +129,13 @@ class Generation(Base):
     model_hash: Mapped[str] = mapped_column(String(100))
     engine: Mapped[str] = mapped_column(String(50))
     engine_version: Mapped[str] = mapped_column(String(50))
+    # What a server reports about its weights, and the precision the engine ran in.
+    model_revision: Mapped[str] = mapped_column(Text, default="", server_default="")
+    dtype: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    # Which server and API answered (openai backend), and the messages sent on the chat API.
+    server: Mapped[str] = mapped_column(Text, default="", server_default="")
+    endpoint: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    messages: Mapped[list[Any] | None] = mapped_column(JSONType)
     template_name: Mapped[str] = mapped_column(String(100))
     template_version: Mapped[str] = mapped_column(String(20))
     template_sha256: Mapped[str] = mapped_column(String(64))

@@ -34,6 +34,25 @@ def ok(text: str = " A task.", finish: str = "stop") -> httpx.Response:
     )
 
 
+def completions_only(handler: Callable[[httpx.Request], httpx.Response]) -> Any:
+    """A server that answers discovery as vLLM serving a base model, then ``handler``.
+
+    ``/v1/models`` lists nothing (no model check), ``/health`` is up, the chat probe is a 400
+    (no chat template), so ``endpoint="auto"`` settles on completions.
+    """
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/v1/models"):
+            return httpx.Response(200, json={"object": "list", "data": []})
+        if request.url.path.endswith("/health"):
+            return httpx.Response(200)
+        if request.url.path.endswith("/v1/chat/completions"):
+            return httpx.Response(400, json={"error": "no chat template"})
+        return handler(request)
+
+    return serve
+
+
 def backend(
     handler: Callable[[httpx.Request], httpx.Response],
     sleeps: list[float] | None = None,
@@ -43,7 +62,7 @@ def backend(
     return OpenAIBackend(
         "http://server.test",
         model="served",
-        transport=httpx.MockTransport(handler),
+        transport=httpx.MockTransport(completions_only(handler)),
         sleep=waits.append,
         **options,
     )
@@ -93,8 +112,10 @@ def test_connection_errors_are_retried() -> None:
     calls = {"n": 0}
 
     def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/version":
+            return httpx.Response(404)
         calls["n"] += 1
-        if calls["n"] <= 3:  # /version and the first two attempts
+        if calls["n"] <= 2:  # the first two attempts (discovery is answered above)
             raise httpx.ConnectError("refused", request=request)
         return ok()
 
@@ -168,7 +189,11 @@ def completions_urls(base_url: Any, prompts: int = 4, **options: Any) -> list[st
         return ok()
 
     client = OpenAIBackend(
-        base_url, model="m", transport=httpx.MockTransport(handler), sleep=lambda s: None, **options
+        base_url,
+        model="m",
+        transport=httpx.MockTransport(completions_only(handler)),
+        sleep=lambda s: None,
+        **options,
     )
     out = client.generate([f"p{i}" for i in range(prompts)], SAMPLING)
     assert all(c.finish_reason == "stop" for c in out)
@@ -207,23 +232,34 @@ def test_several_base_urls_share_a_batch(base_url: Any) -> None:
     assert urls.count("http://a.test:8000/v1/completions") == 4  # idle fleet: turns alternate
 
 
-def test_a_failing_server_is_passed_over_and_named_in_the_retry_log() -> None:
+@pytest.mark.parametrize("discovery_fails", [False, True])
+def test_a_failing_server_is_taken_out_and_named_in_the_retry_log(discovery_fails: bool) -> None:
+    posts: list[str] = []
+
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/version"):
             return httpx.Response(404)
+        if request.method == "POST" and request.url.path.endswith("/v1/completions"):
+            posts.append(str(request.url.host))
         return httpx.Response(503) if request.url.host == "a.test" else ok()
 
     client = OpenAIBackend(
         "http://a.test,http://b.test,http://c.test",
         model="m",
-        transport=httpx.MockTransport(handler),
+        # Discovery through the handler: a's /v1/models is a 503 and a starts out of dispatch.
+        transport=httpx.MockTransport(handler if discovery_fails else completions_only(handler)),
         sleep=lambda s: None,
         max_concurrency=1,
+        endpoint="completions",
     )
     out = client.generate([f"p{i}" for i in range(6)], SAMPLING)
     assert all(c.finish_reason == "stop" for c in out)
     logs = [line for c in out for line in c.retry_log]
-    assert logs == ["attempt 1 (http://a.test): HTTP 503"]  # then a cools down: never again
+    if discovery_fails:
+        assert logs == [] and "a.test" not in posts
+    else:  # a answered discovery, failed its first request, and was never sent another
+        assert logs == ["attempt 1 (http://a.test): HTTP 503"] and posts.count("a.test") == 1
+    assert [s.up for s in client.server_stats()] == [False, True, True]
 
 
 @pytest.mark.parametrize("base_url", ["vllm:8000", "", " , ", "ftp://x.test", []])
@@ -232,16 +268,33 @@ def test_a_base_url_that_is_not_http_is_refused(base_url: Any) -> None:
         server_roots(base_url)
 
 
-def test_fleet_picks_the_least_busy_and_readmits_after_the_cooldown() -> None:
+def test_fleet_picks_the_least_busy_and_probes_a_failed_server_back_with_backoff() -> None:
     now = [0.0]
-    fleet = ServerFleet(["http://a", "http://b", "http://c"], cooldown_s=10, clock=lambda: now[0])
+    fleet = ServerFleet(
+        ["http://a", "http://b", "http://c"],
+        probe_backoff_s=10,
+        max_probe_backoff_s=25,
+        clock=lambda: now[0],
+    )
     assert [fleet.acquire() for _ in range(3)] == [0, 1, 2]
-    fleet.release(1, failed=False)
+    fleet.release(1, failed=False, latency_s=0.1)
     assert fleet.acquire() == 1 and fleet.outstanding() == [1, 1, 1]
     for server in (0, 1, 2):
-        fleet.release(server, failed=server == 0)
+        fleet.release(server, failed=server == 0, latency_s=0.1)
     assert fleet.outstanding() == [0, 0, 0]
-    assert {fleet.acquire() for _ in range(2)} == {1, 2}  # a cools down
+    assert {fleet.acquire() for _ in range(2)} == {1, 2}  # a is out
     assert fleet.acquire(avoid=1) == 2
+    assert fleet.due_probe() is None  # not before its backoff
     now[0] = 10.5
-    assert fleet.acquire() == 0  # re-admitted: the least busy again
+    assert fleet.due_probe() == 0 and fleet.due_probe() is None  # claimed by one prober
+    fleet.probed(0, healthy=False)  # still down: the next probe waits twice as long
+    now[0] = 10.5 + 19.9
+    assert fleet.due_probe() is None and 0 not in {fleet.acquire() for _ in range(3)}
+    now[0] = 10.5 + 20.1
+    assert fleet.due_probe() == 0
+    fleet.probed(0, healthy=False)  # capped at max_probe_backoff_s
+    now[0] = 30.6 + 25.1
+    assert fleet.due_probe() == 0
+    fleet.probed(0, healthy=True)
+    assert fleet.acquire() == 0  # back in, and the least busy
+    assert [s.up for s in fleet.stats()] == [True, True, True]

@@ -92,7 +92,8 @@ class RunCountersCollector(Collector):
 
 @router.get("/metrics", response_class=Response)
 def metrics(database: DatabaseDep) -> Response:
-    """Prometheus text format."""
+    """Prometheus text format: the runs' counters. The API process holds no backend: per-server
+    inference metrics are on each worker's own port (`INSTRUCTFORGE_WORKER_METRICS_PORT`)."""
     registry = CollectorRegistry()
     registry.register(RunCountersCollector(database))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
