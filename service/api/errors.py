@@ -85,9 +85,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DataError)
     async def _data_error(_: Request, exc: DataError) -> JSONResponse:
-        # Only client-sent values reach the database unchecked this way (NUL bytes, overflow).
+        # The edge (service.storable) refuses what a database would; one that slips through is
+        # logged, and its text (the database's own, with host and schema) never leaves.
+        log.error("a value reached the database unchecked: %s", exc.orig)
         return JSONResponse(
-            error_body("invalid_request", f"a value cannot be stored: {exc.orig}"[:300]),
+            error_body("invalid_request", "a value in the request cannot be stored"),
             status_code=422,
         )
 
