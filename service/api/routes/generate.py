@@ -18,11 +18,13 @@ from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.routes.tasks import details_for
 from service.api.schemas import GenerateRequest, GenerateResponse
 from service.errors import InvalidInput
-from service.runs.config import RunConfig, check_backend, config_sha256
+from service.runs.access import authorize_backend
+from service.runs.config import RunConfig, config_sha256
 from service.runs.pipeline import make_run_backend, open_pipeline
 from service.settings import Settings
 from service.storage import runs as run_store
 from service.storage.iterations import commit_iteration
+from service.storage.keys import has_scope
 from service.storage.models import Run
 from service.storage.seeds import get_seed_set
 
@@ -79,7 +81,8 @@ def generate(
         max_iterations=1,
         seed=body.seed,
     )
-    check_backend(config, settings)
+    # Before anything is stored: a model that cannot load is a 422, not a failed run.
+    authorize_backend(config, settings, is_admin=has_scope(key.scopes, "admin"))
     return idempotent(
         database,
         api_key_id=key.id,

@@ -14,8 +14,10 @@ from service.api.deps import DatabaseDep, ReadEngine, ReadKey, RunId, SettingsDe
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.reads import RUN_COLUMNS, json_response, row_of, run_document
 from service.api.schemas import Page, RunEventOut, RunOut, RunQuery
-from service.runs.config import RunConfig, check_backend, config_sha256
+from service.runs.access import authorize_backend
+from service.runs.config import RunConfig, config_sha256
 from service.storage import runs as run_store
+from service.storage.keys import has_scope
 from service.storage.models import Run
 from service.storage.seeds import get_seed_set
 
@@ -36,7 +38,7 @@ def create(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Queue a bootstrap run; a worker picks it up. Same Idempotency-Key, same answer."""
-    check_backend(config, settings)
+    authorize_backend(config, settings, is_admin=has_scope(key.scopes, "admin"))
     body = config.model_dump(mode="json")
     request_hash = config_sha256(body)
 
