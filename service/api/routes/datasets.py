@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from service.api.deps import DatabaseDep, ReadKey, SettingsDep, WriteKey
 from service.api.idempotency import IdempotencyKey, idempotent
+from service.api.ranges import file_response
 from service.errors import Conflict, NotFound
 from service.export import (
     ExportSpec,
@@ -217,8 +218,15 @@ def download_file(
     database: DatabaseDep,
     _: ReadKey,
     if_none_match: Annotated[str | None, Header()] = None,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+    if_range: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """Stream one file of a ready version; `ETag` is its sha256 and `Range` is honoured."""
+    """Stream one file of a ready version; `ETag` is its sha256.
+
+    `Range`, `If-Range` and `If-None-Match` follow RFC 9110: one range answers 206, several
+    answer 206 `multipart/byteranges`, a malformed `Range` is ignored (200), and one with no
+    range inside the file answers 416 with `Content-Range: bytes */N`.
+    """
     with database.sessions() as session:  # released before the (maybe long) stream
         directory, manifest = _ready_dir(session, name, version)
     if filename == "manifest.json":
@@ -227,14 +235,15 @@ def download_file(
         sha256 = manifest["files"][filename]["sha256"]
     else:
         raise NotFound(f"version {version} of {name!r} has no file {filename!r}")
-    etag = f'"{sha256}"'
-    if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
-        return Response(status_code=304, headers={"ETag": etag})
-    return FileResponse(
+    return file_response(
         directory / filename,
+        etag=f'"{sha256}"',
+        range_header=range_header,
+        if_range=if_range,
+        if_none_match=if_none_match,
         media_type=MEDIA_TYPES.get(Path(filename).suffix, "application/octet-stream"),
         filename=filename,
-        headers={"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable"},
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
     )
 
 
