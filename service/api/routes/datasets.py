@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from service.api.deps import DatabaseDep, ReadKey, SettingsDep, WriteKey
+from service.api.errors import KEYED, error_responses
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.ranges import file_response
 from service.errors import Conflict, NotFound
@@ -35,7 +36,7 @@ from service.storage.candidates import count_candidates
 from service.storage.models import DatasetVersion
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=error_responses(*KEYED))
 
 # Versions of up to this many candidate tasks are built inside the request (well under a
 # second); larger ones are built in the background and polled through their status.
@@ -109,7 +110,10 @@ def _candidates(database: Any, spec: ExportSpec) -> int:
     "/{name}/versions",
     status_code=201,
     response_model=VersionOut,
-    responses={202: {"model": VersionOut, "description": "Accepted: building in the background"}},
+    responses={
+        202: {"model": VersionOut, "description": "Accepted: building in the background"},
+        **error_responses(400, 404, 409, 413, 422),
+    },
 )
 def create_version(
     name: NAME,
@@ -171,14 +175,18 @@ def list_all(database: DatabaseDep, _: ReadKey) -> list[DatasetOut]:
         ]
 
 
-@router.get("/{name}/versions", response_model=list[VersionOut])
+@router.get(
+    "/{name}/versions", response_model=list[VersionOut], responses=error_responses(404, 422)
+)
 def list_all_versions(name: NAME, database: DatabaseDep, _: ReadKey) -> list[VersionOut]:
     """Every version of a dataset, oldest first."""
     with database.sessions() as session:
         return [_out(version_info(row, name)) for row in list_versions(session, name)]
 
 
-@router.get("/{name}/versions/{version}", response_model=VersionOut)
+@router.get(
+    "/{name}/versions/{version}", response_model=VersionOut, responses=error_responses(404, 422)
+)
 def show_version(name: NAME, version: VERSION, database: DatabaseDep, _: ReadKey) -> VersionOut:
     """One version and its status (poll this while it is `building`)."""
     with database.sessions() as session:
@@ -197,7 +205,7 @@ def _ready_dir(session: Any, name: str, version: int) -> tuple[Path, dict[str, A
     return directory, manifest
 
 
-@router.get("/{name}/versions/{version}/manifest")
+@router.get("/{name}/versions/{version}/manifest", responses=error_responses(404, 409, 422))
 def show_manifest(
     name: NAME, version: VERSION, database: DatabaseDep, _: ReadKey
 ) -> dict[str, Any]:
@@ -209,7 +217,11 @@ def show_manifest(
 @router.get(
     "/{name}/versions/{version}/files/{filename}",
     response_class=FileResponse,
-    responses={206: {"description": "Partial content (Range)"}, 304: {"description": "Cached"}},
+    responses={
+        206: {"description": "Partial content (Range): one part, or multipart/byteranges"},
+        304: {"description": "Not modified (If-None-Match)"},
+        **error_responses(404, 409, 416, 422),
+    },
 )
 def download_file(
     name: NAME,
@@ -247,7 +259,7 @@ def download_file(
     )
 
 
-@router.get("/{name}/diff", response_model=DiffOut)
+@router.get("/{name}/diff", response_model=DiffOut, responses=error_responses(404, 422))
 def diff(
     name: NAME,
     database: DatabaseDep,

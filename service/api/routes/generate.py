@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from generators.backends.base import Backend
 from generators.config import BootstrapConfig
 from service.api.deps import DatabaseDep, SettingsDep, WriteKey
-from service.api.errors import RefusedTooBig
+from service.api.errors import KEYED, RefusedTooBig, error_responses
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.routes.tasks import details_for
 from service.api.schemas import GenerateRequest, GenerateResponse
@@ -28,7 +28,7 @@ from service.storage.keys import has_scope
 from service.storage.models import Run
 from service.storage.seeds import get_seed_set
 
-router = APIRouter(tags=["generate"])
+router = APIRouter(tags=["generate"], responses=error_responses(*KEYED))
 
 
 class BackendPool:
@@ -51,7 +51,11 @@ class BackendPool:
         self._backends.clear()
 
 
-@router.post("/v1/generate", response_model=GenerateResponse)
+@router.post(
+    "/v1/generate",
+    response_model=GenerateResponse,
+    responses=error_responses(400, 404, 409, 413, 422),
+)
 def generate(
     request: Request,
     body: GenerateRequest,

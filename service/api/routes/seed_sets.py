@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from service.api.deps import DatabaseDep, ReadKey, WriteKey, read
+from service.api.errors import KEYED, error_responses
 from service.api.schemas import SeedSetCreated, SeedSetOut
 from service.api.uploads import UPLOAD_BODY, read_upload
 from service.seed_files import parse_seed_file
 from service.storage.seeds import get_seed_set, import_seed_set, list_seed_sets
 
-router = APIRouter(prefix="/v1/seed-sets", tags=["seed sets"])
+router = APIRouter(prefix="/v1/seed-sets", tags=["seed sets"], responses=error_responses(*KEYED))
 NAME = Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
 
@@ -21,7 +22,10 @@ NAME = Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_
     status_code=201,
     response_model=SeedSetCreated,
     openapi_extra=UPLOAD_BODY,
-    responses={200: {"model": SeedSetCreated, "description": "Already imported"}},
+    responses={
+        200: {"model": SeedSetCreated, "description": "Already imported"},
+        **error_responses(413, 422),
+    },
 )
 async def upload_seed_set(
     request: Request, response: Response, name: NAME, database: DatabaseDep, _: WriteKey
@@ -45,7 +49,7 @@ async def list_all(database: DatabaseDep, _: ReadKey) -> list[SeedSetOut]:
     )
 
 
-@router.get("/{name}", response_model=SeedSetOut)
+@router.get("/{name}", response_model=SeedSetOut, responses=error_responses(404, 422))
 async def show(name: str, database: DatabaseDep, _: ReadKey) -> SeedSetOut:
     return await read(
         database, lambda session: SeedSetOut.model_validate(get_seed_set(session, name=name))
