@@ -11,7 +11,7 @@ EXTRAS := $(if $(filter x86_64-Linux,$(ARCH)),vllm$(comma)train$(comma)dev,train
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench fuzz clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,10 @@ lint: install
 
 bench: install
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+# schemathesis on SQLite and PostgreSQL, 100 examples per operation and mode (or EXAMPLES=n).
+fuzz: install
+	$(PY) bench/fuzz.py $(or $(EXAMPLES),100)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -48,3 +48,10 @@ class TooLarge(ServiceError):
 class DatabaseUnavailable(ServiceError):
     code = "unavailable"
     status_code = 503
+
+
+class AdminOnly(ServiceError):
+    """The request is valid, but only an admin key may make it (least privilege)."""
+
+    code = "admin_scope_required"
+    status_code = 403

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from dataformats.jsonl import JsonlError, read_jsonl
 from service.errors import SeedFileError
+from service.storable import unstorable
 
 SeedFormat = Literal["self_instruct", "alpaca"]
 
@@ -123,12 +124,13 @@ def _json_objects(data: bytes) -> list[tuple[int, Any]]:
 def read_file_lines(data: bytes) -> list[tuple[int, dict[str, Any]]]:
     """Read an uploaded JSONL file whose text the database will store.
 
-    Lines are read by the project's one JSONL reader; on top of it, text that no supported
-    database can hold is refused here, naming its line, rather than failing on PostgreSQL
-    only (its text type cannot hold U+0000) and passing on SQLite.
+    Lines are read by the project's one JSONL reader; on top of it, values that not every
+    supported database stores alike (U+0000, integers beyond 64 bits, nesting deeper than
+    `service.storable.MAX_DEPTH`) are refused here, naming the line and field, rather than
+    failing on one database and passing on the other (`service.storable`).
 
     Raises:
-        SeedFileError: The first line that is not a JSON object, or holds U+0000.
+        SeedFileError: The first line that is not a JSON object, or holds an unstorable value.
     """
     try:
         return _storable(read_jsonl(data))
@@ -138,19 +140,9 @@ def read_file_lines(data: bytes) -> list[tuple[int, dict[str, Any]]]:
 
 def _storable(rows: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
     for number, value in rows:
-        if _holds_nul(value):
-            raise SeedFileError(number, "text holds U+0000 (NUL), which the database cannot store")
+        if (problem := unstorable(value)) is not None:
+            raise SeedFileError(number, problem)
     return rows
-
-
-def _holds_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(v) for v in value)
-    return False
 
 
 def _detect(obj: Any) -> SeedFormat:

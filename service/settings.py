@@ -69,6 +69,22 @@ class Settings(BaseSettings):
         description="Base URL(s) of OpenAI-compatible servers, comma-separated, with or without "
         "the /v1 suffix (http://vllm:8000/v1); the openai backend splits and dispatches them.",
     )
+    allowed_base_urls: list[str] = Field(
+        default_factory=list,
+        description="OpenAI-compatible servers a write key may name in backend_options.base_url "
+        "(JSON list), besides those of openai_base_url; any other needs an admin key.",
+    )
+    allowed_model_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Directories under which a write key may name a model directory (JSON "
+        "list), besides model_cache_dir and models_dir; any other path needs an admin key.",
+    )
+
+    @property
+    def model_roots(self) -> list[Path]:
+        """Every directory a write key's model path may lie under, resolved."""
+        dirs = [self.model_cache_dir, self.models_dir, *self.allowed_model_dirs]
+        return [d.expanduser().resolve() for d in dirs]
 
     worker_metrics_port: int | None = Field(
         None,

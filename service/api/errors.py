@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
@@ -44,6 +46,40 @@ _HTTP_CODES = {
     422: "invalid_request",
     429: "rate_limited",
 }
+
+
+class ErrorOut(BaseModel):
+    """Every error response: a stable machine-readable code and a message for people."""
+
+    code: str = Field(description="Stable: clients branch on it (`not_found`, `conflict`...).")
+    message: str
+    details: list[dict[str, Any]] | None = Field(
+        None, description="For validation errors: each problem's `loc` and `msg`."
+    )
+
+
+_WHEN = {
+    400: "The body is not JSON the server can parse",
+    401: "No API key, or an unknown or revoked one",
+    403: "The key lacks the scope this needs (the message names it)",
+    404: "Something named in the request does not exist",
+    409: "The resource is not in a state that allows this",
+    413: "The request body is larger than the server accepts",
+    416: "No requested range lies within the file (Content-Range: bytes */N)",
+    422: "The request is invalid (the message names the field or line)",
+    503: "The database cannot be reached",
+}
+# What every route behind an API key can answer.
+KEYED = (401, 403, 503)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for a route's error statuses, each with the `ErrorOut` schema.
+
+    Raises:
+        KeyError: a status with no description here (add it to `_WHEN`).
+    """
+    return {status: {"model": ErrorOut, "description": _WHEN[status]} for status in statuses}
 
 
 def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
@@ -85,9 +121,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DataError)
     async def _data_error(_: Request, exc: DataError) -> JSONResponse:
-        # Only client-sent values reach the database unchecked this way (NUL bytes, overflow).
+        # The edge (service.storable) refuses what a database would; one that slips through is
+        # logged, and its text (the database's own, with host and schema) never leaves.
+        log.error("a value reached the database unchecked: %s", exc.orig)
         return JSONResponse(
-            error_body("invalid_request", f"a value cannot be stored: {exc.orig}"[:300]),
+            error_body("invalid_request", "a value in the request cannot be stored"),
             status_code=422,
         )
 

@@ -7,6 +7,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.storable import StorableModel
+
 T = TypeVar("T")
 
 
@@ -209,7 +211,7 @@ class TaskDetail(TaskOut):
     nearest: NearestOut | None
 
 
-class GenerateRequest(BaseModel):
+class GenerateRequest(StorableModel):
     """One iteration, now, on a seed set; larger work belongs in a run."""
 
     model_config = ConfigDict(extra="forbid")

@@ -7,16 +7,17 @@ from pathlib import Path
 from typing import Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from service.errors import InvalidInput
+from service.storable import StorableModel
 
 Format = Literal["messages", "alpaca", "parquet"]
 TASK_TYPES = ("classification", "generation")
 ALL_FORMATS: list[Format] = ["messages", "alpaca", "parquet"]
 
 
-class ExportSpec(BaseModel):
+class ExportSpec(StorableModel):
     """The selection and layout of one dataset version.
 
     Sources: `runs` limits machine tasks to those runs, `seed_sets` limits every task to those
@@ -25,6 +26,7 @@ class ExportSpec(BaseModel):
     `min_scores` maps a scorer name to the lowest value kept: a task-level score below it drops
     the task, an instance-level score below it drops the instance; a machine task with no
     score by that scorer is dropped (seed tasks are human-written and carry no scores).
+    Every value obeys the ``storable`` rule (:mod:`service.storable`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -12,24 +12,27 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from filters.heuristics import INSTANCE_RULES, INSTRUCTION_RULES, HeuristicConfig
 from filters.near_duplicates import NearDuplicateConfig
 from generators.config import BootstrapConfig
 from service.errors import InvalidInput
 from service.settings import Settings
+from service.storable import StorableModel
 
 POLICY_VERSION = "v1"
 Scorer = Literal["heuristic_quality", "refusal", "llm_judge"]
 
 
-class RunConfig(BaseModel):
+class RunConfig(StorableModel):
     """A bootstrap run's whole configuration; its sha256 is stored with the run.
 
     Stored rows written before the library types were embedded (the flat layout: top-level
     ``prompts_per_iteration``, ``*_sampling``, ``filters`` ...) are read through
-    :func:`from_flat_layout`, so old runs resume and old clients keep working.
+    :func:`from_flat_layout`, so old runs resume and old clients keep working. Every value is
+    checked by the ``storable`` rule (no U+0000, 64-bit integers, finite floats, at most
+    32 levels deep: :mod:`service.storable`).
     """
 
     model_config = ConfigDict(extra="forbid")

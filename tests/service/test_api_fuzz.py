@@ -1,17 +1,24 @@
-"""Property-based fuzzing of the whole API on PostgreSQL: no input a client can send is a 5xx.
+"""Property-based fuzzing of the whole API on SQLite and PostgreSQL: no input is a 5xx.
 
 Schemathesis generates requests from the served OpenAPI document, valid ones (positive) and
-invalid ones (negative), and sends them through the real ASGI app with a write-scope key. The
-database is seeded with a seed set, a run and a few machine tasks so that generated ids
-sometimes exist. PostgreSQL is where type errors bite (NUL bytes in text and JSONB, integer
-overflow), so the fuzzing runs there. Hand-written adversarial requests then pin the error
-shape: a 4xx with a JSON `{"code", "message"}` body.
+invalid ones (negative), and sends them through the real ASGI app with a write-scope key. Each
+response must be no server error, carry a documented status and match its documented schema.
+The database is seeded with a seed set, a run and a few machine tasks so that generated ids
+sometimes exist. The two databases disagree on odd values (NUL bytes, integer overflow, NaN),
+so both are fuzzed. Hand-written adversarial requests then pin the error shape: a 4xx with a
+JSON `{"code", "message"}` body. This is the bounded run (``FUZZ_EXAMPLES`` per operation and
+mode, 25 by default); ``bench/fuzz.py`` runs the longer one and writes its figures.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +29,10 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
+from schemathesis.specs.openapi.checks import (  # noqa: E402
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from service.seed_files import parse_seed_file  # noqa: E402
 from service.storage import runs as run_store  # noqa: E402
@@ -30,13 +41,13 @@ from service.storage.seeds import import_seed_set  # noqa: E402
 from tests.conftest import _admin, _pg_url, shared_data  # noqa: E402
 from tests.service.api_client import ApiHarness, api_harness  # noqa: E402
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.slow]
 
 # Inference is out of scope for fuzzing: /v1/generate would run the real model on each case.
 EXCLUDED_PATHS = ["/v1/generate"]
 SEED_SET = "si"
 FUZZ_SETTINGS = settings(
-    max_examples=30,
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "25")),
     deadline=None,
     # Reproducible in CI; a failure prints the case as a curl command either way.
     derandomize=True,
@@ -106,18 +117,50 @@ def _seed(harness: ApiHarness) -> None:
             )
 
 
-@pytest.fixture(scope="module")
-def harness(pg_template: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiHarness]:
-    """One seeded PostgreSQL database for the module: fuzzed state piles up, as in production."""
+CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
+
+
+@contextmanager
+def seeded_harness(kind: str, tmp: Path, template: str | Path) -> Iterator[ApiHarness]:
+    """A seeded database of `kind` ("sqlite" from a template file, "postgres" from a template
+    database) behind the app; fuzzed state piles up in it, as in production."""
+    if kind == "sqlite":
+        shutil.copyfile(template, tmp / "fuzz.db")
+        with api_harness(f"sqlite:///{tmp / 'fuzz.db'}", tmp, max_request_bytes=200_000) as h:
+            _seed(h)
+            yield h
+        return
     name = f"if_fuzz_{uuid.uuid4().hex[:12]}"
-    _admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     try:
-        tmp = tmp_path_factory.mktemp("fuzz")
         with api_harness(_pg_url(name), tmp, max_request_bytes=200_000) as h:
             _seed(h)
             yield h
     finally:
         _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def harness(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiHarness]:
+    """One seeded database of each kind for the module."""
+    template = request.getfixturevalue(f"{request.param.replace('postgres', 'pg')}_template")
+    with seeded_harness(request.param, tmp_path_factory.mktemp("fuzz"), template) as h:
+        yield h
+
+
+@pytest.fixture(scope="module")
+def tally() -> Iterator[list[dict[str, Any]]]:
+    """Requests, 5xx and check failures per operation; appended as JSON lines to the file
+    ``FUZZ_TALLY`` names (``bench/fuzz.py`` sums them), if set."""
+    rows: list[dict[str, Any]] = []
+    yield rows
+    if target := os.environ.get("FUZZ_TALLY"):
+        with Path(target).open("a", encoding="utf-8") as out:
+            out.writelines(json.dumps(r) + "\n" for r in rows)
 
 
 @pytest.fixture(scope="module")
@@ -135,9 +178,17 @@ def _with_known_seed_set(case: Any, known: bool) -> Any:
 
 @pytest.mark.parametrize(("label", "mode"), _fuzz_targets())
 def test_no_input_is_a_server_error(
-    schema: Any, harness: ApiHarness, label: str, mode: GenerationMode
+    schema: Any,
+    harness: ApiHarness,
+    tally: list[dict[str, Any]],
+    request: pytest.FixtureRequest,
+    label: str,
+    mode: GenerationMode,
 ) -> None:
     method, path = label.split(" ", 1)
+    row = {"database": request.node.callspec.params["harness"], "operation": label}
+    row |= {"mode": mode.value, "requests": 0, "status_5xx": 0, "failures": {}}
+    tally.append(row)
     strategy = schema[path][method].as_strategy(generation_mode=mode)
     if label == "POST /v1/runs" and mode is GenerationMode.POSITIVE:
         strategy = st.tuples(strategy, st.booleans()).map(lambda t: _with_known_seed_set(*t))
@@ -146,7 +197,16 @@ def test_no_input_is_a_server_error(
     @FUZZ_SETTINGS
     @given(strategy)
     def fuzz(case: Any) -> None:
-        case.call_and_validate(headers=headers, checks=[not_a_server_error])
+        response = case.call(headers=headers)
+        row["requests"] += 1
+        row["status_5xx"] += response.status_code >= 500
+        try:
+            case.validate_response(response, checks=CHECKS)
+        except (AssertionError, ExceptionGroup) as exc:
+            for failure in getattr(exc, "exceptions", [exc]):
+                title = getattr(failure, "title", type(failure).__name__)
+                row["failures"][title] = row["failures"].get(title, 0) + 1
+            raise
 
     fuzz()
 

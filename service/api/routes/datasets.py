@@ -16,7 +16,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from service.api.deps import DatabaseDep, ReadKey, SettingsDep, WriteKey
+from service.api.errors import KEYED, error_responses
 from service.api.idempotency import IdempotencyKey, idempotent
+from service.api.ranges import file_response
 from service.errors import Conflict, NotFound
 from service.export import (
     ExportSpec,
@@ -33,7 +35,7 @@ from service.heartbeat import owner_id
 from service.storage.candidates import count_candidates
 from service.storage.models import DatasetVersion
 
-router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=error_responses(*KEYED))
 
 # Versions of up to this many candidate tasks are built inside the request (well under a
 # second), under a lease of the API process so that a killed API leaves a version the next
@@ -101,7 +103,10 @@ def _out(info: VersionInfo) -> VersionOut:
     "/{name}/versions",
     status_code=201,
     response_model=VersionOut,
-    responses={202: {"model": VersionOut, "description": "Accepted: queued for a worker"}},
+    responses={
+        202: {"model": VersionOut, "description": "Accepted: queued for a worker"},
+        **error_responses(400, 404, 409, 413, 422),
+    },
 )
 def create_version(
     name: NAME,
@@ -170,14 +175,18 @@ def list_all(database: DatabaseDep, _: ReadKey) -> list[DatasetOut]:
         ]
 
 
-@router.get("/{name}/versions", response_model=list[VersionOut])
+@router.get(
+    "/{name}/versions", response_model=list[VersionOut], responses=error_responses(404, 422)
+)
 def list_all_versions(name: NAME, database: DatabaseDep, _: ReadKey) -> list[VersionOut]:
     """Every version of a dataset, oldest first."""
     with database.sessions() as session:
         return [_out(version_info(row, name)) for row in list_versions(session, name)]
 
 
-@router.get("/{name}/versions/{version}", response_model=VersionOut)
+@router.get(
+    "/{name}/versions/{version}", response_model=VersionOut, responses=error_responses(404, 422)
+)
 def show_version(name: NAME, version: VERSION, database: DatabaseDep, _: ReadKey) -> VersionOut:
     """One version and its status (poll this while it is `building`)."""
     with database.sessions() as session:
@@ -196,7 +205,7 @@ def _ready_dir(session: Any, name: str, version: int) -> tuple[Path, dict[str, A
     return directory, manifest
 
 
-@router.get("/{name}/versions/{version}/manifest")
+@router.get("/{name}/versions/{version}/manifest", responses=error_responses(404, 409, 422))
 def show_manifest(
     name: NAME, version: VERSION, database: DatabaseDep, _: ReadKey
 ) -> dict[str, Any]:
@@ -208,7 +217,11 @@ def show_manifest(
 @router.get(
     "/{name}/versions/{version}/files/{filename}",
     response_class=FileResponse,
-    responses={206: {"description": "Partial content (Range)"}, 304: {"description": "Cached"}},
+    responses={
+        206: {"description": "Partial content (Range): one part, or multipart/byteranges"},
+        304: {"description": "Not modified (If-None-Match)"},
+        **error_responses(404, 409, 416, 422),
+    },
 )
 def download_file(
     name: NAME,
@@ -217,8 +230,15 @@ def download_file(
     database: DatabaseDep,
     _: ReadKey,
     if_none_match: Annotated[str | None, Header()] = None,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+    if_range: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """Stream one file of a ready version; `ETag` is its sha256 and `Range` is honoured."""
+    """Stream one file of a ready version; `ETag` is its sha256.
+
+    `Range`, `If-Range` and `If-None-Match` follow RFC 9110: one range answers 206, several
+    answer 206 `multipart/byteranges`, a malformed `Range` is ignored (200), and one with no
+    range inside the file answers 416 with `Content-Range: bytes */N`.
+    """
     with database.sessions() as session:  # released before the (maybe long) stream
         directory, manifest = _ready_dir(session, name, version)
     if filename == "manifest.json":
@@ -227,18 +247,19 @@ def download_file(
         sha256 = manifest["files"][filename]["sha256"]
     else:
         raise NotFound(f"version {version} of {name!r} has no file {filename!r}")
-    etag = f'"{sha256}"'
-    if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
-        return Response(status_code=304, headers={"ETag": etag})
-    return FileResponse(
+    return file_response(
         directory / filename,
+        etag=f'"{sha256}"',
+        range_header=range_header,
+        if_range=if_range,
+        if_none_match=if_none_match,
         media_type=MEDIA_TYPES.get(Path(filename).suffix, "application/octet-stream"),
         filename=filename,
-        headers={"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable"},
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
     )
 
 
-@router.get("/{name}/diff", response_model=DiffOut)
+@router.get("/{name}/diff", response_model=DiffOut, responses=error_responses(404, 422))
 def diff(
     name: NAME,
     database: DatabaseDep,

@@ -19,19 +19,21 @@ from sqlalchemy.orm import Session
 
 from generators.config import BootstrapConfig
 from service.api.deps import DatabaseDep, SettingsDep, WriteKey
-from service.api.errors import RefusedTooBig
+from service.api.errors import KEYED, RefusedTooBig, error_responses
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.routes.tasks import details_for
 from service.api.schemas import GenerateRequest, GenerateResponse
 from service.errors import InvalidInput, ServiceError
-from service.runs.config import RunConfig, check_backend, config_sha256
+from service.runs.access import authorize_backend
+from service.runs.config import RunConfig, config_sha256
 from service.storage import runs as run_store
 from service.storage.db import Database
+from service.storage.keys import has_scope
 from service.storage.models import Run
 from service.storage.seeds import get_seed_set
 from service.storage.tasks import batch_result
 
-router = APIRouter(tags=["generate"])
+router = APIRouter(tags=["generate"], responses=error_responses(*KEYED))
 POLL_SECONDS = 0.1
 
 
@@ -55,8 +57,8 @@ class GenerationFailed(ServiceError):
     "/v1/generate",
     response_model=GenerateResponse,
     responses={
+        **error_responses(400, 404, 409, 413, 422, 503),
         202: {"model": GenerateAccepted, "description": "Not done within the wait bound."},
-        503: {"description": "The worker's backend failed the batch (`generation_failed`)."},
     },
 )
 def generate(
@@ -90,7 +92,8 @@ def generate(
         max_iterations=1,
         seed=body.seed,
     )
-    check_backend(config, settings)
+    # Before anything is stored: a model that cannot load is a 422, not a failed run.
+    authorize_backend(config, settings, is_admin=has_scope(key.scopes, "admin"))
 
     def enqueue(session: Session) -> Callable[[], tuple[dict[str, Any], int]]:
         run_id = _enqueue_batch(session, config)

@@ -11,6 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from service.api.deps import DatabaseDep, IsAdmin
+from service.api.errors import error_responses
 from service.storage import migrate
 from service.storage import runs as run_store
 from service.storage.db import Database
@@ -90,7 +91,7 @@ class RunCountersCollector(Collector):
         )
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, responses=error_responses(503))
 def metrics(database: DatabaseDep) -> Response:
     """Prometheus text format: the runs' counters. The API process holds no backend: per-server
     inference metrics are on each worker's own port (`INSTRUCTFORGE_WORKER_METRICS_PORT`)."""

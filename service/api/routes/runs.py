@@ -11,15 +11,19 @@ from sqlalchemy.orm import Session
 
 from service.api import reads
 from service.api.deps import DatabaseDep, ReadEngine, ReadKey, RunId, SettingsDep, WriteKey, read
+from service.api.errors import KEYED, error_responses
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.reads import RUN_COLUMNS, json_response, row_of, run_document
 from service.api.schemas import Page, RunEventOut, RunOut, RunQuery
-from service.runs.config import RunConfig, check_backend, config_sha256
+from service.runs.access import authorize_backend
+from service.runs.config import RunConfig, config_sha256
 from service.storage import runs as run_store
+from service.storage.keys import has_scope
 from service.storage.models import Run
 from service.storage.seeds import get_seed_set
 
-router = APIRouter(prefix="/v1/runs", tags=["runs"])
+router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=error_responses(*KEYED))
+ACTION = error_responses(404, 409, 422)
 
 
 def run_out(run: Run) -> RunOut:
@@ -27,7 +31,12 @@ def run_out(run: Run) -> RunOut:
     return RunOut.model_validate(run_document(row_of(run, RUN_COLUMNS)))
 
 
-@router.post("", status_code=202, response_model=RunOut)
+@router.post(
+    "",
+    status_code=202,
+    response_model=RunOut,
+    responses=error_responses(400, 404, 409, 413, 422),
+)
 def create(
     config: RunConfig,
     database: DatabaseDep,
@@ -36,7 +45,7 @@ def create(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Queue a bootstrap run; a worker picks it up. Same Idempotency-Key, same answer."""
-    check_backend(config, settings)
+    authorize_backend(config, settings, is_admin=has_scope(key.scopes, "admin"))
     body = config.model_dump(mode="json")
     request_hash = config_sha256(body)
 
@@ -63,7 +72,7 @@ def create(
     )
 
 
-@router.get("", response_model=Page[RunOut])
+@router.get("", response_model=Page[RunOut], responses=error_responses(422))
 async def list_runs(
     engine: ReadEngine, _: ReadKey, query: Annotated[RunQuery, Query()]
 ) -> Response:
@@ -71,12 +80,16 @@ async def list_runs(
     return json_response(await reads.runs(engine, query))
 
 
-@router.get("/{run_id}", response_model=RunOut)
+@router.get("/{run_id}", response_model=RunOut, responses=error_responses(404, 422))
 async def show(run_id: RunId, engine: ReadEngine, _: ReadKey) -> Response:
     return json_response(await reads.run(engine, run_id))
 
 
-@router.get("/{run_id}/events", response_model=list[RunEventOut])
+@router.get(
+    "/{run_id}/events",
+    response_model=list[RunEventOut],
+    responses=error_responses(404, 422),
+)
 async def events(
     run_id: RunId,
     database: DatabaseDep,
@@ -97,18 +110,18 @@ def _act(action: str, run_id: int, database: DatabaseDep) -> RunOut:
         return run_out(run_store.change_status(session, run_id, action))
 
 
-@router.post("/{run_id}/cancel", response_model=RunOut)
+@router.post("/{run_id}/cancel", response_model=RunOut, responses=ACTION)
 def cancel(run_id: RunId, database: DatabaseDep, _: WriteKey) -> RunOut:
     """Stop the run for good; a batch in flight is still stored."""
     return _act("cancel", run_id, database)
 
 
-@router.post("/{run_id}/pause", response_model=RunOut)
+@router.post("/{run_id}/pause", response_model=RunOut, responses=ACTION)
 def pause(run_id: RunId, database: DatabaseDep, _: WriteKey) -> RunOut:
     """Stop after the batch in flight; resume continues from there."""
     return _act("pause", run_id, database)
 
 
-@router.post("/{run_id}/resume", response_model=RunOut)
+@router.post("/{run_id}/resume", response_model=RunOut, responses=ACTION)
 def resume(run_id: RunId, database: DatabaseDep, _: WriteKey) -> RunOut:
     return _act("resume", run_id, database)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from service.api import reads
 from service.api.deps import ReadEngine, ReadKey, TaskId
+from service.api.errors import KEYED, error_responses
 from service.api.reads import TASK_COLUMNS, json_response, row_of, task_detail_document
 from service.api.schemas import (
     GenerationOut,
@@ -21,7 +22,7 @@ from service.api.schemas import (
 )
 from service.storage.tasks import GENERATION_IDS, TaskProvenance, task_provenance
 
-router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"], responses=error_responses(*KEYED))
 
 
 def task_detail(p: TaskProvenance) -> TaskDetail:
@@ -42,13 +43,13 @@ def task_detail(p: TaskProvenance) -> TaskDetail:
     return TaskDetail.model_validate(document)
 
 
-@router.get("", response_model=Page[TaskOut])
+@router.get("", response_model=Page[TaskOut], responses=error_responses(422))
 async def list_(engine: ReadEngine, _: ReadKey, query: Annotated[TaskQuery, Query()]) -> Response:
     """Tasks in id order; pass `next_cursor` back as `cursor` for the next page."""
     return json_response(await reads.tasks(engine, query))
 
 
-@router.get("/{task_id}", response_model=TaskDetail)
+@router.get("/{task_id}", response_model=TaskDetail, responses=error_responses(404, 422))
 async def show(task_id: TaskId, engine: ReadEngine, _: ReadKey) -> Response:
     """One task: instances, scores, the generation calls that made it, its nearest duplicate.
 
