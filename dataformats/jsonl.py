@@ -42,6 +42,8 @@ class JsonlError(ValueError):
         problem: What is wrong, without the line prefix.
     """
 
+    code = "invalid_jsonl"
+
     def __init__(self, problem: str, *, line: int | None = None) -> None:
         """Create the error; the message is ``"line N: problem"`` when the line is known."""
         super().__init__(f"line {line}: {problem}" if line is not None else problem)

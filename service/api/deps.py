@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
 from service.api.auth import KeyVerifier, Principal
-from service.api.errors import Forbidden, Unauthorized
 from service.api.schemas import MAX_ID
+from service.errors import Forbidden, Unauthorized
 from service.settings import Settings
 from service.storage.db import AsyncEngines, Database
 from service.storage.keys import has_scope

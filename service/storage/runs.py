@@ -11,15 +11,11 @@ from sqlalchemy import Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
-from service.errors import Conflict, NotFound
+from service.errors import Conflict, LeaseLost, NotFound
 from service.storage.models import Run, RunEvent, utcnow
 from service.storage.pages import Row, columns_of, paged, read_page, where_equal
 
 TERMINAL = ("completed", "cancelled", "failed")
-
-
-class LeaseLost(Exception):
-    """Another worker holds the run now (our lease expired); our work must not be committed."""
 
 
 def create_run(

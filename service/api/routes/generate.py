@@ -13,11 +13,10 @@ from sqlalchemy.orm import Session
 from generators.backends.base import Backend
 from generators.config import BootstrapConfig
 from service.api.deps import DatabaseDep, SettingsDep, WriteKey
-from service.api.errors import RefusedTooBig
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.routes.tasks import details_for
 from service.api.schemas import GenerateRequest, GenerateResponse
-from service.errors import InvalidInput
+from service.errors import InvalidInput, RefusedTooBig
 from service.runs.config import RunConfig, check_backend, config_sha256
 from service.runs.pipeline import make_run_backend, open_pipeline
 from service.settings import Settings
