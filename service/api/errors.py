@@ -133,8 +133,8 @@ def install_error_handlers(app: FastAPI) -> None:
             {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
             for e in exc.errors()
         ]
-        first = details[0] if details else {"loc": [], "msg": "invalid request"}
-        message = f"{'.'.join(first['loc'])}: {first['msg']}" if first["loc"] else first["msg"]
+        loc, msg = (details[0]["loc"], details[0]["msg"]) if details else ([], "invalid request")
+        message = f"{'.'.join(loc)}: {msg}" if loc else str(msg)
         return JSONResponse(
             error_body("invalid_request", message, details=details), status_code=422
         )

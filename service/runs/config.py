@@ -22,6 +22,7 @@ from service.settings import Settings
 
 POLICY_VERSION = "v1"
 Scorer = Literal["heuristic_quality", "refusal", "llm_judge"]
+DEFAULT_SCORERS: tuple[Scorer, ...] = ("heuristic_quality", "refusal")
 
 
 class RunConfig(BaseModel):
@@ -50,7 +51,7 @@ class RunConfig(BaseModel):
     near_duplicates: NearDuplicateConfig = Field(
         default_factory=NearDuplicateConfig, description="The ROUGE-L near-duplicate rule."
     )
-    scorers: list[Scorer] = Field(default_factory=lambda: ["heuristic_quality", "refusal"])
+    scorers: list[Scorer] = Field(default_factory=lambda: list(DEFAULT_SCORERS))
     policy_version: str = Field(POLICY_VERSION, max_length=50)
 
     @model_validator(mode="before")

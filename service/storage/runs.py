@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, bindparam, func, or_, select, update
+from sqlalchemy import CursorResult, Select, Update, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
-from service.errors import Conflict, LeaseLost, NotFound
+from service.errors import Conflict, NotFound
+from service.errors import LeaseLost as LeaseLost  # re-exported: the worker catches it from here
 from service.storage.models import Run, RunEvent, utcnow
 from service.storage.pages import Row, columns_of, paged, read_page, where_equal
 
@@ -104,8 +105,8 @@ def claim_run(
     found = session.scalar(candidate)
     if found is None:
         return None
-    stmt = update(Run).where(Run.id == found, _claimable(now)).values(**values)
-    return found if session.execute(stmt).rowcount == 1 else None
+    claim = update(Run).where(Run.id == found, _claimable(now)).values(**values)
+    return found if changed_rows(session, claim) == 1 else None
 
 
 def renew_lease(session: Session, *, run_id: int, owner: str, lease_seconds: int) -> bool:
@@ -115,12 +116,13 @@ def renew_lease(session: Session, *, run_id: int, owner: str, lease_seconds: int
     through `claim_run`, which rewrites `lease_owner` atomically.
     """
     now = utcnow()
-    result = session.execute(
+    changed = changed_rows(
+        session,
         update(Run)
         .where(Run.id == run_id, Run.lease_owner == owner)
-        .values(lease_expires_at=now + timedelta(seconds=lease_seconds), heartbeat_at=now)
+        .values(lease_expires_at=now + timedelta(seconds=lease_seconds), heartbeat_at=now),
     )
-    return result.rowcount == 1
+    return changed == 1
 
 
 def release_lease(session: Session, *, run_id: int, owner: str, status: str | None = None) -> None:
@@ -151,7 +153,8 @@ def advance_iteration(
     """
     now = utcnow()
     increments = {name: getattr(Run, name) + value for name, value in counters.items()}
-    result = session.execute(
+    changed = changed_rows(
+        session,
         update(Run)
         .where(
             Run.id == run_id,
@@ -163,10 +166,16 @@ def advance_iteration(
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             heartbeat_at=now,
             **increments,
-        )
+        ),
     )
-    if result.rowcount != 1:
+    if changed != 1:
         raise LeaseLost(f"run {run_id}: lease lost before iteration {expected_iteration + 1}")
+
+
+def changed_rows(session: Session, statement: Update) -> int:
+    """Execute an UPDATE and return how many rows it changed (the compare-and-set's answer)."""
+    # An UPDATE without RETURNING gives a CursorResult, which alone carries the rowcount.
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount
 
 
 def get_run(session: Session, run_id: int) -> Run:
@@ -245,13 +254,14 @@ def change_status(session: Session, run_id: int, action: str) -> Run:
     values: dict[str, Any] = {"status": new_status}
     if new_status == "cancelled":
         values["finished_at"] = utcnow()
-    result = session.execute(
+    changed = changed_rows(
+        session,
         update(Run)
         .where(Run.id == run_id, Run.status == old_status)
         .values(**values)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if result.rowcount != 1:
+    if changed != 1:
         session.expire(run)
         raise Conflict(f"cannot {action} run {run_id}: it is {get_run(session, run_id).status}")
     add_event(

@@ -71,7 +71,7 @@ def generate(
         raise InvalidInput("backend: one of vllm, openai, transformers")
     config = RunConfig(
         seed_set=body.seed_set,
-        backend=body.backend or settings.default_backend,  # type: ignore[arg-type]
+        backend=body.backend or settings.default_backend,
         model=body.model or settings.default_model,
         bootstrap=BootstrapConfig(prompts_per_iteration=body.prompts),
         target_tasks=body.prompts * 20,
