@@ -3,6 +3,10 @@
 This package is the bottom layer. It imports nothing from the project, so the libraries
 (`generators`, `filters`), the `service` and the `trainer` can all use it without breaking the
 import direction service -> libraries, trainer -/-> service.
+
+Its exception tree is one class with a stable ``code`` (the service maps it to HTTP 422)::
+
+    JsonlError (+ValueError)  invalid_jsonl  ``line``: 1-based, None when writing
 """
 
 from dataformats.jsonl import (

@@ -42,6 +42,8 @@ class JsonlError(ValueError):
         problem: What is wrong, without the line prefix.
     """
 
+    code = "invalid_jsonl"
+
     def __init__(self, problem: str, *, line: int | None = None) -> None:
         """Create the error; the message is ``"line N: problem"`` when the line is known."""
         super().__init__(f"line {line}: {problem}" if line is not None else problem)
@@ -78,7 +80,7 @@ def _lines(handle: IO[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
             yield number, _decode_line(raw, number)
 
 
-def iter_jsonl(source: bytes | Path | IO[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_jsonl(source: bytes | str | Path | IO[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
     """Read JSON Lines lazily, one object per non-blank line, with its 1-based line number.
 
     Args:
@@ -102,7 +104,7 @@ def iter_jsonl(source: bytes | Path | IO[bytes]) -> Iterator[tuple[int, dict[str
         yield from _lines(source)
 
 
-def read_jsonl(source: bytes | Path | IO[bytes]) -> list[tuple[int, dict[str, Any]]]:
+def read_jsonl(source: bytes | str | Path | IO[bytes]) -> list[tuple[int, dict[str, Any]]]:
     """Read a whole JSONL file, all or nothing; see `iter_jsonl` for the rules and errors."""
     return list(iter_jsonl(source))
 

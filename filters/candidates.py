@@ -82,7 +82,7 @@ class TokenOverlapIndex:
         """Create an empty index; see the class docstring."""
         self.threshold = threshold
         # Posting lists as int64 arrays: appends stay cheap and numpy reads them without copies.
-        self._postings: dict[Element, array] = {}
+        self._postings: dict[Element, array[int]] = {}
         # Token counts by member, grown by doubling: a query gathers them with numpy.
         self._lengths = np.zeros(1024, dtype=np.int64)
         self._count = 0
@@ -153,4 +153,5 @@ class TokenOverlapIndex:
         # most the m - probe elements left in the query and the n - hits left in the member.
         rest = np.minimum(m - probe, n - hits)
         keep = (need <= np.minimum(m, n)) & (hits + rest >= need)
-        return members[keep].tolist()
+        kept: list[int] = members[keep].tolist()
+        return kept

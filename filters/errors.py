@@ -1,4 +1,22 @@
-"""The filters package's exception tree: catch :class:`FilterError` for all of them."""
+"""The one exception tree of the ``filters`` library: catch :class:`FilterError` for all of them.
+
+Each class has a stable ``code`` string (prefixed ``filter_`` where a sibling library has a
+class of the same name); the service maps the classes to HTTP statuses in
+``service/api/errors.py``, the library knows nothing of HTTP.
+
+::
+
+    FilterError                       filter_error
+    ├── ConfigError (+ValueError)     filter_config_error
+    ├── SignatureError (+ValueError)  signature_error     a stored signature does not fit
+    ├── IndexStorageError             index_storage_error the shared index (Redis) misbehaved
+    ├── EvalSetError (+ValueError)    invalid_eval_set    ``line``: 1-based, when known
+    ├── RubricError                   rubric_error
+    ├── DuplicateKeyError (+ValueError) duplicate_key
+    ├── JudgeError                    judge_error         the completion function broke contract
+    ├── ReplyParseError (+ValueError) judge_reply_unparsable
+    └── InvalidInputError (+ValueError) filter_invalid_input
+"""
 
 from __future__ import annotations
 
@@ -6,21 +24,31 @@ from __future__ import annotations
 class FilterError(Exception):
     """Base class of every error raised by ``filters``."""
 
+    code = "filter_error"
+
 
 class ConfigError(FilterError, ValueError):
     """A filter was configured with values it cannot work with."""
+
+    code = "filter_config_error"
 
 
 class SignatureError(FilterError, ValueError):
     """A stored MinHash signature cannot be used by this index (corrupt or other settings)."""
 
+    code = "signature_error"
+
 
 class IndexStorageError(FilterError):
     """The near-duplicate index's shared storage (Redis) misbehaved or lacks a text."""
 
+    code = "index_storage_error"
+
 
 class EvalSetError(FilterError, ValueError):
     """An evaluation set could not be parsed; the message names the offending line."""
+
+    code = "invalid_eval_set"
 
     def __init__(self, message: str, *, line: int | None = None) -> None:
         """Create the error.
@@ -37,18 +65,28 @@ class EvalSetError(FilterError, ValueError):
 class RubricError(FilterError):
     """A judge rubric is missing or malformed."""
 
+    code = "rubric_error"
+
 
 class DuplicateKeyError(FilterError, ValueError):
     """The same key appears twice in one batch of candidates."""
+
+    code = "duplicate_key"
 
 
 class JudgeError(FilterError):
     """The completion function broke the judge's contract (e.g. wrong number of replies)."""
 
+    code = "judge_error"
+
 
 class ReplyParseError(FilterError, ValueError):
     """A judge reply holds no valid score; the message says why."""
 
+    code = "judge_reply_unparsable"
+
 
 class InvalidInputError(FilterError, ValueError):
     """Arguments that do not fit together (e.g. sequences of different lengths)."""
+
+    code = "filter_invalid_input"

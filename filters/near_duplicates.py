@@ -39,6 +39,11 @@ PAPER_THRESHOLD = 0.7  # Self-Instruct: reject above ROUGE-L 0.7 against the poo
 TextLookup = Callable[[Sequence[str]], Mapping[str, str]]
 
 
+def _text(value: bytes | str) -> str:
+    """A Redis reply as text (bytes unless the client was made with decode_responses)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 @validated_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class NearDuplicateConfig:
     """The per-run setting of the near-duplicate rule; a run's configuration embeds it.
@@ -205,7 +210,9 @@ class NearDuplicateIndex:
             for start in range(0, len(keys), _REDIS_CHUNK):
                 chunk = keys[start : start + _REDIS_CHUNK]
                 stored = {k: ("" if self._text_lookup else texts[k]) for k in chunk}
-                self._redis.hset(self._texts_key, mapping=stored)
+                # redis-py's stubs key the mapping by their whole encodable union (dict keys
+                # are invariant), which a dict[str, str] cannot be declared as.
+                self._redis.hset(self._texts_key, mapping=stored)  # type: ignore[arg-type]
                 self._redis.rpush(self._log_key, *chunk)
         for p in prepared:
             self._index_here(p)
@@ -230,7 +237,7 @@ class NearDuplicateIndex:
         if self._redis is None:
             return
         logged = self._redis.lrange(self._log_key, self._replayed, -1)
-        keys = [k for k in dict.fromkeys(b.decode() for b in logged) if k not in self._member_of]
+        keys = [k for k in dict.fromkeys(_text(b) for b in logged) if k not in self._member_of]
         if keys:
             texts = self._texts_for(keys)
             for p in self._prepare([(k, texts[k]) for k in keys]):
@@ -248,7 +255,7 @@ class NearDuplicateIndex:
         else:
             assert self._redis is not None
             raw = self._redis.hmget(self._texts_key, keys)
-            found = {k: v.decode() for k, v in zip(keys, raw, strict=True) if v is not None}
+            found = {k: _text(v) for k, v in zip(keys, raw, strict=True) if v is not None}
         lost = [k for k in keys if k not in found]
         if lost:
             raise IndexStorageError(f"no text for pool keys {lost[:5]} (of {len(lost)})")
@@ -270,7 +277,9 @@ class NearDuplicateIndex:
             return None, 0.0
         return min(key_of(int(i)) for i in np.flatnonzero(scores == top)), top
 
-    def _prepare(self, candidates: Sequence[tuple[str, ...]]) -> list[_Prepared]:
+    def _prepare(
+        self, candidates: Sequence[tuple[str, str] | tuple[str, str, bytes | None]]
+    ) -> list[_Prepared]:
         """Tokenize and encode candidates; signatures given with them are validated only.
 
         Raises:
@@ -316,7 +325,10 @@ class NearDuplicateIndex:
         return self._best_in_pool(p)
 
     def check_batch(
-        self, candidates: Sequence[tuple[str, ...]], *, add_accepted: bool = True
+        self,
+        candidates: Sequence[tuple[str, str] | tuple[str, str, bytes | None]],
+        *,
+        add_accepted: bool = True,
     ) -> list[Verdict]:
         """Decide each candidate against the pool and the earlier accepted candidates.
 

@@ -87,9 +87,9 @@ def rouge_tokenize(text: str) -> list[str]:
         The tokens in order (possibly empty).
     """
     if text.isascii():
-        return _TOKEN_RE.findall(text.lower())
+        return list(_TOKEN_RE.findall(text.lower()))
     folded = unicodedata.normalize("NFKC", normalize_text(text).casefold())
-    return _UNICODE_TOKEN_RE.findall(folded)
+    return list(_UNICODE_TOKEN_RE.findall(folded))
 
 
 def has_unspaced_script(text: str) -> bool:

@@ -92,7 +92,8 @@ class MinHasher:
         header = _HEADER.pack(
             _MAGIC, _FORMAT, _SCHEME_CODES[_SCHEME], self.num_perm, self.seed, SHINGLE_SCHEME
         )
-        return header + minhash.hashvalues.astype("<u4").tobytes()
+        values: bytes = minhash.hashvalues.astype("<u4").tobytes()
+        return header + values
 
     def is_stale(self, signature: bytes) -> bool:
         """Whether a signature matches these settings but was made from older shingles.

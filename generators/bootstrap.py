@@ -241,7 +241,7 @@ def _instructions_stage(
     records = run.call(
         "instructions", [template] * len(prompts), prompts, ids, config.instruction_sampling
     )
-    candidates = []
+    candidates: list[Candidate] = []
     for record in records:
         try:
             parsed = parse_instructions(

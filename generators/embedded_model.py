@@ -78,9 +78,11 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, **kwargs)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, dtype=torch.bfloat16, **kwargs)
     # A GGUF-loaded model carries a quantization config; save_pretrained refuses it otherwise.
-    if getattr(model, "hf_quantizer", None) is not None:
-        model.hf_quantizer.remove_quantization_config(model)
-    model = model.to(torch.bfloat16)
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:
+        quantizer.remove_quantization_config(model)
+    # transformers wraps `to` in a decorator whose stub hides torch's (dtype) signature.
+    model = model.to(torch.bfloat16)  # type: ignore[arg-type]
     # SmolLM2-Instruct speaks ChatML: the fallback if the GGUF carries no template of its own.
     original = tokenizer.chat_template or CHATML_TEMPLATE
     training = training_template_for(original)

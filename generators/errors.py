@@ -1,7 +1,19 @@
 """The one exception tree of the ``generators`` library.
 
 Every error raised on purpose by this package derives from :class:`GeneratorError`, so a caller
-(the service maps these to ``{code, message}``) can catch the whole family with one clause.
+can catch the whole family with one clause. Each class has a stable ``code`` string; the service
+maps the classes to HTTP statuses (``service/api/errors.py``), the library knows nothing of HTTP.
+
+::
+
+    GeneratorError                  generator_error
+    ├── ModelError                  model_error        a model cannot be prepared or resolved
+    │   └── ModelNotFoundError      model_not_found    the named path is not a model
+    ├── TemplateError               template_error
+    ├── BackendError                backend_error      engine start-up, request, retries spent
+    │   └── BackendUnavailableError backend_unavailable
+    ├── ConfigError (+ValueError)   config_error
+    └── ParseError                  parse_error        ``reason``: a short stable identifier
 """
 
 from __future__ import annotations
@@ -17,6 +29,12 @@ class ModelError(GeneratorError):
     """A model could not be found, prepared or resolved."""
 
     code = "model_error"
+
+
+class ModelNotFoundError(ModelError):
+    """The path given as a model is not one (e.g. a directory without ``config.json``)."""
+
+    code = "model_not_found"
 
 
 class TemplateError(GeneratorError):

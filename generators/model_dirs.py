@@ -12,7 +12,7 @@ import json
 import struct
 from pathlib import Path
 
-from generators.errors import ModelError
+from generators.errors import ModelNotFoundError
 
 # Files whose bytes define the model's behaviour without reading the weights themselves.
 _FINGERPRINT_FILES = (
@@ -46,10 +46,10 @@ def fingerprint_model_dir(model_dir: Path) -> str:
         ``"sha256:<hex>"``.
 
     Raises:
-        ModelError: the directory has no ``config.json``.
+        ModelNotFoundError: the directory has no ``config.json``.
     """
     if not (model_dir / "config.json").is_file():
-        raise ModelError(f"{model_dir} is not a model directory (no config.json)")
+        raise ModelNotFoundError(f"{model_dir} is not a model directory (no config.json)")
     digest = hashlib.sha256()
     for name in _FINGERPRINT_FILES:
         path = model_dir / name

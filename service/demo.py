@@ -52,7 +52,8 @@ def pick_backend() -> str:
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -103,7 +104,7 @@ def follow_run(client: httpx.Client, run_id: int) -> dict[str, Any]:
     with run_progress(console) as bar:
         task = bar.add_task("run", total=DEMO_TARGET, run=run_id, info="waiting for the worker")
         while True:
-            run = client.get(f"/v1/runs/{run_id}").raise_for_status().json()
+            run: dict[str, Any] = client.get(f"/v1/runs/{run_id}").raise_for_status().json()
             p = run["progress"]
             info = (
                 f"{run['status']}  iter {run['iteration']}  generated {p['generated']}  "
@@ -172,13 +173,13 @@ def main() -> int:
         client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=600)
 
         step(5, f"create a run over REST (target {DEMO_TARGET} accepted tasks) and follow it")
-        run = client.post(
+        created = client.post(
             "/v1/runs",
             json=demo_run_config(backend),
             headers={"Idempotency-Key": f"demo-{time.time_ns()}"},
         )
-        run.raise_for_status()
-        run = follow_run(client, run.json()["id"])
+        created.raise_for_status()
+        run = follow_run(client, created.json()["id"])
         p = run["progress"]
         console.print(
             f"run {run['id']} {run['status']}: {p['accepted']} accepted, "

@@ -8,6 +8,10 @@ template text; a value is copied into the output and never read again, so a valu
 It lives in its own package because both libraries render prompts and neither should depend on
 the other: ``filters`` is usable without the generation stack, and ``generators`` runs an
 iteration without filters. Each library wraps :class:`SlotError` in its own exception tree.
+
+Its exception tree is one class with a stable ``code`` (the service maps it to HTTP 422)::
+
+    SlotError (+ValueError)  slot_error  ``missing`` / ``unexpected`` slot names
 """
 
 from templating.slots import SlotError, fill_slots, slot_names

@@ -14,6 +14,8 @@ class SlotError(ValueError):
         unexpected: Value names the template has no slot for.
     """
 
+    code = "slot_error"
+
     def __init__(
         self,
         message: str,

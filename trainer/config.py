@@ -13,6 +13,7 @@ import hashlib
 import json
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -211,7 +212,9 @@ def build_arg_parser() -> argparse.ArgumentParser:
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             parser.add_argument(flag, dest=f.name, required=True, help=f.metadata["help"], **kwargs)
             continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        # mypy cannot narrow the factory's MISSING away through the check above.
+        factory: Callable[[], object] = f.default_factory  # type: ignore[assignment]
+        default = f.default if f.default is not dataclasses.MISSING else factory()
         help_text = f"{f.metadata['help']} (default: {default})"
         parser.add_argument(flag, dest=f.name, default=default, help=help_text, **kwargs)
     return parser

@@ -107,12 +107,15 @@ def prepare_run(config: TrainConfig, dataset_dir: Path) -> PreparedRun:
     model_dir = resolve_model_dir(config.model, config.model_cache_dir)
     model, tokenizer = load_model_and_tokenizer(model_dir, config)
     chat = ChatTokenizer(tokenizer)
-    limits = {
-        "max_length": config.max_length,
-        "max_truncated_fraction": config.max_truncated_fraction,
-    }
-    train_split = tokenize_split(chat, dataset.train, **limits)
-    validation_split = tokenize_split(chat, dataset.validation, **limits)
+    train_split, validation_split = (
+        tokenize_split(
+            chat,
+            examples,
+            max_length=config.max_length,
+            max_truncated_fraction=config.max_truncated_fraction,
+        )
+        for examples in (dataset.train, dataset.validation)
+    )
     if config.packing:
         verify_isolation(model, seed=config.seed)
     digest = config_hash(config)

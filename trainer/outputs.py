@@ -139,4 +139,5 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 def read_manifest(output_dir: Path) -> dict[str, Any]:
     """Read a trained model's training_manifest.json."""
-    return json.loads((output_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+    manifest: dict[str, Any] = json.loads((output_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+    return manifest

@@ -115,7 +115,7 @@ class ChatTokenizer:
             ids = self._encode_pieces(messages, add_generation_prompt, text)
         else:
             ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-        if self.adds_bos and ids[:1] != [self.bos_id]:
+        if self.adds_bos and self.bos_id is not None and ids[:1] != [self.bos_id]:
             ids.insert(0, self.bos_id)
         return ids
 

@@ -75,12 +75,13 @@ class ChatWrapper:
         Raises:
             BackendError: the model is not a chat model.
         """
-        if not self.is_chat:
+        if self._tokenizer is None or not self.is_chat:
             raise BackendError("this model has no chat template: send the raw prompt instead")
         messages = [{"role": "user", "content": prompt}]
-        return self._tokenizer.apply_chat_template(
+        text: str = self._tokenizer.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=True
         )
+        return text
 
 
 def load_tokenizer(model_dir: Path) -> Any:

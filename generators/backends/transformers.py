@@ -175,6 +175,7 @@ class TransformersBackend:
         ended = eos in ids
         used = ids[: ids.index(eos) + 1] if ended else ids
         text = self._tokenizer.decode(used, skip_special_tokens=True)
+        assert isinstance(text, str)  # one flat id list decodes to one string
         cuts = [text.find(s) for s in sampling.stop if s in text]
         if cuts:
             text, ended = text[: min(cuts)], True

@@ -158,7 +158,7 @@ class VllmBackend:
         llm = getattr(self, "_llm", None)
         if llm is None:
             return
-        self._llm = None
+        del self._llm
         core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
         if core is None or not hasattr(core, "shutdown"):
             return

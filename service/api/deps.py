@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
 from service.api.auth import KeyVerifier, Principal
-from service.api.errors import Forbidden, Unauthorized
 from service.api.schemas import MAX_ID
+from service.errors import Forbidden, Unauthorized
 from service.settings import Settings
 from service.storage.db import AsyncEngines, Database
 from service.storage.keys import has_scope
@@ -27,11 +27,13 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `instructforge k
 
 
 async def get_database(request: Request) -> Database:
-    return request.app.state.database
+    database: Database = request.app.state.database
+    return database
 
 
 async def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 async def get_read_engine(request: Request) -> AsyncEngine:

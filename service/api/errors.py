@@ -1,4 +1,25 @@
-"""Every error leaves the API as JSON `{"code", "message"}` with a stable code."""
+"""Every error leaves the API as JSON ``{"code", "message"}`` with a stable code, never a 500.
+
+The service's own errors carry their status (``service/errors.py``). The libraries know nothing
+of HTTP, so their trees are mapped here by class; an error takes the status of the nearest class
+in its MRO that the table names:
+
+=================================================  ======  ====================================
+library class                                      status  why
+=================================================  ======  ====================================
+``generators.errors.GeneratorError`` (and below)   422     the request asked for what cannot be
+``generators.errors.ModelError``                   503     the server cannot prepare its model
+``generators.errors.ModelNotFoundError``           422     the named path is not a model
+``generators.errors.BackendError`` (+Unavailable)  503     inference is down or not installed
+``filters.errors.FilterError`` (and below)         422
+``filters.errors.SignatureError``                  503     stored signatures do not fit (server)
+``filters.errors.IndexStorageError``               503     the shared index (Redis) misbehaved
+``filters.errors.JudgeError``, ``ReplyParseError`` 503     the judge model broke its contract
+``trainer.errors.TrainerError`` (and below)        422
+``dataformats.JsonlError``                         422     a bad line (its number in the message)
+``templating.SlotError``                           422
+=================================================  ======  ====================================
+"""
 
 from __future__ import annotations
 
@@ -12,24 +33,51 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
+from dataformats import JsonlError
+from filters import errors as filter_errors
+from generators import errors as generator_errors
 from service.errors import ServiceError
+from templating import SlotError
+from trainer import errors as trainer_errors
 
 log = logging.getLogger(__name__)
 
+# The roots of the libraries' trees: one handler each (Starlette dispatches on the MRO).
+LIBRARY_ERRORS: tuple[type[Exception], ...] = (
+    generator_errors.GeneratorError,
+    filter_errors.FilterError,
+    trainer_errors.TrainerError,
+    JsonlError,
+    SlotError,
+)
 
-class Unauthorized(ServiceError):
-    code = "unauthorized"
-    status_code = 401
+# Status by library class; see the module docstring for why. The roots must stay in the table.
+_LIBRARY_STATUS: dict[type[Exception], int] = {
+    generator_errors.GeneratorError: 422,
+    generator_errors.ModelError: 503,
+    generator_errors.ModelNotFoundError: 422,
+    generator_errors.BackendError: 503,
+    filter_errors.FilterError: 422,
+    filter_errors.SignatureError: 503,
+    filter_errors.IndexStorageError: 503,
+    filter_errors.JudgeError: 503,
+    filter_errors.ReplyParseError: 503,
+    trainer_errors.TrainerError: 422,
+    JsonlError: 422,
+    SlotError: 422,
+}
 
 
-class Forbidden(ServiceError):
-    code = "forbidden"
-    status_code = 403
+def library_status(error_class: type[Exception]) -> int:
+    """The HTTP status of a library error class: the nearest class in its MRO in the table.
 
-
-class RefusedTooBig(ServiceError):
-    code = "too_much_work"
-    status_code = 422
+    Raises:
+        KeyError: the class is in none of the libraries' trees.
+    """
+    for klass in error_class.__mro__:
+        if klass in _LIBRARY_STATUS:
+            return _LIBRARY_STATUS[klass]
+    raise KeyError(error_class.__name__)
 
 
 _HTTP_CODES = {
@@ -82,6 +130,10 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorOut, "description": _WHEN[status]} for status in statuses}
 
 
+async def _library_error(_: Request, exc: Exception) -> JSONResponse:
+    return library_error_response(exc)
+
+
 def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
     return {"code": code, "message": message, **extra}
 
@@ -93,7 +145,20 @@ def service_error_response(exc: ServiceError) -> JSONResponse:
     )
 
 
+def library_error_response(exc: Exception) -> JSONResponse:
+    """``{code, message}`` for a library error, with its status from :func:`library_status`."""
+    status = library_status(type(exc))
+    if status >= 500:
+        log.warning("library error answered %d: %s", status, exc, exc_info=exc)
+    code = getattr(exc, "code", "error")
+    return JSONResponse(error_body(code, str(exc)[:2000]), status_code=status)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers: service errors, library errors, validation, HTTP, data errors."""
+    for root in LIBRARY_ERRORS:
+        app.add_exception_handler(root, _library_error)
+
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
         return service_error_response(exc)
@@ -104,8 +169,8 @@ def install_error_handlers(app: FastAPI) -> None:
             {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
             for e in exc.errors()
         ]
-        first = details[0] if details else {"loc": [], "msg": "invalid request"}
-        message = f"{'.'.join(first['loc'])}: {first['msg']}" if first["loc"] else first["msg"]
+        loc, msg = (details[0]["loc"], details[0]["msg"]) if details else ([], "invalid request")
+        message = f"{'.'.join(loc)}: {msg}" if loc else str(msg)
         return JSONResponse(
             error_body("invalid_request", message, details=details), status_code=422
         )

@@ -63,15 +63,15 @@ def idempotent(
             respond = create(session)
         body, status = respond()
         return JSONResponse(body, status_code=status, background=background)
-    where = {"api_key_id": api_key_id, "route": route, "key": key}
+    where: dict[str, Any] = {"api_key_id": api_key_id, "route": route, "key": key}
     with database.transaction() as session:
         owner = records.claim(session, request_hash=request_hash, **where)
-        respond = create(session) if owner else None
-    if respond is None:
+        claimed = create(session) if owner else None
+    if claimed is None:
         body, status = _await_first(database, request_hash, where)
         return JSONResponse(body, status_code=status)
     try:
-        body, status = respond()
+        body, status = claimed()
     except ServiceError as exc:
         _keep(database, where, error_body(exc.code, exc.message), exc.status_code)
         raise

@@ -26,7 +26,9 @@ _MODEL = ("backend", "model_name", "model_hash", "engine", "engine_version")
 _TEMPLATE = ("template_name", "template_version", "template_sha256")
 
 
-def _generations(session: Session, version_id: int) -> tuple[list[dict], list[dict]]:
+def _generations(
+    session: Session, version_id: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Distinct models and templates of the generations behind the version's tasks.
 
     One pass: each of a task's three generation links joins generations by primary key, and

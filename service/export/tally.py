@@ -35,7 +35,9 @@ class Tally:
     def reject(self, reason: str) -> None:
         self.rejected[reason] += 1
 
-    def decontaminate(self, task: TaskRow, eval_set: str, nearest: str | None, sim: float | None):
+    def decontaminate(
+        self, task: TaskRow, eval_set: str, nearest: str | None, sim: float | None
+    ) -> None:
         """Count a task dropped for matching an eval set, and remember which item it matched."""
         self.decontaminated[eval_set] += 1
         self.decontaminated_items.append(

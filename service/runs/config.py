@@ -23,6 +23,7 @@ from service.storable import StorableModel
 
 POLICY_VERSION = "v1"
 Scorer = Literal["heuristic_quality", "refusal", "llm_judge"]
+DEFAULT_SCORERS: tuple[Scorer, ...] = ("heuristic_quality", "refusal")
 
 
 class RunConfig(StorableModel):
@@ -53,7 +54,7 @@ class RunConfig(StorableModel):
     near_duplicates: NearDuplicateConfig = Field(
         default_factory=NearDuplicateConfig, description="The ROUGE-L near-duplicate rule."
     )
-    scorers: list[Scorer] = Field(default_factory=lambda: ["heuristic_quality", "refusal"])
+    scorers: list[Scorer] = Field(default_factory=lambda: list(DEFAULT_SCORERS))
     policy_version: str = Field(POLICY_VERSION, max_length=50)
 
     @model_validator(mode="before")

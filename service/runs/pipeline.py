@@ -163,7 +163,7 @@ class RunPipeline:
         stages.classify(kept)
         stages.instances(kept)
         # Why an instance completion gave nothing (e.g. "truncated"), to name in the rejection.
-        unparsed = {f.generation_id: f.reason for f in stages.failures}
+        unparsed: dict[str | None, str] = {f.generation_id: f.reason for f in stages.failures}
         with stages.timed("filters_s"):
             for task in tasks:
                 if task.accepted:

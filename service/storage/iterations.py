@@ -226,7 +226,8 @@ def load_pool(
         else []
     ):
         instances.setdefault(inst.task_id, []).append(PoolInstance(inst.input, inst.output))
-    seeds, machine = [], []
+    seeds: list[PoolTask] = []
+    machine: list[PoolTask] = []
     for t in tasks:
         pool_task = PoolTask(
             id=str(t.id),

@@ -15,11 +15,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from service.errors import LeaseLost as LeaseLost
 from service.storage.models import utcnow
-
-
-class LeaseLost(Exception):
-    """Another worker holds the job now (our lease expired); our work must not be committed."""
 
 
 def expired_or_queued(model: Any, now: datetime, running: str) -> ColumnElement[bool]:

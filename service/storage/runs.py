@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, bindparam, case, func, select, update
+from sqlalchemy import CursorResult, Select, Update, and_, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
@@ -120,7 +120,8 @@ def advance_iteration(
     """
     now = utcnow()
     increments = {name: getattr(Run, name) + value for name, value in counters.items()}
-    result = session.execute(
+    changed = changed_rows(
+        session,
         update(Run)
         .where(
             Run.id == run_id,
@@ -132,10 +133,16 @@ def advance_iteration(
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             heartbeat_at=now,
             **increments,
-        )
+        ),
     )
-    if result.rowcount != 1:
+    if changed != 1:
         raise LeaseLost(f"run {run_id}: lease lost before iteration {expected_iteration + 1}")
+
+
+def changed_rows(session: Session, statement: Update) -> int:
+    """Execute an UPDATE and return how many rows it changed (the compare-and-set's answer)."""
+    # An UPDATE without RETURNING gives a CursorResult, which alone carries the rowcount.
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount
 
 
 def get_run(session: Session, run_id: int) -> Run:
@@ -214,13 +221,14 @@ def change_status(session: Session, run_id: int, action: str) -> Run:
     values: dict[str, Any] = {"status": new_status}
     if new_status == "cancelled":
         values["finished_at"] = utcnow()
-    result = session.execute(
+    changed = changed_rows(
+        session,
         update(Run)
         .where(Run.id == run_id, Run.status == old_status)
         .values(**values)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if result.rowcount != 1:
+    if changed != 1:
         session.expire(run)
         raise Conflict(f"cannot {action} run {run_id}: it is {get_run(session, run_id).status}")
     add_event(

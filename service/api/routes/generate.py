@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 
 from generators.config import BootstrapConfig
 from service.api.deps import DatabaseDep, SettingsDep, WriteKey
-from service.api.errors import KEYED, RefusedTooBig, error_responses
+from service.api.errors import KEYED, error_responses
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.routes.tasks import details_for
 from service.api.schemas import GenerateRequest, GenerateResponse
-from service.errors import InvalidInput, ServiceError
+from service.errors import InvalidInput, RefusedTooBig, ServiceError
 from service.runs.access import authorize_backend
 from service.runs.config import RunConfig, config_sha256
 from service.storage import runs as run_store
@@ -85,7 +85,7 @@ def generate(
         raise InvalidInput("backend: one of vllm, openai, transformers")
     config = RunConfig(
         seed_set=body.seed_set,
-        backend=body.backend or settings.default_backend,  # type: ignore[arg-type]
+        backend=body.backend or settings.default_backend,
         model=body.model or settings.default_model,
         bootstrap=BootstrapConfig(prompts_per_iteration=body.prompts),
         target_tasks=body.prompts * 20,

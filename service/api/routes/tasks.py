@@ -34,7 +34,7 @@ def task_detail(p: TaskProvenance) -> TaskDetail:
     }
     columns = (*TASK_COLUMNS, *GENERATION_IDS)
     document = task_detail_document(
-        row_of(p.task, columns),  # type: ignore[arg-type]
+        row_of(p.task, columns),
         [row_of(i, InstanceOut) for i in p.instances],
         [row_of(s, ScoreOut) for s in p.scores],
         generations,
