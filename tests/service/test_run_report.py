@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from service.storage.models import (
     Score,
 )
 from service.storage.runs import add_event, recent_events
+from tests.service.api_client import api_harness
 from tests.service.scripted_run import queued_run, reply
 from tests.service.test_export import Factory
 
@@ -246,3 +248,18 @@ def test_stop_rule_pauses_the_run_with_its_reason(database: Database) -> None:
     assert event.message.startswith("stop rule v1: near_duplicate_rate above 0.1 in iterations 1-2")
     assert report.stop_reason == event.message
     assert sorted(event.data["radars"]) == ["1", "2"]
+
+
+def test_rest_report_is_the_computed_report(db_url: str, tmp_path: Path) -> None:
+    with api_harness(db_url, tmp_path) as api:
+        run_id = constructed_run(api.database)
+        got = api.client.get(f"/v1/runs/{run_id}/report", headers=api.headers("read"))
+        missing = api.client.get("/v1/runs/999999/report", headers=api.headers("read"))
+        anonymous = api.client.get(f"/v1/runs/{run_id}/report")
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["yield"]["accepted"] == 2 and body["yield"]["prompt_tokens_per_accepted"] == 210
+    assert [it["iteration"] for it in body["iterations"]] == [1, 2]
+    assert body["iterations"][1]["collapse"]["machine_share_in_prompts"] == 0.5
+    assert body["judge"]["parse_failure_rate"] == 0.25
+    assert (missing.status_code, anonymous.status_code) == (404, 401)

@@ -1,4 +1,4 @@
-"""/v1/runs: create, list, show with progress, events, cancel, pause, resume."""
+"""/v1/runs: create, list, show with progress, events, report, cancel, pause, resume."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from service.api.deps import DatabaseDep, ReadEngine, ReadKey, RunId, SettingsDe
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.reads import RUN_COLUMNS, json_response, row_of, run_document
 from service.api.schemas import Page, RunEventOut, RunOut, RunQuery
+from service.reports.compute import build_run_report
+from service.reports.schema import RunReport
 from service.runs.config import RunConfig, check_backend, config_sha256
 from service.storage import runs as run_store
 from service.storage.models import Run
@@ -90,6 +92,13 @@ async def events(
         ]
 
     return await read(database, query)
+
+
+@router.get("/{run_id}/report", response_model=RunReport)
+async def report(run_id: RunId, database: DatabaseDep, _: ReadKey) -> RunReport:
+    """The run's report, per iteration and cumulative, computed from its stored rows: yield by
+    stage and rule, diversity, the collapse radar, the judge audit and both refusal rates."""
+    return await read(database, lambda session: build_run_report(session, run_id))
 
 
 def _act(action: str, run_id: int, database: DatabaseDep) -> RunOut:
