@@ -1,0 +1,111 @@
+"""``instructforge report --run N`` and ``instructforge probe refusals --run N``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from service.reports.schema import RunReport
+
+
+def print_report(console: Console, report: RunReport) -> None:
+    """The report as tables: yield by rule, the radar per iteration, judge and refusals."""
+    y = report.yield_
+    console.print(
+        f"run {report.run_id} ({report.status}): {y.candidates} candidates, {y.accepted} "
+        f"accepted, {y.rejected} rejected; tokens per accepted task: "
+        f"{_num(y.prompt_tokens_per_accepted)} in, {_num(y.completion_tokens_per_accepted)} out"
+    )
+    if report.stop_reason:
+        console.print(f"[yellow]paused by {report.stop_reason}[/yellow]")
+    rules = Table("rule", "stage", "rejected", "tokens in", "tokens out", title="Yield by rule")
+    for r in y.rejected_by_rule:
+        rules.add_row(
+            r.rule, r.stage, str(r.rejected), _num(r.prompt_tokens), _num(r.completion_tokens)
+        )
+    console.print(rules)
+    if y.parse_failures_by_reason:
+        console.print(f"parse failures: {y.parse_failures_by_reason}")
+    radar = Table(
+        "it", "cand", "acc", "distinct-2", "machine in prompts", "sim seeds", "sim prev",
+        "near-dup", "novel bigrams", "judge", title="Collapse radar",
+    )  # fmt: skip
+    for it in report.iterations:
+        c = it.collapse
+        radar.add_row(
+            str(it.iteration), str(it.yield_.candidates), str(it.yield_.accepted),
+            _num(it.diversity.distinct_2), _num(c.machine_share_in_prompts),
+            _num(c.similarity_to_seeds), _num(c.similarity_to_previous),
+            _num(c.near_duplicate_rate), _num(c.novel_bigram_share), _num(c.judge_mean),
+        )  # fmt: skip
+    console.print(radar)
+    d = report.diversity
+    console.print(
+        f"diversity: distinct-1 {_num(d.distinct_1)}, distinct-2 {_num(d.distinct_2)}, "
+        f"classification share {_num(d.classification_share)}"
+    )
+    if report.judge is not None:
+        j = report.judge
+        lc = j.length_controlled
+        console.print(
+            f"judge: {j.scored} scored, parse failures {_num(j.parse_failure_rate)}, "
+            f"length Spearman {_num(j.length_spearman)}, length-controlled changes "
+            f"{_num(lc.changed_share) if lc else 'n/a'}, rubric {', '.join(j.rubric_sha256)}"
+        )
+    r = report.refusals
+    console.print(f"refusals in outputs: {r.outputs_refused}/{r.outputs_scored}")
+    if r.probe is not None:
+        console.print(
+            f"refusal probe: over-refusal {_num(r.probe.over_refusal_rate)}, "
+            f"under-refusal {_num(r.probe.under_refusal_rate)}"
+        )
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return str(int(value)) if float(value).is_integer() else f"{value:.3f}"
+
+
+def report_command(
+    run: Annotated[int, typer.Option(help="The run's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="The REST document.")] = False,
+) -> None:
+    """Print a run's report: yield by rule, collapse radar, judge audit, refusals."""
+    from service.cli import console, open_database
+    from service.reports.compute import build_run_report
+
+    database = open_database()
+    try:
+        with database.sessions() as session:
+            report = build_run_report(session, run)
+    finally:
+        database.dispose()
+    if as_json:
+        typer.echo(report.model_dump_json(by_alias=True, indent=2))
+    else:
+        print_report(console, report)
+
+
+def probe_refusals(run: Annotated[int, typer.Option(help="The run's id.")]) -> None:
+    """Run the labelled refusal probes through the run's backend; store and print both rates."""
+    from service.cli import console, open_database
+    from service.reports.probe import probe_run
+    from service.settings import get_settings
+
+    database = open_database()
+    try:
+        result = probe_run(database, get_settings(), run)
+    finally:
+        database.dispose()
+    table = Table("id", "kind", "harmful", "refused", title="Refusal probe")
+    for item in result.results:
+        table.add_row(item["id"], item["kind"], str(item["harmful"]), str(item["refused"]))
+    console.print(table)
+    console.print(
+        f"over-refusal (benign refused) {_num(result.over_refusal_rate)}; "
+        f"under-refusal (harmful answered) {_num(result.under_refusal_rate)}"
+    )
