@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from service.reports.schema import RunReport
+from service.reports.schema import RunReport, shown
 
 
 def print_report(console: Console, report: RunReport) -> None:
@@ -17,14 +17,18 @@ def print_report(console: Console, report: RunReport) -> None:
     console.print(
         f"run {report.run_id} ({report.status}): {y.candidates} candidates, {y.accepted} "
         f"accepted, {y.rejected} rejected; tokens per accepted task: "
-        f"{_num(y.prompt_tokens_per_accepted)} in, {_num(y.completion_tokens_per_accepted)} out"
+        f"{shown(y.prompt_tokens_per_accepted)} in, {shown(y.completion_tokens_per_accepted)} out"
     )
     if report.stop_reason:
         console.print(f"[yellow]paused by {report.stop_reason}[/yellow]")
     rules = Table("rule", "stage", "rejected", "tokens in", "tokens out", title="Yield by rule")
     for r in y.rejected_by_rule:
         rules.add_row(
-            r.rule, r.stage, str(r.rejected), _num(r.prompt_tokens), _num(r.completion_tokens)
+            r.rule,
+            r.stage,
+            str(r.rejected),
+            shown(r.prompt_tokens),
+            shown(r.completion_tokens),
         )
     console.print(rules)
     if y.parse_failures_by_reason:
@@ -37,37 +41,31 @@ def print_report(console: Console, report: RunReport) -> None:
         c = it.collapse
         radar.add_row(
             str(it.iteration), str(it.yield_.candidates), str(it.yield_.accepted),
-            _num(it.diversity.distinct_2), _num(c.machine_share_in_prompts),
-            _num(c.similarity_to_seeds), _num(c.similarity_to_previous),
-            _num(c.near_duplicate_rate), _num(c.novel_bigram_share), _num(c.judge_mean),
+            shown(it.diversity.distinct_2), shown(c.machine_share_in_prompts),
+            shown(c.similarity_to_seeds), shown(c.similarity_to_previous),
+            shown(c.near_duplicate_rate), shown(c.novel_bigram_share), shown(c.judge_mean),
         )  # fmt: skip
     console.print(radar)
     d = report.diversity
     console.print(
-        f"diversity: distinct-1 {_num(d.distinct_1)}, distinct-2 {_num(d.distinct_2)}, "
-        f"classification share {_num(d.classification_share)}"
+        f"diversity: distinct-1 {shown(d.distinct_1)}, distinct-2 {shown(d.distinct_2)}, "
+        f"classification share {shown(d.classification_share)}"
     )
     if report.judge is not None:
         j = report.judge
         lc = j.length_controlled
         console.print(
-            f"judge: {j.scored} scored, parse failures {_num(j.parse_failure_rate)}, "
-            f"length Spearman {_num(j.length_spearman)}, length-controlled changes "
-            f"{_num(lc.changed_share) if lc else 'n/a'}, rubric {', '.join(j.rubric_sha256)}"
+            f"judge: {j.scored} scored, parse failures {shown(j.parse_failure_rate)}, "
+            f"length Spearman {shown(j.length_spearman)}, length-controlled changes "
+            f"{shown(lc.changed_share) if lc else 'n/a'}, rubric {', '.join(j.rubric_sha256)}"
         )
     r = report.refusals
     console.print(f"refusals in outputs: {r.outputs_refused}/{r.outputs_scored}")
     if r.probe is not None:
         console.print(
-            f"refusal probe: over-refusal {_num(r.probe.over_refusal_rate)}, "
-            f"under-refusal {_num(r.probe.under_refusal_rate)}"
+            f"refusal probe: over-refusal {shown(r.probe.over_refusal_rate)}, "
+            f"under-refusal {shown(r.probe.under_refusal_rate)}"
         )
-
-
-def _num(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return str(int(value)) if float(value).is_integer() else f"{value:.3f}"
 
 
 def report_command(
@@ -106,6 +104,6 @@ def probe_refusals(run: Annotated[int, typer.Option(help="The run's id.")]) -> N
         table.add_row(item["id"], item["kind"], str(item["harmful"]), str(item["refused"]))
     console.print(table)
     console.print(
-        f"over-refusal (benign refused) {_num(result.over_refusal_rate)}; "
-        f"under-refusal (harmful answered) {_num(result.under_refusal_rate)}"
+        f"over-refusal (benign refused) {shown(result.over_refusal_rate)}; "
+        f"under-refusal (harmful answered) {shown(result.under_refusal_rate)}"
     )

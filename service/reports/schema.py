@@ -140,3 +140,10 @@ class RunReport(BaseModel):
     refusals: Refusals
 
     model_config = {"populate_by_name": True}
+
+
+def shown(value: float | None) -> str:
+    """A report number as text: ``-`` for null, whole numbers bare, else three decimals."""
+    if value is None:
+        return "-"
+    return str(int(value)) if float(value).is_integer() else f"{value:.3f}"

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from generators.backends.scripted import ScriptedBackend
+from service.export.build import create_version
+from service.export.spec import ExportSpec
 from service.reports.compute import build_run_report
+from service.reports.dataset import DIVERSITY_PNG, YIELD_PNG
 from service.runs.config import RunConfig
 from service.runs.worker import Worker
 from service.settings import Settings
@@ -263,3 +268,27 @@ def test_rest_report_is_the_computed_report(db_url: str, tmp_path: Path) -> None
     assert body["iterations"][1]["collapse"]["machine_share_in_prompts"] == 0.5
     assert body["judge"]["parse_failure_rate"] == 0.25
     assert (missing.status_code, anonymous.status_code) == (404, 401)
+
+
+def test_export_puts_the_report_in_manifest_and_card(database: Database, tmp_path: Path) -> None:
+    run_id = constructed_run(database)
+    spec = ExportSpec(validation_ratio=0)
+    first = create_version(database, dataset="rep", spec=spec, datasets_dir=tmp_path)
+    second = create_version(database, dataset="rep", spec=spec, datasets_dir=tmp_path)
+    v1, v2 = (tmp_path / "rep" / v for v in ("v1", "v2"))
+    assert first.status == second.status == "ready"
+    manifest = json.loads((v1 / "manifest.json").read_text())
+    (report,) = manifest["run_reports"]["runs"]
+    assert (report["run_id"], report["yield"]["accepted"]) == (run_id, 2)
+    assert report["judge"]["parse_failure_rate"] == 0.25
+    plots = manifest["run_reports"]["plots"]
+    assert plots == [YIELD_PNG, DIVERSITY_PNG]
+    for name in plots:
+        data = (v1 / name).read_bytes()
+        assert data.startswith(b"\x89PNG") and data == (v2 / name).read_bytes()
+        assert manifest["files"][name]["sha256"] == hashlib.sha256(data).hexdigest()
+    card = (v1 / "README.md").read_text()
+    assert "## Run reports" in card
+    assert f"| {run_id} | near_duplicate | near_duplicates | 2 | 75 | 30 |" in card
+    assert f"| {run_id} | 2 | 1 | 1 | 0.500 | 0.250 |" in card
+    assert f"![report_diversity]({DIVERSITY_PNG})" in card
