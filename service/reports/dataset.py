@@ -37,35 +37,46 @@ class VersionReports:
         """Markdown for the card: yield by rule and diversity per iteration, then the plots."""
         if not self.reports:
             return ""
+        runs = self.reports
         lines = ["", "## Run reports", ""]
-        lines += ["| run | candidates | accepted | tokens in / accepted | tokens out / accepted |"]
-        lines += ["|---|---|---|---|---|"]
-        for r in self.reports:
-            y = r.yield_
-            lines.append(
-                f"| {r.run_id} | {y.candidates} | {y.accepted} | "
-                f"{shown(y.prompt_tokens_per_accepted)} | "
-                f"{shown(y.completion_tokens_per_accepted)} |"
-            )
-        lines += ["", "| run | rule | stage | rejected | tokens in | tokens out |"]
-        lines += ["|---|---|---|---|---|---|"]
-        for r in self.reports:
-            lines += [
-                f"| {r.run_id} | {x.rule} | {x.stage} | {x.rejected} | "
-                f"{shown(x.prompt_tokens)} | {shown(x.completion_tokens)} |"
+        lines += _table(
+            ("run", "candidates", "accepted", "tokens in / accepted", "tokens out / accepted"),
+            [
+                (r.run_id, r.yield_.candidates, r.yield_.accepted,
+                 r.yield_.prompt_tokens_per_accepted, r.yield_.completion_tokens_per_accepted)
+                for r in runs
+            ],
+        )  # fmt: skip
+        lines += _table(
+            ("run", "rule", "stage", "rejected", "tokens in", "tokens out"),
+            [
+                (r.run_id, x.rule, x.stage, x.rejected, x.prompt_tokens, x.completion_tokens)
+                for r in runs
                 for x in r.yield_.rejected_by_rule
-            ]
-        lines += ["", "| run | iteration | accepted | distinct-2 | near-dup rate | novel bigrams |"]
-        lines += ["|---|---|---|---|---|---|"]
-        for r in self.reports:
-            lines += [
-                f"| {r.run_id} | {it.iteration} | {it.yield_.accepted} | "
-                f"{shown(it.diversity.distinct_2)} | {shown(it.collapse.near_duplicate_rate)} | "
-                f"{shown(it.collapse.novel_bigram_share)} |"
+            ],
+        )
+        lines += _table(
+            ("run", "iteration", "accepted", "distinct-2", "near-dup rate", "novel bigrams"),
+            [
+                (r.run_id, it.iteration, it.yield_.accepted, it.diversity.distinct_2,
+                 it.collapse.near_duplicate_rate, it.collapse.novel_bigram_share)
+                for r in runs
                 for it in r.iterations
-            ]
-        lines += [""] + [f"![{name[:-4]}]({name})" for name in self.plots]
+            ],
+        )  # fmt: skip
+        lines += [f"![{name[:-4]}]({name})" for name in self.plots]
         return "\n".join(lines) + "\n"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str | float | None, ...]]) -> list[str]:
+    """A markdown table (numbers through :func:`shown`), then a blank line."""
+    cells = [[c if isinstance(c, str) else shown(c) for c in row] for row in rows]
+    return [
+        f"| {' | '.join(header)} |",
+        "|" + "---|" * len(header),
+        *(f"| {' | '.join(row)} |" for row in cells),
+        "",
+    ]
 
 
 def version_reports(
