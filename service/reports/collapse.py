@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from statistics import fmean
 
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from filters.diversity import ngrams
@@ -18,6 +19,7 @@ from filters.heuristics import INSTRUCTION_RULES
 from filters.near_duplicates import RULE_NAME as NEAR_DUPLICATE_RULE
 from filters.rouge import TokenEncoder, rouge_l_many, rouge_tokenize
 from service.reports.schema import CollapseRadar
+from service.storage.models import Run
 from service.storage.reports import RunRows, read_run_rows
 
 STOP_RULES_VERSION = "1"
@@ -78,7 +80,9 @@ def check_stop_rules(session: Session, run_id: int, rules: StopRules) -> tuple[s
     """
     if not rules.active:
         return None
-    rows = read_run_rows(session, run_id)
+    # Only the last K iterations' calls and scores are read; every task is (seen bigrams).
+    last = session.scalar(select(Run.iteration).where(Run.id == run_id)) or 0
+    rows = read_run_rows(session, run_id, since_iteration=last - rules.for_iterations + 1)
     radars = collapse_radars(rows, rows.iteration_numbers()[-rules.for_iterations :])
     why = stop_reason(rules, sorted(radars.items()))
     if why is None:
@@ -96,26 +100,23 @@ def collapse_radars(rows: RunRows, numbers: Sequence[int]) -> dict[int, Collapse
     encoder = TokenEncoder()
     seeds = [encoder.encode(rouge_tokenize(s)) for s in rows.seed_instructions]
     first = numbers[0] if numbers else 0
+    parts = rows.by_iteration()
     before = [t.instruction for t in rows.tasks if t.iteration < first and t.status == "accepted"]
     seen = {g for s in [*rows.seed_instructions, *before] for g in ngrams(s, 2)}
-    previous = _accepted(rows, first - 1)
+    previous = _accepted(parts[first - 1]) if first - 1 in parts else []
     radars: dict[int, CollapseRadar] = {}
     for i in numbers:
-        tasks = [t for t in rows.tasks if t.iteration == i]
-        kept = [t.instruction for t in tasks if t.status == "accepted"]
+        part = parts.get(i) or RunRows(rows.run_id, rows.status, rows.seed_ids, [])
+        kept = _accepted(part)
         codes = [encoder.encode(rouge_tokenize(t)) for t in kept]
         prev_codes = [encoder.encode(rouge_tokenize(t)) for t in previous]
         bigrams = {g for t in kept for g in ngrams(t, 2)}
-        judged = [
-            s.value
-            for s in rows.scores
-            if s.iteration == i and s.scorer == "llm_judge" and s.value is not None
-        ]
+        judged = [s.value for s in part.scores if s.scorer == "llm_judge" and s.value is not None]
         radars[i] = CollapseRadar(
-            machine_share_in_prompts=_machine_share(rows, i),
+            machine_share_in_prompts=_machine_share(part, rows.seed_ids),
             similarity_to_seeds=_mean_nearest(codes, seeds),
             similarity_to_previous=_mean_nearest(codes, prev_codes),
-            near_duplicate_rate=_near_duplicate_rate([t.reject_rule for t in tasks]),
+            near_duplicate_rate=_near_duplicate_rate([t.reject_rule for t in part.tasks]),
             novel_bigram_share=len(bigrams - seen) / len(bigrams) if bigrams else None,
             judge_mean=fmean(judged) if judged else None,
         )
@@ -124,22 +125,15 @@ def collapse_radars(rows: RunRows, numbers: Sequence[int]) -> dict[int, Collapse
     return radars
 
 
-def _accepted(rows: RunRows, iteration: int) -> list[str]:
-    return [
-        t.instruction for t in rows.tasks if t.iteration == iteration and t.status == "accepted"
-    ]
+def _accepted(part: RunRows) -> list[str]:
+    return [t.instruction for t in part.tasks if t.status == "accepted"]
 
 
-def _machine_share(rows: RunRows, iteration: int) -> float | None:
-    shots = [
-        sid
-        for g in rows.generations
-        if g.iteration == iteration and g.stage == "instructions"
-        for sid in g.few_shot_ids
-    ]
+def _machine_share(part: RunRows, seed_ids: set[str]) -> float | None:
+    shots = [sid for g in part.generations if g.stage == "instructions" for sid in g.few_shot_ids]
     if not shots:
         return None
-    return sum(sid not in rows.seed_ids for sid in shots) / len(shots)
+    return sum(sid not in seed_ids for sid in shots) / len(shots)
 
 
 def _mean_nearest(codes: Sequence[object], pool: Sequence[object]) -> float | None:

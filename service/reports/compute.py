@@ -33,17 +33,18 @@ def report_from_rows(rows: RunRows) -> RunReport:
     """The report of the rows of one run (no database access)."""
     costs = task_costs(rows.tasks, rows.generations)
     numbers = rows.iteration_numbers()
+    parts = rows.by_iteration()
     radars = collapse_radars(rows, numbers)
     iterations = [
         IterationReport(
             iteration=i,
             yield_=yield_of(
-                [t for t in rows.tasks if t.iteration == i],
-                [g for g in rows.generations if g.iteration == i],
-                [reason for it, reason in rows.parse_failures if it == i],
+                parts[i].tasks,
+                parts[i].generations,
+                [reason for _, reason in parts[i].parse_failures],
                 costs,
             ),
-            diversity=diversity_of([t for t in rows.tasks if t.iteration == i]),
+            diversity=diversity_of(parts[i].tasks),
             collapse=radars[i],
         )
         for i in numbers

@@ -61,12 +61,41 @@ class RunRows:
         """The iterations that stored a task or a generation call, ascending."""
         return sorted({t.iteration for t in self.tasks} | {g.iteration for g in self.generations})
 
+    def by_iteration(self) -> dict[int, RunRows]:
+        """The rows split by iteration (one pass over each list); seeds and events shared."""
+        parts: dict[int, RunRows] = {}
+
+        def part(i: int) -> RunRows:
+            if i not in parts:
+                parts[i] = RunRows(
+                    self.run_id,
+                    self.status,
+                    self.seed_ids,
+                    self.seed_instructions,
+                    events=self.events,
+                )
+            return parts[i]
+
+        for t in self.tasks:
+            part(t.iteration).tasks.append(t)
+        for g in self.generations:
+            part(g.iteration).generations.append(g)
+        for f in self.parse_failures:
+            part(f[0]).parse_failures.append(f)
+        for sc in self.scores:
+            part(sc.iteration).scores.append(sc)
+        return parts
+
 
 REPORT_EVENT_KINDS = ("stop_rule", "refusal_probe")
 
 
-def read_run_rows(session: Session, run_id: int) -> RunRows:
+def read_run_rows(session: Session, run_id: int, *, since_iteration: int = 0) -> RunRows:
     """The run's tasks, generation calls, parse failures, scores and report events.
+
+    Args:
+        since_iteration: read generation calls, parse failures and scores of this iteration
+            and later only (tasks are always read whole: earlier instructions count as seen).
 
     Raises:
         NotFound: no run `run_id`.
@@ -112,7 +141,7 @@ def read_run_rows(session: Session, run_id: int) -> RunRows:
                 Generation.completion_tokens,
                 Generation.few_shot_ids,
             )
-            .where(Generation.run_id == run_id)
+            .where(Generation.run_id == run_id, Generation.iteration >= since_iteration)
             .order_by(Generation.created_at, Generation.id)
         )
     ]
@@ -121,7 +150,7 @@ def read_run_rows(session: Session, run_id: int) -> RunRows:
         for it, reason in session.execute(
             select(Generation.iteration, ParseFailure.reason)
             .join(Generation, Generation.id == ParseFailure.generation_id)
-            .where(ParseFailure.run_id == run_id)
+            .where(ParseFailure.run_id == run_id, Generation.iteration >= since_iteration)
             .order_by(ParseFailure.id)
         )
     ]
@@ -138,7 +167,7 @@ def read_run_rows(session: Session, run_id: int) -> RunRows:
             )
             .join(Task, Task.id == Score.task_id)
             .outerjoin(Instance, Instance.id == Score.instance_id)
-            .where(Task.run_id == run_id)
+            .where(Task.run_id == run_id, Task.iteration >= since_iteration)
             .order_by(Score.id)
         )
     ]

@@ -12,6 +12,7 @@ import pytest
 from generators.backends.scripted import ScriptedBackend
 from service.export.build import create_version
 from service.export.spec import ExportSpec
+from service.reports.collapse import StopRules, check_stop_rules
 from service.reports.compute import build_run_report
 from service.reports.dataset import DIVERSITY_PNG, YIELD_PNG
 from service.runs.config import RunConfig
@@ -127,6 +128,7 @@ def constructed_run(database: Database) -> int:
         _task(f, run, 2, "Describe a rainy day in the city.", (g2,), rule="near_duplicate")
         _scored_instance(f, t5, 0, 200, 3.0, 0.0)
         _scored_instance(f, t5, 1, 50, None, 0.0)
+        run.iteration = 2
         return run.id
 
 
@@ -292,3 +294,17 @@ def test_export_puts_the_report_in_manifest_and_card(database: Database, tmp_pat
     assert f"| {run_id} | near_duplicate | near_duplicates | 2 | 75 | 30 |" in card
     assert f"| {run_id} | 2 | 1 | 1 | 0.500 | 0.250 |" in card
     assert f"![report_diversity]({DIVERSITY_PNG})" in card
+
+
+def test_stop_rule_check_reads_the_last_iterations_alone(database: Database) -> None:
+    run_id = constructed_run(database)
+    rules = StopRules(near_duplicate_rate_above=0.4, for_iterations=1)
+    with database.sessions() as s:
+        found = check_stop_rules(s, run_id, rules)
+        full = build_run_report(s, run_id)
+        assert check_stop_rules(s, run_id, StopRules(near_duplicate_rate_above=0.5)) is None
+    assert found is not None
+    why, evidence = found
+    assert why == "stop rule v1: near_duplicate_rate above 0.4 in iterations 2-2 (0.500)"
+    # Computed from iteration 2's calls and scores only, it equals the full report's radar.
+    assert evidence["radars"] == {"2": full.iterations[1].collapse.model_dump()}
