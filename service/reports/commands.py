@@ -59,12 +59,12 @@ def print_report(console: Console, report: RunReport) -> None:
             f"length Spearman {shown(j.length_spearman)}, length-controlled changes "
             f"{shown(lc.changed_share) if lc else 'n/a'}, rubric {', '.join(j.rubric_sha256)}"
         )
-    r = report.refusals
-    console.print(f"refusals in outputs: {r.outputs_refused}/{r.outputs_scored}")
-    if r.probe is not None:
+    refusals = report.refusals
+    console.print(f"refusals in outputs: {refusals.outputs_refused}/{refusals.outputs_scored}")
+    if refusals.probe is not None:
         console.print(
-            f"refusal probe: over-refusal {shown(r.probe.over_refusal_rate)}, "
-            f"under-refusal {shown(r.probe.under_refusal_rate)}"
+            f"refusal probe: over-refusal {shown(refusals.probe.over_refusal_rate)}, "
+            f"under-refusal {shown(refusals.probe.under_refusal_rate)}"
         )
 
 

@@ -84,7 +84,7 @@ def task_costs(tasks: Sequence[TaskRow], generations: Sequence[GenerationRow]) -
         task id -> (prompt tokens, completion tokens).
     """
     by_id = {g.id: g for g in generations}
-    sharing: Counter[tuple[int, str]] = Counter()
+    sharing: Counter[tuple[int, str | None]] = Counter()
     for t in tasks:
         for role, gid in enumerate(t.generation_ids):
             if gid is not None:

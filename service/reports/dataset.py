@@ -123,9 +123,9 @@ def write_plots(reports: list[RunReport], directory: Path) -> list[str]:
     figure, axes = plt.subplots(figsize=(6, 4))
     for r in reports:
         its = [it.iteration for it in r.iterations]
-        axes.plot(its, [it.diversity.distinct_2 for it in r.iterations], marker="o",
+        axes.plot(its, [_nan(it.diversity.distinct_2) for it in r.iterations], marker="o",
                   label=f"run {r.run_id} distinct-2")  # fmt: skip
-        axes.plot(its, [it.collapse.novel_bigram_share for it in r.iterations], marker="x",
+        axes.plot(its, [_nan(it.collapse.novel_bigram_share) for it in r.iterations], marker="x",
                   linestyle="--", label=f"run {r.run_id} novel bigrams")  # fmt: skip
     axes.set_xlabel("iteration")
     axes.set_ylim(0, 1.05)
@@ -136,3 +136,7 @@ def write_plots(reports: list[RunReport], directory: Path) -> list[str]:
     figure.savefig(directory / DIVERSITY_PNG, dpi=100, metadata=metadata)
     plt.close(figure)
     return [YIELD_PNG, DIVERSITY_PNG]
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else value  # a gap in the line

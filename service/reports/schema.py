@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
+# "yield" is a Python keyword: the attribute is yield_, the document's key "yield".
+YIELD_NAMES = AliasChoices("yield", "yield_")
 NOT_YET = "null until filters.diversity provides it"
 
 
@@ -44,9 +46,13 @@ class Diversity(BaseModel):
     classification_share: float | None = Field(
         description="Share of accepted tasks classified as classification tasks."
     )
-    verb_noun_pairs: int | None = Field(None, description=f"Root verb-object pairs; {NOT_YET}.")
-    top20_verb_share: float | None = Field(None, description=f"Self-Instruct Fig. 2; {NOT_YET}.")
-    embedding_mean_distance: float | None = Field(None, description=f"Cosine; {NOT_YET}.")
+    verb_noun_pairs: int | None = Field(
+        default=None, description=f"Root verb-object pairs; {NOT_YET}."
+    )
+    top20_verb_share: float | None = Field(
+        default=None, description=f"Self-Instruct Fig. 2; {NOT_YET}."
+    )
+    embedding_mean_distance: float | None = Field(default=None, description=f"Cosine; {NOT_YET}.")
 
 
 class CollapseRadar(BaseModel):
@@ -68,17 +74,17 @@ class CollapseRadar(BaseModel):
         description="Distinct bigrams of accepted instructions never seen in the seeds or "
         "earlier accepted instructions / the iteration's distinct bigrams (diversity growth)."
     )
-    verb_noun_growth: int | None = Field(None, description=f"New verb-noun pairs; {NOT_YET}.")
+    verb_noun_growth: int | None = Field(
+        default=None, description=f"New verb-noun pairs; {NOT_YET}."
+    )
     judge_mean: float | None = Field(description="Mean llm_judge score; null without the judge.")
 
 
 class IterationReport(BaseModel):
     iteration: int
-    yield_: Yield = Field(alias="yield")
+    yield_: Yield = Field(serialization_alias="yield", validation_alias=YIELD_NAMES)
     diversity: Diversity
     collapse: CollapseRadar
-
-    model_config = {"populate_by_name": True}
 
 
 class LengthControl(BaseModel):
@@ -133,13 +139,15 @@ class RunReport(BaseModel):
     run_id: int
     status: str
     stop_reason: str | None = Field(description="Why a stop rule paused the run, if one did.")
-    yield_: Yield = Field(alias="yield", description="All iterations together.")
+    yield_: Yield = Field(
+        serialization_alias="yield",
+        validation_alias=YIELD_NAMES,
+        description="All iterations together.",
+    )
     diversity: Diversity = Field(description="All accepted instructions of the run.")
     iterations: list[IterationReport]
     judge: JudgeAudit | None
     refusals: Refusals
-
-    model_config = {"populate_by_name": True}
 
 
 def shown(value: float | None) -> str:
