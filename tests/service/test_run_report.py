@@ -15,6 +15,7 @@ from service.export.spec import ExportSpec
 from service.reports.collapse import StopRules, check_stop_rules
 from service.reports.compute import build_run_report
 from service.reports.dataset import DIVERSITY_PNG, YIELD_PNG
+from service.reports.schema import RunReport
 from service.runs.config import RunConfig
 from service.runs.worker import Worker
 from service.settings import Settings
@@ -263,6 +264,8 @@ def test_rest_report_is_the_computed_report(db_url: str, tmp_path: Path) -> None
         got = api.client.get(f"/v1/runs/{run_id}/report", headers=api.headers("read"))
         missing = api.client.get("/v1/runs/999999/report", headers=api.headers("read"))
         anonymous = api.client.get(f"/v1/runs/{run_id}/report")
+        with api.database.sessions() as s:
+            computed = build_run_report(s, run_id)
     assert got.status_code == 200, got.text
     body = got.json()
     assert body["yield"]["accepted"] == 2 and body["yield"]["prompt_tokens_per_accepted"] == 210
@@ -270,6 +273,7 @@ def test_rest_report_is_the_computed_report(db_url: str, tmp_path: Path) -> None
     assert body["iterations"][1]["collapse"]["machine_share_in_prompts"] == 0.5
     assert body["judge"]["parse_failure_rate"] == 0.25
     assert (missing.status_code, anonymous.status_code) == (404, 401)
+    assert RunReport.model_validate(body) == computed  # the document reads back whole
 
 
 def test_export_puts_the_report_in_manifest_and_card(database: Database, tmp_path: Path) -> None:
