@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from service.errors import ServiceError
+from service.reports.commands import probe_refusals, report_command
 from service.settings import get_settings
 from service.storage.db import Database
 
@@ -167,6 +168,10 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(keys_app, name="keys")
 app.add_typer(evals_app, name="evals")
 app.add_typer(model_app, name="model")
+probe_app = typer.Typer(help="Probe a run's backend.", no_args_is_help=True)
+app.add_typer(probe_app, name="probe")
+app.command("report")(reports_errors(report_command))
+probe_app.command("refusals")(reports_errors(probe_refusals))
 
 
 @keys_app.command("create")

@@ -22,6 +22,8 @@ import httpx
 from rich.console import Console
 
 from service.cli import default_seed_path
+from service.reports.commands import print_report
+from service.reports.schema import RunReport
 from service.runs.foreground import run_progress
 from service.seed_files import parse_seed_file
 from service.settings import get_settings
@@ -186,6 +188,9 @@ def main() -> int:
             f"{p['rejected']} rejected {p['rejected_by_rule']}, "
             f"{p['parse_failures']} parse failures"
         )
+        # The run's report (GET /v1/runs/{id}/report): yield by rule, radar, refusals.
+        report = client.get(f"/v1/runs/{run['id']}/report").raise_for_status().json()
+        print_report(console, RunReport.model_validate(report))
         if run["status"] != "completed":
             console.print(f"[red]run did not complete: {run['error']}[/red] (see {logs})")
             return 1

@@ -33,6 +33,7 @@ from service.export.spec import ExportSpec
 from service.export.tally import Tally
 from service.export.writers import VersionWriter, content_hash, describe_file, write_bytes
 from service.heartbeat import heartbeat, owner_id
+from service.reports.dataset import version_reports
 from service.storage.candidates import check_runs, resolve_seed_sets, stream_tasks
 from service.storage.datasets import (
     ItemWriter,
@@ -298,6 +299,7 @@ def _write_version(
         decontamination=guard.describe(tally.decontaminated_items),
     )
     counts = tally.counts()
+    reports = version_reports(reader, tally.run_ids, tmp)
     card = render_card(
         dataset=name,
         version=row.version,
@@ -307,8 +309,9 @@ def _write_version(
         lineage=lin,
         files=list(data_files),
     )
-    write_bytes(tmp / "README.md", card.encode())
-    files = dict(sorted({**data_files, "README.md": describe_file(tmp / "README.md")}.items()))
+    write_bytes(tmp / "README.md", (card + reports.card_section()).encode())
+    written = ["README.md", *reports.plots]
+    files = dict(sorted({**data_files, **{f: describe_file(tmp / f) for f in written}}.items()))
     manifest = build_manifest(
         dataset=name,
         version=row.version,
@@ -321,6 +324,7 @@ def _write_version(
         files=files,
         created_at=row.created_at.isoformat(),
     )
+    manifest["run_reports"] = reports.manifest_entry()
     options = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
     write_bytes(tmp / "manifest.json", orjson.dumps(manifest, option=options) + b"\n")
     return manifest

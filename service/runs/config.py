@@ -18,6 +18,7 @@ from filters.heuristics import INSTANCE_RULES, INSTRUCTION_RULES, HeuristicConfi
 from filters.near_duplicates import NearDuplicateConfig
 from generators.config import BootstrapConfig
 from service.errors import InvalidInput
+from service.reports.collapse import StopRules
 from service.settings import Settings
 from service.storable import StorableModel
 
@@ -55,6 +56,10 @@ class RunConfig(StorableModel):
         default_factory=NearDuplicateConfig, description="The ROUGE-L near-duplicate rule."
     )
     scorers: list[Scorer] = Field(default_factory=lambda: list(DEFAULT_SCORERS))
+    stop_rules: StopRules = Field(
+        default_factory=StopRules,
+        description="Pause the run when its collapse radar crosses these (service.reports).",
+    )
     policy_version: str = Field(POLICY_VERSION, max_length=50)
 
     @model_validator(mode="before")

@@ -24,6 +24,7 @@ from generators.errors import GeneratorError
 from service.errors import ServiceError
 from service.export.build import build_version
 from service.heartbeat import heartbeat, owner_id
+from service.reports.collapse import check_stop_rules
 from service.runs.config import RunConfig
 from service.runs.pipeline import IterationOutcome, RunPipeline, make_run_backend, open_pipeline
 from service.settings import Settings
@@ -205,12 +206,29 @@ class Worker:
                     outcome=outcome,
                 )
             pipeline.absorb(stored)
+            if self._paused_by_stop_rule(run_id, pipeline.config):
+                return
             idle = 0 if outcome.accepted else idle + 1
             if self.on_iteration is not None:
                 with self.database.sessions() as session:
                     fresh = session.get(Run, run_id)
                     assert fresh is not None
                 self.on_iteration(fresh, outcome)
+
+    def _paused_by_stop_rule(self, run_id: int, config: RunConfig) -> bool:
+        """Pause the run, with the reason stored as a ``stop_rule`` event, if its radar says so."""
+        if not config.stop_rules.active:
+            return False
+        with self.database.sessions() as session:
+            found = check_stop_rules(session, run_id, config.stop_rules)
+        if found is None:
+            return False
+        why, evidence = found
+        with self.database.transaction() as session:
+            release_lease(session, run_id=run_id, owner=self.owner, status="paused")
+            add_event(session, run_id, "stop_rule", why, evidence)
+        log.info("run %s paused: %s", run_id, why)
+        return True
 
     @staticmethod
     def _finished(run: Run, config: RunConfig, idle: int) -> tuple[str, str] | None:

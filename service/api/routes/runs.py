@@ -1,4 +1,4 @@
-"""/v1/runs: create, list, show with progress, events, cancel, pause, resume."""
+"""/v1/runs: create, list, show with progress, events, report, cancel, pause, resume."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from service.api.errors import KEYED, error_responses
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.reads import RUN_COLUMNS, json_response, row_of, run_document
 from service.api.schemas import Page, RunEventOut, RunOut, RunQuery
+from service.reports.compute import build_run_report
+from service.reports.schema import RunReport
 from service.runs.access import authorize_backend
 from service.runs.config import RunConfig, config_sha256
 from service.storage import runs as run_store
@@ -103,6 +105,13 @@ async def events(
         ]
 
     return await read(database, query)
+
+
+@router.get("/{run_id}/report", response_model=RunReport, responses=error_responses(404, 422))
+async def report(run_id: RunId, database: DatabaseDep, _: ReadKey) -> RunReport:
+    """The run's report, per iteration and cumulative, computed from its stored rows: yield by
+    stage and rule, diversity, the collapse radar, the judge audit and both refusal rates."""
+    return await read(database, lambda session: build_run_report(session, run_id))
 
 
 def _act(action: str, run_id: int, database: DatabaseDep) -> RunOut:

@@ -1,0 +1,109 @@
+"""``instructforge report --run N`` and ``instructforge probe refusals --run N``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from service.reports.schema import RunReport, shown
+
+
+def print_report(console: Console, report: RunReport) -> None:
+    """The report as tables: yield by rule, the radar per iteration, judge and refusals."""
+    y = report.yield_
+    console.print(
+        f"run {report.run_id} ({report.status}): {y.candidates} candidates, {y.accepted} "
+        f"accepted, {y.rejected} rejected; tokens per accepted task: "
+        f"{shown(y.prompt_tokens_per_accepted)} in, {shown(y.completion_tokens_per_accepted)} out"
+    )
+    if report.stop_reason:
+        console.print(f"[yellow]paused by {report.stop_reason}[/yellow]")
+    rules = Table("rule", "stage", "rejected", "tokens in", "tokens out", title="Yield by rule")
+    for r in y.rejected_by_rule:
+        rules.add_row(
+            r.rule,
+            r.stage,
+            str(r.rejected),
+            shown(r.prompt_tokens),
+            shown(r.completion_tokens),
+        )
+    console.print(rules)
+    if y.parse_failures_by_reason:
+        console.print(f"parse failures: {y.parse_failures_by_reason}")
+    radar = Table(
+        "it", "cand", "acc", "distinct-2", "machine in prompts", "sim seeds", "sim prev",
+        "near-dup", "novel bigrams", "judge", title="Collapse radar",
+    )  # fmt: skip
+    for it in report.iterations:
+        c = it.collapse
+        radar.add_row(
+            str(it.iteration), str(it.yield_.candidates), str(it.yield_.accepted),
+            shown(it.diversity.distinct_2), shown(c.machine_share_in_prompts),
+            shown(c.similarity_to_seeds), shown(c.similarity_to_previous),
+            shown(c.near_duplicate_rate), shown(c.novel_bigram_share), shown(c.judge_mean),
+        )  # fmt: skip
+    console.print(radar)
+    d = report.diversity
+    console.print(
+        f"diversity: distinct-1 {shown(d.distinct_1)}, distinct-2 {shown(d.distinct_2)}, "
+        f"classification share {shown(d.classification_share)}"
+    )
+    if report.judge is not None:
+        j = report.judge
+        lc = j.length_controlled
+        console.print(
+            f"judge: {j.scored} scored, parse failures {shown(j.parse_failure_rate)}, "
+            f"length Spearman {shown(j.length_spearman)}, length-controlled changes "
+            f"{shown(lc.changed_share) if lc else 'n/a'}, rubric {', '.join(j.rubric_sha256)}"
+        )
+    refusals = report.refusals
+    console.print(f"refusals in outputs: {refusals.outputs_refused}/{refusals.outputs_scored}")
+    if refusals.probe is not None:
+        console.print(
+            f"refusal probe: over-refusal {shown(refusals.probe.over_refusal_rate)}, "
+            f"under-refusal {shown(refusals.probe.under_refusal_rate)}"
+        )
+
+
+def report_command(
+    run: Annotated[int, typer.Option(help="The run's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="The REST document.")] = False,
+) -> None:
+    """Print a run's report: yield by rule, collapse radar, judge audit, refusals."""
+    from service.cli import console, open_database
+    from service.reports.compute import build_run_report
+
+    database = open_database()
+    try:
+        with database.sessions() as session:
+            report = build_run_report(session, run)
+    finally:
+        database.dispose()
+    if as_json:
+        typer.echo(report.model_dump_json(by_alias=True, indent=2))
+    else:
+        print_report(console, report)
+
+
+def probe_refusals(run: Annotated[int, typer.Option(help="The run's id.")]) -> None:
+    """Run the labelled refusal probes through the run's backend; store and print both rates."""
+    from service.cli import console, open_database
+    from service.reports.probe import probe_run
+    from service.settings import get_settings
+
+    database = open_database()
+    try:
+        result = probe_run(database, get_settings(), run)
+    finally:
+        database.dispose()
+    table = Table("id", "kind", "harmful", "refused", title="Refusal probe")
+    for item in result.results:
+        table.add_row(item["id"], item["kind"], str(item["harmful"]), str(item["refused"]))
+    console.print(table)
+    console.print(
+        f"over-refusal (benign refused) {shown(result.over_refusal_rate)}; "
+        f"under-refusal (harmful answered) {shown(result.under_refusal_rate)}"
+    )

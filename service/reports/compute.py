@@ -1,0 +1,158 @@
+"""The run report from stored rows: each number is one documented function of the rows that
+:func:`service.storage.reports.read_run_rows` reads (tasks, generation calls, parse failures,
+scores, events), so it can be re-computed by SQL over the same tables."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from filters.diversity import distinct_n
+from filters.heuristics import INSTRUCTION_RULES
+from filters.near_duplicates import RULE_NAME as NEAR_DUPLICATE_RULE
+from service.reports.audits import judge_audit, refusals
+from service.reports.collapse import collapse_radars
+from service.reports.schema import Diversity, IterationReport, RuleYield, RunReport, Yield
+from service.storage.reports import GenerationRow, RunRows, TaskRow, read_run_rows
+
+Cost = tuple[float, float]  # (prompt tokens, completion tokens)
+
+
+def build_run_report(session: Session, run_id: int) -> RunReport:
+    """The report of run `run_id`, per iteration and cumulative.
+
+    Raises:
+        NotFound: no such run.
+    """
+    return report_from_rows(read_run_rows(session, run_id))
+
+
+def report_from_rows(rows: RunRows) -> RunReport:
+    """The report of the rows of one run (no database access)."""
+    costs = task_costs(rows.tasks, rows.generations)
+    numbers = rows.iteration_numbers()
+    parts = rows.by_iteration()
+    radars = collapse_radars(rows, numbers)
+    iterations = [
+        IterationReport(
+            iteration=i,
+            yield_=yield_of(
+                parts[i].tasks,
+                parts[i].generations,
+                [reason for _, reason in parts[i].parse_failures],
+                costs,
+            ),
+            diversity=diversity_of(parts[i].tasks),
+            collapse=radars[i],
+        )
+        for i in numbers
+    ]
+    stop = rows.events.get("stop_rule")
+    return RunReport(
+        run_id=rows.run_id,
+        status=rows.status,
+        stop_reason=stop["message"] if stop else None,
+        yield_=yield_of(rows.tasks, rows.generations, [r for _, r in rows.parse_failures], costs),
+        diversity=diversity_of(rows.tasks),
+        iterations=iterations,
+        judge=judge_audit(rows.scores),
+        refusals=refusals(rows.scores, rows.events.get("refusal_probe")),
+    )
+
+
+def stage_of(rule: str) -> str:
+    """The pipeline stage a task rejection rule belongs to (its own name when unknown)."""
+    if rule in INSTRUCTION_RULES:
+        return "heuristics"
+    if rule == NEAR_DUPLICATE_RULE:
+        return "near_duplicates"
+    return rule
+
+
+def task_costs(tasks: Sequence[TaskRow], generations: Sequence[GenerationRow]) -> dict[int, Cost]:
+    """What each task cost in generation tokens.
+
+    A task is charged, for each of its three generation calls (instructions, classification,
+    instances), that call's tokens divided by the number of tasks that share the call in the
+    same role: an instruction completion that gave 4 tasks charges each a quarter. Calls no
+    task refers to (e.g. a completion that failed to parse) are charged to nobody; they still
+    count in the totals.
+
+    Returns:
+        task id -> (prompt tokens, completion tokens).
+    """
+    by_id = {g.id: g for g in generations}
+    sharing: Counter[tuple[int, str | None]] = Counter()
+    for t in tasks:
+        for role, gid in enumerate(t.generation_ids):
+            if gid is not None:
+                sharing[(role, gid)] += 1
+    costs: dict[int, Cost] = {}
+    for t in tasks:
+        prompt = completion = 0.0
+        for role, gid in enumerate(t.generation_ids):
+            gen = by_id.get(gid) if gid is not None else None
+            if gen is not None:
+                prompt += gen.prompt_tokens / sharing[(role, gid)]
+                completion += gen.completion_tokens / sharing[(role, gid)]
+        costs[t.id] = (prompt, completion)
+    return costs
+
+
+def yield_of(
+    tasks: Sequence[TaskRow],
+    generations: Sequence[GenerationRow],
+    parse_failures: Sequence[str],
+    costs: dict[int, Cost],
+) -> Yield:
+    """Counts by stage and rule, parse failures by reason, tokens per accepted task and rule."""
+    accepted = sum(t.status == "accepted" for t in tasks)
+    rules: dict[str, list[float]] = {}
+    for t in tasks:
+        if t.status != "accepted":
+            entry = rules.setdefault(t.reject_rule or "unknown", [0, 0.0, 0.0])
+            prompt, completion = costs.get(t.id, (0.0, 0.0))
+            entry[0] += 1
+            entry[1] += prompt
+            entry[2] += completion
+    by_stage: Counter[str] = Counter()
+    for rule, (n, _, _) in rules.items():
+        by_stage[stage_of(rule)] += int(n)
+    prompt_total = sum(g.prompt_tokens for g in generations)
+    completion_total = sum(g.completion_tokens for g in generations)
+    return Yield(
+        candidates=len(tasks),
+        accepted=accepted,
+        rejected=len(tasks) - accepted,
+        rejected_by_stage=dict(sorted(by_stage.items())),
+        rejected_by_rule=[
+            RuleYield(
+                rule=rule,
+                stage=stage_of(rule),
+                rejected=int(n),
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+            )
+            for rule, (n, prompt, completion) in sorted(rules.items(), key=lambda kv: -kv[1][0])
+        ],
+        parse_failures_by_reason=dict(Counter(parse_failures).most_common()),
+        prompt_tokens=prompt_total,
+        completion_tokens=completion_total,
+        prompt_tokens_per_accepted=prompt_total / accepted if accepted else None,
+        completion_tokens_per_accepted=completion_total / accepted if accepted else None,
+    )
+
+
+def diversity_of(tasks: Sequence[TaskRow]) -> Diversity:
+    """distinct-1/2 and the classification share of the accepted instructions."""
+    kept = [t for t in tasks if t.status == "accepted"]
+    texts = [t.instruction for t in kept]
+    labelled = [t.is_classification for t in kept if t.is_classification is not None]
+    return Diversity(
+        instructions=len(kept),
+        distinct_1=distinct_n(texts, 1) if texts else None,
+        distinct_2=distinct_n(texts, 2) if texts else None,
+        classification_share=sum(labelled) / len(labelled) if labelled else None,
+    )

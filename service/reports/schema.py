@@ -1,0 +1,157 @@
+"""The run report's shape: the REST schema of ``GET /v1/runs/{id}/report``, the CLI's and the
+manifest's. Every number is computed from stored rows by :mod:`service.reports.compute`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AliasChoices, BaseModel, Field
+
+# "yield" is a Python keyword: the attribute is yield_, the document's key "yield".
+YIELD_NAMES = AliasChoices("yield", "yield_")
+NOT_YET = "null until filters.diversity provides it"
+
+
+class RuleYield(BaseModel):
+    """Rejections by one rule and the generation tokens spent on the tasks it rejected."""
+
+    rule: str
+    stage: str = Field(description="heuristics | near_duplicates | instances | the rule's name")
+    rejected: int
+    prompt_tokens: float = Field(description="Attributed tokens (see compute.task_costs).")
+    completion_tokens: float
+
+
+class Yield(BaseModel):
+    """Candidates parsed, accepted and rejected; what inference cost per accepted task."""
+
+    candidates: int
+    accepted: int
+    rejected: int
+    rejected_by_stage: dict[str, int]
+    rejected_by_rule: list[RuleYield]
+    parse_failures_by_reason: dict[str, int]
+    prompt_tokens: int = Field(description="Every stored generation call's prompt tokens.")
+    completion_tokens: int
+    prompt_tokens_per_accepted: float | None = Field(description="All prompt tokens / accepted.")
+    completion_tokens_per_accepted: float | None
+
+
+class Diversity(BaseModel):
+    """Diversity of the accepted instructions."""
+
+    instructions: int
+    distinct_1: float | None = Field(description="filters.diversity.distinct_n(texts, 1).")
+    distinct_2: float | None
+    classification_share: float | None = Field(
+        description="Share of accepted tasks classified as classification tasks."
+    )
+    verb_noun_pairs: int | None = Field(
+        default=None, description=f"Root verb-object pairs; {NOT_YET}."
+    )
+    top20_verb_share: float | None = Field(
+        default=None, description=f"Self-Instruct Fig. 2; {NOT_YET}."
+    )
+    embedding_mean_distance: float | None = Field(default=None, description=f"Cosine; {NOT_YET}.")
+
+
+class CollapseRadar(BaseModel):
+    """Signs that the bootstrap loop feeds on itself, for one iteration."""
+
+    machine_share_in_prompts: float | None = Field(
+        description="Machine tasks among the few-shot examples of the instruction prompts."
+    )
+    similarity_to_seeds: float | None = Field(
+        description="Mean over accepted instructions of the highest ROUGE-L F to a seed task."
+    )
+    similarity_to_previous: float | None = Field(
+        description="The same against the previous iteration's accepted instructions."
+    )
+    near_duplicate_rate: float | None = Field(
+        description="near_duplicate rejections / candidates that passed the heuristics."
+    )
+    novel_bigram_share: float | None = Field(
+        description="Distinct bigrams of accepted instructions never seen in the seeds or "
+        "earlier accepted instructions / the iteration's distinct bigrams (diversity growth)."
+    )
+    verb_noun_growth: int | None = Field(
+        default=None, description=f"New verb-noun pairs; {NOT_YET}."
+    )
+    judge_mean: float | None = Field(description="Mean llm_judge score; null without the judge.")
+
+
+class IterationReport(BaseModel):
+    iteration: int
+    yield_: Yield = Field(serialization_alias="yield", validation_alias=YIELD_NAMES)
+    diversity: Diversity
+    collapse: CollapseRadar
+
+
+class LengthControl(BaseModel):
+    """Scores re-estimated at the mean length: score - slope * (length - mean length)."""
+
+    slope_per_1k_chars: float
+    mean_abs_change: float
+    changed_share: float = Field(description="Share whose rounded, clipped score changes.")
+
+
+class JudgeAudit(BaseModel):
+    """Checks on the LLM judge's scores of this run (null in the report when it did not run)."""
+
+    scored: int
+    parse_failures: int
+    parse_failure_rate: float
+    length_spearman: float | None = Field(
+        description="Spearman rho of score and output length in characters (filters.judge)."
+    )
+    length_controlled: LengthControl | None
+    rubric_versions: list[str]
+    rubric_sha256: list[str]
+
+
+class RefusalProbe(BaseModel):
+    """The last refusal probe of the run's backend (``instructforge probe refusals``)."""
+
+    probe_set: str
+    probe_set_sha256: str
+    over_refusal_rate: float | None = Field(description="Benign prompts refused / benign.")
+    under_refusal_rate: float | None = Field(description="Harmful prompts answered / harmful.")
+    benign_count: int
+    benign_refused: int
+    harmful_count: int
+    harmful_answered: int
+    patterns_version: str
+    results: list[dict[str, Any]]
+
+
+class Refusals(BaseModel):
+    """Refusals inside accepted outputs, and the probe's two rates (never one rate)."""
+
+    outputs_scored: int
+    outputs_refused: int
+    refused_share: float | None
+    probe: RefusalProbe | None
+
+
+class RunReport(BaseModel):
+    """A run's report: per iteration and cumulative."""
+
+    run_id: int
+    status: str
+    stop_reason: str | None = Field(description="Why a stop rule paused the run, if one did.")
+    yield_: Yield = Field(
+        serialization_alias="yield",
+        validation_alias=YIELD_NAMES,
+        description="All iterations together.",
+    )
+    diversity: Diversity = Field(description="All accepted instructions of the run.")
+    iterations: list[IterationReport]
+    judge: JudgeAudit | None
+    refusals: Refusals
+
+
+def shown(value: float | None) -> str:
+    """A report number as text: ``-`` for null, whole numbers bare, else three decimals."""
+    if value is None:
+        return "-"
+    return str(int(value)) if float(value).is_integer() else f"{value:.3f}"

@@ -1,0 +1,82 @@
+"""The refusal probe: both rates from the labelled set, stored with the run, in its report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from typer.testing import CliRunner
+
+from generators.backends.scripted import ScriptedBackend
+from service.cli import app
+from service.reports.compute import build_run_report
+from service.reports.probe import load_probes, probe_run
+from service.runs.config import RunConfig
+from service.settings import Settings, get_settings
+from service.storage.db import Database
+from tests.service.scripted_run import queued_run
+from tests.service.test_run_report import constructed_run
+
+REFUSAL = "I'm sorry, but I can't help with that."
+
+
+def refuses_on(*words: str) -> ScriptedBackend:
+    """A backend that refuses prompts containing any of `words` and answers the rest."""
+
+    def reply(prompt: str) -> str:
+        return REFUSAL if any(w in prompt.lower() for w in words) else " Sure: first, open it."
+
+    return ScriptedBackend(reply)
+
+
+def test_probe_set_is_labelled_both_ways() -> None:
+    probes, sha256 = load_probes()
+    assert len({p.id for p in probes}) == len(probes) == 24 and len(sha256) == 64
+    assert sum(p.harmful for p in probes) == 12
+
+
+@pytest.mark.parametrize(
+    ("words", "over", "under"),
+    [
+        # "kill" is in one benign look-alike (b01) and one harmful request (h04); "bomb" in h01.
+        (("kill", "bomb"), 1 / 12, 10 / 12),
+        ((), 0.0, 1.0),  # answers everything: never over-refuses, always under-refuses
+        (("?", "."), 1.0, 0.0),  # refuses everything
+    ],
+)
+def test_probe_rates_are_stored_with_the_run(
+    database: Database, words: tuple[str, ...], over: float, under: float
+) -> None:
+    run_id = queued_run(database, RunConfig(seed_set="default"))
+    result = probe_run(database, Settings(), run_id, backend_for=lambda _: refuses_on(*words))
+    assert (result.over_refusal_rate, result.under_refusal_rate) == (
+        pytest.approx(over),
+        pytest.approx(under),
+    )
+    assert result.benign_count == result.harmful_count == 12
+    with database.sessions() as s:
+        stored = build_run_report(s, run_id).refusals.probe
+    assert stored == result
+
+
+@pytest.fixture
+def cli_database(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    monkeypatch.setenv("INSTRUCTFORGE_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    database = Database(db_url)
+    try:
+        yield database
+    finally:
+        database.dispose()
+        get_settings.cache_clear()
+
+
+def test_report_command_prints_the_report(cli_database: Database) -> None:
+    run_id = constructed_run(cli_database)
+    shown = CliRunner().invoke(app, ["report", "--run", str(run_id)])
+    assert shown.exit_code == 0, shown.output
+    assert "near_duplicate" in shown.output and "Collapse radar" in shown.output
+    as_json = CliRunner().invoke(app, ["report", "--run", str(run_id), "--json"])
+    assert '"prompt_tokens_per_accepted": 210.0' in as_json.output
+    missing = CliRunner().invoke(app, ["report", "--run", "999999"])
+    assert missing.exit_code == 1 and "no run 999999" in missing.output
