@@ -11,22 +11,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
+from sqlalchemy.util import greenlet_spawn
 
 from service.errors import DatabaseUnavailable
 
@@ -122,8 +123,14 @@ class AsyncEngines:
             await engine.dispose()
 
 
-async def read_async(engine: AsyncEngine, query: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+async def read_async(engine: AsyncEngine, query: Callable[[Connection], T]) -> T:
     """`query` on a pooled connection of `engine`; rows committed before it started are seen.
+
+    `query` is written against SQLAlchemy's sync `Connection` API and runs, with the checkout
+    and the return of its connection, in one greenlet: SQLAlchemy's own bridge between its
+    sync core and an asyncio driver (what `AsyncConnection.run_sync` uses). The awaitable API
+    spawns a greenlet per call instead (connect, each execute, close, plus a task to shield
+    the close), about a third of a small read's CPU (bench/read_cpu.py).
 
     The server may have closed pooled connections (a restart, an idle timeout): SQLAlchemy
     then invalidates the pool, and the read runs once more on a fresh connection (reads are
@@ -134,10 +141,14 @@ async def read_async(engine: AsyncEngine, query: Callable[[AsyncConnection], Awa
         DatabaseUnavailable: no connection within CONNECTION_WAIT_S, or the database
             unreachable.
     """
+
+    def call() -> T:
+        with engine.sync_engine.connect() as conn:
+            return query(conn)
+
     for attempt in (1, 2):
         try:
-            async with engine.connect() as conn:
-                return await query(conn)
+            return await greenlet_spawn(call)
         except PoolTimeout as exc:
             raise DatabaseUnavailable("the database is busy: no connection free") from exc
         except DBAPIError as exc:

@@ -7,8 +7,7 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from service.errors import InvalidInput
@@ -57,10 +56,10 @@ _BY_HASH = select(ApiKey.id, ApiKey.name, ApiKey.scopes, ApiKey.revoked_at).wher
 )
 
 
-async def read_api_key(conn: AsyncConnection, key_hash: str) -> dict[str, Any] | None:
+def read_api_key(conn: Connection, key_hash: str) -> dict[str, Any] | None:
     """The key stored with this hash (`id`, `name`, `scopes`, `revoked_at`: revoked or not),
     or None."""
-    row = (await conn.execute(_BY_HASH, {"key_hash": key_hash})).mappings().first()
+    row = conn.execute(_BY_HASH, {"key_hash": key_hash}).mappings().first()
     return dict(row) if row is not None else None
 
 

@@ -6,8 +6,7 @@ import base64
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, Integer, Result, Select, bindparam
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Column, Connection, Integer, Result, Select, bindparam
 
 from service.errors import InvalidInput
 
@@ -59,8 +58,8 @@ def paged(stmt: Select[Any], id_column: Any, after: bool) -> Select[Any]:
     return stmt.order_by(id_column).limit(bindparam("limit", type_=Integer))
 
 
-async def read_page(
-    conn: AsyncConnection, stmt: Select[Any], values: dict[str, Any], cursor: str | None, limit: int
+def read_page(
+    conn: Connection, stmt: Select[Any], values: dict[str, Any], cursor: str | None, limit: int
 ) -> tuple[list[Row], str | None]:
     """One page of `stmt` (built with `paged`, `after` iff a cursor is given): its rows as dicts
     and the cursor of the next page (None on the last).
@@ -71,6 +70,6 @@ async def read_page(
     values = {**values, "limit": limit + 1}
     if cursor is not None:
         values["after"] = decode_cursor(cursor)
-    rows = dicts_of(await conn.execute(stmt, values))
+    rows = dicts_of(conn.execute(stmt, values))
     more = len(rows) > limit
     return rows[:limit], encode_cursor(rows[limit - 1]["id"]) if more else None

@@ -7,8 +7,18 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, Update, and_, bindparam, case, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    case,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from service.errors import Conflict, NotFound
@@ -157,13 +167,13 @@ def _run(columns: tuple[str, ...]) -> Select[Any]:
     return select(*columns_of(Run, columns)).where(Run.id == bindparam("run_id"))
 
 
-async def read_run(conn: AsyncConnection, run_id: int, *, columns: tuple[str, ...]) -> Row:
+def read_run(conn: Connection, run_id: int, *, columns: tuple[str, ...]) -> Row:
     """The run's `columns`.
 
     Raises:
         NotFound: no run `run_id`.
     """
-    row = (await conn.execute(_run(columns), {"run_id": run_id})).mappings().first()
+    row = conn.execute(_run(columns), {"run_id": run_id}).mappings().first()
     if row is None:
         raise NotFound(f"no run {run_id}")
     return dict(row)
@@ -174,8 +184,8 @@ def _run_page(columns: tuple[str, ...], equal: tuple[str, ...], after: bool) -> 
     return paged(where_equal(select(*columns_of(Run, columns)), Run, equal), Run.id, after)
 
 
-async def read_runs(
-    conn: AsyncConnection,
+def read_runs(
+    conn: Connection,
     *,
     columns: tuple[str, ...],
     equal: dict[str, Any],
@@ -189,7 +199,7 @@ async def read_runs(
         InvalidInput: a cursor this API did not hand out.
     """
     stmt = _run_page(columns, tuple(equal), cursor is not None)
-    return await read_page(conn, stmt, equal, cursor, limit)
+    return read_page(conn, stmt, equal, cursor, limit)
 
 
 _TRANSITIONS = {

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, Select, bindparam, exists, select
 from sqlalchemy.orm import Session, aliased
 
 from service.errors import NotFound
@@ -37,8 +36,8 @@ def _task_page(
     return paged(stmt, Task.id, after)
 
 
-async def read_tasks(
-    conn: AsyncConnection,
+def read_tasks(
+    conn: Connection,
     *,
     columns: tuple[str, ...],
     equal: dict[str, Any],
@@ -59,7 +58,7 @@ async def read_tasks(
     if min_score is not None:
         values["scorer"], values["min_score"] = min_score
     stmt = _task_page(columns, tuple(equal), min_score is not None, cursor is not None)
-    return await read_page(conn, stmt, values, cursor, limit)
+    return read_page(conn, stmt, values, cursor, limit)
 
 
 @dataclass
@@ -103,8 +102,8 @@ def _generations(columns: tuple[str, ...]) -> Select[Any]:
     )
 
 
-async def read_task_detail(
-    conn: AsyncConnection,
+def read_task_detail(
+    conn: Connection,
     task_id: int,
     *,
     columns: tuple[str, ...],
@@ -120,16 +119,14 @@ async def read_task_detail(
         NotFound: no task `task_id`.
     """
     key = {"task_id": task_id}
-    task = (await conn.execute(_task_with_nearest(columns), key)).mappings().first()
+    task = conn.execute(_task_with_nearest(columns), key).mappings().first()
     if task is None:
         raise NotFound(f"no task {task_id}")
-    instances = await conn.execute(_of_task(Instance, instance_columns, "idx"), key)
-    scores = await conn.execute(_of_task(Score, score_columns, "id"), key)
+    instances = conn.execute(_of_task(Instance, instance_columns, "idx"), key)
+    scores = conn.execute(_of_task(Score, score_columns, "id"), key)
     ids = [task[c] for c in GENERATION_IDS if task[c]]
     generations = (
-        (await conn.execute(_generations(generation_columns), {"ids": ids})).mappings()
-        if ids
-        else ()
+        conn.execute(_generations(generation_columns), {"ids": ids}).mappings() if ids else ()
     )
     return TaskDetailRows(
         task=dict(task),

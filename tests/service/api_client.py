@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from service.app import create_app
@@ -46,3 +48,37 @@ def api_harness(db_url: str, tmp_path: Path, **overrides: object) -> Iterator[Ap
             yield ApiHarness(client, database, keys)
     finally:
         database.dispose()
+
+
+async def asgi_get(app: FastAPI, target: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
+    """One GET of `target` (path and query) straight through the ASGI app: (status, body).
+
+    No client machinery runs before the app, so requests started together reach the app in
+    the same turn of the event loop, and CPU measured around it is the app's (bench/read_cpu.py).
+    """
+    bare, _, query = target.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": bare,
+        "raw_path": bare.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 1),
+        "server": ("api", 80),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return sent[0]["status"], body

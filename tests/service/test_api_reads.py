@@ -38,7 +38,7 @@ from service.storage.models import Base, Task
 from service.storage.runs import get_run
 from service.storage.tasks import task_provenance
 from tests.conftest import _admin, _pg_url
-from tests.service.api_client import ApiHarness, api_harness
+from tests.service.api_client import ApiHarness, api_harness, asgi_get
 from tests.service.scripted_run import claimed_run, scripted_pipeline
 
 
@@ -169,34 +169,8 @@ def test_reads_survive_the_server_closing_their_connections(
 
 
 async def _get(app: FastAPI, path: str, headers: dict[str, str]) -> tuple[int, Any]:
-    """One GET straight through the ASGI app: no client machinery awaits before the app runs,
-    so requests started together reach the app in the same turn of the event loop."""
-    bare, _, query = path.partition("?")
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": bare,
-        "raw_path": bare.encode(),
-        "query_string": query.encode(),
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        "client": ("127.0.0.1", 1),
-        "server": ("api", 80),
-    }
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return sent[0]["status"], json.loads(body)
+    status, body = await asgi_get(app, path, headers)
+    return status, json.loads(body)
 
 
 async def _concurrently(
