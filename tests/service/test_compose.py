@@ -6,6 +6,7 @@ change to the compose file is tested as written.
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,11 @@ def compose_environment(service: str) -> dict[str, str]:
     return {k: str(v) for k, v in spec["services"][service]["environment"].items()}
 
 
-def called_urls(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, prompts: int) -> list[str]:
-    """Build Settings and the run's openai backend from `env`; the completions URLs it calls."""
+def called_urls(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, prompts: int, probes: list[str]
+) -> list[str]:
+    """Build Settings and the run's openai backend from `env`; the URLs its generation requests
+    went to (every request's URL, probes included, is appended to `probes`)."""
     for name in list(Settings.model_fields):
         monkeypatch.delenv(f"INSTRUCTFORGE_{name.upper()}", raising=False)
     for name, value in env.items():
@@ -42,10 +46,18 @@ def called_urls(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, prompts: i
     lock = threading.Lock()
 
     def handler(request: httpx.Request) -> httpx.Response:
+        url = str(request.url)
+        with lock:
+            probes.append(url)
         if request.url.path.endswith("/version"):
             return httpx.Response(200, json={"version": "test"})
-        with lock:
-            seen.append(str(request.url))
+        if request.url.path.endswith("/models"):
+            return httpx.Response(200, json={"data": [{"id": config.model}]})
+        sent = json.loads(request.content or b"{}")
+        if isinstance(sent.get("prompt"), str) and sent["prompt"].startswith("p"):
+            with lock:
+                seen.append(url)
+        # A completions-shaped answer: the endpoint probe (chat) falls back to completions.
         body: dict[str, Any] = {"choices": [{"text": " ok", "finish_reason": "stop"}]}
         return httpx.Response(200, json=body)
 
@@ -66,8 +78,10 @@ def test_compose_environment_calls_the_vllm_servers_completions_url(
 ) -> None:
     env = compose_environment(service)
     assert env["INSTRUCTFORGE_DEFAULT_BACKEND"] == "openai"
-    urls = called_urls(env, monkeypatch, prompts=3)
+    every: list[str] = []
+    urls = called_urls(env, monkeypatch, prompts=3, probes=every)
     assert set(urls) == {"http://vllm:8000/v1/completions"}
+    assert every and all(u.startswith("http://vllm:8000/") and "/v1/v1" not in u for u in every)
 
 
 def test_compose_environment_with_several_servers_uses_each(
@@ -75,5 +89,7 @@ def test_compose_environment_with_several_servers_uses_each(
 ) -> None:
     env = compose_environment("worker")
     env["INSTRUCTFORGE_OPENAI_BASE_URL"] += ", http://vllm-2:8000/v1"
-    urls = called_urls(env, monkeypatch, prompts=6)
+    every: list[str] = []
+    urls = called_urls(env, monkeypatch, prompts=6, probes=every)
     assert set(urls) == {"http://vllm:8000/v1/completions", "http://vllm-2:8000/v1/completions"}
+    assert all("/v1/v1" not in u for u in every)
