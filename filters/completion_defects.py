@@ -23,6 +23,7 @@ _BARE_NUMBER = re.compile(r"\d{1,3}[.)]?")
 _CLOSED = frozenset(".!?。！？…\"'”’»)]}>`*|;$%+")
 # A dangling end: a separator or opening character after which text must follow.
 _OPEN = frozenset(",:(-–—/&[{“‘«")
+_BULLETS = frozenset("-*+•–|")
 # English words no finished sentence ends on (articles, prepositions, conjunctions).
 _DANGLING_WORDS = frozenset((
     "a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "for", "with", "from",
@@ -63,8 +64,9 @@ def truncation_factor(output: str) -> tuple[float, str]:
     """How finished the end of ``output`` looks.
 
     Returns:
-        (factor, evidence): 0.1 when it ends on a separator (``,`` ``:`` ``(`` ``-`` ...) or an
-        English word no sentence ends on (``the``, ``and``, ``of`` ...); 0.3 when its last line
+        (factor, evidence): 0.1 when it ends on a separator (``,`` ``:`` ``(`` ``-`` ...), a
+        new line holding only a bullet (``-`` ``+`` ``|`` ...) or an English word no sentence
+        ends on (``the``, ``and``, ``of`` ...); 0.3 when its last line
         ends without closing punctuation although most of the text's other sentences or lines
         close theirs; 0.7 when its last line is prose of 6 or more words ending without
         punctuation; else 1.0. Otherwise list items, table rows and code lines may end bare;
@@ -78,6 +80,8 @@ def truncation_factor(output: str) -> tuple[float, str]:
         return 0.1, f"ends with {last!r}"
     last_line = text.splitlines()[-1]
     words = last_line.split()
+    if len(text.splitlines()) > 1 and last_line.strip() in _BULLETS:
+        return 0.1, f"ends with a bare list marker {last_line.strip()!r}"
     if words and words[-1].casefold() in _DANGLING_WORDS:
         return 0.1, f"ends with the word {words[-1]!r}"
     if last in _CLOSED or not last.isalnum():

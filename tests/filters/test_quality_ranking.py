@@ -80,6 +80,8 @@ def test_list_number_residue_scores_below_real(output: str) -> None:
         "1. Eat vegetables.\n2. Walk daily.\n3. Sleep eight hours on",
         "Comer bien. Dormir ocho horas. Caminar todos los dias por la",
         "First, preheat the oven (",
+        "- Eat vegetables\n- Walk daily\n-",
+        "Fruit | Colour\nApple | Red\n|",
     ],
 )
 def test_truncated_outputs_score_below_real(output: str) -> None:
