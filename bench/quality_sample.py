@@ -13,10 +13,10 @@ Run: python bench/quality_sample.py OUT.jsonl [--iterations 2] [--prompts 4]
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import replace
 from pathlib import Path
 
+from dataformats.jsonl import write_jsonl
 from generators.backends import make_backend
 from generators.bootstrap import run_iteration
 from generators.config import BootstrapConfig
@@ -40,7 +40,7 @@ def main() -> None:
     backend = make_backend(
         "transformers", model="smollm2-135m", cache_dir=args.cache_dir, num_threads=1
     )
-    rows = []
+    rows: list[dict[str, object]] = []
     try:
         for it in range(1, args.iterations + 1):
             result = run_iteration(
@@ -58,11 +58,11 @@ def main() -> None:
                             "label": "",
                         }
                     )
+            # Written after every iteration: on a shared CPU one iteration takes minutes.
+            write_jsonl(args.out, rows)
             print(f"iteration {it}: {len(result.kept)} tasks, {len(rows)} instances so far")
     finally:
         backend.close()
-    with open(args.out, "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
 
 if __name__ == "__main__":
