@@ -6,8 +6,9 @@ residue, truncation, loops, empty answers). ``dev`` is the 175 Self-Instruct see
 which the scorer's rules were tuned; ``heldout`` is the 252 user-oriented instructions, looked
 at only through this bench's numbers. ``model`` is instances the embedded SmolLM2-135M really
 wrote (``bench/quality_sample.py``), labelled by hand in
-``bench/data/quality_model_labelled.jsonl``: its good ones against its junk, overall and per
-junk kind.
+``bench/data/quality_model_labelled.jsonl``: its good answers against its obvious junk (the
+kinds above), overall and per kind, and against its ``wrong`` answers (well formed but false
+or off the task: no text statistic can see those; the LLM judge's business).
 
 AUC is the probability that a random real answer scores above a random junk one (ties count
 half). Goals: ``auc_<kind>`` >= 0.95, the lower of dev and heldout; ``auc_model`` >= 0.95.
@@ -19,6 +20,12 @@ look at held-out truncation misses followed (a bare bullet ending a list is now 
 held-out truncation figure is no longer untouched. Truncation stays under the goal: a cut at
 a list item's or a clause's end reads complete (``"- Visit the Louvre"``) and text alone
 cannot tell it; the pipeline drops length-cut completions by their finish reason instead.
+
+The model set (40 chat answers to the first 40 seed tasks, ``quality_sample.py --mode answers``;
+5 good, 5 echo, 12 truncated, 6 degenerate, 12 wrong) was labelled after the rules were frozen
+and measured once: degenerate 0.967, truncated 0.983, echo 0.640, obvious junk 0.904, wrong
+0.617. Its echoes copy the input (a paragraph instead of the countries in it), which the scorer
+does not count because rewriting tasks copy their input too; only an exact copy scores 0.
 
 Run: python bench/quality.py   (writes bench/results/quality.json)
 """
@@ -94,7 +101,10 @@ def model_rows() -> list[dict[str, Any]]:
     for r in labelled:
         by_label[r["label"]].append(scores([(r["instruction"], r["input"], r["output"])])[0])
     good = by_label.pop("good", [])
-    rows = [row("model", "all", good, [v for vs in by_label.values() for v in vs])]
+    # "wrong" (on topic, well formed, but false or off the task) is no text-shape junk: the
+    # judge's business, reported but not in the goal's "obvious" row.
+    obvious = [v for k, vs in by_label.items() if k in KINDS for v in vs]
+    rows = [row("model", "obvious", good, obvious)]
     return rows + [row("model", k, good, vs) for k, vs in sorted(by_label.items())]
 
 
@@ -118,7 +128,7 @@ def main() -> None:
         pair = [found[(s, kind)] for s in SPLITS]
         worst = None if None in pair else min(v for v in pair if v is not None)
         goals.append(goal(f"auc_{kind}", worst, TARGET, "higher"))
-    goals.append(goal("auc_model", found.get(("model", "all")), TARGET, "higher"))
+    goals.append(goal("auc_model", found.get(("model", "obvious")), TARGET, "higher"))
     env = {"python": platform.python_version(), "scorer_version": SCORER_VERSION}
     write_result(RESULT, rows, goals, env)
 
