@@ -19,14 +19,14 @@ import unicodedata
 from filters.normalization import normalize_text
 
 # A field label at a line start ("Input:", "Output 2:") is template residue, not content.
-_LABEL = re.compile(
+FIELD_LABEL = re.compile(
     r"^[ \t]*(?:input|output|instruction|task|answer|response|example)[ \t]*\d*[ \t]*:",
     re.IGNORECASE | re.MULTILINE,
 )
 
 
 def _strip_labels(text: str) -> str:
-    return normalize_text(_LABEL.sub(" ", text))
+    return normalize_text(FIELD_LABEL.sub(" ", text))
 
 
 def _loose_key(text: str) -> str:

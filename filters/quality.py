@@ -1,21 +1,45 @@
 """Heuristic quality score of one (instruction, input, output) example.
 
-Four components in [0, 1], kept in the score's details so a low score explains itself:
-length (an output that is empty or runaway long), lexical diversity (type-token ratio of
-the output), repetition (share of repeated word 3-grams, the signature of degenerate
-generation) and overlap (an output that merely echoes the instruction or the input).
+Six components in [0, 1], kept in the score's details so a low score explains itself. Each
+answers one kind of junk a small model writes (issue 18; bench/quality.py measures the ranking
+per kind on the Self-Instruct seed tasks and, held out, the user-oriented set):
+
+- length: the output has no words once field labels are removed (``""``, ``"..."``,
+  ``"Output:"``), or runs away past 600 tokens.
+- lexical_diversity and repetition: type-token ratio on a 100-token window and the share of
+  repeated word 3-grams; a generation loop drives both down.
+- echo: the output repeats its prompt (:func:`filters.echo.repeated_part`: 0), or overlaps the
+  instruction (ROUGE-L over 0.5). Overlap with the input is not counted: rewriting tasks
+  (fix the grammar, shorten this) copy most of their input and are good answers.
+- residue and truncation (:mod:`filters.completion_defects`): the answer runs on into the next
+  numbered task or a field label of the prompt; the answer stops mid-sentence.
+
+The value is the weighted mean times the weakest component, so one fatal flaw ranks an
+example below every example without one (a weighted mean alone let a loop or an echo hide
+behind good components: issue 18 found junk above 0.93).
 """
 
 from __future__ import annotations
 
+from filters.completion_defects import residue_factor, truncation_factor
+from filters.echo import FIELD_LABEL, repeated_part
 from filters.rouge import rouge_l_f, rouge_tokenize
 from filters.types import Score
 
 SCORER_NAME = "heuristic_quality"
 # 1: on rouge-score's [a-z0-9]+ tokens (text in other scripts had none and scored 0).
 # 2: on filters.rouge tokens version 2 (words, or characters of Chinese, Japanese, Thai...).
-SCORER_VERSION = "2"
-WEIGHTS = {"length": 0.2, "lexical_diversity": 0.2, "repetition": 0.35, "overlap": 0.25}
+# 3: echo of the prompt scores 0 and only overlap with the instruction counts (rewrites copy
+# their input); residue and truncation components; labels alone ("Output:") are empty.
+SCORER_VERSION = "3"
+WEIGHTS = {
+    "length": 0.15,
+    "lexical_diversity": 0.15,
+    "repetition": 0.2,
+    "echo": 0.2,
+    "residue": 0.15,
+    "truncation": 0.15,
+}
 _MAX_GOOD_WORDS = 600  # outputs up to this length are not penalised
 _ZERO_AT_WORDS = 3000
 _TTR_WINDOW = 100  # type-token ratio on a fixed window so long texts are not punished
@@ -50,11 +74,18 @@ def _repetition_component(tokens: list[str]) -> tuple[float, float]:
     return max(0.0, 1.0 - 2.0 * ratio), ratio
 
 
-def _overlap_component(
-    instruction: list[str], inp: list[str], out: list[str]
+def _echo_component(
+    instruction: str, inp: str, output: str, instruction_tokens: list[str], out: list[str]
 ) -> tuple[float, float]:
-    """(component, highest ROUGE-L of the output against instruction or input)."""
-    overlap = max(rouge_l_f(instruction, out), rouge_l_f(inp, out))
+    """(component, ROUGE-L of the output against the instruction).
+
+    An output that repeats its prompt (:func:`filters.echo.repeated_part`) scores 0. Beyond
+    that only overlap with the instruction counts: rewriting tasks (fix the grammar, shorten
+    this) legitimately copy most of their input, so overlap with the input is no evidence.
+    """
+    overlap = rouge_l_f(instruction_tokens, out)
+    if repeated_part(output, instruction=instruction, input_text=inp) is not None:
+        return 0.0, overlap
     # Some echo is normal (restating the question); beyond 0.5 the output adds little.
     return max(0.0, min(1.0, (1.0 - overlap) / 0.5)), overlap
 
@@ -68,32 +99,40 @@ def score_heuristic_quality(instruction: str, input: str, output: str) -> Score:
         output: The instance output.
 
     Returns:
-        Score "heuristic_quality" whose details hold each component, its raw statistic
-        and the weights; an empty output scores 0.
+        Score "heuristic_quality" whose details hold each component, its raw statistic or
+        evidence, and the weights; an output with no words once field labels are removed
+        (``""``, ``"..."``, ``"Output:"``) scores 0.
     """
     out_tokens = rouge_tokenize(output)
-    length = _length_component(len(out_tokens))
+    content = rouge_tokenize(FIELD_LABEL.sub(" ", output))
     diversity, ttr = _diversity_component(out_tokens)
     repetition, repeated = _repetition_component(out_tokens)
-    overlap, rouge = _overlap_component(
-        rouge_tokenize(instruction), rouge_tokenize(input), out_tokens
+    echo, rouge = _echo_component(
+        instruction, input, output, rouge_tokenize(instruction), out_tokens
     )
+    residue, residue_evidence = residue_factor(output)
+    finished, truncation_evidence = truncation_factor(output)
     components = {
-        "length": length,
+        "length": _length_component(len(content)),
         "lexical_diversity": diversity,
         "repetition": repetition,
-        "overlap": overlap,
+        "echo": echo,
+        "residue": residue,
+        "truncation": finished,
     }
-    # A weighted mean alone lets one fatal flaw (a loop, an echo) hide behind good
-    # components, so the weakest component also scales the result down by up to half.
+    # A weighted mean alone lets one fatal flaw (a loop, an echo, residue) hide behind good
+    # components, so the weakest component scales the result: a flaw ranks below any answer
+    # without one, and the mean orders answers with the same flaw.
     mean = sum(WEIGHTS[k] * v for k, v in components.items())
-    value = 0.0 if not out_tokens else mean * (0.5 + 0.5 * min(components.values()))
+    value = 0.0 if not content else mean * min(components.values())
     details = {
         "components": components,
         "output_tokens": len(out_tokens),
         "type_token_ratio": ttr,
         "repeated_trigram_ratio": repeated,
-        "max_rouge_l_to_prompt": rouge,
+        "max_rouge_l_to_instruction": rouge,
+        "residue": residue_evidence,
+        "truncation": truncation_evidence,
         "weights": WEIGHTS,
     }
     return Score(scorer=SCORER_NAME, version=SCORER_VERSION, value=round(value, 6), details=details)

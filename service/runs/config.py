@@ -16,6 +16,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from filters.heuristics import INSTANCE_RULES, INSTRUCTION_RULES, HeuristicConfig
 from filters.near_duplicates import NearDuplicateConfig
+from filters.score_gate import ScoreGate
 from generators.config import BootstrapConfig
 from service.errors import InvalidInput
 from service.reports.collapse import StopRules
@@ -60,12 +61,25 @@ class RunConfig(StorableModel):
         default_factory=StopRules,
         description="Pause the run when its collapse radar crosses these (service.reports).",
     )
+    score_gate: ScoreGate = Field(
+        default_factory=dict,
+        description="Scorer -> lowest score kept; lower instances are rejected by score_gate "
+        "when generated. Each gated scorer must be in scorers.",
+    )
     policy_version: str = Field(POLICY_VERSION, max_length=50)
 
     @model_validator(mode="before")
     @classmethod
     def _read_flat_layout(cls, data: Any) -> Any:
         return from_flat_layout(data) if isinstance(data, dict) else data
+
+    @model_validator(mode="after")
+    def _gate_scorers_run(self) -> RunConfig:
+        # A gate on a scorer that never runs would pass everything without a word.
+        missing = sorted(set(self.score_gate) - set(self.scorers))
+        if missing:
+            raise ValueError(f"score_gate: {missing} not in scorers {self.scorers}")
+        return self
 
     def config_hash(self) -> str:
         """sha256 of the canonical JSON of every field (defaults included)."""

@@ -19,6 +19,8 @@ from filters.heuristics import check_instances, check_instruction
 from filters.near_duplicates import NearDuplicateIndex
 from filters.quality import score_heuristic_quality
 from filters.refusal import detect_refusal
+from filters.score_gate import RULE as SCORE_GATE_RULE
+from filters.score_gate import check_score_gate
 from filters.types import Score, Verdict
 from generators.backends import make_backend
 from generators.backends.base import Backend
@@ -170,6 +172,9 @@ class RunPipeline:
                     reason = unparsed.get(task.candidate.instances_generation_id)
                     self._judge_instances(task, reason)
         self._score_with_judge([t for t in tasks if t.accepted])
+        for task in tasks:
+            if task.accepted and self.config.score_gate:
+                self._gate(task)
         result = stages.result(candidates, kept)
         return IterationOutcome(iteration, result, tasks, time.perf_counter() - started)
 
@@ -212,6 +217,20 @@ class RunPipeline:
                 task.scores.append((i, score_heuristic_quality(cand.instruction, inp, out)))
             if "refusal" in self.config.scorers:
                 task.scores.append((i, detect_refusal(out)))
+
+    def _gate(self, task: PendingTask) -> None:
+        """Reject instances scored below the run's gate; a task left with none goes too."""
+        for i, verdict in enumerate(task.instance_verdicts):
+            if verdict.accepted:
+                scores = (s for idx, s in task.scores if idx == i)
+                rejection = check_score_gate(scores, self.config.score_gate)
+                task.instance_verdicts[i] = rejection or verdict
+        gated = [v for v in task.instance_verdicts if v.rule == SCORE_GATE_RULE]
+        if gated and not any(v.accepted for v in task.instance_verdicts):
+            reasons = "; ".join(v.reason for v in gated)
+            task.verdict = Verdict(
+                False, SCORE_GATE_RULE, gated[0].rule_version, reason=f"every instance: {reasons}"
+            )
 
     def _score_with_judge(self, tasks: list[PendingTask]) -> None:
         if "llm_judge" not in self.config.scorers or not tasks:
