@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
-from service.errors import NotFound
+from service.errors import LeaseLost, NotFound
 from service.export.card import render_card
 from service.export.decontam import EvalSetGuard
 from service.export.examples import InstanceRow, TaskRow, examples_of, split_of
@@ -43,7 +43,6 @@ from service.storage.datasets import (
     get_or_create_dataset,
 )
 from service.storage.export_jobs import (
-    LeaseLost,
     export_job,
     fail_version,
     finish_version,

@@ -7,8 +7,10 @@ already wrote: more near-duplicates, fewer new bigrams, prompts full of machine 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from statistics import fmean
+from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -54,9 +56,9 @@ def stop_reason(rules: StopRules, radars: Sequence[tuple[int, CollapseRadar]]) -
     last = list(radars)[-rules.for_iterations :]
     if len(last) < rules.for_iterations:
         return None
-    checks = (
-        ("near_duplicate_rate", rules.near_duplicate_rate_above, lambda v, x: v > x, "above"),
-        ("novel_bigram_share", rules.novel_bigram_share_below, lambda v, x: v < x, "below"),
+    checks: tuple[tuple[str, float | None, Callable[[float, float], bool], str], ...] = (
+        ("near_duplicate_rate", rules.near_duplicate_rate_above, operator.gt, "above"),
+        ("novel_bigram_share", rules.novel_bigram_share_below, operator.lt, "below"),
     )
     for name, limit, broken, word in checks:
         if limit is None:
@@ -72,7 +74,9 @@ def stop_reason(rules: StopRules, radars: Sequence[tuple[int, CollapseRadar]]) -
     return None
 
 
-def check_stop_rules(session: Session, run_id: int, rules: StopRules) -> tuple[str, dict] | None:
+def check_stop_rules(
+    session: Session, run_id: int, rules: StopRules
+) -> tuple[str, dict[str, Any]] | None:
     """The reason and evidence (radars of the last K iterations) to pause run `run_id`, or None.
 
     Raises:

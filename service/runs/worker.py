@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from filters.errors import FilterError
 from generators.backends.base import Backend
 from generators.errors import GeneratorError
-from service.errors import ServiceError
+from service.errors import LeaseLost, ServiceError
 from service.export.build import build_version
 from service.heartbeat import heartbeat, owner_id
 from service.reports.collapse import check_stop_rules
@@ -33,7 +33,6 @@ from service.storage.export_jobs import ExportJob, claim_export
 from service.storage.iterations import commit_iteration
 from service.storage.models import Run
 from service.storage.runs import (
-    LeaseLost,
     add_event,
     claim_run,
     release_lease,

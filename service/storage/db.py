@@ -14,11 +14,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from weakref import WeakKeyDictionary
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, Update, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -195,6 +195,12 @@ def insert_or_ignore(
     )
     # RETURNING rather than rowcount: psycopg reports no rowcount for an ORM-enabled insert.
     return session.execute(stmt).first() is not None
+
+
+def changed_rows(session: Session, statement: Update) -> int:
+    """Execute an UPDATE and return how many rows it changed (the compare-and-set's answer)."""
+    # An UPDATE without RETURNING gives a CursorResult, which alone carries the rowcount.
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount
 
 
 class Database:

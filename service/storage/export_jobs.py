@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from service.errors import LeaseLost
 from service.storage import leases
-from service.storage.leases import LeaseLost
+from service.storage.db import changed_rows
 from service.storage.models import Dataset, DatasetItem, DatasetVersion, utcnow
 
 
@@ -90,13 +91,13 @@ def finish_version(
         LeaseLost: another builder holds the version now; the caller rolls back.
     """
     values = {"content_hash": content_hash, "counts": counts, "path": path}
-    result = session.execute(
+    published = (
         update(DatasetVersion)
         .where(DatasetVersion.id == version_id, DatasetVersion.lease_owner == owner)
         .values(**leases.released("ready", terminal=True), **values)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if changed_rows(session, published) != 1:
         raise LeaseLost(f"dataset version id {version_id}: lease lost before publishing")
 
 
@@ -106,13 +107,13 @@ def fail_version(session: Session, *, version_id: int, owner: str, error: str) -
     Returns:
         False (and nothing changed) when the version is no longer ours.
     """
-    result = session.execute(
+    failed = (
         update(DatasetVersion)
         .where(DatasetVersion.id == version_id, DatasetVersion.lease_owner == owner)
         .values(**leases.released("failed", terminal=True), error=error[:2000])
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if changed_rows(session, failed) != 1:
         return False
     session.execute(delete(DatasetItem).where(DatasetItem.dataset_version_id == version_id))
     return True

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from service.errors import LeaseLost as LeaseLost
+from service.storage.db import changed_rows
 from service.storage.models import utcnow
 
 
@@ -68,8 +68,8 @@ def claim(
     found = session.scalar(candidate)
     if found is None:
         return None
-    stmt = update(model).where(model.id == found, claimable).values(**values)
-    return found if session.execute(stmt).rowcount == 1 else None
+    claim_found = update(model).where(model.id == found, claimable).values(**values)
+    return found if changed_rows(session, claim_found) == 1 else None
 
 
 def renew(session: Session, model: Any, *, job_id: int, owner: str, lease_seconds: int) -> bool:
@@ -78,12 +78,12 @@ def renew(session: Session, model: Any, *, job_id: int, owner: str, lease_second
     An expired lease that nobody has claimed yet is still ours: ownership only changes
     through `claim`, which rewrites `lease_owner` atomically.
     """
-    result = session.execute(
+    renewal = (
         update(model)
         .where(model.id == job_id, model.lease_owner == owner)
         .values(**lease_values(owner, lease_seconds, utcnow()))
     )
-    return result.rowcount == 1
+    return changed_rows(session, renewal) == 1
 
 
 def released(status: str | None, *, terminal: bool) -> dict[str, Any]:

@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     Connection,
-    CursorResult,
     Select,
-    Update,
     and_,
     bindparam,
     case,
@@ -21,9 +19,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from service.errors import Conflict, NotFound
+from service.errors import Conflict, LeaseLost, NotFound
 from service.storage import leases
-from service.storage.leases import LeaseLost, expired_or_queued, lease_values
+from service.storage.db import changed_rows
+from service.storage.leases import expired_or_queued, lease_values
 from service.storage.models import Run, RunEvent, utcnow
 from service.storage.pages import Row, columns_of, paged, read_page, where_equal
 
@@ -147,12 +146,6 @@ def advance_iteration(
     )
     if changed != 1:
         raise LeaseLost(f"run {run_id}: lease lost before iteration {expected_iteration + 1}")
-
-
-def changed_rows(session: Session, statement: Update) -> int:
-    """Execute an UPDATE and return how many rows it changed (the compare-and-set's answer)."""
-    # An UPDATE without RETURNING gives a CursorResult, which alone carries the rowcount.
-    return cast("CursorResult[Any]", session.execute(statement)).rowcount
 
 
 def get_run(session: Session, run_id: int) -> Run:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from dataformats import jsonl
 from filters.decontamination import Decontaminator, load_eval_jsonl
-from service.errors import Conflict, InvalidInput, NotFound
+from service.errors import Conflict, InvalidInput, LeaseLost, NotFound
 from service.export import (
     ExportSpec,
     build_version,
@@ -35,7 +35,6 @@ from service.seed_files import parse_seed_file
 from service.storage.datasets import import_eval_set, list_eval_sets
 from service.storage.db import Database
 from service.storage.export_jobs import claim_export, fail_version, finish_version
-from service.storage.leases import LeaseLost
 from service.storage.models import (
     DatasetItem,
     DatasetVersion,
