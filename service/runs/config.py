@@ -2,8 +2,8 @@
 
 The libraries' own config types are the single source of truth for their settings, defaults
 and validation; :class:`RunConfig` embeds them as they are (``bootstrap``, ``heuristics``,
-``near_duplicates``), so a field added to one of them is a per-run setting, in the OpenAPI
-schema and in the pipeline, with no other edit.
+``near_duplicates``, ``semantic_duplicates``), so a field added to one of them is a per-run
+setting, in the OpenAPI schema and in the pipeline, with no other edit.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from filters.heuristics import INSTANCE_RULES, INSTRUCTION_RULES, HeuristicConfig
 from filters.near_duplicates import NearDuplicateConfig
+from filters.semantic_duplicates import SemanticDuplicateConfig
 from generators.config import BootstrapConfig
 from service.errors import InvalidInput
 from service.settings import Settings
@@ -49,6 +50,10 @@ class RunConfig(BaseModel):
     )
     near_duplicates: NearDuplicateConfig = Field(
         default_factory=NearDuplicateConfig, description="The ROUGE-L near-duplicate rule."
+    )
+    semantic_duplicates: SemanticDuplicateConfig = Field(
+        default_factory=SemanticDuplicateConfig,
+        description="The embedding near-duplicate rule (off by default; after ROUGE-L).",
     )
     scorers: list[Scorer] = Field(default_factory=lambda: ["heuristic_quality", "refusal"])
     policy_version: str = Field(POLICY_VERSION, max_length=50)
