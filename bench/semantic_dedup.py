@@ -12,8 +12,9 @@ in the same run as the ROUGE-L index (``filters.near_duplicates.NearDuplicateInd
 batches of 100 as a worker sends them: embedding the candidate, then the index query
 (FAISS HNSW as shipped, FAISS flat = exact, and usearch HNSW when installed); HNSW recall
 is the share of candidates whose decision and nearest key equal the exact search's. Pool
-embeddings are cached; a pool whose embeddings are not all cached is reported as skipped
-(``python bench/embedding_cache.py`` fills the cache).
+embeddings are cached (``python bench/embedding_cache.py`` fills the cache: about an hour for
+100k on a loaded 2-core CPU); a pool not fully cached gets a stand-in for the embedding index
+only (:func:`surrogate_pool`, named in the row's ``pool_vectors``).
 """
 
 from __future__ import annotations
@@ -93,6 +94,26 @@ def quality_rows(encoder: SentenceEncoder, pool10k: list[str], vecs10k: np.ndarr
     return rows
 
 
+SURROGATE = "surrogate: random rotations of the real 10k pool's vectors"
+
+
+def surrogate_pool(encoder: SentenceEncoder, size: int) -> np.ndarray:
+    """A pool of ``size`` vectors when the real ones are not cached: rotated copies of 10k.
+
+    Each copy is the real 10k pool's vectors times a random orthogonal matrix: every copy has
+    the real neighbourhood structure, and copies are unrelated to each other. The ROUGE-L
+    index still gets the real texts; only the embedding index's pool is stand-in.
+    """
+    base, _ = cached_embeddings(encoder, pool_texts(POOLS[0]))
+    assert base is not None
+    rng = np.random.default_rng(SEED)
+    copies = []
+    for _ in range(-(-size // len(base))):
+        q, _ = np.linalg.qr(rng.standard_normal((base.shape[1], base.shape[1])))
+        copies.append((base @ q).astype(np.float32))
+    return np.vstack(copies)[:size]
+
+
 def _usearch_index(dimension: int) -> Any:
     try:
         from usearch.index import Index
@@ -105,15 +126,16 @@ def cost_row(encoder: SentenceEncoder, size: int) -> dict:
     """Cost per candidate of both rules on one pool size; skipped when not cached."""
     texts = pool_texts(size)
     vectors, _ = cached_embeddings(encoder, texts, compute=size == POOLS[0])
+    pool_vectors = "real"
     if vectors is None:
-        return {"pool": size, "skipped": "pool embeddings not cached"}
+        vectors, pool_vectors = surrogate_pool(encoder, size), SURROGATE
     rng = random.Random(SEED + size)
     # never in an Alpaca pool: the user-oriented instructions
     users = _jsonl("self_instruct_user_oriented_instructions.jsonl")
     unseen = [t["instruction"] for t in users[: CANDIDATES // 2]]
     candidates = [paraphrase(t, rng, 4) for t in rng.sample(texts, CANDIDATES // 2)] + unseen
     keyed = [(f"c{i}", c) for i, c in enumerate(candidates)]
-    row: dict = {"pool": size, "candidates": len(candidates)}
+    row: dict = {"pool": size, "pool_vectors": pool_vectors, "candidates": len(candidates)}
 
     began = time.perf_counter()
     rouge = NearDuplicateIndex()
@@ -178,7 +200,7 @@ def main() -> None:
             " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
         )
     by_set = {r["set"]: r for r in quality}
-    at_100k = next((r for r in costs if r["pool"] == POOLS[-1] and "skipped" not in r), None)
+    at_100k = next(r for r in costs if r["pool"] == POOLS[-1])
     goals = [
         goal(
             "hand_paraphrase_recall_at_shipped",
@@ -194,7 +216,7 @@ def main() -> None:
         ),
         goal(
             "semantic_ms_per_candidate_100k",
-            at_100k["semantic_ms_per_candidate"] if at_100k else None,
+            at_100k["semantic_ms_per_candidate"],
             5.0,
             "lower",
         ),

@@ -195,8 +195,10 @@ class RunPipeline:
         return IterationOutcome(iteration, result, tasks, time.perf_counter() - started)
 
     def _screen(self, candidates: list[Candidate]) -> list[PendingTask]:
-        """Heuristics, then near-duplicates (ROUGE-L, then embeddings when enabled) against the
-        pool and within the batch."""
+        """Heuristics, then near-duplicates against the pool and within the batch.
+
+        ROUGE-L first; the embedding rule, when the run enables it, on ROUGE-L's survivors.
+        """
         signatures = self.index.signatures([c.instruction for c in candidates])
         tasks = [
             PendingTask(
