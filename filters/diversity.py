@@ -1,24 +1,72 @@
-"""Lexical diversity of a set of texts: distinct-n.
+"""Diversity of a set of instructions: lexical, verb-noun, embedding spread and label balance.
 
-distinct-n (Li et al., 2016, "A Diversity-Promoting Objective Function for Neural Conversation
-Models") is the number of distinct n-grams over the total number of n-grams in all texts. The
-tokens are the project's one any-script tokenizer (:func:`filters.rouge.rouge_tokenize`), so
-distinct-n is defined for text in every script, and n-grams never span two texts.
+Functions only (no I/O, no model loading): the run report calls them on stored rows.
+
+* distinct-n (Li et al. 2016, "A Diversity-Promoting Objective Function for Neural
+  Conversation Models"): distinct n-grams over all n-grams, on the ROUGE-L tokens of
+  :func:`filters.rouge.rouge_tokenize` (any script).
+* Root verb / direct object (Self-Instruct, Wang et al. 2023, section 3.2 and figure 2: the
+  verb closest to the root and its first direct noun object). The paper used the Berkeley
+  Neural Parser; no spaCy English pipeline on the package index could be checked against the
+  official release, so :func:`root_verb_object` is a documented heuristic for imperative
+  instructions (see there), version :data:`VERB_NOUN_VERSION`.
+* Embedding spread: mean pairwise cosine distance and the number of clusters at a fixed
+  cosine radius, on unit vectors from :mod:`filters.embeddings`.
+* Balance of labels (task type, classification or not): shares and normalised entropy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import math
+from collections import Counter
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
 
 from filters.errors import InvalidInputError
 from filters.rouge import rouge_tokenize
+
+VERB_NOUN_VERSION = "heuristic-1"
+TOP_VERBS = 20  # Self-Instruct figure 2 shows the top 20 root verbs
+
+# Openings that are not the task's verb: a request frame is skipped ("Please write ...").
+_FRAMES = (
+    ("please",),
+    ("can", "you"),
+    ("could", "you"),
+    ("would", "you"),
+    ("i", "want", "you", "to"),
+    ("i", "would", "like", "you", "to"),
+    ("you", "need", "to"),
+    ("try", "to"),
+    ("now",),
+)
+# First words that make a question or a statement, not an imperative: no root verb is read.
+# fmt: off
+_NOT_IMPERATIVE = frozenset((
+    "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are", "was",
+    "were", "do", "does", "did", "can", "could", "would", "should", "will", "shall", "may",
+    "might", "have", "has", "had", "i", "you", "we", "it", "this", "that", "there", "my", "our",
+    "in", "if", "for", "as", "to",
+))
+# fmt: on
+# Words skipped between the verb and its object noun: articles, quantifiers, pronouns, numbers.
+# fmt: off
+_SKIP = frozenset((
+    "a", "an", "the", "this", "that", "these", "those", "some", "any", "each", "every", "all",
+    "few", "several", "many", "more", "most", "me", "us", "him", "her", "them", "my", "your",
+    "our", "their", "its", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    "ten", "new", "short", "brief", "simple", "good", "following", "given",
+))
+# fmt: on
 
 
 def ngrams(text: str, n: int) -> Iterator[tuple[str, ...]]:
     """The n-grams of one text's ROUGE tokens, in order (none when it has fewer than n).
 
     Raises:
-        InvalidInputError: n < 1.
+        InvalidInputError: ``n`` below 1.
     """
     if n < 1:
         raise InvalidInputError(f"n must be at least 1, got {n}")
@@ -27,22 +75,189 @@ def ngrams(text: str, n: int) -> Iterator[tuple[str, ...]]:
 
 
 def distinct_n(texts: Iterable[str], n: int) -> float:
-    """distinct-n of `texts`: distinct n-grams / all n-grams, in [0, 1].
+    """Distinct-n: distinct n-grams divided by all n-grams, pooled over ``texts`` (n-grams never
+    span two texts).
 
     Args:
-        texts: The texts (e.g. a run's accepted instructions).
-        n: The n-gram size (1 for distinct-1, 2 for distinct-2).
+        texts: The instructions.
+        n: n-gram length, at least 1.
 
     Returns:
-        The ratio; 0.0 when the texts hold no n-gram at all.
+        A ratio in [0, 1]; 0.0 when the texts hold no n-gram at all.
 
     Raises:
-        InvalidInputError: n < 1.
+        InvalidInputError: ``n`` below 1.
     """
-    seen: set[tuple[str, ...]] = set()
-    total = 0
+    grams: Counter[tuple[str, ...]] = Counter()
     for text in texts:
-        for gram in ngrams(text, n):
-            seen.add(gram)
-            total += 1
-    return len(seen) / total if total else 0.0
+        grams.update(ngrams(text, n))
+    total = sum(grams.values())
+    return len(grams) / total if total else 0.0
+
+
+def root_verb_object(instruction: str) -> tuple[str, str] | None:
+    """The instruction's root verb and direct object noun, read as an imperative.
+
+    Heuristic (version :data:`VERB_NOUN_VERSION`): take the lower-cased words; when the first
+    is "given" or the text starts "in this task", read the first later comma-separated clause
+    that parses (the earlier ones describe the input); skip one
+    request frame ("please", "can you", ...); a question or statement opening (what, is, I,
+    ...) has no root verb. The verb is the next word; the object is the first word after it
+    that is not an article, quantifier, pronoun, number or stock adjective.
+
+    Args:
+        instruction: One instruction.
+
+    Returns:
+        ``(verb, noun)``, or ``None`` when no imperative verb with an object is found.
+    """
+    segments = instruction.strip().split(",")
+    lowered = instruction.strip().lower()
+    # "Given X, do Y" / "In this task, you are given X, do Y": the verb is in a later clause.
+    start = 1 if lowered.startswith(("given", "in this task")) and len(segments) > 1 else 0
+    for segment in segments[start:] if start else segments[:1]:
+        pair = _imperative_pair([w for w in rouge_tokenize(segment) if w.isalpha()])
+        if pair is not None:
+            return pair
+    return None
+
+
+def _imperative_pair(words: list[str]) -> tuple[str, str] | None:
+    for frame in _FRAMES:
+        if tuple(words[: len(frame)]) == frame:
+            words = words[len(frame) :]
+            break
+    if len(words) < 2 or words[0] in _NOT_IMPERATIVE:
+        return None
+    noun = next((w for w in words[1:] if w not in _SKIP), None)
+    return (words[0], noun) if noun is not None else None
+
+
+@dataclass(frozen=True)
+class VerbNounStats:
+    """The Self-Instruct verb-noun analysis of a set of instructions.
+
+    Attributes:
+        instructions: How many were analysed.
+        parsed: How many gave a (verb, noun) pair.
+        distinct_verbs: Number of distinct root verbs.
+        distinct_pairs: Number of distinct (verb, noun) pairs.
+        top_verbs: The :data:`TOP_VERBS` commonest verbs with their counts, commonest first.
+        top_verb_share: Share of parsed instructions whose verb is one of ``top_verbs``.
+        version: The parser's version (:data:`VERB_NOUN_VERSION`).
+    """
+
+    instructions: int
+    parsed: int
+    distinct_verbs: int
+    distinct_pairs: int
+    top_verbs: list[tuple[str, int]]
+    top_verb_share: float
+    version: str = VERB_NOUN_VERSION
+
+
+def verb_noun_stats(instructions: Sequence[str], *, top: int = TOP_VERBS) -> VerbNounStats:
+    """Root verbs and verb-noun pairs of ``instructions`` (see :func:`root_verb_object`)."""
+    pairs = [p for p in map(root_verb_object, instructions) if p is not None]
+    verbs = Counter(verb for verb, _ in pairs)
+    top_verbs = verbs.most_common(top)
+    covered = sum(count for _, count in top_verbs)
+    return VerbNounStats(
+        instructions=len(instructions),
+        parsed=len(pairs),
+        distinct_verbs=len(verbs),
+        distinct_pairs=len(set(pairs)),
+        top_verbs=top_verbs,
+        top_verb_share=covered / len(pairs) if pairs else 0.0,
+    )
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float64)
+    if vectors.ndim != 2:
+        raise InvalidInputError(f"vectors must be 2-D (n, dim), got shape {vectors.shape}")
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise InvalidInputError("a zero vector has no direction")
+    return vectors / norms
+
+
+def mean_pairwise_cosine_distance(vectors: np.ndarray) -> float:
+    """Mean of ``1 - cos(a, b)`` over all unordered pairs of distinct rows.
+
+    Computed in O(n * dim) from the sum of the unit vectors: the sum of ``cos`` over ordered
+    pairs i != j is ``|sum|^2 - n``.
+
+    Args:
+        vectors: ``(n, dim)`` array (normalised here).
+
+    Returns:
+        The mean distance in [0, 2]; 0.0 for fewer than two rows.
+
+    Raises:
+        InvalidInputError: Not a 2-D array, or a zero row.
+    """
+    if len(vectors) < 2:
+        return 0.0
+    unit = _unit_rows(vectors)
+    n = len(unit)
+    total = unit.sum(axis=0)
+    mean_cos = (float(total @ total) - n) / (n * (n - 1))
+    return 1.0 - mean_cos
+
+
+def cluster_count(vectors: np.ndarray, *, radius: float) -> int:
+    """Clusters at a fixed cosine radius: greedy leader clustering in row order.
+
+    Each row joins the first leader within cosine distance ``radius`` (``1 - cos <= radius``)
+    or becomes a new leader; the count of leaders is returned. Deterministic for a given order
+    (the run report passes rows in task id order).
+
+    Args:
+        vectors: ``(n, dim)`` array (normalised here).
+        radius: Cosine distance in [0, 2].
+
+    Returns:
+        Number of clusters; 0 for no rows.
+
+    Raises:
+        InvalidInputError: Radius outside [0, 2], not a 2-D array, or a zero row.
+    """
+    if not 0.0 <= radius <= 2.0:
+        raise InvalidInputError(f"radius must be in [0, 2], got {radius}")
+    if len(vectors) == 0:
+        return 0
+    unit = _unit_rows(vectors)
+    leaders = np.empty_like(unit)
+    count = 0
+    for row in unit:
+        if count == 0 or float(np.max(leaders[:count] @ row)) < 1.0 - radius - 1e-12:
+            leaders[count] = row
+            count += 1
+    return count
+
+
+@dataclass(frozen=True)
+class LabelBalance:
+    """How evenly a set of items spreads over labels (task types, classification or not).
+
+    Attributes:
+        counts: Items per label, commonest first.
+        shares: Share of items per label, same order.
+        normalized_entropy: Shannon entropy of the shares over log(number of labels): 1.0
+            when every label has the same count, 0.0 for a single label (or no items).
+    """
+
+    counts: dict[Hashable, int]
+    shares: dict[Hashable, float]
+    normalized_entropy: float
+
+
+def label_balance(labels: Sequence[Hashable]) -> LabelBalance:
+    """Counts, shares and normalised entropy of ``labels`` (e.g. ``is_classification``)."""
+    counts = dict(Counter(labels).most_common())
+    total = len(labels)
+    shares = {k: v / total for k, v in counts.items()}
+    entropy = -sum(p * math.log(p) for p in shares.values())
+    normalized = entropy / math.log(len(counts)) if len(counts) > 1 else 0.0
+    return LabelBalance(counts, shares, normalized)

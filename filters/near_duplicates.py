@@ -24,7 +24,7 @@ from filters.candidates import TokenOverlapIndex
 from filters.errors import ConfigError, DuplicateKeyError, IndexStorageError
 from filters.rouge import Encoded, TokenEncoder, rouge_l_many, rouge_tokenize
 from filters.signatures import MinHasher
-from filters.types import Verdict
+from filters.types import Verdict, similarity_verdict
 
 RULE_NAME = "near_duplicate"
 # 1: MinHash LSH candidates on rouge-score's [a-z0-9]+ tokens (it missed about 1% of
@@ -32,6 +32,7 @@ RULE_NAME = "near_duplicate"
 # version 2 (the same on ASCII; Chinese, Japanese, Thai... by character, other scripts by
 # word), and candidates from an exact token-overlap index. 3: both together.
 RULE_VERSION = "3"
+RULE = (RULE_NAME, RULE_VERSION, "ROUGE-L")
 DEFAULT_NUM_PERM = 256
 _REDIS_CHUNK = 5000
 PAPER_THRESHOLD = 0.7  # Self-Instruct: reject above ROUGE-L 0.7 against the pool
@@ -375,19 +376,8 @@ class NearDuplicateIndex:
         )
         in_batch = batch_id is not None and (pool_id is None or batch_sim > pool_sim)
         nearest, sim = (batch_id, batch_sim) if in_batch else (pool_id, pool_sim)
-        if nearest is not None and sim > self.threshold:
-            where = "an earlier candidate of this batch" if in_batch else "the pool"
-            return Verdict(
-                accepted=False,
-                rule=RULE_NAME,
-                rule_version=RULE_VERSION,
-                reason=f"ROUGE-L {sim:.3f} > {self.threshold} against {nearest!r} in {where}",
-                nearest_id=nearest,
-                similarity=sim,
-            )
-        return Verdict(
-            True, RULE_NAME, RULE_VERSION, "", nearest, sim if nearest is not None else None
-        )
+        where = "an earlier candidate of this batch" if in_batch else "the pool"
+        return similarity_verdict(RULE, self.threshold, (nearest, sim), where)
 
 
 def exhaustive_nearest(

@@ -20,7 +20,8 @@ class Verdict:
         rule_version: Version of that rule (or of the rule set).
         reason: Why the text was rejected, in words; empty when accepted.
         nearest_id: For similarity rules: the id of the most similar item found, if any.
-        similarity: For similarity rules: ROUGE-L F-measure to ``nearest_id``.
+        similarity: For similarity rules: the rule's similarity to ``nearest_id`` (ROUGE-L
+            F-measure for ``near_duplicate``, cosine for ``semantic_duplicate``).
     """
 
     accepted: bool
@@ -47,3 +48,28 @@ class Score:
     version: str
     value: float | None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+def similarity_verdict(
+    rule: tuple[str, str, str], threshold: float, nearest: tuple[str | None, float], where: str
+) -> Verdict:
+    """The verdict of a similarity rule: reject when the similarity is strictly above ``threshold``.
+
+    Args:
+        rule: ``(name, version, measure)``, e.g. ``("near_duplicate", "3", "ROUGE-L")``.
+        threshold: Reject strictly above this.
+        nearest: ``(id, similarity)`` of the most similar item found; id ``None`` when there
+            was nothing to compare.
+        where: Where the nearest item was found, in words (e.g. ``"the pool"``).
+
+    Returns:
+        A rejection naming the nearest item and its similarity, or an acceptance that still
+        records them.
+    """
+    (name, version, measure), (nearest_id, similarity) = rule, nearest
+    if nearest_id is None:
+        return Verdict(True, name, version)
+    if similarity > threshold:
+        reason = f"{measure} {similarity:.3f} > {threshold} against {nearest_id!r} in {where}"
+        return Verdict(False, name, version, reason, nearest_id, similarity)
+    return Verdict(True, name, version, "", nearest_id, similarity)

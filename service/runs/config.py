@@ -2,8 +2,8 @@
 
 The libraries' own config types are the single source of truth for their settings, defaults
 and validation; :class:`RunConfig` embeds them as they are (``bootstrap``, ``heuristics``,
-``near_duplicates``), so a field added to one of them is a per-run setting, in the OpenAPI
-schema and in the pipeline, with no other edit.
+``near_duplicates``, ``semantic_duplicates``), so a field added to one of them is a per-run
+setting, in the OpenAPI schema and in the pipeline, with no other edit.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pydantic import ConfigDict, Field, model_validator
 from filters.heuristics import INSTANCE_RULES, INSTRUCTION_RULES, HeuristicConfig
 from filters.near_duplicates import NearDuplicateConfig
 from filters.score_gate import ScoreGate
+from filters.semantic_duplicates import SemanticDuplicateConfig
 from generators.config import BootstrapConfig
 from service.errors import InvalidInput
 from service.reports.collapse import StopRules
@@ -55,6 +56,10 @@ class RunConfig(StorableModel):
     )
     near_duplicates: NearDuplicateConfig = Field(
         default_factory=NearDuplicateConfig, description="The ROUGE-L near-duplicate rule."
+    )
+    semantic_duplicates: SemanticDuplicateConfig = Field(
+        default_factory=SemanticDuplicateConfig,
+        description="The embedding near-duplicate rule (off by default; after ROUGE-L).",
     )
     scorers: list[Scorer] = Field(default_factory=lambda: list(DEFAULT_SCORERS))
     stop_rules: StopRules = Field(

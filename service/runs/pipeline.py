@@ -15,12 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from filters.heuristics import check_instances, check_instruction
 from filters.near_duplicates import NearDuplicateIndex
 from filters.quality import score_heuristic_quality
 from filters.refusal import detect_refusal
 from filters.score_gate import RULE as SCORE_GATE_RULE
 from filters.score_gate import check_score_gate
+from filters.semantic_duplicates import SemanticDuplicateIndex
 from filters.types import Score, Verdict
 from generators.backends import make_backend
 from generators.backends.base import Backend
@@ -45,6 +48,7 @@ class PendingTask:
     verdict: Verdict
     instance_verdicts: list[Verdict] = field(default_factory=list)
     scores: list[tuple[int | None, Score]] = field(default_factory=list)
+    embedding: np.ndarray | None = None  # the semantic rule's vector, when the rule ran
 
     @property
     def accepted(self) -> bool:
@@ -95,7 +99,22 @@ def open_pipeline(
         index=index,
         seed_tasks=seeds,
         machine_tasks=machine,
+        semantic=make_semantic_index(config, [(key, text) for key, text, _ in index_items]),
     )
+
+
+def make_semantic_index(
+    config: RunConfig, pool: list[tuple[str, str]]
+) -> SemanticDuplicateIndex | None:
+    """The embedding rule's index over the pool, or None when the run does not enable it."""
+    if not config.semantic_duplicates.enabled:
+        return None
+    from filters.embeddings import load_encoder
+
+    encoder = load_encoder(config.semantic_duplicates.model)
+    index = SemanticDuplicateIndex.from_config(config.semantic_duplicates, encoder)
+    index.add_many(pool)
+    return index
 
 
 def make_index(settings: Settings, *, run_id: int, threshold: float) -> NearDuplicateIndex:
@@ -143,8 +162,10 @@ class RunPipeline:
         index: NearDuplicateIndex,
         seed_tasks: list[PoolTask],
         machine_tasks: list[PoolTask],
+        semantic: SemanticDuplicateIndex | None = None,
     ) -> None:
         self.config = config
+        self.semantic = semantic
         self.backend = backend
         self.index = index
         self.seed_tasks = seed_tasks
@@ -179,7 +200,10 @@ class RunPipeline:
         return IterationOutcome(iteration, result, tasks, time.perf_counter() - started)
 
     def _screen(self, candidates: list[Candidate]) -> list[PendingTask]:
-        """Heuristics, then near-duplicates against the pool and within the batch."""
+        """Heuristics, then near-duplicates against the pool and within the batch.
+
+        ROUGE-L first; the embedding rule, when the run enables it, on ROUGE-L's survivors.
+        """
         signatures = self.index.signatures([c.instruction for c in candidates])
         tasks = [
             PendingTask(
@@ -193,6 +217,16 @@ class RunPipeline:
         )
         for task, verdict in zip(survivors, dedup, strict=True):
             task.verdict = verdict
+        if self.semantic is not None:
+            survivors = [t for t in survivors if t.accepted]
+            vectors = self.semantic.embed([t.candidate.instruction for t in survivors])
+            semantic = self.semantic.check_batch(
+                [(t.key, t.candidate.instruction) for t in survivors],
+                add_accepted=False,
+                vectors=vectors,
+            )
+            for task, verdict, vector in zip(survivors, semantic, vectors, strict=True):
+                task.verdict, task.embedding = verdict, vector
         return tasks
 
     def _judge_instances(self, task: PendingTask, parse_reason: str | None = None) -> None:
@@ -252,6 +286,11 @@ class RunPipeline:
         """After the commit: accepted tasks join the pool and the index under their ids."""
         accepted = [(tid, t) for tid, t in committed if t.accepted]
         self.index.add_many((str(tid), t.candidate.instruction, t.signature) for tid, t in accepted)
+        if self.semantic is not None and accepted:
+            # embedded once, in _screen: the pool takes the same vectors the check used
+            self.semantic.add_vectors(
+                [str(tid) for tid, _ in accepted], np.stack([t.embedding for _, t in accepted])
+            )
         self.machine_tasks.extend(
             PoolTask(
                 id=str(tid),

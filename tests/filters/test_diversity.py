@@ -1,32 +1,125 @@
-"""distinct-n: distinct n-grams over all n-grams, in any script, never across two texts."""
+"""Diversity metrics on constructed inputs with answers worked out by hand."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from filters.diversity import distinct_n
+from filters.diversity import (
+    cluster_count,
+    distinct_n,
+    label_balance,
+    mean_pairwise_cosine_distance,
+    ngrams,
+    root_verb_object,
+    verb_noun_stats,
+)
 from filters.errors import InvalidInputError
 
 
 @pytest.mark.parametrize(
     ("texts", "n", "expected"),
     [
-        (["the cat the cat"], 1, 2 / 4),
+        (["a b a b"], 1, 2 / 4),  # unigrams a, b, a, b
+        (["a b a b"], 2, 2 / 3),  # bigrams ab, ba, ab
+        (["Write a poem.", "Write a poem."], 1, 3 / 6),
+        (["Write a poem.", "Write a song."], 2, 3 / 4),  # write-a twice, a-poem, a-song
+        (["猫が好き", "猫が嫌い"], 1, 6 / 8),  # Japanese by character: 猫 が 好 き 嫌 い
+        (["", "one"], 2, 0.0),  # no bigram anywhere
         (["the cat the cat"], 2, 2 / 3),  # the cat / cat the / the cat
-        (["a b", "a b"], 2, 1 / 2),
         (["a b", "c d"], 2, 1.0),  # "b c" spans two texts: not an n-gram
         (["Пиши код, пиши код"], 1, 2 / 4),  # Cyrillic words, case-folded
-        (["猫猫犬"], 1, 2 / 3),  # one token per character of an unspaced script
         (["猫猫犬"], 2, 1.0),
-        (["one"], 2, 0.0),  # no bigram at all
         ([], 1, 0.0),
         (["a b c"], 3, 1.0),
     ],
 )
-def test_distinct_n(texts: list[str], n: int, expected: float) -> None:
+def test_distinct_n_known_answers(texts: list[str], n: int, expected: float) -> None:
     assert distinct_n(texts, n) == pytest.approx(expected)
 
 
-def test_n_below_one_is_refused() -> None:
+def test_distinct_n_rejects_n_below_one() -> None:
     with pytest.raises(InvalidInputError):
         distinct_n(["a"], 0)
+    with pytest.raises(InvalidInputError):
+        list(ngrams("a b", 0))
+
+
+@pytest.mark.parametrize(
+    ("instruction", "expected"),
+    [
+        ("Write a poem about the sea.", ("write", "poem")),
+        ("Please give me three tips for sleeping well.", ("give", "tips")),
+        ("Can you suggest some games for a party?", ("suggest", "games")),
+        ("Given a list of numbers, find the largest one.", ("find", "largest")),
+        (
+            "In this task, you are given a sentence, classify its sentiment.",
+            ("classify", "sentiment"),
+        ),
+        ("Generate a list of New Year's resolutions.", ("generate", "list")),
+        ("What is the capital of France?", None),
+        ("Is this review positive?", None),
+        ("Write.", None),
+    ],
+)
+def test_root_verb_object(instruction: str, expected: tuple[str, str] | None) -> None:
+    assert root_verb_object(instruction) == expected
+
+
+def test_verb_noun_stats_counts_pairs_and_top_share() -> None:
+    texts = [
+        "Write a poem about cats.",
+        "Write a poem about dogs.",  # same pair again
+        "Write a story.",
+        "Give three tips.",
+        "What is love?",  # no verb
+    ]
+    stats = verb_noun_stats(texts, top=1)
+    assert (stats.instructions, stats.parsed) == (5, 4)
+    assert (stats.distinct_verbs, stats.distinct_pairs) == (2, 3)
+    assert stats.top_verbs == [("write", 3)]
+    assert stats.top_verb_share == pytest.approx(3 / 4)
+    assert verb_noun_stats([]).top_verb_share == 0.0
+
+
+def test_mean_pairwise_cosine_distance_known_answers() -> None:
+    e1, e2 = [1.0, 0.0], [0.0, 1.0]
+    assert mean_pairwise_cosine_distance(np.array([e1, e1, e1])) == pytest.approx(0.0)
+    assert mean_pairwise_cosine_distance(np.array([e1, e2])) == pytest.approx(1.0)
+    assert mean_pairwise_cosine_distance(np.array([e1, [-1.0, 0.0]])) == pytest.approx(2.0)
+    # pairs: (e1,e2) 1, (e1,2*e1) 0, (e2,2*e1) 1 -> 2/3; rows are normalised first
+    assert mean_pairwise_cosine_distance(np.array([e1, e2, [2.0, 0.0]])) == pytest.approx(2 / 3)
+    assert mean_pairwise_cosine_distance(np.array([e1])) == 0.0
+
+
+def test_mean_pairwise_distance_equals_the_quadratic_definition() -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((40, 16))
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    cos = unit @ unit.T
+    expected = float(np.mean(1 - cos[np.triu_indices(40, k=1)]))
+    assert mean_pairwise_cosine_distance(vectors) == pytest.approx(expected)
+
+
+def test_cluster_count_at_a_radius() -> None:
+    angles = np.radians([0, 10, 20, 90, 95, 180])
+    vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    # 1 - cos(25 degrees) = 0.094: 0/10/20 join 0's leader, 90/95 one cluster, 180 its own
+    assert cluster_count(vectors, radius=0.094) == 3
+    assert cluster_count(vectors, radius=0.0) == 6
+    assert cluster_count(vectors, radius=2.0) == 1
+    assert cluster_count(np.zeros((0, 2)), radius=0.1) == 0
+    with pytest.raises(InvalidInputError):
+        cluster_count(vectors, radius=-0.1)
+    with pytest.raises(InvalidInputError):
+        cluster_count(np.zeros((2, 2)), radius=0.1)
+
+
+def test_label_balance() -> None:
+    even = label_balance([True, False, True, False])
+    assert even.counts == {True: 2, False: 2} and even.normalized_entropy == pytest.approx(1.0)
+    skewed = label_balance(["gen", "gen", "gen", "cls"])
+    assert skewed.shares == {"gen": 0.75, "cls": 0.25}
+    h = -(0.75 * np.log(0.75) + 0.25 * np.log(0.25)) / np.log(2)
+    assert skewed.normalized_entropy == pytest.approx(h)
+    assert label_balance(["only"]).normalized_entropy == 0.0

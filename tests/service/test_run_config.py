@@ -16,8 +16,10 @@ from typing import Any, ClassVar
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from filters.embeddings import resolve_model_dir
 from filters.heuristics import INSTANCE_RULES, INSTRUCTION_RULES, HeuristicConfig
 from filters.near_duplicates import NearDuplicateConfig
+from filters.semantic_duplicates import SemanticDuplicateConfig
 from generators.backends.scripted import ScriptedBackend
 from generators.config import BootstrapConfig
 from generators.types import Candidate, Instance, IterationResult
@@ -38,6 +40,7 @@ SECTIONS = {
     "bootstrap": BootstrapConfig,
     "heuristics": HeuristicConfig,
     "near_duplicates": NearDuplicateConfig,
+    "semantic_duplicates": SemanticDuplicateConfig,
 }
 
 # A run config exactly as the flat layout stored it (dumped by the RunConfig of commit 754a149).
@@ -93,6 +96,8 @@ def test_defaults_are_the_libraries_own() -> None:
     assert config.bootstrap == BootstrapConfig()
     assert config.heuristics == HeuristicConfig()
     assert config.near_duplicates == NearDuplicateConfig()
+    assert config.semantic_duplicates == SemanticDuplicateConfig()
+    assert not config.semantic_duplicates.enabled
     assert config.bootstrap.prompts_per_iteration == 32
     assert config.bootstrap.max_instances_per_task == 5
 
@@ -150,6 +155,9 @@ def non_default_sections() -> dict[str, dict[str, Any]]:
         if section == "heuristics":  # settings whose values come from a closed set
             values["word_count"] = "whitespace"
             values["start_scripts"] = ("Han", "Cyrillic")
+        if section == "semantic_duplicates":  # the packaged model given by its folder
+            values["model"] = str(resolve_model_dir(default.model))
+            values["index"] = "exact"
         if section == "bootstrap":  # keep the one cross-field rule satisfied
             values["num_seed_in_prompt"] = (
                 values["num_prompt_instructions"] - values["num_machine_in_prompt"]
@@ -201,6 +209,9 @@ def test_every_library_setting_reaches_the_pipeline(
         )
         assert stored == body[section], section
     assert pipeline.index.threshold == body["near_duplicates"]["threshold"]
+    assert pipeline.semantic is not None
+    assert pipeline.semantic.threshold == body["semantic_duplicates"]["threshold"]
+    assert len(pipeline.semantic) == len(pipeline.seed_tasks)
     heuristics: list[HeuristicConfig] = []
     real_check = pipeline_module.check_instruction
 

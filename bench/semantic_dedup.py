@@ -1,0 +1,234 @@
+"""Semantic near-duplicates: recall on paraphrases, false rejects, cost per candidate.
+
+Quality, at several cosine thresholds, against the ROUGE-L rule (> 0.7) on the same items:
+* hand-written rewordings of seed tasks (``bench/semantic_pairs.py``) against the 175 seeds;
+* rule-based paraphrases (``bench/paraphrases.py``, 4 operations) of Alpaca instructions
+  against the pool they came from;
+* false rejects on distinct tasks: each seed task against the other 174, and the 252
+  user-oriented instructions against the seeds.
+
+Cost per candidate at pools of 10k and 100k texts (``bench/embedding_cache.py``), measured
+in the same run as the ROUGE-L index (``filters.near_duplicates.NearDuplicateIndex``), in
+batches of 100 as a worker sends them: embedding the candidate, then the index query
+(FAISS HNSW as shipped, FAISS flat = exact, and usearch HNSW when installed); HNSW recall
+is the share of candidates whose decision and nearest key equal the exact search's. Pool
+embeddings are cached (``python bench/embedding_cache.py`` fills the cache: about an hour for
+100k on a loaded 2-core CPU); a pool not fully cached gets a stand-in for the embedding index
+only (:func:`surrogate_pool`, named in the row's ``pool_vectors``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.embedding_cache import cached_embeddings, pool_texts
+from bench.paraphrases import paraphrase
+from bench.result_file import goal, write_result
+from bench.semantic_pairs import PARAPHRASES
+from filters.embeddings import SentenceEncoder, load_encoder
+from filters.near_duplicates import NearDuplicateIndex
+from filters.rouge import rouge_l_text
+from filters.semantic_duplicates import SemanticDuplicateIndex
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+RESULT = ROOT / "bench" / "results" / "semantic_dedup.json"
+THRESHOLDS = (0.7, 0.75, 0.8, 0.85, 0.9)
+SHIPPED = 0.8  # filters.semantic_duplicates.DEFAULT_THRESHOLD
+POOLS = (10_000, 100_000)
+CANDIDATES = 200  # per pool: half paraphrases of pool texts, half user-oriented instructions
+BATCH = 100
+SEED = 7
+
+
+def _jsonl(name: str) -> list[dict]:
+    lines = (SHARED / name).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def quality_rows(encoder: SentenceEncoder, pool10k: list[str], vecs10k: np.ndarray) -> list[dict]:
+    """Recall and false-reject rates per threshold, with ROUGE-L's on the same items."""
+    seeds = {t["id"]: t["instruction"] for t in _jsonl("self_instruct_seed_tasks.jsonl")}
+    users = [t["instruction"] for t in _jsonl("self_instruct_user_oriented_instructions.jsonl")]
+    seed_ids, seed_vecs = list(seeds), encoder.encode(list(seeds.values()))
+    hand = encoder.encode([p for _, p in PARAPHRASES])
+    hand_cos = [
+        float(seed_vecs[seed_ids.index(s)] @ v) for (s, _), v in zip(PARAPHRASES, hand, strict=True)
+    ]
+    hand_rouge = [rouge_l_text(seeds[s], p) for s, p in PARAPHRASES]
+    rng = random.Random(SEED)
+    sources = rng.sample(range(len(pool10k)), 300)
+    made = [paraphrase(pool10k[i], rng, 4) for i in sources]
+    made_vecs = encoder.encode(made)
+    made_cos = [float(vecs10k[i] @ v) for i, v in zip(sources, made_vecs, strict=True)]
+    made_rouge = [rouge_l_text(pool10k[i], p) for i, p in zip(sources, made, strict=True)]
+    gram = seed_vecs @ seed_vecs.T
+    np.fill_diagonal(gram, -1.0)
+    seed_nearest = gram.max(axis=1)
+    user_nearest = (encoder.encode(users) @ seed_vecs.T).max(axis=1)
+    rows = []
+    for name, cos, rouge in (
+        ("hand_paraphrases", hand_cos, hand_rouge),
+        ("rule_paraphrases", made_cos, made_rouge),
+    ):
+        cos, rouge = np.array(cos), np.array(rouge)
+        row = {"set": name, "n": len(cos), "rouge_l_recall": float(np.mean(rouge > 0.7))}
+        for t in THRESHOLDS:
+            row[f"recall@{t}"] = float(np.mean(cos > t))
+            row[f"either@{t}"] = float(np.mean((cos > t) | (rouge > 0.7)))
+        rows.append(row)
+    for name, nearest in (("seeds_vs_seeds", seed_nearest), ("user_vs_seeds", user_nearest)):
+        row = {"set": name, "n": len(nearest)}
+        row.update({f"false_reject@{t}": float(np.mean(nearest > t)) for t in THRESHOLDS})
+        rows.append(row)
+    return rows
+
+
+SURROGATE = "surrogate: random rotations of the real 10k pool's vectors"
+
+
+def surrogate_pool(encoder: SentenceEncoder, size: int) -> np.ndarray:
+    """A pool of ``size`` vectors when the real ones are not cached: rotated copies of 10k.
+
+    Each copy is the real 10k pool's vectors times a random orthogonal matrix: every copy has
+    the real neighbourhood structure, and copies are unrelated to each other. The ROUGE-L
+    index still gets the real texts; only the embedding index's pool is stand-in.
+    """
+    base, _ = cached_embeddings(encoder, pool_texts(POOLS[0]))
+    assert base is not None
+    rng = np.random.default_rng(SEED)
+    copies = []
+    for _ in range(-(-size // len(base))):
+        q, _ = np.linalg.qr(rng.standard_normal((base.shape[1], base.shape[1])))
+        copies.append((base @ q).astype(np.float32))
+    return np.vstack(copies)[:size]
+
+
+def _usearch_index(dimension: int) -> Any:
+    try:
+        from usearch.index import Index
+    except ImportError:
+        return None
+    return Index(ndim=dimension, metric="ip", dtype="f32", connectivity=32, expansion_search=64)
+
+
+def cost_row(encoder: SentenceEncoder, size: int) -> dict:
+    """Cost per candidate of both rules on one pool size; skipped when not cached."""
+    texts = pool_texts(size)
+    vectors, _ = cached_embeddings(encoder, texts, compute=size == POOLS[0])
+    pool_vectors = "real"
+    if vectors is None:
+        vectors, pool_vectors = surrogate_pool(encoder, size), SURROGATE
+    rng = random.Random(SEED + size)
+    # never in an Alpaca pool: the user-oriented instructions
+    users = _jsonl("self_instruct_user_oriented_instructions.jsonl")
+    unseen = [t["instruction"] for t in users[: CANDIDATES // 2]]
+    candidates = [paraphrase(t, rng, 4) for t in rng.sample(texts, CANDIDATES // 2)] + unseen
+    keyed = [(f"c{i}", c) for i, c in enumerate(candidates)]
+    row: dict = {"pool": size, "pool_vectors": pool_vectors, "candidates": len(candidates)}
+
+    began = time.perf_counter()
+    rouge = NearDuplicateIndex()
+    rouge.add_many((str(i), t, None) for i, t in enumerate(texts))
+    row["rouge_build_s"] = time.perf_counter() - began
+    began = time.perf_counter()
+    for start in range(0, len(keyed), BATCH):
+        rouge.check_batch(keyed[start : start + BATCH], add_accepted=False)
+    row["rouge_ms_per_candidate"] = (time.perf_counter() - began) * 1000 / len(keyed)
+
+    began = time.perf_counter()
+    cand_vecs = np.vstack(
+        [encoder.encode(candidates[s : s + BATCH]) for s in range(0, len(candidates), BATCH)]
+    )
+    row["embed_ms_per_candidate"] = (time.perf_counter() - began) * 1000 / len(keyed)
+    keys = [str(i) for i in range(size)]
+    decisions = {}
+    for kind in ("exact", "hnsw"):
+        index = SemanticDuplicateIndex(encoder, threshold=SHIPPED, index=kind)
+        began = time.perf_counter()
+        index.add_vectors(keys, vectors)
+        row[f"{kind}_build_s"] = time.perf_counter() - began
+        began = time.perf_counter()
+        found = []
+        for s in range(0, len(keyed), BATCH):
+            found += index.search(cand_vecs[s : s + BATCH])
+        row[f"{kind}_query_ms_per_candidate"] = (time.perf_counter() - began) * 1000 / len(keyed)
+        decisions[kind] = [(k if c > SHIPPED else None, c > SHIPPED) for k, c in found]
+    same = [a == b for a, b in zip(decisions["exact"], decisions["hnsw"], strict=True)]
+    row["hnsw_decision_recall"] = float(np.mean(same))
+    row["exact_rejected"] = sum(r for _, r in decisions["exact"])
+    usearch = _usearch_index(encoder.dimension)
+    if usearch is not None:
+        began = time.perf_counter()
+        usearch.add(np.arange(size), vectors)
+        row["usearch_build_s"] = time.perf_counter() - began
+        began = time.perf_counter()
+        matches = usearch.search(cand_vecs, 1)
+        row["usearch_query_ms_per_candidate"] = (time.perf_counter() - began) * 1000 / len(keyed)
+        got = [
+            (str(k) if 1 - d > SHIPPED else None, 1 - d > SHIPPED)
+            for k, d in zip(matches.keys[:, 0], matches.distances[:, 0], strict=True)
+        ]
+        row["usearch_decision_recall"] = float(
+            np.mean([a == b for a, b in zip(decisions["exact"], got, strict=True)])
+        )
+    row["semantic_ms_per_candidate"] = (
+        row["embed_ms_per_candidate"] + row["hnsw_query_ms_per_candidate"]
+    )
+    return row
+
+
+def main() -> None:
+    encoder = load_encoder()
+    pool10k = pool_texts(POOLS[0])
+    vecs10k, _embed_s = cached_embeddings(encoder, pool10k)
+    assert vecs10k is not None
+    quality = quality_rows(encoder, pool10k, vecs10k)
+    costs = [cost_row(encoder, size) for size in POOLS]
+    for row in quality + costs:
+        print(
+            " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+        )
+    by_set = {r["set"]: r for r in quality}
+    at_100k = next(r for r in costs if r["pool"] == POOLS[-1])
+    goals = [
+        goal(
+            "hand_paraphrase_recall_at_shipped",
+            by_set["hand_paraphrases"][f"either@{SHIPPED}"],
+            0.5,
+            "higher",
+        ),
+        goal(
+            "seed_false_reject_at_shipped",
+            by_set["seeds_vs_seeds"][f"false_reject@{SHIPPED}"],
+            0.01,
+            "lower",
+        ),
+        goal(
+            "semantic_ms_per_candidate_100k",
+            at_100k["semantic_ms_per_candidate"],
+            5.0,
+            "lower",
+        ),
+    ]
+    env = {
+        "cpus": os.cpu_count(),
+        "load_avg": os.getloadavg(),
+        "model": encoder.name,
+        "threshold": SHIPPED,
+    }
+    write_result(RESULT, quality + costs, goals, env)
+
+
+if __name__ == "__main__":
+    main()

