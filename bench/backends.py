@@ -29,11 +29,11 @@ import time
 from pathlib import Path
 
 from generators.backends.base import Backend
-from generators.bootstrap import BootstrapConfig, run_iteration
+from generators.bootstrap import BootstrapConfig, Iteration
 from generators.embedded_model import prepare_embedded_model
 from generators.prompts import load_template, render_instruction_prompt, sample_few_shot
 from generators.seed_tasks import read_seed_tasks
-from generators.types import Candidate, PoolTask, SamplingParams
+from generators.types import PoolTask, SamplingParams
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -99,12 +99,12 @@ def iteration_share(backend: Backend, pool: list[PoolTask], prompts: int) -> dic
         instance_sampling=dataclasses.replace(BootstrapConfig().instance_sampling, max_tokens=96),
     )
 
-    def accept(candidates: list[Candidate]) -> list[bool]:
-        return [i < prompts for i in range(len(candidates))]  # bound the later stages
-
-    result = run_iteration(
-        seed_tasks=pool, machine_tasks=[], backend=backend, config=config, seed=0, accept=accept
-    )
+    stages = Iteration(backend=backend, config=config, seed=0)
+    candidates = stages.instructions(pool, [])
+    kept = candidates[:prompts]  # bound the later stages
+    stages.classify(kept)
+    stages.instances(kept)
+    result = stages.result(candidates, kept)
     timings = {k: round(v, 4) for k, v in result.timings.items()}
     return {
         "backend": f"{backend.name} (full iteration)",

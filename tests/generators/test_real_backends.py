@@ -21,9 +21,9 @@ import httpx
 import pytest
 
 from generators.backends.base import Backend
-from generators.bootstrap import BootstrapConfig, run_iteration
+from generators.bootstrap import BootstrapConfig, Iteration
 from generators.prompts import sha256_text
-from generators.types import Candidate, Instance, IterationResult, PoolTask, SamplingParams
+from generators.types import Instance, IterationResult, PoolTask, SamplingParams
 
 pytestmark = [
     pytest.mark.model,
@@ -56,19 +56,17 @@ def tiny_config(**changes: object) -> BootstrapConfig:
     return dataclasses.replace(base, **changes)
 
 
-def keep_two(candidates: list[Candidate]) -> list[bool]:
-    """Spend the later stages on two candidates only."""
-    return [i < 2 for i in range(len(candidates))]
-
-
 def run_and_check(
     backend: Backend, pool: list[PoolTask], engine: str, **changes: object
 ) -> IterationResult:
     """Run one iteration and assert the structure every backend must produce."""
     config = tiny_config(**changes)
-    result = run_iteration(
-        seed_tasks=pool, machine_tasks=[], backend=backend, config=config, seed=11, accept=keep_two
-    )
+    # The stages in sequence, spending the later two on two candidates only.
+    stages = Iteration(backend=backend, config=config, seed=11)
+    candidates = stages.instructions(pool, [])
+    stages.classify(candidates[:2])
+    stages.instances(candidates[:2])
+    result = stages.result(candidates, candidates[:2])
     stages = [r.stage for r in result.records]
     assert stages[:2] == ["instructions", "instructions"]
     assert result.candidates, f"no instruction parsed: {result.parse_failures}"
