@@ -179,7 +179,8 @@ def _unit_rows(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     if np.any(norms == 0):
         raise InvalidInputError("a zero vector has no direction")
-    return vectors / norms
+    unit: np.ndarray = vectors / norms
+    return unit
 
 
 def mean_pairwise_cosine_distance(vectors: np.ndarray) -> float:

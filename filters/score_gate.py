@@ -10,7 +10,7 @@ only for the scorer version that produced the score.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -22,7 +22,7 @@ ScoreGate = dict[GatedScorer, Annotated[float, Field(allow_inf_nan=False)]]
 """Scorer name -> minimum value kept (validated by pydantic wherever it is embedded)."""
 
 
-def check_score_gate(scores: Iterable[Score], gate: Mapping[str, float]) -> Verdict | None:
+def check_score_gate(scores: Iterable[Score], gate: Mapping[Any, float]) -> Verdict | None:
     """The gate's verdict on one instance's scores: a rejection, or None when it passes.
 
     Args:

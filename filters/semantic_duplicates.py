@@ -79,12 +79,14 @@ class SemanticDuplicateIndex:
 
         if not 0.0 < threshold <= 1.0:
             raise ConfigError(f"threshold must be in (0, 1], got {threshold}")
+        self._index: faiss.IndexHNSWFlat | faiss.IndexFlatIP
         if index == "hnsw":
-            self._index = faiss.IndexHNSWFlat(
+            hnsw = faiss.IndexHNSWFlat(
                 encoder.dimension, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT
             )
-            self._index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-            self._index.hnsw.efSearch = ef_search
+            hnsw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            hnsw.hnsw.efSearch = ef_search
+            self._index = hnsw
         elif index == "exact":
             self._index = faiss.IndexFlatIP(encoder.dimension)
         else:

@@ -288,9 +288,8 @@ class RunPipeline:
         self.index.add_many((str(tid), t.candidate.instruction, t.signature) for tid, t in accepted)
         if self.semantic is not None and accepted:
             # embedded once, in _screen: the pool takes the same vectors the check used
-            self.semantic.add_vectors(
-                [str(tid) for tid, _ in accepted], np.stack([t.embedding for _, t in accepted])
-            )
+            vectors = [t.embedding for _, t in accepted if t.embedding is not None]
+            self.semantic.add_vectors([str(tid) for tid, _ in accepted], np.stack(vectors))
         self.machine_tasks.extend(
             PoolTask(
                 id=str(tid),
