@@ -112,11 +112,12 @@ def test_a_failed_batch_answers_503_with_the_reason_and_keeps_the_run(api: ApiHa
 
     with worker_thread(api, broken):
         answer = api.client.post(
-            "/v1/generate", json={"seed_set": "default", "model": "/nowhere"}, headers=api.headers()
+            "/v1/generate", json={"seed_set": "default"}, headers=api.headers()
         )
+    # The configured model passes the API's access check; it is the worker that fails it.
     assert answer.status_code == 503, answer.text
     assert answer.json()["code"] == "generation_failed"
-    assert "no model at /nowhere" in answer.json()["message"]
+    assert "no model at " in answer.json()["message"]
     with api.database.sessions() as s:
         run = s.scalars(select(Run)).one()
         assert (run.kind, run.status, run.lease_owner) == ("batch", "failed", None)
@@ -163,8 +164,12 @@ with TestClient(create_app(settings, database=database)) as client:
 loaded = sorted(
     m for m in sys.modules
     if m.split(".")[0] in ("torch", "transformers", "vllm", "gguf", "openai")
-    # the Backend protocol (type hints) is no backend; its implementations are
-    or (m.startswith("generators.backends.") and m != "generators.backends.base")
+    # the Backend protocol (type hints) is no backend, and the fleet module only parses the
+    # base URLs the access check compares; the implementations are backends
+    or (
+        m.startswith("generators.backends.")
+        and m not in ("generators.backends.base", "generators.backends.fleet")
+    )
 )
 print(json.dumps({"answers": answers, "loaded": loaded}))
 """
