@@ -164,3 +164,24 @@ def test_cancel_racing_pause_on_a_queued_run(api: ApiHarness) -> None:
     # queued -> paused -> cancelled at most: two changes, every other request loses with 409
     assert 1 <= len(winners) <= 2
     assert all(r.status_code == 409 for r in answers if r not in winners)
+
+
+def test_same_key_generate_queues_exactly_one_batch(db_url: str, tmp_path: Path) -> None:
+    # No worker runs here: every request waits out the bound and answers 202 with the one run.
+    with api_harness(db_url, tmp_path, generate_wait_seconds=0.5) as api:
+        r = api.client.post(
+            "/v1/seed-sets?name=si",
+            content=SEEDS,
+            headers={**api.headers(), "Content-Type": "application/x-ndjson"},
+        )
+        assert r.status_code == 201, r.text
+        headers = {**api.headers(), "Idempotency-Key": "one-batch"}
+        answers = _together(
+            PARALLEL,
+            lambda _: api.client.post(
+                "/v1/generate", json={"seed_set": "si", "prompts": 2}, headers=headers
+            ),
+        )
+        assert {r.status_code for r in answers} == {202}, {r.text for r in answers}
+        assert len({r.content for r in answers}) == 1
+        assert _count(api, Run) == 1
