@@ -47,6 +47,9 @@ def main(examples: int) -> None:
         goal("undocumented_status", status, 0, "lower"),
         goal("schema_mismatches", schema, 0, "lower"),
         goal("cases_failed", sum(1 for r in rows if r["failures"]), 0, "lower"),
+        # A case that raised inside the app (a 500 the test client re-raises) writes no tally
+        # row, so the run's own verdict counts too.
+        goal("pytest_failed", int(outcome.returncode != 0), 0, "lower"),
     ]
     env_info = {
         "examples_per_operation_and_mode": examples,

@@ -13,7 +13,11 @@ The rule (``storable`` v1):
 
 - strings and object keys hold no U+0000;
 - integers lie in the signed 64-bit range [-2**63, 2**63 - 1];
-- floats are finite (no NaN, no Infinity: ``1e400`` parses as Infinity);
+- floats are finite (no NaN, no Infinity: ``1e400`` parses as Infinity) and, since v2, lie
+  strictly within (-2**63, 2**63): PostgreSQL's JSONB writes an integral float without an
+  exponent (``9.3e18`` reads back as the integer 9300000000000000000), which would then fail
+  this very rule when the row is read and validated again (the fuzzer found it on an export
+  spec's ``min_scores``);
 - nesting is at most ``MAX_DEPTH`` (32) objects/arrays deep, counted from the checked value.
 """
 
@@ -25,7 +29,7 @@ from typing import Any, Self
 from pydantic import BaseModel, model_validator
 
 RULE = "storable"
-RULE_VERSION = "v1"
+RULE_VERSION = "v2"
 MAX_DEPTH = 32
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -44,6 +48,8 @@ def _scalar_problem(value: object) -> str | None:
         return "integer outside the signed 64-bit range [-2**63, 2**63 - 1]"
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN and Infinity cannot be stored (JSON has no such numbers)"
+    if isinstance(value, float) and not -(2.0**63) < value < 2.0**63:
+        return "number outside (-2**63, 2**63): it would read back as an unstorable integer"
     return None
 
 
@@ -83,7 +89,7 @@ def check_storable(value: object, *, path: str = "", max_depth: int = MAX_DEPTH)
     """Raise ValueError (pydantic turns it into a 422) naming the first unstorable field.
 
     Raises:
-        ValueError: ``"<path>: <problem> (rule storable v1)"``.
+        ValueError: ``"<path>: <problem> (rule storable <RULE_VERSION>)"``.
     """
     problem = unstorable(value, path=path, max_depth=max_depth)
     if problem is not None:

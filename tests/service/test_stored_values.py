@@ -51,6 +51,8 @@ RUN_BODIES = [
         '{"batch_size": -9223372036854775809}', "backend_options.batch_size", id="-2**63-1"
     ),
     pytest.param('{"batch_size": 1e400}', "backend_options.batch_size", id="1e400"),
+    pytest.param('{"batch_size": 9.3e18}', "backend_options.batch_size", id="float-2**63"),
+    pytest.param('{"x": [1.5, -1e300]}', "backend_options.x[1]", id="float-huge-in-list"),
     pytest.param('{"dtype": NaN}', "backend_options.dtype", id="nan"),
     pytest.param('{"dtype": -Infinity}', "backend_options.dtype", id="-infinity"),
     pytest.param(
@@ -108,6 +110,8 @@ def test_largest_storable_integer_round_trips(api: ApiHarness) -> None:
         pytest.param('{"split_seed": 18446744073709551616}', "split_seed", id="2**64"),
         pytest.param('{"runs": [1, -9223372036854775809]}', "runs[1]", id="-2**63-1-in-list"),
         pytest.param('{"min_scores": {"refusal": 1e400}}', "min_scores.refusal", id="1e400"),
+        # found by the fuzzer: PostgreSQL read this back as an integer beyond 64 bits (500)
+        pytest.param('{"min_scores": {"": 9.223372036854776e18}}', "min_scores.", id="float-2**63"),
         pytest.param('{"min_scores": {"refusal": "NaN"}}', "min_scores.refusal", id="nan-string"),
         pytest.param('{"seed_sets": ["si\\u0000"]}', "seed_sets[0]", id="nul"),
         pytest.param('{"max_per_type": {"generation": 1e30}}', "max_per_type", id="float-cap"),
