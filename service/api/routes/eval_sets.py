@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
-from fastapi import Path as PathParam
+from fastapi import APIRouter, Request
 
 from service.api.deps import DatabaseDep, ReadKey, WriteKey, read
 from service.api.errors import KEYED, error_responses
 from service.api.schemas import EvalSetOut
-from service.api.uploads import UPLOAD_BODY, read_upload
+from service.api.uploads import SET_NAME, SET_PATH_NAME, UPLOAD_BODY, read_upload
 from service.eval_files import parse_eval_file
 from service.storage.datasets import get_eval_set, import_eval_set, list_eval_sets
 
 router = APIRouter(prefix="/v1/eval-sets", tags=["eval sets"], responses=error_responses(*KEYED))
-NAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"
-NAME = Annotated[str, Query(min_length=1, max_length=200, pattern=NAME_PATTERN)]
-# Looked up by the rule names are created with, so U+0000 or a 10 kB name is a 422 on every
-# database (PostgreSQL refused NUL with its own error, SQLite answered 404).
-PATH_NAME = Annotated[str, PathParam(min_length=1, max_length=200, pattern=NAME_PATTERN)]
 
 
 @router.post(
@@ -30,7 +22,7 @@ PATH_NAME = Annotated[str, PathParam(min_length=1, max_length=200, pattern=NAME_
     responses=error_responses(409, 413, 422),
 )
 async def upload_eval_set(
-    request: Request, name: NAME, database: DatabaseDep, _: WriteKey
+    request: Request, name: SET_NAME, database: DatabaseDep, _: WriteKey
 ) -> EvalSetOut:
     """Register an eval set (JSONL: id, instruction, instances); errors name the line."""
     items = parse_eval_file(await read_upload(request))
@@ -46,7 +38,7 @@ async def list_all(database: DatabaseDep, _: ReadKey) -> list[EvalSetOut]:
 
 
 @router.get("/{name}", response_model=EvalSetOut, responses=error_responses(404, 422))
-async def show(name: PATH_NAME, database: DatabaseDep, _: ReadKey) -> EvalSetOut:
+async def show(name: SET_PATH_NAME, database: DatabaseDep, _: ReadKey) -> EvalSetOut:
     return await read(
         database, lambda session: EvalSetOut.model_validate(get_eval_set(session, name))
     )

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request, Response
-from fastapi import Path as PathParam
+from fastapi import APIRouter, Request, Response
 
 from service.api.deps import DatabaseDep, ReadKey, WriteKey, read
 from service.api.errors import KEYED, error_responses
 from service.api.schemas import SeedSetCreated, SeedSetOut
-from service.api.uploads import UPLOAD_BODY, read_upload
+from service.api.uploads import SET_NAME, SET_PATH_NAME, UPLOAD_BODY, read_upload
 from service.seed_files import parse_seed_file
 from service.storage.seeds import get_seed_set, import_seed_set, list_seed_sets
 
 router = APIRouter(prefix="/v1/seed-sets", tags=["seed sets"], responses=error_responses(*KEYED))
-NAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"
-NAME = Annotated[str, Query(min_length=1, max_length=200, pattern=NAME_PATTERN)]
-# Looked up by the rule names are created with, so U+0000 or a 10 kB name is a 422 on every
-# database (PostgreSQL refused NUL with its own error, SQLite answered 404).
-PATH_NAME = Annotated[str, PathParam(min_length=1, max_length=200, pattern=NAME_PATTERN)]
 
 
 @router.post(
@@ -33,7 +25,7 @@ PATH_NAME = Annotated[str, PathParam(min_length=1, max_length=200, pattern=NAME_
     },
 )
 async def upload_seed_set(
-    request: Request, response: Response, name: NAME, database: DatabaseDep, _: WriteKey
+    request: Request, response: Response, name: SET_NAME, database: DatabaseDep, _: WriteKey
 ) -> SeedSetCreated:
     """Import a seed file (Self-Instruct or Alpaca JSONL), all or nothing; errors name the line."""
     seed_file = parse_seed_file(await read_upload(request))
@@ -55,7 +47,7 @@ async def list_all(database: DatabaseDep, _: ReadKey) -> list[SeedSetOut]:
 
 
 @router.get("/{name}", response_model=SeedSetOut, responses=error_responses(404, 422))
-async def show(name: PATH_NAME, database: DatabaseDep, _: ReadKey) -> SeedSetOut:
+async def show(name: SET_PATH_NAME, database: DatabaseDep, _: ReadKey) -> SeedSetOut:
     return await read(
         database, lambda session: SeedSetOut.model_validate(get_seed_set(session, name=name))
     )
