@@ -16,7 +16,7 @@ from rich.table import Table
 from service.errors import ServiceError
 from service.reports.commands import probe_refusals, report_command
 from service.settings import get_settings
-from service.storage.db import Database
+from service.storage.db import Database, safe_url
 
 app = typer.Typer(
     help="instructforge: grow instruction-tuning data from seed tasks.", no_args_is_help=True
@@ -61,7 +61,7 @@ def db_upgrade(revision: str = typer.Option("head", help="Target revision.")) ->
 
     url = get_settings().database_url
     migrate.upgrade(url, revision)
-    console.print(f"database at [bold]{revision}[/bold]: {_safe_url(url)}")
+    console.print(f"database at [bold]{revision}[/bold]: {safe_url(url)}")
 
 
 @db_app.command("downgrade")
@@ -154,12 +154,6 @@ def seeds_list() -> None:
     console.print(table)
 
 
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
-
-
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 model_app = typer.Typer(help="The embedded model.", no_args_is_help=True)
 evals_app = typer.Typer(help="Held-out eval sets (for decontamination).", no_args_is_help=True)
@@ -199,14 +193,12 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """List API keys: id, name, prefix, scopes, created, revoked (never the key itself)."""
-    from sqlalchemy import select
-
-    from service.storage.models import ApiKey
+    from service.storage.keys import list_api_keys
 
     database = open_database()
     try:
         with database.sessions() as session:
-            for key in session.scalars(select(ApiKey).order_by(ApiKey.id)):
+            for key in list_api_keys(session):
                 revoked = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else ""
                 print(
                     f"{key.id}\t{key.name}\t{key.prefix}…\t{','.join(key.scopes)}\t"

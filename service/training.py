@@ -7,11 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
-from service.errors import InvalidInput, NotFound
+from service.errors import InvalidInput
+from service.storage.datasets import find_ready_version
 from service.storage.db import Database
-from service.storage.models import Dataset, DatasetVersion, TrainingRun, utcnow
+from service.storage.training_runs import add_training_run
 
 
 def parse_dataset_ref(ref: str) -> tuple[str, int | None]:
@@ -30,20 +29,13 @@ def resolve_version(database: Database, ref: str) -> tuple[int, Path]:
     """The ready version's row id and directory.
 
     Raises:
+        InvalidInput: `ref` is not NAME, NAME@N or NAME@latest.
         NotFound: no such dataset or ready version.
     """
     name, version = parse_dataset_ref(ref)
     with database.sessions() as session:
-        stmt = (
-            select(DatasetVersion)
-            .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
-            .where(Dataset.name == name, DatasetVersion.status == "ready")
-        )
-        if version is not None:
-            stmt = stmt.where(DatasetVersion.version == version)
-        row = session.scalar(stmt.order_by(DatasetVersion.version.desc()).limit(1))
-        if row is None or row.path is None:
-            raise NotFound(f"no ready dataset version {ref!r}: export one first")
+        row = find_ready_version(session, dataset=name, version=version)
+        assert row.path is not None  # find_ready_version returns only published versions
         return row.id, Path(row.path)
 
 
@@ -56,18 +48,14 @@ def record_training_run(database: Database, *, dataset_version_id: int, result: 
     )
     base = manifest.get("base_model", {})
     with database.transaction() as session:
-        row = TrainingRun(
+        return add_training_run(
+            session,
             dataset_version_id=dataset_version_id,
             output_dir=str(result.output_dir),
             base_model=str(base.get("name", "")),
             base_model_hash=base.get("hash"),
             config=manifest.get("config", {}),
             config_hash=manifest.get("config_hash", ""),
-            status="completed",
             metrics=json.loads(json.dumps(result.metrics, default=str)),
             manifest_sha256=digest,
-            finished_at=utcnow(),
         )
-        session.add(row)
-        session.flush()
-        return row.id

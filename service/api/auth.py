@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cachetools import TTLCache
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.storage.db import read_async
+from service.storage.db import AsyncEngine, read_async
 from service.storage.keys import hash_key, read_api_key
 
 

@@ -12,14 +12,12 @@ from typing import Annotated, TypeVar
 import anyio.to_thread
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import Session
 
 from service.api.auth import KeyVerifier, Principal
 from service.api.schemas import MAX_ID
 from service.errors import Forbidden, Unauthorized
 from service.settings import Settings
-from service.storage.db import AsyncEngines, Database
+from service.storage.db import AsyncEngine, AsyncEngines, Database, Session
 from service.storage.keys import has_scope
 
 T = TypeVar("T")

@@ -30,13 +30,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
 from dataformats import JsonlError
 from filters import errors as filter_errors
 from generators import errors as generator_errors
 from service.errors import ServiceError
+from service.storage.db import DataError
 from templating import SlotError
 from trainer import errors as trainer_errors
 

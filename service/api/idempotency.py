@@ -14,13 +14,12 @@ from typing import Annotated, Any
 
 from fastapi import Header
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
 from starlette.background import BackgroundTasks
 
 from service.api.errors import error_body
 from service.errors import Conflict, InvalidInput, ServiceError
 from service.storage import idempotency as records
-from service.storage.db import Database
+from service.storage.db import Database, Session
 
 IdempotencyKey = Annotated[
     str | None,

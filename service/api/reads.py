@@ -14,7 +14,6 @@ from typing import Any
 import orjson
 from fastapi import Response
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.api.schemas import (
     GenerationOut,
@@ -28,7 +27,7 @@ from service.api.schemas import (
 from service.errors import InvalidInput
 from service.storage import runs as run_store
 from service.storage import tasks as task_store
-from service.storage.db import read_async
+from service.storage.db import AsyncEngine, read_async
 from service.storage.pages import Row
 
 _RUN_COUNTERS = (

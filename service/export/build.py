@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy.orm import Session
 
-from service.errors import LeaseLost, NotFound
+from service.errors import LeaseLost
 from service.export.card import render_card
 from service.export.decontam import EvalSetGuard
-from service.export.examples import InstanceRow, TaskRow, examples_of, split_of
+from service.export.examples import examples_of, split_of
 from service.export.maintenance import clear_unpublished
 from service.export.manifest import build_manifest, lineage
 from service.export.rules import TypeCaps, apply_min_scores
@@ -34,14 +33,22 @@ from service.export.tally import Tally
 from service.export.writers import VersionWriter, content_hash, describe_file, write_bytes
 from service.heartbeat import heartbeat, owner_id
 from service.reports.dataset import version_reports
-from service.storage.candidates import check_runs, resolve_seed_sets, stream_tasks
+from service.storage.candidates import (
+    InstanceRow,
+    TaskRow,
+    check_runs,
+    resolve_seed_sets,
+    stream_tasks,
+)
 from service.storage.datasets import (
     ItemWriter,
     allocate_version,
     check_dataset_name,
     get_eval_set,
     get_or_create_dataset,
+    get_version_by_id,
 )
+from service.storage.db import Session
 from service.storage.export_jobs import (
     export_job,
     fail_version,
@@ -206,8 +213,7 @@ def build_version(
             items are removed and no directory is left behind.
     """
     with database.sessions() as session:
-        if session.get(DatasetVersion, version_id) is None:
-            raise NotFound(f"no dataset version id {version_id}")
+        get_version_by_id(session, version_id)
         if not holds_lease(session, version_id=version_id, owner=owner):
             raise LeaseLost(f"dataset version id {version_id} is not being built by {owner}")
         job = export_job(session, version_id)
@@ -236,13 +242,12 @@ def _build(
         # Two sessions: one streams the tasks, the other records items and the version, so
         # on PostgreSQL the server's work on the items overlaps the exporter's own.
         with database.sessions() as session, session.begin(), database.sessions() as reader:
-            row = session.get(DatasetVersion, version_id)
-            assert row is not None
+            row = get_version_by_id(session, version_id)
             manifest = _write_version(session, reader, row, name, tmp)
             reader.rollback()
             # Guarded by the lease and first: a builder that lost the version writes nothing,
             # and on PostgreSQL the row stays locked until the commit after the rename.
-            finish_version(
+            row = finish_version(
                 session,
                 version_id=version_id,
                 owner=owner,
@@ -252,7 +257,6 @@ def _build(
             )
             _publish(tmp, final)
             published = True
-            session.refresh(row)
             info = version_info(row, name)
         return info
     except BaseException as exc:

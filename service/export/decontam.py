@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from filters.decontamination import RULE_NAME, RULE_VERSION, Decontaminator
 from filters.types import Verdict
-from service.export.examples import InstanceRow, TaskRow
+from service.storage.candidates import InstanceRow, TaskRow
 from service.storage.datasets import get_eval_set, load_eval_items
+from service.storage.db import Session
 
 
 class EvalSetGuard:

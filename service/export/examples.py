@@ -3,42 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from service.storage.candidates import InstanceRow, TaskRow
 
 TRAIN = "train"
 VALIDATION = "validation"
 SPLITS = (TRAIN, VALIDATION)
-
-
-@dataclass(slots=True)
-class InstanceRow:
-    """An accepted instance of a selected task."""
-
-    id: int
-    idx: int
-    input: str
-    output: str
-
-
-@dataclass(slots=True)
-class TaskRow:
-    """A candidate task with its accepted instances and its scores, as read from the database."""
-
-    id: int
-    origin: str
-    run_id: int | None
-    seed_set_id: int
-    instruction: str
-    is_classification: bool | None
-    turns: list[dict[str, Any]] | None
-    instances: list[InstanceRow] = field(default_factory=list)
-    # (instance_id or None for a task-level score, scorer, scorer_version, value), oldest first.
-    scores: list[tuple[int | None, str, str, float | None]] = field(default_factory=list)
-
-    @property
-    def task_type(self) -> str:
-        return "classification" if self.is_classification else "generation"
 
 
 @dataclass(slots=True)

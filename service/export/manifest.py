@@ -6,10 +6,9 @@ from importlib import metadata
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import select, union
-from sqlalchemy.orm import Session
 
-from service.storage.models import DatasetItem, EvalSet, Generation, Run, SeedSet, Task
+from service.storage.db import Session
+from service.storage.lineage import generation_sources, runs_lineage, seed_sets_lineage
 
 # Bumped whenever the bytes written for the same rows change (layout, JSON shape, Parquet options).
 EXPORT_FORMAT_VERSION = "1"
@@ -20,65 +19,6 @@ def package_version() -> str:
         return metadata.version("instructforge")
     except metadata.PackageNotFoundError:  # running from a checkout that is not installed
         return "0+unknown"
-
-
-_MODEL = ("backend", "model_name", "model_hash", "engine", "engine_version")
-_TEMPLATE = ("template_name", "template_version", "template_sha256")
-
-
-def _generations(
-    session: Session, version_id: int
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Distinct models and templates of the generations behind the version's tasks.
-
-    One pass: each of a task's three generation links joins generations by primary key, and
-    only the distinct (model, template) combinations come back.
-    """
-    columns = [getattr(Generation, c) for c in (*_MODEL, *_TEMPLATE)]
-    branches = [
-        select(*columns)
-        .select_from(DatasetItem)
-        .join(Task, Task.id == DatasetItem.task_id)
-        .join(Generation, Generation.id == link)
-        .where(DatasetItem.dataset_version_id == version_id)
-        for link in (
-            Task.generation_id,
-            Task.classification_generation_id,
-            Task.instances_generation_id,
-        )
-    ]
-    rows = session.execute(union(*branches)).all()
-    models = sorted({tuple(r[: len(_MODEL)]) for r in rows})
-    templates = sorted({tuple(r[len(_MODEL) :]) for r in rows})
-    return (
-        [dict(zip(_MODEL, m, strict=True)) for m in models],
-        [dict(zip(_TEMPLATE, t, strict=True)) for t in templates],
-    )
-
-
-def _runs(session: Session, run_ids: set[int | None]) -> list[dict[str, Any]]:
-    ids = sorted(i for i in run_ids if i is not None)
-    rows = session.scalars(select(Run).where(Run.id.in_(ids)).order_by(Run.id))
-    return [
-        {
-            "id": run.id,
-            "kind": run.kind,
-            "seed_set_id": run.seed_set_id,
-            "config_hash": run.config_hash,
-            "policy_version": run.policy_version,
-            "config": run.config,
-        }
-        for run in rows
-    ]
-
-
-def _seed_sets(session: Session, seed_set_ids: set[int]) -> list[dict[str, Any]]:
-    rows = session.execute(
-        select(SeedSet.id, SeedSet.name, SeedSet.content_hash)
-        .where(SeedSet.id.in_(sorted(seed_set_ids)))
-        .order_by(SeedSet.id)
-    )
-    return [{"id": i, "name": n, "content_hash": h} for i, n, h in rows]
 
 
 def lineage(
@@ -100,10 +40,10 @@ def lineage(
         scorers: scorer -> versions seen on exported items.
         decontamination: the eval sets checked, threshold, rule and version.
     """
-    models, templates = _generations(session, version_id)
+    models, templates = generation_sources(session, version_id)
     return {
-        "runs": _runs(session, run_ids),
-        "seed_sets": _seed_sets(session, seed_set_ids),
+        "runs": runs_lineage(session, run_ids),
+        "seed_sets": seed_sets_lineage(session, seed_set_ids),
         "models": models,
         "templates": templates,
         "scorers": scorers,
@@ -114,15 +54,6 @@ def lineage(
             "pyarrow": pa.__version__,
         },
     }
-
-
-def eval_set_lineage(session: Session, names: list[str]) -> list[dict[str, Any]]:
-    rows = session.execute(
-        select(EvalSet.name, EvalSet.content_hash, EvalSet.item_count)
-        .where(EvalSet.name.in_(names))
-        .order_by(EvalSet.name)
-    )
-    return [{"name": n, "content_hash": h, "items": c} for n, h, c in rows]
 
 
 def build_manifest(

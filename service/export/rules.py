@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.export.examples import InstanceRow, TaskRow
+from service.storage.candidates import InstanceRow, TaskRow
 
 
 @dataclass(frozen=True, slots=True)

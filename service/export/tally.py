@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from service.export.examples import SPLITS, Example, TaskRow
+from service.export.examples import SPLITS, Example
 from service.export.rules import latest_scores
+from service.storage.candidates import TaskRow
 
 # Scores are bucketed to this many decimals: the distribution keeps exact counts per bucket, so
 # memory grows with the number of distinct values, not with the number of tasks.

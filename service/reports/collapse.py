@@ -13,16 +13,15 @@ from statistics import fmean
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from filters.diversity import ngrams
 from filters.heuristics import INSTRUCTION_RULES
 from filters.near_duplicates import RULE_NAME as NEAR_DUPLICATE_RULE
 from filters.rouge import TokenEncoder, rouge_l_many, rouge_tokenize
 from service.reports.schema import CollapseRadar
-from service.storage.models import Run
+from service.storage.db import Session
 from service.storage.reports import RunRows, read_run_rows
+from service.storage.runs import run_iteration
 
 STOP_RULES_VERSION = "1"
 
@@ -85,7 +84,7 @@ def check_stop_rules(
     if not rules.active:
         return None
     # Only the last K iterations' calls and scores are read; every task is (seen bigrams).
-    last = session.scalar(select(Run.iteration).where(Run.id == run_id)) or 0
+    last = run_iteration(session, run_id)
     rows = read_run_rows(session, run_id, since_iteration=last - rules.for_iterations + 1)
     radars = collapse_radars(rows, rows.iteration_numbers()[-rules.for_iterations :])
     why = stop_reason(rules, sorted(radars.items()))

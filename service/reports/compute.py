@@ -7,14 +7,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from sqlalchemy.orm import Session
-
 from filters.diversity import distinct_n
 from filters.heuristics import INSTRUCTION_RULES
 from filters.near_duplicates import RULE_NAME as NEAR_DUPLICATE_RULE
 from service.reports.audits import judge_audit, refusals
 from service.reports.collapse import collapse_radars
 from service.reports.schema import Diversity, IterationReport, RuleYield, RunReport, Yield
+from service.storage.db import Session
 from service.storage.reports import GenerationRow, RunRows, TaskRow, read_run_rows
 
 Cost = tuple[float, float]  # (prompt tokens, completion tokens)

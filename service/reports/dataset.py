@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from service.reports.compute import build_run_report
 from service.reports.schema import RunReport, shown
+from service.storage.db import Session
 
 YIELD_PNG = "report_yield_by_rule.png"
 DIVERSITY_PNG = "report_diversity.png"

@@ -15,7 +15,7 @@ from service.runs.worker import Worker
 from service.settings import Settings
 from service.storage.db import Database
 from service.storage.models import Run
-from service.storage.runs import claim_run, create_run
+from service.storage.runs import claim_run, create_run, get_run
 from service.storage.seeds import get_seed_set
 
 
@@ -92,8 +92,7 @@ def run_in_foreground(
                 raise InvalidInput(f"run {run_id} was claimed by another worker first")
             worker.work(run_id)
         with database.sessions() as session:
-            run = session.get(Run, run_id)
-            assert run is not None
+            run = get_run(session, run_id)
             console.print(
                 f"run {run_id} {run.status}: {run.accepted_count} accepted, "
                 f"{run.rejected_count} rejected, {run.parse_failure_count} parse failures"

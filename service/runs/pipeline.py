@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,47 +24,28 @@ from filters.refusal import detect_refusal
 from filters.score_gate import RULE as SCORE_GATE_RULE
 from filters.score_gate import check_score_gate
 from filters.semantic_duplicates import SemanticDuplicateIndex
-from filters.types import Score, Verdict
+from filters.types import Verdict
 from generators.backends import make_backend
 from generators.backends.base import Backend
 from generators.bootstrap import Iteration
-from generators.types import Candidate, IterationResult, PoolTask, SamplingParams
+from generators.types import Candidate, PoolTask, SamplingParams
 from service.runs.config import RunConfig, check_backend
 from service.settings import Settings
 from service.storage.db import Database
-from service.storage.iterations import load_pool
+from service.storage.iterations import IterationToStore, TaskToStore, load_pool
 from service.storage.runs import get_run
 
 NO_INSTANCES_RULE = ("instances", "1")
 
 
 @dataclass
-class PendingTask:
+class PendingTask(TaskToStore):
     """A parsed instruction with every verdict and score, not yet stored."""
 
-    key: str
-    candidate: Candidate
-    signature: bytes
-    verdict: Verdict
-    instance_verdicts: list[Verdict] = field(default_factory=list)
-    scores: list[tuple[int | None, Score]] = field(default_factory=list)
-    embedding: np.ndarray | None = None  # the semantic rule's vector, when the rule ran
-
-    @property
-    def accepted(self) -> bool:
-        return self.verdict.accepted
+    embedding: np.ndarray | None = None  # the semantic rule's vector, when it ran (not stored)
 
 
-@dataclass
-class IterationOutcome:
-    iteration: int
-    result: IterationResult
-    tasks: list[PendingTask]
-    wall_s: float
-
-    @property
-    def accepted(self) -> int:
-        return sum(t.accepted for t in self.tasks)
+IterationOutcome = IterationToStore[PendingTask]
 
 
 BackendFor = Callable[[RunConfig], Backend]

@@ -16,8 +16,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import DBAPIError
-
 from filters.errors import FilterError
 from generators.backends.base import Backend
 from generators.errors import GeneratorError
@@ -28,13 +26,14 @@ from service.reports.collapse import check_stop_rules
 from service.runs.config import RunConfig
 from service.runs.pipeline import IterationOutcome, RunPipeline, make_run_backend, open_pipeline
 from service.settings import Settings
-from service.storage.db import Database
+from service.storage.db import Database, DBAPIError, is_connection_lost
 from service.storage.export_jobs import ExportJob, claim_export
 from service.storage.iterations import commit_iteration
 from service.storage.models import Run
 from service.storage.runs import (
     add_event,
     claim_run,
+    get_run,
     release_lease,
     renew_lease,
 )
@@ -47,12 +46,6 @@ ProgressHook = Callable[[Run, IterationOutcome], None]
 
 def worker_id() -> str:
     return owner_id("worker")
-
-
-def is_connection_lost(exc: BaseException) -> bool:
-    """A database error that says the connection broke (server restart, terminated backend,
-    network), not that the job's data is wrong."""
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 @dataclass
@@ -182,8 +175,7 @@ class Worker:
         idle = 0
         while True:
             with self.database.sessions() as session:
-                run = session.get(Run, run_id)
-                assert run is not None
+                run = get_run(session, run_id)
             if run.lease_owner != self.owner or run.status != "running":
                 self._release(run_id, None, f"stopping: run is {run.status}")
                 return
@@ -210,8 +202,7 @@ class Worker:
             idle = 0 if outcome.accepted else idle + 1
             if self.on_iteration is not None:
                 with self.database.sessions() as session:
-                    fresh = session.get(Run, run_id)
-                    assert fresh is not None
+                    fresh = get_run(session, run_id)
                 self.on_iteration(fresh, outcome)
 
     def _paused_by_stop_rule(self, run_id: int, config: RunConfig) -> bool:
@@ -261,10 +252,9 @@ class Worker:
 
     def _fail(self, run_id: int, error: str) -> None:
         with self.database.transaction() as session:
-            run = session.get(Run, run_id)
-            if run is not None and run.lease_owner == self.owner:
-                run.error = error[:4000]
-            release_lease(session, run_id=run_id, owner=self.owner, status="failed")
+            release_lease(
+                session, run_id=run_id, owner=self.owner, status="failed", error=error[:4000]
+            )
             add_event(session, run_id, "failed", error[:4000])
         log.error("run %s failed: %s", run_id, error)
 

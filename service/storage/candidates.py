@@ -9,17 +9,49 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Result, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from service.errors import NotFound
-from service.export.examples import InstanceRow, TaskRow
-from service.export.spec import ExportSpec
 from service.storage.models import Instance, Run, Score, SeedSet, Task
 
+if TYPE_CHECKING:  # the spec is read, never imported: storage does not depend on the export
+    from service.export.spec import ExportSpec
+
 BATCH_ROWS = 5000
+
+
+@dataclass(slots=True)
+class InstanceRow:
+    """An accepted instance of a selected task."""
+
+    id: int
+    idx: int
+    input: str
+    output: str
+
+
+@dataclass(slots=True)
+class TaskRow:
+    """A candidate task with its accepted instances and its scores, as read from the database."""
+
+    id: int
+    origin: str
+    run_id: int | None
+    seed_set_id: int
+    instruction: str
+    is_classification: bool | None
+    turns: list[dict[str, Any]] | None
+    instances: list[InstanceRow] = field(default_factory=list)
+    # (instance_id or None for a task-level score, scorer, scorer_version, value), oldest first.
+    scores: list[tuple[int | None, str, str, float | None]] = field(default_factory=list)
+
+    @property
+    def task_type(self) -> str:
+        return "classification" if self.is_classification else "generation"
 
 
 def resolve_seed_sets(session: Session, names: list[str] | None) -> list[int] | None:

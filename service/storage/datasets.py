@@ -106,6 +106,34 @@ def get_version(session: Session, *, dataset: str, version: int) -> DatasetVersi
     return row
 
 
+def find_ready_version(session: Session, *, dataset: str, version: int | None) -> DatasetVersion:
+    """A `ready` version of a dataset: number `version`, or the newest when None.
+
+    Raises:
+        NotFound: no such dataset, or no ready version (of that number).
+    """
+    stmt = (
+        select(DatasetVersion)
+        .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+        .where(Dataset.name == dataset, DatasetVersion.status == "ready")
+    )
+    if version is not None:
+        stmt = stmt.where(DatasetVersion.version == version)
+    row = session.scalar(stmt.order_by(DatasetVersion.version.desc()).limit(1))
+    if row is None or row.path is None:
+        which = "latest" if version is None else str(version)
+        raise NotFound(f"no ready dataset version {dataset}@{which}: export one first")
+    return row
+
+
+def get_version_by_id(session: Session, version_id: int) -> DatasetVersion:
+    """Raises NotFound when there is no dataset version with this row id."""
+    row = session.get(DatasetVersion, version_id)
+    if row is None:
+        raise NotFound(f"no dataset version id {version_id}")
+    return row
+
+
 def list_versions(session: Session, dataset: str) -> list[DatasetVersion]:
     """Every version of a dataset, oldest first. Raises NotFound for an unknown dataset."""
     ds = get_dataset(session, dataset)

@@ -4,6 +4,9 @@ loop for the API's reads.
 A SQLite `:memory:` URL is served as a named shared-cache in-memory database, so the sync
 engine's threads, the asyncio engine and Alembic all see one database (each plain `:memory:`
 connection would see an empty database of its own). It lives as long as its Database.
+
+Code outside `service/storage/` never imports SQLAlchemy (a test scans for it): it names the
+session and engine types and the driver errors it must tell apart through this module.
 """
 
 from __future__ import annotations
@@ -22,10 +25,14 @@ from sqlalchemy import Connection, CursorResult, Engine, Update, create_engine, 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError as DataError
+from sqlalchemy.exc import DBAPIError as DBAPIError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine as AsyncEngine
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.orm import Session as Session
+from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 from sqlalchemy.util import greenlet_spawn
 
@@ -34,6 +41,17 @@ from service.errors import DatabaseUnavailable
 T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_S = 30  # wait out a writer's lock rather than fail
 CONNECTION_WAIT_S = 10.0  # an async read waits this long for a pooled connection, then 503s
+
+
+def safe_url(url: str) -> str:
+    """The database URL with its password masked, for logs and the CLI."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """A database error that says the connection broke (server restart, terminated backend,
+    network), not that the job's data is wrong."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def _is_shared_memory(url: str) -> bool:

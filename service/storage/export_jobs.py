@@ -84,8 +84,11 @@ def finish_version(
     content_hash: str,
     counts: dict[str, Any],
     path: str,
-) -> None:
+) -> DatasetVersion:
     """Mark our version ready and give its lease up, in the transaction holding its items.
+
+    Returns:
+        The version's row as it now stands.
 
     Raises:
         LeaseLost: another builder holds the version now; the caller rolls back.
@@ -99,6 +102,9 @@ def finish_version(
     )
     if changed_rows(session, published) != 1:
         raise LeaseLost(f"dataset version id {version_id}: lease lost before publishing")
+    row = session.get(DatasetVersion, version_id, populate_existing=True)
+    assert row is not None  # the UPDATE above just changed it
+    return row
 
 
 def fail_version(session: Session, *, version_id: int, owner: str, error: str) -> bool:

@@ -2,18 +2,57 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, undefer
 
-from generators.types import GenerationRecord, PoolTask
+from filters.types import Score as TaskScore
+from filters.types import Verdict
+from generators.types import Candidate, GenerationRecord, IterationResult, PoolTask
 from generators.types import Instance as PoolInstance
 from service.storage.models import Generation, Instance, ParseFailure, Run, Score, Task
 from service.storage.runs import add_event, add_rejections, advance_iteration
 
-if TYPE_CHECKING:
-    from service.runs.pipeline import IterationOutcome, PendingTask
+
+@dataclass
+class TaskToStore:
+    """A parsed instruction with every verdict and score: what an iteration stores of it.
+
+    `key` names it within its iteration (a `nearest_id` verdict may point at another task's
+    key); `instance_verdicts[i]` and `scores` (instance index or None, score) refer to
+    `candidate.instances[i]`.
+    """
+
+    key: str
+    candidate: Candidate
+    signature: bytes
+    verdict: Verdict
+    instance_verdicts: list[Verdict] = field(default_factory=list)
+    scores: list[tuple[int | None, TaskScore]] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        return self.verdict.accepted
+
+
+T = TypeVar("T", bound=TaskToStore)
+
+
+@dataclass
+class IterationToStore(Generic[T]):
+    """One iteration's outcome: the library's result (records, parse failures, timings), the
+    screened tasks in candidate order and the wall time in seconds."""
+
+    iteration: int
+    result: IterationResult
+    tasks: list[T]
+    wall_s: float
+
+    @property
+    def accepted(self) -> int:
+        return sum(t.accepted for t in self.tasks)
 
 
 def _generation_row(rec: GenerationRecord, run_id: int, iteration: int) -> Generation:
@@ -52,7 +91,7 @@ def _generation_row(rec: GenerationRecord, run_id: int, iteration: int) -> Gener
     )
 
 
-def _nearest_id(task: PendingTask, key_to_id: dict[str, int]) -> int | None:
+def _nearest_id(task: TaskToStore, key_to_id: dict[str, int]) -> int | None:
     nearest = task.verdict.nearest_id
     if nearest is None:
         return None
@@ -67,8 +106,8 @@ def commit_iteration(
     run: Run,
     owner: str,
     lease_seconds: int,
-    outcome: IterationOutcome,
-) -> list[tuple[int, PendingTask]]:
+    outcome: IterationToStore[T],
+) -> list[tuple[int, T]]:
     """Store an iteration; returns (task id, pending task) pairs in candidate order.
 
     Raises:
@@ -112,7 +151,7 @@ def commit_iteration(
         for f in result.parse_failures
     )
     key_to_id: dict[str, int] = {}
-    stored: list[tuple[int, PendingTask]] = []
+    stored: list[tuple[int, T]] = []
     for task in outcome.tasks:
         row = _task_row(task, run, outcome.iteration, key_to_id)
         session.add(row)
@@ -137,7 +176,7 @@ def commit_iteration(
     return stored
 
 
-def _task_row(task: PendingTask, run: Run, iteration: int, key_to_id: dict[str, int]) -> Task:
+def _task_row(task: TaskToStore, run: Run, iteration: int, key_to_id: dict[str, int]) -> Task:
     cand, verdict = task.candidate, task.verdict
     return Task(
         origin="machine",
@@ -159,7 +198,7 @@ def _task_row(task: PendingTask, run: Run, iteration: int, key_to_id: dict[str, 
     )
 
 
-def _store_instances(session: Session, task_id: int, task: PendingTask) -> None:
+def _store_instances(session: Session, task_id: int, task: TaskToStore) -> None:
     rows = []
     for idx, inst in enumerate(task.candidate.instances):
         v = task.instance_verdicts[idx] if idx < len(task.instance_verdicts) else None

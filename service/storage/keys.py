@@ -51,6 +51,11 @@ def revoke_api_key(session: Session, key_id: int) -> bool:
     return True
 
 
+def list_api_keys(session: Session) -> list[ApiKey]:
+    """Every key, revoked ones included, oldest first."""
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
 _BY_HASH = select(ApiKey.id, ApiKey.name, ApiKey.scopes, ApiKey.revoked_at).where(
     ApiKey.key_hash == bindparam("key_hash")
 )

@@ -105,8 +105,18 @@ def renew_lease(session: Session, *, run_id: int, owner: str, lease_seconds: int
     return leases.renew(session, Run, job_id=run_id, owner=owner, lease_seconds=lease_seconds)
 
 
-def release_lease(session: Session, *, run_id: int, owner: str, status: str | None = None) -> None:
+def release_lease(
+    session: Session,
+    *,
+    run_id: int,
+    owner: str,
+    status: str | None = None,
+    error: str | None = None,
+) -> None:
+    """Give our lease on a run up, with its new status and error (nothing if not ours)."""
     values = leases.released(status, terminal=status in TERMINAL)
+    if error is not None:
+        values["error"] = error
     session.execute(update(Run).where(Run.id == run_id, Run.lease_owner == owner).values(**values))
 
 
@@ -149,10 +159,16 @@ def advance_iteration(
 
 
 def get_run(session: Session, run_id: int) -> Run:
+    """Raises NotFound when there is no run `run_id`."""
     run = session.get(Run, run_id)
     if run is None:
         raise NotFound(f"no run {run_id}")
     return run
+
+
+def run_iteration(session: Session, run_id: int) -> int:
+    """The run's last committed iteration (0 for none, or no such run)."""
+    return session.scalar(select(Run.iteration).where(Run.id == run_id)) or 0
 
 
 @lru_cache(maxsize=16)

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
 from service.api.deps import DatabaseDep, ReadKey, SettingsDep, WriteKey
 from service.api.errors import KEYED, error_responses
@@ -33,6 +32,7 @@ from service.export import (
 )
 from service.heartbeat import owner_id
 from service.storage.candidates import count_candidates
+from service.storage.db import Session
 from service.storage.models import DatasetVersion
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=error_responses(*KEYED))

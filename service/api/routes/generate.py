@@ -15,7 +15,6 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
 from generators.config import BootstrapConfig
 from service.api.deps import DatabaseDep, SettingsDep, WriteKey
@@ -27,7 +26,7 @@ from service.errors import InvalidInput, RefusedTooBig, ServiceError
 from service.runs.access import authorize_backend
 from service.runs.config import RunConfig, config_sha256
 from service.storage import runs as run_store
-from service.storage.db import Database
+from service.storage.db import Database, Session
 from service.storage.keys import has_scope
 from service.storage.models import Run
 from service.storage.seeds import get_seed_set

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
 
 from service.api import reads
 from service.api.deps import DatabaseDep, ReadEngine, ReadKey, RunId, SettingsDep, WriteKey, read
@@ -20,6 +19,7 @@ from service.reports.schema import RunReport
 from service.runs.access import authorize_backend
 from service.runs.config import RunConfig, config_sha256
 from service.storage import runs as run_store
+from service.storage.db import Session
 from service.storage.keys import has_scope
 from service.storage.models import Run
 from service.storage.seeds import get_seed_set

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy.orm import Session
 
 from service.api import reads
 from service.api.deps import ReadEngine, ReadKey, TaskId
@@ -20,6 +19,7 @@ from service.api.schemas import (
     TaskOut,
     TaskQuery,
 )
+from service.storage.db import Session
 from service.storage.tasks import GENERATION_IDS, TaskProvenance, task_provenance
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"], responses=error_responses(*KEYED))
