@@ -35,12 +35,14 @@ demo: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/vulture
 	$(PY) -m pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/vulture
 
 # The benchmarks (each writes bench/results/NAME.json); the other bench/ modules are their
 # helpers (data makers, caches, samplers) and are not run here. wrk drives bench/service.py.

@@ -378,23 +378,3 @@ class NearDuplicateIndex:
         nearest, sim = (batch_id, batch_sim) if in_batch else (pool_id, pool_sim)
         where = "an earlier candidate of this batch" if in_batch else "the pool"
         return similarity_verdict(RULE, self.threshold, (nearest, sim), where)
-
-
-def exhaustive_nearest(
-    code: Encoded, pool_keys: Sequence[str], pool_codes: Sequence[Encoded]
-) -> tuple[str | None, float]:
-    """Exact nearest by ROUGE-L over a whole pool (the quadratic baseline, in C++).
-
-    Args:
-        code: Encoded query.
-        pool_keys: Keys of the pool.
-        pool_codes: Encoded pool texts from the same :class:`TokenEncoder`.
-
-    Returns:
-        ``(key, F)`` of the best match (first on ties), or ``(None, 0.0)`` for an empty pool.
-    """
-    if not pool_keys:
-        return None, 0.0
-    scores = rouge_l_many(code, pool_codes)
-    i = int(np.argmax(scores))
-    return pool_keys[i], float(scores[i])

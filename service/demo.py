@@ -27,6 +27,7 @@ from service.reports.schema import RunReport
 from service.runs.foreground import run_progress
 from service.seed_files import parse_seed_file
 from service.settings import get_settings
+from service.statuses import RunStatus
 from service.storage import migrate
 from service.storage.db import Database
 from service.storage.keys import create_api_key
@@ -113,7 +114,7 @@ def follow_run(client: httpx.Client, run_id: int) -> dict[str, Any]:
                 f"rejected {p['rejected']}  tok/s {p['tokens_per_s'] or 0:.0f}"
             )
             bar.update(task, completed=min(p["accepted"], DEMO_TARGET), info=info)
-            if run["status"] in ("completed", "failed", "cancelled"):
+            if RunStatus(run["status"]).terminal:
                 return run
             time.sleep(2)
 
@@ -191,7 +192,7 @@ def main() -> int:
         # The run's report (GET /v1/runs/{id}/report): yield by rule, radar, refusals.
         report = client.get(f"/v1/runs/{run['id']}/report").raise_for_status().json()
         print_report(console, RunReport.model_validate(report))
-        if run["status"] != "completed":
+        if run["status"] != RunStatus.COMPLETED:
             console.print(f"[red]run did not complete: {run['error']}[/red] (see {logs})")
             return 1
 

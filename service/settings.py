@@ -94,10 +94,6 @@ class Settings(BaseSettings):
         "(requests, errors, latency, tokens/s, in flight, up) on 127.0.0.1 at this port.",
     )
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

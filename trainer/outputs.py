@@ -135,9 +135,3 @@ def write_curve(output_dir: Path, curve: Sequence[tuple[int, float]]) -> None:
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write pretty, key-sorted JSON (stable bytes for the same data)."""
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def read_manifest(output_dir: Path) -> dict[str, Any]:
-    """Read a trained model's training_manifest.json."""
-    manifest: dict[str, Any] = json.loads((output_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
-    return manifest

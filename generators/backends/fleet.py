@@ -143,17 +143,13 @@ class ServerFleet:
         self._next = 0  # rotates ties, so an idle fleet still spreads a batch
         self._changed = threading.Condition()
 
-    def try_acquire(self, avoid: int | None = None) -> int | None:
-        """Pick a server with a free slot and count a request on it; None when all are full.
+    def acquire(self, avoid: int | None = None) -> int:
+        """Pick a server with a free slot and count a request on it, waiting for a free slot;
+        pair with :meth:`release`.
 
         Up servers first; if none is up, the down ones (the request then probes). ``avoid``
         (the server that just failed) is passed over when another candidate exists.
         """
-        with self._changed:
-            return self._pick(avoid)
-
-    def acquire(self, avoid: int | None = None) -> int:
-        """Like :meth:`try_acquire`, waiting for a free slot; pair with :meth:`release`."""
         with self._changed:
             while (server := self._pick(avoid)) is None:
                 self._changed.wait()

@@ -6,6 +6,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.errors import TooLarge
+
 
 class BodyTooLarge(Exception):
     pass
@@ -70,12 +72,12 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(
-            {"code": "too_large", "message": f"request body over {self.max_bytes} bytes"}
+            {"code": TooLarge.code, "message": f"request body over {self.max_bytes} bytes"}
         ).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": TooLarge.status_code,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),

@@ -98,7 +98,6 @@ async def _is_admin(
 
 ReadKey = Annotated[Principal, Depends(_require("read"))]
 WriteKey = Annotated[Principal, Depends(_require("write"))]
-AdminKey = Annotated[Principal, Depends(_require("admin"))]
 IsAdmin = Annotated[bool, Depends(_is_admin)]
 
 RunId = Annotated[int, Path(ge=1, le=MAX_ID)]

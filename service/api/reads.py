@@ -25,6 +25,7 @@ from service.api.schemas import (
     TaskQuery,
 )
 from service.errors import InvalidInput
+from service.statuses import TERMINAL_RUN_STATUSES, RunStatus
 from service.storage import runs as run_store
 from service.storage import tasks as task_store
 from service.storage.db import AsyncEngine, read_async
@@ -57,8 +58,8 @@ def run_document(run: Mapping[str, Any]) -> dict[str, Any]:
     tokens = run["prompt_tokens"] + run["completion_tokens"]
     per_min = accepted / elapsed * 60 if elapsed else None
     eta = max(target - accepted, 0) / per_min * 60 if per_min else None
-    if run["status"] in run_store.TERMINAL:
-        eta = 0.0 if run["status"] == "completed" else None
+    if run["status"] in TERMINAL_RUN_STATUSES:
+        eta = 0.0 if run["status"] == RunStatus.COMPLETED else None
     doc = {k: run[k] for k in RUN_COLUMNS if k not in _RUN_COUNTERS}
     doc["progress"] = {
         "generated": run["generated_count"],

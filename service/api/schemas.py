@@ -7,6 +7,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.statuses import RunStatus, TaskStatus
 from service.storable import StorableModel
 
 T = TypeVar("T")
@@ -28,14 +29,14 @@ class PageQuery(BaseModel):
 
 
 class RunQuery(PageQuery):
-    status: Literal["queued", "running", "paused", "completed", "cancelled", "failed"] | None = None
+    status: RunStatus | None = None
     kind: Literal["bootstrap", "batch"] | None = None
 
 
 class TaskQuery(PageQuery):
     run_id: int | None = Field(None, ge=1, le=MAX_ID)
     seed_set_id: int | None = Field(None, ge=1, le=MAX_ID)
-    status: Literal["accepted", "rejected"] | None = None
+    status: TaskStatus | None = None
     reject_rule: str | None = Field(None, max_length=50, pattern=_RULE)
     origin: Literal["seed", "machine"] | None = None
     is_classification: bool | None = None
@@ -92,7 +93,7 @@ class Progress(BaseModel):
 class RunOut(BaseModel):
     id: int
     kind: str
-    status: str
+    status: RunStatus
     seed_set_id: int
     target_tasks: int
     iteration: int
@@ -126,7 +127,7 @@ class InstanceOut(BaseModel):
     idx: int
     input: str
     output: str
-    status: str
+    status: TaskStatus
     reject_rule: str | None
     reject_reason: str | None
 
@@ -151,7 +152,7 @@ class TaskOut(BaseModel):
     iteration: int | None
     instruction: str
     is_classification: bool | None
-    status: str
+    status: TaskStatus
     reject_rule: str | None
     reject_rule_version: str | None
     reject_reason: str | None

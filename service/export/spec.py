@@ -10,6 +10,7 @@ import orjson
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from service.errors import InvalidInput
+from service.statuses import TaskStatus
 from service.storable import StorableModel
 
 Format = Literal["messages", "alpaca", "parquet"]
@@ -34,8 +35,10 @@ class ExportSpec(StorableModel):
     runs: list[int] | None = Field(None, description="Run ids whose machine tasks are included.")
     seed_sets: list[str] | None = Field(None, description="Seed set names to include.")
     include_seeds: bool = Field(True, description="Include the human seed tasks themselves.")
-    statuses: list[str] = Field(
-        default_factory=lambda: ["accepted"], min_length=1, description="Task statuses kept."
+    statuses: list[TaskStatus] = Field(
+        default_factory=lambda: [TaskStatus.ACCEPTED],
+        min_length=1,
+        description="Task statuses kept.",
     )
     min_scores: dict[str, float] = Field(
         default_factory=dict, description="Scorer name -> lowest score kept."

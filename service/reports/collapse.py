@@ -19,6 +19,7 @@ from filters.heuristics import INSTRUCTION_RULES
 from filters.near_duplicates import RULE_NAME as NEAR_DUPLICATE_RULE
 from filters.rouge import TokenEncoder, rouge_l_many, rouge_tokenize
 from service.reports.schema import CollapseRadar
+from service.statuses import TaskStatus
 from service.storage.db import Session
 from service.storage.reports import RunRows, read_run_rows
 from service.storage.runs import run_iteration
@@ -104,7 +105,9 @@ def collapse_radars(rows: RunRows, numbers: Sequence[int]) -> dict[int, Collapse
     seeds = [encoder.encode(rouge_tokenize(s)) for s in rows.seed_instructions]
     first = numbers[0] if numbers else 0
     parts = rows.by_iteration()
-    before = [t.instruction for t in rows.tasks if t.iteration < first and t.status == "accepted"]
+    before = [
+        t.instruction for t in rows.tasks if t.iteration < first and t.status == TaskStatus.ACCEPTED
+    ]
     seen = {g for s in [*rows.seed_instructions, *before] for g in ngrams(s, 2)}
     previous = _accepted(parts[first - 1]) if first - 1 in parts else []
     radars: dict[int, CollapseRadar] = {}
@@ -129,7 +132,7 @@ def collapse_radars(rows: RunRows, numbers: Sequence[int]) -> dict[int, Collapse
 
 
 def _accepted(part: RunRows) -> list[str]:
-    return [t.instruction for t in part.tasks if t.status == "accepted"]
+    return [t.instruction for t in part.tasks if t.status == TaskStatus.ACCEPTED]
 
 
 def _machine_share(part: RunRows, seed_ids: set[str]) -> float | None:

@@ -13,6 +13,7 @@ from filters.near_duplicates import RULE_NAME as NEAR_DUPLICATE_RULE
 from service.reports.audits import judge_audit, refusals
 from service.reports.collapse import collapse_radars
 from service.reports.schema import Diversity, IterationReport, RuleYield, RunReport, Yield
+from service.statuses import TaskStatus
 from service.storage.db import Session
 from service.storage.reports import GenerationRow, RunRows, TaskRow, read_run_rows
 
@@ -107,10 +108,10 @@ def yield_of(
     costs: dict[int, Cost],
 ) -> Yield:
     """Counts by stage and rule, parse failures by reason, tokens per accepted task and rule."""
-    accepted = sum(t.status == "accepted" for t in tasks)
+    accepted = sum(t.status == TaskStatus.ACCEPTED for t in tasks)
     rules: dict[str, list[float]] = {}
     for t in tasks:
-        if t.status != "accepted":
+        if t.status != TaskStatus.ACCEPTED:
             entry = rules.setdefault(t.reject_rule or "unknown", [0, 0.0, 0.0])
             prompt, completion = costs.get(t.id, (0.0, 0.0))
             entry[0] += 1
@@ -146,7 +147,7 @@ def yield_of(
 
 def diversity_of(tasks: Sequence[TaskRow]) -> Diversity:
     """distinct-1/2 and the classification share of the accepted instructions."""
-    kept = [t for t in tasks if t.status == "accepted"]
+    kept = [t for t in tasks if t.status == TaskStatus.ACCEPTED]
     texts = [t.instruction for t in kept]
     labelled = [t.is_classification for t in kept if t.is_classification is not None]
     return Diversity(

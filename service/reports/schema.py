@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, Field
 
+from service.statuses import RunStatus
+
 # "yield" is a Python keyword: the attribute is yield_, the document's key "yield".
 YIELD_NAMES = AliasChoices("yield", "yield_")
 NOT_YET = "null until filters.diversity provides it"
@@ -137,7 +139,7 @@ class RunReport(BaseModel):
     """A run's report: per iteration and cumulative."""
 
     run_id: int
-    status: str
+    status: RunStatus
     stop_reason: str | None = Field(description="Why a stop rule paused the run, if one did.")
     yield_: Yield = Field(
         serialization_alias="yield",

@@ -26,6 +26,7 @@ from service.reports.collapse import check_stop_rules
 from service.runs.config import RunConfig
 from service.runs.pipeline import IterationOutcome, RunPipeline, make_run_backend, open_pipeline
 from service.settings import Settings
+from service.statuses import RunStatus
 from service.storage.db import Database, DBAPIError, is_connection_lost
 from service.storage.export_jobs import ExportJob, claim_export
 from service.storage.iterations import commit_iteration
@@ -150,7 +151,7 @@ class Worker:
                 return
             log.warning("run %s: database connection lost, handing it back: %s", run_id, exc)
             with contextlib.suppress(DBAPIError):  # else its lease expires and it is retaken
-                self._release(run_id, "queued", "database connection lost: run handed back")
+                self._release(run_id, RunStatus.QUEUED, "database connection lost: run handed back")
         except (ServiceError, GeneratorError, FilterError, ValueError, OSError) as exc:
             self._fail(run_id, f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # the worker survives a bad run; the run records why
@@ -176,7 +177,7 @@ class Worker:
         while True:
             with self.database.sessions() as session:
                 run = get_run(session, run_id)
-            if run.lease_owner != self.owner or run.status != "running":
+            if run.lease_owner != self.owner or run.status != RunStatus.RUNNING:
                 self._release(run_id, None, f"stopping: run is {run.status}")
                 return
             done = self._finished(run, pipeline.config, idle)
@@ -185,7 +186,9 @@ class Worker:
                 self._release(run_id, status, why)
                 return
             if self.stop_requested.is_set():
-                self._release(run_id, "queued", "worker stopping: run handed back to the queue")
+                self._release(
+                    run_id, RunStatus.QUEUED, "worker stopping: run handed back to the queue"
+                )
                 return
             outcome = pipeline.step(run.iteration + 1)
             with self.database.transaction() as session:
@@ -215,19 +218,19 @@ class Worker:
             return False
         why, evidence = found
         with self.database.transaction() as session:
-            release_lease(session, run_id=run_id, owner=self.owner, status="paused")
+            release_lease(session, run_id=run_id, owner=self.owner, status=RunStatus.PAUSED)
             add_event(session, run_id, "stop_rule", why, evidence)
         log.info("run %s paused: %s", run_id, why)
         return True
 
     @staticmethod
-    def _finished(run: Run, config: RunConfig, idle: int) -> tuple[str, str] | None:
+    def _finished(run: Run, config: RunConfig, idle: int) -> tuple[RunStatus, str] | None:
         if run.accepted_count >= run.target_tasks:
-            return "completed", f"target reached: {run.accepted_count} accepted"
+            return RunStatus.COMPLETED, f"target reached: {run.accepted_count} accepted"
         if config.max_iterations is not None and run.iteration >= config.max_iterations:
-            return "completed", f"max_iterations {config.max_iterations} reached"
+            return RunStatus.COMPLETED, f"max_iterations {config.max_iterations} reached"
         if idle >= MAX_IDLE_ITERATIONS:
-            return "failed", f"no task accepted in {idle} iterations in a row"
+            return RunStatus.FAILED, f"no task accepted in {idle} iterations in a row"
         return None
 
     def _heartbeat(self, run_id: int) -> contextlib.AbstractContextManager[None]:
@@ -244,7 +247,7 @@ class Worker:
 
         return heartbeat(renew, every_s=self.settings.heartbeat_seconds, name=f"run-{run_id}")
 
-    def _release(self, run_id: int, status: str | None, why: str) -> None:
+    def _release(self, run_id: int, status: RunStatus | None, why: str) -> None:
         with self.database.transaction() as session:
             release_lease(session, run_id=run_id, owner=self.owner, status=status)
             add_event(session, run_id, status or "released", why)
@@ -253,9 +256,13 @@ class Worker:
     def _fail(self, run_id: int, error: str) -> None:
         with self.database.transaction() as session:
             release_lease(
-                session, run_id=run_id, owner=self.owner, status="failed", error=error[:4000]
+                session,
+                run_id=run_id,
+                owner=self.owner,
+                status=RunStatus.FAILED,
+                error=error[:4000],
             )
-            add_event(session, run_id, "failed", error[:4000])
+            add_event(session, run_id, RunStatus.FAILED, error[:4000])
         log.error("run %s failed: %s", run_id, error)
 
     def close(self) -> None:

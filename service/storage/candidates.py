@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Result, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from service.errors import NotFound
+from service.statuses import TaskStatus
 from service.storage.models import Instance, Run, Score, SeedSet, Task
 
 if TYPE_CHECKING:  # the spec is read, never imported: storage does not depend on the export
@@ -121,7 +122,9 @@ def _task_rows(session: Session, where: ColumnElement[bool]) -> Result[Any]:
             Instance.input,
             Instance.output,
         )
-        .outerjoin(Instance, and_(Instance.task_id == Task.id, Instance.status == "accepted"))
+        .outerjoin(
+            Instance, and_(Instance.task_id == Task.id, Instance.status == TaskStatus.ACCEPTED)
+        )
         .where(where)
         .order_by(Task.id, Instance.idx)
         .execution_options(yield_per=BATCH_ROWS)

@@ -218,7 +218,7 @@ def insert_or_ignore(
 def changed_rows(session: Session, statement: Update) -> int:
     """Execute an UPDATE and return how many rows it changed (the compare-and-set's answer)."""
     # An UPDATE without RETURNING gives a CursorResult, which alone carries the rowcount.
-    return cast("CursorResult[Any]", session.execute(statement)).rowcount
+    return cast(CursorResult[Any], session.execute(statement)).rowcount
 
 
 class Database:

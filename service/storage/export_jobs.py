@@ -123,12 +123,3 @@ def fail_version(session: Session, *, version_id: int, owner: str, error: str) -
         return False
     session.execute(delete(DatasetItem).where(DatasetItem.dataset_version_id == version_id))
     return True
-
-
-def release_export(session: Session, *, version_id: int, owner: str) -> None:
-    """Hand our version back to the queue (a worker stopping before it built it)."""
-    session.execute(
-        update(DatasetVersion)
-        .where(DatasetVersion.id == version_id, DatasetVersion.lease_owner == owner)
-        .values(**leases.released("queued", terminal=False))
-    )

@@ -12,6 +12,7 @@ from filters.types import Score as TaskScore
 from filters.types import Verdict
 from generators.types import Candidate, GenerationRecord, IterationResult, PoolTask
 from generators.types import Instance as PoolInstance
+from service.statuses import TaskStatus
 from service.storage.models import Generation, Instance, ParseFailure, Run, Score, Task
 from service.storage.runs import add_event, add_rejections, advance_iteration
 
@@ -188,7 +189,7 @@ def _task_row(task: TaskToStore, run: Run, iteration: int, key_to_id: dict[str, 
         instances_generation_id=cand.instances_generation_id,
         instruction=cand.instruction,
         is_classification=cand.is_classification,
-        status="accepted" if verdict.accepted else "rejected",
+        status=TaskStatus.ACCEPTED if verdict.accepted else TaskStatus.REJECTED,
         reject_rule=None if verdict.accepted else verdict.rule,
         reject_rule_version=None if verdict.accepted else verdict.rule_version,
         reject_reason=None if verdict.accepted else verdict.reason,
@@ -209,7 +210,7 @@ def _store_instances(session: Session, task_id: int, task: TaskToStore) -> None:
                 idx=idx,
                 input=inst.input,
                 output=inst.output,
-                status="accepted" if ok else "rejected",
+                status=TaskStatus.ACCEPTED if ok else TaskStatus.REJECTED,
                 reject_rule=None if ok or v is None else v.rule,
                 reject_rule_version=None if ok or v is None else v.rule_version,
                 reject_reason=(
@@ -248,7 +249,7 @@ def load_pool(
             .options(undefer(Task.minhash))
             .where(
                 Task.seed_set_id == run.seed_set_id,
-                Task.status == "accepted",
+                Task.status == TaskStatus.ACCEPTED,
                 (Task.origin == "seed") | (Task.run_id == run.id),
             )
             .order_by(Task.id)
@@ -258,7 +259,9 @@ def load_pool(
     for inst in (
         session.scalars(
             select(Instance)
-            .where(Instance.task_id.in_([t.id for t in tasks]), Instance.status == "accepted")
+            .where(
+                Instance.task_id.in_([t.id for t in tasks]), Instance.status == TaskStatus.ACCEPTED
+            )
             .order_by(Instance.task_id, Instance.idx)
         )
         if tasks

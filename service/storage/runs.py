@@ -20,13 +20,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from service.errors import Conflict, LeaseLost, NotFound
+from service.statuses import TERMINAL_RUN_STATUSES, RunStatus
 from service.storage import leases
 from service.storage.db import changed_rows
 from service.storage.leases import expired_or_queued, lease_values
 from service.storage.models import Run, RunEvent, utcnow
 from service.storage.pages import Row, columns_of, paged, read_page, where_equal
-
-TERMINAL = ("completed", "cancelled", "failed")
 
 
 def create_run(
@@ -38,7 +37,7 @@ def create_run(
     policy_version: str,
     target_tasks: int,
     kind: str = "bootstrap",
-    status: str = "queued",
+    status: RunStatus = RunStatus.QUEUED,
 ) -> Run:
     run = Run(
         kind=kind,
@@ -70,7 +69,9 @@ def add_event(
 
 def _claimable(now: datetime) -> Any:
     # Bootstrap runs and the batch runs of /v1/generate; cancel/pause apply to the former only.
-    return and_(Run.kind.in_(("bootstrap", "batch")), expired_or_queued(Run, now, "running"))
+    return and_(
+        Run.kind.in_(("bootstrap", "batch")), expired_or_queued(Run, now, RunStatus.RUNNING)
+    )
 
 
 def claim_run(
@@ -87,7 +88,7 @@ def claim_run(
     """
     now = utcnow()
     values = {
-        "status": "running",
+        "status": RunStatus.RUNNING,
         **lease_values(owner, lease_seconds, now),
         "started_at": func.coalesce(Run.started_at, now),
     }
@@ -110,11 +111,11 @@ def release_lease(
     *,
     run_id: int,
     owner: str,
-    status: str | None = None,
+    status: RunStatus | None = None,
     error: str | None = None,
 ) -> None:
     """Give our lease on a run up, with its new status and error (nothing if not ours)."""
-    values = leases.released(status, terminal=status in TERMINAL)
+    values = leases.released(status, terminal=status in TERMINAL_RUN_STATUSES)
     if error is not None:
         values["error"] = error
     session.execute(update(Run).where(Run.id == run_id, Run.lease_owner == owner).values(**values))
@@ -212,9 +213,9 @@ def read_runs(
 
 
 _TRANSITIONS = {
-    "cancel": ({"queued", "running", "paused"}, "cancelled"),
-    "pause": ({"queued", "running"}, "paused"),
-    "resume": ({"paused"}, "queued"),
+    "cancel": ({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED}, RunStatus.CANCELLED),
+    "pause": ({RunStatus.QUEUED, RunStatus.RUNNING}, RunStatus.PAUSED),
+    "resume": ({RunStatus.PAUSED}, RunStatus.QUEUED),
 }
 
 
@@ -238,7 +239,7 @@ def change_status(session: Session, run_id: int, action: str) -> Run:
     if old_status not in allowed:
         raise Conflict(f"cannot {action} run {run_id}: it is {old_status}")
     values: dict[str, Any] = {"status": new_status}
-    if new_status == "cancelled":
+    if new_status == RunStatus.CANCELLED:
         values["finished_at"] = utcnow()
     changed = changed_rows(
         session,

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from service.errors import Conflict, NotFound
 from service.seed_files import SeedFile
+from service.statuses import TaskStatus
 from service.storage.models import Instance, SeedSet, Task
 
 
@@ -52,12 +53,12 @@ def import_seed_set(session: Session, *, name: str, seed_file: SeedFile) -> Impo
             is_classification=rec.is_classification,
             turns=rec.turns,
             expected_refusal=rec.expected_refusal,
-            status="accepted",
+            status=TaskStatus.ACCEPTED,
         )
         session.add(task)
         session.flush()
         session.add_all(
-            Instance(task_id=task.id, idx=i, input=inp, output=out, status="accepted")
+            Instance(task_id=task.id, idx=i, input=inp, output=out, status=TaskStatus.ACCEPTED)
             for i, (inp, out) in enumerate(rec.instances)
         )
     return ImportOutcome(seed_set, created=True)

@@ -25,6 +25,7 @@ from service.api.schemas import GenerateRequest, GenerateResponse
 from service.errors import InvalidInput, RefusedTooBig, ServiceError
 from service.runs.access import authorize_backend
 from service.runs.config import RunConfig, config_sha256
+from service.statuses import RunStatus
 from service.storage import runs as run_store
 from service.storage.db import Database, Session
 from service.storage.keys import has_scope
@@ -40,7 +41,7 @@ class GenerateAccepted(BaseModel):
     """The batch run is queued or running: poll the run, then read its tasks."""
 
     run_id: int
-    status: str = Field(description="`queued` (no worker has claimed it yet) or `running`.")
+    status: RunStatus = Field(description="`queued` (no worker has claimed it yet) or `running`.")
     poll: str = Field(description="The run's URL: GET it until its status is `completed`.")
     tasks: str = Field(description="The URL of the run's tasks once it is completed.")
 
@@ -133,9 +134,9 @@ def _await_batch(database: Database, run_id: int, wait_s: float) -> tuple[dict[s
         with database.sessions() as session:
             run = run_store.get_run(session, run_id)
             status, error = run.status, run.error
-            if status == "completed":
+            if status == RunStatus.COMPLETED:
                 return _result(session, run), 200
-        if status == "failed":
+        if status == RunStatus.FAILED:
             raise GenerationFailed(f"batch run {run_id} failed: {error or 'no reason recorded'}")
         if time.monotonic() >= deadline:
             accepted = GenerateAccepted(

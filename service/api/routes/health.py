@@ -12,6 +12,7 @@ from prometheus_client.registry import Collector
 
 from service.api.deps import DatabaseDep, IsAdmin
 from service.api.errors import error_responses
+from service.statuses import TaskStatus
 from service.storage import migrate
 from service.storage import runs as run_store
 from service.storage.db import Database
@@ -73,9 +74,9 @@ class RunCountersCollector(Collector):
             "Machine tasks by status and rejecting rule",
             labels=["status", "rule"],
         )
-        tasks.add_metric(["accepted", ""], totals.accepted)
+        tasks.add_metric([TaskStatus.ACCEPTED, ""], totals.accepted)
         for rule, n in sorted(totals.rejected_by_rule.items()):
-            tasks.add_metric(["rejected", rule], n)
+            tasks.add_metric([TaskStatus.REJECTED, rule], n)
         yield tasks
         yield GaugeMetricFamily(
             "instructforge_parse_failures", "Completions that did not parse", totals.parse_failures

@@ -1,0 +1,43 @@
+"""The statuses of runs and of tasks (and their instances): one home each.
+
+They are `StrEnum`s, so a member is the very string stored in the database and sent on the
+wire (`RunStatus.RUNNING == "running"`); the API's schemas list them as OpenAPI enums.
+
+A run moves::
+
+    queued --claim--> running --target / max_iterations--> completed
+      ^                 |  \\--no progress, error--> failed
+      |                 |
+      +--resume-- paused <--pause (API) or a stop rule
+    cancelled <--cancel (API) from queued, running or paused
+
+A worker that stops, or loses its database connection, hands a running run back (`queued`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        """A run in this status never runs again."""
+        return self in TERMINAL_RUN_STATUSES
+
+
+TERMINAL_RUN_STATUSES = frozenset({RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.FAILED})
+
+
+class TaskStatus(StrEnum):
+    """A task's verdict, and an instance's: every filter passed, or one rejected it."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
