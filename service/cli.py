@@ -410,6 +410,7 @@ def export(
 ) -> None:
     """Export the next version of a dataset: immutable, content-addressed files and manifest."""
     from service.export import ExportSpec, create_version
+    from service.statuses import VersionStatus
 
     export_spec = ExportSpec.from_file(spec) if spec else ExportSpec()
     settings = get_settings()
@@ -421,7 +422,7 @@ def export(
             )
     finally:
         database.dispose()
-    if info.status != "ready":
+    if info.status != VersionStatus.READY:
         err_console.print(f"[red]export failed[/red]: {info.error}")
         raise typer.Exit(1)
     console.print(f"{dataset}@{info.version}: {info.path}")

@@ -27,7 +27,7 @@ from service.reports.schema import RunReport
 from service.runs.foreground import run_progress
 from service.seed_files import parse_seed_file
 from service.settings import get_settings
-from service.statuses import RunStatus
+from service.statuses import RunStatus, VersionStatus
 from service.storage import migrate
 from service.storage.db import Database
 from service.storage.keys import create_api_key
@@ -207,7 +207,7 @@ def main() -> int:
         version = client.post("/v1/datasets/demo/versions?wait=true", json=spec)
         version.raise_for_status()
         v = version.json()
-        if v["status"] != "ready":
+        if v["status"] != VersionStatus.READY:
             console.print(f"[red]export failed: {v['error']}[/red]")
             return 1
         vdir = settings.datasets_dir / "demo" / f"v{v['version']}"

@@ -1,4 +1,4 @@
-"""The statuses of runs and of tasks (and their instances): one home each.
+"""The statuses of runs, of tasks (and their instances) and of dataset versions: one home each.
 
 They are `StrEnum`s, so a member is the very string stored in the database and sent on the
 wire (`RunStatus.RUNNING == "running"`); the API's schemas list them as OpenAPI enums.
@@ -41,3 +41,13 @@ class TaskStatus(StrEnum):
 
     ACCEPTED = "accepted"
     REJECTED = "rejected"
+
+
+class VersionStatus(StrEnum):
+    """A dataset version's: `queued` for a worker, `building` under a live lease (a builder
+    whose lease expired shows as `queued` again), then `ready` or `failed` for good."""
+
+    QUEUED = "queued"
+    BUILDING = "building"
+    READY = "ready"
+    FAILED = "failed"

@@ -33,6 +33,7 @@ from service.export.tally import Tally
 from service.export.writers import VersionWriter, content_hash, describe_file, write_bytes
 from service.heartbeat import heartbeat, owner_id
 from service.reports.dataset import version_reports
+from service.statuses import VersionStatus
 from service.storage.candidates import (
     InstanceRow,
     TaskRow,
@@ -74,7 +75,7 @@ class VersionInfo:
     id: int
     dataset: str
     version: int
-    status: str
+    status: VersionStatus
     spec: dict[str, Any]
     spec_hash: str
     content_hash: str | None
@@ -88,9 +89,10 @@ class VersionInfo:
 
 
 def version_info(row: DatasetVersion, dataset: str) -> VersionInfo:
-    status, owner, expires = row.status, row.lease_owner, row.lease_expires_at
-    if status == "building" and (expires is None or expires < utcnow()):
-        status, owner, expires = "queued", None, None  # its builder died: claimable again
+    status, owner, expires = VersionStatus(row.status), row.lease_owner, row.lease_expires_at
+    if status == VersionStatus.BUILDING and (expires is None or expires < utcnow()):
+        # Its builder died: claimable again.
+        status, owner, expires = VersionStatus.QUEUED, None, None
     return VersionInfo(
         id=row.id,
         dataset=dataset,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from filters.decontamination import EvalItem as EvalRecord
 from service.errors import Conflict, InvalidInput, NotFound
+from service.statuses import VersionStatus
 from service.storage.db import insert_or_ignore
 from service.storage.models import (
     Dataset,
@@ -83,7 +84,7 @@ def allocate_version(
     version = DatasetVersion(
         dataset_id=dataset.id,
         version=(last or 0) + 1,
-        status="queued" if lease is None else "building",
+        status=VersionStatus.QUEUED if lease is None else VersionStatus.BUILDING,
         **(lease or {}),
         spec=spec,
         spec_hash=spec_hash,
@@ -115,7 +116,7 @@ def find_ready_version(session: Session, *, dataset: str, version: int | None) -
     stmt = (
         select(DatasetVersion)
         .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
-        .where(Dataset.name == dataset, DatasetVersion.status == "ready")
+        .where(Dataset.name == dataset, DatasetVersion.status == VersionStatus.READY)
     )
     if version is not None:
         stmt = stmt.where(DatasetVersion.version == version)
@@ -161,7 +162,9 @@ def list_datasets(session: Session) -> list[DatasetSummary]:
     """All datasets by name, with how many versions each has and its newest ready one."""
     ready = (
         select(func.max(DatasetVersion.version))
-        .where(DatasetVersion.dataset_id == Dataset.id, DatasetVersion.status == "ready")
+        .where(
+            DatasetVersion.dataset_id == Dataset.id, DatasetVersion.status == VersionStatus.READY
+        )
         .scalar_subquery()
     )
     total = (

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from service.errors import LeaseLost
+from service.statuses import VersionStatus
 from service.storage import leases
 from service.storage.db import changed_rows
 from service.storage.models import Dataset, DatasetItem, DatasetVersion, utcnow
@@ -39,9 +40,9 @@ def claim_export(session: Session, *, owner: str, lease_seconds: int) -> ExportJ
     version_id = leases.claim(
         session,
         DatasetVersion,
-        claimable=leases.expired_or_queued(DatasetVersion, now, "building"),
+        claimable=leases.expired_or_queued(DatasetVersion, now, VersionStatus.BUILDING),
         order_by=[DatasetVersion.id],
-        values={"status": "building", **leases.lease_values(owner, lease_seconds, now)},
+        values={"status": VersionStatus.BUILDING, **leases.lease_values(owner, lease_seconds, now)},
     )
     return None if version_id is None else export_job(session, version_id)
 
@@ -70,7 +71,7 @@ def holds_lease(session: Session, *, version_id: int, owner: str) -> bool:
         select(DatasetVersion.id).where(
             DatasetVersion.id == version_id,
             DatasetVersion.lease_owner == owner,
-            DatasetVersion.status == "building",
+            DatasetVersion.status == VersionStatus.BUILDING,
         )
     )
     return found is not None
@@ -97,7 +98,7 @@ def finish_version(
     published = (
         update(DatasetVersion)
         .where(DatasetVersion.id == version_id, DatasetVersion.lease_owner == owner)
-        .values(**leases.released("ready", terminal=True), **values)
+        .values(**leases.released(VersionStatus.READY, terminal=True), **values)
         .execution_options(synchronize_session=False)
     )
     if changed_rows(session, published) != 1:
@@ -116,7 +117,7 @@ def fail_version(session: Session, *, version_id: int, owner: str, error: str) -
     failed = (
         update(DatasetVersion)
         .where(DatasetVersion.id == version_id, DatasetVersion.lease_owner == owner)
-        .values(**leases.released("failed", terminal=True), error=error[:2000])
+        .values(**leases.released(VersionStatus.FAILED, terminal=True), error=error[:2000])
         .execution_options(synchronize_session=False)
     )
     if changed_rows(session, failed) != 1:

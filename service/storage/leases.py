@@ -15,14 +15,18 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from service.statuses import RunStatus
 from service.storage.db import changed_rows
 from service.storage.models import utcnow
 
 
 def expired_or_queued(model: Any, now: datetime, running: str) -> ColumnElement[bool]:
-    """Jobs of `model` to claim at `now`: queued ones, and `running` ones whose lease ran out."""
+    """Jobs of `model` to claim at `now`: queued ones, and `running` ones whose lease ran out.
+
+    Runs and dataset versions both wait as `queued` (`RunStatus.QUEUED`, `VersionStatus.QUEUED`).
+    """
     return or_(
-        model.status == "queued",
+        model.status == RunStatus.QUEUED,
         and_(
             model.status == running,
             or_(model.lease_expires_at.is_(None), model.lease_expires_at < now),

@@ -24,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from service.statuses import RunStatus, TaskStatus, VersionStatus
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -87,7 +89,7 @@ class Run(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20), default="bootstrap")  # bootstrap | batch
     seed_set_id: Mapped[int] = mapped_column(ForeignKey("seed_sets.id"), index=True)
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    status: Mapped[str] = mapped_column(String(20), default=RunStatus.QUEUED.value)
     config: Mapped[dict[str, Any]]
     config_hash: Mapped[str] = mapped_column(String(64))
     policy_version: Mapped[str] = mapped_column(String(50))
@@ -188,7 +190,7 @@ class Task(Base):
     is_classification: Mapped[bool | None] = mapped_column(Boolean)
     turns: Mapped[list[Any] | None] = mapped_column(JSONType)
     expected_refusal: Mapped[bool | None] = mapped_column(Boolean)
-    status: Mapped[str] = mapped_column(String(20))  # accepted | rejected
+    status: Mapped[str] = mapped_column(String(20))  # service.statuses.TaskStatus
     reject_rule: Mapped[str | None] = mapped_column(String(50))
     reject_rule_version: Mapped[str | None] = mapped_column(String(20))
     reject_reason: Mapped[str | None] = mapped_column(Text)
@@ -208,7 +210,7 @@ class Instance(Base):
     idx: Mapped[int] = mapped_column(Integer)
     input: Mapped[str] = mapped_column(Text)
     output: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="accepted")
+    status: Mapped[str] = mapped_column(String(20), default=TaskStatus.ACCEPTED.value)
     reject_rule: Mapped[str | None] = mapped_column(String(50))
     reject_rule_version: Mapped[str | None] = mapped_column(String(20))
     reject_reason: Mapped[str | None] = mapped_column(Text)
@@ -280,8 +282,8 @@ class DatasetVersion(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
     version: Mapped[int] = mapped_column(Integer)
-    # queued | building (under a lease) | ready | failed
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    # service.statuses.VersionStatus: queued | building (under a lease) | ready | failed
+    status: Mapped[str] = mapped_column(String(20), default=VersionStatus.QUEUED.value)
     # The export job's lease: a version is built by whoever holds it (a worker, or the API
     # for small exports); an expired lease makes the version claimable again.
     lease_owner: Mapped[str | None] = mapped_column(String(200))

@@ -1,5 +1,5 @@
-"""Run and task statuses: one StrEnum each, the same strings in the database, on the wire and
-in OpenAPI (as enums)."""
+"""Run, task and dataset version statuses: one StrEnum each, the same strings in the database,
+on the wire and in OpenAPI (as enums)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import text
 from service.app import create_app
 from service.export import ExportSpec
 from service.settings import Settings
-from service.statuses import TERMINAL_RUN_STATUSES, RunStatus, TaskStatus
+from service.statuses import TERMINAL_RUN_STATUSES, RunStatus, TaskStatus, VersionStatus
 from service.storage.db import Database
 from service.storage.models import SeedSet
 from service.storage.runs import change_status, create_run, release_lease
@@ -20,6 +20,7 @@ from service.storage.runs import change_status, create_run, release_lease
 SPEC = create_app(Settings(database_url="sqlite:///:memory:")).openapi()
 RUN_WIRE = ["queued", "running", "paused", "completed", "cancelled", "failed"]
 TASK_WIRE = ["accepted", "rejected"]
+VERSION_WIRE = ["queued", "building", "ready", "failed"]
 
 
 def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
@@ -33,6 +34,7 @@ def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
 def test_wire_values_are_the_stored_strings() -> None:
     assert [s.value for s in RunStatus] == RUN_WIRE
     assert [s.value for s in TaskStatus] == TASK_WIRE
+    assert [s.value for s in VersionStatus] == VERSION_WIRE
     assert {s for s in RunStatus if s.terminal} == TERMINAL_RUN_STATUSES
     assert {str(s) for s in TERMINAL_RUN_STATUSES} == {"completed", "cancelled", "failed"}
     # A StrEnum member is its string: in f-strings, JSON and as a dict key.
@@ -49,6 +51,7 @@ def test_wire_values_are_the_stored_strings() -> None:
         ("GenerateAccepted", "status", RUN_WIRE),
         ("RunReport", "status", RUN_WIRE),
         ("ExportSpec", "statuses", TASK_WIRE),
+        ("VersionOut", "status", VERSION_WIRE),
     ],
 )
 def test_openapi_lists_the_statuses_as_enums(component: str, field: str, values: list[str]) -> None:

@@ -31,6 +31,7 @@ from service.export import (
     version_info,
 )
 from service.heartbeat import owner_id
+from service.statuses import VersionStatus
 from service.storage.candidates import count_candidates
 from service.storage.db import Session
 from service.storage.models import DatasetVersion
@@ -61,7 +62,7 @@ class VersionOut(BaseModel):
     id: int
     dataset: str
     version: int
-    status: str
+    status: VersionStatus
     spec: dict[str, Any]
     spec_hash: str
     content_hash: str | None
@@ -195,7 +196,7 @@ def show_version(name: NAME, version: VERSION, database: DatabaseDep, _: ReadKey
 
 def _ready_dir(session: Any, name: str, version: int) -> tuple[Path, dict[str, Any]]:
     row: DatasetVersion = get_version(session, dataset=name, version=version)
-    if row.status != "ready" or not row.path:
+    if row.status != VersionStatus.READY or not row.path:
         raise Conflict(f"version {version} of {name!r} is {row.status}, not ready")
     directory = Path(row.path)
     try:
