@@ -10,10 +10,11 @@ Kinds counted (each example is listed with its kind, so a count can be read by e
 - ``list_number``: the instruction starts with a list number or a numbered label (``2.``,
   ``(2)``, ``#2``, ``Step 2:``, ``Sentence 2 -``, ``问题2：``), found by a loose regular
   expression on the NFKC text: a number right after at most three words, then a marker.
-- ``echo``: the output equals the instruction or the input once case, punctuation, spacing and
-  leading field labels are set aside, or is a near-copy of the instruction: difflib's
-  character ratio at least :data:`NEAR_COPY_RATIO` (the exact rule of the library works on
-  word tokens and LCS; this one on characters).
+- ``echo``: the output equals the instruction once case, punctuation, spacing and leading
+  field labels are set aside, or the input once spacing and labels are, or is a near-copy of
+  the instruction: it starts with the instruction's first word and difflib's character ratio
+  is at least :data:`NEAR_COPY_RATIO` (the library's rule works on word tokens and LCS; this
+  one on characters).
 - ``truncated_single``: a task exported with a single example whose output is the end of a
   completion cut by the length limit (``finish_reason == "length"``, read from the database).
 """
@@ -42,12 +43,14 @@ _LABEL = re.compile(
 )
 
 
+def _spaced(text: str) -> str:
+    """NFKC text without a leading field label, whitespace collapsed."""
+    return " ".join(_LABEL.sub("", unicodedata.normalize("NFKC", text).strip()).split())
+
+
 def _plain(text: str) -> str:
-    """NFKC, casefolded words of letters and digits, without a leading label or list number."""
-    text = unicodedata.normalize("NFKC", text).strip()
-    text = _LABEL.sub("", text)
-    text = _LIST_NUMBER.sub("", text)
-    return " ".join(re.findall(r"\w+", text.casefold()))
+    """Casefolded words of letters and digits, without a leading label or list number."""
+    return " ".join(re.findall(r"\w+", _LIST_NUMBER.sub("", _spaced(text)).casefold()))
 
 
 def _examples(version_dir: Path) -> list[dict[str, Any]]:
@@ -64,8 +67,12 @@ def _echo(example: dict[str, Any]) -> str | None:
         return None
     if out == ins:
         return "equals the instruction"
-    if example["input"].strip() and out == _plain(example["input"]):
+    # Case and punctuation count against the input: on Alpaca, outputs that differ from their
+    # input only so answer capitalisation and punctuation tasks.
+    if example["input"].strip() and _spaced(example["output"]) == _spaced(example["input"]):
         return "equals the input"
+    if not ins or out.split()[0] != ins.split()[0]:
+        return None  # an answer restating its question starts from its subject
     ratio = difflib.SequenceMatcher(None, out, ins, autojunk=False).ratio()
     if ratio >= NEAR_COPY_RATIO:
         return f"near-copy of the instruction (character ratio {ratio:.2f})"
