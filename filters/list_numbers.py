@@ -13,12 +13,13 @@ What counts, on the NFKC form of the text (so ``２．`` is ``2.`` and ``：`` i
 - a bare number of at most 3 digits marked as a list item: ``2.``, ``2)``, ``2、``, ``(2)``,
   ``[2]``, ``【2】``, ``#2``, ``2:``, ``2 -``; a Roman numeral up to 39 (``II.``, ``iv)``); a
   letter item ``b)``;
-- a label of one to three words in any script, then an optional ``#``/``No.``, then a number
-  (digits or Roman), then ``:`` or a dash: ``Step 2:``, ``Example #3 -``, ``Frage 3:``,
-  ``Sample task 12:``; a one-word label may also end with ``.`` or ``)`` when a sentence
-  starts after it (``Aufgabe 3. Schreibe ...``, ``Question 7) Why ...``, not ``Give 2)
-  examples``); a few labels written onto their number (``Q2:``, ``Ex3.``); the Chinese
-  ordinal ``第3题：``/``第二步：``.
+- a label of one word in any script, or of two or three words ending in an English label noun
+  (task, question, sentence...), then an optional ``#``/``No.``, then a number (digits or
+  Roman), then ``:`` or a dash: ``Step 2:``, ``Example #3 -``, ``Frage 3:``, ``Sample task 12:``
+  (not ``Multiply by 3: 4, 5, 6``); a one-word label may also end with ``.`` or ``)`` when a
+  sentence starts after it (``Aufgabe 3. Schreibe ...``, ``Question 7) Why ...``, not ``Give 2)
+  examples``); a few labels written onto their number (``Q2:``, ``Ex3.``); the Chinese ordinal
+  ``第3题：``/``第二步：``.
 
 What does not: a count or a year followed by words (``3 friends ...``, ``2024 was ...``,
 ``5 ways to ...``, ``10:30``), a decimal or version (``2.5``, ``3.x``), arithmetic
@@ -37,6 +38,12 @@ from filters.normalization import normalize_text
 _ROMAN = r"(?:X{0,3}(?:IX|IV|VI{0,3}|I{1,3})|X{1,3})"  # 1..39, upper case
 _ROMAN_ANY_CASE = rf"(?-i:{_ROMAN}|{_ROMAN.lower()})"
 _WORD = r"\p{L}[\p{L}\p{M}'’]*"
+# The last word of a label of two or three words: "Sample task 12:", "Practice question 3 -".
+# Any words would also take "Multiply by 3: 4, 5, 6" for a label.
+_LABEL_NOUN = (
+    r"(?:task|instruction|question|prompt|item|example|step|problem|exercise|sentence|part"
+    r"|section|query|case|sample|test|text|paragraph|passage|statement|option)s?\b"
+)
 # A number of the label form: digits, or a Roman numeral in upper case (a lower-case one would
 # read as a word: "Describe part iv: ..." is rare, "Explain the mix: ..." is not).
 _LABEL_NUMBER = rf"(?:\d{{1,3}}|(?-i:{_ROMAN}))"
@@ -55,7 +62,7 @@ _LEADING_LIST_NUMBER = regex.compile(
       | \d{{1,3}}[ \t]*{_DASH}
       | {_ROMAN_ANY_CASE}[.)](?=\s+(?!\p{{L}}\.))
       | [a-z]\)(?=\s)
-      | (?P<label>(?:{_WORD}[ \t]){{0,2}}{_WORD})[ \t]*(?:\#|no\.?|nr\.?)?[ \t]*
+      | (?P<label>(?:(?:{_WORD}[ \t]){{1,2}}{_LABEL_NOUN})|{_WORD})[ \t]*(?:\#|no\.?|nr\.?)?[ \t]*
         (?P<number>{_LABEL_NUMBER})[ \t]*(?::(?!\d)|{_DASH})
       | (?P<label>{_WORD})[ \t]*\#?[ \t]*(?P<number>{_LABEL_NUMBER})[ \t]*
         [.)](?=\s+{_SENTENCE_START})

@@ -249,6 +249,8 @@ def test_instruction_starting_with_a_list_number_is_rejected(text: str) -> None:
         "Web 2.0 changed the internet: explain how.",
         "Windows 10 vs. Windows 11: compare their features.",
         "COVID-19: explain how vaccines work.",
+        "Multiply by 3: 4, 5 and 6. Give the three products.",
+        "Divide each by 2 - 10, 20 and 30. Show the results.",
         # A title or initials that end in a number or a Roman numeral.
         "Describe Beethoven's Symphony No. 9.",
         "Describe the species X.",
