@@ -17,14 +17,15 @@ import regex
 from pydantic import ConfigDict, Field, PlainSerializer
 from pydantic.dataclasses import dataclass as validated_dataclass
 
-from filters.echo import repeated_part
+from filters.echo import near_copy_of_instruction, repeated_part
 from filters.errors import ConfigError
+from filters.list_numbers import leading_list_number
 from filters.normalization import normalize_text, skeleton
 from filters.rouge import has_unspaced_script, rouge_tokenize
 from filters.types import Verdict
 
-RULES_VERSION = "3"  # v2: per-script word count and start rules; v3: list-number, echo, colon
-# and conflicting-output rules added
+RULES_VERSION = "4"  # v2: per-script word count and start rules; v3: list-number, echo, colon
+# and conflicting-output rules added; v4: list numbers of any form, near-copy echoes
 # Bump a rule's version whenever its behaviour changes, so stored verdicts stay explainable.
 RULE_VERSIONS: dict[str, str] = {
     "empty_instruction": "1",
@@ -33,12 +34,15 @@ RULE_VERSIONS: dict[str, str] = {
     "blocked_prefix": "1",
     "starts_with_punctuation": "1",
     "starts_with_non_ascii": "1",
-    "starts_with_list_number": "1",
+    # v2: any numbered label in any script ("Sentence 2:", "Q2:", "问题2："), Roman numerals,
+    # dashes and colons (v1: a few English labels and "2." "(2)" "#2" forms).
+    "starts_with_list_number": "2",
     "empty_output": "1",
     "instance_too_long": "1",
     # v2: also case/punctuation/label-insensitive (v1: normalised and casefolded only).
     "output_equals_input": "2",
     "output_repeats_instruction": "1",
+    "output_near_copies_instruction": "1",
     "ends_with_colon": "1",
     "duplicate_instance": "1",
     "label_not_in_labels": "1",
@@ -58,6 +62,7 @@ INSTANCE_RULES = (
     "instance_too_long",
     "output_equals_input",
     "output_repeats_instruction",
+    "output_near_copies_instruction",
     "ends_with_colon",
     "duplicate_instance",
     "label_not_in_labels",
@@ -79,14 +84,6 @@ WORD_COUNT_VERSIONS = {"whitespace": "1", "script_aware": "2"}
 START_VERSIONS = {False: "1", True: "2"}
 # Further media words a text-only model cannot act on; opt in through the config.
 MEDIA_KEYWORDS = ("video", "videos", "audio", "music", "flowchart", "diagram", "diagrams")
-# List-number residue the paper's splitter would have cut off ("2. ", "2) ", "(2) ", "#2",
-# "a) ", "Task 2:", "Instruction 3."): the demo exported 8 of 25 machine instructions so.
-# A decimal ("2.5 liters"), a version ("3.x") or a count ("10 ways") is not a list number.
-_LIST_NUMBER = re.compile(
-    r"(?:\(\d{1,3}\)|#[ \t]?\d{1,3}\b|\d{1,3}[ \t]?[.)](?=\s|$|(?-i:[A-Z]))|[a-z]\)(?=\s)"
-    r"|(?:task|instruction|question|prompt|item|example)[ \t]*#?\d{1,3}[ \t]*[:.)-])",
-    re.IGNORECASE,
-)
 # An input that is nothing but a field label, e.g. "Sentence:" (see _is_incomplete).
 _BARE_LABEL = re.compile(r"\w[\w \t'-]{0,40}:")
 
@@ -226,11 +223,9 @@ def _instruction_failures(text: str, config: HeuristicConfig) -> list[tuple[str,
         if key.startswith(skeleton(prefix)):
             failures.append(("blocked_prefix", f"starts with {prefix!r}"))
             break
-    list_number = _LIST_NUMBER.match(norm)
+    list_number = leading_list_number(norm)
     if list_number:
-        failures.append(
-            ("starts_with_list_number", f"starts with list number {list_number.group(0)!r}")
-        )
+        failures.append(("starts_with_list_number", f"starts with list number {list_number!r}"))
     if norm[0] in string.punctuation:
         failures.append(("starts_with_punctuation", f"starts with {norm[0]!r}"))
     start = _start_pattern(config.start_scripts)
@@ -286,6 +281,9 @@ def _instance_failure(
     seen_before = key in seen
     seen.add(key)
     repeated = repeated_part(out, instruction=instruction, input_text=inp)
+    near = None
+    if instruction and repeated is None:
+        near = near_copy_of_instruction(out, instruction=instruction)
     checks = (
         ("empty_output", not key[1], "output is empty"),
         (
@@ -299,6 +297,16 @@ def _instance_failure(
             "output_repeats_instruction",
             repeated is not None and repeated != "input",
             f"output merely repeats the {repeated}",
+        ),
+        (
+            "output_near_copies_instruction",
+            near is not None,
+            (
+                f"output is a near-copy of the instruction (shares {near.output_share:.2f} of "
+                f"its tokens and {near.instruction_share:.2f} of the instruction's, from its start)"
+            )
+            if near
+            else "",
         ),
         ("ends_with_colon", _is_incomplete(inp, out), "ends with ':' (cut-off generation)"),
         ("duplicate_instance", seen_before, "same (input, output) as an earlier instance"),

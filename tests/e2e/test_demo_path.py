@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import MODEL_CACHE, REPO_ROOT
+from tests.e2e.export_check import export_junk
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -56,6 +57,10 @@ def test_demo_end_to_end(tmp_path: Path, embedded_model_dir: Path) -> None:
     machine = [r for r in lineage if r[1] == "machine"]
     assert machine, "the run's tasks did not reach the dataset"
     assert all(r[2] and r[3] and r[4] for r in machine)
+    # Issue 15: no list-number residue, echoed output or truncated single instance, by plain
+    # checks independent of the rules that should have kept them out.
+    junk = export_junk(vdir, tmp_path / "demo.db")
+    assert junk == {"list_number": [], "echo": [], "truncated_single": []}
 
     model_dir = tmp_path / "models" / "demo-v1"
     training = json.loads((model_dir / "training_manifest.json").read_text())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from filters.heuristics import (
@@ -16,6 +18,7 @@ from filters.heuristics import (
     check_instances,
     check_instruction,
 )
+from filters.list_numbers import leading_list_number
 
 GOOD = "Give three tips for staying healthy."
 
@@ -186,12 +189,42 @@ def test_instance_rules_switchable_and_long_output() -> None:
         "\u200b2. Rewrite the sentence in the passive voice.",  # hidden by a zero-width space
         "２. Перепишите это предложение в страдательном залоге.",  # fullwidth digit, Cyrillic
         "4. Écrivez une phrase à la voix passive.",
+        # v2: a numbered label of any word, in any script, and every list-number form.
+        "Sentence 2: The cat chased the mouse across the garden.",  # the demo's residue
+        "Sentence 2. The cat chased the mouse across the garden.",
+        "Step 2: Rewrite the sentence in the passive voice.",
+        "Example #3 - Rewrite the sentence in the passive voice.",
+        "Example #3: Rewrite the sentence in the passive voice.",
+        "Task No. 4: Rewrite the sentence in the passive voice.",
+        "Sample task 12: Rewrite the sentence in the passive voice.",
+        "Part IV: Rewrite the sentence in the passive voice.",
+        "Q2: Why is the sky blue during the day?",
+        "Q 2: Why is the sky blue during the day?",
+        "[2] Rewrite the sentence in the passive voice.",
+        "2 - Rewrite the sentence in the passive voice.",
+        "2 – Rewrite the sentence in the passive voice.",
+        "2: Rewrite the sentence in the passive voice.",
+        "II. Rewrite the sentence in the passive voice.",
+        "iv) Rewrite the sentence in the passive voice.",
+        "２．把这句话改写成被动语态。",  # fullwidth digit and full stop
+        "２、把这句话改写成被动语态。",
+        "【2】把这句话改写成被动语态。",
+        "问题2：为什么天空是蓝色的？",
+        "問題３：空はなぜ青いのですか。",
+        "第3题：为什么天空是蓝色的？",
+        "第二步：把这句话改写成被动语态。",
+        "질문 2: 하늘은 왜 파란가요?",
+        "Frage 3: Warum ist der Himmel blau?",
+        "Aufgabe 3. Schreibe den Satz im Passiv.",
+        "Задание 5: Перепишите предложение в страдательном залоге.",
+        "سؤال 2: لماذا السماء زرقاء؟",
+        "Pregunta 4 - ¿Por qué el cielo es azul?",
     ],
 )
 def test_instruction_starting_with_a_list_number_is_rejected(text: str) -> None:
     verdict = check_instruction(text)
     assert verdict.rule == "starts_with_list_number"
-    assert verdict.rule_version == RULE_VERSIONS["starts_with_list_number"] == "1"
+    assert verdict.rule_version == RULE_VERSIONS["starts_with_list_number"] == "2"
     assert "list number" in verdict.reason
 
 
@@ -206,6 +239,26 @@ def test_instruction_starting_with_a_list_number_is_rejected(text: str) -> None:
         "Tasks 2 and 3 are hard; explain why step by step.",
         "Give 2) examples? No: give three examples of verbs.",  # a number not at the start
         "Is 7 a prime number or not? Explain briefly.",
+        # Counts, years, times and arithmetic at the start are content, not list numbers.
+        "3 friends split a bill of $45 equally; how much does each pay?",
+        "2024 was a leap year: explain what that means for February.",
+        "5 ways to reduce stress at work: list and explain them.",
+        "1:1 ratios: explain what they mean with an example.",
+        "3 - 2 = ? Explain your answer to a child.",
+        "What is 12 - 5? Show your working.",
+        "Web 2.0 changed the internet: explain how.",
+        "Windows 10 vs. Windows 11: compare their features.",
+        "COVID-19: explain how vaccines work.",
+        "Multiply by 3: 4, 5 and 6. Give the three products.",
+        "Divide each by 2 - 10, 20 and 30. Show the results.",
+        # A title or initials that end in a number or a Roman numeral.
+        "Describe Beethoven's Symphony No. 9.",
+        "Describe the species X.",
+        "I. M. Pei designed the Louvre pyramid; describe his style.",
+        # Numbered labels that name the task's own items (the next number comes later).
+        "Sentence 1: The cat sat. Sentence 2: The dog ran. Are these two sentences paraphrases?",
+        "Text 1: I love it. Text 2: I hate it. Which one is positive?",
+        "Part II: the Renaissance. Part III: the Baroque. Compare the two parts of the course.",
     ],
 )
 def test_numbers_that_are_not_list_markers_pass(text: str) -> None:
@@ -218,3 +271,30 @@ def test_list_number_rule_is_switchable() -> None:
     assert rule_of("(2) Rewrite the sentence in the passive voice.", off) == (
         "starts_with_punctuation"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "marker"),
+    [
+        ("Sentence 2: The cat chased the mouse.", "Sentence 2:"),
+        ("Example #3 - Rewrite it.", "Example #3 -"),
+        ("２．把这句话改写成被动语态。", "2."),
+        ("问题2：为什么天空是蓝色的？", "问题2:"),
+        ("Sentence 1: A. Sentence 3: B. Which is longer?", "Sentence 1:"),  # 2 never comes
+        ("句子1：我喜欢猫。句子2：我喜欢狗。这两个句子意思相同吗？", None),  # the task's items
+        ("Frage 1: Warum? Frage 2: Wieso? Beantworte beide Fragen.", None),
+    ],
+)
+def test_the_marker_found_and_named_in_the_reason(text: str, marker: str | None) -> None:
+    assert leading_list_number(text) == marker
+    if marker is not None:
+        assert check_instruction(text).reason == f"starts with list number {marker!r}"
+
+
+def test_list_number_rule_rejects_no_seed_or_user_oriented_instruction(
+    seed_tasks: list[dict[str, Any]], user_oriented: list[dict[str, Any]]
+) -> None:
+    # bench/echo_rules.py: none of Stanford Alpaca's 52,002 instructions either.
+    texts = [t["instruction"] for t in seed_tasks + user_oriented]
+    assert len(texts) == 175 + 252
+    assert [t for t in texts if leading_list_number(t)] == []

@@ -20,6 +20,7 @@ NEW_RULES = {
     "starts_with_list_number",
     "output_equals_input",
     "output_repeats_instruction",
+    "output_near_copies_instruction",
     "ends_with_colon",
     "conflicting_outputs",
 }
@@ -105,6 +106,95 @@ def test_echo_of_a_non_latin_instruction_is_rejected() -> None:
 )  # fmt: skip
 def test_real_answers_are_not_echoes(pair: tuple[str, str]) -> None:
     assert rules([pair]) == [None]
+
+
+SENTENCE = "Sentence 2: The quick brown fox jumps over the lazy dog near the river bank."
+
+
+@pytest.mark.parametrize(
+    ("instruction", "output"),
+    [
+        # The demo's kind: the numbered label renumbered, a word or two changed (F 0.64-0.87).
+        (SENTENCE, "Sentence 1: The quick brown fox jumped over the lazy dog by the river bank."),
+        (SENTENCE, "Sentence 3: The quick red fox jumps over a lazy dog near the river."),
+        (SENTENCE, "The quick brown fox jumps over the lazy cat near the river bank."),
+        (SENTENCE, "Output: Sentence 1 - The quick brown fox leaps over the lazy dog near a bank."),
+        # An ordinary instruction re-typed with edits, or cut and continued.
+        (
+            "Write a short poem about the ocean at night and the stars above it.",
+            "Write a short poem about the ocean at night with the moon above it.",
+        ),
+        (
+            "Design a game where the player has to guess a secret number.",
+            "Design a game where the player has to guess a secret number between 1-",
+        ),  # Stanford Alpaca's own near-copy
+        (
+            "2. Explain why the sky looks blue during the day.",
+            "Explain why the sky looks so blue during a sunny day.",
+        ),
+        # Other scripts: characters of Chinese and Japanese, words of Russian.
+        ("把这段话改写得更礼貌一些，但保持原意。",
+         "把这段话改写得更加礼貌一些，但保持原来的意思。"),
+        ("問題2：空がなぜ青いのか説明してください。",
+         "問題1：空がなぜ青いのかを説明してください。"),
+        (
+            "Задание 2: Объясните, почему небо голубое днём.",
+            "Задание 1: Объясните, почему небо голубое ночью.",
+        ),
+    ],
+)  # fmt: skip
+def test_near_copy_of_the_instruction_is_rejected(instruction: str, output: str) -> None:
+    verdict = check_instances([("", output)], is_classification=False, instruction=instruction)[0]
+    assert verdict.rule == "output_near_copies_instruction"
+    assert verdict.rule_version == RULE_VERSIONS["output_near_copies_instruction"] == "1"
+    assert "near-copy of the instruction" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("instruction", "pair"),
+    [
+        # Answers that restate their question start from its subject, not its first word.
+        ("Find the median of the set of numbers {4, 10, 8, 11, 1}.", ("",
+         "The median of the set of numbers {4, 10, 8, 11, 1} is 8.")),
+        ("Name a famous artist who painted in the Impressionist style.", ("",
+         "Claude Monet is a famous artist who painted in the Impressionist style.")),
+        ("Which planet is closest to the sun?", ("", "The planet closest to the sun is Mercury.")),
+        ("Is the sentence grammatically correct?", ("The cat sat.",
+         "Yes, the sentence is grammatically correct.")),
+        # Short instructions are not compared; selections keep less than 0.8 of the question.
+        ("6 + 3 = ?", ("", "6 + 3 = 9.")),
+        ("True or False: Sheep are mammals", ("", "True. Sheep are mammals.")),
+        ('Print the following statement: "I want to learn to code".', ("",
+         'print("I want to learn to code")')),
+        # Rewrites of the input share most words with it, and the frame with the instruction.
+        (REWRITE, (CAT, "Rewrite the sentence in the passive voice: "
+                        "The mouse was chased by the cat.")),
+        ("Correct the grammar of the sentence.", ("He go to school every days.",
+                                                  "He goes to school every day.")),
+        ("Rewrite the text and correct the spelling errors.", (
+            "It solves problems comon and uniqe to every team.",
+            "It solves problems common and unique to every team.")),
+        # A numbered label that is part of the task, answered.
+        ("Sentence 1: The cat sat. Sentence 2: The cat sat down. Are these paraphrases?",
+         ("", "Sentence 1 and sentence 2 are paraphrases: yes.")),
+        ("Write a haiku about autumn leaves falling in the park.", ("",
+         "Crimson leaves descend / whispering across the park / autumn's soft goodbye")),
+    ],
+)  # fmt: skip
+def test_answers_that_share_words_with_the_prompt_are_not_near_copies(
+    instruction: str, pair: tuple[str, str]
+) -> None:
+    assert rules([pair], instruction=instruction) == [None]
+
+
+def test_near_copy_rule_is_switchable_and_needs_the_instruction() -> None:
+    pair = ("", "Sentence 1: The quick brown fox jumped over the lazy dog by the river bank.")
+    off = HeuristicConfig(
+        enabled_rules=frozenset(INSTANCE_RULES) - {"output_near_copies_instruction"}
+    )
+    assert rules([pair], instruction=SENTENCE, config=off) == [None]
+    assert rules([pair], instruction=None) == [None]
+    assert rules([pair], instruction=SENTENCE) == ["output_near_copies_instruction"]
 
 
 def test_without_the_instruction_only_input_echoes_are_seen() -> None:
