@@ -94,10 +94,10 @@ def test_typed_run_fields_follow_the_same_rule(api: ApiHarness, fields: str, fie
 
 
 def test_largest_storable_integer_round_trips(api: ApiHarness) -> None:
-    big = {"batch_size": 2**63 - 1}
-    r = api.client.post(
-        "/v1/runs", json={"seed_set": "si", "backend_options": big}, headers=api.headers()
-    )
+    # engine_kwargs is the one option that takes any JSON (vLLM checks it), and an admin's
+    big = {"engine_kwargs": {"max_num_batched_tokens": 2**63 - 1}}
+    body = {"seed_set": "si", "backend": "vllm", "backend_options": big}
+    r = api.client.post("/v1/runs", json=body, headers=api.headers("admin"))
     assert r.status_code == 202, r.text
     listed = api.client.get("/v1/runs", headers=api.headers("read"))
     assert listed.status_code == 200
