@@ -184,3 +184,32 @@ def test_deep_json_array_upload_names_the_problem(api: ApiHarness) -> None:
     r = api.client.post("/v1/seed-sets?name=arr", content=data, headers=api.headers())
     assert r.status_code == 422, r.text
     assert r.json()["message"].startswith("line 2: "), r.json()
+
+
+# Found by the hostile-client pass: 200k run ids or 100k seed set names in an export spec became
+# as many bound parameters, past SQLite's and psycopg's caps (500 on both databases).
+@pytest.mark.parametrize(
+    ("field", "item"),
+    [("runs", 1), ("seed_sets", "si"), ("eval_sets", "e"), ("statuses", "accepted")],
+)
+def test_export_spec_lists_are_bounded(api: ApiHarness, field: str, item: object) -> None:
+    from service.export.spec import MAX_LISTED
+
+    for n in (MAX_LISTED + 1, 100_000):
+        r = api.client.post(
+            "/v1/datasets/d/versions", json={field: [item] * n}, headers=api.headers()
+        )
+        assert r.status_code == 422, r.text
+        assert field in r.json()["message"] and "1000" in r.json()["message"], r.text
+    assert api.client.get("/v1/datasets", headers=api.headers("read")).json() == []
+
+
+def test_export_spec_at_the_list_bound_is_served(api: ApiHarness) -> None:
+    from service.export.spec import MAX_LISTED
+
+    run = api.client.post("/v1/runs", json={"seed_set": "si"}, headers=api.headers()).json()
+    # Repeats are as many bound parameters as distinct values would be.
+    spec = {"runs": [run["id"]] * MAX_LISTED, "seed_sets": ["si"] * MAX_LISTED}
+    r = api.client.post("/v1/datasets/d/versions?wait=true", json=spec, headers=api.headers())
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "ready"
