@@ -66,6 +66,9 @@ def main(examples: int) -> None:
         "stateful_scenarios_per_database": examples,
         "stateful_steps_max": STEPS,
         "stateful_requests": sum(r["requests"] for r in rows if r["mode"] == "stateful"),
+        "stateful_stopped_early": [
+            r["database"] for r in rows if r["mode"] == "stateful" and r.get("stopped_early")
+        ],
         "stateful_actions_followed": {
             r["database"]: r.get("links", {}) for r in rows if r["mode"] == "stateful"
         },
