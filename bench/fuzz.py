@@ -1,9 +1,12 @@
-"""The long schemathesis run: every operation, positive and negative, on SQLite and PostgreSQL.
+"""The long schemathesis run: every operation, positive and negative, and linked sequences,
+on SQLite and PostgreSQL.
 
-Runs ``tests/service/test_api_fuzz.py::test_no_input_is_a_server_error`` with
-``FUZZ_EXAMPLES`` examples per operation and mode (100 by default; the suite's bounded run
-uses 25), then sums what each case sent and saw. Goals: 0 responses 5xx, 0 undocumented
-statuses and 0 responses off their documented schema.
+Runs ``tests/service/test_api_fuzz.py``'s two fuzz tests: ``test_no_input_is_a_server_error``
+with ``FUZZ_EXAMPLES`` examples per operation and mode (100 by default; the suite's bounded run
+uses 25), and the stateful ``test_linked_sequences_are_never_a_server_error`` with
+``FUZZ_SCENARIOS`` sequences of up to ``FUZZ_STEPS`` calls (the examples count and 20 by
+default; the suite uses 15 and 8). Then it sums what each case sent and saw. Goals: 0 responses
+5xx, 0 undocumented statuses and 0 responses off their documented schema.
 
 Run: python bench/fuzz.py [examples]   (writes bench/results/fuzz.json; needs PostgreSQL)
 """
@@ -23,16 +26,22 @@ from result_file import goal, write_result  # bench/ is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "bench" / "results" / "fuzz.json"
-TEST = "tests/service/test_api_fuzz.py::test_no_input_is_a_server_error"
+FILE = "tests/service/test_api_fuzz.py"
+TESTS = [
+    f"{FILE}::test_no_input_is_a_server_error",
+    f"{FILE}::test_linked_sequences_are_never_a_server_error",
+]
+STEPS = 20
 
 
 def main(examples: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tally = Path(tmp) / "tally.jsonl"
         env = {**os.environ, "FUZZ_EXAMPLES": str(examples), "FUZZ_TALLY": str(tally)}
+        env |= {"FUZZ_SCENARIOS": str(examples), "FUZZ_STEPS": str(STEPS)}
         env["PYTHONPATH"] = str(ROOT)
         started = time.perf_counter()
-        pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", TEST]
+        pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *TESTS]
         outcome = subprocess.run(pytest, cwd=ROOT, env=env, check=False)
         elapsed = time.perf_counter() - started
         rows = [json.loads(line) for line in tally.read_text().splitlines()]
@@ -54,6 +63,15 @@ def main(examples: int) -> None:
     env_info = {
         "examples_per_operation_and_mode": examples,
         "requests_sent": sum(r["requests"] for r in rows),
+        "stateful_scenarios_per_database": examples,
+        "stateful_steps_max": STEPS,
+        "stateful_requests": sum(r["requests"] for r in rows if r["mode"] == "stateful"),
+        "stateful_stopped_early": [
+            r["database"] for r in rows if r["mode"] == "stateful" and r.get("stopped_early")
+        ],
+        "stateful_actions_followed": {
+            r["database"]: r.get("links", {}) for r in rows if r["mode"] == "stateful"
+        },
         "failures_by_check": failures,
         "pytest_exit_code": outcome.returncode,
         "seconds": round(elapsed, 1),

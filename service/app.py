@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from service.api.auth import KeyVerifier
 from service.api.body_limit import BodyLimitMiddleware
 from service.api.errors import install_error_handlers
+from service.api.links import install_links
 from service.api.routes import datasets, eval_sets, generate, health, runs, seed_sets, tasks
 from service.settings import Settings, get_settings
 from service.storage.db import AsyncEngines, Database
@@ -61,4 +62,5 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     for module in (health, seed_sets, eval_sets, runs, tasks, generate, datasets):
         app.include_router(module.router)
+    install_links(app)
     return app

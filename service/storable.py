@@ -11,7 +11,9 @@ error.
 
 The rule (``storable`` v1):
 
-- strings and object keys hold no U+0000;
+- strings and object keys hold no U+0000 and, since v3, no lone surrogate (U+D800..U+DFFF
+  unpaired: JSON's ``"\ud800"`` escape makes one; it is no Unicode text, UTF-8 cannot encode it,
+  PostgreSQL and orjson refuse it; a hostile client's export spec reached a 500 with one);
 - integers lie in the signed 64-bit range [-2**63, 2**63 - 1];
 - floats are finite (no NaN, no Infinity: ``1e400`` parses as Infinity) and, since v2, lie
   strictly within (-2**63, 2**63): PostgreSQL's JSONB writes an integral float without an
@@ -29,7 +31,7 @@ from typing import Any, Self
 from pydantic import BaseModel, model_validator
 
 RULE = "storable"
-RULE_VERSION = "v2"
+RULE_VERSION = "v3"
 MAX_DEPTH = 32
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -39,9 +41,20 @@ def _at(path: str, key: object) -> str:
     return f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else str(key))
 
 
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "holds U+0000 (NUL), which no supported database stores"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "holds a lone surrogate (U+D800..U+DFFF), which is not Unicode text"
+    return None
+
+
 def _scalar_problem(value: object) -> str | None:
     if isinstance(value, str):
-        return "holds U+0000 (NUL), which no supported database stores" if "\x00" in value else None
+        return _text_problem(value)
     if isinstance(value, bool):
         return None
     if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
@@ -77,8 +90,8 @@ def unstorable(value: object, *, path: str = "", max_depth: int = MAX_DEPTH) -> 
                 return f"{field}: nested more than {max_depth} levels deep"
             pairs = item.items() if isinstance(item, dict) else enumerate(item)
             for key, child in reversed(list(pairs)):
-                if isinstance(key, str) and "\x00" in key:
-                    return f"{where or 'value'}: a key holds U+0000 (NUL)"
+                if isinstance(key, str) and (problem := _text_problem(key)) is not None:
+                    return f"{where or 'value'}: a key {problem}"
                 stack.append((child, _at(where, key), depth + 1))
         elif (problem := _scalar_problem(item)) is not None:
             return f"{where or 'value'}: {problem}"

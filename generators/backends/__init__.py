@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from generators.backends.base import Backend
+from generators.backends.options import check_backend_options
 from generators.embedded_model import resolve_model
 from generators.errors import ConfigError
 
@@ -24,17 +25,19 @@ def make_backend(kind: BackendKind, *, model: str, **options: Any) -> Backend:
         model: for ``vllm`` and ``transformers`` a model directory or the embedded model's name
             (resolved with ``options["cache_dir"]``); for ``openai`` the served model name; for
             ``scripted`` the recorded name.
-        **options: the chosen backend's keyword arguments; ``cache_dir`` (Path) is taken here for
+        **options: the chosen backend's keyword arguments, checked against its options model
+            (:mod:`generators.backends.options`); ``cache_dir`` (Path) is taken here for
             ``vllm``/``transformers``; ``openai`` needs ``base_url``; ``scripted`` ``replies``.
 
     Returns:
         A ready backend (close it when done).
 
     Raises:
-        ConfigError: unknown kind or missing option.
+        ConfigError: unknown kind, a missing option, or an unknown or ill-typed one.
         ModelError: the model cannot be resolved.
         BackendError: the backend failed to start.
     """
+    options = check_backend_options(kind, options, in_process=True)
     if kind in ("vllm", "transformers"):
         cache_dir = options.pop("cache_dir", None)
         if cache_dir is None and not Path(model).is_dir():

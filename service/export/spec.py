@@ -16,6 +16,10 @@ from service.storable import StorableModel
 Format = Literal["messages", "alpaca", "parquet"]
 TASK_TYPES = ("classification", "generation")
 ALL_FORMATS: list[Format] = ["messages", "alpaca", "parquet"]
+# Each listed name or id becomes a bound parameter of the selection query, and both drivers
+# cap those (SQLite at 32766, psycopg at 65535): a longer list was a 500 there, so it is a
+# 422 here. None ("all") selects any number.
+MAX_LISTED = 1000
 
 
 class ExportSpec(StorableModel):
@@ -32,19 +36,26 @@ class ExportSpec(StorableModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    runs: list[int] | None = Field(None, description="Run ids whose machine tasks are included.")
-    seed_sets: list[str] | None = Field(None, description="Seed set names to include.")
+    runs: list[int] | None = Field(
+        None, max_length=MAX_LISTED, description="Run ids whose machine tasks are included."
+    )
+    seed_sets: list[str] | None = Field(
+        None, max_length=MAX_LISTED, description="Seed set names to include."
+    )
     include_seeds: bool = Field(True, description="Include the human seed tasks themselves.")
     statuses: list[TaskStatus] = Field(
         default_factory=lambda: [TaskStatus.ACCEPTED],
         min_length=1,
+        max_length=MAX_LISTED,
         description="Task statuses kept.",
     )
     min_scores: dict[str, float] = Field(
-        default_factory=dict, description="Scorer name -> lowest score kept."
+        default_factory=dict, max_length=MAX_LISTED, description="Scorer name -> lowest score kept."
     )
     eval_sets: list[str] = Field(
-        default_factory=list, description="Eval set names to decontaminate against."
+        default_factory=list,
+        max_length=MAX_LISTED,
+        description="Eval set names to decontaminate against.",
     )
     decontamination_threshold: float = Field(
         0.7, gt=0, le=1, description="ROUGE-L similarity to an eval item that drops a task."

@@ -65,10 +65,7 @@ def _check_servers(config: RunConfig, settings: Settings, *, is_admin: bool) -> 
     asked = config.backend_options.get("base_url")
     if asked is None:
         return
-    if not isinstance(asked, str) and not (
-        isinstance(asked, list) and all(isinstance(u, str) for u in asked)
-    ):
-        raise InvalidInput("backend_options.base_url: a URL, a comma-separated list or a list")
+    # Its type (a URL, a comma-separated list or a list) is checked by RunConfig already.
     try:
         roots = server_roots(asked)
     except ConfigError as exc:

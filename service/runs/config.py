@@ -12,13 +12,15 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from filters.heuristics import INSTANCE_RULES, INSTRUCTION_RULES, HeuristicConfig
 from filters.near_duplicates import NearDuplicateConfig
 from filters.score_gate import ScoreGate
 from filters.semantic_duplicates import SemanticDuplicateConfig
+from generators.backends.options import check_backend_options
 from generators.config import BootstrapConfig
+from generators.errors import ConfigError
 from service.errors import InvalidInput
 from service.reports.collapse import StopRules
 from service.settings import Settings
@@ -44,7 +46,12 @@ class RunConfig(StorableModel):
     seed_set: str = Field(min_length=1, max_length=200)
     backend: Literal["vllm", "openai", "transformers"] = "transformers"
     model: str = Field("smollm2-135m", min_length=1, max_length=1000)
-    backend_options: dict[str, Any] = Field(default_factory=dict)
+    backend_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The backend's own options, typed per backend "
+        "(generators.backends.options): an unknown option or a value of the wrong type or "
+        "size is a 422 naming it. Which of them a write key may set: service.runs.access.",
+    )
     target_tasks: int = Field(100, ge=1, le=1_000_000, description="Stop at this many accepted.")
     max_iterations: int | None = Field(None, ge=1, le=1_000_000)
     seed: int = Field(0, ge=0, le=2**31 - 1)
@@ -77,6 +84,19 @@ class RunConfig(StorableModel):
     @classmethod
     def _read_flat_layout(cls, data: Any) -> Any:
         return from_flat_layout(data) if isinstance(data, dict) else data
+
+    @field_validator("backend_options")
+    @classmethod
+    def _typed_options(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # Checked here, not when a worker builds the engine hours later. Stored as sent (JSON).
+        backend = info.data.get("backend")
+        if backend is None:  # the backend itself was invalid; that error is reported
+            return options
+        try:
+            check_backend_options(backend, options)
+        except ConfigError as exc:
+            raise ValueError(f"backend_options.{exc}") from None
+        return options
 
     @model_validator(mode="after")
     def _gate_scorers_run(self) -> RunConfig:

@@ -1,9 +1,9 @@
 """The `storable` rule at the edge: values no database stores alike are a 422 naming the field.
 
-Through the real app on SQLite and PostgreSQL: huge integers, NaN/Infinity, U+0000 and deep
-nesting in every stored JSON body (run config, export spec, generate request) and in uploaded
-seed and eval lines. Nothing is created, later reads still answer, and no response carries the
-database's own error text.
+Through the real app on SQLite and PostgreSQL: huge integers, NaN/Infinity, U+0000, lone
+surrogates and deep nesting in every stored JSON body (run config, export spec, generate
+request) and in uploaded seed and eval lines. Nothing is created, later reads still answer,
+and no response carries the database's own error text.
 """
 
 from __future__ import annotations
@@ -62,6 +62,11 @@ RUN_BODIES = [
     ),
     pytest.param('{"x": ["a", "b\\u0000"]}', "backend_options.x[1]", id="nul-in-list"),
     pytest.param('{"k\\u0000": 1}', "backend_options", id="nul-key"),
+    # Lone surrogates (JSON's \\ud800 escape): not Unicode text, so no database stores them.
+    pytest.param('{"engine_kwargs": {"a": "\\ud800"}}', "engine_kwargs.a", id="lone-high"),
+    pytest.param('{"engine_kwargs": {"a": ["x", "\\udfff"]}}', "engine_kwargs.a[1]", id="lone-low"),
+    pytest.param('{"engine_kwargs": {"\\udc00k": 1}}', "engine_kwargs", id="lone-in-key"),
+    pytest.param('{"dtype": "\\udc00\\ud800"}', "backend_options.dtype", id="reversed-pair"),
     pytest.param('{"x": ' + nested(MAX_DEPTH) + "}", "backend_options", id="depth-33"),
     pytest.param('{"x": ' + nested(300) + "}", "backend_options", id="depth-300"),
     pytest.param('{"x": ' + nested(900, "{}") + "}", "backend_options", id="depth-900"),
@@ -94,10 +99,10 @@ def test_typed_run_fields_follow_the_same_rule(api: ApiHarness, fields: str, fie
 
 
 def test_largest_storable_integer_round_trips(api: ApiHarness) -> None:
-    big = {"batch_size": 2**63 - 1}
-    r = api.client.post(
-        "/v1/runs", json={"seed_set": "si", "backend_options": big}, headers=api.headers()
-    )
+    # engine_kwargs is the one option that takes any JSON (vLLM checks it), and an admin's
+    big = {"engine_kwargs": {"max_num_batched_tokens": 2**63 - 1}}
+    body = {"seed_set": "si", "backend": "vllm", "backend_options": big}
+    r = api.client.post("/v1/runs", json=body, headers=api.headers("admin"))
     assert r.status_code == 202, r.text
     listed = api.client.get("/v1/runs", headers=api.headers("read"))
     assert listed.status_code == 200
@@ -114,6 +119,11 @@ def test_largest_storable_integer_round_trips(api: ApiHarness) -> None:
         pytest.param('{"min_scores": {"": 9.223372036854776e18}}', "min_scores.", id="float-2**63"),
         pytest.param('{"min_scores": {"refusal": "NaN"}}', "min_scores.refusal", id="nan-string"),
         pytest.param('{"seed_sets": ["si\\u0000"]}', "seed_sets[0]", id="nul"),
+        # found by the hostile-client pass: a lone surrogate reached the spec hash (500)
+        pytest.param('{"eval_sets": ["\\udc00"]}', "eval_sets[0]", id="lone-surrogate"),
+        pytest.param('{"seed_sets": ["a", "b\\ud83d"]}', "seed_sets[1]", id="half-emoji"),
+        pytest.param('{"min_scores": {"\\ud800": 0.5}}', "min_scores", id="lone-in-key"),
+        pytest.param('{"max_per_type": {"\\udfffx": 1}}', "max_per_type", id="lone-in-cap-key"),
         pytest.param('{"max_per_type": {"generation": 1e30}}', "max_per_type", id="float-cap"),
     ],
 )
@@ -126,10 +136,10 @@ def test_export_spec_values_that_cannot_be_stored_are_422(
     assert api.client.get("/v1/datasets", headers=api.headers("read")).json() == []
 
 
-def test_generate_request_values_follow_the_rule(api: ApiHarness) -> None:
-    r = api.client.post(
-        "/v1/generate", json={"seed_set": "s\x00i", "prompts": 1}, headers=api.headers()
-    )
+@pytest.mark.parametrize("seed_set", ["s\\u0000i", "s\\ud800i"])
+def test_generate_request_values_follow_the_rule(api: ApiHarness, seed_set: str) -> None:
+    body = '{"seed_set": "' + seed_set + '", "prompts": 1}'
+    r = api.client.post("/v1/generate", content=body, headers={**api.headers(), **JSON})
     _assert_refused(r, "seed_set")
     assert api.client.get("/v1/runs", headers=api.headers("read")).json()["items"] == []
 
@@ -174,3 +184,32 @@ def test_deep_json_array_upload_names_the_problem(api: ApiHarness) -> None:
     r = api.client.post("/v1/seed-sets?name=arr", content=data, headers=api.headers())
     assert r.status_code == 422, r.text
     assert r.json()["message"].startswith("line 2: "), r.json()
+
+
+# Found by the hostile-client pass: 200k run ids or 100k seed set names in an export spec became
+# as many bound parameters, past SQLite's and psycopg's caps (500 on both databases).
+@pytest.mark.parametrize(
+    ("field", "item"),
+    [("runs", 1), ("seed_sets", "si"), ("eval_sets", "e"), ("statuses", "accepted")],
+)
+def test_export_spec_lists_are_bounded(api: ApiHarness, field: str, item: object) -> None:
+    from service.export.spec import MAX_LISTED
+
+    for n in (MAX_LISTED + 1, 100_000):
+        r = api.client.post(
+            "/v1/datasets/d/versions", json={field: [item] * n}, headers=api.headers()
+        )
+        assert r.status_code == 422, r.text
+        assert field in r.json()["message"] and "1000" in r.json()["message"], r.text
+    assert api.client.get("/v1/datasets", headers=api.headers("read")).json() == []
+
+
+def test_export_spec_at_the_list_bound_is_served(api: ApiHarness) -> None:
+    from service.export.spec import MAX_LISTED
+
+    run = api.client.post("/v1/runs", json={"seed_set": "si"}, headers=api.headers()).json()
+    # Repeats are as many bound parameters as distinct values would be.
+    spec = {"runs": [run["id"]] * MAX_LISTED, "seed_sets": ["si"] * MAX_LISTED}
+    r = api.client.post("/v1/datasets/d/versions?wait=true", json=spec, headers=api.headers())
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "ready"
