@@ -8,10 +8,14 @@ wrote ourselves again on every read cost more than the rest of a request.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import asyncio
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any, cast
+from weakref import WeakKeyDictionary
 
 import orjson
+from aiodataloader import DataLoader
 from fastapi import Response
 from pydantic import BaseModel
 
@@ -24,11 +28,11 @@ from service.api.schemas import (
     TaskOut,
     TaskQuery,
 )
-from service.errors import InvalidInput
+from service.errors import InvalidInput, NotFound
 from service.statuses import TERMINAL_RUN_STATUSES, RunStatus
 from service.storage import runs as run_store
 from service.storage import tasks as task_store
-from service.storage.db import AsyncEngine, read_async
+from service.storage.db import AsyncEngine, Connection, read_async
 from service.storage.pages import Row
 
 _RUN_COUNTERS = (
@@ -105,66 +109,178 @@ def row_of(obj: Any, names: tuple[str, ...] | type[BaseModel]) -> dict[str, Any]
     return {name: getattr(obj, name) for name in fields}
 
 
+def render(document: Any) -> bytes:
+    """`document` as JSON, datetimes in UTC with a `Z`."""
+    return orjson.dumps(document, option=orjson.OPT_UTC_Z)
+
+
 def json_response(document: Any) -> Response:
-    """`document` as an application/json response, datetimes in UTC with a `Z`."""
-    return Response(orjson.dumps(document, option=orjson.OPT_UTC_Z), media_type="application/json")
+    """`document` (or its bytes, already rendered) as an application/json response."""
+    body = document if isinstance(document, bytes) else render(document)
+    return Response(body, media_type="application/json")
 
 
-def _page(rows: list[Row], next_cursor: str | None) -> dict[str, Any]:
+# A page read's key: (equal-filters as (name, value) pairs, min_score, cursor, limit).
+_PageKey = tuple[tuple[tuple[str, Any], ...], tuple[str, float] | None, str | None, int]
+_Body = bytes | Exception  # a rendered document, or the error its requests get
+
+
+class _Loaders:
+    """One asyncio engine's batched reads: a DataLoader (aiodataloader) per kind of read.
+
+    What the requests of one turn of the event loop ask for is read in one database call
+    (one connection, one greenlet), dispatched after they all arrived, so each answer still
+    reflects every commit made before its request: the runs and task details asked for by
+    any number of requests in one statement each (`id = ANY(:ids)` / `IN`), and equal list
+    pages once. Each distinct document of a batch is built and rendered once, and its bytes
+    answer every request that asked for it. Under 100 concurrent clients a round trip and
+    SQLAlchemy's work per statement were most of a request's CPU; batched, they are shared
+    (bench/read_cpu.py).
+    """
+
+    MAX_BATCH = 100  # ids or pages per database call: bounds one statement's work
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        ref = weakref.ref(engine)  # the loaders are kept per engine: no cycle through it
+        loop = asyncio.get_running_loop()
+
+        def loader(
+            read: Callable[[Connection, list[Any]], dict[Any, Any]],
+            document: Callable[[Any], Any],
+        ) -> DataLoader[Any, _Body]:
+            async def load(keys: list[Any]) -> list[_Body]:
+                engine = ref()
+                assert engine is not None, "a read on a disposed engine"
+                unique = list(dict.fromkeys(keys))
+                found = await read_async(engine, lambda conn: read(conn, unique))
+                bodies = {
+                    k: v if isinstance(v, Exception) else render(document(v))
+                    for k, v in found.items()
+                }
+                return [bodies[k] for k in keys]
+
+            return DataLoader(load, cache=False, max_batch_size=self.MAX_BATCH, loop=loop)
+
+        self.runs = loader(_read_runs, run_document)
+        self.task_details = loader(_read_task_details, _task_detail)
+        self.run_pages = loader(_read_run_pages, _run_page)
+        self.task_pages = loader(_read_task_pages, _task_page)
+
+
+_LOADERS: WeakKeyDictionary[AsyncEngine, _Loaders] = WeakKeyDictionary()
+
+
+def _loaders(engine: AsyncEngine) -> _Loaders:
+    loaders = _LOADERS.get(engine)
+    if loaders is None:
+        loaders = _LOADERS[engine] = _Loaders(engine)
+    return loaders
+
+
+# Reads of a batch's distinct keys: key -> row(s), or the error for that key alone.
+
+
+def _read_runs(conn: Connection, ids: list[int]) -> dict[int, Row | Exception]:
+    found = run_store.read_runs_by_id(conn, ids, columns=RUN_COLUMNS)
+    return {i: found.get(i) or NotFound(f"no run {i}") for i in ids}
+
+
+def _read_task_details(conn: Connection, ids: list[int]) -> dict[int, Row | Exception]:
+    found = task_store.read_task_details(
+        conn,
+        ids,
+        columns=TASK_COLUMNS,
+        instance_columns=_INSTANCE_COLUMNS,
+        score_columns=_SCORE_COLUMNS,
+        generation_columns=_GENERATION_COLUMNS,
+    )
+    return {i: found.get(i) or NotFound(f"no task {i}") for i in ids}
+
+
+_Page = tuple[list[Row], str | None]
+
+
+def _read_pages(
+    keys: list[_PageKey], read: Callable[[_PageKey], _Page]
+) -> dict[_PageKey, _Page | Exception]:
+    pages: dict[_PageKey, _Page | Exception] = {}
+    for key in keys:
+        try:
+            pages[key] = read(key)
+        except InvalidInput as exc:  # a bad cursor fails its own requests alone
+            pages[key] = exc
+    return pages
+
+
+def _read_run_pages(conn: Connection, keys: list[_PageKey]) -> dict[_PageKey, Any]:
+    def read(key: _PageKey) -> _Page:
+        equal, _, cursor, limit = key
+        return run_store.read_runs(
+            conn, columns=RUN_COLUMNS, equal=dict(equal), cursor=cursor, limit=limit
+        )
+
+    return _read_pages(keys, read)
+
+
+def _read_task_pages(conn: Connection, keys: list[_PageKey]) -> dict[_PageKey, Any]:
+    def read(key: _PageKey) -> _Page:
+        equal, min_score, cursor, limit = key
+        return task_store.read_tasks(
+            conn,
+            columns=TASK_COLUMNS,
+            equal=dict(equal),
+            min_score=min_score,
+            cursor=cursor,
+            limit=limit,
+        )
+
+    return _read_pages(keys, read)
+
+
+def _run_page(page: _Page) -> dict[str, Any]:
+    rows, next_cursor = page
+    return {"items": [run_document(r) for r in rows], "next_cursor": next_cursor}
+
+
+def _task_page(page: _Page) -> dict[str, Any]:
+    rows, next_cursor = page
     return {"items": rows, "next_cursor": next_cursor}
 
 
-async def run(engine: AsyncEngine, run_id: int) -> dict[str, Any]:
-    """GET /v1/runs/{id}. Raises NotFound."""
-    row = await read_async(engine, lambda c: run_store.read_run(c, run_id, columns=RUN_COLUMNS))
-    return run_document(row)
-
-
-async def runs(engine: AsyncEngine, q: RunQuery) -> dict[str, Any]:
-    """GET /v1/runs. Raises InvalidInput for a bad cursor."""
-    equal = {n: v for n, v in (("status", q.status), ("kind", q.kind)) if v is not None}
-    rows, next_cursor = await read_async(
-        engine,
-        lambda c: run_store.read_runs(
-            c, columns=RUN_COLUMNS, equal=equal, cursor=q.cursor or None, limit=q.limit
-        ),
+def _task_detail(row: Row) -> dict[str, Any]:
+    generations = {g["id"]: g for g in row["generations"]}
+    return task_detail_document(
+        row, row["instances"], row["scores"], generations, row["nearest_instruction"]
     )
-    return _page([run_document(r) for r in rows], next_cursor)
 
 
-async def tasks(engine: AsyncEngine, q: TaskQuery) -> dict[str, Any]:
-    """GET /v1/tasks. Raises InvalidInput for a bad cursor, or min_score without scorer."""
+async def _body(loader: DataLoader[Any, _Body], key: Any) -> bytes:
+    # A loaded Exception is raised by the future, not returned.
+    return cast(bytes, await loader.load(key))
+
+
+async def run(engine: AsyncEngine, run_id: int) -> bytes:
+    """GET /v1/runs/{id}, rendered. Raises NotFound."""
+    return await _body(_loaders(engine).runs, run_id)
+
+
+async def runs(engine: AsyncEngine, q: RunQuery) -> bytes:
+    """GET /v1/runs, rendered. Raises InvalidInput for a bad cursor."""
+    equal = tuple((n, v) for n, v in (("status", q.status), ("kind", q.kind)) if v is not None)
+    # An empty cursor is the first page.
+    return await _body(_loaders(engine).run_pages, (equal, None, q.cursor or None, q.limit))
+
+
+async def tasks(engine: AsyncEngine, q: TaskQuery) -> bytes:
+    """GET /v1/tasks, rendered. Raises InvalidInput for a bad cursor, or min_score without
+    scorer."""
     if q.min_score is not None and not q.scorer:
         raise InvalidInput("min_score needs scorer: which score to compare")
-    equal = {n: getattr(q, n) for n in _TASK_EQUALS if getattr(q, n) is not None}
+    equal = tuple((n, getattr(q, n)) for n in _TASK_EQUALS if getattr(q, n) is not None)
     min_score = (q.scorer, q.min_score) if q.min_score is not None and q.scorer else None
-    rows, next_cursor = await read_async(
-        engine,
-        lambda c: task_store.read_tasks(
-            c,
-            columns=TASK_COLUMNS,
-            equal=equal,
-            min_score=min_score,
-            cursor=q.cursor or None,  # an empty cursor is the first page
-            limit=q.limit,
-        ),
-    )
-    return _page(rows, next_cursor)
+    return await _body(_loaders(engine).task_pages, (equal, min_score, q.cursor or None, q.limit))
 
 
-async def task(engine: AsyncEngine, task_id: int) -> dict[str, Any]:
-    """GET /v1/tasks/{id}. Raises NotFound."""
-    rows = await read_async(
-        engine,
-        lambda c: task_store.read_task_detail(
-            c,
-            task_id,
-            columns=TASK_COLUMNS,
-            instance_columns=_INSTANCE_COLUMNS,
-            score_columns=_SCORE_COLUMNS,
-            generation_columns=_GENERATION_COLUMNS,
-        ),
-    )
-    return task_detail_document(
-        rows.task, rows.instances, rows.scores, rows.generations, rows.task["nearest_instruction"]
-    )
+async def task(engine: AsyncEngine, task_id: int) -> bytes:
+    """GET /v1/tasks/{id}, rendered. Raises NotFound."""
+    return await _body(_loaders(engine).task_details, task_id)

@@ -21,7 +21,8 @@ from typing import Any, TypeVar, cast
 from weakref import WeakKeyDictionary
 
 import orjson
-from sqlalchemy import Connection, CursorResult, Engine, Update, create_engine, event
+from sqlalchemy import Connection as Connection
+from sqlalchemy import CursorResult, Engine, Update, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -102,14 +103,15 @@ def make_async_engine(url: str, *, connections: int) -> AsyncEngine:
         "max_overflow": 0,
         "pool_timeout": CONNECTION_WAIT_S,
     }
+    # JSON columns and the JSON a read builds (a task's provenance): orjson reads it faster,
+    # same values.
+    options["json_deserializer"] = orjson.loads
     if sa_url.get_backend_name() == "sqlite":
         sa_url = sa_url.set(drivername="sqlite+aiosqlite")
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
         options["poolclass"] = AsyncAdaptedQueuePool
     elif sa_url.get_backend_name() == "postgresql":
         sa_url = sa_url.set(drivername="postgresql+psycopg")
-        # PostgreSQL sends JSON that it parsed itself: orjson reads it faster, same values.
-        options["json_deserializer"] = orjson.loads
     return create_async_engine(sa_url, **options)
 
 

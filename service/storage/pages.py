@@ -6,7 +6,8 @@ import base64
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Integer, Result, Select, bindparam
+from sqlalchemy import Column, Connection, Integer, Result, Select, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from service.errors import InvalidInput
 
@@ -42,6 +43,15 @@ def dicts_of(result: Result[Any]) -> list[Row]:
 def columns_of(model: Any, names: Sequence[str]) -> list[Column[Any]]:
     """The table columns of `model` named `names`, in that order."""
     return [model.__table__.c[name] for name in names]
+
+
+def id_in(id_column: Any, dialect: str) -> Any:
+    """`id_column` is one of the bind parameter `ids` (a list of ints), as one SQL text for any
+    number of ids: an array parameter on PostgreSQL (one prepared statement for every batch
+    size), an expanding IN elsewhere."""
+    if dialect == "postgresql":
+        return id_column == any_(bindparam("ids", type_=ARRAY(Integer)))
+    return id_column.in_(bindparam("ids", expanding=True))
 
 
 def where_equal(stmt: Select[Any], model: Any, names: Sequence[str]) -> Select[Any]:

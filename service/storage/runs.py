@@ -11,7 +11,6 @@ from sqlalchemy import (
     Connection,
     Select,
     and_,
-    bindparam,
     case,
     func,
     select,
@@ -25,7 +24,7 @@ from service.storage import leases
 from service.storage.db import changed_rows
 from service.storage.leases import expired_or_queued, lease_values
 from service.storage.models import Run, RunEvent, utcnow
-from service.storage.pages import Row, columns_of, paged, read_page, where_equal
+from service.storage.pages import Row, columns_of, dicts_of, id_in, paged, read_page, where_equal
 
 
 def create_run(
@@ -173,20 +172,17 @@ def run_iteration(session: Session, run_id: int) -> int:
 
 
 @lru_cache(maxsize=16)
-def _run(columns: tuple[str, ...]) -> Select[Any]:
-    return select(*columns_of(Run, columns)).where(Run.id == bindparam("run_id"))
+def _runs_by_id(columns: tuple[str, ...], dialect: str) -> Select[Any]:
+    return select(*columns_of(Run, columns)).where(id_in(Run.id, dialect))
 
 
-def read_run(conn: Connection, run_id: int, *, columns: tuple[str, ...]) -> Row:
-    """The run's `columns`.
-
-    Raises:
-        NotFound: no run `run_id`.
-    """
-    row = conn.execute(_run(columns), {"run_id": run_id}).mappings().first()
-    if row is None:
-        raise NotFound(f"no run {run_id}")
-    return dict(row)
+def read_runs_by_id(
+    conn: Connection, ids: list[int], *, columns: tuple[str, ...]
+) -> dict[int, Row]:
+    """The runs whose id is in `ids` (one statement for any number): id -> a row of `columns`
+    (which must include `id`). Ids with no run are absent."""
+    stmt = _runs_by_id(columns, conn.dialect.name)
+    return {row["id"]: row for row in dicts_of(conn.execute(stmt, {"ids": ids}))}
 
 
 @lru_cache(maxsize=64)

@@ -1,21 +1,37 @@
 """Reading tasks: filtered pages, and one task with its whole provenance.
 
 The API reads on the asyncio engine, as plain rows of the columns it serves (`read_tasks`,
-`read_task_detail`); code holding a sync Session reads ORM rows (`task_provenance`).
+`read_task_details`); code holding a sync Session reads ORM rows (`task_provenance`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, exists, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Connection,
+    Float,
+    Select,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal_column,
+    null,
+    select,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from service.errors import NotFound
 from service.storage.models import Generation, Instance, ParseFailure, Score, Task
-from service.storage.pages import Row, columns_of, dicts_of, paged, read_page, where_equal
+from service.storage.pages import Row, columns_of, dicts_of, id_in, paged, read_page, where_equal
 
 GENERATION_IDS = ("generation_id", "classification_generation_id", "instances_generation_id")
 
@@ -61,79 +77,103 @@ def read_tasks(
     return read_page(conn, stmt, values, cursor, limit)
 
 
-@dataclass
-class TaskDetailRows:
-    """A task's row (its columns asked for, GENERATION_IDS, `nearest_instruction`) and the
-    rows of its instances (by idx), scores (by id) and generation calls (by id)."""
+def _json_value(column: Any, dialect: str) -> Any:
+    """`column` as its JSON value inside a SQLite json_object (PostgreSQL maps types itself)."""
+    if dialect == "postgresql":
+        return column
+    value: Any
+    if isinstance(column.type, Boolean):
+        value = case((column, func.json("true")), else_=func.json("false"))
+    elif isinstance(column.type, Float):
+        # SQLite's JSON writes a REAL with 15 significant digits; 17 give back the same double.
+        value = func.json(func.printf("%!.17g", column))
+    elif isinstance(column.type, JSON):
+        value = func.json(column)  # stored as JSON text: nest it, not a string of it
+    else:
+        return column
+    return case((column.is_(None), null()), else_=value)
 
-    task: Row
-    instances: list[Row]
-    scores: list[Row]
-    generations: dict[str, Row]
+
+def _json_rows(
+    model: Any, names: Sequence[str], where: Any, order_by: Any, dialect: str
+) -> ScalarSelect[Any]:
+    """The rows of `model` matching `where` (which may name the enclosing statement's tables)
+    as one JSON array of objects keyed by column name, in `order_by` order; `[]` when none."""
+    # Keys as SQL literals, not bound values: they are our column names, and ~40 bound keys
+    # would cost the server a parameter each.
+    pairs: list[Any] = []
+    for c in columns_of(model, names):
+        pairs += (literal_column(f"'{c.key}'"), _json_value(c, dialect))
+    if dialect == "postgresql":
+        agg = func.json_agg(aggregate_order_by(func.json_build_object(*pairs), order_by))
+        rows = select(func.coalesce(agg, func.json_build_array(), type_=JSON)).where(where)
+    else:
+        # SQLite before 3.44 has no ORDER BY inside an aggregate: it aggregates a subquery's
+        # rows in the subquery's order.
+        ordered = (
+            select(func.json_object(*pairs).label("o"))
+            .where(where)
+            .order_by(order_by)
+            .correlate(Task)
+        )
+        o = ordered.subquery().c.o
+        rows = select(func.coalesce(func.json_group_array(func.json(o)), "[]", type_=JSON))
+    return rows.scalar_subquery()
 
 
 @lru_cache(maxsize=16)
-def _task_with_nearest(columns: tuple[str, ...]) -> Select[Any]:
+def _task_details(
+    columns: tuple[str, ...],
+    instance_columns: tuple[str, ...],
+    score_columns: tuple[str, ...],
+    generation_columns: tuple[str, ...],
+    dialect: str,
+) -> Select[Any]:
     nearest = aliased(Task)
+    generation_ids = [Task.__table__.c[c] for c in GENERATION_IDS]
     return (
         select(
             *columns_of(Task, columns),
             *columns_of(Task, [c for c in GENERATION_IDS if c not in columns]),
             nearest.instruction.label("nearest_instruction"),
+            _json_rows(
+                Instance, instance_columns, Instance.task_id == Task.id, Instance.idx, dialect
+            ).label("instances"),
+            _json_rows(Score, score_columns, Score.task_id == Task.id, Score.id, dialect).label(
+                "scores"
+            ),
+            _json_rows(
+                Generation,
+                generation_columns,
+                Generation.id.in_(generation_ids),
+                Generation.id,
+                dialect,
+            ).label("generations"),
         )
         .outerjoin(nearest, nearest.id == Task.nearest_task_id)
-        .where(Task.id == bindparam("task_id"))
+        .where(id_in(Task.id, dialect))
     )
 
 
-@lru_cache(maxsize=16)
-def _of_task(model: Any, columns: tuple[str, ...], order: str) -> Select[Any]:
-    return (
-        select(*columns_of(model, columns))
-        .where(model.task_id == bindparam("task_id"))
-        .order_by(model.__table__.c[order])
-    )
-
-
-@lru_cache(maxsize=16)
-def _generations(columns: tuple[str, ...]) -> Select[Any]:
-    return select(*columns_of(Generation, columns)).where(
-        Generation.id.in_(bindparam("ids", expanding=True))
-    )
-
-
-def read_task_detail(
+def read_task_details(
     conn: Connection,
-    task_id: int,
+    ids: list[int],
     *,
     columns: tuple[str, ...],
     instance_columns: tuple[str, ...],
     score_columns: tuple[str, ...],
     generation_columns: tuple[str, ...],
-) -> TaskDetailRows:
-    """One task and its provenance, read statement by statement without a snapshot: a task
-    and its rows are written in the one transaction that makes the task visible and never
-    change afterwards.
-
-    Raises:
-        NotFound: no task `task_id`.
+) -> dict[int, Row]:
+    """The tasks whose id is in `ids`, each with its whole provenance, in one statement for
+    any number of ids: id -> the task's `columns` (which must include `id`), its
+    GENERATION_IDS, `nearest_instruction` (None without a nearest task) and its `instances`
+    (by idx), `scores` (by id) and `generations` (the calls it names) as lists of rows of the
+    columns asked for, built by the database as JSON arrays. Ids with no task are absent.
     """
-    key = {"task_id": task_id}
-    task = conn.execute(_task_with_nearest(columns), key).mappings().first()
-    if task is None:
-        raise NotFound(f"no task {task_id}")
-    instances = conn.execute(_of_task(Instance, instance_columns, "idx"), key)
-    scores = conn.execute(_of_task(Score, score_columns, "id"), key)
-    ids = [task[c] for c in GENERATION_IDS if task[c]]
-    generations = (
-        conn.execute(_generations(generation_columns), {"ids": ids}).mappings() if ids else ()
+    stmt = _task_details(
+        columns, instance_columns, score_columns, generation_columns, conn.dialect.name
     )
-    return TaskDetailRows(
-        task=dict(task),
-        instances=dicts_of(instances),
-        scores=dicts_of(scores),
-        generations={g["id"]: dict(g) for g in generations},
-    )
+    return {row["id"]: row for row in dicts_of(conn.execute(stmt, {"ids": ids}))}
 
 
 @dataclass

@@ -22,7 +22,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
-from sqlalchemy import inspect, select
+from sqlalchemy import Engine, event, inspect, select
 
 from generators.config import BootstrapConfig
 from service.api.routes.runs import run_out
@@ -34,7 +34,7 @@ from service.settings import Settings
 from service.storage.db import Database
 from service.storage.iterations import commit_iteration
 from service.storage.keys import create_api_key
-from service.storage.models import Base, Task
+from service.storage.models import Base, Score, Task
 from service.storage.runs import get_run
 from service.storage.tasks import task_provenance
 from tests.conftest import _admin, _pg_url
@@ -257,3 +257,85 @@ def test_metrics_sum_the_runs_counters(api: ApiHarness) -> None:
     assert metrics['instructforge_tokens{kind="prompt"}'] == total("prompt_tokens") > 0
     assert metrics['instructforge_tokens{kind="completion"}'] == total("completion_tokens") > 0
     assert metrics["instructforge_parse_failures"] == total("parse_failures")
+
+
+def test_task_detail_keeps_every_value_exact(api: ApiHarness) -> None:
+    """The detail's provenance comes back as JSON the database builds (json_agg on PostgreSQL,
+    json_group_array on SQLite): doubles to the last bit, booleans as booleans, stored JSON
+    nested (not a string of it), NULLs as null, text in any script, against the ORM's rows."""
+    run_id = _one_iteration(api)
+    doubles = [0.1 + 0.2, 1 / 3, 1e-300, 123456789.12345678, -2.5e-7, 2.0, None]
+    with api.database.transaction() as s:
+        task = s.scalars(select(Task).where(Task.run_id == run_id).order_by(Task.id)).first()
+        assert task is not None
+        p = task_provenance(s, task.id)
+        assert p.generation is not None and p.instances and p.scores
+        task.similarity = 0.7000000000000001
+        p.generation.latency_s = 1 / 7
+        p.generation.chat_wrapped = not p.generation.chat_wrapped
+        p.generation.messages = None
+        p.generation.sampling = {"temperature": 0.1 + 0.7, "stop": ["\u2028", "终"]}
+        p.instances[0].output = 'line\u2028sep \u0085 \U0001f600 "quoted" \\ tab\t'
+        for value in doubles:
+            s.add(
+                Score(
+                    task_id=task.id, instance_id=p.instances[0].id, scorer="probe",
+                    scorer_version="1", value=value, details={"v": value, "ok": value is None},
+                )
+            )  # fmt: skip
+        task_id = task.id
+    with api.database.sessions() as s:
+        expected = task_detail(task_provenance(s, task_id)).model_dump(mode="json")
+    doc = api.client.get(f"/v1/tasks/{task_id}", headers=api.headers("read")).json()
+    assert doc == expected
+    probes = [sc for sc in doc["scores"] if sc["scorer"] == "probe"]
+    assert [sc["value"] for sc in probes] == doubles  # in id order, bit for bit
+    assert all(type(sc["details"]["ok"]) is bool for sc in probes)
+    assert type(doc["generation"]["chat_wrapped"]) is bool
+    assert doc["generation"]["messages"] is None
+
+
+def test_reads_that_arrive_together_share_one_statement(api: ApiHarness) -> None:
+    """Concurrent reads (found and missing runs and tasks, equal and different pages, a bad
+    cursor among good ones) answer exactly as one-by-one reads, while the runs and the task
+    details of one turn of the event loop are each read by one statement, and equal pages
+    once."""
+    for _ in range(2):
+        run_id = _one_iteration(api)
+    h = api.headers("read")
+    tasks = api.client.get(f"/v1/tasks?run_id={run_id}", headers=h).json()["items"]
+    task_ids = [t["id"] for t in tasks] + [1, 2]  # machine tasks and seeds
+    assert len(task_ids) > 3
+    paths = [f"/v1/tasks/{t}" for t in task_ids] + ["/v1/tasks/987654"]
+    paths += [f"/v1/runs/{run_id}", f"/v1/runs/{run_id - 1}", "/v1/runs/987654"]
+    paths += ["/v1/runs", "/v1/runs?limit=1", "/v1/tasks?limit=2", f"/v1/tasks?run_id={run_id}"]
+    paths += ["/v1/tasks?cursor=bm90LWEtY3Vyc29y", "/v1/runs?cursor=bm90LWEtY3Vyc29y"]
+    paths *= 3
+    one_by_one = [api.client.get(p, headers=h) for p in paths]
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if conn.dialect.is_async:
+            statements.append(statement)
+
+    async def together() -> list[tuple[int, Any]]:
+        app = create_app(api.client.app.state.settings, database=api.database)  # type: ignore[attr-defined]
+        async with app.router.lifespan_context(app):
+            await _get(app, "/v1/runs", h)  # the key is checked once, then remembered
+            statements.clear()
+            return await asyncio.gather(*(_get(app, p, h) for p in paths))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        answers = asyncio.run(together())
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    assert answers == [(r.status_code, r.json()) for r in one_by_one]
+    assert [status for status, _ in answers].count(404) == 2 * 3
+    assert [status for status, _ in answers].count(422) == 2 * 3
+    details = [s for s in statements if "nearest_instruction" in s]
+    pages = [s for s in statements if "LIMIT" in s.upper()]
+    runs_by_id = [s for s in statements if "FROM runs" in s and s not in pages]
+    assert len(details) == 1 and len(runs_by_id) == 1  # a batch holds up to 100 reads
+    # Four distinct good pages, each read once for its three requests (bad cursors read none).
+    assert len(pages) == 4 and len(statements) == 6
