@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, undefer
 
 from generators.types import GenerationRecord, PoolTask
 from generators.types import Instance as PoolInstance
+from service.storage.embeddings import store_task_embeddings
 from service.storage.models import Generation, Instance, ParseFailure, Run, Score, Task
 from service.storage.runs import add_event, add_rejections, advance_iteration
 
@@ -120,6 +121,14 @@ def commit_iteration(
         key_to_id[task.key] = row.id
         stored.append((row.id, task))
         _store_instances(session, row.id, task)
+    if outcome.embedding_model is not None:
+        # The vector the semantic rule checked joins the pool's stored vectors: the next
+        # claim reads it back instead of embedding the task again.
+        store_task_embeddings(
+            session,
+            outcome.embedding_model,
+            ((tid, t.embedding) for tid, t in stored if t.accepted and t.embedding is not None),
+        )
     add_event(
         session,
         run.id,
