@@ -112,7 +112,7 @@ def truncation_factor(output: str) -> tuple[float, str]:
         return 1.0, ""
     if _is_sign_off(lines):
         return 1.0, ""
-    earlier = _closed_share(text[: len(text) - len(last_line)])
+    earlier = _closed_share(text[: len(text) - len(last_line)], last_line)
     if earlier is not None and earlier >= 0.5:
         return 0.3, "last sentence unfinished where the others close"
     if len(words) >= 6 and not _ITEM_LINE.match(last_line):
@@ -163,11 +163,15 @@ def _is_sign_off(lines: list[str]) -> bool:
     return len(filled) > 1 and filled[-2].endswith(",") and len(filled[-1].split()) <= 4
 
 
-def _closed_share(text: str) -> float | None:
-    """Share of ``text``'s sentences and lines that end closed; None when it has none."""
-    ends = [line.rstrip()[-1] for line in text.splitlines() if line.strip()]
-    # Sentence ends inside a line count too: ". " after a letter (not a list number's "2. ").
-    inner = len(_INNER_END.findall(text))
+def _closed_share(before: str, last_line: str) -> float | None:
+    """Share of the sentences and lines before the last one that end closed; None if none.
+
+    Lines of ``before`` count by their last character; sentence ends inside any line, the
+    last included (``". "`` after a letter, not a list number's ``"2. "``), count as closed:
+    a one-line answer whose last sentence alone is open was cut there (scorer v4).
+    """
+    ends = [line.rstrip()[-1] for line in before.splitlines() if line.strip()]
+    inner = len(_INNER_END.findall(before)) + len(_INNER_END.findall(last_line))
     if not ends and not inner:
         return None
     closed = sum(e in _CLOSED for e in ends) + inner

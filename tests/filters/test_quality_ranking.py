@@ -94,6 +94,7 @@ def test_list_number_residue_scores_below_real(output: str) -> None:
         # list or table whose last entry breaks the others' shape.
         "The speed is 36 km/h = 36 x 1000 / 3600 m/s = 10 m/s.\nThe length of the train =",
         "Naruto -> Naruto\nNippon -> Japan\nMasashi ->",
+        "A black sheep is an outcast. They take pride in being",  # one line, last sentence open
         "Eat a balanced diet (vegetables, fruit",
         "```python\ndef add(a, b):\n    return a + b",
         "def read(path):\n    '''Read a .jsonl file",
