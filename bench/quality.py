@@ -28,17 +28,18 @@ and measured once: degenerate 0.967, truncated 0.983, echo 0.640, obvious junk 0
 does not count because rewriting and completion tasks copy their input too; only an exact copy
 scores 0.
 
-Version 4 (rules written on dev only; held-out and model sets measured once after): residue
-counts only the instance prompt's own labels (``Answer:``/``Example:`` head real answers and
-cost 2 dev answers 0.82 each); truncation also by open brackets, curly quotes and code fences,
-``=``/``->`` ends, a list or table whose last entry breaks the others' shape, and
-``finish_reason="length"`` when known (passed for the model set, whose rows record it), and a
-one-line answer whose last sentence alone is open. Dev truncated 0.881 -> 0.927, held-out
-truncated 0.831 -> 0.844 (measured twice: after the first rules, 0.839, and after the last),
-model obvious 0.904 -> 0.922 (its truncated kind 0.983 -> 1.0). Still under the goal: the rest of the synthetic truncations end a list item or
-a clause bare (``"- Explore the Louvre"``, ``"7. Get"``) or mid-word (``"Prepare pa"``), which no
-text statistic without a word list tells from a finished item; the model set's echoes copy the
-input and one of its 5 good answers repeats itself (0.54), which costs 23 pairs of 115.
+Version 4 (rules written on dev only; held-out and model sets measured after): residue counts
+only the instance prompt's own labels (``Answer:``/``Example:`` head real answers and cost 2
+dev answers 0.82 each); truncation also by open brackets, curly quotes and code fences,
+``=``/``->`` ends, a list or table whose last entry breaks the others' shape, a one-line
+answer whose last sentence alone is open, and ``finish_reason="length"`` when known (passed
+for the model set, whose rows record it). Dev truncated 0.881 -> 0.927; held-out truncated
+0.831 -> 0.844 (measured twice: 0.839 after the first rules, 0.844 after the last); model
+obvious 0.904 -> 0.922 (its truncated kind 0.983 -> 1.0). Still under the goal: the other
+synthetic truncations end a list item or a clause bare (``"- Explore the Louvre"``,
+``"7. Get"``) or mid-word (``"Prepare pa"``), which no text statistic without a word list
+tells from a finished item; the model set's echoes copy the input, and one of its 5 good
+answers repeats itself (0.54), which alone costs 19 of 115 pairs.
 
 Run: python bench/quality.py   (writes bench/results/quality.json)
 """
