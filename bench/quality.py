@@ -38,8 +38,9 @@ for the model set, whose rows record it). Dev truncated 0.881 -> 0.927; held-out
 obvious 0.904 -> 0.922 (its truncated kind 0.983 -> 1.0). Still under the goal: the other
 synthetic truncations end a list item or a clause bare (``"- Explore the Louvre"``,
 ``"7. Get"``) or mid-word (``"Prepare pa"``), which no text statistic without a word list
-tells from a finished item; the model set's echoes copy the input, and one of its 5 good
-answers repeats itself (0.54), which alone costs 19 of 115 pairs.
+tells from a finished item. The model set loses 9 of 115 pairs: 3 of its echoes copy the
+input and score 1.0, tied with 4 good answers (6 pairs), and one good answer repeats itself
+(0.54: 3 pairs).
 
 Run: python bench/quality.py   (writes bench/results/quality.json)
 """
