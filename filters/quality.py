@@ -9,10 +9,13 @@ per kind on the Self-Instruct seed tasks and, held out, the user-oriented set):
 - lexical_diversity and repetition: type-token ratio on a 100-token window and the share of
   repeated word 3-grams; a generation loop drives both down.
 - echo: the output repeats its prompt (:func:`filters.echo.repeated_part`: 0), or overlaps the
-  instruction (ROUGE-L over 0.5). Overlap with the input is not counted: rewriting tasks
-  (fix the grammar, shorten this) copy most of their input and are good answers.
+  instruction (ROUGE-L over 0.5). Overlap with the input is not counted: rewriting and
+  completion tasks copy most of their input and are good answers (one verbatim run of the
+  input is 57% of a labelled model echo's words, and 100% of a seed task's real completion).
 - residue and truncation (:mod:`filters.completion_defects`): the answer runs on into the next
-  numbered task or a field label of the prompt; the answer stops mid-sentence.
+  numbered task or a field label of the prompt; the answer stops mid-sentence, leaves a bracket
+  or code fence open, or breaks off a list. A ``finish_reason`` of ``"length"``, when the caller
+  knows it, says so outright.
 
 The value is the weighted mean times the weakest component, so one fatal flaw ranks an
 example below every example without one (a weighted mean alone let a loop or an echo hide
@@ -31,7 +34,10 @@ SCORER_NAME = "heuristic_quality"
 # 2: on filters.rouge tokens version 2 (words, or characters of Chinese, Japanese, Thai...).
 # 3: echo of the prompt scores 0 and only overlap with the instruction counts (rewrites copy
 # their input); residue and truncation components; labels alone ("Output:") are empty.
-SCORER_VERSION = "3"
+# 4: prompt residue counts only the prompt's own labels ("Answer:" heads real answers); truncation
+# also by open brackets and code fences, operator ends and broken list or table shapes, and by
+# finish_reason "length".
+SCORER_VERSION = "4"
 WEIGHTS = {
     "length": 0.15,
     "lexical_diversity": 0.15,
@@ -90,13 +96,19 @@ def _echo_component(
     return max(0.0, min(1.0, (1.0 - overlap) / 0.5)), overlap
 
 
-def score_heuristic_quality(instruction: str, input: str, output: str) -> Score:
+def score_heuristic_quality(
+    instruction: str, input: str, output: str, *, finish_reason: str | None = None
+) -> Score:
     """Score an example from 0 (useless) to 1 with cheap text statistics.
 
     Args:
         instruction: The task's instruction.
         input: The instance input (may be empty).
         output: The instance output.
+        finish_reason: The engine's finish reason for this output when it is the whole
+            completion (``"length"``: cut at the token limit, scored as truncated); None when
+            unknown or when the output is one of several instances parsed from a completion
+            (only the last of those can be cut, and ``generators.parsing`` drops it).
 
     Returns:
         Score "heuristic_quality" whose details hold each component, its raw statistic or
@@ -112,6 +124,8 @@ def score_heuristic_quality(instruction: str, input: str, output: str) -> Score:
     )
     residue, residue_evidence = residue_factor(output)
     finished, truncation_evidence = truncation_factor(output)
+    if finish_reason == "length" and finished > 0.1:
+        finished, truncation_evidence = 0.1, "finish reason 'length': cut at the token limit"
     components = {
         "length": _length_component(len(content)),
         "lexical_diversity": diversity,

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from filters.diversity import ngrams
+from filters.diversity import ngrams, root_verb_object
 from filters.heuristics import INSTRUCTION_RULES
 from filters.near_duplicates import RULE_NAME as NEAR_DUPLICATE_RULE
 from filters.rouge import TokenEncoder, rouge_l_many, rouge_tokenize
@@ -86,7 +86,9 @@ def check_stop_rules(
         return None
     # Only the last K iterations' calls and scores are read; every task is (seen bigrams).
     last = run_iteration(session, run_id)
-    rows = read_run_rows(session, run_id, since_iteration=last - rules.for_iterations + 1)
+    rows = read_run_rows(
+        session, run_id, since_iteration=last - rules.for_iterations + 1, embeddings=False
+    )
     radars = collapse_radars(rows, rows.iteration_numbers()[-rules.for_iterations :])
     why = stop_reason(rules, sorted(radars.items()))
     if why is None:
@@ -109,6 +111,7 @@ def collapse_radars(rows: RunRows, numbers: Sequence[int]) -> dict[int, Collapse
         t.instruction for t in rows.tasks if t.iteration < first and t.status == TaskStatus.ACCEPTED
     ]
     seen = {g for s in [*rows.seed_instructions, *before] for g in ngrams(s, 2)}
+    seen_pairs = _verb_noun_pairs([*rows.seed_instructions, *before])
     previous = _accepted(parts[first - 1]) if first - 1 in parts else []
     radars: dict[int, CollapseRadar] = {}
     for i in numbers:
@@ -117,6 +120,7 @@ def collapse_radars(rows: RunRows, numbers: Sequence[int]) -> dict[int, Collapse
         codes = [encoder.encode(rouge_tokenize(t)) for t in kept]
         prev_codes = [encoder.encode(rouge_tokenize(t)) for t in previous]
         bigrams = {g for t in kept for g in ngrams(t, 2)}
+        pairs = _verb_noun_pairs(kept)
         judged = [s.value for s in part.scores if s.scorer == "llm_judge" and s.value is not None]
         radars[i] = CollapseRadar(
             machine_share_in_prompts=_machine_share(part, rows.seed_ids),
@@ -124,11 +128,17 @@ def collapse_radars(rows: RunRows, numbers: Sequence[int]) -> dict[int, Collapse
             similarity_to_previous=_mean_nearest(codes, prev_codes),
             near_duplicate_rate=_near_duplicate_rate([t.reject_rule for t in part.tasks]),
             novel_bigram_share=len(bigrams - seen) / len(bigrams) if bigrams else None,
+            verb_noun_growth=len(pairs - seen_pairs),
             judge_mean=fmean(judged) if judged else None,
         )
         seen |= bigrams
+        seen_pairs |= pairs
         previous = kept
     return radars
+
+
+def _verb_noun_pairs(instructions: Sequence[str]) -> set[tuple[str, str]]:
+    return {p for p in map(root_verb_object, instructions) if p is not None}
 
 
 def _accepted(part: RunRows) -> list[str]:

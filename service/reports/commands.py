@@ -35,7 +35,8 @@ def print_report(console: Console, report: RunReport) -> None:
         console.print(f"parse failures: {y.parse_failures_by_reason}")
     radar = Table(
         "it", "cand", "acc", "distinct-2", "machine in prompts", "sim seeds", "sim prev",
-        "near-dup", "novel bigrams", "judge", title="Collapse radar",
+        "near-dup", "novel bigrams", "new verb-noun", "emb dist", "clusters", "judge",
+        title="Collapse radar",
     )  # fmt: skip
     for it in report.iterations:
         c = it.collapse
@@ -43,13 +44,26 @@ def print_report(console: Console, report: RunReport) -> None:
             str(it.iteration), str(it.yield_.candidates), str(it.yield_.accepted),
             shown(it.diversity.distinct_2), shown(c.machine_share_in_prompts),
             shown(c.similarity_to_seeds), shown(c.similarity_to_previous),
-            shown(c.near_duplicate_rate), shown(c.novel_bigram_share), shown(c.judge_mean),
+            shown(c.near_duplicate_rate), shown(c.novel_bigram_share), shown(c.verb_noun_growth),
+            shown(it.diversity.embedding_mean_distance), shown(it.diversity.embedding_clusters),
+            shown(c.judge_mean),
         )  # fmt: skip
     console.print(radar)
     d = report.diversity
     console.print(
         f"diversity: distinct-1 {shown(d.distinct_1)}, distinct-2 {shown(d.distinct_2)}, "
         f"classification share {shown(d.classification_share)}"
+    )
+    console.print(
+        f"verb-noun ({d.verb_noun_version}): {d.verb_noun_pairs} distinct pairs, "
+        f"{d.distinct_verbs} verbs in {d.verb_noun_parsed}/{d.instructions} parsed, top-20 verb "
+        f"share {shown(d.top20_verb_share)}; top verbs: "
+        + (", ".join(f"{verb} {n}" for verb, n in d.top_verbs[:10]) or "-")
+    )
+    console.print(
+        f"embedding diversity ({d.embedding_model or 'no stored vectors'}): {d.embedded} "
+        f"embedded, mean pairwise cosine distance {shown(d.embedding_mean_distance)}, "
+        f"{shown(d.embedding_clusters)} clusters at radius {shown(d.embedding_cluster_radius)}"
     )
     if report.judge is not None:
         j = report.judge

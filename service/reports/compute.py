@@ -5,14 +5,28 @@ scores, events), so it can be re-computed by SQL over the same tables."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from filters.diversity import distinct_n
+import numpy as np
+
+from filters.diversity import (
+    cluster_count,
+    distinct_n,
+    mean_pairwise_cosine_distance,
+    verb_noun_stats,
+)
 from filters.heuristics import INSTRUCTION_RULES
 from filters.near_duplicates import RULE_NAME as NEAR_DUPLICATE_RULE
 from service.reports.audits import judge_audit, refusals
 from service.reports.collapse import collapse_radars
-from service.reports.schema import Diversity, IterationReport, RuleYield, RunReport, Yield
+from service.reports.schema import (
+    CLUSTER_RADIUS,
+    Diversity,
+    IterationReport,
+    RuleYield,
+    RunReport,
+    Yield,
+)
 from service.statuses import TaskStatus
 from service.storage.db import Session
 from service.storage.reports import GenerationRow, RunRows, TaskRow, read_run_rows
@@ -44,7 +58,7 @@ def report_from_rows(rows: RunRows) -> RunReport:
                 [reason for _, reason in parts[i].parse_failures],
                 costs,
             ),
-            diversity=diversity_of(parts[i].tasks),
+            diversity=diversity_of(parts[i].tasks, rows.embeddings, rows.embedding_model),
             collapse=radars[i],
         )
         for i in numbers
@@ -55,7 +69,7 @@ def report_from_rows(rows: RunRows) -> RunReport:
         status=rows.status,
         stop_reason=stop["message"] if stop else None,
         yield_=yield_of(rows.tasks, rows.generations, [r for _, r in rows.parse_failures], costs),
-        diversity=diversity_of(rows.tasks),
+        diversity=diversity_of(rows.tasks, rows.embeddings, rows.embedding_model),
         iterations=iterations,
         judge=judge_audit(rows.scores),
         refusals=refusals(rows.scores, rows.events.get("refusal_probe")),
@@ -145,14 +159,41 @@ def yield_of(
     )
 
 
-def diversity_of(tasks: Sequence[TaskRow]) -> Diversity:
-    """distinct-1/2 and the classification share of the accepted instructions."""
+def diversity_of(
+    tasks: Sequence[TaskRow],
+    embeddings: Mapping[int, np.ndarray] | None = None,
+    embedding_model: str | None = None,
+) -> Diversity:
+    """Diversity of the accepted instructions among ``tasks``.
+
+    distinct-1/2, the classification share, the Self-Instruct verb-noun analysis
+    (:func:`filters.diversity.verb_noun_stats`) and, over the stored vectors of those tasks
+    (``embeddings``, task id -> unit vector, :mod:`service.storage.embeddings`), the mean
+    pairwise cosine distance and the cluster count at :data:`CLUSTER_RADIUS` in task id order.
+    """
     kept = [t for t in tasks if t.status == TaskStatus.ACCEPTED]
     texts = [t.instruction for t in kept]
     labelled = [t.is_classification for t in kept if t.is_classification is not None]
+    verbs = verb_noun_stats(texts)
+    stored = embeddings or {}
+    vectors = [stored[t.id] for t in sorted(kept, key=lambda t: t.id) if t.id in stored]
+    matrix = np.stack(vectors) if vectors else None
+    spread = None if matrix is None or len(vectors) < 2 else mean_pairwise_cosine_distance(matrix)
     return Diversity(
         instructions=len(kept),
         distinct_1=distinct_n(texts, 1) if texts else None,
         distinct_2=distinct_n(texts, 2) if texts else None,
         classification_share=sum(labelled) / len(labelled) if labelled else None,
+        verb_noun_version=verbs.version,
+        verb_noun_parsed=verbs.parsed,
+        distinct_verbs=verbs.distinct_verbs,
+        verb_noun_pairs=verbs.distinct_pairs,
+        top20_verb_share=verbs.top_verb_share if verbs.parsed else None,
+        top_verbs=verbs.top_verbs,
+        embedding_model=embedding_model if vectors else None,
+        embedded=len(vectors),
+        embedding_mean_distance=spread,
+        embedding_clusters=(
+            cluster_count(matrix, radius=CLUSTER_RADIUS) if matrix is not None else None
+        ),
     )

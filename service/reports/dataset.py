@@ -3,17 +3,18 @@ its card. The export calls :func:`version_reports` once; nothing here decides wh
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from service.reports.compute import build_run_report
-from service.reports.schema import RunReport, shown
+from service.reports.schema import CLUSTER_RADIUS, RunReport, shown
 from service.storage.db import Session
 
 YIELD_PNG = "report_yield_by_rule.png"
 DIVERSITY_PNG = "report_diversity.png"
+VERBS_PNG = "report_top_verbs.png"
 
 
 @dataclass
@@ -63,11 +64,27 @@ class VersionReports:
                 for it in r.iterations
             ],
         )  # fmt: skip
+        lines += _table(
+            ("run", "iteration", "verb-noun pairs", "new pairs", "top-20 verb share",
+             "embedding mean distance", f"clusters (radius {CLUSTER_RADIUS})"),
+            [
+                (r.run_id, str(it.iteration), it.diversity.verb_noun_pairs,
+                 it.collapse.verb_noun_growth, it.diversity.top20_verb_share,
+                 it.diversity.embedding_mean_distance, it.diversity.embedding_clusters)
+                for r in runs
+                for it in r.iterations
+            ]
+            + [
+                (r.run_id, "all", r.diversity.verb_noun_pairs, None, r.diversity.top20_verb_share,
+                 r.diversity.embedding_mean_distance, r.diversity.embedding_clusters)
+                for r in runs
+            ],
+        )  # fmt: skip
         lines += [f"![{name[:-4]}]({name})" for name in self.plots]
         return "\n".join(lines) + "\n"
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str | float | None, ...]]) -> list[str]:
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str | float | None, ...]]) -> list[str]:
     """A markdown table (numbers through :func:`shown`), then a blank line."""
     cells = [[c if isinstance(c, str) else shown(c) for c in row] for row in rows]
     return [
@@ -95,7 +112,7 @@ def version_reports(
 
 
 def write_plots(reports: list[RunReport], directory: Path) -> list[str]:
-    """Yield by rule (bars) and distinct-2 / novel-bigram share per iteration (lines).
+    """Yield by rule (bars), distinct-2 / novel-bigram share per iteration (lines), top verbs.
 
     Raises:
         ImportError: matplotlib is not installed.
@@ -134,7 +151,20 @@ def write_plots(reports: list[RunReport], directory: Path) -> list[str]:
     figure.tight_layout()
     figure.savefig(directory / DIVERSITY_PNG, dpi=100, metadata=metadata)
     plt.close(figure)
-    return [YIELD_PNG, DIVERSITY_PNG]
+    # Self-Instruct Fig. 2 as bars: the root verbs of every run's accepted instructions.
+    verbs: dict[str, int] = {}
+    for r in reports:
+        for verb, count in r.diversity.top_verbs:
+            verbs[verb] = verbs.get(verb, 0) + count
+    top = sorted(verbs.items(), key=lambda kv: (-kv[1], kv[0]))[:20]
+    figure, axes = plt.subplots(figsize=(6, 5))
+    axes.barh([v for v, _ in reversed(top)], [n for _, n in reversed(top)])
+    axes.set_xlabel("accepted instructions")
+    axes.set_title("top root verbs (verb-noun analysis)")
+    figure.tight_layout()
+    figure.savefig(directory / VERBS_PNG, dpi=100, metadata=metadata)
+    plt.close(figure)
+    return [YIELD_PNG, DIVERSITY_PNG, VERBS_PNG]
 
 
 def _nan(value: float | None) -> float:

@@ -11,7 +11,9 @@ from service.statuses import RunStatus
 
 # "yield" is a Python keyword: the attribute is yield_, the document's key "yield".
 YIELD_NAMES = AliasChoices("yield", "yield_")
-NOT_YET = "null until filters.diversity provides it"
+# Cosine distance of the embedding cluster count: 1 - the semantic rule's default threshold
+# (0.8), so a cluster is what that rule would call near-duplicates of its first member.
+CLUSTER_RADIUS = 0.2
 
 
 class RuleYield(BaseModel):
@@ -48,13 +50,30 @@ class Diversity(BaseModel):
     classification_share: float | None = Field(
         description="Share of accepted tasks classified as classification tasks."
     )
-    verb_noun_pairs: int | None = Field(
-        default=None, description=f"Root verb-object pairs; {NOT_YET}."
+    verb_noun_version: str = Field(description="filters.diversity.VERB_NOUN_VERSION.")
+    verb_noun_parsed: int = Field(
+        description="Accepted instructions that gave a (root verb, object noun) pair."
     )
+    distinct_verbs: int
+    verb_noun_pairs: int = Field(description="Distinct (root verb, object noun) pairs.")
     top20_verb_share: float | None = Field(
-        default=None, description=f"Self-Instruct Fig. 2; {NOT_YET}."
+        description="Share of parsed instructions whose verb is among the 20 commonest "
+        "(Self-Instruct Fig. 2); null when none parsed."
     )
-    embedding_mean_distance: float | None = Field(default=None, description=f"Cosine; {NOT_YET}.")
+    top_verbs: list[tuple[str, int]] = Field(description="The 20 commonest verbs and counts.")
+    embedding_model: str | None = Field(
+        description="Model id of the stored vectors (null: the semantic rule never ran)."
+    )
+    embedded: int = Field(description="Accepted instructions with a stored vector.")
+    embedding_mean_distance: float | None = Field(
+        description="filters.diversity.mean_pairwise_cosine_distance of the stored vectors; "
+        "null for fewer than 2."
+    )
+    embedding_clusters: int | None = Field(
+        description="filters.diversity.cluster_count at cosine distance "
+        "embedding_cluster_radius, in task id order; null without vectors."
+    )
+    embedding_cluster_radius: float = CLUSTER_RADIUS
 
 
 class CollapseRadar(BaseModel):
@@ -77,7 +96,10 @@ class CollapseRadar(BaseModel):
         "earlier accepted instructions / the iteration's distinct bigrams (diversity growth)."
     )
     verb_noun_growth: int | None = Field(
-        default=None, description=f"New verb-noun pairs; {NOT_YET}."
+        default=None,
+        description="Distinct (verb, noun) pairs of accepted instructions never seen in the "
+        "seeds or earlier accepted instructions (verb-noun coverage growth); null only in "
+        "radars stored before it was computed.",
     )
     judge_mean: float | None = Field(description="Mean llm_judge score; null without the judge.")
 

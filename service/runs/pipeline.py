@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,19 +31,15 @@ from generators.types import Candidate, PoolTask, SamplingParams
 from service.runs.config import RunConfig, check_backend
 from service.settings import Settings
 from service.storage.db import Database
+from service.storage.embeddings import load_task_embeddings, store_task_embeddings
 from service.storage.iterations import IterationToStore, TaskToStore, load_pool
 from service.storage.runs import get_run
 
 NO_INSTANCES_RULE = ("instances", "1")
 
 
-@dataclass
-class PendingTask(TaskToStore):
-    """A parsed instruction with every verdict and score, not yet stored."""
-
-    embedding: np.ndarray | None = None  # the semantic rule's vector, when it ran (not stored)
-
-
+# A parsed instruction with every verdict and score, not yet stored (storage's own row type).
+PendingTask = TaskToStore
 IterationOutcome = IterationToStore[PendingTask]
 
 
@@ -80,21 +75,39 @@ def open_pipeline(
         index=index,
         seed_tasks=seeds,
         machine_tasks=machine,
-        semantic=make_semantic_index(config, [(key, text) for key, text, _ in index_items]),
+        semantic=make_semantic_index(
+            config, database, [(int(key), text) for key, text, _ in index_items]
+        ),
     )
 
 
 def make_semantic_index(
-    config: RunConfig, pool: list[tuple[str, str]]
+    config: RunConfig, database: Database, pool: list[tuple[int, str]]
 ) -> SemanticDuplicateIndex | None:
-    """The embedding rule's index over the pool, or None when the run does not enable it."""
+    """The embedding rule's index over the pool, or None when the run does not enable it.
+
+    Vectors stored under the encoder's model id are read back; only pool tasks without one
+    are embedded (the first claim of a seed set, tasks stored before migration 0006), and
+    those are stored for the next claim.
+    """
     if not config.semantic_duplicates.enabled:
         return None
     from filters.embeddings import load_encoder
 
     encoder = load_encoder(config.semantic_duplicates.model)
     index = SemanticDuplicateIndex.from_config(config.semantic_duplicates, encoder)
-    index.add_many(pool)
+    with database.sessions() as session:
+        stored = load_task_embeddings(session, encoder.model_id, [tid for tid, _ in pool])
+    missing = [(tid, text) for tid, text in pool if tid not in stored]
+    computed = dict(
+        zip([tid for tid, _ in missing], index.embed([text for _, text in missing]), strict=True)
+    )
+    if computed:
+        with database.transaction() as session:
+            store_task_embeddings(session, encoder.model_id, computed.items())
+    vectors = {**stored, **computed}
+    if pool:
+        index.add_vectors([str(tid) for tid, _ in pool], np.stack([vectors[t] for t, _ in pool]))
     return index
 
 
@@ -178,7 +191,9 @@ class RunPipeline:
             if task.accepted and self.config.score_gate:
                 self._gate(task)
         result = stages.result(candidates, kept)
-        return IterationOutcome(iteration, result, tasks, time.perf_counter() - started)
+        model = self.semantic.encoder.model_id if self.semantic is not None else None
+        wall_s = time.perf_counter() - started
+        return IterationOutcome(iteration, result, tasks, wall_s, embedding_model=model)
 
     def _screen(self, candidates: list[Candidate]) -> list[PendingTask]:
         """Heuristics, then near-duplicates against the pool and within the batch.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, undefer
 
@@ -13,6 +14,7 @@ from filters.types import Verdict
 from generators.types import Candidate, GenerationRecord, IterationResult, PoolTask
 from generators.types import Instance as PoolInstance
 from service.statuses import TaskStatus
+from service.storage.embeddings import store_task_embeddings
 from service.storage.models import Generation, Instance, ParseFailure, Run, Score, Task
 from service.storage.runs import add_event, add_rejections, advance_iteration
 
@@ -32,6 +34,7 @@ class TaskToStore:
     verdict: Verdict
     instance_verdicts: list[Verdict] = field(default_factory=list)
     scores: list[tuple[int | None, TaskScore]] = field(default_factory=list)
+    embedding: np.ndarray | None = None  # the semantic rule's vector, when it ran
 
     @property
     def accepted(self) -> bool:
@@ -50,6 +53,8 @@ class IterationToStore(Generic[T]):
     result: IterationResult
     tasks: list[T]
     wall_s: float
+    # The semantic rule's encoder (its model id), under which accepted tasks' vectors are stored.
+    embedding_model: str | None = None
 
     @property
     def accepted(self) -> int:
@@ -160,6 +165,14 @@ def commit_iteration(
         key_to_id[task.key] = row.id
         stored.append((row.id, task))
         _store_instances(session, row.id, task)
+    if outcome.embedding_model is not None:
+        # The vector the semantic rule checked joins the pool's stored vectors: the next
+        # claim reads it back instead of embedding the task again.
+        store_task_embeddings(
+            session,
+            outcome.embedding_model,
+            ((tid, t.embedding) for tid, t in stored if t.accepted and t.embedding is not None),
+        )
     add_event(
         session,
         run.id,

@@ -201,6 +201,23 @@ class Task(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class TaskEmbedding(Base):
+    """A pool task's sentence embedding, computed once and reused at every claim of a run.
+
+    ``model`` is the encoder's :attr:`filters.embeddings.SentenceEncoder.model_id` (name,
+    version or weights' fingerprint, encoding version): vectors of another model or encoding
+    are never mixed in. ``vector`` is the unit vector as little-endian float32 bytes.
+    """
+
+    __tablename__ = "task_embeddings"
+
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    dimension: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Instance(Base):
     __tablename__ = "instances"
     __table_args__ = (UniqueConstraint("task_id", "idx"),)

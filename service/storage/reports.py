@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.storage.embeddings import load_run_embeddings
 from service.storage.models import Generation, Instance, ParseFailure, Run, RunEvent, Score, Task
 from service.storage.runs import get_run
 
@@ -56,6 +58,10 @@ class RunRows:
     parse_failures: list[tuple[int, str]] = field(default_factory=list)  # (iteration, reason)
     scores: list[ScoreRow] = field(default_factory=list)
     events: dict[str, dict[str, Any]] = field(default_factory=dict)  # latest message+data by kind
+    # Stored vectors of accepted tasks (task id -> unit vector) and their model id; empty when
+    # the run's semantic rule never ran (service.storage.embeddings.load_run_embeddings).
+    embeddings: dict[int, np.ndarray] = field(default_factory=dict)
+    embedding_model: str | None = None
 
     def iteration_numbers(self) -> list[int]:
         """The iterations that stored a task or a generation call, ascending."""
@@ -73,6 +79,8 @@ class RunRows:
                     self.seed_ids,
                     self.seed_instructions,
                     events=self.events,
+                    embeddings=self.embeddings,
+                    embedding_model=self.embedding_model,
                 )
             return parts[i]
 
@@ -90,12 +98,15 @@ class RunRows:
 REPORT_EVENT_KINDS = ("stop_rule", "refusal_probe")
 
 
-def read_run_rows(session: Session, run_id: int, *, since_iteration: int = 0) -> RunRows:
+def read_run_rows(
+    session: Session, run_id: int, *, since_iteration: int = 0, embeddings: bool = True
+) -> RunRows:
     """The run's tasks, generation calls, parse failures, scores and report events.
 
     Args:
         since_iteration: read generation calls, parse failures and scores of this iteration
             and later only (tasks are always read whole: earlier instructions count as seen).
+        embeddings: read the accepted tasks' stored vectors too (the stop rules need none).
 
     Raises:
         NotFound: no run `run_id`.
@@ -177,4 +188,6 @@ def read_run_rows(session: Session, run_id: int, *, since_iteration: int = 0) ->
         .order_by(RunEvent.id)
     ):
         rows.events[kind] = {"message": message, "data": dict(data or {})}
+    if embeddings:
+        rows.embedding_model, rows.embeddings = load_run_embeddings(session, run_id)
     return rows

@@ -34,6 +34,14 @@ def value(output: str, inp: str = "", instruction: str = INSTR) -> float:
         ("Make a table of two fruits.", "", "Fruit | Colour\nApple | Red\nBanana | Yellow"),
         ("Translate to Japanese.", "Good morning.", "おはようございます。"),
         ("List two sorting algorithms.", "", "1. Quicksort\n2. Merge sort\n\n1. Heap sort"),
+        # Labels that are not the prompt's own head real answers (scorer v4).
+        ("Write a question and its answer.", "", "Question: Who wrote it?\nAnswer: Shakespeare."),
+        ("Explain the idiom.", "black sheep", "An outcast.\nExample: He is the black sheep."),
+        ("Write a letter.", "", "Dear Ann,\nThank you for the books.\n\nSincerely,\nEbony Moore"),
+        ("Solve.", "3x = 9", "3x = 9\nx = 9 / 3\nx = 3"),
+        ("Name a capital and its country.", "", "Paris (France), on the Seine [river]."),
+        ("List four fruits.", "", "- Apple: red\n- Banana: yellow\n- Plum: purple\n- Kiwi: green"),
+        ("Write a code block.", "", "```python\nprint('hi')\n```"),
     ],
 )
 def test_real_answers_score_high(instruction: str, inp: str, output: str) -> None:
@@ -82,6 +90,17 @@ def test_list_number_residue_scores_below_real(output: str) -> None:
         "First, preheat the oven (",
         "- Eat vegetables\n- Walk daily\n-",
         "Fruit | Colour\nApple | Red\n|",
+        # Siblings for scorer v4: operator and arrow ends, unclosed brackets and fences, a
+        # list or table whose last entry breaks the others' shape.
+        "The speed is 36 km/h = 36 x 1000 / 3600 m/s = 10 m/s.\nThe length of the train =",
+        "Naruto -> Naruto\nNippon -> Japan\nMasashi ->",
+        "A black sheep is an outcast. They take pride in being",  # one line, last sentence open
+        "Eat a balanced diet (vegetables, fruit",
+        "```python\ndef add(a, b):\n    return a + b",
+        "def read(path):\n    '''Read a .jsonl file",
+        "- Airfare: $400\n- Lodging: $800\n- Car rental: $200\n- Food: $400\n- Activ",
+        "1. Eat vegetables.\n2. Walk daily.\n3. Sleep well.\n4. Drink water.\n5. Stretch",
+        "Country | Continent | People\nChina | Asia | 1.4 billion\nIndia | Asia | 1.4 bn\nUS | No",
     ],
 )
 def test_truncated_outputs_score_below_real(output: str) -> None:
@@ -105,3 +124,13 @@ def test_degenerate_outputs_score_below_real(output: str) -> None:
 @pytest.mark.parametrize("output", ["Output:", "Answer:\n", "Response 2:", '""', "-", "..."])
 def test_bare_labels_and_punctuation_score_zero(output: str) -> None:
     assert value(output) == 0.0
+
+
+def test_finish_reason_length_scores_as_truncated() -> None:
+    """An output the engine cut at its token limit ranks low even when its text reads closed."""
+    cut = score_heuristic_quality(INSTR, "", ANSWER, finish_reason="length")
+    assert cut.value is not None and cut.value < 0.2
+    assert "finish reason" in cut.details["truncation"]
+    for reason in ("stop", None):
+        kept = score_heuristic_quality(INSTR, "", ANSWER, finish_reason=reason).value
+        assert kept == value(ANSWER)

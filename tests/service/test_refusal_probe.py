@@ -76,6 +76,9 @@ def test_report_command_prints_the_report(cli_database: Database) -> None:
     shown = CliRunner().invoke(app, ["report", "--run", str(run_id)])
     assert shown.exit_code == 0, shown.output
     assert "near_duplicate" in shown.output and "Collapse radar" in shown.output
+    assert "verb-noun (heuristic-1): 1 distinct pairs, 1 verbs in 2/2 parsed" in shown.output
+    assert "top verbs: describe 2" in shown.output
+    assert "embedding diversity (no stored vectors): 0 embedded" in shown.output
     as_json = CliRunner().invoke(app, ["report", "--run", str(run_id), "--json"])
     assert '"prompt_tokens_per_accepted": 210.0' in as_json.output
     missing = CliRunner().invoke(app, ["report", "--run", "999999"])

@@ -7,24 +7,28 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sqlalchemy import select
 
 from generators.backends.scripted import ScriptedBackend
 from service.export.build import create_version
 from service.export.spec import ExportSpec
 from service.reports.collapse import StopRules, check_stop_rules
 from service.reports.compute import build_run_report
-from service.reports.dataset import DIVERSITY_PNG, YIELD_PNG
+from service.reports.dataset import DIVERSITY_PNG, VERBS_PNG, YIELD_PNG
 from service.reports.schema import RunReport
 from service.runs.config import RunConfig
 from service.runs.worker import Worker
 from service.settings import Settings
 from service.storage.db import Database
+from service.storage.embeddings import store_task_embeddings
 from service.storage.models import (
     Instance,
     ParseFailure,
     Run,
     Score,
+    Task,
 )
 from service.storage.runs import add_event, recent_events
 from tests.service.api_client import api_harness
@@ -173,7 +177,12 @@ def test_diversity_and_collapse_radar(database: Database) -> None:
     # 16 tokens, 9 distinct; 14 bigrams, 8 distinct.
     assert (d.instructions, d.distinct_1, d.distinct_2) == (2, 9 / 16, 8 / 14)
     assert d.classification_share == 0.5
-    assert d.verb_noun_pairs is None and d.embedding_mean_distance is None
+    # Root verb and object: both accepted instructions give (describe, rainy).
+    assert (d.verb_noun_parsed, d.verb_noun_pairs, d.distinct_verbs) == (2, 1, 1)
+    assert d.top20_verb_share == 1.0 and d.top_verbs == [("describe", 2)]
+    # No vectors stored: the semantic rule never ran.
+    assert (d.embedding_model, d.embedded, d.embedding_mean_distance) == (None, 0, None)
+    assert d.embedding_clusters is None
     r1, r2 = (it.collapse for it in report.iterations)
     assert (r1.machine_share_in_prompts, r2.machine_share_in_prompts) == (0.0, 0.5)
     # The keyword rejection never reached the duplicate check.
@@ -184,6 +193,48 @@ def test_diversity_and_collapse_radar(database: Database) -> None:
     assert (r1.similarity_to_previous, r2.similarity_to_previous) == (None, pytest.approx(14 / 16))
     assert (r1.novel_bigram_share, r2.novel_bigram_share) == (1.0, 2 / 8)
     assert (r1.judge_mean, r2.judge_mean) == (3.0, 3.0)
+    # The seeds give (write, poem) and (list, fruits); (describe, rainy) is new once.
+    assert (r1.verb_noun_growth, r2.verb_noun_growth) == (1, 0)
+
+
+def _unit(*xs: float) -> np.ndarray:
+    v = np.array(xs, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_verb_noun_and_embedding_diversity_from_stored_rows(database: Database) -> None:
+    """Known answers: three accepted tasks over two iterations, vectors stored by hand."""
+    run_id = constructed_run(database)
+    with database.transaction() as s:
+        run = s.get(Run, run_id)
+        assert run is not None
+        f = Factory(s)
+        g = _generation(f, run, 2, "instructions", (0, 0))
+        t6 = _task(f, run, 2, "Write a poem about the moon.", (g,))
+        tasks = list(s.scalars(select(Task).where(Task.run_id == run_id).order_by(Task.id)))
+        t1, t5 = (t.id for t in tasks if t.status == "accepted" and t.id != t6)
+        rejected = next(t.id for t in tasks if t.status == "rejected")
+        # t1 and t5: cosine 0.9 (distance 0.1, one cluster at radius 0.2); t6 orthogonal.
+        vectors = {t1: _unit(1, 0, 0), t5: _unit(0.9, 0.19**0.5, 0), t6: _unit(0, 0, 1)}
+        store_task_embeddings(s, "m@1/e1", vectors.items())
+        store_task_embeddings(s, "m@1/e1", [(rejected, _unit(0, 1, 0))])  # not counted
+        store_task_embeddings(s, "other@2/e1", [(t1, _unit(0, 1, 0))])  # the minority model
+    with database.sessions() as s:
+        report = build_run_report(s, run_id)
+    d = report.diversity
+    assert (d.embedding_model, d.embedded, d.embedding_cluster_radius) == ("m@1/e1", 3, 0.2)
+    # Pair distances 0.1, 1, 1: mean 0.7. Clusters: {t1, t5}, {t6}.
+    assert d.embedding_mean_distance == pytest.approx(2.1 / 3, abs=1e-6)
+    assert d.embedding_clusters == 2
+    assert (d.verb_noun_parsed, d.verb_noun_pairs, d.distinct_verbs) == (3, 2, 2)
+    assert d.top20_verb_share == 1.0 and d.top_verbs == [("describe", 2), ("write", 1)]
+    first, second = report.iterations
+    assert (first.diversity.embedded, first.diversity.embedding_mean_distance) == (1, None)
+    assert first.diversity.embedding_clusters == 1
+    assert second.diversity.embedded == 2 and second.diversity.embedding_clusters == 2
+    assert second.diversity.embedding_mean_distance == pytest.approx(1.0, abs=1e-6)
+    # (write, poem) is a seed's pair and (describe, rainy) was seen in iteration 1.
+    assert second.collapse.verb_noun_growth == 0
 
 
 def test_judge_audit_and_refusals(database: Database) -> None:
@@ -288,7 +339,7 @@ def test_export_puts_the_report_in_manifest_and_card(database: Database, tmp_pat
     assert (report["run_id"], report["yield"]["accepted"]) == (run_id, 2)
     assert report["judge"]["parse_failure_rate"] == 0.25
     plots = manifest["run_reports"]["plots"]
-    assert plots == [YIELD_PNG, DIVERSITY_PNG]
+    assert plots == [YIELD_PNG, DIVERSITY_PNG, VERBS_PNG]
     for name in plots:
         data = (v1 / name).read_bytes()
         assert data.startswith(b"\x89PNG") and data == (v2 / name).read_bytes()
@@ -298,6 +349,11 @@ def test_export_puts_the_report_in_manifest_and_card(database: Database, tmp_pat
     assert f"| {run_id} | near_duplicate | near_duplicates | 2 | 75 | 30 |" in card
     assert f"| {run_id} | 2 | 1 | 1 | 0.500 | 0.250 |" in card
     assert f"![report_diversity]({DIVERSITY_PNG})" in card
+    assert f"![report_top_verbs]({VERBS_PNG})" in card
+    # Verb-noun pairs, new pairs, top-20 share per iteration and for the run (no vectors).
+    assert f"| {run_id} | 1 | 1 | 1 | 1 | - | - |" in card
+    assert f"| {run_id} | 2 | 1 | 0 | 1 | - | - |" in card
+    assert f"| {run_id} | all | 1 | - | 1 | - | - |" in card
 
 
 def test_stop_rule_check_reads_the_last_iterations_alone(database: Database) -> None:

