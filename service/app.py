@@ -15,6 +15,7 @@ from service.api.errors import install_error_handlers
 from service.api.routes import datasets, eval_sets, generate, health, runs, seed_sets, tasks
 from service.settings import Settings, get_settings
 from service.storage.db import AsyncEngines, Database
+from service.viewer import install_viewer
 
 API_VERSION = "1"
 
@@ -61,4 +62,5 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     for module in (health, seed_sets, eval_sets, runs, tasks, generate, datasets):
         app.include_router(module.router)
+    install_viewer(app)
     return app

@@ -133,11 +133,12 @@ async def runs(engine: AsyncEngine, q: RunQuery) -> dict[str, Any]:
 
 
 async def tasks(engine: AsyncEngine, q: TaskQuery) -> dict[str, Any]:
-    """GET /v1/tasks. Raises InvalidInput for a bad cursor, or min_score without scorer."""
-    if q.min_score is not None and not q.scorer:
-        raise InvalidInput("min_score needs scorer: which score to compare")
+    """GET /v1/tasks. Raises InvalidInput for a bad cursor, or a score bound without scorer."""
+    if (q.min_score is not None or q.max_score is not None) and not q.scorer:
+        raise InvalidInput("min_score and max_score need scorer: which score to compare")
     equal = {n: getattr(q, n) for n in _TASK_EQUALS if getattr(q, n) is not None}
     min_score = (q.scorer, q.min_score) if q.min_score is not None and q.scorer else None
+    max_score = (q.scorer, q.max_score) if q.max_score is not None and q.scorer else None
     rows, next_cursor = await read_async(
         engine,
         lambda c: task_store.read_tasks(
@@ -147,6 +148,8 @@ async def tasks(engine: AsyncEngine, q: TaskQuery) -> dict[str, Any]:
             min_score=min_score,
             cursor=q.cursor or None,  # an empty cursor is the first page
             limit=q.limit,
+            max_score=max_score,
+            contains=q.q,
         ),
     )
     return _page(rows, next_cursor)
