@@ -8,12 +8,12 @@ signed session cookie; see `session`.
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
-from service.viewer.routes import HERE, router
+from service.viewer.assets import STATIC, CachedStatic
+from service.viewer.routes import router
 
 
 def install_viewer(app: FastAPI) -> None:
     """Serve the viewer's pages under /ui and its assets under /ui/static."""
-    app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="viewer-static")
+    app.mount("/ui/static", CachedStatic(directory=STATIC), name="viewer-static")
     app.include_router(router)

@@ -38,11 +38,13 @@ from service.storage.db import read_async
 from service.storage.keys import has_scope, hash_key
 from service.storage.training import get_training_run, list_training_runs
 from service.viewer import session as sessions
+from service.viewer.assets import asset
 from service.viewer.highlight import shared_words
 from trainer.outputs import CURVE_CSV
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.globals["asset"] = asset
 # Cards are our own Markdown, but their text quotes generated instructions: raw HTML is off.
 _markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
 ACTIONS = ("pause", "resume", "cancel")

@@ -12,74 +12,23 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from generators.config import BootstrapConfig
-from service.runs.config import RunConfig
-from service.storage.iterations import commit_iteration
-from service.storage.models import DatasetVersion, Task, TrainingRun
 from service.viewer import session as sessions
 from service.viewer.highlight import shared_words
-from tests.service.api_client import ApiHarness, api_harness
-from tests.service.scripted_run import claimed_run, scripted_pipeline
+from tests.service.api_client import api_harness
+from tests.service.viewer_data import Seeded, seed_viewer_data
 
 VENDOR = Path(__file__).resolve().parents[2] / "service" / "viewer" / "static" / "vendor"
-
-
-@dataclass
-class Seeded:
-    api: ApiHarness
-    run_id: int
-    accepted_id: int
-    duplicate_id: int
-    training_id: int
 
 
 @pytest.fixture
 def seeded(db_url: str, tmp_path: Path) -> Iterator[Seeded]:
     with api_harness(db_url, tmp_path) as api:
-        config = RunConfig(
-            seed_set="default", bootstrap=BootstrapConfig(prompts_per_iteration=1), target_tasks=5
-        )
-        run_id = claimed_run(api.database, config)
-        write = api.headers("write")
-
-        def export(spec: dict[str, object]) -> None:
-            made = api.client.post("/v1/datasets/demo/versions?wait=true", json=spec, headers=write)
-            assert made.status_code == 201, made.text
-
-        export({"validation_ratio": 0.3})  # v1: the seeds alone (the run has no task yet)
-        run, pipeline = scripted_pipeline(api.database, run_id, config)
-        outcome = pipeline.step(1)
-        with api.database.transaction() as s:
-            commit_iteration(s, run=run, owner="me", lease_seconds=60, outcome=outcome)
-            tasks = s.query(Task).filter(Task.run_id == run_id).order_by(Task.id).all()
-            accepted = next(t for t in tasks if t.status == "accepted")
-            duplicate = next(t for t in tasks if t.reject_rule == "near_duplicate")
-        # v2: the run's accepted tasks too, and the seeds split by another salt.
-        export({"validation_ratio": 0.3, "split_seed": 1})
-        output = tmp_path / "model-out"
-        output.mkdir()
-        (output / "validation_curve.csv").write_text("step,val_loss\n0,1.5\n10,1.3\n20,1.2\n")
-        with api.database.transaction() as s:
-            version = s.query(DatasetVersion).filter(DatasetVersion.version == 2).one()
-            row = TrainingRun(
-                dataset_version_id=version.id,
-                output_dir=str(output),
-                base_model="smollm2-135m",
-                config={"max_steps": 20, "learning_rate": 5e-5},
-                config_hash="c" * 64,
-                status="completed",
-                metrics={"steps": 20, "initial_val_loss": 1.5, "val_loss": 1.2},
-            )
-            s.add(row)
-            s.flush()
-            training_id = row.id
-        yield Seeded(api, run_id, accepted.id, duplicate.id, training_id)
+        yield seed_viewer_data(api, tmp_path)
 
 
 def login(client: TestClient, key: str) -> str:
@@ -166,8 +115,8 @@ def test_every_page_renders(seeded: Seeded) -> None:
         "/ui/datasets/demo": ["Dataset card", "train.messages.jsonl", f"run #{seeded.run_id}"],
         "/ui/datasets/demo?version=1": ["v1", "Lineage"],
         "/ui/training": ["demo@2"],
-        f"/ui/training/{seeded.training_id}": ["Validation curve", "1.2000", "demo@2"],
-        "/ui/static/app.js": ["uPlot"],
+        f"/ui/training/{seeded.training_id}": ["Validation curve", "1.2750", "demo@2"],
+        "/ui/static/app.js?v=1": ["uPlot"],
     }
     for url, needles in pages.items():
         page = client.get(url)
@@ -336,3 +285,19 @@ def test_vendored_assets_are_the_pinned_files() -> None:
     for name, digest in pinned.items():
         assert hashlib.sha256((VENDOR / name).read_bytes()).hexdigest() == digest, name
     assert (VENDOR / "LICENSE.htmx").exists() and (VENDOR / "LICENSE.uplot").exists()
+
+
+def test_assets_are_addressed_by_content_and_cached(db_url: str, tmp_path: Path) -> None:
+    with api_harness(db_url, tmp_path) as api:
+        page = api.client.get("/ui/login").text
+        css = re.search(r'href="(/ui/static/app\.css\?v=[0-9a-f]{12})"', page)
+        assert css is not None
+        digest = hashlib.sha256((VENDOR.parent / "app.css").read_bytes()).hexdigest()[:12]
+        assert css.group(1).endswith(digest)
+        cached = api.client.get(css.group(1))
+        assert cached.status_code == 200
+        assert cached.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert "immutable" not in api.client.get("/ui/static/app.css").headers.get(
+            "cache-control", ""
+        )
+        assert "uPlot" not in page  # chart code only on the pages with charts
