@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,37 +117,46 @@ def _figure(page: object, selector: str) -> int:
 
 
 @pytest.mark.model
+@pytest.mark.timeout(1200)
 def test_live_run_progress_then_pause_and_resume(
     site: Site, browser: object, embedded_model_dir: Path
 ) -> None:
     # The demo's run, smaller: two prompts per iteration, shorter decodes.
     live_config = demo_run_config("transformers")
     live_config.update(target_tasks=40, max_iterations=20)
-    live_config["bootstrap"]["prompts_per_iteration"] = 2
-    live_config["bootstrap"]["instruction_sampling"]["max_tokens"] = 96
-    live_config["bootstrap"]["instance_sampling"]["max_tokens"] = 64
+    live_config["bootstrap"]["prompts_per_iteration"] = 1
+    live_config["bootstrap"]["instruction_sampling"]["max_tokens"] = 48
+    live_config["bootstrap"]["instance_sampling"]["max_tokens"] = 32
     headers = {"Authorization": f"Bearer {site.keys['write']}"}
     created = httpx.post(f"{site.url}/v1/runs", json=live_config, headers=headers, timeout=30)
     assert created.status_code == 202, created.text
     run_id = created.json()["id"]
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "worker"],
-        env=site.env,
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = Path(site.env["INSTRUCTFORGE_DATA_DIR"]) / "worker.log"
+    with log.open("wb") as output:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "worker"],
+            env=site.env,
+            cwd=REPO_ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     try:
         page = page_as(browser, site, "write")
         page.goto(f"{site.url}/ui/runs/{run_id}")
+        assert page.inner_text("#run-status").strip() == "queued"
         before = _figure(page, "#run-generated")
-        # The page polls (htmx): no reload here, only the live section swapping itself.
-        deadline = time.monotonic() + 600
-        while _figure(page, "#run-generated") == before:
-            assert time.monotonic() < deadline, "no progress on the run page in 10 minutes"
-            assert worker.poll() is None, "the worker died"
-            page.wait_for_timeout(1000)
-        assert "running" in page.inner_text("#run-status")
+
+        def wait_for(done: Callable[[], bool], what: str, seconds: float) -> None:
+            # The page polls (htmx): no reload here, only the live section swapping itself.
+            deadline = time.monotonic() + seconds
+            while not done():
+                tail = log.read_text(errors="replace")[-2000:]
+                assert time.monotonic() < deadline, f"{what} within {seconds} s; worker: {tail}"
+                assert worker.poll() is None, f"the worker died: {tail}"
+                page.wait_for_timeout(1000)
+
+        wait_for(lambda: "running" in page.inner_text("#run-status"), "claimed", 120)
+        wait_for(lambda: _figure(page, "#run-generated") > before, "generated", 780)
         shot(page, "run-live")
         page.goto(f"{site.url}/ui/runs")
         shot(page, "runs")
