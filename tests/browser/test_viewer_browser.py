@@ -65,6 +65,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         "INSTRUCTFORGE_MODELS_DIR": str(tmp / "models"),
         "INSTRUCTFORGE_MODEL_CACHE_DIR": str(MODEL_CACHE),
         "INSTRUCTFORGE_POLL_SECONDS": "0.5",
+        "INSTRUCTFORGE_HEARTBEAT_SECONDS": "1",
         "HF_HUB_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",
     }
@@ -156,6 +157,8 @@ def test_live_run_progress_then_pause_and_resume(
                 page.wait_for_timeout(1000)
 
         wait_for(lambda: "running" in page.inner_text("#run-status"), "claimed", 120)
+        beat = page.inner_text("#run-heartbeat")
+        wait_for(lambda: page.inner_text("#run-heartbeat") != beat, "a heartbeat", 60)
         wait_for(lambda: _figure(page, "#run-generated") > before, "generated", 780)
         shot(page, "run-live")
         page.goto(f"{site.url}/ui/runs")
