@@ -11,7 +11,7 @@ EXTRAS := $(if $(filter x86_64-Linux,$(ARCH)),vllm$(comma)train$(comma)dev,train
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test lint bench fuzz clean
+.PHONY: install browser demo test lint bench fuzz clean
 
 install: $(VENV)/.installed
 
@@ -29,10 +29,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 	@touch $@
 
+# `make demo SERVE=1` leaves the API and the viewer (/ui) running at the end.
 demo: install
-	$(PY) -m service.demo
+	$(PY) -m service.demo $(if $(SERVE),--serve)
 
-test: install
+# Debian's Chromium for the viewer's browser tests (tests/browser/, Playwright drives it).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: install browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/vulture
@@ -46,8 +51,8 @@ lint: install
 
 # The benchmarks (each writes bench/results/NAME.json); the other bench/ modules are their
 # helpers (data makers, caches, samplers) and are not run here. wrk drives bench/service.py.
-BENCHES := dedup refusal quality echo_rules semantic_dedup read_cpu export trainer backends service
-bench: install
+BENCHES := dedup refusal quality echo_rules semantic_dedup read_cpu export trainer backends service viewer
+bench: install browser
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	for b in $(BENCHES); do $(PY) bench/$$b.py || exit 1; done
 

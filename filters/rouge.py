@@ -92,6 +92,27 @@ def rouge_tokenize(text: str) -> list[str]:
     return list(_UNICODE_TOKEN_RE.findall(folded))
 
 
+def rouge_token_spans(text: str) -> list[tuple[int, int, str]]:
+    """Where :func:`rouge_tokenize`'s tokens lie in the text, for showing them (highlights).
+
+    Args:
+        text: Any text.
+
+    Returns:
+        ``(start, end, token)`` per token in order; ``text[start:end]`` is the token as
+        written. On ASCII text the tokens are exactly :func:`rouge_tokenize`'s. Elsewhere the
+        spans are found on the unfolded text and each token is its span's folded form, so a
+        zero-width joiner inside a word (which folding removes) splits it here: a display
+        approximation, never used for a verdict.
+    """
+    if text.isascii():
+        return [(m.start(), m.end(), m.group()) for m in _TOKEN_RE.finditer(text.lower())]
+    return [
+        (m.start(), m.end(), "".join(rouge_tokenize(m.group())))
+        for m in _UNICODE_TOKEN_RE.finditer(text)
+    ]
+
+
 def has_unspaced_script(text: str) -> bool:
     """Whether the text holds a letter or digit of a script written without spaces.
 

@@ -16,6 +16,7 @@ from service.api.links import install_links
 from service.api.routes import datasets, eval_sets, generate, health, runs, seed_sets, tasks
 from service.settings import Settings, get_settings
 from service.storage.db import AsyncEngines, Database
+from service.viewer import install_viewer
 
 API_VERSION = "1"
 
@@ -63,4 +64,5 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     for module in (health, seed_sets, eval_sets, runs, tasks, generate, datasets):
         app.include_router(module.router)
     install_links(app)
+    install_viewer(app)
     return app

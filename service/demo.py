@@ -7,6 +7,7 @@ and stop what it started.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -120,6 +121,8 @@ def follow_run(client: httpx.Client, run_id: int) -> dict[str, Any]:
 
 
 def main() -> int:
+    """The demo; `--serve` leaves the API (and the viewer, /ui) running at the end."""
+    serve = "--serve" in sys.argv[1:]
     settings = get_settings()
     started = time.monotonic()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -154,6 +157,7 @@ def main() -> int:
     logs = settings.data_dir / "demo-logs"
     logs.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
+    handed_over = False
     try:
         step(4, f"start the API on {url} and a worker (backend: {backend})")
         procs.append(
@@ -215,15 +219,44 @@ def main() -> int:
             f"dataset demo@{v['version']}: {json.dumps(v['counts'].get('by_split', v['counts']))}"
         )
         console.print(f"content hash {v['content_hash']}")
+        handed_over = True
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        # With --serve the API outlives this block (the viewer is served at the end).
+        stop(procs[1:] if serve and handed_over else procs)
+    try:
+        return train_and_report(v, vdir, logs, key, url, started, env)
+    finally:
+        if serve:
+            serve_until_interrupted(procs[0], url)
+            stop(procs[:1])
 
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def serve_until_interrupted(api: subprocess.Popen[bytes], url: str) -> None:
+    console.print(f"[bold]serving the API and the viewer at {url}/ui[/bold]: Ctrl-C stops it")
+    with contextlib.suppress(KeyboardInterrupt):
+        api.wait()
+
+
+def train_and_report(
+    v: dict[str, Any],
+    vdir: Any,
+    logs: Any,
+    key: str,
+    url: str,
+    started: float,
+    env: dict[str, str],
+) -> int:
+    settings = get_settings()
     step(7, f"train for {DEMO_TRAIN_STEPS} steps on demo@{v['version']}")
     train = subprocess.run(
         [
@@ -264,6 +297,12 @@ def main() -> int:
     console.print(f"validation curve   {model_out}/validation_curve.png (and .csv)")
     console.print(f"logs               {logs}")
     console.print(f"done in {time.monotonic() - started:.0f} s")
+    console.print(f"viewer             {url}/ui  (log in with the demo's key {key})")
+    if "--serve" not in sys.argv[1:]:
+        console.print(
+            "                   the API has stopped: `make demo SERVE=1` (or `python -m "
+            "service.demo --serve`) leaves it running; `instructforge serve` serves this database"
+        )
     return 0
 
 

@@ -80,6 +80,15 @@ class Settings(BaseSettings):
         "list), besides model_cache_dir and models_dir; any other path needs an admin key.",
     )
 
+    viewer_secret: str | None = Field(
+        None,
+        description="Signs the web viewer's session cookies (/ui); unset: a random secret kept "
+        "in <data_dir>/viewer-secret, shared by the API processes of that data directory.",
+    )
+    viewer_session_hours: float = Field(
+        12.0, gt=0, le=24 * 30, description="How long a viewer login lasts."
+    )
+
     @property
     def model_roots(self) -> list[Path]:
         """Every directory a write key's model path may lie under, resolved."""

@@ -43,7 +43,14 @@ class KeyVerifier:
         Raises:
             DatabaseUnavailable: the database cannot be reached.
         """
-        digest = hash_key(plaintext)
+        return await self.verify_digest(engine, hash_key(plaintext))
+
+    async def verify_digest(self, engine: AsyncEngine, digest: str) -> Principal | None:
+        """`verify` for a key known by its stored sha256 (the viewer's session holds that).
+
+        Raises:
+            DatabaseUnavailable: the database cannot be reached.
+        """
         if self._cache is not None and (hit := self._cache.get(digest)) is not None:
             return hit
         key = await read_async(engine, lambda conn: read_api_key(conn, digest))

@@ -120,8 +120,10 @@ def json_response(document: Any) -> Response:
     return Response(body, media_type="application/json")
 
 
-# A page read's key: (equal-filters as (name, value) pairs, min_score, cursor, limit).
-_PageKey = tuple[tuple[tuple[str, Any], ...], tuple[str, float] | None, str | None, int]
+# A page read's key: (equal-filters as (name, value) pairs, min_score, max_score, the text an
+# instruction contains, cursor, limit).
+_Bound = tuple[str, float] | None
+_PageKey = tuple[tuple[tuple[str, Any], ...], _Bound, _Bound, str | None, str | None, int]
 _Body = bytes | Exception  # a rendered document, or the error its requests get
 
 
@@ -214,7 +216,7 @@ def _read_pages(
 
 def _read_run_pages(conn: Connection, keys: list[_PageKey]) -> dict[_PageKey, Any]:
     def read(key: _PageKey) -> _Page:
-        equal, _, cursor, limit = key
+        equal, _, _, _, cursor, limit = key
         return run_store.read_runs(
             conn, columns=RUN_COLUMNS, equal=dict(equal), cursor=cursor, limit=limit
         )
@@ -224,7 +226,7 @@ def _read_run_pages(conn: Connection, keys: list[_PageKey]) -> dict[_PageKey, An
 
 def _read_task_pages(conn: Connection, keys: list[_PageKey]) -> dict[_PageKey, Any]:
     def read(key: _PageKey) -> _Page:
-        equal, min_score, cursor, limit = key
+        equal, min_score, max_score, contains, cursor, limit = key
         return task_store.read_tasks(
             conn,
             columns=TASK_COLUMNS,
@@ -232,6 +234,8 @@ def _read_task_pages(conn: Connection, keys: list[_PageKey]) -> dict[_PageKey, A
             min_score=min_score,
             cursor=cursor,
             limit=limit,
+            max_score=max_score,
+            contains=contains,
         )
 
     return _read_pages(keys, read)
@@ -268,17 +272,21 @@ async def runs(engine: AsyncEngine, q: RunQuery) -> bytes:
     """GET /v1/runs, rendered. Raises InvalidInput for a bad cursor."""
     equal = tuple((n, v) for n, v in (("status", q.status), ("kind", q.kind)) if v is not None)
     # An empty cursor is the first page.
-    return await _body(_loaders(engine).run_pages, (equal, None, q.cursor or None, q.limit))
+    return await _body(
+        _loaders(engine).run_pages, (equal, None, None, None, q.cursor or None, q.limit)
+    )
 
 
 async def tasks(engine: AsyncEngine, q: TaskQuery) -> bytes:
-    """GET /v1/tasks, rendered. Raises InvalidInput for a bad cursor, or min_score without
+    """GET /v1/tasks, rendered. Raises InvalidInput for a bad cursor, or a score bound without
     scorer."""
-    if q.min_score is not None and not q.scorer:
-        raise InvalidInput("min_score needs scorer: which score to compare")
+    if (q.min_score is not None or q.max_score is not None) and not q.scorer:
+        raise InvalidInput("min_score and max_score need scorer: which score to compare")
     equal = tuple((n, getattr(q, n)) for n in _TASK_EQUALS if getattr(q, n) is not None)
     min_score = (q.scorer, q.min_score) if q.min_score is not None and q.scorer else None
-    return await _body(_loaders(engine).task_pages, (equal, min_score, q.cursor or None, q.limit))
+    max_score = (q.scorer, q.max_score) if q.max_score is not None and q.scorer else None
+    key = (equal, min_score, max_score, q.q, q.cursor or None, q.limit)
+    return await _body(_loaders(engine).task_pages, key)
 
 
 async def task(engine: AsyncEngine, task_id: int) -> bytes:

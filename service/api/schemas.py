@@ -44,6 +44,15 @@ class TaskQuery(PageQuery):
     min_score: float | None = Field(
         None, ge=-1e9, le=1e9, description="Only tasks with a `scorer` score at least this."
     )
+    max_score: float | None = Field(
+        None, ge=-1e9, le=1e9, description="Only tasks with a `scorer` score at most this."
+    )
+    q: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Only tasks whose instruction contains this text (case-insensitive).",
+    )
 
 
 class Page(BaseModel, Generic[T]):

@@ -23,6 +23,7 @@ from service.storage.models import (
     DatasetVersion,
     EvalItem,
     EvalSet,
+    Task,
     utcnow,
 )
 
@@ -238,41 +239,91 @@ _COLUMNS = "dataset_version_id, task_id, instance_id, split"
 
 @dataclass(frozen=True)
 class VersionDiff:
-    """Tasks added and removed between two versions (ids ascending, lists capped at `limit`)."""
+    """Tasks added, removed and changed between two versions (ids ascending, lists capped at
+    `limit`). A changed task is in both versions with other items (instances or split);
+    `unchanged_total` counts the tasks in both with the same items. `by_type` counts each kind
+    of change by task type: `classification`, `generation` (is_classification false) and
+    `unclassified` (seeds' types unknown) -> {"added", "removed", "changed"} -> tasks."""
 
     added: list[int]
     removed: list[int]
+    changed: list[int]
     added_total: int
     removed_total: int
+    changed_total: int
     unchanged_total: int
+    by_type: dict[str, dict[str, int]]
 
 
 def _task_ids(version_id: int) -> Any:
     return select(DatasetItem.task_id).where(DatasetItem.dataset_version_id == version_id)
 
 
+def _items(version_id: int) -> Any:
+    return select(DatasetItem.task_id, DatasetItem.instance_id, DatasetItem.split).where(
+        DatasetItem.dataset_version_id == version_id
+    )
+
+
+def _task_type(is_classification: bool | None) -> str:
+    if is_classification is None:
+        return "unclassified"
+    return "classification" if is_classification else "generation"
+
+
 def diff_versions(
     session: Session, *, dataset: str, old: int, new: int, limit: int = 1000
 ) -> VersionDiff:
-    """Which tasks a newer version added and which it removed relative to an older one.
+    """Which tasks a newer version added, removed and changed relative to an older one.
 
     Raises:
         NotFound: the dataset or a version does not exist.
     """
     a = get_version(session, dataset=dataset, version=old).id
     b = get_version(session, dataset=dataset, version=new).id
-
-    def only(x: int, y: int) -> tuple[list[int], int]:
-        stmt = _task_ids(x).except_(_task_ids(y)).subquery()
-        total = session.scalar(select(func.count()).select_from(stmt)) or 0
-        ids = session.scalars(select(stmt.c.task_id).order_by(stmt.c.task_id).limit(limit))
-        return list(ids), total
-
-    added, added_total = only(b, a)
-    removed, removed_total = only(a, b)
     both = _task_ids(a).intersect(_task_ids(b)).subquery()
-    unchanged = session.scalar(select(func.count()).select_from(both)) or 0
-    return VersionDiff(added, removed, added_total, removed_total, unchanged)
+    # A task in both whose (instance, split) rows differ; EXCEPT compares NULLs as equal.
+    differing = (
+        select(_items(a).except_(_items(b)).subquery().c.task_id)
+        .union(select(_items(b).except_(_items(a)).subquery().c.task_id))
+        .subquery()
+    )
+    sets = {
+        "added": _task_ids(b).except_(_task_ids(a)).subquery(),
+        "removed": _task_ids(a).except_(_task_ids(b)).subquery(),
+        "changed": select(both.c.task_id)
+        .where(both.c.task_id.in_(select(differing.c.task_id)))
+        .subquery(),
+    }
+    ids: dict[str, list[int]] = {}
+    by_type: dict[str, dict[str, int]] = {}
+    for change, subquery in sets.items():
+        ids[change] = list(
+            session.scalars(select(subquery.c.task_id).order_by(subquery.c.task_id).limit(limit))
+        )
+        counts = session.execute(
+            select(Task.is_classification, func.count())
+            .where(Task.id.in_(select(subquery.c.task_id)))
+            .group_by(Task.is_classification)
+        )
+        for is_classification, count in counts:
+            kinds = by_type.setdefault(_task_type(is_classification), {})
+            kinds[change] = kinds.get(change, 0) + count
+    totals = {change: sum(kinds.get(change, 0) for kinds in by_type.values()) for change in sets}
+    for kinds in by_type.values():
+        for change in sets:
+            kinds.setdefault(change, 0)
+    common = session.scalar(select(func.count()).select_from(both)) or 0
+    return VersionDiff(
+        added=ids["added"],
+        removed=ids["removed"],
+        changed=ids["changed"],
+        added_total=totals["added"],
+        removed_total=totals["removed"],
+        changed_total=totals["changed"],
+        unchanged_total=common - totals["changed"],
+        by_type=dict(sorted(by_type.items())),
+    )
 
 
 def eval_items_hash(items: Iterable[EvalRecord]) -> str:

@@ -215,6 +215,13 @@ _TRANSITIONS = {
 }
 
 
+def actions_for(kind: str, status: str) -> list[str]:
+    """The actions (`cancel`, `pause`, `resume`) that `change_status` allows on such a run."""
+    if kind != "bootstrap":
+        return []
+    return [action for action, (allowed, _) in _TRANSITIONS.items() if status in allowed]
+
+
 def change_status(session: Session, run_id: int, action: str) -> Run:
     """Cancel, pause or resume a run, as one guarded UPDATE (compare-and-set on the status).
 

@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.selectable import ScalarSelect
 
-from service.errors import NotFound
+from service.errors import InvalidInput, NotFound
 from service.storage.models import Generation, Instance, ParseFailure, Score, Task
 from service.storage.pages import Row, columns_of, dicts_of, id_in, paged, read_page, where_equal
 
@@ -38,18 +38,31 @@ GENERATION_IDS = ("generation_id", "classification_generation_id", "instances_ge
 
 @lru_cache(maxsize=256)
 def _task_page(
-    columns: tuple[str, ...], equal: tuple[str, ...], min_score: bool, after: bool
+    columns: tuple[str, ...],
+    equal: tuple[str, ...],
+    score_bounds: tuple[bool, bool],
+    contains: bool,
+    after: bool,
 ) -> Select[Any]:
     stmt = where_equal(select(*columns_of(Task, columns)), Task, equal)
-    if min_score:
-        stmt = stmt.where(
-            exists().where(
-                Score.task_id == Task.id,
-                Score.scorer == bindparam("scorer"),
-                Score.value >= bindparam("min_score"),
-            )
-        )
+    low, high = score_bounds
+    if low or high:
+        score = [Score.task_id == Task.id, Score.scorer == bindparam("scorer")]
+        if low:
+            score.append(Score.value >= bindparam("min_score"))
+        if high:
+            score.append(Score.value <= bindparam("max_score"))
+        stmt = stmt.where(exists().where(*score))
+    if contains:
+        # ILIKE on PostgreSQL, lower() LIKE lower() on SQLite: case-insensitive substring.
+        stmt = stmt.where(Task.instruction.ilike(bindparam("contains"), escape="\\"))
     return paged(stmt, Task.id, after)
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, its own `%`, `_` and backslashes literal."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def read_tasks(
@@ -60,21 +73,51 @@ def read_tasks(
     min_score: tuple[str, float] | None,
     cursor: str | None,
     limit: int,
+    max_score: tuple[str, float] | None = None,
+    contains: str | None = None,
 ) -> tuple[list[Row], str | None]:
     """A page of tasks in id order: rows of `columns` and the next page's cursor (or None).
 
     Args:
         equal: column name -> the value it must equal.
         min_score: (scorer, value): only tasks with a score of that scorer at least `value`.
+        max_score: (scorer, value): ... at most `value` (with `min_score`, the same scorer
+            and the same score row: a range).
+        contains: only tasks whose instruction contains this text, ignoring case (a
+            substring, not words: it finds text in any script, spaces or none).
 
     Raises:
-        InvalidInput: a cursor this API did not hand out.
+        InvalidInput: a cursor this API did not hand out, or two scorers for one range.
     """
     values = dict(equal)
     if min_score is not None:
         values["scorer"], values["min_score"] = min_score
-    stmt = _task_page(columns, tuple(equal), min_score is not None, cursor is not None)
+    if max_score is not None:
+        if min_score is not None and min_score[0] != max_score[0]:
+            raise InvalidInput("min_score and max_score compare one scorer's score")
+        values["scorer"], values["max_score"] = max_score
+    if contains:
+        values["contains"] = like_pattern(contains)
+    stmt = _task_page(
+        columns,
+        tuple(equal),
+        (min_score is not None, max_score is not None),
+        bool(contains),
+        cursor is not None,
+    )
     return read_page(conn, stmt, values, cursor, limit)
+
+
+def read_tasks_by_id(conn: Connection, ids: list[int], *, columns: tuple[str, ...]) -> list[Row]:
+    """The rows (`columns`) of the tasks `ids` that exist, in id order."""
+    if not ids:
+        return []
+    stmt = (
+        select(*columns_of(Task, columns))
+        .where(id_in(Task.id, conn.dialect.name))
+        .order_by(Task.id)
+    )
+    return dicts_of(conn.execute(stmt, {"ids": ids}))
 
 
 def _json_value(column: Any, dialect: str) -> Any:

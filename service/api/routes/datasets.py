@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -84,16 +85,23 @@ class DatasetOut(BaseModel):
 
 
 class DiffOut(BaseModel):
-    """Tasks added and removed going from version `old` to version `new`."""
+    """Tasks added, removed and changed going from version `old` to version `new`."""
 
     dataset: str
     old: int
     new: int
     added: list[int] = Field(description="Task ids in `new` only (ascending, up to `limit`).")
     removed: list[int] = Field(description="Task ids in `old` only (ascending, up to `limit`).")
+    changed: list[int] = Field(
+        description="Task ids in both with other instances or split (ascending, up to `limit`)."
+    )
     added_total: int
     removed_total: int
-    unchanged_total: int
+    changed_total: int
+    unchanged_total: int = Field(description="Tasks in both with the same items.")
+    by_type: dict[str, dict[str, int]] = Field(
+        description="classification | generation | unclassified -> added/removed/changed -> tasks."
+    )
 
 
 def _out(info: VersionInfo) -> VersionOut:
@@ -269,16 +277,7 @@ def diff(
     new: Annotated[int, Query(alias="to", ge=1, le=MAX_INT)],
     limit: Annotated[int, Query(ge=0, le=100_000)] = 1000,
 ) -> DiffOut:
-    """Which tasks version `to` added and removed relative to version `from`."""
+    """Which tasks version `to` added, removed and changed relative to version `from`."""
     with database.sessions() as session:
         d = diff_versions(session, dataset=name, old=old, new=new, limit=limit)
-        return DiffOut(
-            dataset=name,
-            old=old,
-            new=new,
-            added=d.added,
-            removed=d.removed,
-            added_total=d.added_total,
-            removed_total=d.removed_total,
-            unchanged_total=d.unchanged_total,
-        )
+        return DiffOut(dataset=name, old=old, new=new, **dataclasses.asdict(d))

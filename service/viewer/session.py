@@ -1,0 +1,85 @@
+"""The viewer's login: an API key in, a signed session cookie out, and a CSRF token per session.
+
+The cookie carries the key's stored sha256 (never the key), an expiry and an HMAC-SHA256 of
+both under the viewer's secret, so a cookie cannot be made from a leaked database row alone and
+a revoked key ends its sessions (every request looks the key up, as the REST API does). The
+cookie is HttpOnly, SameSite=Strict and, over https, Secure.
+
+CSRF: every state-changing form carries a token derived from the session (HMAC of the cookie
+under the secret: the synchroniser-token pattern without server-side state, OWASP CSRF
+Prevention Cheat Sheet, "Signed Double-Submit Cookie"). SameSite=Strict alone already keeps
+other sites' forms from sending the cookie; the token also covers same-site subdomains.
+
+The secret is `Settings.viewer_secret`, or else a random one kept in `<data_dir>/viewer-secret`
+(mode 0600), shared by the API processes of one data directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+COOKIE = "instructforge_session"
+SESSION_VERSION = "v1"
+
+
+def load_secret(configured: str | None, data_dir: Path) -> bytes:
+    """The signing secret: the configured one, else `<data_dir>/viewer-secret`, made once."""
+    if configured:
+        return configured.encode()
+    path = data_dir / "viewer-secret"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another API process made it first
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def _mac(secret: bytes, *parts: str) -> str:
+    digest = hmac.new(secret, "\n".join(parts).encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class Session:
+    """A valid session: the key's sha256 and the CSRF token of its forms."""
+
+    key_hash: str
+    csrf: str
+
+
+def issue(secret: bytes, key_hash: str, *, lifetime_s: int, now: float | None = None) -> str:
+    """A cookie value for the key with this sha256, valid for `lifetime_s` seconds."""
+    expires = str(int((now if now is not None else time.time()) + lifetime_s))
+    return ".".join((SESSION_VERSION, key_hash, expires, _mac(secret, key_hash, expires)))
+
+
+def read(secret: bytes, cookie: str | None, *, now: float | None = None) -> Session | None:
+    """The session of a cookie value, or None when it is missing, forged or expired."""
+    if not cookie:
+        return None
+    parts = cookie.split(".")
+    if len(parts) != 4 or parts[0] != SESSION_VERSION:
+        return None
+    _, key_hash, expires, mac = parts
+    if not hmac.compare_digest(mac, _mac(secret, key_hash, expires)):
+        return None
+    if not expires.isdigit() or int(expires) < (now if now is not None else time.time()):
+        return None
+    return Session(key_hash=key_hash, csrf=_mac(secret, "csrf", cookie))
+
+
+def csrf_matches(session: Session, token: str | None) -> bool:
+    """Whether a submitted form's token is this session's."""
+    return token is not None and hmac.compare_digest(session.csrf, token)

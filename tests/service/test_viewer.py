@@ -1,0 +1,303 @@
+"""The web viewer (/ui) over real HTTP through the app, on SQLite and PostgreSQL.
+
+A run committed through the real iteration code (scripted replies: an accepted task, its
+near-duplicate, a keyword rejection), two dataset versions exported over REST and a training
+run record are rendered page by page; the session cookie, CSRF and read-only keys are checked
+on every state-changing form. The browser tests (tests/browser/) drive the same pages in
+Chromium.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.viewer import session as sessions
+from service.viewer.highlight import shared_words
+from tests.service.api_client import api_harness
+from tests.service.viewer_data import Seeded, seed_viewer_data
+
+VENDOR = Path(__file__).resolve().parents[2] / "service" / "viewer" / "static" / "vendor"
+
+
+@pytest.fixture
+def seeded(db_url: str, tmp_path: Path) -> Iterator[Seeded]:
+    with api_harness(db_url, tmp_path) as api:
+        yield seed_viewer_data(api, tmp_path)
+
+
+def login(client: TestClient, key: str) -> str:
+    """Log in with `key`; returns the session's CSRF token (from a page's logout form)."""
+    answer = client.post("/ui/login", data={"key": key}, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    page = client.get("/ui/runs")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None, (page.status_code, page.text[:3000])
+    return token.group(1)
+
+
+def test_login_sets_a_strict_httponly_cookie_and_pages_need_it(seeded: Seeded) -> None:
+    client = seeded.api.client
+    away = client.get("/ui/tasks?status=rejected", follow_redirects=False)
+    assert away.status_code == 303
+    assert away.headers["location"] == "/ui/login?next=%2Fui%2Ftasks%3Fstatus%3Drejected"
+    wrong = client.post("/ui/login", data={"key": "ifk_not-a-key"}, follow_redirects=False)
+    assert wrong.status_code == 401 and "Unknown or revoked key" in wrong.text
+    answer = client.post(
+        "/ui/login",
+        data={"key": seeded.api.keys["read"], "next": "/ui/tasks?status=rejected"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == "/ui/tasks?status=rejected"
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith(f"{sessions.COOKIE}=")
+    for attribute in ("HttpOnly", "SameSite=strict", "Path=/ui"):
+        assert attribute.lower() in cookie.lower()
+    assert seeded.api.keys["read"] not in cookie  # the key's hash, signed; never the key
+    # No open redirect: another site's address after login lands on our runs page.
+    elsewhere = client.post(
+        "/ui/login",
+        data={"key": seeded.api.keys["read"], "next": "https://evil.example/"},
+        follow_redirects=False,
+    )
+    assert elsewhere.headers["location"] == "/ui/runs"
+    # A forged or tampered cookie is no session.
+    value = client.cookies.get(sessions.COOKIE)
+    assert value is not None
+    client.cookies.clear()
+    client.cookies.set(sessions.COOKIE, value[:-2] + "xx")
+    forged = client.get("/ui/runs", follow_redirects=False)
+    assert forged.status_code == 303, forged.text
+
+
+def test_session_tokens() -> None:
+    secret = b"s" * 32
+    cookie = sessions.issue(secret, "ab" * 32, lifetime_s=60, now=1000)
+    session = sessions.read(secret, cookie, now=1030)
+    assert session is not None and session.key_hash == "ab" * 32
+    assert sessions.read(secret, cookie, now=1061) is None  # expired
+    assert sessions.read(b"t" * 32, cookie, now=1030) is None  # another secret
+    assert sessions.read(secret, cookie.replace("ab", "cd", 1), now=1030) is None
+    assert sessions.csrf_matches(session, session.csrf)
+    assert not sessions.csrf_matches(session, None)
+    other = sessions.read(
+        secret, sessions.issue(secret, "ab" * 32, lifetime_s=61, now=1000), now=1030
+    )
+    assert other is not None and other.csrf != session.csrf  # one token per session
+
+
+def test_every_page_renders(seeded: Seeded) -> None:
+    client = seeded.api.client
+    login(client, seeded.api.keys["write"])
+    pages = {
+        "/ui/runs": [f'href="/ui/runs/{seeded.run_id}"', "Tokens/s", "ETA"],
+        f"/ui/runs/{seeded.run_id}": [
+            "Quality report",
+            "Rejections by rule",
+            "near_duplicate",
+            "Collapse radar per iteration",
+            "data-chart=",
+            ">Pause</button>",
+            ">Cancel</button>",
+        ],
+        f"/ui/runs/{seeded.run_id}/live": ["Progress", ">Pause</button>"],
+        f"/ui/tasks?run_id={seeded.run_id}": [
+            f'href="/ui/tasks/{seeded.duplicate_id}"',
+            "Instruction contains",
+        ],
+        f"/ui/tasks/{seeded.accepted_id}": ["Generation calls", "Rendered prompt", "Few-shot"],
+        "/ui/datasets": ['href="/ui/datasets/demo"'],
+        "/ui/datasets/demo": ["Dataset card", "train.messages.jsonl", f"run #{seeded.run_id}"],
+        "/ui/datasets/demo?version=1": ["v1", "Lineage"],
+        "/ui/training": ["demo@2"],
+        f"/ui/training/{seeded.training_id}": ["Validation curve", "1.2750", "demo@2"],
+        "/ui/static/app.js?v=1": ["uPlot"],
+    }
+    for url, needles in pages.items():
+        page = client.get(url)
+        assert page.status_code == 200, (url, page.text[:500])
+        for needle in needles:
+            assert needle in page.text, (url, needle)
+
+
+def test_tasks_filter_search_and_page(seeded: Seeded) -> None:
+    client = seeded.api.client
+    login(client, seeded.api.keys["read"])
+
+    def ids(url: str) -> list[int]:
+        page = client.get(url)
+        assert page.status_code == 200, page.text[:400]
+        return [
+            int(i) for i in re.findall(r'<a href="/ui/tasks/(\d+)" class="task-id">', page.text)
+        ]
+
+    rest = client.get("/v1/tasks?reject_rule=near_duplicate", headers=seeded.api.headers("read"))
+    duplicates = [t["id"] for t in rest.json()["items"]]
+    assert seeded.duplicate_id in duplicates
+    assert ids("/ui/tasks?reject_rule=near_duplicate") == duplicates
+    run = seeded.run_id
+    assert seeded.accepted_id in ids(f"/ui/tasks?run_id={run}&status=accepted&origin=machine")
+    assert seeded.duplicate_id not in ids(f"/ui/tasks?run_id={run}&status=accepted")
+    # Search is a case-insensitive substring; LIKE's own wildcards are literal.
+    found = ids(f"/ui/tasks?run_id={run}&q=OCEAN+AT")
+    assert set(found) == {seeded.accepted_id, seeded.duplicate_id}
+    assert ids(f"/ui/tasks?run_id={run}&q=%25") == []
+    assert ids(f"/ui/tasks?run_id={run}&q=_") == []
+    assert ids("/ui/tasks?type=generation&origin=machine&status=accepted") != []
+    # Empty form fields are no filter; the cursor pages through everything once.
+    seen: list[int] = []
+    url: str | None = "/ui/tasks?q=&status=&limit=50"
+    while url:
+        page = client.get(url)
+        seen += [
+            int(i) for i in re.findall(r'<a href="/ui/tasks/(\d+)" class="task-id">', page.text)
+        ]
+        nxt = re.search(r'<a href="([^"]+)" rel="next">', page.text)
+        url = nxt.group(1).replace("&amp;", "&") if nxt else None
+    assert seen == sorted(set(seen)) and len(seen) > 50  # the seeds and the run's tasks
+    bad = client.get("/ui/tasks?min_score=abc&scorer=x")
+    assert bad.status_code == 422 and "min_score" in bad.text
+    assert client.get("/ui/tasks?type=poem").status_code == 422
+
+
+def test_the_rest_api_has_the_same_search_and_score_range(seeded: Seeded) -> None:
+    client, headers = seeded.api.client, seeded.api.headers("read")
+    found = client.get(f"/v1/tasks?run_id={seeded.run_id}&q=ocean", headers=headers).json()
+    assert {t["id"] for t in found["items"]} == {seeded.accepted_id, seeded.duplicate_id}
+    # A range needs its scorer; an upper bound below every score finds nothing.
+    assert client.get("/v1/tasks?max_score=1", headers=headers).status_code == 422
+    none = client.get("/v1/tasks?scorer=heuristic_quality&max_score=-1e9", headers=headers)
+    assert none.status_code == 200 and none.json()["items"] == []
+
+
+def test_rejected_task_shows_its_nearest_side_by_side(seeded: Seeded) -> None:
+    client = seeded.api.client
+    login(client, seeded.api.keys["read"])
+    page = client.get(f"/ui/tasks/{seeded.duplicate_id}").text
+    assert '<code id="reject-rule">near_duplicate</code>' in page
+    assert f'href="/ui/tasks/{seeded.accepted_id}" id="nearest-link"' in page
+    nearest = re.search(r'<p class="compare" id="nearest-text">(.*?)</p>', page, re.S)
+    assert nearest is not None
+    assert re.findall(r"<mark>(.*?)</mark>", nearest.group(1)) == [
+        "Write", "a", "short", "poem", "about", "the", "ocean", "at", "night",
+    ]  # fmt: skip
+
+
+def test_shared_words_mark_one_common_subsequence() -> None:
+    a, b = shared_words("Translate it: the cat sat.", "The cat, it sat — translate!")
+    assert "".join(p.text for p in a) == "Translate it: the cat sat."
+    assert "".join(p.text for p in b) == "The cat, it sat — translate!"
+    marked = [p.text.lower() for p in a if p.shared]
+    assert marked == [p.text.lower() for p in b if p.shared]  # the same tokens, in order
+    assert len(marked) == 3  # LCS of (translate it the cat sat) and (the cat it sat translate)
+    # Unspaced scripts: one token per character, as the near-duplicate rule counts them.
+    zh_a, zh_b = shared_words("把这句话翻译成英文", "把这段话翻译成法文")
+    assert [p.text for p in zh_a if p.shared] == ["把", "这", "话", "翻", "译", "成", "文"]
+    assert "".join(p.text for p in zh_b) == "把这段话翻译成法文"
+    assert shared_words("", "abc") == ([], [type(a[0])("abc", False)])
+
+
+def test_read_key_sees_no_buttons_and_cannot_act(seeded: Seeded) -> None:
+    client = seeded.api.client
+    csrf = login(client, seeded.api.keys["read"])
+    page = client.get(f"/ui/runs/{seeded.run_id}").text
+    assert "<button" not in page.split('id="live"')[1].split("</section>")[0]
+    assert "Read-only key" in page
+    refused = client.post(f"/ui/runs/{seeded.run_id}/pause", data={"csrf": csrf})
+    assert refused.status_code == 403 and "write" in refused.text
+    status = client.get(f"/v1/runs/{seeded.run_id}", headers=seeded.api.headers("read"))
+    assert status.json()["status"] == "running"
+
+
+def test_pause_and_resume_need_this_sessions_csrf_token(seeded: Seeded) -> None:
+    client = seeded.api.client
+    csrf = login(client, seeded.api.keys["write"])
+    url = f"/ui/runs/{seeded.run_id}"
+    assert client.post(f"{url}/pause").status_code == 403  # no token
+    assert client.post(f"{url}/pause", data={"csrf": csrf[:-1] + "A"}).status_code == 403
+    paused = client.post(f"{url}/pause", data={"csrf": csrf}, follow_redirects=False)
+    assert paused.status_code == 303 and paused.headers["location"] == url
+    page = client.get(url).text
+    assert "s-paused" in page and ">Resume</button>" in page and ">Pause</button>" not in page
+    again = client.post(f"{url}/pause", data={"csrf": csrf})
+    assert again.status_code == 409 and "paused" in again.text  # the API's conflict, as HTML
+    assert client.post(f"{url}/resume", data={"csrf": csrf}).status_code == 200
+    assert "s-queued" in client.get(url).text
+    assert client.post(f"{url}/explode", data={"csrf": csrf}).status_code == 422
+    # Logging out needs the token too, and ends the session.
+    assert client.post("/ui/logout").status_code == 403
+    client.post("/ui/logout", data={"csrf": csrf})
+    assert client.get(url, follow_redirects=False).status_code == 303
+
+
+def test_revoked_key_ends_its_sessions(db_url: str, tmp_path: Path) -> None:
+    with api_harness(db_url, tmp_path, api_key_cache_seconds=0) as api:
+        login(api.client, api.keys["read"])
+        from service.storage.keys import hash_key
+        from service.storage.models import ApiKey, utcnow
+
+        with api.database.transaction() as s:
+            key = s.query(ApiKey).filter(ApiKey.key_hash == hash_key(api.keys["read"])).one()
+            key.revoked_at = utcnow()
+        assert api.client.get("/ui/runs", follow_redirects=False).status_code == 303
+
+
+def test_dataset_diff_by_change_and_type(seeded: Seeded) -> None:
+    client = seeded.api.client
+    login(client, seeded.api.keys["read"])
+    diff = client.get("/v1/datasets/demo/diff?from=1&to=2", headers=seeded.api.headers()).json()
+    assert seeded.accepted_id in diff["added"] and diff["removed"] == []
+    assert diff["changed_total"] > 0  # another split seed moves some seeds between splits
+    v1 = client.get("/v1/datasets/demo/versions/1", headers=seeded.api.headers()).json()
+    assert diff["changed_total"] + diff["unchanged_total"] == v1["counts"]["tasks"]
+    by_type = diff["by_type"]
+    assert sum(c["added"] for c in by_type.values()) == diff["added_total"]
+    assert sum(c["changed"] for c in by_type.values()) == diff["changed_total"]
+    page = client.get("/ui/datasets/demo/diff?from=1&to=2").text
+    assert f"+{diff['added_total']}" in page and f"~{diff['changed_total']}" in page
+    added = page.split('id="h-add"')[1].split("</section>")[0]
+    assert f'href="/ui/tasks/{seeded.accepted_id}"' in added
+    assert client.get("/ui/datasets/demo/diff?from=1&to=9").status_code == 404
+
+
+def test_downloads_with_the_session(seeded: Seeded) -> None:
+    client = seeded.api.client
+    login(client, seeded.api.keys["read"])
+    url = "/ui/datasets/demo/versions/2/files/train.messages.jsonl"
+    whole = client.get(url)
+    assert whole.status_code == 200 and whole.headers["etag"]
+    assert client.get(url, headers={"Range": "bytes=0-9"}).content == whole.content[:10]
+    rest = client.get("/v1/datasets/demo/versions/2/files/train.messages.jsonl",
+                      headers=seeded.api.headers("read"))  # fmt: skip
+    assert rest.content == whole.content
+    assert client.get("/ui/datasets/demo/versions/2/files/nope.txt").status_code == 404
+
+
+def test_vendored_assets_are_the_pinned_files() -> None:
+    table = (VENDOR / "README.md").read_text()
+    pinned = dict(re.findall(r"^\| (\S+) \|.*\| ([0-9a-f]{64}) \|$", table, re.M))
+    assert set(pinned) == {"htmx.min.js", "uPlot.iife.min.js", "uPlot.min.css"}
+    for name, digest in pinned.items():
+        assert hashlib.sha256((VENDOR / name).read_bytes()).hexdigest() == digest, name
+    assert (VENDOR / "LICENSE.htmx").exists() and (VENDOR / "LICENSE.uplot").exists()
+
+
+def test_assets_are_addressed_by_content_and_cached(db_url: str, tmp_path: Path) -> None:
+    with api_harness(db_url, tmp_path) as api:
+        page = api.client.get("/ui/login").text
+        css = re.search(r'href="(/ui/static/app\.css\?v=[0-9a-f]{12})"', page)
+        assert css is not None
+        digest = hashlib.sha256((VENDOR.parent / "app.css").read_bytes()).hexdigest()[:12]
+        assert css.group(1).endswith(digest)
+        cached = api.client.get(css.group(1))
+        assert cached.status_code == 200
+        assert cached.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert "immutable" not in api.client.get("/ui/static/app.css").headers.get(
+            "cache-control", ""
+        )
+        assert "uPlot" not in page  # chart code only on the pages with charts
