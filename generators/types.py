@@ -15,7 +15,8 @@ from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass as validated_dataclass
 
 Origin = Literal["seed", "machine"]
-Stage = Literal["instructions", "classification", "instances"]
+# evolution/answer: Evol-Instruct's stages (generators.evol).
+Stage = Literal["instructions", "classification", "instances", "evolution", "answer"]
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,9 @@ class Candidate:
     classification_generation_id: str | None = None
     instances: list[Instance] = field(default_factory=list)
     instances_generation_id: str | None = None
+    # An evolved task (generators.evol): the pool task it grew from and the operation.
+    parent_id: str | None = None
+    operation: str | None = None
 
 
 @dataclass

@@ -14,11 +14,13 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from filters.evolution import EliminationConfig
 from filters.heuristics import INSTANCE_RULES, INSTRUCTION_RULES, HeuristicConfig
 from filters.near_duplicates import NearDuplicateConfig
 from filters.score_gate import ScoreGate
 from filters.semantic_duplicates import SemanticDuplicateConfig
 from generators.config import BootstrapConfig
+from generators.evol import EvolConfig
 from service.errors import InvalidInput
 from service.reports.collapse import StopRules
 from service.settings import Settings
@@ -27,6 +29,8 @@ from service.storable import StorableModel
 POLICY_VERSION = "v1"
 Scorer = Literal["heuristic_quality", "refusal", "llm_judge"]
 DEFAULT_SCORERS: tuple[Scorer, ...] = ("heuristic_quality", "refusal")
+# How a run grows tasks: the paper's bootstrap, or Evol-Instruct from the pool.
+Method = Literal["self_instruct", "evol"]
 
 
 class RunConfig(StorableModel):
@@ -48,8 +52,19 @@ class RunConfig(StorableModel):
     target_tasks: int = Field(100, ge=1, le=1_000_000, description="Stop at this many accepted.")
     max_iterations: int | None = Field(None, ge=1, le=1_000_000)
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    method: Method = Field(
+        "self_instruct",
+        description="self_instruct: the paper's bootstrap; evol: Evol-Instruct (generators.evol).",
+    )
     bootstrap: BootstrapConfig = Field(
         default_factory=BootstrapConfig, description="Prompting, decoding and parsing."
+    )
+    evol: EvolConfig = Field(
+        default_factory=EvolConfig, description="Evol-Instruct's operations and decoding."
+    )
+    elimination: EliminationConfig = Field(
+        default_factory=EliminationConfig,
+        description="Evol-Instruct's elimination step (filters.evolution).",
     )
     heuristics: HeuristicConfig = Field(
         default_factory=HeuristicConfig, description="The paper's rule-based filters."

@@ -10,6 +10,7 @@ that commit do accepted tasks join the in-memory pool and the duplicate index (:
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from filters.evolution import check_answer, check_evolved
 from filters.heuristics import check_instances, check_instruction
 from filters.near_duplicates import NearDuplicateIndex
 from filters.quality import score_heuristic_quality
@@ -25,6 +27,7 @@ from filters.score_gate import RULE as SCORE_GATE_RULE
 from filters.score_gate import check_score_gate
 from filters.semantic_duplicates import SemanticDuplicateIndex
 from filters.types import Score, Verdict
+from generators import evol
 from generators.backends import make_backend
 from generators.backends.base import Backend
 from generators.bootstrap import Iteration
@@ -68,6 +71,8 @@ class IterationOutcome:
 
 
 BackendFor = Callable[[RunConfig], Backend]
+# What a method's stages give: every parsed candidate, those kept for the later stages, verdicts.
+Grown = tuple[list[Candidate], list[Candidate], list["PendingTask"]]
 
 
 def open_pipeline(
@@ -172,26 +177,15 @@ class RunPipeline:
         self.machine_tasks = machine_tasks
 
     def step(self, iteration: int) -> IterationOutcome:
-        """Run iteration number `iteration` (1-based); nothing is stored."""
+        """Run iteration number `iteration` (1-based) of the run's method; nothing is stored."""
         started = time.perf_counter()
         stages = Iteration(
             backend=self.backend,
             config=self.config.bootstrap,
             seed=self.config.seed * 1_000_003 + iteration,
         )
-        candidates = stages.instructions(self.seed_tasks, self.machine_tasks)
-        with stages.timed("filters_s"):
-            tasks = self._screen(candidates)
-        kept = [t.candidate for t in tasks if t.accepted]
-        stages.classify(kept)
-        stages.instances(kept)
-        # Why an instance completion gave nothing (e.g. "truncated"), to name in the rejection.
-        unparsed: dict[str | None, str] = {f.generation_id: f.reason for f in stages.failures}
-        with stages.timed("filters_s"):
-            for task in tasks:
-                if task.accepted:
-                    reason = unparsed.get(task.candidate.instances_generation_id)
-                    self._judge_instances(task, reason)
+        grow = self._evol if self.config.method == "evol" else self._self_instruct
+        candidates, kept, tasks = grow(stages)
         self._score_with_judge([t for t in tasks if t.accepted])
         for task in tasks:
             if task.accepted and self.config.score_gate:
@@ -199,18 +193,70 @@ class RunPipeline:
         result = stages.result(candidates, kept)
         return IterationOutcome(iteration, result, tasks, time.perf_counter() - started)
 
-    def _screen(self, candidates: list[Candidate]) -> list[PendingTask]:
-        """Heuristics, then near-duplicates against the pool and within the batch.
+    def _self_instruct(self, stages: Iteration) -> Grown:
+        """The paper's stages: instructions, screening, classification, instances, their rules."""
+        candidates = stages.instructions(self.seed_tasks, self.machine_tasks)
+        with stages.timed("filters_s"):
+            tasks = self._screen(candidates)
+        kept = [t.candidate for t in tasks if t.accepted]
+        stages.classify(kept)
+        stages.instances(kept)
+        self._judge_all(stages, tasks)
+        return candidates, kept, tasks
+
+    def _evol(self, stages: Iteration) -> Grown:
+        """Evol-Instruct: evolve pool tasks, eliminate failed evolutions, answer the rest.
+
+        Elimination (filters.evolution) runs before the heuristics and near-duplicates on the
+        evolved task, and on the answer before the instance rules and scorers.
+        """
+        config, elimination = self.config.evol, self.config.elimination
+        picks = evol.pick_parents(
+            self.seed_tasks, self.machine_tasks, rng=random.Random(stages.seed), config=config
+        )
+        parents = {p.id: evol.parent_text(p) for p, _ in picks}
+        candidates = evol.evolve(stages, picks, config)
+
+        def eliminate(c: Candidate) -> Verdict:
+            return check_evolved(parents[c.parent_id or ""], c.instruction, elimination)
+
+        with stages.timed("filters_s"):
+            tasks = self._screen(candidates, first=eliminate)
+        kept = [t.candidate for t in tasks if t.accepted]
+        evol.answer(stages, kept, config)
+        with stages.timed("filters_s"):
+            for task in tasks:
+                if task.accepted and task.candidate.instances:
+                    verdict = check_answer(task.candidate.instances[0].output, elimination)
+                    if not verdict.accepted:
+                        task.verdict, task.instance_verdicts = verdict, [verdict]
+        self._judge_all(stages, tasks)
+        return candidates, kept, tasks
+
+    def _judge_all(self, stages: Iteration, tasks: list[PendingTask]) -> None:
+        # Why an instance completion gave nothing (e.g. "truncated"), to name in the rejection.
+        unparsed: dict[str | None, str] = {f.generation_id: f.reason for f in stages.failures}
+        with stages.timed("filters_s"):
+            for task in tasks:
+                if task.accepted:
+                    reason = unparsed.get(task.candidate.instances_generation_id)
+                    self._judge_instances(task, reason)
+
+    def _screen(
+        self, candidates: list[Candidate], first: Callable[[Candidate], Verdict] | None = None
+    ) -> list[PendingTask]:
+        """The method's own rule (`first`), heuristics, then near-duplicates against the pool
+        and within the batch.
 
         ROUGE-L first; the embedding rule, when the run enables it, on ROUGE-L's survivors.
         """
         signatures = self.index.signatures([c.instruction for c in candidates])
-        tasks = [
-            PendingTask(
-                f"new:{i}", cand, sig, check_instruction(cand.instruction, self.config.heuristics)
-            )
-            for i, (cand, sig) in enumerate(zip(candidates, signatures, strict=True))
-        ]
+        tasks = []
+        for i, (cand, sig) in enumerate(zip(candidates, signatures, strict=True)):
+            verdict = first(cand) if first is not None else None
+            if verdict is None or verdict.accepted:
+                verdict = check_instruction(cand.instruction, self.config.heuristics)
+            tasks.append(PendingTask(f"new:{i}", cand, sig, verdict))
         survivors = [t for t in tasks if t.accepted]
         dedup = self.index.check_batch(
             [(t.key, t.candidate.instruction, t.signature) for t in survivors], add_accepted=False
