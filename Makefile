@@ -29,8 +29,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 	@touch $@
 
+# make demo METHOD=evol: the run's generation method (self_instruct by default).
 demo: install
-	$(PY) -m service.demo
+	$(PY) -m service.demo $(if $(METHOD),--method $(METHOD))
 
 test: install
 	$(VENV)/bin/ruff check .

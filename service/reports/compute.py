@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from filters.diversity import distinct_n
+from filters.evolution import RULES as EVOL_RULES
 from filters.heuristics import INSTRUCTION_RULES
 from filters.near_duplicates import RULE_NAME as NEAR_DUPLICATE_RULE
 from service.reports.audits import judge_audit, refusals
@@ -68,6 +69,8 @@ def stage_of(rule: str) -> str:
         return "heuristics"
     if rule == NEAR_DUPLICATE_RULE:
         return "near_duplicates"
+    if rule in EVOL_RULES:
+        return "elimination"
     return rule
 
 
