@@ -88,3 +88,45 @@ def test_evol_run_on_the_embedded_model(sqlite_db: Database, embedded_model_dir:
         f"rejections {rejections}, parse failures {report.yield_.parse_failures_by_reason}, "
         f"depths {depths}"
     )
+
+
+def test_preference_pairs_on_the_embedded_model(embedded_model_dir: Path) -> None:
+    """k sampled answers, judged in both orders and at equal length by the same model."""
+    from filters.judge import PairwiseJudge, preference_bias, select_pairs
+    from generators.backends import make_backend
+    from generators.bootstrap import Iteration
+    from generators.config import BootstrapConfig
+    from generators.preference import PreferenceConfig, response_pairs, sample_responses
+    from service.runs.pipeline import judge_completer
+
+    backend = make_backend("transformers", model="smollm2-135m", cache_dir=str(MODEL_CACHE))
+    config = PreferenceConfig(
+        responses_per_prompt=2,
+        response_sampling=SamplingParams(temperature=0.9, top_p=0.95, max_tokens=32),
+        min_margin=0.0,
+    )
+    prompts = ["Name three fruits.", "What is the capital of France?", "Say hello politely."]
+    it = Iteration(backend=backend, config=BootstrapConfig(), seed=11)
+    responses = sample_responses(it, prompts, config)
+    assert [len(r) for r in responses] == [2, 2, 2]
+    assert all(r.stage == "answer" and r.model.engine == "transformers" for r in it.records)
+    seeds = {(rs[0].sampling["seed"], rs[1].sampling["seed"]) for rs in responses}
+    assert seeds == {(11, 12)}
+    items = [
+        (p, "", rs[a].completion.strip(), rs[b].completion.strip())
+        for p, rs in zip(prompts, responses, strict=True)
+        for a, b in response_pairs(2)
+    ]
+    judge = PairwiseJudge(judge_completer(backend))
+    judgements = judge.compare(items)
+    pairs = select_pairs(judgements, min_margin=config.min_margin)
+    bias = preference_bias(
+        items,
+        judgements,
+        pairs,
+        generators=[("smollm2-135m", "smollm2-135m")] * len(items),
+        judge_model="smollm2-135m",
+    )
+    assert bias["comparisons"] == 3 and bias["kept_pairs"] == len(pairs)
+    assert bias["self_preference"] is None  # one model wrote both: no mixed pair to measure
+    print(f"preference on SmolLM2-135M (judge = generator): {bias}")
