@@ -15,8 +15,8 @@ from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass as validated_dataclass
 
 Origin = Literal["seed", "machine"]
-# evolution/answer: Evol-Instruct's stages (generators.evol).
-Stage = Literal["instructions", "classification", "instances", "evolution", "answer"]
+# evolution/answer: Evol-Instruct (generators.evol); follow_up: generators.multiturn.
+Stage = Literal["instructions", "classification", "instances", "evolution", "answer", "follow_up"]
 
 
 @dataclass(frozen=True)

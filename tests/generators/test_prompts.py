@@ -34,6 +34,10 @@ ALL_TEMPLATES = [
     "evol_deepen",
     "evol_in_breadth",
     "evol_increase_reasoning",
+    "multiturn_answer",
+    "multiturn_clarification",
+    "multiturn_constraint",
+    "multiturn_correction",
 ]
 
 
@@ -62,6 +66,10 @@ PINNED_SHA256 = {
     "evol_deepen": "a951c0bbe9a9f149002fcf7b688f4c19a7cd9274372feafed387b883159b9b86",
     "evol_in_breadth": "93f213de1d40528b422a4070f9fe09c8ed87164990bd31e9d085df7072744723",
     "evol_increase_reasoning": "6546e0ec6746406b1b093387a627bf593b881f2bc1587b6d5f359e56ccae6e12",
+    "multiturn_answer": "f595bcef2bdcd88bddeb66688e19729e0133f271aa5683dab4573dcc4668335e",
+    "multiturn_clarification": "dc7f617d493a832041b8c1bee5f0fe2709fabbf94b0e8af2031560fea4e5b1eb",
+    "multiturn_constraint": "71ebd9560d215831751aa35f8bd3d4908e4987611d7ee0cf15d7e3e69b12a2a8",
+    "multiturn_correction": "156825e5619f8eb470d7f1b4b97ab35263b91aa5c9dd475c1964eeccc7b05b5f",
 }
 
 
