@@ -78,7 +78,7 @@ class Conversation:
     task_id: str
     messages: list[dict[str, str]]
     target_user_turns: int
-    generation_ids: list[str] = field(default_factory=list)
+    generation_ids: list[str] = field(default_factory=list)  # follow_up, answer, ... in order
     follow_ups: list[str] = field(default_factory=list)
     stopped_by: str | None = None  # the turn rule that ended it early, with its reason
 
@@ -182,6 +182,7 @@ def grow(
             active, kinds, users, user_records, answer_records, strict=True
         ):
             answer = clean_turn(a_rec.completion)
+            conv.generation_ids += [u_rec.id, a_rec.id]  # a failed turn's calls count too
             if a_rec.finish_reason == "length":
                 conv.stopped_by = "turn_length: the answer was cut by the token limit"
                 continue
@@ -193,5 +194,4 @@ def grow(
                 {"role": "user", "content": user},
                 {"role": "assistant", "content": answer},
             ]
-            conv.generation_ids += [u_rec.id, a_rec.id]
             conv.follow_ups.append(kind)

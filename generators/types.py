@@ -165,6 +165,8 @@ class Candidate:
     # An evolved task (generators.evol): the pool task it grew from and the operation.
     parent_id: str | None = None
     operation: str | None = None
+    # A grown conversation (generators.multiturn): every message, system first when set.
+    turns: list[dict[str, str]] | None = None
 
 
 @dataclass

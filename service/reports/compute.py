@@ -13,6 +13,7 @@ from filters.diversity import distinct_n
 from filters.evolution import RULES as EVOL_RULES
 from filters.heuristics import INSTRUCTION_RULES
 from filters.near_duplicates import RULE_NAME as NEAR_DUPLICATE_RULE
+from filters.turns import RULES as TURN_RULES
 from service.reports.audits import judge_audit, refusals
 from service.reports.collapse import collapse_radars
 from service.reports.schema import Diversity, IterationReport, RuleYield, RunReport, Yield
@@ -71,6 +72,8 @@ def stage_of(rule: str) -> str:
         return "near_duplicates"
     if rule in EVOL_RULES:
         return "elimination"
+    if rule in TURN_RULES:
+        return "turns"
     return rule
 
 

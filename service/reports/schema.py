@@ -17,7 +17,8 @@ class RuleYield(BaseModel):
 
     rule: str
     stage: str = Field(
-        description="heuristics | near_duplicates | elimination (evol) | instances | the rule"
+        description="heuristics | near_duplicates | elimination (evol) | turns (multiturn) | "
+        "instances | the rule"
     )
     rejected: int
     prompt_tokens: float = Field(description="Attributed tokens (see compute.task_costs).")

@@ -19,8 +19,10 @@ from filters.heuristics import INSTANCE_RULES, INSTRUCTION_RULES, HeuristicConfi
 from filters.near_duplicates import NearDuplicateConfig
 from filters.score_gate import ScoreGate
 from filters.semantic_duplicates import SemanticDuplicateConfig
+from filters.turns import TurnRules
 from generators.config import BootstrapConfig
 from generators.evol import EvolConfig
+from generators.multiturn import MultiturnConfig
 from service.errors import InvalidInput
 from service.reports.collapse import StopRules
 from service.settings import Settings
@@ -29,8 +31,8 @@ from service.storable import StorableModel
 POLICY_VERSION = "v1"
 Scorer = Literal["heuristic_quality", "refusal", "llm_judge"]
 DEFAULT_SCORERS: tuple[Scorer, ...] = ("heuristic_quality", "refusal")
-# How a run grows tasks: the paper's bootstrap, or Evol-Instruct from the pool.
-Method = Literal["self_instruct", "evol"]
+# How a run grows tasks: the paper's bootstrap, Evol-Instruct from the pool, or conversations.
+Method = Literal["self_instruct", "evol", "multiturn"]
 
 
 class RunConfig(StorableModel):
@@ -54,7 +56,8 @@ class RunConfig(StorableModel):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     method: Method = Field(
         "self_instruct",
-        description="self_instruct: the paper's bootstrap; evol: Evol-Instruct (generators.evol).",
+        description="self_instruct: the paper's bootstrap; evol: Evol-Instruct (generators.evol); "
+        "multiturn: conversations grown from pool tasks (generators.multiturn).",
     )
     bootstrap: BootstrapConfig = Field(
         default_factory=BootstrapConfig, description="Prompting, decoding and parsing."
@@ -65,6 +68,12 @@ class RunConfig(StorableModel):
     elimination: EliminationConfig = Field(
         default_factory=EliminationConfig,
         description="Evol-Instruct's elimination step (filters.evolution).",
+    )
+    multiturn: MultiturnConfig = Field(
+        default_factory=MultiturnConfig, description="Conversation growth (method multiturn)."
+    )
+    turn_rules: TurnRules = Field(
+        default_factory=TurnRules, description="Rules every grown turn passes (filters.turns)."
     )
     heuristics: HeuristicConfig = Field(
         default_factory=HeuristicConfig, description="The paper's rule-based filters."

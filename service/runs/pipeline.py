@@ -26,12 +26,14 @@ from filters.refusal import detect_refusal
 from filters.score_gate import RULE as SCORE_GATE_RULE
 from filters.score_gate import check_score_gate
 from filters.semantic_duplicates import SemanticDuplicateIndex
+from filters.turns import RULE_VERSION as TURN_RULES_VERSION
+from filters.turns import check_turn
 from filters.types import Score, Verdict
-from generators import evol
+from generators import evol, multiturn
 from generators.backends import make_backend
 from generators.backends.base import Backend
 from generators.bootstrap import Iteration
-from generators.types import Candidate, IterationResult, PoolTask, SamplingParams
+from generators.types import Candidate, Instance, IterationResult, PoolTask, SamplingParams
 from service.runs.config import RunConfig, check_backend
 from service.settings import Settings
 from service.storage.db import Database
@@ -184,7 +186,9 @@ class RunPipeline:
             config=self.config.bootstrap,
             seed=self.config.seed * 1_000_003 + iteration,
         )
-        grow = self._evol if self.config.method == "evol" else self._self_instruct
+        grow = {"evol": self._evol, "multiturn": self._multiturn}.get(
+            self.config.method, self._self_instruct
+        )
         candidates, kept, tasks = grow(stages)
         self._score_with_judge([t for t in tasks if t.accepted])
         for task in tasks:
@@ -232,6 +236,50 @@ class RunPipeline:
                         task.verdict, task.instance_verdicts = verdict, [verdict]
         self._judge_all(stages, tasks)
         return candidates, kept, tasks
+
+    def _multiturn(self, stages: Iteration) -> Grown:
+        """Conversations grown from pool tasks; each turn passes filters.turns or ends it.
+
+        A conversation is a task (its first user turn as the instruction, every message in
+        ``turns``, the last answer as its instance) accepted when it holds at least two user
+        turns. Its first turn is a pool task's own, so the pool's near-duplicate rule does not
+        apply; the turn rules compare each turn with the one before it.
+        """
+        config, rules = self.config.multiturn, self.config.turn_rules
+        rng = random.Random(stages.seed)
+        pool = self.seed_tasks + [t for t in self.machine_tasks if t.instances]
+        picks = [rng.choice(pool) for _ in range(self.config.bootstrap.prompts_per_iteration)]
+        conversations = multiturn.start_conversations(picks, rng=rng, config=config)
+
+        def check(conv: multiturn.Conversation, user: str, answer: str) -> str | None:
+            verdict = check_turn(conv.last("user"), conv.last("assistant"), user, answer, rules)
+            return None if verdict.accepted else f"{verdict.rule}: {verdict.reason}"
+
+        multiturn.grow(stages, conversations, rng=rng, config=config, check=check)
+        candidates, tasks = [], []
+        signatures = self.index.signatures([c.last("user") for c in conversations])
+        for i, (conv, sig) in enumerate(zip(conversations, signatures, strict=True)):
+            first_user = next(m["content"] for m in conv.messages if m["role"] == "user")
+            ids = conv.generation_ids
+            cand = Candidate(
+                first_user,
+                ids[0] if ids else "",
+                is_classification=False,
+                instances=[Instance("", conv.last("assistant"))],
+                instances_generation_id=ids[-1] if ids else None,
+                parent_id=conv.task_id,
+                operation="multiturn",
+                turns=list(conv.messages),
+            )
+            if conv.user_turns >= 2:
+                verdict = Verdict(True, "all", TURN_RULES_VERSION)
+            else:
+                rule, _, reason = (conv.stopped_by or "turn_length: no turn").partition(": ")
+                verdict = Verdict(False, rule, TURN_RULES_VERSION, reason=reason)
+            task = PendingTask(f"new:{i}", cand, sig, verdict, instance_verdicts=[verdict])
+            candidates.append(cand)
+            tasks.append(task)
+        return candidates, [t.candidate for t in tasks if t.accepted], tasks
 
     def _judge_all(self, stages: Iteration, tasks: list[PendingTask]) -> None:
         # Why an instance completion gave nothing (e.g. "truncated"), to name in the rejection.

@@ -157,6 +157,7 @@ def _task_row(task: PendingTask, run: Run, iteration: int, key_to_id: dict[str, 
         similarity=verdict.similarity,
         parent_task_id=int(cand.parent_id) if cand.parent_id is not None else None,
         operation=cand.operation,
+        turns=cand.turns,
         minhash=task.signature,
     )
 

@@ -32,15 +32,16 @@ def sqlite_db(sqlite_template: Path, tmp_path: Path) -> Database:
     return Database(f"sqlite:///{path}")
 
 
+@pytest.mark.timeout(1800)  # minutes alone; far more on a CPU shared by parallel jobs
 def test_evol_run_on_the_embedded_model(sqlite_db: Database, embedded_model_dir: Path) -> None:
     config = RunConfig(
         seed_set="default",
         method="evol",
         seed=3,
         evol=EvolConfig(
-            parents_per_iteration=3,
+            parents_per_iteration=2,
             evolution_sampling=SamplingParams(
-                temperature=0.7, top_p=0.95, max_tokens=64, stop=("\n\n",)
+                temperature=0.7, top_p=0.95, max_tokens=48, stop=("\n\n",)
             ),
             answer_sampling=SamplingParams(temperature=0.0, top_p=1.0, max_tokens=48),
         ),
@@ -53,7 +54,7 @@ def test_evol_run_on_the_embedded_model(sqlite_db: Database, embedded_model_dir:
     with sqlite_db.sessions() as s:
         run = s.get(Run, run_id)
         assert run is not None
-    for n in (1, 2):
+    for n in (1,):  # lineages deepen over iterations: tests/service/test_evol_pipeline.py
         outcome = pipeline.step(n)
         with sqlite_db.transaction() as s:
             stored = commit_iteration(s, run=run, owner="me", lease_seconds=60, outcome=outcome)
@@ -64,7 +65,7 @@ def test_evol_run_on_the_embedded_model(sqlite_db: Database, embedded_model_dir:
         generations = list(s.scalars(select(Generation).where(Generation.run_id == run_id)))
         failures = s.scalar(select(ParseFailure.id).where(ParseFailure.run_id == run_id).limit(1))
         stages = [g.stage for g in generations]
-        assert stages.count("evolution") == 6 and set(stages) <= {"evolution", "answer"}
+        assert stages.count("evolution") == 2 and set(stages) <= {"evolution", "answer"}
         assert all(g.model_hash and g.template_sha256 for g in generations)
         assert {g.engine for g in generations} == {"transformers"}
         # Every parsed evolution became a task with its parent and operation, or a parse failure.
@@ -90,6 +91,7 @@ def test_evol_run_on_the_embedded_model(sqlite_db: Database, embedded_model_dir:
     )
 
 
+@pytest.mark.timeout(1800)
 def test_preference_pairs_on_the_embedded_model(embedded_model_dir: Path) -> None:
     """k sampled answers, judged in both orders and at equal length by the same model."""
     from filters.judge import PairwiseJudge, preference_bias, select_pairs

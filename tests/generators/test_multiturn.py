@@ -118,6 +118,7 @@ def test_a_failed_turn_ends_the_conversation(answer: str, rule: str) -> None:
     assert conv.user_turns == 1 and conv.stopped_by is not None
     assert conv.stopped_by.startswith(rule)
     assert len(it.records) == 2  # one round, then nothing more for a stopped conversation
+    assert conv.generation_ids == [r.id for r in it.records]
 
 
 def test_templates_and_text_helpers() -> None:

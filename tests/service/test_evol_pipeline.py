@@ -20,7 +20,7 @@ from service.settings import Settings
 from service.storage.db import Database
 from service.storage.iterations import commit_iteration
 from service.storage.lineage import depth_histogram, lineage, lineage_depth
-from service.storage.models import Generation, Run, Task
+from service.storage.models import Generation, Instance, Run, Task
 from tests.service.scripted_run import claimed_run
 
 _GIVEN = re.compile(r"#(?:The )?Given Prompt#:\n(.*)\n\n#(?:Rewritten|Created) Prompt#:", re.S)
@@ -161,3 +161,66 @@ def test_self_instruct_stays_the_default_method() -> None:
     assert config.method == "self_instruct"
     with pytest.raises(ValueError):
         RunConfig(seed_set="default", method="magic")  # type: ignore[arg-type]
+
+
+FOLLOW_UPS = [
+    "Could you explain the second part in more detail?",
+    "Please rewrite it using only short, plain words.",
+    "That part is wrong: fix the grammar of the ending.",
+    "Now add a title and sign it with a made-up name.",
+    "Make the whole thing shorter, under ten words.",
+    "Which idea in it matters most, and why?",
+    "I'm sorry, but I can't help with that.",  # answered with a refusal: ends the conversation
+]
+
+
+def multiturn_reply(prompt: str) -> str:
+    """A user turn or an answer from the lists, by a counter; a refusal stays a refusal."""
+    n = next(_CALLS)
+    if prompt.rstrip().endswith("User:"):
+        return FOLLOW_UPS[n % len(FOLLOW_UPS)]
+    if prompt.rstrip().endswith("I'm sorry, but I can't help with that.\n\nAssistant:"):
+        return "I'm sorry, but I cannot help with that."
+    return f"Answer {n}: " + " ".join(f"word{n}x{k}" for k in range(6))
+
+
+def test_multiturn_run_stores_conversations(database: Database) -> None:
+    config = RunConfig(
+        seed_set="default",
+        method="multiturn",
+        bootstrap={"prompts_per_iteration": 12},  # type: ignore[arg-type]
+        multiturn={"system_prompt": "You are a careful assistant."},  # type: ignore[arg-type]
+    )
+    run_id = claimed_run(database, config)
+    pipeline = open_pipeline(
+        database,
+        run_id,
+        settings=Settings(),
+        backend_for=lambda _: ScriptedBackend(multiturn_reply),
+    )
+    with database.sessions() as s:
+        run = s.get(Run, run_id)
+        assert run is not None
+    _step(database, run, pipeline, 1)
+    with database.sessions() as s:
+        tasks = list(s.scalars(select(Task).where(Task.run_id == run_id)))
+        assert len(tasks) == 12
+        accepted = [t for t in tasks if t.status == "accepted"]
+        rejected = [t for t in tasks if t.status == "rejected"]
+        assert accepted and rejected
+        assert {t.reject_rule for t in rejected} <= {"turn_refusal", "turn_near_duplicate"}
+        generations = {g.id: g for g in s.scalars(select(Generation))}
+        for task in tasks:
+            assert task.operation == "multiturn" and task.parent_task_id is not None
+            turns = task.turns or []
+            assert turns[0] == {"role": "system", "content": "You are a careful assistant."}
+            assert turns[1]["content"] == task.instruction
+            assert generations[task.generation_id].stage == "follow_up"
+        for task in accepted:
+            turns = task.turns or []
+            roles = [m["role"] for m in turns]
+            users = roles.count("user")
+            assert 2 <= users <= 4 and roles == ["system"] + ["user", "assistant"] * users
+            (answer,) = s.scalars(select(Instance).where(Instance.task_id == task.id))
+            assert answer.output == turns[-1]["content"] and answer.status == "accepted"
+            assert generations[answer.generation_id].stage == "answer"

@@ -21,9 +21,11 @@ from filters.evolution import EliminationConfig
 from filters.heuristics import INSTANCE_RULES, INSTRUCTION_RULES, HeuristicConfig
 from filters.near_duplicates import NearDuplicateConfig
 from filters.semantic_duplicates import SemanticDuplicateConfig
+from filters.turns import TurnRules
 from generators.backends.scripted import ScriptedBackend
 from generators.config import BootstrapConfig
 from generators.evol import EvolConfig
+from generators.multiturn import MultiturnConfig
 from generators.types import Candidate, Instance, IterationResult
 from service.app import create_app
 from service.cli import default_seed_path
@@ -45,6 +47,8 @@ SECTIONS = {
     "semantic_duplicates": SemanticDuplicateConfig,
     "evol": EvolConfig,
     "elimination": EliminationConfig,
+    "multiturn": MultiturnConfig,
+    "turn_rules": TurnRules,
 }
 
 # A run config exactly as the flat layout stored it (dumped by the RunConfig of commit 754a149).
@@ -162,6 +166,9 @@ def non_default_sections() -> dict[str, dict[str, Any]]:
         if section == "semantic_duplicates":  # the packaged model given by its folder
             values["model"] = str(resolve_model_dir(default.model))
             values["index"] = "exact"
+        if section == "multiturn":
+            values["follow_ups"] = ("correction",)
+            values["system_prompt"] = "You are terse."
         if section == "evol":
             values["operations"] = ("deepen", "in_breadth")
             values["parent_pool"] = "seed"
