@@ -4,8 +4,10 @@ storage and lineage; the real-model path is tests/e2e/test_methods_model.py)."""
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import zlib
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -14,6 +16,7 @@ from generators.backends.scripted import ScriptedBackend
 from generators.evol import EvolConfig
 from generators.types import Completion, PoolTask
 from service.errors import NotFound
+from service.export import ExportSpec, create_version
 from service.runs.config import RunConfig
 from service.runs.pipeline import RunPipeline, open_pipeline
 from service.settings import Settings
@@ -184,7 +187,7 @@ def multiturn_reply(prompt: str) -> str:
     return f"Answer {n}: " + " ".join(f"word{n}x{k}" for k in range(6))
 
 
-def test_multiturn_run_stores_conversations(database: Database) -> None:
+def test_multiturn_run_stores_conversations(database: Database, tmp_path: Path) -> None:
     config = RunConfig(
         seed_set="default",
         method="multiturn",
@@ -224,3 +227,13 @@ def test_multiturn_run_stores_conversations(database: Database) -> None:
             (answer,) = s.scalars(select(Instance).where(Instance.task_id == task.id))
             assert answer.output == turns[-1]["content"] and answer.status == "accepted"
             assert generations[answer.generation_id].stage == "answer"
+    # Exported as `messages`: the system prompt, then every user and assistant turn.
+    spec = ExportSpec(runs=[run_id], include_seeds=False, validation_ratio=0)
+    create_version(database, dataset="talk", spec=spec, datasets_dir=tmp_path)
+    rows = [
+        json.loads(x) for x in (tmp_path / "talk/v1/train.messages.jsonl").read_text().splitlines()
+    ]
+    assert sorted(int(r["task_id"]) for r in rows) == sorted(t.id for t in accepted)
+    by_id = {t.id: t for t in accepted}
+    for row in rows:
+        assert row["messages"] == by_id[int(row["task_id"])].turns
