@@ -51,8 +51,11 @@ IN_DEPTH: tuple[Operation, ...] = (
 OPERATIONS: tuple[Operation, ...] = (*IN_DEPTH, "in_breadth")
 ParentPool = Literal["seed_and_accepted", "seed"]
 
-# A label the model repeats before its answer, or the next section it starts on its own.
-_LEADING_LABEL = re.compile(r"^\s*#\s*(?:the\s+)?(?:rewritten|created)\s+prompt\s*#\s*:?\s*", re.I)
+# Labels the model repeats before its answer (a small model often restates "#The Given
+# Prompt#:" first), or the next section it starts on its own.
+_LEADING_LABEL = re.compile(
+    r"^(?:\s*\"?#?\s*(?:the\s+)?(?:given|rewritten|created)\s+prompt\s*#\s*:?\s*)+", re.I
+)
 _NEXT_SECTION = re.compile(r"\n\s*#[^#\n]{1,40}#")
 
 
@@ -123,7 +126,9 @@ def pick_parents(
 def parse_evolved(completion: Completion, *, max_chars: int) -> str:
     """The evolved task in a rewrite completion.
 
-    Drops a repeated ``#Rewritten Prompt#:`` label and anything from the next ``#Section#`` on.
+    Drops the template's labels repeated at the start (``#Rewritten Prompt#:``, ``#The Given
+    Prompt#:``) and anything from the next ``#Section#`` on; what is left is judged by the
+    elimination rules (a copied parent adds no information).
 
     Raises:
         ParseError: ``truncated`` (cut by the length limit), ``empty`` or ``item_too_long``.

@@ -39,7 +39,7 @@ def test_evol_run_on_the_embedded_model(sqlite_db: Database, embedded_model_dir:
         method="evol",
         seed=3,
         evol=EvolConfig(
-            parents_per_iteration=2,
+            parents_per_iteration=4,
             evolution_sampling=SamplingParams(
                 temperature=0.7, top_p=0.95, max_tokens=48, stop=("\n\n",)
             ),
@@ -65,7 +65,7 @@ def test_evol_run_on_the_embedded_model(sqlite_db: Database, embedded_model_dir:
         generations = list(s.scalars(select(Generation).where(Generation.run_id == run_id)))
         failures = s.scalar(select(ParseFailure.id).where(ParseFailure.run_id == run_id).limit(1))
         stages = [g.stage for g in generations]
-        assert stages.count("evolution") == 2 and set(stages) <= {"evolution", "answer"}
+        assert stages.count("evolution") == 4 and set(stages) <= {"evolution", "answer"}
         assert all(g.model_hash and g.template_sha256 for g in generations)
         assert {g.engine for g in generations} == {"transformers"}
         # Every parsed evolution became a task with its parent and operation, or a parse failure.

@@ -40,6 +40,8 @@ def _done(text: str, finish: str = "stop") -> Completion:
         ("  #Rewritten Prompt#: Sort them twice.\n", "Sort them twice."),
         ("#The Rewritten Prompt#:\nSort them, then sum them.", "Sort them, then sum them."),
         ("# Created Prompt #\nName three rare birds.", "Name three rare birds."),
+        ("#The Given Prompt#:\nName a rare bird.", "Name a rare bird."),  # SmolLM2's habit
+        ('"The Given Prompt#:\nRewritten Prompt#:\nList birds.', "List birds."),
         ('"Sort the list."', "Sort the list."),
         ("Sort the list.\n#The Given Prompt#:\nSort the numbers.", "Sort the list."),
         ("Sort this table:\n| a | b |\n| 1 | 2 |", "Sort this table:\n| a | b |\n| 1 | 2 |"),
@@ -54,6 +56,7 @@ def test_parse_evolved(text: str, expected: str) -> None:
     [
         (_done("", "stop"), "empty"),
         (_done("#Rewritten Prompt#:   ", "stop"), "empty"),
+        (_done('"The Given Prompt#:\nRewritten Prompt#:\nThe Given Prompt#:', "stop"), "empty"),
         (_done("Sort the numbers in descending", "length"), "truncated"),
         (_done("x" * 50), "item_too_long"),
     ],
