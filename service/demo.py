@@ -77,8 +77,24 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
 def demo_run_config(backend: str, method: str = "self_instruct") -> dict[str, Any]:
     # Shorter decodes than the paper's 1024 tokens keep the demo inside minutes on 2 cores.
     config = _self_instruct_config(backend)
+    config["method"] = method
+    if method == "multiturn":  # prompts_per_iteration conversations an iteration
+        config["multiturn"] = {
+            "system_prompt": "You are a helpful assistant.",
+            "user_sampling": {
+                "temperature": 0.8,
+                "top_p": 0.95,
+                "max_tokens": 48,
+                "stop": ["\nAssistant:", "\nUser:", "\n\n"],
+            },
+            "answer_sampling": {
+                "temperature": 0.0,
+                "top_p": 1.0,
+                "max_tokens": 160,
+                "stop": ["\nUser:"],
+            },
+        }
     if method == "evol":
-        config["method"] = "evol"
         config["evol"] = {
             "parents_per_iteration": 16 if backend == "vllm" else 4,
             "evolution_sampling": {
