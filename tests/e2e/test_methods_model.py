@@ -132,3 +132,49 @@ def test_preference_pairs_on_the_embedded_model(embedded_model_dir: Path) -> Non
     assert bias["comparisons"] == 3 and bias["kept_pairs"] == len(pairs)
     assert bias["self_preference"] is None  # one model wrote both: no mixed pair to measure
     print(f"preference on SmolLM2-135M (judge = generator): {bias}")
+
+
+@pytest.mark.timeout(1800)
+def test_multiturn_run_on_the_embedded_model(sqlite_db: Database, embedded_model_dir: Path) -> None:
+    from generators.config import BootstrapConfig
+    from generators.multiturn import MultiturnConfig
+
+    config = RunConfig(
+        seed_set="default",
+        method="multiturn",
+        seed=5,
+        bootstrap=BootstrapConfig(prompts_per_iteration=3),
+        multiturn=MultiturnConfig(
+            max_user_turns=3,
+            system_prompt="You are a helpful assistant.",
+            user_sampling=SamplingParams(
+                temperature=0.8, top_p=0.95, max_tokens=32, stop=("\nAssistant:", "\n\n")
+            ),
+            answer_sampling=SamplingParams(temperature=0.0, top_p=1.0, max_tokens=64),
+        ),
+    )
+    run_id = claimed_run(sqlite_db, config)
+    settings = Settings(model_cache_dir=MODEL_CACHE)
+    pipeline = open_pipeline(
+        sqlite_db, run_id, settings=settings, backend_for=lambda c: make_run_backend(c, settings)
+    )
+    with sqlite_db.sessions() as s:
+        run = s.get(Run, run_id)
+        assert run is not None
+    outcome = pipeline.step(1)
+    with sqlite_db.transaction() as s:
+        commit_iteration(s, run=run, owner="me", lease_seconds=60, outcome=outcome)
+    with sqlite_db.sessions() as s:
+        tasks = list(s.scalars(select(Task).where(Task.run_id == run_id)))
+        assert len(tasks) == 3
+        for task in tasks:
+            turns = task.turns or []
+            assert turns[0]["role"] == "system" and turns[1]["content"] == task.instruction
+            assert task.operation == "multiturn" and task.parent_task_id is not None
+        report = build_run_report(s, run_id)
+    rejections = {r.rule: r.rejected for r in report.yield_.rejected_by_rule}
+    assert all(r.stage == "turns" for r in report.yield_.rejected_by_rule)
+    print(
+        f"multiturn on SmolLM2-135M: {len(tasks)} conversations, "
+        f"{report.yield_.accepted} accepted, rejections {rejections}"
+    )
