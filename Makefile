@@ -29,9 +29,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 	@touch $@
 
-# `make demo SERVE=1` leaves the API and the viewer (/ui) running at the end.
+# `make demo SERVE=1` leaves the API and the viewer (/ui) running at the end;
+# `make demo METHOD=evol` picks the run's generation method (self_instruct by default).
 demo: install
-	$(PY) -m service.demo $(if $(SERVE),--serve)
+	$(PY) -m service.demo $(if $(SERVE),--serve) $(if $(METHOD),--method $(METHOD))
 
 # Debian's Chromium for the viewer's browser tests (tests/browser/, Playwright drives it).
 browser:

@@ -15,8 +15,11 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
+import numpy as np
 from scipy.stats import spearmanr
 
 from filters.errors import InvalidInputError, JudgeError, ReplyParseError, RubricError
@@ -44,19 +47,23 @@ def load_rubric(version: str) -> str:
     Raises:
         RubricError: If the version is malformed or missing, or its slots are not those three.
     """
+    return _load_rubric_file("judge", version, RUBRIC_SLOTS)
+
+
+def _load_rubric_file(name: str, version: str, wanted: frozenset[str]) -> str:
     if not _VERSION_RE.match(version):
         raise RubricError(f"rubric version must look like 'v1', got {version!r}")
-    path = resources.files("filters") / "rubrics" / f"judge.{version}.txt"
+    path = resources.files("filters") / "rubrics" / f"{name}.{version}.txt"
     if not path.is_file():
-        raise RubricError(f"no rubric file judge.{version}.txt")
+        raise RubricError(f"no rubric file {name}.{version}.txt")
     text = path.read_text(encoding="utf-8")
     try:
         slots = slot_names(text)
     except SlotError as exc:
-        raise RubricError(f"rubric judge.{version}.txt: {exc}") from exc
-    if slots != RUBRIC_SLOTS:
+        raise RubricError(f"rubric {name}.{version}.txt: {exc}") from exc
+    if slots != wanted:
         raise RubricError(
-            f"rubric judge.{version}.txt has slots {sorted(slots)}, wants {sorted(RUBRIC_SLOTS)}"
+            f"rubric {name}.{version}.txt has slots {sorted(slots)}, wants {sorted(wanted)}"
         )
     return text
 
@@ -196,3 +203,282 @@ def length_bias(scores: Sequence[float | None], lengths: Sequence[int]) -> float
         return None
     rho = spearmanr([s for s, _ in pairs], [n for _, n in pairs]).statistic
     return float(rho)
+
+
+# --- Pairwise preference judging (preference pairs for DPO) -------------------------------------
+
+PAIRWISE_SCORER = "pairwise_judge"
+PAIRWISE_SLOTS = frozenset({"instruction", "input", "response_a", "response_b"})
+DEFAULT_PAIRWISE_VERSION = "v1"
+_PREFERRED_RE = re.compile(r"^\s*\**\s*preferred\s*\**\s*[:=]\s*\**\s*(a|b|tie)\b", re.I | re.M)
+_STRENGTH_RE = re.compile(r"^\s*\**\s*strength\s*\**\s*[:=]\s*\**\s*([0-3])\b", re.I | re.M)
+
+PairItem = tuple[str, str, str, str]  # instruction, input, response 1, response 2
+
+
+def parse_pairwise_reply(reply: str) -> int:
+    """Parse a pairwise reply into a signed preference for response A.
+
+    Returns:
+        +strength when A is preferred, -strength when B is, 0 for a tie (strength 1..3; a
+        missing strength line counts 1 for a win).
+
+    Raises:
+        ReplyParseError: no ``Preferred: A|B|tie`` line, or a win with strength 0.
+    """
+    preferred = _PREFERRED_RE.search(reply)
+    if not preferred:
+        raise ReplyParseError("no 'Preferred: A|B|tie' line in reply")
+    side = preferred.group(1).lower()
+    if side == "tie":
+        return 0
+    strength = _STRENGTH_RE.search(reply)
+    value = int(strength.group(1)) if strength else 1
+    if value == 0:
+        raise ReplyParseError(f"'Preferred: {side.upper()}' with strength 0")
+    return value if side == "a" else -value
+
+
+def cut_to_words(text: str, words: int) -> str:
+    """The first ``words`` whitespace-separated words of ``text`` (the length control's cut)."""
+    return " ".join(text.split()[:words])
+
+
+@dataclass(frozen=True)
+class PairJudgement:
+    """Both orders of one comparison, as signed preferences for response 1 (None: unparsed).
+
+    Attributes:
+        forward: response 1 shown as A.
+        backward: response 1 shown as B (already sign-flipped to favour response 1).
+        length_controlled: the mean of both orders with the longer response cut to the
+            shorter's word count; None when the length control was off or did not parse.
+    """
+
+    forward: int | None
+    backward: int | None
+    length_controlled: float | None = None
+
+    @property
+    def parsed(self) -> bool:
+        """Both orders parsed."""
+        return self.forward is not None and self.backward is not None
+
+    @property
+    def consistent(self) -> bool:
+        """Both orders agree: the same winner, or a tie both times (position-swap check)."""
+        return self.parsed and _sign(self.forward) == _sign(self.backward)
+
+    @property
+    def preference(self) -> float | None:
+        """The mean signed preference for response 1 over both orders (the margin's sign)."""
+        if self.forward is None or self.backward is None:
+            return None
+        return (self.forward + self.backward) / 2
+
+    @property
+    def tie(self) -> bool:
+        """Both orders say tie (ties are kept as ties, never turned into a pair)."""
+        return self.consistent and self.forward == 0
+
+    @property
+    def length_only(self) -> bool:
+        """The winner no longer wins once both responses have the same length."""
+        pref, controlled = self.preference, self.length_controlled
+        if pref is None or pref == 0 or controlled is None:
+            return False
+        return _sign(controlled) != _sign(pref)
+
+
+def _sign(value: float | None) -> int:
+    return 0 if not value else (1 if value > 0 else -1)
+
+
+class PairwiseJudge:
+    """Compares two responses to one prompt in both orders, with a length-controlled re-run.
+
+    Position swap: each pair is judged with response 1 first and again second; a pair counts
+    only when both orders agree (Zheng et al. 2023, *Judging LLM-as-a-Judge*, §3.4 "swap
+    positions"). Length control: the longer response is cut to the shorter's word count and
+    the pair judged again in both orders; a winner that stops winning wins only by length
+    (the length bias measured by Dubois et al. 2024, *Length-Controlled AlpacaEval*).
+
+    Args:
+        complete: Function from a list of prompts to the same number of replies.
+        rubric_version: Which packaged ``pairwise`` rubric to use.
+        length_control: Run the length-controlled comparison (two more calls per pair).
+
+    Raises:
+        RubricError: If the rubric cannot be loaded.
+    """
+
+    def __init__(
+        self,
+        complete: Callable[[list[str]], list[str]],
+        rubric_version: str = DEFAULT_PAIRWISE_VERSION,
+        *,
+        length_control: bool = True,
+    ) -> None:
+        """Load the rubric; see the class docstring."""
+        self._complete = complete
+        self.rubric_version = rubric_version
+        self.rubric = _load_rubric_file("pairwise", rubric_version, PAIRWISE_SLOTS)
+        self.rubric_sha256 = hashlib.sha256(self.rubric.encode("utf-8")).hexdigest()
+        self.length_control = length_control
+
+    def build_prompt(self, instruction: str, input_text: str, a: str, b: str) -> str:
+        """Render the rubric for one order; each text verbatim once, a blank input as (none)."""
+        values = {
+            "instruction": instruction,
+            "input": input_text if input_text.strip() else "(none)",
+            "response_a": a,
+            "response_b": b,
+        }
+        return fill_slots(self.rubric, values)
+
+    def compare(self, items: Sequence[PairItem]) -> list[PairJudgement]:
+        """Judge each (instruction, input, response 1, response 2) in one call to ``complete``.
+
+        Returns:
+            One judgement per item, in order (unparsed replies leave that order None).
+
+        Raises:
+            JudgeError: If ``complete`` returns a different number of replies.
+        """
+        if not items:
+            return []
+        prompts: list[str] = []
+        for ins, inp, r1, r2 in items:
+            prompts += [self.build_prompt(ins, inp, r1, r2), self.build_prompt(ins, inp, r2, r1)]
+            if self.length_control:
+                n = min(len(r1.split()), len(r2.split()))
+                c1, c2 = cut_to_words(r1, n), cut_to_words(r2, n)
+                prompts += [
+                    self.build_prompt(ins, inp, c1, c2),
+                    self.build_prompt(ins, inp, c2, c1),
+                ]
+        replies = self._complete(prompts)
+        if len(replies) != len(prompts):
+            raise JudgeError(f"complete returned {len(replies)} replies for {len(prompts)} prompts")
+        per = 4 if self.length_control else 2
+        out = []
+        for i in range(len(items)):
+            got = [_try_parse(r) for r in replies[i * per : (i + 1) * per]]
+            forward, backward = got[0], None if got[1] is None else -got[1]
+            controlled = None
+            if self.length_control and got[2] is not None and got[3] is not None:
+                controlled = (got[2] - got[3]) / 2
+            out.append(PairJudgement(forward, backward, controlled))
+        return out
+
+
+def _try_parse(reply: str) -> int | None:
+    try:
+        return parse_pairwise_reply(reply)
+    except ReplyParseError:
+        return None
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """A kept pair: indexes into the compared item's responses, the margin and the flag."""
+
+    item: int
+    chosen: int  # 0: response 1, 1: response 2
+    margin: float
+    length_only: bool
+
+
+def select_pairs(judgements: Sequence[PairJudgement], *, min_margin: float) -> list[PreferencePair]:
+    """Keep the pairs whose two orders agree on a winner by at least ``min_margin``.
+
+    Ties, inconsistent and unparsed pairs are dropped; length-only wins are kept and flagged.
+
+    Raises:
+        InvalidInputError: ``min_margin`` is not in [0, 3].
+    """
+    if not 0 <= min_margin <= 3:
+        raise InvalidInputError(f"min_margin {min_margin} is not in [0, 3]")
+    kept = []
+    for i, j in enumerate(judgements):
+        pref = j.preference
+        if j.consistent and not j.tie and pref is not None and abs(pref) >= min_margin:
+            kept.append(PreferencePair(i, 0 if pref > 0 else 1, abs(pref), j.length_only))
+    return kept
+
+
+def preference_bias(
+    items: Sequence[PairItem],
+    judgements: Sequence[PairJudgement],
+    pairs: Sequence[PreferencePair],
+    *,
+    generators: Sequence[tuple[str, str]] | None = None,
+    judge_model: str | None = None,
+) -> dict[str, Any]:
+    """The bias figures a preference run reports.
+
+    Args:
+        items: The compared items.
+        judgements: Their judgements, aligned.
+        pairs: The kept pairs (:func:`select_pairs`).
+        generators: Per item, the model that wrote response 1 and response 2.
+        judge_model: The judge's model, to measure self-preference against ``generators``.
+
+    Returns:
+        ``position_swap_consistency`` (agreeing share of parsed comparisons),
+        ``spearman_preference_vs_length`` (preference for response 1 against its word-count
+        lead), ``length_ratio`` (chosen/rejected word-count ratio: p10, p50, p90, mean),
+        ``self_preference`` (share of decided pairs between the judge's own response and
+        another model's that the judge's own wins; None when no such pair), and counts.
+        None stands for a figure with too little data.
+
+    Raises:
+        InvalidInputError: ``items`` and ``judgements`` differ in length.
+    """
+    if len(items) != len(judgements):
+        raise InvalidInputError(f"{len(items)} items but {len(judgements)} judgements")
+    parsed = [(it, j) for it, j in zip(items, judgements, strict=True) if j.parsed]
+    consistent = sum(j.consistent for _, j in parsed)
+    prefs = [float(j.preference or 0.0) for _, j in parsed]
+    leads = [len(it[2].split()) - len(it[3].split()) for it, _ in parsed]
+    rho = None
+    if len(parsed) >= 3 and len(set(prefs)) > 1 and len(set(leads)) > 1:
+        rho = float(spearmanr(prefs, leads).statistic)
+    ratios = []
+    for p in pairs:
+        responses = items[p.item][2:]
+        chosen, rejected = responses[p.chosen], responses[1 - p.chosen]
+        ratios.append(max(len(chosen.split()), 1) / max(len(rejected.split()), 1))
+    self_pref = None
+    if generators is not None and judge_model is not None:
+        own_wins = mixed = 0
+        for p in pairs:
+            models = generators[p.item]
+            if (models[0] == judge_model) != (models[1] == judge_model):
+                mixed += 1
+                own_wins += models[p.chosen] == judge_model
+        self_pref = own_wins / mixed if mixed else None
+    return {
+        "comparisons": len(items),
+        "parsed": len(parsed),
+        "ties": sum(j.tie for _, j in parsed),
+        "kept_pairs": len(pairs),
+        "length_only_pairs": sum(p.length_only for p in pairs),
+        "position_swap_consistency": consistent / len(parsed) if parsed else None,
+        "spearman_preference_vs_length": rho,
+        "length_ratio": _quantiles(ratios),
+        "self_preference": self_pref,
+    }
+
+
+def _quantiles(values: Sequence[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    ordered = np.sort(np.asarray(values, dtype=float))
+    q = np.quantile(ordered, [0.1, 0.5, 0.9])
+    return {
+        "p10": float(q[0]),
+        "p50": float(q[1]),
+        "p90": float(q[2]),
+        "mean": float(ordered.mean()),
+    }

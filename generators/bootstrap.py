@@ -245,7 +245,7 @@ def _instructions_stage(
     for record in records:
         try:
             parsed = parse_instructions(
-                _completion_of(record),
+                completion_of(record),
                 max_item_chars=config.max_instruction_chars,
                 keep_truncated=config.keep_truncated,
             )
@@ -279,7 +279,7 @@ def _classification_stage(run: Iteration, kept: list[Candidate], config: Bootstr
     for candidate, record in zip(kept, records, strict=True):
         candidate.classification_generation_id = record.id
         try:
-            candidate.is_classification = parse_is_classification(_completion_of(record))
+            candidate.is_classification = parse_is_classification(completion_of(record))
         except ParseError as exc:
             run.fail(record, exc.reason, exc.excerpt)
             candidate.is_classification = False
@@ -306,7 +306,7 @@ def _instances_stage(run: Iteration, kept: list[Candidate], config: BootstrapCon
         )
         try:
             parsed = parse(
-                _completion_of(record),
+                completion_of(record),
                 max_instances=config.max_instances_per_task,
                 max_chars=config.max_instance_chars,
             )
@@ -317,7 +317,7 @@ def _instances_stage(run: Iteration, kept: list[Candidate], config: BootstrapCon
         candidate.instances = parsed.instances
 
 
-def _completion_of(record: GenerationRecord) -> Completion:
+def completion_of(record: GenerationRecord) -> Completion:
     """The completion a record holds, as the parsers take it."""
     return Completion(
         record.completion,

@@ -15,7 +15,8 @@ from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass as validated_dataclass
 
 Origin = Literal["seed", "machine"]
-Stage = Literal["instructions", "classification", "instances"]
+# evolution/answer: Evol-Instruct (generators.evol); follow_up: generators.multiturn.
+Stage = Literal["instructions", "classification", "instances", "evolution", "answer", "follow_up"]
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,11 @@ class Candidate:
     classification_generation_id: str | None = None
     instances: list[Instance] = field(default_factory=list)
     instances_generation_id: str | None = None
+    # An evolved task (generators.evol): the pool task it grew from and the operation.
+    parent_id: str | None = None
+    operation: str | None = None
+    # A grown conversation (generators.multiturn): every message, system first when set.
+    turns: list[dict[str, str]] | None = None
 
 
 @dataclass

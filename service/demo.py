@@ -2,11 +2,12 @@
 
 Migrate, import the default seeds, start the API and a worker, create a run over REST with a
 key made here, follow it, export a dataset version, train briefly on it, say where it all is,
-and stop what it started.
+and stop what it started. ``--method`` (``make demo METHOD=evol``) picks how the run grows tasks.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib.util
 import json
@@ -17,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 from rich.console import Console
@@ -25,6 +26,7 @@ from rich.console import Console
 from service.cli import default_seed_path
 from service.reports.commands import print_report
 from service.reports.schema import RunReport
+from service.runs.config import Method
 from service.runs.foreground import run_progress
 from service.seed_files import parse_seed_file
 from service.settings import get_settings
@@ -74,8 +76,41 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
     raise RuntimeError("the API did not become ready")
 
 
-def demo_run_config(backend: str) -> dict[str, Any]:
+def demo_run_config(backend: str, method: str = "self_instruct") -> dict[str, Any]:
     # Shorter decodes than the paper's 1024 tokens keep the demo inside minutes on 2 cores.
+    config = _self_instruct_config(backend)
+    config["method"] = method
+    if method == "multiturn":  # prompts_per_iteration conversations an iteration
+        config["multiturn"] = {
+            "system_prompt": "You are a helpful assistant.",
+            "user_sampling": {
+                "temperature": 0.8,
+                "top_p": 0.95,
+                "max_tokens": 48,
+                "stop": ["\nAssistant:", "\nUser:", "\n\n"],
+            },
+            "answer_sampling": {
+                "temperature": 0.0,
+                "top_p": 1.0,
+                "max_tokens": 160,
+                "stop": ["\nUser:"],
+            },
+        }
+    if method == "evol":
+        config["evol"] = {
+            "parents_per_iteration": 16 if backend == "vllm" else 4,
+            "evolution_sampling": {
+                "temperature": 0.7,
+                "top_p": 0.95,
+                "max_tokens": 128,
+                "stop": ["\n\n"],
+            },
+            "answer_sampling": {"temperature": 0.0, "top_p": 1.0, "max_tokens": 160},
+        }
+    return config
+
+
+def _self_instruct_config(backend: str) -> dict[str, Any]:
     return {
         "seed_set": "default",
         "backend": backend,
@@ -120,9 +155,25 @@ def follow_run(client: httpx.Client, run_id: int) -> dict[str, Any]:
             time.sleep(2)
 
 
-def main() -> int:
-    """The demo; `--serve` leaves the API (and the viewer, /ui) running at the end."""
-    serve = "--serve" in sys.argv[1:]
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
+    parser.add_argument(
+        "--method",
+        choices=get_args(Method),
+        default=os.environ.get("INSTRUCTFORGE_DEMO_METHOD", "self_instruct"),
+        help="how the run grows tasks (make demo METHOD=evol)",
+    )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="leave the API (and the viewer, /ui) running at the end (make demo SERVE=1)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    method, serve = args.method, args.serve
     settings = get_settings()
     started = time.monotonic()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -179,10 +230,13 @@ def main() -> int:
         wait_ready(url, procs[0])
         client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=600)
 
-        step(5, f"create a run over REST (target {DEMO_TARGET} accepted tasks) and follow it")
+        step(
+            5,
+            f"create a {method} run over REST (target {DEMO_TARGET} accepted tasks) and follow it",
+        )
         created = client.post(
             "/v1/runs",
-            json=demo_run_config(backend),
+            json=demo_run_config(backend, method),
             headers={"Idempotency-Key": f"demo-{time.time_ns()}"},
         )
         created.raise_for_status()
@@ -224,7 +278,7 @@ def main() -> int:
         # With --serve the API outlives this block (the viewer is served at the end).
         stop(procs[1:] if serve and handed_over else procs)
     try:
-        return train_and_report(v, vdir, logs, key, url, started, env)
+        return train_and_report(v, vdir, logs, key, url, started, env, serve)
     finally:
         if serve:
             serve_until_interrupted(procs[0], url)
@@ -255,6 +309,7 @@ def train_and_report(
     url: str,
     started: float,
     env: dict[str, str],
+    serve: bool = False,
 ) -> int:
     settings = get_settings()
     step(7, f"train for {DEMO_TRAIN_STEPS} steps on demo@{v['version']}")
@@ -298,7 +353,7 @@ def train_and_report(
     console.print(f"logs               {logs}")
     console.print(f"done in {time.monotonic() - started:.0f} s")
     console.print(f"viewer             {url}/ui  (log in with the demo's key {key})")
-    if "--serve" not in sys.argv[1:]:
+    if not serve:
         console.print(
             "                   the API has stopped: `make demo SERVE=1` (or `python -m "
             "service.demo --serve`) leaves it running; `instructforge serve` serves this database"

@@ -15,8 +15,10 @@ from filters.diversity import (
     mean_pairwise_cosine_distance,
     verb_noun_stats,
 )
+from filters.evolution import RULES as EVOL_RULES
 from filters.heuristics import INSTRUCTION_RULES
 from filters.near_duplicates import RULE_NAME as NEAR_DUPLICATE_RULE
+from filters.turns import RULES as TURN_RULES
 from service.reports.audits import judge_audit, refusals
 from service.reports.collapse import collapse_radars
 from service.reports.schema import (
@@ -82,6 +84,10 @@ def stage_of(rule: str) -> str:
         return "heuristics"
     if rule == NEAR_DUPLICATE_RULE:
         return "near_duplicates"
+    if rule in EVOL_RULES:
+        return "elimination"
+    if rule in TURN_RULES:
+        return "turns"
     return rule
 
 

@@ -20,7 +20,10 @@ class RuleYield(BaseModel):
     """Rejections by one rule and the generation tokens spent on the tasks it rejected."""
 
     rule: str
-    stage: str = Field(description="heuristics | near_duplicates | instances | the rule's name")
+    stage: str = Field(
+        description="heuristics | near_duplicates | elimination (evol) | turns (multiturn) | "
+        "instances | the rule"
+    )
     rejected: int
     prompt_tokens: float = Field(description="Attributed tokens (see compute.task_costs).")
     completion_tokens: float

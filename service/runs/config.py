@@ -14,13 +14,17 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from filters.evolution import EliminationConfig
 from filters.heuristics import INSTANCE_RULES, INSTRUCTION_RULES, HeuristicConfig
 from filters.near_duplicates import NearDuplicateConfig
 from filters.score_gate import ScoreGate
 from filters.semantic_duplicates import SemanticDuplicateConfig
+from filters.turns import TurnRules
 from generators.backends.options import check_backend_options
 from generators.config import BootstrapConfig
 from generators.errors import ConfigError
+from generators.evol import EvolConfig
+from generators.multiturn import MultiturnConfig
 from service.errors import InvalidInput
 from service.reports.collapse import StopRules
 from service.settings import Settings
@@ -29,6 +33,8 @@ from service.storable import StorableModel
 POLICY_VERSION = "v1"
 Scorer = Literal["heuristic_quality", "refusal", "llm_judge"]
 DEFAULT_SCORERS: tuple[Scorer, ...] = ("heuristic_quality", "refusal")
+# How a run grows tasks: the paper's bootstrap, Evol-Instruct from the pool, or conversations.
+Method = Literal["self_instruct", "evol", "multiturn"]
 
 
 class RunConfig(StorableModel):
@@ -55,8 +61,26 @@ class RunConfig(StorableModel):
     target_tasks: int = Field(100, ge=1, le=1_000_000, description="Stop at this many accepted.")
     max_iterations: int | None = Field(None, ge=1, le=1_000_000)
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    method: Method = Field(
+        "self_instruct",
+        description="self_instruct: the paper's bootstrap; evol: Evol-Instruct (generators.evol); "
+        "multiturn: conversations grown from pool tasks (generators.multiturn).",
+    )
     bootstrap: BootstrapConfig = Field(
         default_factory=BootstrapConfig, description="Prompting, decoding and parsing."
+    )
+    evol: EvolConfig = Field(
+        default_factory=EvolConfig, description="Evol-Instruct's operations and decoding."
+    )
+    elimination: EliminationConfig = Field(
+        default_factory=EliminationConfig,
+        description="Evol-Instruct's elimination step (filters.evolution).",
+    )
+    multiturn: MultiturnConfig = Field(
+        default_factory=MultiturnConfig, description="Conversation growth (method multiturn)."
+    )
+    turn_rules: TurnRules = Field(
+        default_factory=TurnRules, description="Rules every grown turn passes (filters.turns)."
     )
     heuristics: HeuristicConfig = Field(
         default_factory=HeuristicConfig, description="The paper's rule-based filters."

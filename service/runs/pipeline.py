@@ -10,12 +10,14 @@ that commit do accepted tasks join the in-memory pool and the duplicate index (:
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from filters.evolution import check_answer, check_evolved
 from filters.heuristics import check_instances, check_instruction
 from filters.near_duplicates import NearDuplicateIndex
 from filters.quality import score_heuristic_quality
@@ -23,11 +25,14 @@ from filters.refusal import detect_refusal
 from filters.score_gate import RULE as SCORE_GATE_RULE
 from filters.score_gate import check_score_gate
 from filters.semantic_duplicates import SemanticDuplicateIndex
+from filters.turns import RULE_VERSION as TURN_RULES_VERSION
+from filters.turns import check_turn
 from filters.types import Verdict
+from generators import evol, multiturn
 from generators.backends import make_backend
 from generators.backends.base import Backend
 from generators.bootstrap import Iteration
-from generators.types import Candidate, PoolTask, SamplingParams
+from generators.types import Candidate, Instance, PoolTask, SamplingParams
 from service.runs.config import RunConfig, check_backend
 from service.settings import Settings
 from service.storage.db import Database
@@ -44,6 +49,8 @@ IterationOutcome = IterationToStore[PendingTask]
 
 
 BackendFor = Callable[[RunConfig], Backend]
+# What a method's stages give: every parsed candidate, those kept for the later stages, verdicts.
+Grown = tuple[list[Candidate], list[Candidate], list["PendingTask"]]
 
 
 def open_pipeline(
@@ -166,26 +173,17 @@ class RunPipeline:
         self.machine_tasks = machine_tasks
 
     def step(self, iteration: int) -> IterationOutcome:
-        """Run iteration number `iteration` (1-based); nothing is stored."""
+        """Run iteration number `iteration` (1-based) of the run's method; nothing is stored."""
         started = time.perf_counter()
         stages = Iteration(
             backend=self.backend,
             config=self.config.bootstrap,
             seed=self.config.seed * 1_000_003 + iteration,
         )
-        candidates = stages.instructions(self.seed_tasks, self.machine_tasks)
-        with stages.timed("filters_s"):
-            tasks = self._screen(candidates)
-        kept = [t.candidate for t in tasks if t.accepted]
-        stages.classify(kept)
-        stages.instances(kept)
-        # Why an instance completion gave nothing (e.g. "truncated"), to name in the rejection.
-        unparsed: dict[str | None, str] = {f.generation_id: f.reason for f in stages.failures}
-        with stages.timed("filters_s"):
-            for task in tasks:
-                if task.accepted:
-                    reason = unparsed.get(task.candidate.instances_generation_id)
-                    self._judge_instances(task, reason)
+        grow = {"evol": self._evol, "multiturn": self._multiturn}.get(
+            self.config.method, self._self_instruct
+        )
+        candidates, kept, tasks = grow(stages)
         self._score_with_judge([t for t in tasks if t.accepted])
         for task in tasks:
             if task.accepted and self.config.score_gate:
@@ -195,18 +193,114 @@ class RunPipeline:
         wall_s = time.perf_counter() - started
         return IterationOutcome(iteration, result, tasks, wall_s, embedding_model=model)
 
-    def _screen(self, candidates: list[Candidate]) -> list[PendingTask]:
-        """Heuristics, then near-duplicates against the pool and within the batch.
+    def _self_instruct(self, stages: Iteration) -> Grown:
+        """The paper's stages: instructions, screening, classification, instances, their rules."""
+        candidates = stages.instructions(self.seed_tasks, self.machine_tasks)
+        with stages.timed("filters_s"):
+            tasks = self._screen(candidates)
+        kept = [t.candidate for t in tasks if t.accepted]
+        stages.classify(kept)
+        stages.instances(kept)
+        self._judge_all(stages, tasks)
+        return candidates, kept, tasks
+
+    def _evol(self, stages: Iteration) -> Grown:
+        """Evol-Instruct: evolve pool tasks, eliminate failed evolutions, answer the rest.
+
+        Elimination (filters.evolution) runs before the heuristics and near-duplicates on the
+        evolved task, and on the answer before the instance rules and scorers.
+        """
+        config, elimination = self.config.evol, self.config.elimination
+        picks = evol.pick_parents(
+            self.seed_tasks, self.machine_tasks, rng=random.Random(stages.seed), config=config
+        )
+        parents = {p.id: evol.parent_text(p) for p, _ in picks}
+        candidates = evol.evolve(stages, picks, config)
+
+        def eliminate(c: Candidate) -> Verdict:
+            return check_evolved(parents[c.parent_id or ""], c.instruction, elimination)
+
+        with stages.timed("filters_s"):
+            tasks = self._screen(candidates, first=eliminate)
+        kept = [t.candidate for t in tasks if t.accepted]
+        evol.answer(stages, kept, config)
+        with stages.timed("filters_s"):
+            for task in tasks:
+                if task.accepted and task.candidate.instances:
+                    verdict = check_answer(task.candidate.instances[0].output, elimination)
+                    if not verdict.accepted:
+                        task.verdict, task.instance_verdicts = verdict, [verdict]
+        self._judge_all(stages, tasks)
+        return candidates, kept, tasks
+
+    def _multiturn(self, stages: Iteration) -> Grown:
+        """Conversations grown from pool tasks; each turn passes filters.turns or ends it.
+
+        A conversation is a task (its first user turn as the instruction, every message in
+        ``turns``, the last answer as its instance) accepted when it holds at least two user
+        turns. Its first turn is a pool task's own, so the pool's near-duplicate rule does not
+        apply; the turn rules compare each turn with the one before it.
+        """
+        config, rules = self.config.multiturn, self.config.turn_rules
+        rng = random.Random(stages.seed)
+        pool = self.seed_tasks + [t for t in self.machine_tasks if t.instances]
+        picks = [rng.choice(pool) for _ in range(self.config.bootstrap.prompts_per_iteration)]
+        conversations = multiturn.start_conversations(picks, rng=rng, config=config)
+
+        def check(conv: multiturn.Conversation, user: str, answer: str) -> str | None:
+            verdict = check_turn(conv.last("user"), conv.last("assistant"), user, answer, rules)
+            return None if verdict.accepted else f"{verdict.rule}: {verdict.reason}"
+
+        multiturn.grow(stages, conversations, rng=rng, config=config, check=check)
+        candidates, tasks = [], []
+        signatures = self.index.signatures([c.last("user") for c in conversations])
+        for i, (conv, sig) in enumerate(zip(conversations, signatures, strict=True)):
+            first_user = next(m["content"] for m in conv.messages if m["role"] == "user")
+            ids = conv.generation_ids
+            cand = Candidate(
+                first_user,
+                ids[0] if ids else "",
+                is_classification=False,
+                instances=[Instance("", conv.last("assistant"))],
+                instances_generation_id=ids[-1] if ids else None,
+                parent_id=conv.task_id,
+                operation="multiturn",
+                turns=list(conv.messages),
+            )
+            if conv.user_turns >= 2:
+                verdict = Verdict(True, "all", TURN_RULES_VERSION)
+            else:
+                rule, _, reason = (conv.stopped_by or "turn_length: no turn").partition(": ")
+                verdict = Verdict(False, rule, TURN_RULES_VERSION, reason=reason)
+            task = PendingTask(f"new:{i}", cand, sig, verdict, instance_verdicts=[verdict])
+            candidates.append(cand)
+            tasks.append(task)
+        return candidates, [t.candidate for t in tasks if t.accepted], tasks
+
+    def _judge_all(self, stages: Iteration, tasks: list[PendingTask]) -> None:
+        # Why an instance completion gave nothing (e.g. "truncated"), to name in the rejection.
+        unparsed: dict[str | None, str] = {f.generation_id: f.reason for f in stages.failures}
+        with stages.timed("filters_s"):
+            for task in tasks:
+                if task.accepted:
+                    reason = unparsed.get(task.candidate.instances_generation_id)
+                    self._judge_instances(task, reason)
+
+    def _screen(
+        self, candidates: list[Candidate], first: Callable[[Candidate], Verdict] | None = None
+    ) -> list[PendingTask]:
+        """The method's own rule (`first`), heuristics, then near-duplicates against the pool
+        and within the batch.
 
         ROUGE-L first; the embedding rule, when the run enables it, on ROUGE-L's survivors.
         """
         signatures = self.index.signatures([c.instruction for c in candidates])
-        tasks = [
-            PendingTask(
-                f"new:{i}", cand, sig, check_instruction(cand.instruction, self.config.heuristics)
-            )
-            for i, (cand, sig) in enumerate(zip(candidates, signatures, strict=True))
-        ]
+        tasks = []
+        for i, (cand, sig) in enumerate(zip(candidates, signatures, strict=True)):
+            verdict = first(cand) if first is not None else None
+            if verdict is None or verdict.accepted:
+                verdict = check_instruction(cand.instruction, self.config.heuristics)
+            tasks.append(PendingTask(f"new:{i}", cand, sig, verdict))
         survivors = [t for t in tasks if t.accepted]
         dedup = self.index.check_batch(
             [(t.key, t.candidate.instruction, t.signature) for t in survivors], add_accepted=False

@@ -208,6 +208,9 @@ def _task_row(task: TaskToStore, run: Run, iteration: int, key_to_id: dict[str, 
         reject_reason=None if verdict.accepted else verdict.reason,
         nearest_task_id=_nearest_id(task, key_to_id),
         similarity=verdict.similarity,
+        parent_task_id=int(cand.parent_id) if cand.parent_id is not None else None,
+        operation=cand.operation,
+        turns=cand.turns,
         minhash=task.signature,
     )
 

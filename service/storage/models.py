@@ -196,6 +196,9 @@ class Task(Base):
     reject_reason: Mapped[str | None] = mapped_column(Text)
     nearest_task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
     similarity: Mapped[float | None] = mapped_column(Float)
+    # An evolved task (Evol-Instruct): the task it grew from and the operation (migration 0009).
+    parent_task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"), index=True)
+    operation: Mapped[str | None] = mapped_column(String(30))
     # 1 KB a task that only the duplicate index reads: not loaded unless asked for (undefer).
     minhash: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -27,6 +27,17 @@ ALL_TEMPLATES = [
     "is_classification",
     "instances_input_first",
     "instances_output_first",
+    "evol_add_constraints",
+    "evol_answer",
+    "evol_complicate_input",
+    "evol_concretize",
+    "evol_deepen",
+    "evol_in_breadth",
+    "evol_increase_reasoning",
+    "multiturn_answer",
+    "multiturn_clarification",
+    "multiturn_constraint",
+    "multiturn_correction",
 ]
 
 
@@ -48,6 +59,17 @@ PINNED_SHA256 = {
         "34790a04ee3cad0df5a393d27602a080dad67d8e7bfa7d15ab68d34e0dcea653"
     ),
     "is_classification": "2bed099e084a3ae83a1f258d2527d748fdc66a4f11fdd90ad9e77155b280c4bc",
+    "evol_add_constraints": "9189e00e46335f3745e8f0e8076af8c943e261c585ae8ebc6e2eb25e4c57bd4f",
+    "evol_answer": "6c522d30464cf3d52bed273c0eed0a53d38b20cbc99d0e03eb5a87803482690b",
+    "evol_complicate_input": "60652676ae28baa66c581a304e1957356d88aa74b1ec45b40149455736ae0f0d",
+    "evol_concretize": "0b339ae8e473bc26ea3f89375703609242fa29095a376e210a2282011b0c66fd",
+    "evol_deepen": "a951c0bbe9a9f149002fcf7b688f4c19a7cd9274372feafed387b883159b9b86",
+    "evol_in_breadth": "93f213de1d40528b422a4070f9fe09c8ed87164990bd31e9d085df7072744723",
+    "evol_increase_reasoning": "6546e0ec6746406b1b093387a627bf593b881f2bc1587b6d5f359e56ccae6e12",
+    "multiturn_answer": "f595bcef2bdcd88bddeb66688e19729e0133f271aa5683dab4573dcc4668335e",
+    "multiturn_clarification": "dc7f617d493a832041b8c1bee5f0fe2709fabbf94b0e8af2031560fea4e5b1eb",
+    "multiturn_constraint": "71ebd9560d215831751aa35f8bd3d4908e4987611d7ee0cf15d7e3e69b12a2a8",
+    "multiturn_correction": "156825e5619f8eb470d7f1b4b97ab35263b91aa5c9dd475c1964eeccc7b05b5f",
 }
 
 

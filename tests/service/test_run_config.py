@@ -17,11 +17,15 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from filters.embeddings import resolve_model_dir
+from filters.evolution import EliminationConfig
 from filters.heuristics import INSTANCE_RULES, INSTRUCTION_RULES, HeuristicConfig
 from filters.near_duplicates import NearDuplicateConfig
 from filters.semantic_duplicates import SemanticDuplicateConfig
+from filters.turns import TurnRules
 from generators.backends.scripted import ScriptedBackend
 from generators.config import BootstrapConfig
+from generators.evol import EvolConfig
+from generators.multiturn import MultiturnConfig
 from generators.types import Candidate, Instance, IterationResult
 from service.app import create_app
 from service.cli import default_seed_path
@@ -41,6 +45,10 @@ SECTIONS = {
     "heuristics": HeuristicConfig,
     "near_duplicates": NearDuplicateConfig,
     "semantic_duplicates": SemanticDuplicateConfig,
+    "evol": EvolConfig,
+    "elimination": EliminationConfig,
+    "multiturn": MultiturnConfig,
+    "turn_rules": TurnRules,
 }
 
 # A run config exactly as the flat layout stored it (dumped by the RunConfig of commit 754a149).
@@ -158,6 +166,12 @@ def non_default_sections() -> dict[str, dict[str, Any]]:
         if section == "semantic_duplicates":  # the packaged model given by its folder
             values["model"] = str(resolve_model_dir(default.model))
             values["index"] = "exact"
+        if section == "multiturn":
+            values["follow_ups"] = ("correction",)
+            values["system_prompt"] = "You are terse."
+        if section == "evol":
+            values["operations"] = ("deepen", "in_breadth")
+            values["parent_pool"] = "seed"
         if section == "bootstrap":  # keep the one cross-field rule satisfied
             values["num_seed_in_prompt"] = (
                 values["num_prompt_instructions"] - values["num_machine_in_prompt"]
