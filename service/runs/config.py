@@ -21,6 +21,7 @@ from filters.semantic_duplicates import SemanticDuplicateConfig
 from generators.config import BootstrapConfig
 from service.errors import InvalidInput
 from service.reports.collapse import StopRules
+from service.runs.budgets import Budgets
 from service.settings import Settings
 from service.storable import StorableModel
 
@@ -45,7 +46,13 @@ class RunConfig(StorableModel):
     backend: Literal["vllm", "openai", "transformers"] = "transformers"
     model: str = Field("smollm2-135m", min_length=1, max_length=1000)
     backend_options: dict[str, Any] = Field(default_factory=dict)
-    target_tasks: int = Field(100, ge=1, le=1_000_000, description="Stop at this many accepted.")
+    target_tasks: int = Field(
+        100,
+        ge=1,
+        le=1_000_000,
+        description="Stop with exactly this many accepted; the extra accepted candidates of "
+        "the last batch are stored as rejected by rule over_target.",
+    )
     max_iterations: int | None = Field(None, ge=1, le=1_000_000)
     seed: int = Field(0, ge=0, le=2**31 - 1)
     bootstrap: BootstrapConfig = Field(
@@ -71,6 +78,10 @@ class RunConfig(StorableModel):
         description="Scorer -> lowest score kept; lower instances are rejected by score_gate "
         "when generated. Each gated scorer must be in scorers.",
     )
+    budgets: Budgets = Field(
+        default_factory=Budgets,
+        description="Token, wall-clock and money limits; the first reached stops the run.",
+    )
     policy_version: str = Field(POLICY_VERSION, max_length=50)
 
     @model_validator(mode="before")
@@ -84,6 +95,15 @@ class RunConfig(StorableModel):
         missing = sorted(set(self.score_gate) - set(self.scorers))
         if missing:
             raise ValueError(f"score_gate: {missing} not in scorers {self.scorers}")
+        return self
+
+    @model_validator(mode="after")
+    def _cost_budget_priced(self) -> RunConfig:
+        # A money limit with no price for the model would never stop the run.
+        if self.budgets.max_cost is not None and self.model not in self.budgets.prices:
+            raise ValueError(
+                f"budgets.max_cost needs budgets.prices[{self.model!r}] (the run's model)"
+            )
         return self
 
     def config_hash(self) -> str:

@@ -29,6 +29,7 @@ from generators.backends import make_backend
 from generators.backends.base import Backend
 from generators.bootstrap import Iteration
 from generators.types import Candidate, IterationResult, PoolTask, SamplingParams
+from service.runs.budgets import OVER_TARGET_RULE
 from service.runs.config import RunConfig, check_backend
 from service.settings import Settings
 from service.storage.db import Database
@@ -65,6 +66,24 @@ class IterationOutcome:
     @property
     def accepted(self) -> int:
         return sum(t.accepted for t in self.tasks)
+
+    def cap_accepted(self, room: int) -> int:
+        """Keep the first `room` accepted tasks (candidate order); the rest become rejections
+        by rule ``over_target``, their instances too, so a run stops with exactly its target.
+
+        Returns:
+            How many tasks were turned into ``over_target``.
+        """
+        rule, version = OVER_TARGET_RULE
+        over = [t for t in self.tasks if t.accepted][max(room, 0) :]
+        why = f"target reached: {max(room, 0)} more were needed in this batch"
+        for task in over:
+            task.verdict = Verdict(False, rule, version, reason=why)
+            task.instance_verdicts = [
+                Verdict(False, rule, version, reason=why) if v.accepted else v
+                for v in task.instance_verdicts
+            ]
+        return len(over)
 
 
 BackendFor = Callable[[RunConfig], Backend]

@@ -71,9 +71,16 @@ def commit_iteration(
 ) -> list[tuple[int, PendingTask]]:
     """Store an iteration; returns (task id, pending task) pairs in candidate order.
 
+    The accepted tasks beyond the run's target become ``over_target`` rejections first
+    (:meth:`IterationOutcome.cap_accepted`), so the run ends with exactly ``target_tasks``.
+    ``run.accepted_count`` is the count at iteration ``outcome.iteration - 1``: the counter
+    only moves in :func:`advance_iteration`, whose guard on that iteration number fails if
+    another worker committed in between, so the room computed here is the room at commit.
+
     Raises:
         LeaseLost: another worker owns the run now; the caller rolls back.
     """
+    outcome.cap_accepted(run.target_tasks - run.accepted_count)
     result = outcome.result
     records = result.records
     accepted = outcome.accepted
