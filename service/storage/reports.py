@@ -56,6 +56,7 @@ class RunRows:
     parse_failures: list[tuple[int, str]] = field(default_factory=list)  # (iteration, reason)
     scores: list[ScoreRow] = field(default_factory=list)
     events: dict[str, dict[str, Any]] = field(default_factory=dict)  # latest message+data by kind
+    config: dict[str, Any] = field(default_factory=dict)  # the run's stored config (prices)
 
     def iteration_numbers(self) -> list[int]:
         """The iterations that stored a task or a generation call, ascending."""
@@ -73,6 +74,7 @@ class RunRows:
                     self.seed_ids,
                     self.seed_instructions,
                     events=self.events,
+                    config=self.config,
                 )
             return parts[i]
 
@@ -87,7 +89,7 @@ class RunRows:
         return parts
 
 
-REPORT_EVENT_KINDS = ("stop_rule", "refusal_probe")
+REPORT_EVENT_KINDS = ("stop_rule", "refusal_probe", "completed")
 
 
 def read_run_rows(session: Session, run_id: int, *, since_iteration: int = 0) -> RunRows:
@@ -111,6 +113,7 @@ def read_run_rows(session: Session, run_id: int, *, since_iteration: int = 0) ->
         status=run.status,
         seed_ids={str(i) for i, _ in seeds},
         seed_instructions=[t for _, t in seeds],
+        config=dict(run.config or {}),
     )
     rows.tasks = [
         TaskRow(r[0], r[1] or 0, r[2], r[3], r[4], r[5], (r[6], r[7], r[8]))
