@@ -11,7 +11,8 @@ bookkeeping) over inference time.
 
 Usage: python bench/backends.py [--prompts 64] [--max-tokens 128] [--repeats 2] [--with-openai]
                                 [--dtypes bfloat16,float32]
-Writes bench/results/backends.json.
+Writes bench/results/backends.json: the CPU (model, ISA flags, bf16 flags, what ``dtype=auto``
+picks), each backend's bf16 and fp32 throughput side by side, and the rows.
 """
 
 from __future__ import annotations
@@ -191,11 +192,13 @@ def main() -> None:
     parser.add_argument("--tf-batch-size", type=int, default=64)
     parser.add_argument("--with-openai", action="store_true", help="also a local vLLM server")
     parser.add_argument("--dtypes", default="bfloat16,float32", help="comma-separated")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "backends.json")
     args = parser.parse_args()
     os.environ["HF_HUB_OFFLINE"] = "1"  # the benchmark is an application: it may set env
 
     pool = read_seed_tasks(SEED_FILE)
-    model_dir = prepare_embedded_model(REPO / "data" / "model-cache")
+    cache = os.environ.get("INSTRUCTFORGE_MODEL_CACHE_DIR", REPO / "data" / "model-cache")
+    model_dir = prepare_embedded_model(Path(cache))
     prompts = build_prompts(pool, args.prompts, seed=0)
     sampling = dataclasses.replace(
         BootstrapConfig().instruction_sampling, max_tokens=args.max_tokens, seed=0
@@ -206,6 +209,9 @@ def main() -> None:
 
     flags = cpu_flags()
     cpu = {
+        "model": cpu_model(),
+        "cores": os.cpu_count(),
+        "isa_flags": sorted(f for f in flags if f.startswith(ISA_PREFIXES)),
         "bf16_flags": sorted(flags & BF16_CPU_FLAGS),
         "avx2": "avx2" in flags,
         "avx512f": "avx512f" in flags,
@@ -231,10 +237,38 @@ def main() -> None:
             process.terminate()
             process.wait(timeout=60)
 
-    write_results(rows, cpu)
+    write_results(rows, cpu, args.out)
 
 
-def write_results(rows: list[dict], cpu: dict) -> None:
+ISA_PREFIXES = ("avx", "amx", "fma", "f16c", "bf16", "sve", "asimd")
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ('' where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("model name", "Model", "CPU part"):
+            return value.strip()
+    return ""
+
+
+def side_by_side(rows: list[dict]) -> list[dict]:
+    """Per backend: bf16 and fp32 output tok/s next to each other, and bf16 over fp32."""
+    speed = {r["backend"]: r["output_tokens_per_s"] for r in rows if "output_tokens_per_s" in r}
+    out = []
+    for name in ("vllm", "transformers"):
+        bf16, fp32 = speed.get(f"{name} bfloat16"), speed.get(f"{name} float32")
+        if bf16 is not None and fp32 is not None:
+            out.append({"backend": name, "bfloat16_tok_s": bf16, "float32_tok_s": fp32,
+                        "bf16_over_fp32": round(bf16 / fp32, 3)})  # fmt: skip
+    return out
+
+
+def write_results(rows: list[dict], cpu: dict, out: Path) -> None:
     """Print the table, compute the goals (at the auto dtype, else the first measured) and
     write bench/results/backends.json."""
     speed = {r["backend"]: r["output_tokens_per_s"] for r in rows if "output_tokens_per_s" in r}
@@ -262,10 +296,19 @@ def write_results(rows: list[dict], cpu: dict) -> None:
     )
     for goal in goals:
         print(f"goal {goal['name']}: {goal['value']} (target {goal['target']}, met={goal['met']})")
-    out = REPO / "bench" / "results" / "backends.json"
-    result = {"cpu": cpu, "goals_dtype": dtype, "rows": rows, "goals": goals}
+    dtypes = side_by_side(rows)
+    for row in dtypes:
+        print(f"{row['backend']:<14} bf16 {row['bfloat16_tok_s']:>7.1f}  fp32 "
+              f"{row['float32_tok_s']:>7.1f}  bf16/fp32 {row['bf16_over_fp32']:.3f}")  # fmt: skip
+    result = {
+        "cpu": cpu,
+        "goals_dtype": dtype,
+        "dtype_side_by_side": dtypes,
+        "rows": rows,
+        "goals": goals,
+    }
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out.relative_to(REPO)}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

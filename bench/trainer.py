@@ -137,8 +137,14 @@ def run_ours(
     }
 
 
-def run_trl(model_dir: Path, rows: list[dict], out: Path, steps: int, bf16: bool) -> dict[str, Any]:
-    """Train with TRL's SFTTrainer (assistant-only loss, bfd packing); real tokens per step."""
+def run_trl(
+    model_dir: Path, rows: list[dict], out: Path, steps: int, bf16: bool, device: str = "cpu"
+) -> dict[str, Any]:
+    """Train with TRL's SFTTrainer (assistant-only loss, bfd packing); real tokens per step.
+
+    fp32 weights, with bf16 mixed precision (autocast) when `bf16`, as this trainer does; on
+    `device` ``cpu`` or ``cuda`` (the Trainer's own placement).
+    """
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
@@ -162,7 +168,7 @@ def run_trl(model_dir: Path, rows: list[dict], out: Path, steps: int, bf16: bool
         logging_steps=1,
         save_strategy="no",
         report_to="none",
-        use_cpu=True,
+        use_cpu=device == "cpu",
         bf16=bf16,
         dataloader_num_workers=0,
         seed=0,

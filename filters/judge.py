@@ -207,7 +207,6 @@ def length_bias(scores: Sequence[float | None], lengths: Sequence[int]) -> float
 
 # --- Pairwise preference judging (preference pairs for DPO) -------------------------------------
 
-PAIRWISE_SCORER = "pairwise_judge"
 PAIRWISE_SLOTS = frozenset({"instruction", "input", "response_a", "response_b"})
 DEFAULT_PAIRWISE_VERSION = "v1"
 _PREFERRED_RE = re.compile(r"^\s*\**\s*preferred\s*\**\s*[:=]\s*\**\s*(a|b|tie)\b", re.I | re.M)

@@ -216,6 +216,26 @@ def run_iteration(
     return iteration.result(candidates, list(candidates))
 
 
+INSTANCE_TEMPLATES = ("instances_output_first", "instances_input_first")
+
+
+def stage_templates(config: BootstrapConfig) -> tuple[Template, ...]:
+    """Every template the stages render under `config`: the instruction prompt (the
+    classification variant when ``classification_only``), the classification question (not
+    asked when ``classification_only``) and both instance orders.
+
+    Raises:
+        TemplateError: a configured version has no file.
+    """
+    name = "instructions_classification" if config.classification_only else "instructions"
+    templates = [load_template(name, config.instructions_template_version)]
+    if not config.classification_only:
+        templates.append(load_template("is_classification", config.classification_template_version))
+    version = config.instances_template_version
+    templates += [load_template(n, version) for n in INSTANCE_TEMPLATES]
+    return tuple(templates)
+
+
 def _instructions_stage(
     run: Iteration,
     seed_tasks: list[PoolTask],
@@ -288,8 +308,7 @@ def _classification_stage(run: Iteration, kept: list[Candidate], config: Bootstr
 def _instances_stage(run: Iteration, kept: list[Candidate], config: BootstrapConfig) -> None:
     """Generate instances: output-first for classification tasks, input-first for the rest."""
     version = config.instances_template_version
-    output_first = load_template("instances_output_first", version)
-    input_first = load_template("instances_input_first", version)
+    output_first, input_first = (load_template(n, version) for n in INSTANCE_TEMPLATES)
     templates = [output_first if c.is_classification else input_first for c in kept]
     prompts = [render_task_prompt(t, c.instruction) for t, c in zip(templates, kept, strict=True)]
     sampling = config.instance_sampling

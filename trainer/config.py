@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -73,6 +74,10 @@ class TrainConfig:
         default="auto",
         metadata={"help": "auto: bf16 autocast where the hardware supports it, else fp32."},
     )
+    device: str = _help(
+        "Where to train: auto (cuda when a CUDA device is visible, else cpu), cpu, cuda or cuda:N.",
+        "auto",
+    )
     eval_steps: int = _help("Evaluate on the validation split every N steps (and at step 0).", 50)
     eval_batch_size: int = _help("Rows per evaluation batch.", 8)
     early_stopping_patience: int = _help(
@@ -124,6 +129,8 @@ class TrainConfig:
             raise ConfigError("set epochs >= 1 or max_steps > 0")
         if self.padding_side not in ("right", "left"):
             raise ConfigError(f"padding_side must be right or left, got {self.padding_side!r}")
+        if self.device != "auto" and not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
+            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
         if not 0.0 <= self.max_truncated_fraction <= 1.0:

@@ -26,6 +26,7 @@ from trainer.modeling import (
     attention_kernel,
     autocast,
     load_model_and_tokenizer,
+    model_device,
     resolve_model_dir,
     resolve_precision,
     supervised_loss_sum,
@@ -88,7 +89,7 @@ def evaluate(
     with torch.no_grad():
         for start in range(0, len(rows), batch_size):
             batch = collate(examples, rows[start : start + batch_size], pad_id=pad_id)
-            with autocast(precision):
+            with autocast(precision, model_device(model).type):
                 total += float(supervised_loss_sum(model, batch))
             count += batch.n_supervised
     model.train(was_training)
@@ -136,7 +137,7 @@ def prepare_run(config: TrainConfig, dataset_dir: Path) -> PreparedRun:
         tokenizer,
         train_split,
         validation_split,
-        resolve_precision(config.precision),
+        resolve_precision(config.precision, model_device(model)),
         output_dir,
         pad_id,
     )
@@ -185,7 +186,7 @@ def _optimizer_step(
     n_supervised = sum(b.n_supervised for b in batches)
     loss_total = 0.0
     for batch in batches:
-        with autocast(run.precision):
+        with autocast(run.precision, model_device(run.model).type):
             loss_sum = supervised_loss_sum(run.model, batch)
         (loss_sum / n_supervised).backward()
         loss_total += float(loss_sum.detach())

@@ -66,7 +66,7 @@ def load_model_and_tokenizer(model_dir: Path, config: TrainConfig) -> tuple[Any,
     register_attention_kernels()
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     # fp32 master weights: bf16 is applied by autocast, so AdamW updates never lose precision.
-    model = AutoModelForCausalLM.from_pretrained(
+    model: Any = AutoModelForCausalLM.from_pretrained(
         model_dir,
         dtype=torch.float32,
         attn_implementation=resolve_attention(config),
@@ -74,6 +74,7 @@ def load_model_and_tokenizer(model_dir: Path, config: TrainConfig) -> tuple[Any,
     )
     if config.lora:
         model = add_lora(model, config)
+    model.to(resolve_device(config.device))  # in place, for a model and a peft wrapper alike
     return model, tokenizer
 
 
@@ -159,7 +160,8 @@ def _row_attention(
     heads, length, dim = query.shape
     kv_heads = key.shape[0]
     groups = heads // kv_heads
-    dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else query.dtype
+    kind = query.device.type
+    dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else query.dtype
     # The query heads that share a key/value head become rows of one matmul (position-major), so
     # GQA needs no repeated keys; casts and scaling happen once per row, not per example.
     q = (query * scale).to(dtype).view(kv_heads, groups, length, dim).transpose(1, 2)
@@ -256,7 +258,8 @@ def varlen_kwargs(position_ids: torch.Tensor) -> dict[str, Any]:
     """Flash-attention style sequence bounds of one flattened row whose positions restart at 0."""
     positions = position_ids.flatten()
     starts = (positions == 0).nonzero().flatten()
-    cu = torch.cat([starts, torch.tensor([positions.numel()])]).to(torch.int32)
+    end = torch.tensor([positions.numel()], device=positions.device)
+    cu = torch.cat([starts, end]).to(torch.int32)
     longest = int((cu[1:] - cu[:-1]).max())
     return {
         "cu_seq_lens_q": cu,
@@ -281,6 +284,9 @@ def model_inputs(model: Any, batch: Batch) -> tuple[dict[str, Any], torch.Tensor
         PackingError: The kernel cannot isolate examples.
     """
     kernel = attention_kernel(model)
+    if kernel not in VARLEN_KERNELS and kernel not in MASKED_KERNELS:
+        raise PackingError(f"attention kernel {kernel!r} cannot isolate packed examples")
+    batch = batch.to(model_device(model))
     if kernel in VARLEN_KERNELS:
         # Varlen: one long row of real tokens; restarts of position_ids mark the boundaries
         # (sdpa_varlen also gets them as cu_seq_lens, computed once here rather than per layer).
@@ -292,18 +298,18 @@ def model_inputs(model: Any, batch: Batch) -> tuple[dict[str, Any], torch.Tensor
         if kernel == SDPA_VARLEN:
             kwargs |= varlen_kwargs(kwargs["position_ids"])
         return kwargs, batch.loss_mask[real].unsqueeze(0)
-    if kernel not in MASKED_KERNELS:
-        raise PackingError(f"attention kernel {kernel!r} cannot isolate packed examples")
     seg = batch.segment_ids
     width = seg.shape[1]
-    causal = torch.ones(width, width, dtype=torch.bool).tril()
+    causal = torch.ones(width, width, dtype=torch.bool, device=seg.device).tril()
     allowed = (seg[:, :, None] == seg[:, None, :]) & causal & (seg[:, None, :] > 0)
     # A pad query attends to itself only, so no softmax row is empty (which would give NaN).
-    allowed |= torch.eye(width, dtype=torch.bool) & (seg == 0)[:, :, None]
+    allowed |= torch.eye(width, dtype=torch.bool, device=seg.device) & (seg == 0)[:, :, None]
     mask = allowed.unsqueeze(1)
     if kernel == "eager":
         # Eager attention adds the mask to the scores: 0 where allowed, a huge negative elsewhere.
-        mask = torch.zeros(mask.shape).masked_fill(~mask, torch.finfo(torch.float32).min)
+        mask = torch.zeros(mask.shape, device=seg.device).masked_fill(
+            ~mask, torch.finfo(torch.float32).min
+        )
     kwargs = {
         "input_ids": batch.input_ids,
         "position_ids": batch.position_ids,
@@ -335,6 +341,7 @@ def supervised_loss_sum(model: Any, batch: Batch) -> torch.Tensor:
     Returns:
         A scalar fp32 tensor (divide by the step's supervised-token count for the mean).
     """
+    batch = batch.to(model_device(model))
     kwargs, loss_mask = model_inputs(model, batch)
     targets = (
         batch.targets
@@ -351,24 +358,40 @@ def supervised_loss_sum(model: Any, batch: Batch) -> torch.Tensor:
     return F.cross_entropy(logits.float(), targets[loss_mask], reduction="sum")
 
 
-def bf16_supported() -> bool:
-    """Whether this CPU has native bf16 matmul (oneDNN), where autocast pays off."""
+def resolve_device(device: str) -> torch.device:
+    """Map 'auto' to cuda when a CUDA device is visible, else cpu; other names as given."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def model_device(model: Any) -> torch.device:
+    """The device of the model's parameters."""
+    device: torch.device = next(model.parameters()).device
+    return device
+
+
+def bf16_supported(device: torch.device | None = None) -> bool:
+    """Whether `device` computes bf16 natively: oneDNN bf16 matmul on a CPU (the default),
+    ``torch.cuda.is_bf16_supported()`` on a CUDA device (Ampere and later)."""
+    if device is not None and device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
     mkldnn = torch.backends.mkldnn
     return bool(mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def resolve_precision(precision: str) -> str:
-    """Map 'auto' to 'bf16' or 'fp32' for this machine."""
+def resolve_precision(precision: str, device: torch.device | None = None) -> str:
+    """Map 'auto' to 'bf16' or 'fp32' for this machine (and `device`, CPU by default)."""
     if precision == "auto":
-        return "bf16" if bf16_supported() else "fp32"
+        return "bf16" if bf16_supported(device) else "fp32"
     return precision
 
 
 @contextlib.contextmanager
-def autocast(precision: str) -> Iterator[None]:
-    """bf16 autocast on CPU for 'bf16', nothing for 'fp32'."""
+def autocast(precision: str, device_type: str = "cpu") -> Iterator[None]:
+    """bf16 autocast on `device_type` ('cpu' or 'cuda') for 'bf16', nothing for 'fp32'."""
     if precision == "bf16":
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast(device_type, dtype=torch.bfloat16):
             yield
     else:
         yield

@@ -33,6 +33,19 @@ class Batch:
     loss_mask: torch.Tensor
     task_types: list[list[str]]
 
+    def to(self, device: torch.device) -> Batch:
+        """The batch with its tensors on `device` (itself when they are there already)."""
+        if self.input_ids.device == device:
+            return self
+        return Batch(
+            input_ids=self.input_ids.to(device),
+            position_ids=self.position_ids.to(device),
+            segment_ids=self.segment_ids.to(device),
+            targets=self.targets.to(device),
+            loss_mask=self.loss_mask.to(device),
+            task_types=self.task_types,
+        )
+
     @property
     def n_real_tokens(self) -> int:
         """Tokens that are not padding."""

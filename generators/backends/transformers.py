@@ -51,6 +51,9 @@ class TransformersBackend:
             :mod:`generators.backends.precision`), ``"bfloat16"`` or ``"float32"``; the
             resolved one is recorded in ``model_info``.
         num_threads: if given, ``torch.set_num_threads`` (process-wide) before generating.
+        device: ``"cpu"`` (default), ``"cuda"``/``"cuda:N"``, or ``"auto"`` (cuda when a CUDA
+            device is visible); ``dtype="auto"`` on a CUDA device is bf16 where it supports
+            it, else fp16.
 
     Raises:
         BackendUnavailableError: torch or transformers is missing.
@@ -67,6 +70,7 @@ class TransformersBackend:
         batch_size: int = 16,
         dtype: str = "auto",
         num_threads: int | None = None,
+        device: str = "cpu",
     ) -> None:
         try:
             import torch
@@ -74,7 +78,13 @@ class TransformersBackend:
         except ImportError as exc:
             raise BackendUnavailableError(f"the transformers backend needs torch: {exc}") from exc
         self._torch = torch
-        dtype = resolve_dtype(dtype, on_gpu=False)  # the model stays on the CPU here
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self._device = torch.device(device)
+        on_gpu = self._device.type == "cuda"
+        dtype = resolve_dtype(
+            dtype, on_gpu=on_gpu, gpu_bf16=on_gpu and torch.cuda.is_bf16_supported()
+        )
         self._batch_size = batch_size
         if num_threads is not None:
             torch.set_num_threads(num_threads)
@@ -85,7 +95,9 @@ class TransformersBackend:
             self._model = transformers.AutoModelForCausalLM.from_pretrained(
                 str(model_dir), dtype=getattr(torch, dtype), local_files_only=True
             ).eval()
-        except (OSError, ValueError) as exc:
+            self._model.to(self._device)
+        except (OSError, ValueError, RuntimeError, AssertionError) as exc:
+            # torch raises AssertionError or RuntimeError for a CUDA device it cannot use
             raise BackendError(f"could not load {model_dir}: {exc}") from exc
         self._tokenizer.padding_side = "left"  # decoder-only: new tokens follow the prompt
         if self._tokenizer.pad_token is None:
@@ -143,7 +155,7 @@ class TransformersBackend:
         from transformers import LogitsProcessorList
 
         torch = self._torch
-        enc = self._tokenizer(prompts, return_tensors="pt", padding=True)
+        enc = self._tokenizer(prompts, return_tensors="pt", padding=True).to(self._device)
         prompt_len = enc["input_ids"].shape[1]
         processors = LogitsProcessorList()
         if sampling.presence_penalty or sampling.frequency_penalty:

@@ -29,8 +29,10 @@ from service.reports.schema import (
     RunReport,
     Yield,
 )
+from service.runs.budgets import TokenPrice, price_of
 from service.statuses import TaskStatus
 from service.storage.db import Session
+from service.storage.iterations import OVER_TARGET_RULE
 from service.storage.reports import GenerationRow, RunRows, TaskRow, read_run_rows
 
 Cost = tuple[float, float]  # (prompt tokens, completion tokens)
@@ -48,6 +50,7 @@ def build_run_report(session: Session, run_id: int) -> RunReport:
 def report_from_rows(rows: RunRows) -> RunReport:
     """The report of the rows of one run (no database access)."""
     costs = task_costs(rows.tasks, rows.generations)
+    price = price_of(rows.config)
     numbers = rows.iteration_numbers()
     parts = rows.by_iteration()
     radars = collapse_radars(rows, numbers)
@@ -59,6 +62,7 @@ def report_from_rows(rows: RunRows) -> RunReport:
                 parts[i].generations,
                 [reason for _, reason in parts[i].parse_failures],
                 costs,
+                price,
             ),
             diversity=diversity_of(parts[i].tasks, rows.embeddings, rows.embedding_model),
             collapse=radars[i],
@@ -66,11 +70,15 @@ def report_from_rows(rows: RunRows) -> RunReport:
         for i in numbers
     ]
     stop = rows.events.get("stop_rule")
+    if stop is None and rows.status == "completed":
+        stop = rows.events.get("completed")
     return RunReport(
         run_id=rows.run_id,
         status=rows.status,
         stop_reason=stop["message"] if stop else None,
-        yield_=yield_of(rows.tasks, rows.generations, [r for _, r in rows.parse_failures], costs),
+        yield_=yield_of(
+            rows.tasks, rows.generations, [r for _, r in rows.parse_failures], costs, price
+        ),
         diversity=diversity_of(rows.tasks, rows.embeddings, rows.embedding_model),
         iterations=iterations,
         judge=judge_audit(rows.scores),
@@ -88,6 +96,8 @@ def stage_of(rule: str) -> str:
         return "elimination"
     if rule in TURN_RULES:
         return "turns"
+    if rule == OVER_TARGET_RULE[0]:
+        return "target"
     return rule
 
 
@@ -126,8 +136,15 @@ def yield_of(
     generations: Sequence[GenerationRow],
     parse_failures: Sequence[str],
     costs: dict[int, Cost],
+    price: tuple[TokenPrice | None, str] = (None, ""),
 ) -> Yield:
-    """Counts by stage and rule, parse failures by reason, tokens per accepted task and rule."""
+    """Counts by stage and rule, parse failures by reason, tokens per accepted task and rule,
+    and with a price (:func:`service.runs.budgets.price_of`) what they cost."""
+    rate, currency = price
+
+    def money(prompt: float, completion: float) -> float | None:
+        return rate.cost(prompt, completion) if rate is not None else None
+
     accepted = sum(t.status == TaskStatus.ACCEPTED for t in tasks)
     rules: dict[str, list[float]] = {}
     for t in tasks:
@@ -138,15 +155,26 @@ def yield_of(
             entry[1] += prompt
             entry[2] += completion
     by_stage: Counter[str] = Counter()
-    for rule, (n, _, _) in rules.items():
+    stage_tokens: dict[str, list[float]] = {}
+    for rule, (n, prompt, completion) in rules.items():
         by_stage[stage_of(rule)] += int(n)
+        spent = stage_tokens.setdefault(stage_of(rule), [0.0, 0.0])
+        spent[0] += prompt
+        spent[1] += completion
     prompt_total = sum(g.prompt_tokens for g in generations)
     completion_total = sum(g.completion_tokens for g in generations)
+    total_cost = money(prompt_total, completion_total)
     return Yield(
         candidates=len(tasks),
         accepted=accepted,
         rejected=len(tasks) - accepted,
         rejected_by_stage=dict(sorted(by_stage.items())),
+        rejected_tokens_by_stage={k: p + c for k, (p, c) in sorted(stage_tokens.items())},
+        rejected_cost_by_stage=(
+            {k: rate.cost(p, c) for k, (p, c) in sorted(stage_tokens.items())}
+            if rate is not None
+            else None
+        ),
         rejected_by_rule=[
             RuleYield(
                 rule=rule,
@@ -154,6 +182,7 @@ def yield_of(
                 rejected=int(n),
                 prompt_tokens=prompt,
                 completion_tokens=completion,
+                cost=money(prompt, completion),
             )
             for rule, (n, prompt, completion) in sorted(rules.items(), key=lambda kv: -kv[1][0])
         ],
@@ -162,6 +191,10 @@ def yield_of(
         completion_tokens=completion_total,
         prompt_tokens_per_accepted=prompt_total / accepted if accepted else None,
         completion_tokens_per_accepted=completion_total / accepted if accepted else None,
+        tokens_per_accepted=(prompt_total + completion_total) / accepted if accepted else None,
+        cost=total_cost,
+        cost_per_accepted=total_cost / accepted if accepted and total_cost is not None else None,
+        currency=currency if rate is not None else None,
     )
 
 

@@ -27,6 +27,9 @@ class RuleYield(BaseModel):
     rejected: int
     prompt_tokens: float = Field(description="Attributed tokens (see compute.task_costs).")
     completion_tokens: float
+    cost: float | None = Field(
+        default=None, description="What those tokens cost at the run's price; null unpriced."
+    )
 
 
 class Yield(BaseModel):
@@ -36,12 +39,29 @@ class Yield(BaseModel):
     accepted: int
     rejected: int
     rejected_by_stage: dict[str, int]
+    rejected_tokens_by_stage: dict[str, float] = Field(
+        default_factory=dict,
+        description="Stage -> prompt + completion tokens attributed to the tasks it rejected.",
+    )
+    rejected_cost_by_stage: dict[str, float] | None = Field(
+        default=None, description="Stage -> what those tokens cost; null when unpriced."
+    )
     rejected_by_rule: list[RuleYield]
     parse_failures_by_reason: dict[str, int]
     prompt_tokens: int = Field(description="Every stored generation call's prompt tokens.")
     completion_tokens: int
     prompt_tokens_per_accepted: float | None = Field(description="All prompt tokens / accepted.")
     completion_tokens_per_accepted: float | None
+    tokens_per_accepted: float | None = Field(
+        default=None, description="(prompt + completion tokens) / accepted."
+    )
+    cost: float | None = Field(
+        default=None,
+        description="Every call's tokens at the run's budgets.prices for its model; null "
+        "when no price is set.",
+    )
+    cost_per_accepted: float | None = Field(default=None, description="cost / accepted.")
+    currency: str | None = Field(default=None, description="The prices' currency.")
 
 
 class Diversity(BaseModel):
@@ -165,7 +185,10 @@ class RunReport(BaseModel):
 
     run_id: int
     status: RunStatus
-    stop_reason: str | None = Field(description="Why a stop rule paused the run, if one did.")
+    stop_reason: str | None = Field(
+        description="Why a stop rule paused the run, or why it completed (target, "
+        "max_iterations or the budget reached), if it did."
+    )
     yield_: Yield = Field(
         serialization_alias="yield",
         validation_alias=YIELD_NAMES,

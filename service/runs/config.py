@@ -27,6 +27,7 @@ from generators.evol import EvolConfig
 from generators.multiturn import MultiturnConfig
 from service.errors import InvalidInput
 from service.reports.collapse import StopRules
+from service.runs.budgets import Budgets
 from service.settings import Settings
 from service.storable import StorableModel
 
@@ -58,7 +59,13 @@ class RunConfig(StorableModel):
         "(generators.backends.options): an unknown option or a value of the wrong type or "
         "size is a 422 naming it. Which of them a write key may set: service.runs.access.",
     )
-    target_tasks: int = Field(100, ge=1, le=1_000_000, description="Stop at this many accepted.")
+    target_tasks: int = Field(
+        100,
+        ge=1,
+        le=1_000_000,
+        description="Stop with exactly this many accepted; the extra accepted candidates of "
+        "the last batch are stored as rejected by rule over_target.",
+    )
     max_iterations: int | None = Field(None, ge=1, le=1_000_000)
     seed: int = Field(0, ge=0, le=2**31 - 1)
     method: Method = Field(
@@ -102,6 +109,10 @@ class RunConfig(StorableModel):
         description="Scorer -> lowest score kept; lower instances are rejected by score_gate "
         "when generated. Each gated scorer must be in scorers.",
     )
+    budgets: Budgets = Field(
+        default_factory=Budgets,
+        description="Token, wall-clock and money limits; the first reached stops the run.",
+    )
     policy_version: str = Field(POLICY_VERSION, max_length=50)
 
     @model_validator(mode="before")
@@ -128,6 +139,15 @@ class RunConfig(StorableModel):
         missing = sorted(set(self.score_gate) - set(self.scorers))
         if missing:
             raise ValueError(f"score_gate: {missing} not in scorers {self.scorers}")
+        return self
+
+    @model_validator(mode="after")
+    def _cost_budget_priced(self) -> RunConfig:
+        # A money limit with no price for the model would never stop the run.
+        if self.budgets.max_cost is not None and self.model not in self.budgets.prices:
+            raise ValueError(
+                f"budgets.max_cost needs budgets.prices[{self.model!r}] (the run's model)"
+            )
         return self
 
     def config_hash(self) -> str:

@@ -15,6 +15,7 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from filters.errors import FilterError
 from generators.backends.base import Backend
@@ -23,6 +24,7 @@ from service.errors import LeaseLost, ServiceError
 from service.export.build import build_version
 from service.heartbeat import heartbeat, owner_id
 from service.reports.collapse import check_stop_rules
+from service.runs.budgets import Usage, exhausted
 from service.runs.config import RunConfig
 from service.runs.pipeline import IterationOutcome, RunPipeline, make_run_backend, open_pipeline
 from service.settings import Settings
@@ -182,8 +184,8 @@ class Worker:
                 return
             done = self._finished(run, pipeline.config, idle)
             if done is not None:
-                status, why = done
-                self._release(run_id, status, why)
+                status, why, data = done
+                self._release(run_id, status, why, data)
                 return
             if self.stop_requested.is_set():
                 self._release(
@@ -224,13 +226,24 @@ class Worker:
         return True
 
     @staticmethod
-    def _finished(run: Run, config: RunConfig, idle: int) -> tuple[RunStatus, str] | None:
+    def _finished(
+        run: Run, config: RunConfig, idle: int
+    ) -> tuple[RunStatus, str, dict[str, Any]] | None:
+        """Whether the run stops before its next batch: (status, why, the event's data with
+        ``stop_reason``), checked in order target, max_iterations, budgets, idleness."""
         if run.accepted_count >= run.target_tasks:
-            return RunStatus.COMPLETED, f"target reached: {run.accepted_count} accepted"
+            why = f"target reached: {run.accepted_count} accepted"
+            return RunStatus.COMPLETED, why, {"stop_reason": "target_tasks"}
         if config.max_iterations is not None and run.iteration >= config.max_iterations:
-            return RunStatus.COMPLETED, f"max_iterations {config.max_iterations} reached"
+            why = f"max_iterations {config.max_iterations} reached"
+            return RunStatus.COMPLETED, why, {"stop_reason": "max_iterations"}
+        usage = Usage(run.prompt_tokens, run.completion_tokens, run.wall_seconds)
+        limit = exhausted(config.budgets, config.model, usage)
+        if limit is not None:
+            return RunStatus.COMPLETED, limit.message, {"stop_reason": limit.reason, **limit.data}
         if idle >= MAX_IDLE_ITERATIONS:
-            return RunStatus.FAILED, f"no task accepted in {idle} iterations in a row"
+            why = f"no task accepted in {idle} iterations in a row"
+            return RunStatus.FAILED, why, {"stop_reason": "idle"}
         return None
 
     def _heartbeat(self, run_id: int) -> contextlib.AbstractContextManager[None]:
@@ -247,10 +260,12 @@ class Worker:
 
         return heartbeat(renew, every_s=self.settings.heartbeat_seconds, name=f"run-{run_id}")
 
-    def _release(self, run_id: int, status: RunStatus | None, why: str) -> None:
+    def _release(
+        self, run_id: int, status: RunStatus | None, why: str, data: dict[str, Any] | None = None
+    ) -> None:
         with self.database.transaction() as session:
             release_lease(session, run_id=run_id, owner=self.owner, status=status)
-            add_event(session, run_id, status or "released", why)
+            add_event(session, run_id, status or "released", why, data)
         log.info("run %s: %s", run_id, why)
 
     def _fail(self, run_id: int, error: str) -> None:

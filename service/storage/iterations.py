@@ -43,6 +43,9 @@ class TaskToStore:
 
 T = TypeVar("T", bound=TaskToStore)
 
+# The run's exact target: accepted candidates beyond it are stored as rejected by this rule.
+OVER_TARGET_RULE = ("over_target", "1")  # (rule, version)
+
 
 @dataclass
 class IterationToStore(Generic[T]):
@@ -59,6 +62,24 @@ class IterationToStore(Generic[T]):
     @property
     def accepted(self) -> int:
         return sum(t.accepted for t in self.tasks)
+
+    def cap_accepted(self, room: int) -> int:
+        """Keep the first `room` accepted tasks (candidate order); the rest become rejections
+        by rule ``over_target``, their instances too, so a run stops with exactly its target.
+
+        Returns:
+            How many tasks were turned into ``over_target``.
+        """
+        rule, version = OVER_TARGET_RULE
+        over = [t for t in self.tasks if t.accepted][max(room, 0) :]
+        why = f"target reached: {max(room, 0)} more were needed in this batch"
+        for task in over:
+            task.verdict = Verdict(False, rule, version, reason=why)
+            task.instance_verdicts = [
+                Verdict(False, rule, version, reason=why) if v.accepted else v
+                for v in task.instance_verdicts
+            ]
+        return len(over)
 
 
 def _generation_row(rec: GenerationRecord, run_id: int, iteration: int) -> Generation:
@@ -116,9 +137,16 @@ def commit_iteration(
 ) -> list[tuple[int, T]]:
     """Store an iteration; returns (task id, pending task) pairs in candidate order.
 
+    The accepted tasks beyond the run's target become ``over_target`` rejections first
+    (:meth:`IterationOutcome.cap_accepted`), so the run ends with exactly ``target_tasks``.
+    ``run.accepted_count`` is the count at iteration ``outcome.iteration - 1``: the counter
+    only moves in :func:`advance_iteration`, whose guard on that iteration number fails if
+    another worker committed in between, so the room computed here is the room at commit.
+
     Raises:
         LeaseLost: another worker owns the run now; the caller rolls back.
     """
+    outcome.cap_accepted(run.target_tasks - run.accepted_count)
     result = outcome.result
     records = result.records
     accepted = outcome.accepted

@@ -62,6 +62,7 @@ class RunRows:
     # the run's semantic rule never ran (service.storage.embeddings.load_run_embeddings).
     embeddings: dict[int, np.ndarray] = field(default_factory=dict)
     embedding_model: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)  # the run's stored config (prices)
 
     def iteration_numbers(self) -> list[int]:
         """The iterations that stored a task or a generation call, ascending."""
@@ -81,6 +82,7 @@ class RunRows:
                     events=self.events,
                     embeddings=self.embeddings,
                     embedding_model=self.embedding_model,
+                    config=self.config,
                 )
             return parts[i]
 
@@ -95,7 +97,7 @@ class RunRows:
         return parts
 
 
-REPORT_EVENT_KINDS = ("stop_rule", "refusal_probe")
+REPORT_EVENT_KINDS = ("stop_rule", "refusal_probe", "completed")
 
 
 def read_run_rows(
@@ -122,6 +124,7 @@ def read_run_rows(
         status=run.status,
         seed_ids={str(i) for i, _ in seeds},
         seed_instructions=[t for _, t in seeds],
+        config=dict(run.config or {}),
     )
     rows.tasks = [
         TaskRow(r[0], r[1] or 0, r[2], r[3], r[4], r[5], (r[6], r[7], r[8]))

@@ -23,7 +23,7 @@ from service.statuses import TERMINAL_RUN_STATUSES, RunStatus
 from service.storage import leases
 from service.storage.db import changed_rows
 from service.storage.leases import expired_or_queued, lease_values
-from service.storage.models import Run, RunEvent, utcnow
+from service.storage.models import Generation, Run, RunEvent, utcnow
 from service.storage.pages import Row, columns_of, dicts_of, id_in, paged, read_page, where_equal
 
 
@@ -328,3 +328,57 @@ def recent_events(session: Session, run_id: int, limit: int = 20) -> list[RunEve
             .limit(limit)
         )
     )
+
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    """What an earlier run spent and yielded, from its own counters."""
+
+    id: int
+    config: dict[str, Any]
+    accepted: int
+    iterations: int
+    prompt_tokens: int
+    completion_tokens: int
+    wall_seconds: float
+    template_sha256: frozenset[str]  # of its generation calls
+
+
+def measured_runs(session: Session) -> list[MeasuredRun]:
+    """Bootstrap runs that accepted at least one task, oldest first, with the templates their
+    generation calls rendered (what :mod:`service.runs.estimate` matches on)."""
+    runs = session.execute(
+        select(
+            Run.id,
+            Run.config,
+            Run.accepted_count,
+            Run.iteration,
+            Run.prompt_tokens,
+            Run.completion_tokens,
+            Run.wall_seconds,
+        )
+        .where(Run.kind == "bootstrap", Run.accepted_count > 0)
+        .order_by(Run.id)
+    ).all()
+    templates: dict[int, set[str]] = {}
+    if runs:
+        for run_id, sha in session.execute(
+            select(Generation.run_id, Generation.template_sha256)
+            .where(Generation.run_id.in_([r[0] for r in runs]))
+            .distinct()
+        ):
+            if run_id is not None:  # the WHERE already says so; the column is nullable
+                templates.setdefault(run_id, set()).add(sha)
+    return [
+        MeasuredRun(
+            id=r[0],
+            config=dict(r[1] or {}),
+            accepted=r[2],
+            iterations=r[3],
+            prompt_tokens=r[4],
+            completion_tokens=r[5],
+            wall_seconds=r[6] or 0.0,
+            template_sha256=frozenset(templates.get(r[0], ())),
+        )
+        for r in runs
+    ]

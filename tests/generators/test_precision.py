@@ -50,3 +50,24 @@ def test_auto_on_a_gpu_and_explicit_choices(gpu_bf16: bool, dtype: str) -> None:
     assert resolve_dtype("auto", on_gpu=True, gpu_bf16=gpu_bf16) == dtype
     for explicit in ("float32", "bfloat16", "float16"):
         assert resolve_dtype(explicit, on_gpu=False) == explicit
+
+
+@pytest.mark.model
+def test_transformers_backend_device(embedded_model_dir: Path) -> None:
+    """`device="auto"` is the CPU where no CUDA device is visible (dtype auto picks for the CPU);
+    a CUDA device that is not there is a BackendError, not a crash later in generate."""
+    import torch
+
+    from generators.backends.transformers import TransformersBackend
+    from generators.errors import BackendError
+
+    if torch.cuda.is_available():
+        pytest.skip("this checks the CPU-only answers")
+    backend = TransformersBackend(embedded_model_dir, device="auto")
+    try:
+        assert backend.model_info.dtype == resolve_dtype("auto", on_gpu=False)
+        assert str(next(backend._model.parameters()).device) == "cpu"
+    finally:
+        backend.close()
+    with pytest.raises(BackendError, match="could not load"):
+        TransformersBackend(embedded_model_dir, device="cuda")

@@ -6,10 +6,13 @@ For tests of storage and reading: the replies are fixed, so one iteration gives 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from generators.backends.scripted import ScriptedBackend
 from service.cli import default_seed_path
 from service.runs.config import RunConfig
 from service.runs.pipeline import RunPipeline, open_pipeline
+from service.runs.worker import Worker
 from service.seed_files import parse_seed_file
 from service.settings import Settings
 from service.storage.db import Database
@@ -70,3 +73,46 @@ def scripted_pipeline(
         run = s.get(Run, run_id)
         assert run is not None
     return run, pipeline
+
+
+# Distinct tasks the heuristics and the ROUGE-L rule all accept (none near a seed or another).
+TOPICS = (
+    "Explain why leaves change colour in the autumn months.",
+    "Suggest a name for a bakery that sells only sourdough bread.",
+    "Summarize the main causes of inflation in a small economy.",
+    "Give three tips for staying focused while studying for exams.",
+    "Convert the temperature from Celsius to Fahrenheit and show the steps.",
+    "Describe how a bicycle gear system makes climbing hills easier.",
+    "Recommend a weekend itinerary for a first visit to Lisbon.",
+    "Write a polite email declining an invitation to a conference.",
+    "Classify the sentiment of a product review as positive or negative.",
+    "Compare the advantages of renting and buying a house.",
+    "Estimate how many litres of water a family uses in a week.",
+    "Outline the plot of a mystery novel set on a train.",
+)
+
+
+def batches(*sizes: int) -> Callable[[str], str]:
+    """A reply function whose k-th instruction completion lists `sizes[k]` new tasks."""
+    calls = iter(sizes)
+    start = 0
+
+    def batch_reply(prompt: str) -> str:
+        nonlocal start
+        if not prompt.startswith("Come up with a series of tasks"):
+            return reply(prompt)
+        n = next(calls, 0)
+        tasks = TOPICS[start : start + n]
+        start += n
+        return "\n".join(f"{i}. {t}" for i, t in enumerate(tasks, start=10))[3:] or " "
+
+    return batch_reply
+
+
+def worker(database: Database, replies: Callable[[str], str]) -> Worker:
+    """A worker whose backend answers from `replies` (e.g. :func:`batches`)."""
+    return Worker(
+        settings=Settings(),
+        database=database,
+        backend_factory=lambda _c, _s: ScriptedBackend(replies),
+    )

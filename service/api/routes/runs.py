@@ -18,6 +18,7 @@ from service.reports.compute import build_run_report
 from service.reports.schema import RunReport
 from service.runs.access import authorize_backend
 from service.runs.config import RunConfig, config_sha256
+from service.runs.estimate import RunEstimate, estimate_run
 from service.storage import runs as run_store
 from service.storage.db import Session
 from service.storage.keys import has_scope
@@ -37,7 +38,14 @@ def run_out(run: Run) -> RunOut:
     "",
     status_code=202,
     response_model=RunOut,
-    responses=error_responses(400, 404, 409, 413, 422),
+    responses={
+        200: {
+            "model": RunEstimate,
+            "description": "With dry_run=true: the run's expected tokens, time and cost from "
+            "the measured yield of earlier runs; nothing is stored.",
+        },
+        **error_responses(400, 404, 409, 413, 422),
+    },
 )
 def create(
     config: RunConfig,
@@ -45,9 +53,22 @@ def create(
     settings: SettingsDep,
     key: WriteKey,
     idempotency_key: IdempotencyKey = None,
+    dry_run: Annotated[
+        bool,
+        Query(
+            description="Estimate instead of queueing: tokens, seconds and cost from earlier "
+            "runs with the same model and templates (basis same_templates, then none, when "
+            "there are none); nothing is stored and no Idempotency-Key is claimed."
+        ),
+    ] = False,
 ) -> JSONResponse:
     """Queue a bootstrap run; a worker picks it up. Same Idempotency-Key, same answer."""
     authorize_backend(config, settings, is_admin=has_scope(key.scopes, "admin"))
+    if dry_run:
+        with database.sessions() as session:
+            get_seed_set(session, name=config.seed_set)  # the same 404 as a real run
+            estimate = estimate_run(session, config)
+        return JSONResponse(estimate.model_dump(mode="json"), status_code=200)
     body = config.model_dump(mode="json")
     request_hash = config_sha256(body)
 

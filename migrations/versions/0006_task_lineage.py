@@ -1,7 +1,7 @@
 """tasks: the parent task and the operation of an evolved task (Evol-Instruct lineage)
 
-Revision ID: 0009
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-30 21:00:00
 
 A run of method ``evol`` grows each task from a pool task by one operation (add constraints,
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
