@@ -21,10 +21,10 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
 from generators.bootstrap import stage_templates
 from service.runs.config import RunConfig
+from service.storage.db import Session
 from service.storage.runs import MeasuredRun, measured_runs
 
 Basis = Literal["same_model_and_templates", "same_templates", "none"]
