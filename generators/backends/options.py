@@ -42,6 +42,9 @@ class TransformersOptions(_Options):
     batch_size: int = Field(16, ge=1, le=1024, description="Prompts per forward pass.")
     dtype: OptionDtype = "auto"
     num_threads: int | None = Field(None, ge=1, le=4096, description="torch CPU threads.")
+    device: str = Field(
+        "cpu", pattern=r"^(cpu|auto|cuda(:[0-9]{1,3})?)$", description="cpu, cuda[:N] or auto."
+    )
 
 
 class VllmOptions(_Options):

@@ -54,8 +54,9 @@ def reply(prompt: str) -> str | Completion:
     if kind == "DUP":
         return "Describe the water cycle for a ten year old, in three short paragraphs."
     n = next(_CALLS)
-    if kind in ("REFUSE", "STUB", "GOOD"):  # ROUGE-L 2/3 between two of a kind: kept
-        return f"{kind} case {n}: list {n + 1} facts about the number {7 * n}"
+    if kind in ("REFUSE", "STUB", "GOOD"):  # ROUGE-L 0.7 between two of a kind: kept
+        # (no "<word> <n>:" at the start: that is a list-number label, rejected as such)
+        return f"{kind} case list {n + 1} facts about the number {7 * n} {n}"
     shuffled = sorted(parent.split(), key=lambda w: zlib.crc32(f"{n}:{w}".encode()))
     return f"Case {n} {n + 7919}: {' '.join(shuffled)}"
 
