@@ -13,7 +13,7 @@ from generators.evol import EvolConfig
 from generators.types import SamplingParams
 from service.reports.compute import build_run_report
 from service.runs.config import RunConfig
-from service.runs.pipeline import make_run_backend, open_pipeline
+from service.runs.pipeline import RunPipeline, make_run_backend, open_pipeline
 from service.settings import Settings
 from service.storage.db import Database
 from service.storage.evolution import depth_histogram, lineage_depth
@@ -32,6 +32,19 @@ def sqlite_db(sqlite_template: Path, tmp_path: Path) -> Database:
     return Database(f"sqlite:///{path}")
 
 
+def _claimed_pipeline(db: Database, config: RunConfig) -> tuple[int, Run, RunPipeline]:
+    """A run of `config` claimed as a worker would, its row, and its pipeline on the real model."""
+    run_id = claimed_run(db, config)
+    settings = Settings(model_cache_dir=MODEL_CACHE)
+    pipeline = open_pipeline(
+        db, run_id, settings=settings, backend_for=lambda c: make_run_backend(c, settings)
+    )
+    with db.sessions() as s:
+        run = s.get(Run, run_id)
+        assert run is not None
+    return run_id, run, pipeline
+
+
 @pytest.mark.timeout(1800)  # minutes alone; far more on a CPU shared by parallel jobs
 def test_evol_run_on_the_embedded_model(sqlite_db: Database, embedded_model_dir: Path) -> None:
     config = RunConfig(
@@ -46,14 +59,7 @@ def test_evol_run_on_the_embedded_model(sqlite_db: Database, embedded_model_dir:
             answer_sampling=SamplingParams(temperature=0.0, top_p=1.0, max_tokens=48),
         ),
     )
-    run_id = claimed_run(sqlite_db, config)
-    settings = Settings(model_cache_dir=MODEL_CACHE)
-    pipeline = open_pipeline(
-        sqlite_db, run_id, settings=settings, backend_for=lambda c: make_run_backend(c, settings)
-    )
-    with sqlite_db.sessions() as s:
-        run = s.get(Run, run_id)
-        assert run is not None
+    run_id, run, pipeline = _claimed_pipeline(sqlite_db, config)
     for n in (1,):  # lineages deepen over iterations: tests/service/test_evol_pipeline.py
         outcome = pipeline.step(n)
         with sqlite_db.transaction() as s:
@@ -153,14 +159,7 @@ def test_multiturn_run_on_the_embedded_model(sqlite_db: Database, embedded_model
             answer_sampling=SamplingParams(temperature=0.0, top_p=1.0, max_tokens=64),
         ),
     )
-    run_id = claimed_run(sqlite_db, config)
-    settings = Settings(model_cache_dir=MODEL_CACHE)
-    pipeline = open_pipeline(
-        sqlite_db, run_id, settings=settings, backend_for=lambda c: make_run_backend(c, settings)
-    )
-    with sqlite_db.sessions() as s:
-        run = s.get(Run, run_id)
-        assert run is not None
+    run_id, run, pipeline = _claimed_pipeline(sqlite_db, config)
     outcome = pipeline.step(1)
     with sqlite_db.transaction() as s:
         commit_iteration(s, run=run, owner="me", lease_seconds=60, outcome=outcome)
