@@ -111,6 +111,19 @@ def database(db_url: str) -> Iterator[object]:
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# TRL trainer arguments for a two-step smoke run on the CPU (SFT and DPO tests alike).
+TRL_SMOKE_ARGS: dict[str, object] = {
+    "per_device_train_batch_size": 2,
+    "max_steps": 2,
+    "logging_steps": 1,
+    "save_strategy": "no",
+    "report_to": "none",
+    "use_cpu": True,
+    "dataloader_num_workers": 0,
+    "disable_tqdm": True,
+    "seed": 0,
+}
 MODEL_CACHE = Path(
     os.environ.get("INSTRUCTFORGE_MODEL_CACHE_DIR", REPO_ROOT / "data" / "model-cache")
 )

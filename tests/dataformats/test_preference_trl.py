@@ -9,6 +9,7 @@ import pytest
 
 from dataformats.jsonl import write_jsonl
 from dataformats.preference import preference_record
+from tests.conftest import TRL_SMOKE_ARGS
 
 PAIRS = [
     ("Name a fruit.", "An apple is a fruit.", "I cannot say."),
@@ -64,15 +65,7 @@ def test_trl_dpo_trainer_trains_on_the_rows(
         output_dir=str(tmp_path / "out"),
         beta=0.1,
         max_length=96,
-        per_device_train_batch_size=2,
-        max_steps=2,
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        use_cpu=True,
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-        seed=0,
+        **TRL_SMOKE_ARGS,
     )
     trainer = DPOTrainer(
         model=model, args=args, train_dataset=data["train"], processing_class=tokenizer

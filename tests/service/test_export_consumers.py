@@ -14,6 +14,7 @@ import yaml
 
 from service.export import ExportSpec, VersionInfo, create_version
 from service.storage.db import Database
+from tests.conftest import TRL_SMOKE_ARGS
 from tests.service.test_export import DATA_FILES, import_seeds, read_jsonl
 
 Exporter = Callable[[ExportSpec], VersionInfo]
@@ -160,15 +161,7 @@ def test_trl_sft_trainer_takes_the_messages_config_with_assistant_only_loss(
         output_dir=str(tmp_path / "out"),
         assistant_only_loss=True,
         max_length=max_length,
-        per_device_train_batch_size=2,
-        max_steps=2,
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        use_cpu=True,
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-        seed=0,
+        **TRL_SMOKE_ARGS,
     )
     rows = data["train"].select(range(24))  # enough shapes; the CPU is shared
     trainer = SFTTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer)
