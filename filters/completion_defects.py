@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from filters.word_ends import end_rate, is_cut_word, last_word
+
 # The instance prompt's own field labels (generators/templates: "Task:", "Input:", "Output:",
 # "Example 1"). "Answer:", "Response:" and an unnumbered "Example:" are not in the prompt and
 # head lines of real answers (a question-answer pair, an idiom's example sentence), so they
@@ -46,6 +48,17 @@ _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+•][ \t]*|\d{1,3}[.)][ \t]+)([^\W\d_].*
 _INNER_END = re.compile(r"(?<=[^\W\d_])[.!?。！？](?=\s+\S)")
 # A line of a list, a table or code: such outputs end without a full stop when complete.
 _ITEM_LINE = re.compile(r"^(?:[ \t]+\S|[ \t]*(?:[-*+•–]|\d{1,3}[.)-]|[a-z][.)])[ \t]|.*\|)")
+# End rates (filters.word_ends) of words that finish answers: "data" 0.12, "people" 0.09,
+# "translation" 0.17; a word below RARE_END ("get" 0.010, "we" 0.0009) all but never ends one.
+# Between them a doubtful end's factor is scaled from END_FLOOR up to 1 (scorer v5, tuned on
+# bench/quality.py's two dev splits only). Bare list items and short lines are not scaled: real
+# ones end on "well" (0.05) or "green" (0.05) and would fall below a score gate.
+RARE_END = 0.015
+FULL_END = 0.25
+END_FLOOR = 0.4
+# Answers of this many words or fewer are labels ("No", "C. Rupee"), which end anywhere; the
+# graded penalty spares them (a one-word answer escapes the rare-end rule too).
+_LABEL_WORDS = 2
 
 
 def residue_factor(output: str) -> tuple[float, str]:
@@ -85,7 +98,12 @@ def truncation_factor(output: str) -> tuple[float, str]:
         the text's other sentences or lines close theirs (a letter's sign-off after
         ``Sincerely,`` excepted); 0.7 when its last line is prose of 6 or more words ending
         without punctuation; else 1.0. Otherwise list items, table rows and code lines may
-        end bare; so may short answers (labels, numbers, names).
+        end bare; so may short answers (labels, numbers, names). A text ending on a letter is
+        then judged by its last word (:mod:`filters.word_ends`, scorer v5): 0.1 when the word
+        is cut (rare, and the start of a frequent word: ``"Prepare pa"``) or, in an output
+        of 2 words or more, when it almost never ends a sentence (end rate under 0.015:
+        ``"7. Get"``); a factor already under 1, past 2 words, is multiplied by 0.4 to 1 as
+        the word's end rate rises from 0.015 to 0.25 (a bare list item keeps its 1.0).
     """
     text = output.rstrip()
     if not text:
@@ -110,6 +128,26 @@ def truncation_factor(output: str) -> tuple[float, str]:
         return 0.3, broken
     if last in _CLOSED or not last.isalnum():
         return 1.0, ""
+    word = last_word(text)
+    if word is not None and is_cut_word(word):
+        return 0.1, f"ends inside a word: {word!r} begins frequent words but is none"
+    factor, evidence = _unpunctuated_end(text, lines, last_line, words)
+    rate = None if word is None else end_rate(word)
+    n_words = len(text.split())
+    if rate is None or n_words == 1:
+        return factor, evidence
+    if rate < RARE_END:
+        return 0.1, f"ends on {word!r}, which ends {rate:.1%} of its uses in the reference"
+    if rate < FULL_END and n_words > _LABEL_WORDS and factor < 1.0:
+        scaled = factor * (END_FLOOR + (1.0 - END_FLOOR) * rate / FULL_END)
+        return scaled, f"{evidence}; ends on {word!r} (ends {rate:.1%} of its uses)".lstrip("; ")
+    return factor, evidence
+
+
+def _unpunctuated_end(
+    text: str, lines: list[str], last_line: str, words: list[str]
+) -> tuple[float, str]:
+    """The factor of a text ending on a letter or digit, by its shape alone (scorer v4)."""
     if _is_sign_off(lines):
         return 1.0, ""
     earlier = _closed_share(text[: len(text) - len(last_line)], last_line)

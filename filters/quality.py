@@ -37,7 +37,9 @@ SCORER_NAME = "heuristic_quality"
 # 4: prompt residue counts only the prompt's own labels ("Answer:" heads real answers); truncation
 # also by open brackets and code fences, operator ends and broken list or table shapes, and by
 # finish_reason "length".
-SCORER_VERSION = "4"
+# 5: truncation also by the last word (filters.word_ends table v1): a word cut inside, a word
+# that almost never ends a sentence, and a graded penalty by how often the word ends one.
+SCORER_VERSION = "5"
 WEIGHTS = {
     "length": 0.15,
     "lexical_diversity": 0.15,

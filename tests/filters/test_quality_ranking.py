@@ -42,6 +42,11 @@ def value(output: str, inp: str = "", instruction: str = INSTR) -> float:
         ("Name a capital and its country.", "", "Paris (France), on the Seine [river]."),
         ("List four fruits.", "", "- Apple: red\n- Banana: yellow\n- Plum: purple\n- Kiwi: green"),
         ("Write a code block.", "", "```python\nprint('hi')\n```"),
+        # Bare endings on words that end sentences, list items and lines (scorer v5).
+        ("Name three foods.", "", "Bread, cheese and olives"),
+        ("List four chores.", "", "- Wash the dishes\n- Do the laundry\n- Feed the cat"),
+        ("Who painted it?", "", "Leonardo da Vinci"),
+        ("Name the author.", "", "Haruki Murakami"),
     ],
 )
 def test_real_answers_score_high(instruction: str, inp: str, output: str) -> None:
@@ -101,6 +106,16 @@ def test_list_number_residue_scores_below_real(output: str) -> None:
         "- Airfare: $400\n- Lodging: $800\n- Car rental: $200\n- Food: $400\n- Activ",
         "1. Eat vegetables.\n2. Walk daily.\n3. Sleep well.\n4. Drink water.\n5. Stretch",
         "Country | Continent | People\nChina | Asia | 1.4 billion\nIndia | Asia | 1.4 bn\nUS | No",
+        # Siblings for scorer v5: cut inside a word, on a word sentences never end with, or on
+        # one they seldom end with, in prose, lists and other languages' neighbours.
+        "- Plan a menu\n- Prepare decorations\n- Prepare pa",
+        "When my girlfriend is angry, I ne",
+        "We develop a new topological complexity measure for deep neu",
+        "1. Meditate\n2. Laugh more\n3. Connect with others\n4. Get",
+        "Most people feel better after they get",
+        "Yes, the given",
+        "In a shallow bowl, combine the butter and the sauce, then we",
+        "The social stereotype of lawyers is that they are intelligent",
     ],
 )
 def test_truncated_outputs_score_below_real(output: str) -> None:
