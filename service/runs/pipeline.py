@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -83,25 +84,33 @@ def open_pipeline(
         seed_tasks=seeds,
         machine_tasks=machine,
         semantic=make_semantic_index(
-            config, database, [(int(key), text) for key, text, _ in index_items]
+            config,
+            database,
+            [(int(key), text) for key, text, _ in index_items],
+            model_cache_dir=settings.model_cache_dir,
         ),
     )
 
 
 def make_semantic_index(
-    config: RunConfig, database: Database, pool: list[tuple[int, str]]
+    config: RunConfig,
+    database: Database,
+    pool: list[tuple[int, str]],
+    *,
+    model_cache_dir: Path | None = None,
 ) -> SemanticDuplicateIndex | None:
     """The embedding rule's index over the pool, or None when the run does not enable it.
 
     Vectors stored under the encoder's model id are read back; only pool tasks without one
     are embedded (the first claim of a seed set, tasks stored before migration 0006), and
-    those are stored for the next claim.
+    those are stored for the next claim. ``model_cache_dir`` holds a prepared static encoder
+    (``all-MiniLM-L6-v2-static``), when the run's rule uses one.
     """
     if not config.semantic_duplicates.enabled:
         return None
     from filters.embeddings import load_encoder
 
-    encoder = load_encoder(config.semantic_duplicates.model)
+    encoder = load_encoder(config.semantic_duplicates.model, cache_dir=model_cache_dir)
     index = SemanticDuplicateIndex.from_config(config.semantic_duplicates, encoder)
     with database.sessions() as session:
         stored = load_task_embeddings(session, encoder.model_id, [tid for tid, _ in pool])

@@ -122,7 +122,7 @@ def test_bad_input_raises(encoder: SentenceEncoder) -> None:
 
 def test_config_defaults_off_and_validates() -> None:
     config = SemanticDuplicateConfig()
-    assert config.enabled is False and config.threshold == 0.8 and config.index == "hnsw"
+    assert config.enabled is False and config.threshold is None and config.index == "hnsw"
     for bad in ({"threshold": 1.5}, {"index": "ivf"}, {"ef_search": 0}, {"unknown": 1}):
         with pytest.raises(ValidationError):
             SemanticDuplicateConfig(**bad)

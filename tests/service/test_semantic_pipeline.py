@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
-from filters.embeddings import SentenceEncoder
+from filters.embeddings import (
+    STATIC_MODEL,
+    SentenceEncoder,
+    prepare_static_encoder,
+    static_encoder_dir,
+)
 from generators.backends.scripted import ScriptedBackend
 from generators.types import Candidate
+from service.cli import app
 from service.runs import pipeline as pipeline_module
 from service.runs.config import RunConfig
 from service.runs.pipeline import open_pipeline
-from service.settings import Settings
+from service.settings import Settings, get_settings
 from service.storage.db import Database
 from service.storage.embeddings import load_task_embeddings, store_task_embeddings
 from service.storage.iterations import commit_iteration
 from service.storage.models import Task
+from tests.conftest import MODEL_CACHE
 from tests.service.scripted_run import claimed_run, queued_run, reply, scripted_pipeline
 from tests.service.test_run_config import SpyStages
 
@@ -130,3 +139,60 @@ def test_stored_embeddings_round_trip_and_ignore_a_second_insert(database: Datab
         other = load_task_embeddings(s, "m@2/e1", seed_ids)
         np.testing.assert_array_equal(other[seed_ids[0]], vector * 2)
         assert load_task_embeddings(s, "m@1/e1", []) == {}
+
+
+# For the static encoder: a reordering ROUGE-L lets through (0.5) that it rejects (cosine
+# 0.919 > its 0.9), while the looser rewording above stays under its threshold (0.695).
+REORDERED = "Someone struggles to fall asleep; suggest three practical tips."
+
+
+class StaticStages(SpyStages):
+    """A reordered seed, a reworded seed and a new task, one instance each."""
+
+    def instructions(self, seed_tasks: Any, machine_tasks: Any) -> list[Candidate]:
+        return [Candidate(REORDERED, "g1"), Candidate(PARAPHRASE, "g1"), Candidate(DISTINCT, "g1")]
+
+
+def test_a_run_can_use_the_static_encoder_with_its_own_threshold(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    prepare_static_encoder(MODEL_CACHE)  # distilled once (about 2 CPU minutes), then cached
+    config = RunConfig.model_validate(
+        {"seed_set": "default", "semantic_duplicates": {"enabled": True, "model": STATIC_MODEL}}
+    )
+    run_id = queued_run(database, config)
+    pipeline = open_pipeline(
+        database,
+        run_id,
+        settings=Settings(model_cache_dir=MODEL_CACHE),
+        backend_for=lambda _: ScriptedBackend(reply),
+    )
+    monkeypatch.setattr(pipeline_module, "Iteration", StaticStages)
+    assert pipeline.semantic is not None and pipeline.semantic.threshold == 0.9
+    outcome = pipeline.step(1)
+    reordered, reworded, distinct = outcome.tasks
+    assert outcome.embedding_model is not None
+    assert outcome.embedding_model.startswith(f"{STATIC_MODEL}@d")
+    assert not reordered.accepted and reordered.verdict.rule == "semantic_duplicate"
+    seed = next(t for t in pipeline.seed_tasks if t.instruction == SEED)
+    assert reordered.verdict.nearest_id == seed.id
+    assert reordered.verdict.similarity == pytest.approx(0.919, abs=2e-3)
+    assert reworded.accepted and distinct.accepted  # the static encoder's lower recall
+
+
+def test_model_prepare_distils_the_static_encoder_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("INSTRUCTFORGE_MODEL_CACHE_DIR", str(MODEL_CACHE))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    get_settings.cache_clear()
+    try:
+        plain = CliRunner().invoke(app, ["model", "prepare"])
+        asked = CliRunner().invoke(app, ["model", "prepare", "--static-encoder"])
+    finally:
+        get_settings.cache_clear()
+    assert plain.exit_code == 0 and "static encoder" not in plain.output
+    assert asked.exit_code == 0, asked.output
+    assert "static encoder ready" in asked.output
+    assert static_encoder_dir(MODEL_CACHE).name in asked.output.replace("\n", "")
