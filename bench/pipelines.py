@@ -343,7 +343,13 @@ def _distilabel_chunk(url: str, inputs: list[str], cache: Path) -> tuple[list[di
     from distilabel.models import OpenAILLM
     from distilabel.pipeline import Pipeline
     from distilabel.steps import ExpandColumns, LoadDataFromDicts, MinHashDedup
+    from distilabel.steps.filtering import _datasketch
     from distilabel.steps.tasks import SelfInstruct, TextGeneration
+
+    # distilabel 1.5.3 subclasses datasketch's MinHashLSH with its own __init__, which predates
+    # datasketch 2.0's `_require_bytes_keys`; 2.0 sets it False for in-memory ("dict") storage,
+    # the storage used here. Without it every insert raises AttributeError.
+    _datasketch.MinHashLSH._require_bytes_keys = False
 
     def llm(max_tokens: int, temperature: float) -> OpenAILLM:
         return OpenAILLM(
@@ -422,6 +428,8 @@ ALPACA_BLACKLIST = (
     "image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps",
     "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram",
 )  # fmt: skip
+# The original's decoding: 3072 new tokens, stop before item 20 (so at most 16 new tasks).
+ALPACA_MAX_TOKENS = 3072
 ALPACA_FIELDS = re.compile(r"\d+\s*\.\s*(Instruction|Input|Output):")
 
 
@@ -494,8 +502,8 @@ def race_alpaca(url: str, target: int, max_seconds: float) -> dict[str, Any]:
             reply = client.post(
                 f"{url}/v1/completions",
                 json={
-                    "model": SERVED, "prompt": prompts, "max_tokens": 3072, "temperature": 1.0,
-                    "top_p": 1.0, "stop": ["\n20", "20.", "20."], "n": 1,
+                    "model": SERVED, "prompt": prompts, "max_tokens": ALPACA_MAX_TOKENS,
+                    "temperature": 1.0, "top_p": 1.0, "stop": ["\n20", "20.", "20."], "n": 1,
                 },
             ).raise_for_status().json()  # fmt: skip
             new: list[dict[str, str]] = []
