@@ -21,9 +21,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import random
 import statistics
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +37,15 @@ from bench.result_file import goal, write_result
 from bench.service import (
     alpaca_instructions,
     api_server,
-    bulk_tasks,
     pg_database,
     seed_and_runs,
     sqlite_database,
 )
 from service.demo import free_port
+from service.storage.bulk import analyze, insert_rows, next_id, recount_runs
 from service.storage.db import Database
 from service.storage.keys import create_api_key
+from service.storage.models import Instance, Score, Task
 from service.storage.pages import encode_cursor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,18 +63,114 @@ def texts(n: int) -> list[str]:
     ]
 
 
+# Rejections as a run records them: (rule, version, share of rejected tasks). The near
+# duplicates point at an earlier accepted task with their ROUGE-L similarity.
+REJECTIONS = (
+    ("near_duplicate", "3", 0.55),
+    ("semantic_duplicate", "1", 0.10),
+    ("instruction_length", "2", 0.12),
+    ("unsuitable_keyword", "1", 0.08),
+    ("starts_with_punctuation", "1", 0.05),
+    ("score_gate", "heuristic_quality@4", 0.10),
+)
+REJECTED_SHARE = 0.35
+REASONS = {
+    "semantic_duplicate": "cosine 0.91 with an accepted task",
+    "instruction_length": "3 words, fewer than 4",
+    "unsuitable_keyword": "mentions 'image'",
+    "starts_with_punctuation": "starts with '-'",
+    "score_gate": "heuristic_quality 0.12 < 0.3",
+}
+
+
+def run_rows(
+    first_id: int, first_instance: int, seed_set_id: int, run_ids: list[int], n_tasks: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Tasks, instances and scores as the worker stores them for `n_tasks` tasks spread over
+    `run_ids`, in id order from `first_id` (deterministic: random.Random(0))."""
+    rng = random.Random(0)
+    rules = [r[:2] for r in REJECTIONS]
+    weights = [r[2] for r in REJECTIONS]
+    tasks, instances, scores = [], [], []
+    accepted: list[int] = []
+    instance_id = first_instance
+    now = datetime.now(UTC)
+    for i, text in enumerate(texts(n_tasks)):
+        task_id = first_id + i
+        rejected = bool(accepted) and rng.random() < REJECTED_SHARE
+        rule, version = rng.choices(rules, weights)[0] if rejected else (None, None)
+        nearest = rng.choice(accepted[-5000:]) if rule == "near_duplicate" else None
+        similarity = round(rng.uniform(0.7, 0.98), 4) if nearest else None
+        tasks.append(
+            {
+                "id": task_id,
+                "origin": "machine",
+                "seed_set_id": seed_set_id,
+                "run_id": run_ids[i % len(run_ids)],
+                "iteration": 1 + i // (8 * len(run_ids)),
+                "instruction": text,
+                "is_classification": rng.random() < 0.25,
+                "status": "rejected" if rejected else "accepted",
+                "reject_rule": rule,
+                "reject_rule_version": version,
+                "reject_reason": (
+                    f"ROUGE-L {similarity} with task {nearest}" if nearest else REASONS.get(rule or "")
+                ),
+                "nearest_task_id": nearest,
+                "similarity": similarity,
+                "created_at": now,
+            }
+        )
+        if not rejected:
+            accepted.append(task_id)
+        for idx in range(1 if rejected else rng.randint(1, 3)):
+            instances.append(
+                {
+                    "id": instance_id,
+                    "task_id": task_id,
+                    "idx": idx,
+                    "input": "" if rng.random() < 0.6 else f"Input {idx} of task {task_id}.",
+                    "output": f"An answer to task {task_id}, instance {idx}.",
+                    "status": "accepted",
+                }
+            )
+            if idx == 0:
+                for scorer, version in (("heuristic_quality", "4"), ("refusal", "2")):
+                    scores.append(
+                        {
+                            "task_id": task_id,
+                            "instance_id": instance_id,
+                            "scorer": scorer,
+                            "scorer_version": version,
+                            "value": round(rng.random(), 4),
+                            "details": {},
+                            "created_at": now,
+                        }
+                    )
+            instance_id += 1
+    return tasks, instances, scores
+
+
 def populate(url: str, n_tasks: int) -> tuple[str, int]:
-    """Tasks and a read key; returns (key, first task id)."""
+    """A finished history of `n_tasks` machine tasks over 10 runs, bulk loaded through
+    service.storage.bulk, and a read key; returns (key, first task id)."""
     db = Database(url)
     try:
         seed_set_id, run_ids = seed_and_runs(db, 10, {"seed_set": "si"})
-        ids = bulk_tasks(db, seed_set_id=seed_set_id, run_ids=run_ids, texts=texts(n_tasks))
+        with db.engine.begin() as conn:
+            first = next_id(conn, Task)
+            tasks, instances, scores = run_rows(
+                first, next_id(conn, Instance), seed_set_id, run_ids, n_tasks
+            )
+            insert_rows(conn, Task, tasks)
+            insert_rows(conn, Instance, instances)
+            insert_rows(conn, Score, scores)
+            recount_runs(conn, run_ids)
         with db.transaction() as s:
             _, key = create_api_key(s, name="bench", scopes=["read"])
         with db.engine.connect() as conn:
-            command = "VACUUM ANALYZE" if db.engine.dialect.name == "postgresql" else "ANALYZE"
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(command)
-        return key, ids[0]
+            analyze(conn)
+        return key, first
     finally:
         db.dispose()
 
