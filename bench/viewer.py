@@ -114,7 +114,9 @@ def run_rows(
                 "reject_rule": rule,
                 "reject_rule_version": version,
                 "reject_reason": (
-                    f"ROUGE-L {similarity} with task {nearest}" if nearest else REASONS.get(rule or "")
+                    f"ROUGE-L {similarity} with task {nearest}"
+                    if nearest
+                    else REASONS.get(rule or "")
                 ),
                 "nearest_task_id": nearest,
                 "similarity": similarity,
