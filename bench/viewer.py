@@ -1,8 +1,10 @@
 """The viewer's tasks table at 100k tasks: time to first byte and to a rendered page.
 
-A database of 100,000 machine tasks (Alpaca instructions, one instance and two scores each, a
-third rejected as near-duplicates; bench/service.py's loader) is served by `instructforge
-serve` (one process). For each tasks-table view (first page, filters, full-text search that
+A database of 100,000 machine tasks over 10 runs, as runs leave them (Alpaca instructions;
+1-3 instances and two scores each; 35% rejected by six rules, the near duplicates pointing at
+an earlier accepted task with similarity and reason; run counters recounted), bulk loaded
+through service.storage.bulk (COPY on PostgreSQL) on a migrated database (search index
+included), is served by `instructforge serve` (one process). For each tasks-table view (first page, filters, full-text search that
 finds or finds nothing, a deep cursor page, a score range) this measures:
 
 * `ttfb_ms`: request sent to the first byte of the answer, over HTTP (httpx, the session
