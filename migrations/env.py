@@ -7,6 +7,7 @@ from sqlalchemy import Connection
 
 from service.storage.db import make_engine
 from service.storage.models import Base
+from service.storage.search import include_in_comparison
 
 config = context.config
 target_metadata = Base.metadata
@@ -27,6 +28,7 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_in_comparison,
     )
 
 

@@ -51,7 +51,10 @@ class TaskQuery(PageQuery):
         None,
         min_length=1,
         max_length=200,
-        description="Only tasks whose instruction contains this text (case-insensitive).",
+        description=(
+            "Only tasks whose instruction contains this text: a case-insensitive substring in "
+            "any script, every character literal (`%` and `_` too); read from a search index."
+        ),
     )
 
 

@@ -38,6 +38,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 from sqlalchemy.util import greenlet_spawn
 
 from service.errors import DatabaseUnavailable
+from service.storage.search import register_sqlite_functions
 
 T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_S = 30  # wait out a writer's lock rather than fail
@@ -68,6 +69,7 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
         cur.close()
+        register_sqlite_functions(dbapi_conn)
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -112,7 +114,11 @@ def make_async_engine(url: str, *, connections: int) -> AsyncEngine:
         options["poolclass"] = AsyncAdaptedQueuePool
     elif sa_url.get_backend_name() == "postgresql":
         sa_url = sa_url.set(drivername="postgresql+psycopg")
-    return create_async_engine(sa_url, **options)
+    engine = create_async_engine(sa_url, **options)
+    if engine.dialect.name == "sqlite":
+        # A short instruction search calls it (service.storage.search).
+        event.listen(engine.sync_engine, "connect", lambda conn, _: register_sqlite_functions(conn))
+    return engine
 
 
 class AsyncEngines:

@@ -32,6 +32,7 @@ from sqlalchemy.sql.selectable import ScalarSelect
 from service.errors import InvalidInput, NotFound
 from service.storage.models import Generation, Instance, ParseFailure, Score, Task
 from service.storage.pages import Row, columns_of, dicts_of, id_in, paged, read_page, where_equal
+from service.storage.search import instruction_contains, search_kind, search_values
 
 GENERATION_IDS = ("generation_id", "classification_generation_id", "instances_generation_id")
 
@@ -41,7 +42,7 @@ def _task_page(
     columns: tuple[str, ...],
     equal: tuple[str, ...],
     score_bounds: tuple[bool, bool],
-    contains: bool,
+    search: str | None,
     after: bool,
 ) -> Select[Any]:
     stmt = where_equal(select(*columns_of(Task, columns)), Task, equal)
@@ -53,16 +54,9 @@ def _task_page(
         if high:
             score.append(Score.value <= bindparam("max_score"))
         stmt = stmt.where(exists().where(*score))
-    if contains:
-        # ILIKE on PostgreSQL, lower() LIKE lower() on SQLite: case-insensitive substring.
-        stmt = stmt.where(Task.instruction.ilike(bindparam("contains"), escape="\\"))
+    if search is not None:
+        stmt = stmt.where(instruction_contains(search, Task.instruction, Task.id))
     return paged(stmt, Task.id, after)
-
-
-def like_pattern(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere, its own `%`, `_` and backslashes literal."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def read_tasks(
@@ -84,7 +78,8 @@ def read_tasks(
         max_score: (scorer, value): ... at most `value` (with `min_score`, the same scorer
             and the same score row: a range).
         contains: only tasks whose instruction contains this text, ignoring case (a
-            substring, not words: it finds text in any script, spaces or none).
+            substring, not words: it finds text in any script, spaces or none; every
+            character literal), looked up in the search index (`service.storage.search`).
 
     Raises:
         InvalidInput: a cursor this API did not hand out, or two scorers for one range.
@@ -96,13 +91,15 @@ def read_tasks(
         if min_score is not None and min_score[0] != max_score[0]:
             raise InvalidInput("min_score and max_score compare one scorer's score")
         values["scorer"], values["max_score"] = max_score
+    search = None
     if contains:
-        values["contains"] = like_pattern(contains)
+        search = search_kind(contains, conn.dialect.name)
+        values.update(search_values(contains, search))
     stmt = _task_page(
         columns,
         tuple(equal),
         (min_score is not None, max_score is not None),
-        bool(contains),
+        search,
         cursor is not None,
     )
     return read_page(conn, stmt, values, cursor, limit)

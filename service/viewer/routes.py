@@ -266,10 +266,16 @@ async def run_page(
     request: Request, run_id: int, engine: ReadEngine, database: DatabaseDep, viewer: ViewerDep
 ) -> HTMLResponse:
     live = await _run_live(engine, database, run_id)
+    report = await _report(database, run_id)
+    return render(request, "run.html", viewer, **live, **report)
+
+
+async def _report(database: Any, run_id: int) -> dict[str, Any]:
+    """The run's quality report and its charts, as the report section renders them."""
     report = (await read(database, lambda s: build_run_report(s, run_id))).model_dump(
         mode="json", by_alias=True
     )
-    return render(request, "run.html", viewer, **live, report=report, charts=report_charts(report))
+    return {"report": report, "charts": report_charts(report)}
 
 
 _RADAR = (
@@ -323,6 +329,18 @@ async def run_live(
 ) -> HTMLResponse:
     """The run page's progress, status, actions and events: polled while the run is live."""
     return render(request, "_run_live.html", viewer, **await _run_live(engine, database, run_id))
+
+
+@router.get("/runs/{run_id}/report", response_class=HTMLResponse)
+async def run_report(
+    request: Request, run_id: int, engine: ReadEngine, database: DatabaseDep, viewer: ViewerDep
+) -> HTMLResponse:
+    """The run page's quality report: polled while the run is live (less often than the
+    progress: it reads every task of the run)."""
+    run = _document(await reads.run(engine, run_id))
+    live = run["status"] not in TERMINAL_RUN_STATUSES
+    report = await _report(database, run_id)
+    return render(request, "_run_report.html", viewer, run=run, live=live, **report)
 
 
 @router.post("/runs/{run_id}/{action}")

@@ -146,6 +146,7 @@ def test_live_run_progress_then_pause_and_resume(
         page.goto(f"{site.url}/ui/runs/{run_id}")
         assert page.inner_text("#run-status").strip() == "queued"
         before = _figure(page, "#run-generated")
+        report_before = page.inner_text("#report-yield")
 
         def wait_for(done: Callable[[], bool], what: str, seconds: float) -> None:
             # The page polls (htmx): no reload here, only the live section swapping itself.
@@ -160,6 +161,10 @@ def test_live_run_progress_then_pause_and_resume(
         beat = page.inner_text("#run-heartbeat")
         wait_for(lambda: page.inner_text("#run-heartbeat") != beat, "a heartbeat", 60)
         wait_for(lambda: _figure(page, "#run-generated") > before, "generated", 780)
+        # The report section polls too (every 5 s): the committed iteration shows there.
+        wait_for(
+            lambda: page.inner_text("#report-yield") != report_before, "the report's update", 15
+        )
         shot(page, "run-live")
         page.goto(f"{site.url}/ui/runs")
         shot(page, "runs")

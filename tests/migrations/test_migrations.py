@@ -11,7 +11,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
 from service.storage import migrate
+from service.storage.db import Database
 from service.storage.models import Base
+from service.storage.search import include_in_comparison
+from service.storage.tasks import read_tasks
 from service.storage.views import ALL_VIEWS
 
 
@@ -52,7 +55,8 @@ def test_migrated_schema_equals_models(empty_url: str) -> None:
     engine = create_engine(empty_url)
     try:
         with engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            opts = {"compare_type": True, "include_object": include_in_comparison}
+            ctx = MigrationContext.configure(conn, opts=opts)
             diff = compare_metadata(ctx, Base.metadata)
         assert diff == [], f"models and migrations differ: {diff}"
         assert set(ALL_VIEWS) <= set(inspect(engine).get_view_names())
@@ -112,3 +116,39 @@ def test_0002_backfills_rejections_by_rule_and_downgrades(empty_url: str) -> Non
             assert len(conn.exec_driver_sql("SELECT * FROM v_run_summary").all()) == 2
     finally:
         engine.dispose()
+
+
+def test_0007_indexes_the_tasks_stored_before_it(empty_url: str) -> None:
+    migrate.upgrade(empty_url, "0006")
+    engine = create_engine(empty_url)
+    now = "2026-01-01 00:00:00"
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO seed_sets (id, name, content_hash, source_format, task_count, "
+                f"created_at) VALUES (1, 's', 'h', 'self_instruct', 1, '{now}')"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO tasks (id, origin, seed_set_id, instruction, status, created_at) "
+                f"VALUES (1, 'seed', 1, 'Name three rivers of Европа.', 'accepted', '{now}')"
+            )
+    finally:
+        engine.dispose()
+    migrate.upgrade(empty_url)
+    database = Database(empty_url)
+
+    def ids(q: str) -> list[int]:
+        with database.engine.connect() as conn:
+            rows, _ = read_tasks(
+                conn, columns=("id",), equal={}, min_score=None, cursor=None, limit=9, contains=q
+            )
+        return [r["id"] for r in rows]
+
+    try:
+        assert ids("RIVERS") == [1]  # the index's path (3+ characters)
+        assert ids("ЕВРОПА") == [1]
+        migrate.downgrade(empty_url, "0006")
+        migrate.upgrade(empty_url)
+        assert ids("three") == [1]
+    finally:
+        database.dispose()

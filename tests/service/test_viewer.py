@@ -10,6 +10,8 @@ Chromium.
 from __future__ import annotations
 
 import hashlib
+import html
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +19,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from service.storage.iterations import commit_iteration
+from service.storage.runs import release_lease
 from service.viewer import session as sessions
 from service.viewer.highlight import shared_words
 from tests.service.api_client import api_harness
-from tests.service.viewer_data import Seeded, seed_viewer_data
+from tests.service.scripted_run import scripted_pipeline
+from tests.service.viewer_data import Seeded, run_config, seed_viewer_data
 
 VENDOR = Path(__file__).resolve().parents[2] / "service" / "viewer" / "static" / "vendor"
 
@@ -212,6 +217,36 @@ def test_read_key_sees_no_buttons_and_cannot_act(seeded: Seeded) -> None:
     assert refused.status_code == 403 and "write" in refused.text
     status = client.get(f"/v1/runs/{seeded.run_id}", headers=seeded.api.headers("read"))
     assert status.json()["status"] == "running"
+
+
+def test_the_report_refreshes_while_the_run_works(seeded: Seeded) -> None:
+    client, run_id = seeded.api.client, seeded.run_id
+    login(client, seeded.api.keys["read"])
+    poll = f'hx-get="/ui/runs/{run_id}/report" hx-trigger="every 5s" hx-swap="outerHTML"'
+    assert poll in client.get(f"/ui/runs/{run_id}").text
+
+    def yield_chart(fragment: str) -> dict[str, object]:
+        found = re.search(r"data-chart='([^']*\"id\": \"yield\"[^']*)'", fragment)
+        assert found is not None, fragment[:2000]
+        return json.loads(html.unescape(found.group(1)))  # type: ignore[no-any-return]
+
+    before = client.get(f"/ui/runs/{run_id}/report")
+    assert before.status_code == 200 and before.text.lstrip().startswith('<section id="report"')
+    assert poll in before.text and yield_chart(before.text)["x"] == [1]
+    # The worker commits a second iteration: the next poll shows it.
+    run, pipeline = scripted_pipeline(seeded.api.database, run_id, run_config())
+    outcome = pipeline.step(2)
+    with seeded.api.database.transaction() as s:
+        commit_iteration(s, run=run, owner="me", lease_seconds=60, outcome=outcome)
+    after = client.get(f"/ui/runs/{run_id}/report").text
+    assert yield_chart(after)["x"] == [1, 2]
+    assert after != before.text
+    # A finished run's report is final: the section stops polling.
+    with seeded.api.database.transaction() as s:
+        release_lease(s, run_id=run_id, owner="me", status="completed")
+    final = client.get(f"/ui/runs/{run_id}/report").text
+    assert "hx-get" not in final and "(updates live)" not in final
+    assert "hx-get" not in client.get(f"/ui/runs/{run_id}").text.split('id="report"')[1]
 
 
 def test_pause_and_resume_need_this_sessions_csrf_token(seeded: Seeded) -> None:

@@ -30,12 +30,17 @@ class Seeded:
     training_id: int
 
 
+def run_config() -> RunConfig:
+    """The configuration of the viewer's run (a test may step it further)."""
+    return RunConfig(
+        seed_set="default", bootstrap=BootstrapConfig(prompts_per_iteration=1), target_tasks=5
+    )
+
+
 def seed_viewer_data(api: ApiHarness, tmp_path: Path, *, complete: bool = False) -> Seeded:
     """Store the run, versions and training run; `complete` ends the run (else it stays
     running under the lease of owner "me")."""
-    config = RunConfig(
-        seed_set="default", bootstrap=BootstrapConfig(prompts_per_iteration=1), target_tasks=5
-    )
+    config = run_config()
     run_id = claimed_run(api.database, config)
     write = api.headers("write")
 
