@@ -38,11 +38,13 @@ demo: install
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 
+# pytest-xdist: one test process per core (`make test TEST_JOBS=1` runs them in one process).
+TEST_JOBS ?= $(shell nproc)
 test: install browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/vulture
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist worksteal
 
 lint: install
 	$(VENV)/bin/ruff check .
