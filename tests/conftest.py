@@ -20,6 +20,30 @@ PG_ADMIN_DSN = os.environ.get(
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, give each worker its share of the cores for torch and OpenMP.
+
+    `make test` runs one worker per core; each model test (and each worker, API or trainer
+    process it starts, which inherit the environment) would otherwise start one OpenMP thread
+    per core, and N workers x N spinning threads on N cores run slower than N x 1.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, threads)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with a slow test first (stable; a module's tests stay together and in order).
+
+    Under `pytest -n N --dist worksteal` a long test that starts last keeps one worker busy
+    while the others idle; started first, the short tests fill in around it.
+    """
+    slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_modules)
+
+
 def shared_data(name: str) -> Path:
     """A file of ../shared/data; fails loudly if the checkout has no shared/ beside it."""
     path = SHARED_DATA / name

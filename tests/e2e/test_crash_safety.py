@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -73,14 +74,34 @@ def worker_env(db_url: str) -> dict[str, str]:
     }
 
 
-def start_worker(db_url: str, log: Path) -> subprocess.Popen[bytes]:
+Started = list[subprocess.Popen[bytes]]
+
+
+@pytest.fixture
+def started() -> Iterator[Started]:
+    """The worker processes a test starts; those still alive when it ends are killed.
+
+    Only a failed test leaves one (a wait that timed out): left running, it would heartbeat
+    against its dropped database in a loop, on a core the rest of the suite needs.
+    """
+    procs: Started = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def start_worker(db_url: str, log: Path, started: Started) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:  # the child keeps its own descriptor
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "worker"],
             env=worker_env(db_url),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    started.append(proc)
+    return proc
 
 
 def wait_terminal(database: Database, run_id: int, timeout: float) -> Run:
@@ -144,7 +165,7 @@ def assert_consistent(database: Database, run_id: int) -> Run:
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_kill_9_at_several_points_then_resume(
-    db_url: str, embedded_model_dir: Path, tmp_path: Path
+    db_url: str, embedded_model_dir: Path, tmp_path: Path, started: Started
 ) -> None:
     run_id = prepare_run(db_url, small_config(embedded_model_dir, target=4, max_iterations=15))
     log = tmp_path / "worker.log"
@@ -152,12 +173,12 @@ def test_kill_9_at_several_points_then_resume(
     try:
         # Early (loading the model), mid-inference, and later (likely at or after a commit).
         for delay in (2.0, 9.0, 17.0):
-            proc = start_worker(db_url, log)
+            proc = start_worker(db_url, log, started)
             time.sleep(delay)
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
             assert_consistent(database, run_id)
-        final = start_worker(db_url, log)
+        final = start_worker(db_url, log, started)
         try:
             run = wait_terminal(database, run_id, timeout=600)
         finally:
@@ -179,7 +200,7 @@ def test_kill_9_at_several_points_then_resume(
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_two_workers_share_the_queue_and_sigterm_finishes_the_batch(
-    db_url: str, embedded_model_dir: Path, tmp_path: Path
+    db_url: str, embedded_model_dir: Path, tmp_path: Path, started: Started
 ) -> None:
     first = prepare_run(db_url, small_config(embedded_model_dir, target=2, max_iterations=3))
     database = Database(db_url)
@@ -194,7 +215,7 @@ def test_two_workers_share_the_queue_and_sigterm_finishes_the_batch(
                 policy_version="v1",
                 target_tasks=2,
             ).id
-        workers = [start_worker(db_url, tmp_path / f"w{i}.log") for i in range(2)]
+        workers = [start_worker(db_url, tmp_path / f"w{i}.log", started) for i in range(2)]
         try:
             runs = [wait_terminal(database, rid, timeout=900) for rid in (first, second)]
         finally:
@@ -225,12 +246,12 @@ def test_two_workers_share_the_queue_and_sigterm_finishes_the_batch(
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_sigterm_mid_run_commits_the_batch_and_requeues(
-    db_url: str, embedded_model_dir: Path, tmp_path: Path
+    db_url: str, embedded_model_dir: Path, tmp_path: Path, started: Started
 ) -> None:
     run_id = prepare_run(db_url, small_config(embedded_model_dir, target=50, max_iterations=20))
     database = Database(db_url)
     try:
-        worker = start_worker(db_url, tmp_path / "w.log")
+        worker = start_worker(db_url, tmp_path / "w.log", started)
         deadline = time.monotonic() + 600
         done_before = 0
         while time.monotonic() < deadline:  # wait for its first commit: it is now mid-batch

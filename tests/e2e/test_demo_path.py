@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -30,15 +31,24 @@ def test_demo_end_to_end(tmp_path: Path, embedded_model_dir: Path) -> None:
         "INSTRUCTFORGE_DEMO_BACKEND": os.environ.get("INSTRUCTFORGE_DEMO_BACKEND", "transformers"),
         "HF_HUB_OFFLINE": "1",
     }
-    done = subprocess.run(
+    # Its own process group: on a timeout the demo's API, worker and trainer die with it
+    # (subprocess.run would kill the demo alone and leave them running on the suite's cores).
+    demo = subprocess.Popen(
         [sys.executable, "-m", "service.demo"],
         env=env,
         cwd=REPO_ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=1500,
+        start_new_session=True,
     )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    try:
+        stdout, stderr = demo.communicate(timeout=1500)
+    except BaseException:
+        os.killpg(demo.pid, signal.SIGKILL)  # not reaped yet: its pid still names the group
+        demo.wait()
+        raise
+    assert demo.returncode == 0, stdout[-4000:] + stderr[-4000:]
 
     vdir = tmp_path / "datasets" / "demo" / "v1"
     manifest = json.loads((vdir / "manifest.json").read_text())
