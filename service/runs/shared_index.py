@@ -35,7 +35,7 @@ that may pass.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,7 +48,7 @@ from filters.rouge import TOKENS_VERSION, Encoded, TokenEncoder
 
 SEP = "\x1f"  # never inside a token (letters, digits and marks only) nor a task key
 _POSTING = np.dtype([("member", "<u4"), ("length", "<u4")])
-_BUILD_CHUNK = 20_000  # entries per pipeline when a copy is built from scratch
+BUILD_CHUNK = 20_000  # entries per pipeline when a pool is built from scratch
 _BUILD_LOCK_SECONDS = 600
 
 
@@ -155,19 +155,24 @@ class RedisPool:
         for name, pairs in postings.items():
             pipe.append(name, np.array(pairs, dtype=_POSTING).tobytes())
 
-    def rebuild(self, entries: Sequence[PoolEntry], mark: int) -> None:
-        """Replace the whole pool by ``entries`` (a first build, or one after Redis lost it).
+    def rebuild(self, chunks: Iterable[Sequence[PoolEntry]], mark: int) -> None:
+        """Replace the whole pool by the entries of ``chunks`` (a first build, or one after
+        Redis lost the pool).
 
-        Written in chunks outside a transaction: the mark is set last, so a build that dies
-        half-way leaves no mark and the next one starts again from a wiped pool.
+        Written chunk by chunk outside a transaction (a chunk is prepared only when the one
+        before is written, so a million-task pool is never all in memory at once). The mark
+        is set last: a build that dies half-way leaves no mark, and the next one starts
+        again from a wiped pool.
         """
         try:
             self.wipe()
-            for start in range(0, len(entries), _BUILD_CHUNK):
+            count = 0
+            for chunk in chunks:
                 with self.client.pipeline(transaction=False) as pipe:
-                    self._write(pipe, entries[start : start + _BUILD_CHUNK], start)
+                    self._write(pipe, chunk, count)
                     pipe.execute()
-            self.client.hset(self._meta, mapping={"count": len(entries), "mark": mark})
+                count += len(chunk)
+            self.client.hset(self._meta, mapping={"count": count, "mark": mark})
         except redis.RedisError as exc:
             raise IndexStorageError(f"shared index {self.base}: {exc}") from exc
 
@@ -292,7 +297,11 @@ def sync_index(
             if pool.build_lock(owner):
                 try:
                     committed, items = read_committed(None)
-                    pool.rebuild(index.prepare(items), committed)
+                    chunks = (
+                        index.prepare(items[i : i + BUILD_CHUNK])
+                        for i in range(0, len(items), BUILD_CHUNK)
+                    )
+                    pool.rebuild(chunks, committed)
                 finally:
                     pool.release_build_lock(owner)
                 continue
