@@ -35,11 +35,9 @@ import multiprocessing as mp
 import os
 import random
 import resource
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -55,11 +53,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from paraphrases import paraphrase  # noqa: E402  (bench/ on sys.path)
 from result_file import goal, write_result  # noqa: E402
 
+from bench.databases import pg_database  # noqa: E402
+from service.demo import free_port, wait_ready  # noqa: E402
+
 SHARED = ROOT.parent / "shared" / "data"
 RESULT = ROOT / "bench" / "results" / "scale.json"
-PG_ADMIN_DSN = os.environ.get(
-    "INSTRUCTFORGE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 REDIS_URL = os.environ.get("INSTRUCTFORGE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 SEED = 20
 
@@ -81,24 +79,6 @@ def pool_texts(n: int, rng: random.Random) -> list[str]:
 def user_oriented() -> list[str]:
     lines = (SHARED / "self_instruct_user_oriented_instructions.jsonl").read_text().splitlines()
     return [json.loads(line)["instruction"] for line in lines if line.strip()]
-
-
-@contextmanager
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database, migrated, dropped afterwards; yields its SQLAlchemy URL."""
-    from service.storage.migrate import upgrade
-
-    name = f"if_scale_{uuid.uuid4().hex[:10]}"
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = f"{base}/{name}"
-        upgrade(url)
-        yield url
-    finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def libpq(url: str) -> str:
@@ -250,12 +230,6 @@ def pool_row(n: int, args: argparse.Namespace) -> dict[str, Any]:
 # --- part 2: workers -----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def scripted_servers(count: int) -> Iterator[list[str]]:
     """`count` scripted OpenAI-compatible servers (bench/scripted_openai.py); their URLs."""
@@ -271,28 +245,14 @@ def scripted_servers(count: int) -> Iterator[list[str]]:
                 )
             )
             urls.append(f"http://127.0.0.1:{port}")
-        for url in urls:
-            wait_up(url)
+        for url, proc in zip(urls, procs, strict=True):
+            wait_ready(url, proc)
         yield urls
     finally:
         for p in procs:
             p.terminate()
         for p in procs:
             p.wait(timeout=10)
-
-
-def wait_up(url: str, timeout: float = 30.0) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"scripted server {url} did not start")
 
 
 def worker_process(url: str, servers: str, seconds: float, out: Any) -> None:
@@ -424,7 +384,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     if args.smoke:
         args.pools, args.candidates, args.workers = [2_000], 40, [1, 2]
-        args.worker_seconds, args.worker_pool = 4.0, 500
+        args.worker_seconds, args.worker_pool = 20.0, 500
     rows = [pool_row(n, args) for n in args.pools]
     if args.workers:
         with scripted_servers(2) as servers:

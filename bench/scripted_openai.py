@@ -56,6 +56,7 @@ def complete(prompt: str) -> str:
 
 
 @app.get("/health")
+@app.get("/readyz")
 async def health() -> dict[str, str]:
     return {"status": "ok"}
 
