@@ -50,6 +50,13 @@ SEP = "\x1f"  # never inside a token (letters, digits and marks only) nor a task
 _POSTING = np.dtype([("member", "<u4"), ("length", "<u4")])
 BUILD_CHUNK = 20_000  # entries per pipeline when a pool is built from scratch
 _BUILD_LOCK_SECONDS = 600
+# Extend the build lock only while it is still ours (one atomic step on the server).
+_RENEW_IF_OWNER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('expire', KEYS[1], ARGV[2])
+end
+return 0
+"""
 
 
 def _text(value: bytes | str) -> str:
@@ -75,6 +82,8 @@ class RedisPool:
         self.threshold = threshold
         self._encoder = TokenEncoder()
         self._meta, self._keys, self._members = f"{base}:meta", f"{base}:k", f"{base}:m"
+        self._lock = f"{base}.build"  # outside base:* so that wipe() keeps it
+        self._renew = client.register_script(_RENEW_IF_OWNER)
 
     def _posting(self, element: tuple[Any, int]) -> str:
         return f"{self.base}:p:{element[0]}{SEP}{element[1]}"
@@ -101,7 +110,8 @@ class RedisPool:
 
     def add(self, entries: Sequence[PoolEntry]) -> None:
         """Add entries, whatever the mark (for callers that keep no mark)."""
-        self.advance(entries, expected=self.mark(), mark=None)
+        while not self.advance(entries, expected=self.mark(), mark=None):
+            pass  # another worker moved the mark meanwhile: read it again
 
     def advance(
         self, entries: Sequence[PoolEntry], *, expected: int | None, mark: int | None
@@ -155,19 +165,22 @@ class RedisPool:
         for name, pairs in postings.items():
             pipe.append(name, np.array(pairs, dtype=_POSTING).tobytes())
 
-    def rebuild(self, chunks: Iterable[Sequence[PoolEntry]], mark: int) -> None:
+    def rebuild(self, chunks: Iterable[Sequence[PoolEntry]], mark: int, *, owner: str) -> None:
         """Replace the whole pool by the entries of ``chunks`` (a first build, or one after
         Redis lost the pool).
 
         Written chunk by chunk outside a transaction (a chunk is prepared only when the one
         before is written, so a million-task pool is never all in memory at once). The mark
         is set last: a build that dies half-way leaves no mark, and the next one starts
-        again from a wiped pool.
+        again from a wiped pool. ``owner`` must hold the build lock; it is renewed at each
+        chunk, and the build stops if another worker took it (its lock had expired).
         """
         try:
+            self._hold(owner)
             self.wipe()
             count = 0
             for chunk in chunks:
+                self._hold(owner)
                 with self.client.pipeline(transaction=False) as pipe:
                     self._write(pipe, chunk, count)
                     pipe.execute()
@@ -175,6 +188,11 @@ class RedisPool:
             self.client.hset(self._meta, mapping={"count": count, "mark": mark})
         except redis.RedisError as exc:
             raise IndexStorageError(f"shared index {self.base}: {exc}") from exc
+
+    def _hold(self, owner: str) -> None:
+        """Renew the build lock for ``owner``, or stop: another worker took it."""
+        if not self._renew(keys=[self._lock], args=[owner, _BUILD_LOCK_SECONDS]):
+            raise IndexStorageError(f"shared index {self.base}: build lock lost")
 
     def wipe(self) -> None:
         """Delete every key of the pool."""
@@ -184,14 +202,12 @@ class RedisPool:
 
     def build_lock(self, owner: str) -> bool:
         """Take the lock for a build from scratch (held ``_BUILD_LOCK_SECONDS`` at most)."""
-        lock = f"{self.base}.build"  # outside base:* so that wipe() keeps it
-        return bool(self._call(self.client.set, lock, owner, nx=True, ex=_BUILD_LOCK_SECONDS))
+        return bool(self._call(self.client.set, self._lock, owner, nx=True, ex=_BUILD_LOCK_SECONDS))
 
     def release_build_lock(self, owner: str) -> None:
         """Release the build lock if we still hold it."""
-        lock = f"{self.base}.build"
-        if self._call(self.client.get, lock) == owner.encode():
-            self._call(self.client.delete, lock)
+        if self._call(self.client.get, self._lock) == owner.encode():
+            self._call(self.client.delete, self._lock)
 
     def candidates(self, queries: Sequence[Sequence[str]]) -> list[list[tuple[str, Encoded]]]:
         """Per query, the pool texts that may pass the threshold, as ``(key, code)``.
@@ -301,7 +317,7 @@ def sync_index(
                         index.prepare(items[i : i + BUILD_CHUNK])
                         for i in range(0, len(items), BUILD_CHUNK)
                     )
-                    pool.rebuild(chunks, committed)
+                    pool.rebuild(chunks, committed, owner=owner)
                 finally:
                     pool.release_build_lock(owner)
                 continue

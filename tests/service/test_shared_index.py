@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from filters.errors import IndexStorageError
 from filters.near_duplicates import NearDuplicateIndex
 from filters.rouge import rouge_l_text
 from generators.config import BootstrapConfig
@@ -315,3 +316,19 @@ def _listing(prompt: str, tasks: list[str]) -> str:
     if not prompt.startswith("Come up with a series of tasks"):
         return reply(prompt)
     return "\n".join(f"{i}. {t}" for i, t in enumerate(tasks, start=10))[3:]
+
+
+def test_a_build_stops_when_its_lock_is_no_longer_its_own(client: redis.Redis) -> None:
+    """A build whose lock expired and was taken by another worker must not keep writing
+    (two builders would number members twice)."""
+    pool = fresh_pool(client)
+    index = NearDuplicateIndex(storage=pool)
+    entries = index.prepare([("a", A, None), ("b", B, None)])
+    assert pool.build_lock("first")
+    pool.rebuild([entries], 3, owner="first")
+    assert pool.mark() == 3 and len(pool) == 2
+    pool.release_build_lock("first")
+    assert pool.build_lock("second")
+    with pytest.raises(IndexStorageError, match="build lock lost"):
+        pool.rebuild([entries], 4, owner="first")
+    assert pool.mark() == 3 and len(pool) == 2  # the builder that lost its lock wrote nothing
