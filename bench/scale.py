@@ -177,7 +177,7 @@ def pool_row(n: int, args: argparse.Namespace) -> dict[str, Any]:
     client = redis.Redis.from_url(REDIS_URL)
     row: dict[str, Any] = {"part": "pool", "pool_machine_tasks": n}
     config = {"seed_set": "default", "backend": "openai", "model": "scripted"}
-    with pg_database() as url:
+    with pg_database("if_scale") as url:
         seed_set_id, (run_id,) = make_runs(url, 1, config)
         row["copy_s"] = round(copy_pool(url, seed_set_id, run_id, texts), 2)
         memory_before = int(client.info("memory")["used_memory"])
@@ -327,7 +327,7 @@ def workers_row(
         "bootstrap": {"prompts_per_iteration": args.prompts},
     }
     rng = random.Random(SEED)
-    with pg_database() as url:
+    with pg_database("if_scale") as url:
         seed_set_id, run_ids = make_runs(url, runs, config)
         for run_id in run_ids:
             copy_pool(url, seed_set_id, run_id, pool_texts(args.worker_pool, rng))
@@ -347,7 +347,9 @@ def workers_row(
             p.join()
         accepted = accepted_machine(url) - before
         client = redis.Redis.from_url(REDIS_URL)
-        for key in client.scan_iter(match="instructforge:ndx:*if_scale_*", count=10_000):
+        # Only this database's pools: other benches (and runs) may be using the same Redis.
+        name = url.rsplit("/", 1)[1]
+        for key in client.scan_iter(match=f"instructforge:ndx:*/{name}:*", count=10_000):
             client.unlink(key)
         client.close()
     wall = sum(s["wall_s"] for s in spent)
