@@ -110,8 +110,8 @@ def run_index(pool: list[str], candidates: list[str]) -> dict:
     for i in range(0, len(keyed), BATCH):
         verdicts += index.check_batch(keyed[i : i + BATCH], add_accepted=False)
     per_candidate = (time.perf_counter() - start) / len(candidates)
-    prepared = index._prepare(keyed)  # for the candidate count only
-    per_query = np.mean([len(index._pool_candidates(p)) for p in prepared])
+    prepared = index.prepare([(k, t, None) for k, t in keyed])  # for the candidate count only
+    per_query = np.mean([len(c) for c in index.storage.candidates([p.tokens for p in prepared])])
     return {
         "build_s": build_s,
         "s_per_candidate": per_candidate,

@@ -52,14 +52,13 @@ import signal
 import subprocess
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import psycopg
 from sqlalchemy import insert, update
 
+from bench.databases import pg_database
 from service.demo import free_port, wait_ready
 from service.seed_files import parse_seed_file
 from service.storage.db import Database
@@ -72,9 +71,6 @@ from service.storage.seeds import import_seed_set
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 RESULT = ROOT / "bench" / "results" / "service.json"
-PG_ADMIN_DSN = os.environ.get(
-    "INSTRUCTFORGE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 SEED_SET = "si"
 SERVER_LOG = Path(tempfile.gettempdir()) / "instructforge-bench-server.log"
 API_RUNS = 10
@@ -85,22 +81,6 @@ def alpaca_instructions(n: int) -> list[str]:
     """The first n distinct Alpaca instructions: realistic, varied machine-task text."""
     data = json.loads((SHARED / "alpaca_data.json").read_text())
     return list(dict.fromkeys(d["instruction"] for d in data))[:n]
-
-
-@contextmanager
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database, migrated, dropped afterwards."""
-    name = f"if_bench_{uuid.uuid4().hex[:10]}"
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    try:
-        url = f"{base}/{name}"
-        upgrade(url)
-        yield url
-    finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
 
 
 @contextmanager

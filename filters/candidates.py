@@ -21,6 +21,7 @@ caller decides with the exact ROUGE-L.
 
 from __future__ import annotations
 
+import functools
 from array import array
 from collections.abc import Hashable, Sequence
 
@@ -68,6 +69,51 @@ def elements(tokens: Sequence[Hashable]) -> list[Element]:
     return out
 
 
+@functools.cache
+def probe_size(threshold: float, m: int) -> int:
+    """How many of a query's m elements must be probed: m - (least overlap needed) + 1.
+
+    Any ``probe_size`` of the query's elements will do (prefix filtering holds for any
+    choice); probing the ones with the shortest posting lists makes it cheapest.
+
+    Args:
+        threshold: The ROUGE-L F threshold in [0, 1].
+        m: The query's token count.
+
+    Returns:
+        0 when m is 0 (nothing can pass), else a count in [1, m].
+    """
+    if m == 0:
+        return 0
+    # The need grows with n and n = m is always feasible (the relaxed threshold is below
+    # 1), so the least need over all partners is found among n <= m.
+    n = np.arange(1, m + 1)
+    need = min_lcs(threshold, m, n)
+    return m - int(need[need <= n].min()) + 1
+
+
+def may_pass(threshold: float, m: int, probe: int, hits: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Which pool texts found by probing can still exceed the threshold against the query.
+
+    Args:
+        threshold: The ROUGE-L F threshold in [0, 1].
+        m: The query's token count.
+        probe: How many of the query's elements were probed (``probe_size``).
+        hits: Per pool text found, how many probed elements it holds (int array).
+        n: Per pool text found, its token count (int array, same shape).
+
+    Returns:
+        Boolean mask over the pool texts: True where the length can reach the threshold and
+        the overlap can still reach ``min_lcs``.
+    """
+    need = min_lcs(threshold, m, n)
+    # Overlap <= hits among the probed elements + what the unprobed ones can add: at most the
+    # m - probe elements left in the query and the n - hits left in the member.
+    rest = np.minimum(m - probe, n - hits)
+    mask: np.ndarray = (need <= np.minimum(m, n)) & (hits + rest >= need)
+    return mask
+
+
 class TokenOverlapIndex:
     """Pool of token lists that returns every member that may pass a ROUGE-L threshold.
 
@@ -86,7 +132,6 @@ class TokenOverlapIndex:
         # Token counts by member, grown by doubling: a query gathers them with numpy.
         self._lengths = np.zeros(1024, dtype=np.int64)
         self._count = 0
-        self._probe_sizes: dict[int, int] = {}
 
     def __len__(self) -> int:
         """Number of members added."""
@@ -115,18 +160,6 @@ class TokenOverlapIndex:
                 found.append(member)
         return member
 
-    def _probe_size(self, m: int) -> int:
-        """How many of a query's m elements must be probed: m - (least overlap needed) + 1."""
-        size = self._probe_sizes.get(m)
-        if size is None:
-            # The need grows with n and n = m is always feasible (the relaxed threshold is
-            # below 1), so the least need over all partners is found among n <= m.
-            n = np.arange(1, m + 1)
-            need = min_lcs(self.threshold, m, n)
-            size = m - int(need[need <= n].min()) + 1
-            self._probe_sizes[m] = size
-        return size
-
     def candidates(self, tokens: Sequence[Hashable]) -> list[int]:
         """Members whose ROUGE-L F with ``tokens`` may exceed the threshold.
 
@@ -138,7 +171,7 @@ class TokenOverlapIndex:
             above the threshold (exact: none is missed), usually a small one.
         """
         m = len(tokens)
-        probe = self._probe_size(m) if m else 0
+        probe = probe_size(self.threshold, m)
         if probe == 0:
             return []
         empty = array("q")
@@ -147,11 +180,7 @@ class TokenOverlapIndex:
         if not probed:
             return []
         members, hits = np.unique(np.concatenate(probed), return_counts=True)
-        n = self._lengths[members]
-        need = min_lcs(self.threshold, m, n)
-        # Overlap <= hits among the probed elements + what the unprobed ones can add: at
-        # most the m - probe elements left in the query and the n - hits left in the member.
-        rest = np.minimum(m - probe, n - hits)
-        keep = (need <= np.minimum(m, n)) & (hits + rest >= need)
-        kept: list[int] = members[keep].tolist()
+        kept: list[int] = members[
+            may_pass(self.threshold, m, probe, hits, self._lengths[members])
+        ].tolist()
         return kept

@@ -5,23 +5,23 @@ instruction exceeds 0.7; done exhaustively that is quadratic. Here an inverted t
 (:mod:`filters.candidates`) proposes the few pool texts whose token overlap and length can
 still pass the threshold - a superset of every pool text the rule rejects on, so nothing is
 missed - and the exact ROUGE-L (:mod:`filters.rouge`) is computed on those only, so every
-decision is the paper's rule. The pool lives in memory, or is shared by several workers
-through Redis (texts plus an append-only log of keys that each worker replays into its own
-index).
+decision is the paper's rule. Where the pool lives is a :class:`PoolStorage`: in this
+process (:class:`MemoryPool`, the default), or anywhere a caller implements the protocol
+(the service keeps one in Redis, shared by its workers: ``service.runs.shared_index``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Protocol
 
 import numpy as np
 from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass as validated_dataclass
 
 from filters.candidates import TokenOverlapIndex
-from filters.errors import ConfigError, DuplicateKeyError, IndexStorageError
+from filters.errors import ConfigError, DuplicateKeyError
 from filters.rouge import Encoded, TokenEncoder, rouge_l_many, rouge_tokenize
 from filters.signatures import MinHasher
 from filters.types import Verdict, similarity_verdict
@@ -34,15 +34,7 @@ RULE_NAME = "near_duplicate"
 RULE_VERSION = "3"
 RULE = (RULE_NAME, RULE_VERSION, "ROUGE-L")
 DEFAULT_NUM_PERM = 256
-_REDIS_CHUNK = 5000
 PAPER_THRESHOLD = 0.7  # Self-Instruct: reject above ROUGE-L 0.7 against the pool
-
-TextLookup = Callable[[Sequence[str]], Mapping[str, str]]
-
-
-def _text(value: bytes | str) -> str:
-    """A Redis reply as text (bytes unless the client was made with decode_responses)."""
-    return value.decode() if isinstance(value, bytes) else value
 
 
 @validated_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
@@ -57,12 +49,99 @@ class NearDuplicateConfig:
 
 
 @dataclass
-class _Prepared:
-    """A tokenized and encoded text on its way into or against the index."""
+class PoolEntry:
+    """A tokenized and encoded text on its way into or against the pool.
+
+    Attributes:
+        key: The text's key (a task id) in the pool.
+        tokens: Its ROUGE-L tokens (:func:`filters.rouge.rouge_tokenize`).
+        code: Its tokens encoded by the storage (:meth:`PoolStorage.encode`).
+    """
 
     key: str
     tokens: list[str]
     code: Encoded
+
+
+class PoolStorage(Protocol):
+    """Where a :class:`NearDuplicateIndex` keeps its pool, and how it finds candidates there.
+
+    An implementation returns, for a query, every pool text whose ROUGE-L F may exceed the
+    threshold it was made for (a superset: :func:`filters.candidates.probe_size` and
+    :func:`filters.candidates.may_pass` give the exact bound), encoded with its own
+    :meth:`encode` so the index can compute the exact ROUGE-L against the query.
+    """
+
+    def __len__(self) -> int:
+        """Number of keys in the pool."""
+        ...
+
+    def encode(self, tokens: Sequence[str]) -> Encoded:
+        """The code of a token list, comparable with the codes :meth:`candidates` returns."""
+        ...
+
+    def present(self, keys: Sequence[str]) -> set[str]:
+        """The subset of ``keys`` already in the pool."""
+        ...
+
+    def add(self, entries: Sequence[PoolEntry]) -> None:
+        """Add entries whose keys are not in the pool (the caller checked :meth:`present`)."""
+        ...
+
+    def candidates(self, queries: Sequence[Sequence[str]]) -> list[list[tuple[str, Encoded]]]:
+        """Per query (a token list), the ``(key, code)`` of each pool text that may pass."""
+        ...
+
+
+class MemoryPool:
+    """A pool held in this process: a :class:`TokenOverlapIndex` and the encoded texts.
+
+    Args:
+        threshold: ROUGE-L F threshold the candidates are sought for.
+    """
+
+    def __init__(self, threshold: float) -> None:
+        """Create an empty pool; see the class docstring."""
+        self._encoder = TokenEncoder()
+        self._candidates = TokenOverlapIndex(threshold)
+        # The pool by member number of the token index, and back.
+        self._members: list[str] = []
+        # Codes in an object array (grown by doubling) so candidates are gathered in C.
+        self._member_codes = np.empty(1024, dtype=object)
+        self._member_of: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        """Number of keys in the pool."""
+        return len(self._members)
+
+    def encode(self, tokens: Sequence[str]) -> Encoded:
+        """The code of a token list (this process's token ids)."""
+        return self._encoder.encode(tokens)
+
+    def present(self, keys: Sequence[str]) -> set[str]:
+        """The subset of ``keys`` already in the pool."""
+        return {k for k in keys if k in self._member_of}
+
+    def add(self, entries: Sequence[PoolEntry]) -> None:
+        """Add entries (keys not yet in the pool)."""
+        for p in entries:
+            self._member_of[p.key] = self._candidates.add(p.tokens)
+            member = len(self._members)
+            self._members.append(p.key)
+            if member == len(self._member_codes):
+                grown = np.empty(2 * member, dtype=object)
+                grown[:member] = self._member_codes
+                self._member_codes = grown
+            self._member_codes[member] = p.code
+
+    def candidates(self, queries: Sequence[Sequence[str]]) -> list[list[tuple[str, Encoded]]]:
+        """Per query, the pool texts that may pass the threshold, as ``(key, code)``."""
+        out = []
+        for tokens in queries:
+            members = self._candidates.candidates(tokens)
+            codes = self._member_codes[members].tolist()
+            out.append([(self._members[m], c) for m, c in zip(members, codes, strict=True)])
+        return out
 
 
 class NearDuplicateIndex:
@@ -72,16 +151,12 @@ class NearDuplicateIndex:
         threshold: Reject when ROUGE-L F-measure is strictly above this (paper: 0.7).
         num_perm: MinHash permutations of the signatures made by :meth:`signatures`.
         seed: MinHash seed; stored signatures given back must have been made with it.
-        storage_config: ``{"type": "dict"}`` (default) keeps the pool in memory;
-            ``{"type": "redis", "basename": b"...", "redis": {...}}`` shares it through
-            Redis: texts in the hash ``basename + b"_texts"`` and keys, in the order added,
-            in the list ``basename + b"_keys"``, which every index attached to the same
-            basename replays into its own token index before it answers.
-        text_lookup: Optional callable mapping keys to texts, used instead of storing texts
-            in Redis (e.g. backed by the database).
+        storage: Where the pool lives; a :class:`MemoryPool` for ``threshold`` when None.
+            A storage shared by several indexes (processes) gives each of them the pool
+            every one of them added.
 
     Raises:
-        ConfigError: On a threshold outside [0, 1] or an unknown storage type.
+        ConfigError: On a threshold outside [0, 1].
         SignatureError: On MinHash settings that cannot be stored.
     """
 
@@ -91,48 +166,22 @@ class NearDuplicateIndex:
         threshold: float = PAPER_THRESHOLD,
         num_perm: int = DEFAULT_NUM_PERM,
         seed: int = 1,
-        storage_config: dict[str, Any] | None = None,
-        text_lookup: TextLookup | None = None,
+        storage: PoolStorage | None = None,
     ) -> None:
-        """Create an empty index (or attach to a shared Redis one); see the class docstring."""
+        """Create an empty index (or one over a given storage); see the class docstring."""
         if not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"threshold must be in [0, 1], got {threshold}")
-        storage_config = storage_config or {"type": "dict"}
-        if storage_config.get("type") not in ("dict", "redis"):
-            raise ConfigError(f"storage type must be dict or redis, got {storage_config!r}")
         self.threshold = threshold
         self._hasher = MinHasher(num_perm=num_perm, seed=seed)
-        self._encoder = TokenEncoder()
-        self._candidates = TokenOverlapIndex(threshold)
-        # The pool as indexed here, by member number of the token index, and back.
-        self._members: list[str] = []
-        # Codes in an object array (grown by doubling) so candidates are gathered in C.
-        self._member_codes = np.empty(1024, dtype=object)
-        self._member_of: dict[str, int] = {}
-        self._text_lookup = text_lookup
-        self._redis = None
-        self._texts_key = self._log_key = b""
-        self._replayed = 0  # entries of the Redis key log already indexed here
-        if storage_config["type"] == "redis":
-            import redis  # only needed for a shared index
-
-            self._redis = redis.Redis(**storage_config.get("redis", {}))
-            self._texts_key = storage_config["basename"] + b"_texts"
-            self._log_key = storage_config["basename"] + b"_keys"
+        self.storage: PoolStorage = storage if storage is not None else MemoryPool(threshold)
 
     def __len__(self) -> int:
-        """Number of keys in the pool (shared pool in Redis mode)."""
-        if self._redis is not None:
-            return int(self._redis.hlen(self._texts_key))
-        return len(self._members)
+        """Number of keys in the pool."""
+        return len(self.storage)
 
     def __contains__(self, key: object) -> bool:
         """Whether ``key`` is in the pool."""
-        if not isinstance(key, str):
-            return False
-        if key in self._member_of:
-            return True
-        return self._redis is not None and bool(self._redis.hexists(self._texts_key, key))
+        return isinstance(key, str) and bool(self.storage.present([key]))
 
     def signature(self, text: str) -> bytes:
         """MinHash signature of one text, as bytes to store with the task.
@@ -177,8 +226,7 @@ class NearDuplicateIndex:
         """Add many texts, e.g. to rebuild the index from the tasks stored for a run.
 
         Keys already present (or repeated within ``items``) are added once, so a rebuild
-        after a crash is idempotent. In Redis mode a key already shared but not yet indexed
-        here is indexed from the text given, without writing to Redis.
+        after a crash is idempotent.
 
         Args:
             items: ``(key, text, signature or None)`` triples.
@@ -186,81 +234,30 @@ class NearDuplicateIndex:
         Raises:
             SignatureError: If a signature was made with other settings.
         """
+        self.storage.add(self.prepare_new(items))
+
+    def prepare(self, items: Iterable[tuple[str, str, bytes | None]]) -> list[PoolEntry]:
+        """``items`` tokenized and encoded for this index's storage (a key repeated: once).
+
+        Args:
+            items: ``(key, text, signature or None)`` triples.
+
+        Returns:
+            Entries in the order given, ready for :meth:`PoolStorage.add`.
+
+        Raises:
+            SignatureError: If a signature was made with other settings.
+        """
         fresh: dict[str, tuple[str, bytes | None]] = {}
         for key, text, signature in items:
-            if key not in self._member_of:
-                fresh.setdefault(key, (text, signature))
-        prepared = self._prepare([(k, t, s) for k, (t, s) in fresh.items()])
-        self._insert(prepared, {k: t for k, (t, _) in fresh.items()})
+            fresh.setdefault(key, (text, signature))
+        return self._prepare([(k, t, s) for k, (t, s) in fresh.items()])
 
-    def _shared(self, keys: list[str]) -> set[str]:
-        """The subset of ``keys`` already in the Redis texts hash."""
-        if self._redis is None or not keys:
-            return set()
-        flags = self._redis.hmget(self._texts_key, keys)
-        return {k for k, v in zip(keys, flags, strict=True) if v is not None}
-
-    def _insert(self, prepared: list[_Prepared], texts: Mapping[str, str]) -> None:
-        """Index texts here, and share the ones Redis lacks: texts first, then the key log,
-        so that a key any worker replays from the log has its text."""
-        if not prepared:
-            return
-        if self._redis is not None:
-            shared = self._shared([p.key for p in prepared])
-            keys = [p.key for p in prepared if p.key not in shared]
-            for start in range(0, len(keys), _REDIS_CHUNK):
-                chunk = keys[start : start + _REDIS_CHUNK]
-                stored = {k: ("" if self._text_lookup else texts[k]) for k in chunk}
-                # redis-py's stubs key the mapping by their whole encodable union (dict keys
-                # are invariant), which a dict[str, str] cannot be declared as.
-                self._redis.hset(self._texts_key, mapping=stored)  # type: ignore[arg-type]
-                self._redis.rpush(self._log_key, *chunk)
-        for p in prepared:
-            self._index_here(p)
-
-    def _index_here(self, p: _Prepared) -> None:
-        """Add one prepared text to this process's token index."""
-        self._member_of[p.key] = self._candidates.add(p.tokens)
-        member = len(self._members)
-        self._members.append(p.key)
-        if member == len(self._member_codes):
-            grown = np.empty(2 * member, dtype=object)
-            grown[:member] = self._member_codes
-            self._member_codes = grown
-        self._member_codes[member] = p.code
-
-    def _replay(self) -> None:
-        """Index the keys other workers added to the shared pool since the last replay.
-
-        Raises:
-            IndexStorageError: If a key's text cannot be found.
-        """
-        if self._redis is None:
-            return
-        logged = self._redis.lrange(self._log_key, self._replayed, -1)
-        keys = [k for k in dict.fromkeys(_text(b) for b in logged) if k not in self._member_of]
-        if keys:
-            texts = self._texts_for(keys)
-            for p in self._prepare([(k, texts[k]) for k in keys]):
-                self._index_here(p)
-        self._replayed += len(logged)
-
-    def _texts_for(self, keys: list[str]) -> dict[str, str]:
-        """Texts of shared keys, from ``text_lookup`` or the Redis hash.
-
-        Raises:
-            IndexStorageError: If a key's text cannot be found.
-        """
-        if self._text_lookup is not None:
-            found = dict(self._text_lookup(keys))
-        else:
-            assert self._redis is not None
-            raw = self._redis.hmget(self._texts_key, keys)
-            found = {k: _text(v) for k, v in zip(keys, raw, strict=True) if v is not None}
-        lost = [k for k in keys if k not in found]
-        if lost:
-            raise IndexStorageError(f"no text for pool keys {lost[:5]} (of {len(lost)})")
-        return found
+    def prepare_new(self, items: Iterable[tuple[str, str, bytes | None]]) -> list[PoolEntry]:
+        """As :meth:`prepare`, for the keys the pool lacks only."""
+        entries = self.prepare(items)
+        present = self.storage.present([e.key for e in entries])
+        return [e for e in entries if e.key not in present]
 
     @staticmethod
     def _best(
@@ -280,7 +277,7 @@ class NearDuplicateIndex:
 
     def _prepare(
         self, candidates: Sequence[tuple[str, str] | tuple[str, str, bytes | None]]
-    ) -> list[_Prepared]:
+    ) -> list[PoolEntry]:
         """Tokenize and encode candidates; signatures given with them are validated only.
 
         Raises:
@@ -293,20 +290,15 @@ class NearDuplicateIndex:
         out = []
         for c in candidates:
             tokens = rouge_tokenize(c[1])
-            out.append(_Prepared(c[0], tokens, self._encoder.encode(tokens)))
+            out.append(PoolEntry(c[0], tokens, self.storage.encode(tokens)))
         return out
 
-    def _pool_candidates(self, p: _Prepared) -> list[int]:
-        """Members indexed here that may pass the threshold against ``p`` (never ``p``)."""
-        members = self._candidates.candidates(p.tokens)
-        itself = self._member_of.get(p.key)
-        return members if itself is None else [i for i in members if i != itself]
-
-    def _best_in_pool(self, p: _Prepared) -> tuple[str | None, float]:
-        """Nearest pool text to ``p`` among the candidates, and its ROUGE-L."""
-        members = self._pool_candidates(p)
-        codes = self._member_codes[members].tolist()
-        return self._best(p.code, codes, lambda j: self._members[members[j]])
+    def _best_in_pool(
+        self, p: PoolEntry, found: list[tuple[str, Encoded]]
+    ) -> tuple[str | None, float]:
+        """Nearest pool text to ``p`` among its candidates (never ``p`` itself), and its ROUGE-L."""
+        others = [(k, c) for k, c in found if k != p.key]
+        return self._best(p.code, [c for _, c in others], lambda j: others[j][0])
 
     def nearest(self, text: str) -> tuple[str | None, float]:
         """The most similar pool text among those that could pass the threshold.
@@ -319,11 +311,10 @@ class NearDuplicateIndex:
             has the token overlap and length to exceed the threshold (then none does).
 
         Raises:
-            IndexStorageError: If a shared pool lacks the text of a key to replay.
+            IndexStorageError: If a shared pool's storage fails.
         """
         p = self._prepare([("", text)])[0]
-        self._replay()
-        return self._best_in_pool(p)
+        return self._best_in_pool(p, self.storage.candidates([p.tokens])[0])
 
     def check_batch(
         self,
@@ -344,32 +335,35 @@ class NearDuplicateIndex:
 
         Raises:
             DuplicateKeyError: If a key appears twice in ``candidates``.
-            IndexStorageError: If a shared pool lacks the text of a key to replay.
+            IndexStorageError: If a shared pool's storage fails.
         """
         keys = [c[0] for c in candidates]
         if len(set(keys)) != len(keys):
             raise DuplicateKeyError("candidate keys must be unique within a batch")
         prepared = self._prepare(candidates)
-        self._replay()  # once per batch: one Redis round trip, not one per candidate
-        accepted: list[_Prepared] = []
+        # One storage call per batch: a shared storage answers it in a few round trips.
+        found = self.storage.candidates([p.tokens for p in prepared]) if prepared else []
+        accepted: list[PoolEntry] = []
         verdicts = []
-        for p in prepared:
-            verdict = self._decide(p, accepted)
+        for p, pool in zip(prepared, found, strict=True):
+            verdict = self._decide(p, pool, accepted)
             verdicts.append(verdict)
             if verdict.accepted:
                 accepted.append(p)
-        if add_accepted:
-            texts = {c[0]: c[1] for c in candidates}
-            self._insert([p for p in accepted if p.key not in self._member_of], texts)
+        if add_accepted and accepted:
+            present = self.storage.present([p.key for p in accepted])
+            self.storage.add([p for p in accepted if p.key not in present])
         return verdicts
 
-    def _decide(self, p: _Prepared, accepted: list[_Prepared]) -> Verdict:
+    def _decide(
+        self, p: PoolEntry, pool: list[tuple[str, Encoded]], accepted: list[PoolEntry]
+    ) -> Verdict:
         """Verdict for one prepared candidate against the pool and the batch so far.
 
         Earlier accepted candidates of the batch are compared exactly, all of them: a batch
         is small and the C++ LCS over it costs less than indexing them.
         """
-        pool_id, pool_sim = self._best_in_pool(p)
+        pool_id, pool_sim = self._best_in_pool(p, pool)
         earlier = [a for a in accepted if a.tokens] if p.tokens else []
         batch_id, batch_sim = self._best(
             p.code, [a.code for a in earlier], lambda j: earlier[j].key

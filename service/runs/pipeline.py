@@ -10,13 +10,16 @@ that commit do accepted tasks join the in-memory pool and the duplicate index (:
 
 from __future__ import annotations
 
+import os
 import random
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import redis
 
 from filters.evolution import check_answer, check_evolved
 from filters.heuristics import check_instances, check_instruction
@@ -38,7 +41,12 @@ from service.runs.config import RunConfig, check_backend
 from service.settings import Settings
 from service.storage.db import Database
 from service.storage.embeddings import load_task_embeddings, store_task_embeddings
-from service.storage.iterations import IterationToStore, TaskToStore, load_pool
+from service.storage.iterations import (
+    IterationToStore,
+    TaskToStore,
+    committed_pool_items,
+    load_pool,
+)
 from service.storage.runs import get_run
 
 NO_INSTANCES_RULE = ("instances", "1")
@@ -75,12 +83,22 @@ def open_pipeline(
         run = get_run(session, run_id)
         config = RunConfig.model_validate(run.config)
         seeds, machine, index_items = load_pool(session, run)
-    index = make_index(settings, run_id=run_id, threshold=config.near_duplicates.threshold)
-    index.add_many(index_items)
+        created_at = run.created_at.timestamp()
+    threshold = config.near_duplicates.threshold
+    index_sync = None
+    if settings.redis_url:
+        index, index_sync = open_shared_index(
+            settings.redis_url, database, run_id, created_at=created_at, threshold=threshold
+        )
+        index_sync()
+    else:
+        index = NearDuplicateIndex(threshold=threshold)
+        index.add_many(index_items)
     return RunPipeline(
         config=config,
         backend=backend_for(config),
         index=index,
+        index_sync=index_sync,
         seed_tasks=seeds,
         machine_tasks=machine,
         semantic=make_semantic_index(
@@ -127,18 +145,29 @@ def make_semantic_index(
     return index
 
 
-def make_index(settings: Settings, *, run_id: int, threshold: float) -> NearDuplicateIndex:
-    """In memory, or in Redis (shared by every worker) when a Redis URL is configured."""
-    if not settings.redis_url:
-        return NearDuplicateIndex(threshold=threshold)
-    from redis.connection import parse_url
+def open_shared_index(
+    redis_url: str, database: Database, run_id: int, *, created_at: float, threshold: float
+) -> tuple[NearDuplicateIndex, Callable[[], int]]:
+    """The run's index over its pool in Redis, and the call that syncs it with the database.
 
-    storage = {
-        "type": "redis",
-        "basename": f"instructforge:run:{run_id}".encode(),
-        "redis": parse_url(settings.redis_url),
-    }
-    return NearDuplicateIndex(threshold=threshold, storage_config=storage)
+    See :mod:`service.runs.shared_index`: the sync reads only what was committed after the
+    pool's mark (nothing on a warm claim), or builds the pool once when Redis has none.
+    """
+    from service.runs.shared_index import RedisPool, pool_base, sync_index
+
+    pool = RedisPool(
+        redis.Redis.from_url(redis_url),
+        pool_base(database.identity, run_id, created_at),
+        threshold,
+    )
+    index = NearDuplicateIndex(threshold=threshold, storage=pool)
+
+    def read_committed(after: int | None) -> tuple[int, list[tuple[str, str, bytes | None]]]:
+        with database.reads() as session:
+            return committed_pool_items(session, run_id, after)
+
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    return index, lambda: sync_index(index, pool, read_committed, owner=owner)
 
 
 def backend_options(config: RunConfig, settings: Settings) -> dict[str, Any]:
@@ -173,8 +202,11 @@ class RunPipeline:
         seed_tasks: list[PoolTask],
         machine_tasks: list[PoolTask],
         semantic: SemanticDuplicateIndex | None = None,
+        index_sync: Callable[[], int] | None = None,
     ) -> None:
         self.config = config
+        # A shared index follows the database (see open_shared_index); a local one is fed.
+        self.index_sync = index_sync
         self.semantic = semantic
         self.backend = backend
         self.index = index
@@ -384,7 +416,12 @@ class RunPipeline:
     def absorb(self, committed: list[tuple[int, PendingTask]]) -> None:
         """After the commit: accepted tasks join the pool and the index under their ids."""
         accepted = [(tid, t) for tid, t in committed if t.accepted]
-        self.index.add_many((str(tid), t.candidate.instruction, t.signature) for tid, t in accepted)
+        if self.index_sync is not None:
+            self.index_sync()
+        else:
+            self.index.add_many(
+                (str(tid), t.candidate.instruction, t.signature) for tid, t in accepted
+            )
         if self.semantic is not None and accepted:
             # embedded once, in _screen: the pool takes the same vectors the check used
             vectors = [t.embedding for _, t in accepted if t.embedding is not None]

@@ -250,6 +250,12 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def identity(self) -> str:
+        """Names this database for keys kept outside it: dialect, host, port, name (no password)."""
+        u = make_url(self.url)
+        return f"{u.get_backend_name()}/{u.host or ''}:{u.port or ''}/{u.database or ''}"
+
     def transaction(self) -> contextlib.AbstractContextManager[Session]:
         return transaction(self.sessions)
 

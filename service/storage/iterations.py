@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import numpy as np
-from sqlalchemy import select
-from sqlalchemy.orm import Session, undefer
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.orm import Session
 
 from filters.types import Score as TaskScore
 from filters.types import Verdict
@@ -16,7 +16,7 @@ from generators.types import Instance as PoolInstance
 from service.statuses import TaskStatus
 from service.storage.embeddings import store_task_embeddings
 from service.storage.models import Generation, Instance, ParseFailure, Run, Score, Task
-from service.storage.runs import add_event, add_rejections, advance_iteration
+from service.storage.runs import add_event, add_rejections, advance_iteration, get_run
 
 
 @dataclass
@@ -279,49 +279,79 @@ def _store_instances(session: Session, task_id: int, task: TaskToStore) -> None:
     )
 
 
+def _in_pool(run: Run) -> ColumnElement[bool]:
+    """The run's pool: its seed set's accepted seed tasks and its own accepted machine tasks."""
+    return and_(
+        Task.seed_set_id == run.seed_set_id,
+        Task.status == TaskStatus.ACCEPTED,
+        or_(Task.origin == "seed", Task.run_id == run.id),
+    )
+
+
 def load_pool(
     session: Session, run: Run
 ) -> tuple[list[PoolTask], list[PoolTask], list[tuple[str, str, bytes | None]]]:
     """The run's pool: its seed set's tasks and its own accepted machine tasks.
 
-    Returns seed tasks, machine tasks, and (key, text, stored signature) triples to rebuild
-    the duplicate index without re-hashing stored tasks.
+    Two statements whatever the pool's size (instances by a join, not a list of ids: a list
+    of a pool's ids passes the drivers' bind-parameter limits past 65,535 tasks).
+
+    Returns seed tasks, machine tasks, and (key, text, None) triples to build the duplicate
+    index from (it needs no stored signature).
     """
-    tasks = list(
-        session.scalars(
-            select(Task)
-            .options(undefer(Task.minhash))
-            .where(
-                Task.seed_set_id == run.seed_set_id,
-                Task.status == TaskStatus.ACCEPTED,
-                (Task.origin == "seed") | (Task.run_id == run.id),
-            )
-            .order_by(Task.id)
-        )
-    )
+    rows = session.execute(
+        select(Task.id, Task.instruction, Task.is_classification, Task.origin)
+        .where(_in_pool(run))
+        .order_by(Task.id)
+    ).all()
     instances: dict[int, list[PoolInstance]] = {}
-    for inst in (
-        session.scalars(
-            select(Instance)
-            .where(
-                Instance.task_id.in_([t.id for t in tasks]), Instance.status == TaskStatus.ACCEPTED
-            )
-            .order_by(Instance.task_id, Instance.idx)
-        )
-        if tasks
-        else []
+    for task_id, inp, out in session.execute(
+        select(Instance.task_id, Instance.input, Instance.output)
+        .join(Task, Task.id == Instance.task_id)
+        .where(_in_pool(run), Instance.status == TaskStatus.ACCEPTED)
+        .order_by(Instance.task_id, Instance.idx)
     ):
-        instances.setdefault(inst.task_id, []).append(PoolInstance(inst.input, inst.output))
+        instances.setdefault(task_id, []).append(PoolInstance(inp, out))
     seeds: list[PoolTask] = []
     machine: list[PoolTask] = []
-    for t in tasks:
+    for task_id, instruction, is_classification, origin in rows:
         pool_task = PoolTask(
-            id=str(t.id),
-            instruction=t.instruction,
-            is_classification=bool(t.is_classification),
-            origin=t.origin,  # type: ignore[arg-type]
-            instances=instances.get(t.id, []),
+            id=str(task_id),
+            instruction=instruction,
+            is_classification=bool(is_classification),
+            origin=origin,  # type: ignore[arg-type]  # the column holds seed | machine
+            instances=instances.get(task_id, []),
         )
-        (seeds if t.origin == "seed" else machine).append(pool_task)
-    index_items = [(str(t.id), t.instruction, t.minhash) for t in tasks]
+        (seeds if origin == "seed" else machine).append(pool_task)
+    index_items: list[tuple[str, str, bytes | None]] = [(str(r[0]), r[1], None) for r in rows]
     return seeds, machine, index_items
+
+
+def committed_pool_items(
+    session: Session, run_id: int, after: int | None
+) -> tuple[int, list[tuple[str, str, bytes | None]]]:
+    """The run's committed iteration, and the pool tasks committed after iteration ``after``.
+
+    Args:
+        session: An open session.
+        run_id: The run.
+        after: An iteration number: only the run's accepted machine tasks of later committed
+            iterations are returned. None: the whole pool (seed tasks included).
+
+    Returns:
+        ``(committed iteration, [(task id as str, instruction, None)])`` in task id order;
+        tasks of an iteration committed after the run row was read are left out.
+
+    Raises:
+        NotFound: no such run.
+    """
+    run = get_run(session, run_id)
+    committed = run.iteration
+    if after is not None and committed <= after:
+        return committed, []
+    done = or_(Task.origin == "seed", Task.iteration <= committed)
+    where = [_in_pool(run), done]
+    if after is not None:
+        where += [Task.origin == "machine", Task.iteration > after]
+    rows = session.execute(select(Task.id, Task.instruction).where(*where).order_by(Task.id)).all()
+    return committed, [(str(task_id), text, None) for task_id, text in rows]

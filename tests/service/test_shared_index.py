@@ -1,0 +1,334 @@
+"""The near-duplicate pool in Redis: shared by workers, following the database after crashes.
+
+Real Redis (127.0.0.1:6379) and both databases; the backend is scripted (its replies are the
+candidates the rule decides on).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from filters.errors import IndexStorageError
+from filters.near_duplicates import NearDuplicateIndex
+from filters.rouge import rouge_l_text
+from generators.config import BootstrapConfig
+from service.errors import LeaseLost
+from service.runs.config import RunConfig
+from service.runs.pipeline import PendingTask, RunPipeline, open_pipeline
+from service.runs.shared_index import RedisPool, pool_base, sync_index
+from service.settings import Settings
+from service.statuses import RunStatus
+from service.storage.db import Database
+from service.storage.iterations import commit_iteration, committed_pool_items
+from service.storage.models import Run
+from service.storage.runs import claim_run, get_run, release_lease
+from tests.service.scripted_run import TOPICS, batches, claimed_run
+
+pytestmark = pytest.mark.redis
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+A = "Write a short poem about the ocean at night."
+A2 = "Write a short poem about the sea at night."
+B = "List three ways to save water at home."
+C = "Translate the following sentence into French."
+
+
+@pytest.fixture
+def client() -> Iterator[redis.Redis]:
+    """The real Redis; every key a test made (under its own prefixes) is deleted after."""
+    c = redis.Redis.from_url(REDIS_URL)
+    try:
+        c.ping()
+    except redis.ConnectionError as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(f"no Redis on 127.0.0.1:6379: {exc}")
+    made: list[str] = []
+    c.test_prefixes = made  # type: ignore[attr-defined]
+    try:
+        yield c
+    finally:
+        for prefix in made:
+            for pattern in (f"{prefix}:*", f"{prefix}.*"):
+                keys = list(c.scan_iter(match=pattern, count=10_000))
+                if keys:
+                    c.delete(*keys)
+        c.close()
+
+
+def fresh_pool(client: redis.Redis, threshold: float = 0.7) -> RedisPool:
+    base = f"iftest:{uuid.uuid4().hex[:12]}"
+    client.test_prefixes.append(base)  # type: ignore[attr-defined]
+    return RedisPool(client, base, threshold)
+
+
+def shared(client: redis.Redis, base: str) -> NearDuplicateIndex:
+    return NearDuplicateIndex(storage=RedisPool(client, base, 0.7))
+
+
+def test_pool_is_shared_between_indexes(client: redis.Redis) -> None:
+    base = fresh_pool(client).base
+    worker1, worker2 = shared(client, base), shared(client, base)
+    assert worker1.check_batch([("a", A), ("b", B)])[1].accepted
+    # worker2 never saw the texts: candidates and their tokens come from Redis.
+    assert len(worker2) == 2 and "a" in worker2 and "zz" not in worker2
+    verdicts = worker2.check_batch([("x", A2), ("y", C)])
+    assert not verdicts[0].accepted and verdicts[0].nearest_id == "a"
+    assert verdicts[0].similarity == rouge_l_text(A2, A)
+    assert verdicts[1].accepted
+    assert worker1.nearest(C) == ("y", 1.0)
+    assert len(worker1) == 3
+    worker1.add_many([("a", A, None), ("y", C, None)])  # present: nothing added twice
+    assert len(worker2) == 3
+
+
+def test_shared_pool_decides_as_the_memory_pool(
+    client: redis.Redis, seed_tasks_texts: list[str]
+) -> None:
+    """Same verdicts, nearest keys and similarities as in memory, on real seed tasks, their
+    word edits and text in other scripts."""
+    rng = random.Random(7)
+    pool = [(f"s{i}", t, None) for i, t in enumerate(seed_tasks_texts)]
+    edits = []
+    for i, text in enumerate(rng.sample(seed_tasks_texts, 60)):
+        words = text.split()
+        words.pop(rng.randrange(len(words)))
+        edits.append((f"e{i}", " ".join(words)))
+    others = [("zh", "请把这段话改写得更礼貌一些。"), ("zh2", "请把这段话改写得更礼貌一点。")]
+    others += [("ru", "Перепишите этот абзац более вежливо."), ("t", TOPICS[0])]
+    memory = NearDuplicateIndex()
+    redis_index = NearDuplicateIndex(storage=fresh_pool(client))
+    for index in (memory, redis_index):
+        index.add_many(pool)
+    expected = memory.check_batch(edits + others)
+    got = redis_index.check_batch(edits + others)
+    assert got == expected
+    assert sum(not v.accepted for v in got) >= 50  # the edits are duplicates of the pool
+    assert [v.accepted for v in got[-4:]] == [True, False, True, True]
+
+
+@pytest.fixture
+def seed_tasks_texts() -> list[str]:
+    """The 175 Self-Instruct seed instructions."""
+    from dataformats.jsonl import read_jsonl
+    from tests.conftest import shared_data
+
+    return [r["instruction"] for _, r in read_jsonl(shared_data("self_instruct_seed_tasks.jsonl"))]
+
+
+def redis_settings() -> Settings:
+    return Settings(redis_url=REDIS_URL)
+
+
+def track(client: redis.Redis, database: Database, run_id: int) -> RedisPool:
+    """The run's pool as the pipeline names it (and deleted after the test)."""
+    with database.sessions() as s:
+        created = get_run(s, run_id).created_at.timestamp()
+    base = pool_base(database.identity, run_id, created)
+    client.test_prefixes.append(base)  # type: ignore[attr-defined]
+    return RedisPool(client, base, 0.7)
+
+
+def step_and_commit(
+    database: Database, run_id: int, pipeline: RunPipeline, *, owner: str = "me", absorb: bool
+) -> list[tuple[int, PendingTask]]:
+    """One iteration, committed; absorbed into the index only when `absorb` (else: a crash
+    between the database commit and the Redis update)."""
+    with database.sessions() as s:
+        run = s.get(Run, run_id)
+        assert run is not None
+    outcome = pipeline.step(run.iteration + 1)
+    with database.transaction() as s:
+        stored = commit_iteration(s, run=run, owner=owner, lease_seconds=60, outcome=outcome)
+    if absorb:
+        pipeline.absorb(stored)
+    return stored
+
+
+def opened(database: Database, run_id: int, replies: object) -> RunPipeline:
+    from generators.backends.scripted import ScriptedBackend
+
+    return open_pipeline(
+        database,
+        run_id,
+        settings=redis_settings(),
+        backend_for=lambda _: ScriptedBackend(replies),  # type: ignore[arg-type]
+    )
+
+
+def accepted_ids(stored: list[tuple[int, PendingTask]]) -> dict[str, int]:
+    return {t.candidate.instruction: tid for tid, t in stored if t.accepted}
+
+
+def config() -> RunConfig:
+    return RunConfig(
+        seed_set="default", bootstrap=BootstrapConfig(prompts_per_iteration=1), target_tasks=100
+    )
+
+
+def test_claims_share_the_pool_and_a_warm_claim_builds_nothing(
+    client: redis.Redis, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = claimed_run(database, config())
+    pool = track(client, database, run_id)
+    first = opened(database, run_id, batches(3, 2))
+    seeds = len(first.seed_tasks)
+    assert pool.mark() == 0 and len(pool) == seeds
+    stored = step_and_commit(database, run_id, first, absorb=True)
+    assert len(accepted_ids(stored)) == 3
+    assert pool.mark() == 1 and len(pool) == seeds + 3
+
+    def no_rebuild(*args: object) -> None:
+        raise AssertionError("a warm claim must not rebuild the pool")
+
+    monkeypatch.setattr(RedisPool, "rebuild", no_rebuild)
+    second = opened(database, run_id, batches(0))
+    assert second.index.nearest(TOPICS[1]) == (str(accepted_ids(stored)[TOPICS[1]]), 1.0)
+
+
+def test_a_crash_between_commit_and_redis_update_misses_no_duplicate(
+    client: redis.Redis, database: Database
+) -> None:
+    run_id = claimed_run(database, config())
+    pool = track(client, database, run_id)
+    crashed = opened(database, run_id, batches(3))
+    stored = step_and_commit(database, run_id, crashed, absorb=False)  # died before Redis
+    assert pool.mark() == 0  # Redis is behind the database
+    # The next worker's claim brings the pool up to the committed iteration.
+    resumed = opened(database, run_id, lambda p: "")
+    assert pool.mark() == 1
+    ids = accepted_ids(stored)
+    verdicts = resumed.index.check_batch(
+        [("new", TOPICS[2]), ("other", TOPICS[5])], add_accepted=False
+    )
+    assert not verdicts[0].accepted and verdicts[0].nearest_id == str(ids[TOPICS[2]])
+    assert verdicts[1].accepted
+
+
+def test_a_rolled_back_iteration_never_reaches_redis(
+    client: redis.Redis, database: Database
+) -> None:
+    """A worker that lost its lease commits nothing, so Redis gets nothing: no false
+    duplicate of a task the database does not hold."""
+    run_id = claimed_run(database, config(), owner="stale")
+    pool = track(client, database, run_id)
+    stale = opened(database, run_id, batches(3))
+    with database.transaction() as s:
+        release_lease(s, run_id=run_id, owner="stale", status=RunStatus.QUEUED)
+        assert claim_run(s, owner="fresh", lease_seconds=60) == run_id
+    with pytest.raises(LeaseLost):
+        step_and_commit(database, run_id, stale, owner="stale", absorb=True)
+    assert pool.mark() == 0
+    fresh = opened(database, run_id, batches(0))
+    assert fresh.index.check_batch([("x", TOPICS[0])], add_accepted=False)[0].accepted
+
+
+def test_a_copy_lost_or_ahead_of_the_database_is_rebuilt(
+    client: redis.Redis, database: Database
+) -> None:
+    run_id = claimed_run(database, config())
+    pool = track(client, database, run_id)
+    stored = step_and_commit(database, run_id, opened(database, run_id, batches(3)), absorb=True)
+    size = len(pool)
+    pool.wipe()  # Redis restarted without its data
+    rebuilt = opened(database, run_id, batches(0))
+    assert pool.mark() == 1 and len(pool) == size
+    tid = accepted_ids(stored)[TOPICS[0]]
+    assert rebuilt.index.nearest(TOPICS[0]) == (str(tid), 1.0)
+    # A copy that says it holds more than the database committed (a restored backup) holds
+    # tasks the database lacks: it is dropped, not trusted.
+    client.hset(pool._meta, "mark", 5)
+    rebuilt.index.add("ghost", D := "Name the capital city of every country in South America.")
+    opened(database, run_id, batches(0))
+    assert pool.mark() == 1 and len(pool) == size and "ghost" not in rebuilt.index
+    assert rebuilt.index.nearest(D) == (None, 0.0)
+
+
+def test_two_workers_syncing_at_once_add_each_task_once(
+    client: redis.Redis, database: Database
+) -> None:
+    run_id = claimed_run(database, config())
+    pool = track(client, database, run_id)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def sync(owner: str) -> None:
+        pool_for = RedisPool(redis.Redis.from_url(REDIS_URL), pool.base, 0.7)
+
+        def read(after: int | None) -> tuple[int, list[tuple[str, str, bytes | None]]]:
+            with database.reads() as s:
+                return committed_pool_items(s, run_id, after)
+
+        barrier.wait()
+        try:
+            sync_index(NearDuplicateIndex(storage=pool_for), pool_for, read, owner=owner)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def both() -> None:
+        threads = [threading.Thread(target=sync, args=(f"w{i}",)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+
+    both()  # a cold start: one builds, the other waits for its build
+    seeds = len(pool)
+    assert pool.mark() == 0 and seeds == 69  # the default seed set, once
+    step_and_commit(database, run_id, opened(database, run_id, batches(3)), absorb=False)
+    both()  # both catch up the same committed iteration: its tasks go in once
+    assert pool.mark() == 1 and len(pool) == seeds + 3
+    assert len(client.hkeys(pool._members)) == seeds + 3
+
+
+def test_two_workers_on_one_run_share_what_each_accepted(
+    client: redis.Redis, database: Database
+) -> None:
+    """The run moves from one worker to the other between iterations; the second rejects
+    copies of what the first accepted, and the first (claiming again) those of the second."""
+    run_id = claimed_run(database, config(), owner="w1")
+    pool = track(client, database, run_id)
+    w1 = opened(database, run_id, batches(2))
+    first = step_and_commit(database, run_id, w1, owner="w1", absorb=True)
+    with database.transaction() as s:
+        release_lease(s, run_id=run_id, owner="w1", status=RunStatus.QUEUED)
+        assert claim_run(s, owner="w2", lease_seconds=60) == run_id
+    # w2 is asked for the first topic again (a copy) and two new ones.
+    w2 = opened(database, run_id, lambda p: _listing(p, [TOPICS[0], TOPICS[2], TOPICS[3]]))
+    second = step_and_commit(database, run_id, w2, owner="w2", absorb=True)
+    verdicts = {t.candidate.instruction: t for _, t in second}
+    copy = verdicts[TOPICS[0]].verdict
+    assert not copy.accepted and copy.nearest_id == str(accepted_ids(first)[TOPICS[0]])
+    assert verdicts[TOPICS[2]].accepted and verdicts[TOPICS[3]].accepted
+    assert pool.mark() == 2
+    # w1's index is the same pool: it sees w2's tasks without reloading anything.
+    assert w1.index.nearest(TOPICS[3])[1] == 1.0
+
+
+def _listing(prompt: str, tasks: list[str]) -> str:
+    from tests.service.scripted_run import reply
+
+    if not prompt.startswith("Come up with a series of tasks"):
+        return reply(prompt)
+    return "\n".join(f"{i}. {t}" for i, t in enumerate(tasks, start=10))[3:]
+
+
+def test_a_build_stops_when_its_lock_is_no_longer_its_own(client: redis.Redis) -> None:
+    """A build whose lock expired and was taken by another worker must not keep writing
+    (two builders would number members twice)."""
+    pool = fresh_pool(client)
+    index = NearDuplicateIndex(storage=pool)
+    entries = index.prepare([("a", A, None), ("b", B, None)])
+    assert pool.build_lock("first")
+    pool.rebuild([entries], 3, owner="first")
+    assert pool.mark() == 3 and len(pool) == 2
+    pool.release_build_lock("first")
+    assert pool.build_lock("second")
+    with pytest.raises(IndexStorageError, match="build lock lost"):
+        pool.rebuild([entries], 4, owner="first")
+    assert pool.mark() == 3 and len(pool) == 2  # the builder that lost its lock wrote nothing
