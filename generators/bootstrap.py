@@ -55,6 +55,10 @@ from generators.types import (
 __all__ = ["BootstrapConfig", "Iteration", "run_iteration"]
 
 
+FEW_SHOT_STAGES: frozenset[Stage] = frozenset({"instructions", "classification", "instances"})
+"""Stages whose templates are the paper's few-shot completion prompts (see `Iteration.wraps`)."""
+
+
 class Iteration:
     """One iteration's stages and what they accumulate: records, failures, inference time.
 
@@ -67,7 +71,7 @@ class Iteration:
     def __init__(self, *, backend: Backend, config: BootstrapConfig, seed: int) -> None:
         self.backend = backend
         self.config = config
-        self.wrap = backend.model_info.is_chat if config.chat_wrap is None else config.chat_wrap
+        self.is_chat = backend.model_info.is_chat
         self.seed = seed
         self.records: list[GenerationRecord] = []
         self.failures: list[ParseFailure] = []
@@ -130,6 +134,21 @@ class Iteration:
         for item in items:
             self.fail(record, item.reason, item.excerpt)
 
+    def wraps(self, stage: Stage) -> bool:
+        """Whether this stage's prompts go through the chat template.
+
+        ``chat_wrap`` decides when set. Unset, the paper's few-shot stages (instructions,
+        classification, instances) are sent raw, as the completion prompts they are (Wang et al.
+        2023 used GPT-3 ``davinci``, a completion model), and the instruction-style stages
+        (evolution, answer, follow-up) are wrapped exactly when the backend serves a chat model.
+        Measured on SmolLM2-135M-Instruct, greedy, the demo's instance sampling: 0 of 16 seed
+        instructions gave parsable instances chat-wrapped (it answered the task instead of
+        writing ``Output:``), 8 of 8 raw.
+        """
+        if self.config.chat_wrap is not None:
+            return self.config.chat_wrap
+        return self.is_chat and stage not in FEW_SHOT_STAGES
+
     def call(
         self,
         stage: Stage,
@@ -141,7 +160,8 @@ class Iteration:
         """Send one batch and record every call."""
         if sampling.seed is None:
             sampling = sampling.with_seed(self.seed)
-        sent = [self.backend.wrap_chat(p) for p in prompts] if self.wrap else prompts
+        wrap = self.wraps(stage)
+        sent = [self.backend.wrap_chat(p) for p in prompts] if wrap else prompts
         with self.timed(f"inference_{stage}_s"):
             completions = self.backend.generate(sent, sampling)
         if len(completions) != len(sent):
@@ -159,7 +179,7 @@ class Iteration:
                 prompt=prompt,
                 prompt_sha256=sha256_text(prompt),
                 # A chat endpoint wraps on the server even when the caller did not.
-                chat_wrapped=self.wrap or c.messages is not None,
+                chat_wrapped=wrap or c.messages is not None,
                 few_shot_ids=list(ids),
                 # Backends seed prompt i of a batch from (seed, i): see backends.base.prompt_seed.
                 sampling={**base, "prompt_index": i, "batch_size": len(sent)},

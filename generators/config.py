@@ -51,8 +51,9 @@ class BootstrapConfig:
         num_machine_in_prompt: machine tasks per prompt at most.
         prompts_per_iteration: instruction prompts in one batch.
         classification_only: use the classification variant (and only classification tasks).
-        chat_wrap: wrap prompts with the chat template; None wraps exactly when the backend
-            serves a chat model.
+        chat_wrap: wrap every stage's prompts with the chat template (True) or none (False);
+            None sends the paper's few-shot stages raw and wraps the instruction-style stages
+            exactly when the backend serves a chat model (see ``Iteration.wraps``).
         instruction_sampling: decoding of the instruction stage.
         classification_sampling: decoding of the classification stage.
         instance_sampling: decoding of the instance stage (``Example k+1`` is added to its stops).

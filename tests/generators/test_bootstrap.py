@@ -190,7 +190,8 @@ def test_task_whose_only_instance_was_cut_keeps_no_instance_and_the_reason(
     assert "1, 2," in failure.excerpt
 
 
-def test_chat_models_get_wrapped_prompts_and_it_is_recorded(seed_pool: list[PoolTask]) -> None:
+def test_few_shot_stages_go_raw_to_chat_models_by_default(seed_pool: list[PoolTask]) -> None:
+    """The paper's few-shot prompts are completions: unset chat_wrap sends them raw."""
     backend = ScriptedBackend(scripted_reply, is_chat=True)
     result = run_iteration(
         seed_tasks=seed_pool,
@@ -199,9 +200,49 @@ def test_chat_models_get_wrapped_prompts_and_it_is_recorded(seed_pool: list[Pool
         config=small_config(prompts_per_iteration=1),
         seed=5,
     )
-    assert all(r.chat_wrapped for r in result.records)
+    assert {r.stage for r in result.records} >= {"instructions", "classification", "instances"}
+    assert not any(r.chat_wrapped for r in result.records)
+    assert not any("<|im_start|>" in p for call in backend.calls for p in call[0])
+
+
+def test_chat_wrap_true_wraps_every_stage_and_it_is_recorded(seed_pool: list[PoolTask]) -> None:
+    backend = ScriptedBackend(scripted_reply, is_chat=True)
+    result = run_iteration(
+        seed_tasks=seed_pool,
+        machine_tasks=[],
+        backend=backend,
+        config=small_config(prompts_per_iteration=1, chat_wrap=True),
+        seed=5,
+    )
+    assert result.records and all(r.chat_wrapped for r in result.records)
     assert all(r.prompt.startswith("<|im_start|>user\n") for r in result.records)
     assert backend.calls[0][0][0].endswith("<|im_start|>assistant\n")
+
+
+@pytest.mark.parametrize(
+    ("is_chat", "chat_wrap", "stage", "wrapped"),
+    [
+        (True, None, "instructions", False),
+        (True, None, "classification", False),
+        (True, None, "instances", False),
+        (True, None, "evolution", True),
+        (True, None, "answer", True),
+        (True, None, "follow_up", True),
+        (False, None, "evolution", False),
+        (False, None, "answer", False),
+        (False, True, "instances", True),
+        (True, False, "answer", False),
+    ],
+)
+def test_which_stages_are_wrapped(
+    is_chat: bool, chat_wrap: bool | None, stage: str, wrapped: bool
+) -> None:
+    run = Iteration(
+        backend=ScriptedBackend(scripted_reply, is_chat=is_chat),
+        config=small_config(chat_wrap=chat_wrap),
+        seed=1,
+    )
+    assert run.wraps(stage) is wrapped  # type: ignore[arg-type]
 
 
 def test_chat_wrap_can_be_turned_off(seed_pool: list[PoolTask]) -> None:
