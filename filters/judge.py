@@ -396,6 +396,40 @@ class PreferencePair:
     length_only: bool
 
 
+# A prompt none of whose compared response pairs was kept: its rejection (rule, version).
+NO_PAIR_RULE = ("no_preference_pair", "1")
+# What became of one comparison (stored with it; only KEPT is a preference pair).
+KEPT, TIE, INCONSISTENT, UNPARSED, BELOW_MARGIN = (
+    "kept",
+    "tie",
+    "inconsistent",
+    "unparsed",
+    "below_margin",
+)
+
+
+def _check_margin(min_margin: float) -> None:
+    if not 0 <= min_margin <= 3:
+        raise InvalidInputError(f"min_margin {min_margin} is not in [0, 3]")
+
+
+def comparison_outcome(judgement: PairJudgement, *, min_margin: float) -> str:
+    """KEPT when both orders agree on a winner by at least ``min_margin``; else why not.
+
+    Raises:
+        InvalidInputError: ``min_margin`` is not in [0, 3].
+    """
+    _check_margin(min_margin)
+    pref = judgement.preference
+    if pref is None:
+        return UNPARSED
+    if not judgement.consistent:
+        return INCONSISTENT
+    if judgement.tie:
+        return TIE
+    return KEPT if abs(pref) >= min_margin else BELOW_MARGIN
+
+
 def select_pairs(judgements: Sequence[PairJudgement], *, min_margin: float) -> list[PreferencePair]:
     """Keep the pairs whose two orders agree on a winner by at least ``min_margin``.
 
@@ -404,12 +438,11 @@ def select_pairs(judgements: Sequence[PairJudgement], *, min_margin: float) -> l
     Raises:
         InvalidInputError: ``min_margin`` is not in [0, 3].
     """
-    if not 0 <= min_margin <= 3:
-        raise InvalidInputError(f"min_margin {min_margin} is not in [0, 3]")
+    _check_margin(min_margin)
     kept = []
     for i, j in enumerate(judgements):
-        pref = j.preference
-        if j.consistent and not j.tie and pref is not None and abs(pref) >= min_margin:
+        if comparison_outcome(j, min_margin=min_margin) == KEPT:
+            pref = j.preference or 0.0
             kept.append(PreferencePair(i, 0 if pref > 0 else 1, abs(pref), j.length_only))
     return kept
 

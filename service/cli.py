@@ -430,6 +430,38 @@ def export(
     console.print(json.dumps(info.counts, indent=2, sort_keys=True))
 
 
+@app.command("export-preference")
+@reports_errors
+def export_preference(
+    run: Annotated[int, typer.Option(help="A run of method preference.")],
+    out: Annotated[Path, typer.Option(help="Directory for the pair files and manifest.")],
+    validation_ratio: Annotated[float, typer.Option(help="Share of prompts held out.")] = 0.1,
+    system: Annotated[
+        str | None, typer.Option(help="System message of the conversational form.")
+    ] = None,
+    drop_length_only: Annotated[
+        bool, typer.Option(help="Leave out pairs whose winner wins only by length.")
+    ] = False,
+) -> None:
+    """Write a preference run's kept pairs for DPO (standard and conversational, per split)."""
+    from service.export.preference import export_preference_pairs
+
+    database = open_database()
+    try:
+        with database.sessions() as session:
+            manifest = export_preference_pairs(
+                session,
+                run,
+                out,
+                validation_ratio=validation_ratio,
+                system=system,
+                include_length_only=not drop_length_only,
+            )
+    finally:
+        database.dispose()
+    console.print(f"{out}: pairs {manifest['pairs']}, length-only {manifest['length_only_pairs']}")
+
+
 @datasets_app.command("list")
 def datasets_list() -> None:
     """List datasets and their newest ready version."""

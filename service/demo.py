@@ -107,6 +107,13 @@ def demo_run_config(backend: str, method: str = "self_instruct") -> dict[str, An
             },
             "answer_sampling": {"temperature": 0.0, "top_p": 1.0, "max_tokens": 160},
         }
+    if method == "preference":  # k(k-1)/2 pairs a prompt, each judged 4 times
+        config["preference"] = {
+            "prompts_per_iteration": 8 if backend == "vllm" else 3,
+            "responses_per_prompt": 3,
+            "response_sampling": {"temperature": 0.9, "top_p": 0.95, "max_tokens": 96},
+            "min_margin": 1.0,
+        }
     return config
 
 
