@@ -22,7 +22,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data"
 
 from bench.result_file import goal, write_result  # noqa: E402 (after the path is set)
+from bench.trainer import train_timed  # noqa: E402
 from dataformats.jsonl import read_jsonl, write_jsonl  # noqa: E402
 from dataformats.preference import preference_record  # noqa: E402
 
@@ -94,7 +94,7 @@ def run_ours(model_dir: Path, pairs_dir: Path, out: Path, steps: int, keep: bool
 def run_trl(model_dir: Path, pairs: list[dict[str, Any]], out: Path, steps: int) -> dict[str, Any]:
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer  # type: ignore[attr-defined]
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -123,14 +123,7 @@ def run_trl(model_dir: Path, pairs: list[dict[str, Any]], out: Path, steps: int)
         return batch
 
     trainer.data_collator = counting
-    ends: list[float] = []
-
-    class Clock(TrainerCallback):
-        def on_step_end(self, *_: Any, **__: Any) -> None:
-            ends.append(time.perf_counter())
-
-    trainer.add_callback(Clock())
-    trainer.train()
+    ends = train_timed(trainer)
     tokens = sum(counts[1 : len(ends)])
     seconds = ends[-1] - ends[0]
     return {"tokens_per_s": tokens / seconds, "tokens": tokens, "seconds": seconds}
