@@ -202,3 +202,20 @@ def test_trl_dpo_trainer_loads_the_export_untouched(
     assert manifest["pairs"]["train"] >= 2
     logged = dpo_smoke(tmp_path / "pairs" / form / "train.jsonl", embedded_model_dir, tmp_path)
     assert logged[0]["loss"] == pytest.approx(0.6931, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--model", "m"], "give --dataset (sft) or --pairs"),
+        (["train", "--pairs", "x", "--dataset", "d@1", "--model", "m"], "give --dataset"),
+        (["train", "--pairs", "x", "--model", "m"], "--pairs trains with --method dpo"),
+    ],
+)
+def test_train_command_pairs_dpo_with_pairs_only(argv: list[str], message: str) -> None:
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 2 and message in result.output
