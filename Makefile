@@ -61,7 +61,7 @@ lint: install
 
 # The benchmarks (each writes bench/results/NAME.json); the other bench/ modules are their
 # helpers (data makers, caches, samplers) and are not run here. wrk drives bench/service.py.
-BENCHES := dedup refusal quality echo_rules semantic_dedup read_cpu export trainer backends service viewer gpu pipelines scale
+BENCHES := dedup refusal quality echo_rules semantic_dedup read_cpu export trainer dpo backends service viewer gpu pipelines scale
 bench: install browser
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	for b in $(BENCHES); do $(PY) bench/$$b.py || exit 1; done

@@ -147,7 +147,7 @@ def run_trl(
     """
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -186,14 +186,7 @@ def run_trl(
         return batch
 
     trainer.data_collator = counting
-    ends: list[float] = []
-
-    class Clock(TrainerCallback):
-        def on_step_end(self, *_: Any, **__: Any) -> None:
-            ends.append(time.perf_counter())
-
-    trainer.add_callback(Clock())
-    trainer.train()
+    ends = train_timed(trainer)
     packed = [len(x) for x in trainer.train_dataset["input_ids"]]
     tokens = sum(counts[1 : len(ends)])
     seconds = ends[-1] - ends[0]
@@ -205,6 +198,21 @@ def run_trl(
         "precision": "bf16" if bf16 else "fp32",
         "attention": "sdpa",
     }
+
+
+def train_timed(trainer: Any) -> list[float]:
+    """Run a transformers Trainer; the perf_counter time at the end of each optimizer step."""
+    from transformers import TrainerCallback
+
+    ends: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, *_: Any, **__: Any) -> None:
+            ends.append(time.perf_counter())
+
+    trainer.add_callback(Clock())
+    trainer.train()
+    return ends
 
 
 def goal(name: str, value: float, target: float) -> dict[str, Any]:

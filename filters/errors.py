@@ -81,9 +81,19 @@ class JudgeError(FilterError):
 
 
 class ReplyParseError(FilterError, ValueError):
-    """A judge reply holds no valid score; the message says why."""
+    """A judge reply holds no valid verdict; the message says why, ``reason`` names the kind."""
 
     code = "judge_reply_unparsable"
+
+    def __init__(self, message: str, *, reason: str = "unparsable") -> None:
+        """Create the error.
+
+        Args:
+            message: What is wrong, for people.
+            reason: A stable identifier of the kind of failure, stored and counted.
+        """
+        super().__init__(message)
+        self.reason = reason
 
 
 class InvalidInputError(FilterError, ValueError):

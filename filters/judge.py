@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -23,6 +24,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from filters.errors import InvalidInputError, JudgeError, ReplyParseError, RubricError
+from filters.pairwise_replies import parse_pairwise_verdict
 from filters.types import Score
 from templating import SlotError, fill_slots, slot_names
 
@@ -209,38 +211,45 @@ def length_bias(scores: Sequence[float | None], lengths: Sequence[int]) -> float
 
 PAIRWISE_SLOTS = frozenset({"instruction", "input", "response_a", "response_b"})
 DEFAULT_PAIRWISE_VERSION = "v1"
-_PREFERRED_RE = re.compile(r"^\s*\**\s*preferred\s*\**\s*[:=]\s*\**\s*(a|b|tie)\b", re.I | re.M)
-_STRENGTH_RE = re.compile(r"^\s*\**\s*strength\s*\**\s*[:=]\s*\**\s*([0-3])\b", re.I | re.M)
 
 PairItem = tuple[str, str, str, str]  # instruction, input, response 1, response 2
-
-
-def parse_pairwise_reply(reply: str) -> int:
-    """Parse a pairwise reply into a signed preference for response A.
-
-    Returns:
-        +strength when A is preferred, -strength when B is, 0 for a tie (strength 1..3; a
-        missing strength line counts 1 for a win).
-
-    Raises:
-        ReplyParseError: no ``Preferred: A|B|tie`` line, or a win with strength 0.
-    """
-    preferred = _PREFERRED_RE.search(reply)
-    if not preferred:
-        raise ReplyParseError("no 'Preferred: A|B|tie' line in reply")
-    side = preferred.group(1).lower()
-    if side == "tie":
-        return 0
-    strength = _STRENGTH_RE.search(reply)
-    value = int(strength.group(1)) if strength else 1
-    if value == 0:
-        raise ReplyParseError(f"'Preferred: {side.upper()}' with strength 0")
-    return value if side == "a" else -value
+ORDERS = ("forward", "backward", "controlled_forward", "controlled_backward")
 
 
 def cut_to_words(text: str, words: int) -> str:
     """The first ``words`` whitespace-separated words of ``text`` (the length control's cut)."""
     return " ".join(text.split()[:words])
+
+
+@dataclass(frozen=True)
+class JudgeReply:
+    """One judge reply of a comparison, as read.
+
+    Attributes:
+        order: which of :data:`ORDERS` it answers (response 1 shown first or second, at full
+            or at equal length).
+        text: the reply as generated.
+        value: the signed preference for the response shown as A; None when unparsed.
+        form: the kind of statement it was read from (``filters.pairwise_replies.FORMS``).
+        failure: why it was not read (``filters.pairwise_replies.FAILURE_REASONS``).
+        detail: the parse error's message, for people.
+    """
+
+    order: str
+    text: str
+    value: int | None
+    form: str | None = None
+    failure: str | None = None
+    detail: str | None = None
+
+
+def read_reply(order: str, text: str) -> JudgeReply:
+    """Parse one reply; a parse failure is kept with its reason, never guessed."""
+    try:
+        verdict = parse_pairwise_verdict(text)
+    except ReplyParseError as exc:
+        return JudgeReply(order, text, None, failure=exc.reason, detail=str(exc))
+    return JudgeReply(order, text, verdict.value, form=verdict.form)
 
 
 @dataclass(frozen=True)
@@ -252,11 +261,13 @@ class PairJudgement:
         backward: response 1 shown as B (already sign-flipped to favour response 1).
         length_controlled: the mean of both orders with the longer response cut to the
             shorter's word count; None when the length control was off or did not parse.
+        replies: every reply behind it, in :data:`ORDERS` order (empty when built by hand).
     """
 
     forward: int | None
     backward: int | None
     length_controlled: float | None = None
+    replies: tuple[JudgeReply, ...] = ()
 
     @property
     def parsed(self) -> bool:
@@ -362,20 +373,17 @@ class PairwiseJudge:
         per = 4 if self.length_control else 2
         out = []
         for i in range(len(items)):
-            got = [_try_parse(r) for r in replies[i * per : (i + 1) * per]]
+            read = tuple(
+                read_reply(order, reply)
+                for order, reply in zip(ORDERS, replies[i * per : (i + 1) * per], strict=False)
+            )
+            got = [r.value for r in read]
             forward, backward = got[0], None if got[1] is None else -got[1]
             controlled = None
             if self.length_control and got[2] is not None and got[3] is not None:
                 controlled = (got[2] - got[3]) / 2
-            out.append(PairJudgement(forward, backward, controlled))
+            out.append(PairJudgement(forward, backward, controlled, read))
         return out
-
-
-def _try_parse(reply: str) -> int | None:
-    try:
-        return parse_pairwise_reply(reply)
-    except ReplyParseError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -388,6 +396,40 @@ class PreferencePair:
     length_only: bool
 
 
+# A prompt none of whose compared response pairs was kept: its rejection (rule, version).
+NO_PAIR_RULE = ("no_preference_pair", "1")
+# What became of one comparison (stored with it; only KEPT is a preference pair).
+KEPT, TIE, INCONSISTENT, UNPARSED, BELOW_MARGIN = (
+    "kept",
+    "tie",
+    "inconsistent",
+    "unparsed",
+    "below_margin",
+)
+
+
+def _check_margin(min_margin: float) -> None:
+    if not 0 <= min_margin <= 3:
+        raise InvalidInputError(f"min_margin {min_margin} is not in [0, 3]")
+
+
+def comparison_outcome(judgement: PairJudgement, *, min_margin: float) -> str:
+    """KEPT when both orders agree on a winner by at least ``min_margin``; else why not.
+
+    Raises:
+        InvalidInputError: ``min_margin`` is not in [0, 3].
+    """
+    _check_margin(min_margin)
+    pref = judgement.preference
+    if pref is None:
+        return UNPARSED
+    if not judgement.consistent:
+        return INCONSISTENT
+    if judgement.tie:
+        return TIE
+    return KEPT if abs(pref) >= min_margin else BELOW_MARGIN
+
+
 def select_pairs(judgements: Sequence[PairJudgement], *, min_margin: float) -> list[PreferencePair]:
     """Keep the pairs whose two orders agree on a winner by at least ``min_margin``.
 
@@ -396,12 +438,11 @@ def select_pairs(judgements: Sequence[PairJudgement], *, min_margin: float) -> l
     Raises:
         InvalidInputError: ``min_margin`` is not in [0, 3].
     """
-    if not 0 <= min_margin <= 3:
-        raise InvalidInputError(f"min_margin {min_margin} is not in [0, 3]")
+    _check_margin(min_margin)
     kept = []
     for i, j in enumerate(judgements):
-        pref = j.preference
-        if j.consistent and not j.tie and pref is not None and abs(pref) >= min_margin:
+        if comparison_outcome(j, min_margin=min_margin) == KEPT:
+            pref = j.preference or 0.0
             kept.append(PreferencePair(i, 0 if pref > 0 else 1, abs(pref), j.length_only))
     return kept
 
@@ -428,7 +469,8 @@ def preference_bias(
         ``spearman_preference_vs_length`` (preference for response 1 against its word-count
         lead), ``length_ratio`` (chosen/rejected word-count ratio: p10, p50, p90, mean),
         ``self_preference`` (share of decided pairs between the judge's own response and
-        another model's that the judge's own wins; None when no such pair), and counts.
+        another model's that the judge's own wins; None when no such pair), counts, and the
+        replies read by form and the unread ones by failure reason.
         None stands for a figure with too little data.
 
     Raises:
@@ -467,6 +509,10 @@ def preference_bias(
         "spearman_preference_vs_length": rho,
         "length_ratio": _quantiles(ratios),
         "self_preference": self_pref,
+        "replies_by_form": dict(Counter(r.form for j in judgements for r in j.replies if r.form)),
+        "reply_failures": dict(
+            Counter(r.failure for j in judgements for r in j.replies if r.failure)
+        ),
     }
 
 

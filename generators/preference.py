@@ -8,6 +8,7 @@ every other stage (stage ``answer``, template ``evol_answer``: the prompt is the
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import field
 from itertools import combinations
@@ -18,7 +19,7 @@ from pydantic.dataclasses import dataclass as validated_dataclass
 
 from generators.bootstrap import Iteration
 from generators.prompts import load_template
-from generators.types import GenerationRecord, SamplingParams
+from generators.types import GenerationRecord, PoolTask, SamplingParams
 
 
 def _response_sampling() -> SamplingParams:
@@ -31,6 +32,7 @@ class PreferenceConfig:
     """How candidate responses are sampled and which judged pairs are kept.
 
     Attributes:
+        prompts_per_iteration: pool prompts answered per iteration (each prompt once a run).
         responses_per_prompt: k; every pair of the k responses is judged (k(k-1)/2 pairs).
         response_sampling: decoding of each response; sample j uses seed ``seed + j``.
         min_margin: the smallest mean strength (0-3, both orders) a kept pair's win needs.
@@ -38,6 +40,7 @@ class PreferenceConfig:
         rubric_version: the ``pairwise`` rubric (``filters/rubrics/pairwise.<v>.txt``).
     """
 
+    prompts_per_iteration: Annotated[int, Field(ge=1, le=10_000)] = 8
     responses_per_prompt: Annotated[int, Field(ge=2, le=8)] = 4
     response_sampling: SamplingParams = field(default_factory=_response_sampling)
     min_margin: Annotated[float, Field(ge=0.0, le=3.0)] = 1.0
@@ -76,3 +79,17 @@ def sample_responses(
 def response_pairs(k: int) -> list[tuple[int, int]]:
     """The index pairs of k responses that the judge compares, in a fixed order."""
     return list(combinations(range(k), 2))
+
+
+def pick_prompts(
+    pool: Sequence[PoolTask], *, iteration: int, per_iteration: int, seed: int
+) -> list[PoolTask]:
+    """The pool tasks iteration ``iteration`` (1-based) answers: slices of one seeded shuffle.
+
+    Every prompt is used once a run, and a resumed run picks the same prompts for the same
+    iteration (nothing but the iteration number is needed). Past the pool's end: none.
+    """
+    order = sorted(pool, key=lambda t: t.id)
+    random.Random(seed).shuffle(order)
+    start = (iteration - 1) * per_iteration
+    return order[start : start + per_iteration]

@@ -21,10 +21,15 @@ Stage = Literal["instructions", "classification", "instances", "evolution", "ans
 
 @dataclass(frozen=True)
 class Instance:
-    """One input/output example of a task; ``input`` may be empty."""
+    """One input/output example of a task; ``input`` may be empty.
+
+    ``generation_id`` names the call that wrote this output when it is not the task's one
+    instances call (a preference run samples each response in its own call).
+    """
 
     input: str
     output: str
+    generation_id: str | None = None
 
 
 @dataclass

@@ -378,39 +378,74 @@ def evals_list() -> None:
 @reports_errors
 def train(
     ctx: typer.Context,
-    dataset: Annotated[str, typer.Option(help="NAME@VERSION of an exported dataset.")],
+    dataset: Annotated[
+        str | None, typer.Option(help="NAME@VERSION of an exported dataset (sft).")
+    ] = None,
+    pairs: Annotated[
+        Path | None,
+        typer.Option(help="A preference export directory (--method dpo; export-preference)."),
+    ] = None,
 ) -> None:
-    """Fine-tune on an exported dataset version; other flags go to the trainer.
+    """Fine-tune on an exported dataset version, or with --method dpo on preference pairs.
 
-    Every flag of `python -m trainer --help` is accepted (e.g. --model, --max-steps).
+    Every flag of `python -m trainer --help` is accepted (e.g. --model, --max-steps, --method,
+    --beta, --loss-type). A DPO run's reference model is the starting model.
     """
     from service.training import record_training_run, resolve_version
     from trainer.config import config_from_args
-    from trainer.errors import TrainerError
+    from trainer.dpo import train_dpo
     from trainer.loop import train as run_training
 
     settings = get_settings()
+    argv = list(ctx.args)
+    if "--model-cache-dir" not in argv:
+        argv += ["--model-cache-dir", str(settings.model_cache_dir)]
+    if (pairs is None) == (dataset is None):
+        err_console.print("[red]error[/red]: give --dataset (sft) or --pairs (--method dpo)")
+        raise typer.Exit(2)
+    if pairs is not None:
+        if "--output-dir" not in argv:
+            argv += ["--output-dir", str(settings.models_dir / f"dpo-{pairs.name}")]
+        config = config_from_args(argv)
+        _require_method(config.method, "dpo", "--pairs trains with --method dpo")
+        console.print(f"training (dpo) on {pairs}")
+        result = _trained(lambda: train_dpo(config, pairs_dir=pairs))
+        console.print(f"model: {result.output_dir}")
+        console.print(f"final metrics: {result.metrics}")
+        return
+    assert dataset is not None
     database = open_database()
     try:
         version_id, directory = resolve_version(database, dataset)
-        argv = list(ctx.args)
-        if "--model-cache-dir" not in argv:
-            argv += ["--model-cache-dir", str(settings.model_cache_dir)]
         if "--output-dir" not in argv:
             name = dataset.replace("@", "-v")
             argv += ["--output-dir", str(settings.models_dir / name)]
         config = config_from_args(argv)
+        _require_method(config.method, "sft", "--method dpo trains on --pairs DIR")
         console.print(f"training on {directory}")
-        try:
-            result = run_training(config, dataset_dir=directory)
-        except TrainerError as exc:
-            err_console.print(f"[red]error[/red] ({type(exc).__name__}): {exc}")
-            raise typer.Exit(1) from None
+        result = _trained(lambda: run_training(config, dataset_dir=directory))
         run_id = record_training_run(database, dataset_version_id=version_id, result=result)
     finally:
         database.dispose()
     console.print(f"model: {result.output_dir} (training run {run_id})")
     console.print(f"final metrics: {result.metrics}")
+
+
+def _require_method(method: str, wanted: str, message: str) -> None:
+    if method != wanted:
+        err_console.print(f"[red]error[/red]: {message}")
+        raise typer.Exit(2)
+
+
+def _trained(run: Callable[[], Any]) -> Any:
+    """The trainer's result; a trainer error is printed and exits 1."""
+    from trainer.errors import TrainerError
+
+    try:
+        return run()
+    except TrainerError as exc:
+        err_console.print(f"[red]error[/red] ({type(exc).__name__}): {exc}")
+        raise typer.Exit(1) from None
 
 
 @app.command("export")
@@ -441,6 +476,38 @@ def export(
     console.print(f"{dataset}@{info.version}: {info.path}")
     console.print(f"content hash {info.content_hash}")
     console.print(json.dumps(info.counts, indent=2, sort_keys=True))
+
+
+@app.command("export-preference")
+@reports_errors
+def export_preference(
+    run: Annotated[int, typer.Option(help="A run of method preference.")],
+    out: Annotated[Path, typer.Option(help="Directory for the pair files and manifest.")],
+    validation_ratio: Annotated[float, typer.Option(help="Share of prompts held out.")] = 0.1,
+    system: Annotated[
+        str | None, typer.Option(help="System message of the conversational form.")
+    ] = None,
+    drop_length_only: Annotated[
+        bool, typer.Option(help="Leave out pairs whose winner wins only by length.")
+    ] = False,
+) -> None:
+    """Write a preference run's kept pairs for DPO (standard and conversational, per split)."""
+    from service.export.preference import export_preference_pairs
+
+    database = open_database()
+    try:
+        with database.sessions() as session:
+            manifest = export_preference_pairs(
+                session,
+                run,
+                out,
+                validation_ratio=validation_ratio,
+                system=system,
+                include_length_only=not drop_length_only,
+            )
+    finally:
+        database.dispose()
+    console.print(f"{out}: pairs {manifest['pairs']}, length-only {manifest['length_only_pairs']}")
 
 
 @datasets_app.command("list")

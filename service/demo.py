@@ -107,6 +107,13 @@ def demo_run_config(backend: str, method: str = "self_instruct") -> dict[str, An
             },
             "answer_sampling": {"temperature": 0.0, "top_p": 1.0, "max_tokens": 160},
         }
+    if method == "preference":  # k(k-1)/2 pairs a prompt, each judged 4 times
+        config["preference"] = {
+            "prompts_per_iteration": 8 if backend == "vllm" else 3,
+            "responses_per_prompt": 3,
+            "response_sampling": {"temperature": 0.9, "top_p": 0.95, "max_tokens": 96},
+            "min_margin": 1.0,
+        }
     return config
 
 
@@ -254,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"[red]run did not complete: {run['error']}[/red] (see {logs})")
             return 1
 
+        if method == "preference":
+            return preference_tail(run["id"], env)
+
         step(6, "export a dataset version (seeds + this run's accepted tasks)")
         spec = {
             "runs": [run["id"]],
@@ -283,6 +293,22 @@ def main(argv: list[str] | None = None) -> int:
         if serve:
             serve_until_interrupted(procs[0], url)
             stop(procs[:1])
+
+
+def preference_tail(run_id: int, env: dict[str, str]) -> int:
+    """Steps 6 and 7 of a preference run: export its pairs, train DPO on them for a few steps."""
+    pairs = get_settings().datasets_dir / f"demo-preference-run{run_id}"
+    step(6, f"export the kept preference pairs to {pairs}")
+    cli = [sys.executable, "-m", "service.cli"]
+    exported = subprocess.run(
+        [*cli, "export-preference", "--run", str(run_id), "--out", str(pairs)], env=env
+    )
+    if exported.returncode:
+        return exported.returncode
+    step(7, f"train DPO for {DEMO_TRAIN_STEPS} steps on those pairs (reference: the base model)")
+    argv = ["train", "--method", "dpo", "--pairs", str(pairs), "--model", "smollm2-135m"]
+    argv += ["--max-steps", str(DEMO_TRAIN_STEPS), "--batch-size", "2", "--max-length", "256"]
+    return subprocess.run([*cli, *argv], env=env).returncode
 
 
 def stop(procs: list[subprocess.Popen[bytes]]) -> None:

@@ -20,13 +20,19 @@ def main(argv: list[str] | None = None) -> int:
         dest="dataset_dir",
         type=Path,
         required=True,
-        help="The dataset version directory (<datasets_dir>/<NAME>/v<N>/).",
+        help="The dataset version directory (<datasets_dir>/<NAME>/v<N>/), or with --method "
+        "dpo a preference export (instructforge export-preference).",
     )
     namespace = parser.parse_args(argv)
+    from trainer.dpo import train_dpo
     from trainer.loop import train
 
     try:
-        result = train(config_from_namespace(namespace), dataset_dir=namespace.dataset_dir)
+        config = config_from_namespace(namespace)
+        if config.method == "dpo":
+            result = train_dpo(config, pairs_dir=namespace.dataset_dir)
+        else:
+            result = train(config, dataset_dir=namespace.dataset_dir)
     except TrainerError as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

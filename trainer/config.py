@@ -32,11 +32,28 @@ def _help(text: str, default: Any = dataclasses.MISSING) -> Any:
     return field(default=default, metadata={"help": text})
 
 
+METHODS = ("sft", "dpo")
+LOSS_TYPES = ("sigmoid", "ipo", "hinge")
+
+
 @dataclass
 class TrainConfig:
     """Everything that decides a training run; saved and hashed with the model."""
 
     model: str = _help("Base model: a local directory, or a prepared name such as 'smollm2-135m'.")
+    method: str = _help(
+        "sft: supervised fine-tuning on a dataset version's messages; dpo: direct preference "
+        "optimisation on a preference export (instructforge export-preference), the starting "
+        "model as the frozen reference.",
+        "sft",
+    )
+    beta: float = _help("DPO: strength of the pull towards the reference model.", 0.1)
+    loss_type: str = _help(
+        "DPO loss of the reward margin h (summed log-ratios): sigmoid -log(sigmoid(beta*h)) "
+        "(Rafailov et al. 2023), ipo (h - 1/(2*beta))^2 (Azar et al. 2023), hinge "
+        "max(0, 1 - beta*h) (SLiC).",
+        "sigmoid",
+    )
     dataset: str | None = _help(
         "Dataset version as NAME@VERSION (resolved to a directory by the instructforge CLI).", None
     )
@@ -135,6 +152,14 @@ class TrainConfig:
             raise ConfigError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
         if not 0.0 <= self.max_truncated_fraction <= 1.0:
             raise ConfigError("max_truncated_fraction must lie in [0, 1]")
+        if self.method not in METHODS:
+            raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.loss_type not in LOSS_TYPES:
+            raise ConfigError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
+        if self.beta <= 0:
+            raise ConfigError(f"beta must be > 0, got {self.beta}")
+        if self.method == "dpo" and (self.save_steps > 0 or self.resume_from is not None):
+            raise ConfigError("checkpoints and resuming are for sft runs only")
         if self.task_weights is not None and any(w < 0 for w in self.task_weights.values()):
             raise ConfigError("task weights must be >= 0")
 

@@ -160,7 +160,7 @@ def _steps_in(plan: EpochPlan, config: TrainConfig) -> int:
     return math.ceil(micro / config.gradient_accumulation_steps)
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total: int) -> Any:
+def lr_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig, total: int) -> Any:
     """Linear warmup, then cosine decay to min_lr_ratio of the peak."""
     warmup, floor = config.warmup_steps, config.min_lr_ratio
 
@@ -171,6 +171,24 @@ def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total: int
         return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def apply_gradients(
+    model: Any, optimizer: Any, scheduler: Any, max_grad_norm: float
+) -> tuple[float, float]:
+    """Clip the accumulated gradients, step optimizer and schedule, clear the gradients.
+
+    Returns:
+        The gradient norm before clipping and the learning rate the step used.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    max_norm = max_grad_norm if max_grad_norm > 0 else math.inf
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+    lr = scheduler.get_last_lr()[0]
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return grad_norm, lr
 
 
 def _optimizer_step(
@@ -190,13 +208,7 @@ def _optimizer_step(
             loss_sum = supervised_loss_sum(run.model, batch)
         (loss_sum / n_supervised).backward()
         loss_total += float(loss_sum.detach())
-    params = [p for p in run.model.parameters() if p.requires_grad]
-    max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf
-    grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-    lr = scheduler.get_last_lr()[0]
-    optimizer.step()
-    scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
+    grad_norm, lr = apply_gradients(run.model, optimizer, scheduler, cfg.max_grad_norm)
     elapsed = time.perf_counter() - started
     tokens = sum(b.n_real_tokens for b in batches)
     return {
@@ -266,7 +278,7 @@ class _Loop:
             if cfg.max_steps > 0
             else sum(_steps_in(self.plan_of(e), cfg) for e in range(cfg.epochs))
         )
-        self.scheduler = _scheduler(self.optimizer, cfg, self.total)
+        self.scheduler = lr_schedule(self.optimizer, cfg, self.total)
         self.state = LoopState()
         resumed = cfg.resume_from is not None
         if resumed:

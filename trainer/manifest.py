@@ -32,6 +32,11 @@ def _split_record(split: TokenizedSplit, max_length: int, packing: bool) -> dict
     return record
 
 
+def base_model_record(name: str, model_dir: Path) -> dict[str, Any]:
+    """The starting model as the manifest names it: name, resolved path, files' hash."""
+    return {"name": name, "path": str(model_dir.resolve()), "hash": model_files_hash(model_dir)}
+
+
 def build_manifest(run: PreparedRun, metrics: dict[str, Any]) -> dict[str, Any]:
     """Assemble the training manifest for a finished run.
 
@@ -54,11 +59,7 @@ def build_manifest(run: PreparedRun, metrics: dict[str, Any]) -> dict[str, Any]:
         },
         "template_hash": template_hash(run.tokenizer),
         "tokenizer_hash": tokenizer_hash(run.tokenizer),
-        "base_model": {
-            "name": cfg.model,
-            "path": str(run.model_dir.resolve()),
-            "hash": model_files_hash(run.model_dir),
-        },
+        "base_model": base_model_record(cfg.model, run.model_dir),
         "config": cfg.to_dict(),
         "config_hash": run.config_hash,
         "seed": cfg.seed,

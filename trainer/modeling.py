@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -328,18 +328,11 @@ def _decoder_and_head(model: Any) -> tuple[Any, Any] | None:
     return model.get_decoder(), model.get_output_embeddings()
 
 
-def supervised_loss_sum(model: Any, batch: Batch) -> torch.Tensor:
-    """Sum of token cross-entropies over the batch's supervised positions.
+def _supervised_logits(model: Any, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Logits at the supervised positions only, their targets, and the decoder-layout mask.
 
     Logits are computed only where there is a target: with an assistant-only loss most positions
     have none, and the vocabulary projection is the costliest matmul of a small model.
-
-    Args:
-        model: The causal LM.
-        batch: The micro-batch.
-
-    Returns:
-        A scalar fp32 tensor (divide by the step's supervised-token count for the mean).
     """
     batch = batch.to(model_device(model))
     kwargs, loss_mask = model_inputs(model, batch)
@@ -355,7 +348,49 @@ def supervised_loss_sum(model: Any, batch: Batch) -> torch.Tensor:
         decoder, head = parts
         hidden = decoder(**kwargs, use_cache=False).last_hidden_state
         logits = head(hidden[loss_mask])
-    return F.cross_entropy(logits.float(), targets[loss_mask], reduction="sum")
+    return logits, targets[loss_mask], loss_mask
+
+
+def supervised_loss_sum(model: Any, batch: Batch) -> torch.Tensor:
+    """Sum of token cross-entropies over the batch's supervised positions.
+
+    Args:
+        model: The causal LM.
+        batch: The micro-batch.
+
+    Returns:
+        A scalar fp32 tensor (divide by the step's supervised-token count for the mean).
+    """
+    logits, targets, _ = _supervised_logits(model, batch)
+    return F.cross_entropy(logits.float(), targets, reduction="sum")
+
+
+def sequence_logps(model: Any, batch: Batch, rows: Sequence[Sequence[int]], n: int) -> torch.Tensor:
+    """Per example, the summed log-probability of its supervised (assistant) tokens.
+
+    Packed and padded rows alike: each supervised position is credited to the example whose
+    segment holds it.
+
+    Args:
+        model: The causal LM.
+        batch: ``collate(examples, rows, ...)``.
+        rows: The example indices of each row, as given to ``collate``.
+        n: How many examples the indices refer to (the length of the result).
+
+    Returns:
+        A (n,) fp32 tensor; 0 for an example in no row.
+    """
+    logits, targets, loss_mask = _supervised_logits(model, batch)
+    segments = batch.segment_ids
+    owner = torch.full(segments.shape, -1, dtype=torch.long)
+    for r, row in enumerate(rows):
+        for segment, index in enumerate(row, start=1):
+            owner[r][segments[r] == segment] = index
+    if loss_mask.shape != segments.shape:  # flattened to the real tokens (varlen kernels)
+        owner = owner[segments > 0].unsqueeze(0)
+    token_logps = -F.cross_entropy(logits.float(), targets, reduction="none")
+    credited = owner.to(token_logps.device)[loss_mask]
+    return torch.zeros(n, device=token_logps.device).index_add(0, credited, token_logps)
 
 
 def resolve_device(device: str) -> torch.device:

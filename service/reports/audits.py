@@ -7,9 +7,22 @@ from statistics import fmean
 from typing import Any
 
 from filters.judge import SCORER_NAME as JUDGE
-from filters.judge import length_bias
+from filters.judge import (
+    JudgeReply,
+    PairJudgement,
+    PreferencePair,
+    length_bias,
+    preference_bias,
+)
 from filters.refusal import SCORER_NAME as REFUSAL
-from service.reports.schema import JudgeAudit, LengthControl, RefusalProbe, Refusals
+from service.reports.schema import (
+    JudgeAudit,
+    LengthControl,
+    PreferenceAudit,
+    RefusalProbe,
+    Refusals,
+)
+from service.storage.preference import ComparisonRow
 from service.storage.reports import ScoreRow
 
 JUDGE_MIN, JUDGE_MAX = 1, 5  # the rubric's scale (filters/rubrics/judge.v2.txt)
@@ -81,3 +94,39 @@ def refusals(scores: Sequence[ScoreRow], probe_event: dict[str, Any] | None) -> 
         refused_share=refused / len(flagged) if flagged else None,
         probe=RefusalProbe.model_validate(probe_event["data"]) if probe_event else None,
     )
+
+
+def preference_audit(rows: Sequence[ComparisonRow]) -> PreferenceAudit | None:
+    """The bias figures of a preference run's stored comparisons; None when it has none."""
+    if not rows:
+        return None
+    items = [(r.instruction, r.input, r.response_1, r.response_2) for r in rows]
+    judgements = [
+        PairJudgement(
+            r.forward,
+            r.backward,
+            r.length_controlled,
+            tuple(JudgeReply(**reply) for reply in r.replies),
+        )
+        for r in rows
+    ]
+    pairs = [
+        PreferencePair(i, 0 if r.chosen == 1 else 1, r.margin or 0.0, r.length_only)
+        for i, r in enumerate(rows)
+        if r.chosen is not None
+    ]
+    judge_models = {r.judge_model for r in rows}
+    judge_model = judge_models.pop() if len(judge_models) == 1 else None
+    bias = preference_bias(
+        items,
+        judgements,
+        pairs,
+        generators=[(g1 or "", g2 or "") for g1, g2 in (r.generators for r in rows)],
+        judge_model=judge_model,
+    )
+    outcomes: dict[str, int] = {}
+    for r in rows:
+        outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
+    own = judge_model is not None and all(set(r.generators) == {judge_model} for r in rows)
+    del bias["comparisons"]
+    return PreferenceAudit(comparisons=len(rows), outcomes=outcomes, judge_is_generator=own, **bias)

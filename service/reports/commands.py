@@ -73,6 +73,18 @@ def print_report(console: Console, report: RunReport) -> None:
             f"length Spearman {shown(j.length_spearman)}, length-controlled changes "
             f"{shown(lc.changed_share) if lc else 'n/a'}, rubric {', '.join(j.rubric_sha256)}"
         )
+    if report.preference is not None:
+        p, lr = report.preference, report.preference.length_ratio
+        console.print(
+            f"preference: {p.comparisons} comparisons, {p.kept_pairs} pairs kept "
+            f"({p.length_only_pairs} length-only), outcomes {p.outcomes}; position-swap "
+            f"consistency {shown(p.position_swap_consistency)}, Spearman preference vs length "
+            f"{shown(p.spearman_preference_vs_length)}, chosen/rejected length ratio p10/p50/p90 "
+            + (f"{shown(lr.p10)}/{shown(lr.p50)}/{shown(lr.p90)}" if lr else "-")
+            + f", self-preference {shown(p.self_preference)}"
+            + (" (judge = generator)" if p.judge_is_generator else "")
+            + f"; replies by form {p.replies_by_form}, unread {p.reply_failures}"
+        )
     refusals = report.refusals
     console.print(f"refusals in outputs: {refusals.outputs_refused}/{refusals.outputs_scored}")
     if refusals.probe is not None:

@@ -17,9 +17,10 @@ from filters.diversity import (
 )
 from filters.evolution import RULES as EVOL_RULES
 from filters.heuristics import INSTRUCTION_RULES
+from filters.judge import NO_PAIR_RULE
 from filters.near_duplicates import RULE_NAME as NEAR_DUPLICATE_RULE
 from filters.turns import RULES as TURN_RULES
-from service.reports.audits import judge_audit, refusals
+from service.reports.audits import judge_audit, preference_audit, refusals
 from service.reports.collapse import collapse_radars
 from service.reports.schema import (
     CLUSTER_RADIUS,
@@ -83,6 +84,7 @@ def report_from_rows(rows: RunRows) -> RunReport:
         iterations=iterations,
         judge=judge_audit(rows.scores),
         refusals=refusals(rows.scores, rows.events.get("refusal_probe")),
+        preference=preference_audit(rows.comparisons),
     )
 
 
@@ -98,6 +100,8 @@ def stage_of(rule: str) -> str:
         return "turns"
     if rule == OVER_TARGET_RULE[0]:
         return "target"
+    if rule == NO_PAIR_RULE[0]:
+        return "preference"
     return rule
 
 

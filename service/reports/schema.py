@@ -180,6 +180,46 @@ class Refusals(BaseModel):
     probe: RefusalProbe | None
 
 
+class LengthRatio(BaseModel):
+    """Chosen/rejected word-count ratios of the kept pairs."""
+
+    p10: float
+    p50: float
+    p90: float
+    mean: float
+
+
+class PreferenceAudit(BaseModel):
+    """A preference run's judged pairs and the judge's biases (filters.judge.preference_bias)."""
+
+    comparisons: int = Field(description="Response pairs judged (k(k-1)/2 per prompt).")
+    parsed: int = Field(description="Comparisons whose two orders were both read.")
+    ties: int
+    kept_pairs: int
+    length_only_pairs: int = Field(
+        description="Kept pairs whose winner stops winning once both are cut to equal length."
+    )
+    outcomes: dict[str, int] = Field(
+        description="Comparisons by outcome: kept, tie, inconsistent, unparsed, below_margin."
+    )
+    position_swap_consistency: float | None = Field(
+        description="Share of parsed comparisons whose two orders agree (tie or same winner)."
+    )
+    spearman_preference_vs_length: float | None = Field(
+        description="Spearman rho of the preference for response 1 and its word-count lead."
+    )
+    length_ratio: LengthRatio | None
+    self_preference: float | None = Field(
+        description="Share of kept pairs between the judge's own response and another "
+        "model's that its own wins; null when no such pair (one model wrote both)."
+    )
+    judge_is_generator: bool = Field(description="The judge's model wrote every response.")
+    replies_by_form: dict[str, int] = Field(
+        description="Judge replies read, by the kind of statement (filters.pairwise_replies)."
+    )
+    reply_failures: dict[str, int] = Field(description="Judge replies not read, by reason.")
+
+
 class RunReport(BaseModel):
     """A run's report: per iteration and cumulative."""
 
@@ -198,6 +238,9 @@ class RunReport(BaseModel):
     iterations: list[IterationReport]
     judge: JudgeAudit | None
     refusals: Refusals
+    preference: PreferenceAudit | None = Field(
+        default=None, description="A preference run's pairs and judge biases; else null."
+    )
 
 
 def shown(value: float | None) -> str:

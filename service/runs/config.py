@@ -25,6 +25,7 @@ from generators.config import BootstrapConfig
 from generators.errors import ConfigError
 from generators.evol import EvolConfig
 from generators.multiturn import MultiturnConfig
+from generators.preference import PreferenceConfig
 from service.errors import InvalidInput
 from service.reports.collapse import StopRules
 from service.runs.budgets import Budgets
@@ -35,7 +36,8 @@ POLICY_VERSION = "v1"
 Scorer = Literal["heuristic_quality", "refusal", "llm_judge"]
 DEFAULT_SCORERS: tuple[Scorer, ...] = ("heuristic_quality", "refusal")
 # How a run grows tasks: the paper's bootstrap, Evol-Instruct from the pool, or conversations.
-Method = Literal["self_instruct", "evol", "multiturn"]
+# preference: k sampled responses per seed prompt, judged in pairs (DPO data).
+Method = Literal["self_instruct", "evol", "multiturn", "preference"]
 
 
 class RunConfig(StorableModel):
@@ -71,7 +73,8 @@ class RunConfig(StorableModel):
     method: Method = Field(
         "self_instruct",
         description="self_instruct: the paper's bootstrap; evol: Evol-Instruct (generators.evol); "
-        "multiturn: conversations grown from pool tasks (generators.multiturn).",
+        "multiturn: conversations grown from pool tasks (generators.multiturn); "
+        "preference: k sampled responses per seed prompt judged in pairs (generators.preference).",
     )
     bootstrap: BootstrapConfig = Field(
         default_factory=BootstrapConfig, description="Prompting, decoding and parsing."
@@ -88,6 +91,10 @@ class RunConfig(StorableModel):
     )
     turn_rules: TurnRules = Field(
         default_factory=TurnRules, description="Rules every grown turn passes (filters.turns)."
+    )
+    preference: PreferenceConfig = Field(
+        default_factory=PreferenceConfig,
+        description="Sampled responses and the pairwise judge (method preference).",
     )
     heuristics: HeuristicConfig = Field(
         default_factory=HeuristicConfig, description="The paper's rule-based filters."

@@ -32,7 +32,7 @@ from filters.semantic_duplicates import SemanticDuplicateIndex
 from filters.turns import RULE_VERSION as TURN_RULES_VERSION
 from filters.turns import check_turn
 from filters.types import Verdict
-from generators import evol, multiturn
+from generators import evol, multiturn, preference
 from generators.backends import make_backend
 from generators.backends.base import Backend
 from generators.bootstrap import Iteration
@@ -42,6 +42,7 @@ from service.settings import Settings
 from service.storage.db import Database
 from service.storage.embeddings import load_task_embeddings, store_task_embeddings
 from service.storage.iterations import (
+    ComparisonToStore,
     IterationToStore,
     TaskToStore,
     committed_pool_items,
@@ -221,10 +222,12 @@ class RunPipeline:
             config=self.config.bootstrap,
             seed=self.config.seed * 1_000_003 + iteration,
         )
-        grow = {"evol": self._evol, "multiturn": self._multiturn}.get(
-            self.config.method, self._self_instruct
-        )
-        candidates, kept, tasks = grow(stages)
+        grow = {
+            "evol": self._evol,
+            "multiturn": self._multiturn,
+            "preference": self._preference,
+        }.get(self.config.method, self._self_instruct)
+        candidates, kept, tasks = grow(stages, iteration)
         self._score_with_judge([t for t in tasks if t.accepted])
         for task in tasks:
             if task.accepted and self.config.score_gate:
@@ -234,7 +237,7 @@ class RunPipeline:
         wall_s = time.perf_counter() - started
         return IterationOutcome(iteration, result, tasks, wall_s, embedding_model=model)
 
-    def _self_instruct(self, stages: Iteration) -> Grown:
+    def _self_instruct(self, stages: Iteration, iteration: int) -> Grown:
         """The paper's stages: instructions, screening, classification, instances, their rules."""
         candidates = stages.instructions(self.seed_tasks, self.machine_tasks)
         with stages.timed("filters_s"):
@@ -245,7 +248,7 @@ class RunPipeline:
         self._judge_all(stages, tasks)
         return candidates, kept, tasks
 
-    def _evol(self, stages: Iteration) -> Grown:
+    def _evol(self, stages: Iteration, iteration: int) -> Grown:
         """Evol-Instruct: evolve pool tasks, eliminate failed evolutions, answer the rest.
 
         Elimination (filters.evolution) runs before the heuristics and near-duplicates on the
@@ -274,7 +277,7 @@ class RunPipeline:
         self._judge_all(stages, tasks)
         return candidates, kept, tasks
 
-    def _multiturn(self, stages: Iteration) -> Grown:
+    def _multiturn(self, stages: Iteration, iteration: int) -> Grown:
         """Conversations grown from pool tasks; each turn passes filters.turns or ends it.
 
         A conversation is a task (its first user turn as the instruction, every message in
@@ -314,6 +317,89 @@ class RunPipeline:
                 rule, _, reason = (conv.stopped_by or "turn_length: no turn").partition(": ")
                 verdict = Verdict(False, rule, TURN_RULES_VERSION, reason=reason)
             task = PendingTask(f"new:{i}", cand, sig, verdict, instance_verdicts=[verdict])
+            candidates.append(cand)
+            tasks.append(task)
+        return candidates, [t.candidate for t in tasks if t.accepted], tasks
+
+    def _preference(self, stages: Iteration, iteration: int) -> Grown:
+        """Preference pairs: k sampled responses per seed prompt, every pair judged.
+
+        A prompt is a task (its seed task as parent, operation ``preference``) whose
+        instances are its k responses; each pair of them is judged in both orders and at
+        equal length by the run's own model (filters.judge.PairwiseJudge) and stored with its
+        outcome. The task is accepted when at least one pair is kept; otherwise it is
+        rejected by ``no_preference_pair`` with the outcomes counted in the reason.
+        """
+        from filters.judge import KEPT, NO_PAIR_RULE, PairwiseJudge, comparison_outcome
+
+        config = self.config.preference
+        picks = preference.pick_prompts(
+            self.seed_tasks,
+            iteration=iteration,
+            per_iteration=config.prompts_per_iteration,
+            seed=self.config.seed,
+        )
+        inputs = [next((i.input for i in p.instances if i.input.strip()), "") for p in picks]
+        texts = [evol.parent_text(p) for p in picks]
+        responses = preference.sample_responses(stages, texts, config)
+        judge = PairwiseJudge(
+            judge_completer(self.backend),
+            config.rubric_version,
+            length_control=config.length_control,
+        )
+        index_pairs = preference.response_pairs(config.responses_per_prompt)
+        items = [
+            (p.instruction, inp, rs[a].completion.strip(), rs[b].completion.strip())
+            for p, inp, rs in zip(picks, inputs, responses, strict=True)
+            for a, b in index_pairs
+        ]
+        with stages.timed("judge_s"):
+            judgements = judge.compare(items)
+        signatures = self.index.signatures([p.instruction for p in picks])
+        candidates, tasks = [], []
+        per = len(index_pairs)
+        for n, (pick, inp, records, sig) in enumerate(
+            zip(picks, inputs, responses, signatures, strict=True)
+        ):
+            cand = Candidate(
+                pick.instruction,
+                records[0].id,
+                is_classification=False,
+                instances=[Instance(inp, r.completion.strip(), r.id) for r in records],
+                parent_id=pick.id,
+                operation="preference",
+            )
+            comparisons = []
+            for (a, b), j in zip(index_pairs, judgements[n * per : (n + 1) * per], strict=True):
+                outcome = comparison_outcome(j, min_margin=config.min_margin)
+                pref = j.preference or 0.0
+                comparisons.append(
+                    ComparisonToStore(
+                        responses=(a, b),
+                        judgement=j,
+                        outcome=outcome,
+                        chosen=(a if pref > 0 else b) if outcome == KEPT else None,
+                        margin=abs(pref) if outcome == KEPT else None,
+                        judge_model=self.backend.model_info.name,
+                        rubric_version=judge.rubric_version,
+                        rubric_sha256=judge.rubric_sha256,
+                    )
+                )
+            verdict = Verdict(True, "all", NO_PAIR_RULE[1])
+            if not any(c.outcome == KEPT for c in comparisons):
+                counts: dict[str, int] = {}
+                for c in comparisons:
+                    counts[c.outcome] = counts.get(c.outcome, 0) + 1
+                why = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                verdict = Verdict(False, *NO_PAIR_RULE, reason=f"no pair kept: {why}")
+            task = PendingTask(
+                f"new:{n}",
+                cand,
+                sig,
+                verdict,
+                instance_verdicts=[verdict] * len(records),
+                comparisons=comparisons,
+            )
             candidates.append(cand)
             tasks.append(task)
         return candidates, [t.candidate for t in tasks if t.accepted], tasks

@@ -9,14 +9,41 @@ import numpy as np
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
+from filters.judge import JudgeReply, PairJudgement
 from filters.types import Score as TaskScore
 from filters.types import Verdict
 from generators.types import Candidate, GenerationRecord, IterationResult, PoolTask
 from generators.types import Instance as PoolInstance
 from service.statuses import TaskStatus
 from service.storage.embeddings import store_task_embeddings
-from service.storage.models import Generation, Instance, ParseFailure, Run, Score, Task
+from service.storage.models import (
+    Generation,
+    Instance,
+    ParseFailure,
+    PreferenceComparison,
+    Run,
+    Score,
+    Task,
+)
 from service.storage.runs import add_event, add_rejections, advance_iteration, get_run
+
+
+@dataclass(frozen=True)
+class ComparisonToStore:
+    """One judged pair of a task's instances (a preference run's sampled responses).
+
+    ``responses`` and ``chosen`` are instance indexes; ``outcome`` is
+    ``filters.judge.comparison_outcome``; ``chosen`` and ``margin`` are set for kept pairs.
+    """
+
+    responses: tuple[int, int]
+    judgement: PairJudgement
+    outcome: str
+    chosen: int | None
+    margin: float | None
+    judge_model: str
+    rubric_version: str
+    rubric_sha256: str
 
 
 @dataclass
@@ -35,6 +62,7 @@ class TaskToStore:
     instance_verdicts: list[Verdict] = field(default_factory=list)
     scores: list[tuple[int | None, TaskScore]] = field(default_factory=list)
     embedding: np.ndarray | None = None  # the semantic rule's vector, when it ran
+    comparisons: list[ComparisonToStore] = field(default_factory=list)
 
     @property
     def accepted(self) -> bool:
@@ -192,7 +220,8 @@ def commit_iteration(
         session.flush()
         key_to_id[task.key] = row.id
         stored.append((row.id, task))
-        _store_instances(session, row.id, task)
+        instance_ids = _store_instances(session, row.id, task)
+        session.add_all(_comparison_row(c, run.id, row.id, instance_ids) for c in task.comparisons)
     if outcome.embedding_model is not None:
         # The vector the semantic rule checked joins the pool's stored vectors: the next
         # claim reads it back instead of embedding the task again.
@@ -243,7 +272,42 @@ def _task_row(task: TaskToStore, run: Run, iteration: int, key_to_id: dict[str, 
     )
 
 
-def _store_instances(session: Session, task_id: int, task: TaskToStore) -> None:
+def _comparison_row(
+    c: ComparisonToStore, run_id: int, task_id: int, instance_ids: list[int]
+) -> PreferenceComparison:
+    j = c.judgement
+    return PreferenceComparison(
+        run_id=run_id,
+        task_id=task_id,
+        response_1_id=instance_ids[c.responses[0]],
+        response_2_id=instance_ids[c.responses[1]],
+        forward=j.forward,
+        backward=j.backward,
+        length_controlled=j.length_controlled,
+        outcome=c.outcome,
+        chosen_instance_id=None if c.chosen is None else instance_ids[c.chosen],
+        margin=c.margin,
+        length_only=j.length_only,
+        judge_model=c.judge_model,
+        rubric_version=c.rubric_version,
+        rubric_sha256=c.rubric_sha256,
+        replies=[_reply_json(r) for r in j.replies],
+    )
+
+
+def _reply_json(r: JudgeReply) -> dict[str, object]:
+    return {
+        "order": r.order,
+        "text": r.text[:2000],
+        "value": r.value,
+        "form": r.form,
+        "failure": r.failure,
+        "detail": r.detail,
+    }
+
+
+def _store_instances(session: Session, task_id: int, task: TaskToStore) -> list[int]:
+    """Store the task's instances and scores; returns the instance ids in index order."""
     rows = []
     for idx, inst in enumerate(task.candidate.instances):
         v = task.instance_verdicts[idx] if idx < len(task.instance_verdicts) else None
@@ -260,7 +324,7 @@ def _store_instances(session: Session, task_id: int, task: TaskToStore) -> None:
                 reject_reason=(
                     None if ok else v.reason if v is not None else "task rejected first"
                 ),
-                generation_id=task.candidate.instances_generation_id,
+                generation_id=inst.generation_id or task.candidate.instances_generation_id,
             )
         )
     session.add_all(rows)
@@ -277,6 +341,7 @@ def _store_instances(session: Session, task_id: int, task: TaskToStore) -> None:
         )
         for i, s in task.scores
     )
+    return ids
 
 
 def _in_pool(run: Run) -> ColumnElement[bool]:

@@ -237,6 +237,39 @@ class Instance(Base):
     generation_id: Mapped[str | None] = mapped_column(ForeignKey("generations.id"))
 
 
+class PreferenceComparison(Base):
+    """Two sampled responses to one prompt, judged in both orders (a preference run).
+
+    The prompt is a task of the run (``operation`` ``preference``) and its k responses are
+    its instances; every pair of them is one row. ``forward`` and ``backward`` are the signed
+    preferences for response 1 with it shown first and second (None: that reply was not
+    read), ``length_controlled`` the same at equal length. ``outcome`` is
+    ``filters.judge.comparison_outcome``; only ``kept`` rows are preference pairs, with
+    ``chosen_instance_id`` and ``margin``. ``replies`` holds every judge reply as read
+    (order, text, value, form, failure reason).
+    """
+
+    __tablename__ = "preference_comparisons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    response_1_id: Mapped[int] = mapped_column(ForeignKey("instances.id"))
+    response_2_id: Mapped[int] = mapped_column(ForeignKey("instances.id"))
+    forward: Mapped[int | None] = mapped_column(Integer)
+    backward: Mapped[int | None] = mapped_column(Integer)
+    length_controlled: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(20))
+    chosen_instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))
+    margin: Mapped[float | None] = mapped_column(Float)
+    length_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    judge_model: Mapped[str] = mapped_column(String(1000))
+    rubric_version: Mapped[str] = mapped_column(String(20))
+    rubric_sha256: Mapped[str] = mapped_column(String(64))
+    replies: Mapped[list[Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Score(Base):
     __tablename__ = "scores"
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from service.storage.embeddings import load_run_embeddings
 from service.storage.models import Generation, Instance, ParseFailure, Run, RunEvent, Score, Task
+from service.storage.preference import ComparisonRow, read_comparisons
 from service.storage.runs import get_run
 
 
@@ -63,6 +64,7 @@ class RunRows:
     embeddings: dict[int, np.ndarray] = field(default_factory=dict)
     embedding_model: str | None = None
     config: dict[str, Any] = field(default_factory=dict)  # the run's stored config (prices)
+    comparisons: list[ComparisonRow] = field(default_factory=list)  # a preference run's pairs
 
     def iteration_numbers(self) -> list[int]:
         """The iterations that stored a task or a generation call, ascending."""
@@ -193,4 +195,6 @@ def read_run_rows(
         rows.events[kind] = {"message": message, "data": dict(data or {})}
     if embeddings:
         rows.embedding_model, rows.embeddings = load_run_embeddings(session, run_id)
+    if rows.config.get("method") == "preference":
+        rows.comparisons = read_comparisons(session, run_id)
     return rows

@@ -36,17 +36,33 @@ def test_standard_and_conversational_shapes() -> None:
         preference_record("p", "c", "r", system="Be brief.")
 
 
-@pytest.mark.model
-@pytest.mark.parametrize("conversational", [False, True])
-def test_trl_dpo_trainer_trains_on_the_rows(
-    conversational: bool, embedded_model_dir: Path, tmp_path: Path
-) -> None:
+def dpo_smoke(data_file: Path, model_dir: Path, tmp_path: Path) -> list[dict[str, float]]:
+    """Two CPU steps of TRL's DPOTrainer on a JSONL file as written; the logged losses."""
     datasets = pytest.importorskip("datasets", reason="the dev extra's `datasets` is not installed")
     pytest.importorskip("trl", reason="the dev extra's `trl` is not installed")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
+    data = datasets.load_dataset("json", data_files=str(data_file), cache_dir=str(tmp_path / "c"))
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(
+        model_dir, local_files_only=True, dtype=torch.float32
+    )
+    args = DPOConfig(output_dir=str(tmp_path / "out"), beta=0.1, max_length=96, **TRL_SMOKE_ARGS)
+    trainer = DPOTrainer(
+        model=model, args=args, train_dataset=data["train"], processing_class=tokenizer
+    )
+    result = trainer.train()
+    assert result.global_step == 2
+    return [e for e in trainer.state.log_history if "loss" in e]
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("conversational", [False, True])
+def test_trl_dpo_trainer_trains_on_the_rows(
+    conversational: bool, embedded_model_dir: Path, tmp_path: Path
+) -> None:
     path = tmp_path / "train.jsonl"
     system = "You are a helpful assistant." if conversational else None
     write_jsonl(
@@ -56,23 +72,7 @@ def test_trl_dpo_trainer_trains_on_the_rows(
             for i, (p, c, r) in enumerate(PAIRS)
         ),
     )
-    data = datasets.load_dataset("json", data_files=str(path), cache_dir=str(tmp_path / "c"))
-    tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(
-        embedded_model_dir, local_files_only=True, dtype=torch.float32
-    )
-    args = DPOConfig(
-        output_dir=str(tmp_path / "out"),
-        beta=0.1,
-        max_length=96,
-        **TRL_SMOKE_ARGS,
-    )
-    trainer = DPOTrainer(
-        model=model, args=args, train_dataset=data["train"], processing_class=tokenizer
-    )
-    result = trainer.train()
-    assert result.global_step == 2
-    logged = [e for e in trainer.state.log_history if "loss" in e]
+    logged = dpo_smoke(path, embedded_model_dir, tmp_path)
     assert len(logged) == 2
     # The first step starts at the reference model: DPO's loss is log 2 there.
     assert logged[0]["loss"] == pytest.approx(0.6931, abs=0.01)

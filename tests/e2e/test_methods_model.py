@@ -98,46 +98,53 @@ def test_evol_run_on_the_embedded_model(sqlite_db: Database, embedded_model_dir:
 
 
 @pytest.mark.timeout(1800)
-def test_preference_pairs_on_the_embedded_model(embedded_model_dir: Path) -> None:
-    """k sampled answers, judged in both orders and at equal length by the same model."""
-    from filters.judge import PairwiseJudge, preference_bias, select_pairs
-    from generators.backends import make_backend
-    from generators.bootstrap import Iteration
-    from generators.config import BootstrapConfig
-    from generators.preference import PreferenceConfig, response_pairs, sample_responses
-    from service.runs.pipeline import judge_completer
+def test_preference_run_on_the_embedded_model(
+    sqlite_db: Database, embedded_model_dir: Path, tmp_path: Path
+) -> None:
+    """k sampled answers per seed prompt, judged in both orders and at equal length by the same
+    model, stored, reported and exported (small: 3 prompts, 2 answers each)."""
+    from generators.preference import PreferenceConfig
+    from service.export.preference import export_preference_pairs
+    from service.storage.models import PreferenceComparison
 
-    backend = make_backend("transformers", model="smollm2-135m", cache_dir=str(MODEL_CACHE))
-    config = PreferenceConfig(
-        responses_per_prompt=2,
-        response_sampling=SamplingParams(temperature=0.9, top_p=0.95, max_tokens=32),
-        min_margin=0.0,
+    config = RunConfig(
+        seed_set="default",
+        method="preference",
+        seed=11,
+        preference=PreferenceConfig(
+            prompts_per_iteration=3,
+            responses_per_prompt=2,
+            response_sampling=SamplingParams(temperature=0.9, top_p=0.95, max_tokens=32),
+            min_margin=0.0,
+        ),
     )
-    prompts = ["Name three fruits.", "What is the capital of France?", "Say hello politely."]
-    it = Iteration(backend=backend, config=BootstrapConfig(), seed=11)
-    responses = sample_responses(it, prompts, config)
-    assert [len(r) for r in responses] == [2, 2, 2]
-    assert all(r.stage == "answer" and r.model.engine == "transformers" for r in it.records)
-    seeds = {(rs[0].sampling["seed"], rs[1].sampling["seed"]) for rs in responses}
-    assert seeds == {(11, 12)}
-    items = [
-        (p, "", rs[a].completion.strip(), rs[b].completion.strip())
-        for p, rs in zip(prompts, responses, strict=True)
-        for a, b in response_pairs(2)
-    ]
-    judge = PairwiseJudge(judge_completer(backend))
-    judgements = judge.compare(items)
-    pairs = select_pairs(judgements, min_margin=config.min_margin)
-    bias = preference_bias(
-        items,
-        judgements,
-        pairs,
-        generators=[("smollm2-135m", "smollm2-135m")] * len(items),
-        judge_model="smollm2-135m",
+    run_id, run, pipeline = _claimed_pipeline(sqlite_db, config)
+    outcome = pipeline.step(1)
+    with sqlite_db.transaction() as s:
+        commit_iteration(s, run=run, owner="me", lease_seconds=60, outcome=outcome)
+    with sqlite_db.sessions() as s:
+        tasks = list(s.scalars(select(Task).where(Task.run_id == run_id)))
+        assert len(tasks) == 3 and all(t.operation == "preference" for t in tasks)
+        generations = list(s.scalars(select(Generation).where(Generation.run_id == run_id)))
+        assert [g.stage for g in generations] == ["answer"] * 6
+        assert {g.engine for g in generations} == {"transformers"}
+        rows = list(s.scalars(select(PreferenceComparison)))
+        assert len(rows) == 3 and all(len(r.replies) == 4 for r in rows)
+        # Every reply is either read (with its form) or kept unread with a reason.
+        assert all(
+            (x["value"] is None) == (x["failure"] is not None) for r in rows for x in r.replies
+        )
+        report = build_run_report(s, run_id)
+        manifest = export_preference_pairs(s, run_id, tmp_path / "pairs", validation_ratio=0.0)
+    audit = report.preference
+    assert audit is not None and audit.comparisons == 3 and audit.judge_is_generator
+    assert sum(audit.outcomes.values()) == 3
+    assert sum(audit.replies_by_form.values()) + sum(audit.reply_failures.values()) == 12
+    assert manifest["pairs"]["train"] == audit.kept_pairs == report.yield_.accepted
+    print(
+        f"preference on SmolLM2-135M (judge = generator): {report.yield_.accepted} of 3 prompts "
+        f"accepted; {audit.model_dump()}"
     )
-    assert bias["comparisons"] == 3 and bias["kept_pairs"] == len(pairs)
-    assert bias["self_preference"] is None  # one model wrote both: no mixed pair to measure
-    print(f"preference on SmolLM2-135M (judge = generator): {bias}")
 
 
 @pytest.mark.timeout(1800)

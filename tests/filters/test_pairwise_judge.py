@@ -8,11 +8,10 @@ import re
 
 import pytest
 
-from filters.errors import InvalidInputError, JudgeError, ReplyParseError
+from filters.errors import InvalidInputError, JudgeError
 from filters.judge import (
     PairJudgement,
     PairwiseJudge,
-    parse_pairwise_reply,
     preference_bias,
     select_pairs,
 )
@@ -24,29 +23,6 @@ def responses(prompt: str) -> tuple[str, str]:
     match = _RESPONSE.search(prompt)
     assert match, prompt
     return match.group(1), match.group(2)
-
-
-@pytest.mark.parametrize(
-    ("reply", "value"),
-    [
-        ("Preferred: A\nStrength: 2", 2),
-        ("Preferred: B\nStrength: 3", -3),
-        ("Preferred: tie\nStrength: 0", 0),
-        ("**Preferred:** b\n**Strength:** 1", -1),
-        ("Preferred: A", 1),  # a win without a strength line is the slightest win
-        ("Some thoughts first.\nPreferred = TIE", 0),
-    ],
-)
-def test_parse_pairwise_reply(reply: str, value: int) -> None:
-    assert parse_pairwise_reply(reply) == value
-
-
-@pytest.mark.parametrize(
-    "reply", ["", "A is better.", "Preferred: C\nStrength: 2", "Preferred: A\nStrength: 0"]
-)
-def test_unparseable_pairwise_replies(reply: str) -> None:
-    with pytest.raises(ReplyParseError):
-        parse_pairwise_reply(reply)
 
 
 def test_each_text_reaches_the_judge_verbatim_in_both_orders() -> None:
@@ -152,3 +128,20 @@ def test_margin_threshold_and_inconsistent_orders() -> None:
 def test_a_short_reply_list_is_an_error() -> None:
     with pytest.raises(JudgeError):
         PairwiseJudge(lambda prompts: prompts[:1]).compare(ITEMS)
+
+
+def test_unread_replies_are_kept_with_their_reason() -> None:
+    replies = iter(["Response A is better.", "I do not prefer A.", "**B**", "Hmm."])
+    (judgement,) = PairwiseJudge(lambda prompts: [next(replies) for _ in prompts]).compare(
+        ITEMS[:1]
+    )
+    assert (judgement.forward, judgement.backward, judgement.length_controlled) == (1, None, None)
+    assert [(r.order, r.value, r.form, r.failure) for r in judgement.replies] == [
+        ("forward", 1, "comparative", None),
+        ("backward", None, None, "negated_verdict"),
+        ("controlled_forward", -1, "bare", None),
+        ("controlled_backward", None, None, "no_verdict"),
+    ]
+    bias = preference_bias(ITEMS[:1], [judgement], [])
+    assert bias["parsed"] == 0 and bias["reply_failures"] == {"negated_verdict": 1, "no_verdict": 1}
+    assert bias["replies_by_form"] == {"comparative": 1, "bare": 1}
