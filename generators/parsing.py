@@ -167,7 +167,9 @@ def _split_input_output(chunk: str) -> Instance:
         before, after = _OUTPUT.split(chunk, maxsplit=1)
     else:
         before, after = "", chunk
-    after = _INPUT.split(after, maxsplit=1)[0]  # a second pair run on: keep the first
+    # A second pair, or a second answer, run on: keep the first, as the authors' split()[1] does.
+    after = _INPUT.split(after, maxsplit=1)[0]
+    after = _OUTPUT.split(after, maxsplit=1)[0]
     return Instance(input=_INPUT_PREFIX.sub("", before.strip()).strip(), output=after.strip())
 
 
@@ -180,7 +182,8 @@ def parse_instances_input_first(
     lives here:
 
     - no ``Example`` and no ``Output:`` marker gives no instance: ``no_marker`` (here);
-    - text before ``Output:`` is the input, after it the output, cut at a run-on ``Input:``, the
+    - text before ``Output:`` is the input, after it the output, cut at a run-on ``Input:`` or a
+      second ``Output:`` (the authors keep ``split(...)[1]``), the
       ``Input:`` prefix removed (``parse_input_output``; here, labels anchored at line starts);
     - ``finish_reason == "length"`` drops the last instance, even when it is the only one
       (here: ``truncated``; a completion left with nothing raises ``truncated``);

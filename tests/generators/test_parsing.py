@@ -136,6 +136,40 @@ def test_input_first_examples() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # The embedded model's demo export: a second answer run on inside one example.
+        (
+            "Example 1\nInput: Have you ever lost a pet?\nOutput: No, I have never lost a pet.\n"
+            "Output: Yes, I have lost a pet.",
+            [("Have you ever lost a pet?", "No, I have never lost a pet.")],
+        ),
+        # Numbered labels, no input, three answers.
+        (
+            "Output 1: 30°C = 86°F\nOutput 2: 0°C = 32°F\nOutput 3: 100°C = 212°F",
+            [("", "30°C = 86°F")],
+        ),
+        # Per example, in the second of two examples, after a multi-line first answer.
+        (
+            "Example 1\nInput: a\nOutput: line one\nline two\nOutput:   again\n"
+            "Example 2\nInput: b\nOutput: B\n Output : B again",
+            [("a", "line one\nline two"), ("b", "B")],
+        ),
+        # Mid-line "Output:" is text, not a second answer.
+        (
+            "Example 1\nInput: x\nOutput: The field named Output: holds the result.",
+            [("x", "The field named Output: holds the result.")],
+        ),
+    ],
+)
+def test_input_first_keeps_the_first_of_run_on_outputs(
+    text: str, expected: list[tuple[str, str]]
+) -> None:
+    parsed = parse_instances_input_first(done(text), max_instances=5)
+    assert [(i.input, i.output) for i in parsed.instances] == expected
+
+
 def test_input_first_without_input_is_output_only() -> None:
     parsed = parse_instances_input_first(done("Output: Plank, squats."), max_instances=5)
     assert [(i.input, i.output) for i in parsed.instances] == [("", "Plank, squats.")]
