@@ -15,6 +15,9 @@ Kinds counted (each example is listed with its kind, so a count can be read by e
   the instruction: it starts with the instruction's first word and difflib's character ratio
   is at least :data:`NEAR_COPY_RATIO` (the library's rule works on word tokens and LCS; this
   one on characters).
+- ``label_residue``: an output holding a line that starts with one of the instance prompt's
+  own labels (``Input:``, ``Output:``, ``Example 2``) after its first line: a second pair or a
+  second answer run on inside one example.
 - ``truncated_single``: a task exported with a single example whose output is the end of a
   completion cut by the length limit (``finish_reason == "length"``, read from the database).
 """
@@ -38,6 +41,7 @@ _LIST_NUMBER = re.compile(
     r"|(?:(?<=#)|(?<=#\s))\d{1,3}\s|[IVX]{1,5}[.)]\s|[a-z]\)\s)",
     re.IGNORECASE,
 )
+_RUN_ON = re.compile(r"\n\s*(?:(?:input|output)\s*\d*\s*:|example\s*\d+\b)", re.IGNORECASE)
 _LABEL = re.compile(
     r"^\s*(?:input|output|answer|response|instruction|task|example)\s*\d*\s*:", re.IGNORECASE
 )
@@ -112,14 +116,20 @@ def export_junk(version_dir: Path, database: Path | None = None) -> dict[str, li
             truncation kind is not checked (empty list).
 
     Returns:
-        ``{"list_number": [...], "echo": [...], "truncated_single": [...]}``, each a list of
+        ``{"list_number": [...], "echo": [...], "label_residue": [...],
+        "truncated_single": [...]}``, each a list of
         ``"<example id>: <why>"`` lines.
 
     Raises:
         FileNotFoundError: When the directory holds no Alpaca-shaped file.
     """
     rows = _examples(version_dir)
-    junk: dict[str, list[str]] = {"list_number": [], "echo": [], "truncated_single": []}
+    junk: dict[str, list[str]] = {
+        "list_number": [],
+        "echo": [],
+        "label_residue": [],
+        "truncated_single": [],
+    }
     for row in rows:
         marker = _LIST_NUMBER.match(unicodedata.normalize("NFKC", row["instruction"]).strip())
         if marker:
@@ -127,6 +137,9 @@ def export_junk(version_dir: Path, database: Path | None = None) -> dict[str, li
         why = _echo(row)
         if why:
             junk["echo"].append(f"{row['id']}: {why}: {row['output'][:120]!r}")
+        run_on = _RUN_ON.search(row["output"])
+        if run_on:
+            junk["label_residue"].append(f"{row['id']}: {run_on.group(0).strip()!r}")
     if database is not None:
         junk["truncated_single"] = [
             f"{row['id']}: {row['output'][-80:]!r}" for row in _truncated(rows, database)

@@ -70,7 +70,7 @@ def test_demo_end_to_end(tmp_path: Path, embedded_model_dir: Path) -> None:
     # Issue 15: no list-number residue, echoed output or truncated single instance, by plain
     # checks independent of the rules that should have kept them out.
     junk = export_junk(vdir, tmp_path / "demo.db")
-    assert junk == {"list_number": [], "echo": [], "truncated_single": []}
+    assert junk == {"list_number": [], "echo": [], "label_residue": [], "truncated_single": []}
 
     model_dir = tmp_path / "models" / "demo-v1"
     training = json.loads((model_dir / "training_manifest.json").read_text())

@@ -30,6 +30,11 @@ JUNK = {
             "Write a short poem about the ocean at noon.",
         ),
     ],
+    "label_residue": [
+        ("Have you ever lost a pet?", "", "No, I have never lost a pet.\nOutput: Yes, I have."),
+        ("Name a river.", "", "The Nile.\n  Input 2: a lake\nOutput 2: Baikal"),
+        ("Name a bird.", "", "A robin.\nExample 2\nA crow."),
+    ],
 }
 
 
@@ -62,12 +67,17 @@ def _database(tmp_path: Path, cut: dict[int, str]) -> Path:
 
 def test_clean_examples_pass(tmp_path: Path) -> None:
     vdir = _export(tmp_path, CLEAN)
-    assert export_junk(vdir) == {"list_number": [], "echo": [], "truncated_single": []}
+    assert export_junk(vdir) == {
+        "list_number": [],
+        "echo": [],
+        "label_residue": [],
+        "truncated_single": [],
+    }
     assert main([str(vdir)]) == 0
 
 
 def test_each_kind_is_found(tmp_path: Path) -> None:
-    rows = CLEAN + JUNK["list_number"] + JUNK["echo"]
+    rows = CLEAN + JUNK["list_number"] + JUNK["echo"] + JUNK["label_residue"]
     # Task 1's only output ends a length-cut completion; task 2's was cut after it (kept).
     completion_1 = "Input: x\nOutput: Eat well, sleep enough and move every day."
     completion_2 = "Output: He goes to school.\nInput: She go\nOutput: She goe"
@@ -76,5 +86,6 @@ def test_each_kind_is_found(tmp_path: Path) -> None:
     assert len(junk["list_number"]) == 4
     assert [line.split(":")[0] for line in junk["echo"]] == ["9", "10", "11"]
     assert "near-copy" in junk["echo"][2]
+    assert [line.split(":")[0] for line in junk["label_residue"]] == ["12", "13", "14"]
     assert [line.split(":")[0] for line in junk["truncated_single"]] == ["1"]
     assert main([str(vdir)]) == 1
