@@ -33,7 +33,9 @@ def _tree(root: type[Exception]) -> Iterator[type[Exception]]:
         yield from _tree(sub)
 
 
-ALL_ERRORS = sorted({c for root in ROOTS for c in _tree(root)}, key=lambda c: c.__qualname__)
+ALL_ERRORS = sorted(
+    {c for root in ROOTS for c in _tree(root)}, key=lambda c: (c.__qualname__, c.__module__)
+)
 
 
 def _instance(cls: type[Exception]) -> Exception:
