@@ -125,6 +125,9 @@ def _self_instruct_config(backend: str) -> dict[str, Any]:
         "target_tasks": DEMO_TARGET,
         "max_iterations": 12,
         "seed": 7,
+        # The embedding rule too (all-MiniLM-L6-v2, after ROUGE-L): it catches paraphrases, and
+        # its stored vectors give the report's embedding diversity.
+        "semantic_duplicates": {"enabled": True},
         "bootstrap": {
             "prompts_per_iteration": 16 if backend == "vllm" else 4,
             "max_instances_per_task": 2,

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from service.reports.schema import RunReport, shown
+from service.reports.schema import IterationReport, RunReport, shown
+from service.statuses import RunStatus
+
+RADAR_COLUMNS = 8  # iterations shown side by side; more would not fit 80 columns
 
 
 def print_report(console: Console, report: RunReport) -> None:
@@ -20,7 +24,8 @@ def print_report(console: Console, report: RunReport) -> None:
         f"{shown(y.prompt_tokens_per_accepted)} in, {shown(y.completion_tokens_per_accepted)} out"
     )
     if report.stop_reason:
-        console.print(f"[yellow]paused by {report.stop_reason}[/yellow]")
+        verb = "paused" if report.status is RunStatus.PAUSED else "stopped"
+        console.print(f"[yellow]{verb}: {report.stop_reason}[/yellow]")
     rules = Table("rule", "stage", "rejected", "tokens in", "tokens out", title="Yield by rule")
     for r in y.rejected_by_rule:
         rules.add_row(
@@ -33,21 +38,35 @@ def print_report(console: Console, report: RunReport) -> None:
     console.print(rules)
     if y.parse_failures_by_reason:
         console.print(f"parse failures: {y.parse_failures_by_reason}")
+    # One row per measure and one column per iteration: the thirteen measures side by side
+    # did not fit an 80-column terminal (rich cut every header to two letters).
+    shown_iterations = report.iterations[-RADAR_COLUMNS:]
     radar = Table(
-        "it", "cand", "acc", "distinct-2", "machine in prompts", "sim seeds", "sim prev",
-        "near-dup", "novel bigrams", "new verb-noun", "emb dist", "clusters", "judge",
-        title="Collapse radar",
-    )  # fmt: skip
-    for it in report.iterations:
-        c = it.collapse
-        radar.add_row(
-            str(it.iteration), str(it.yield_.candidates), str(it.yield_.accepted),
-            shown(it.diversity.distinct_2), shown(c.machine_share_in_prompts),
-            shown(c.similarity_to_seeds), shown(c.similarity_to_previous),
-            shown(c.near_duplicate_rate), shown(c.novel_bigram_share), shown(c.verb_noun_growth),
-            shown(it.diversity.embedding_mean_distance), shown(it.diversity.embedding_clusters),
-            shown(c.judge_mean),
-        )  # fmt: skip
+        "measure",
+        *(str(it.iteration) for it in shown_iterations),
+        title="Collapse radar by iteration",
+        caption=(
+            f"the last {RADAR_COLUMNS} of {len(report.iterations)} iterations (all: --json)"
+            if len(report.iterations) > RADAR_COLUMNS
+            else None
+        ),
+    )
+    rows: list[tuple[str, Callable[[IterationReport], float | None]]] = [
+        ("candidates", lambda it: it.yield_.candidates),
+        ("accepted", lambda it: it.yield_.accepted),
+        ("distinct-2", lambda it: it.diversity.distinct_2),
+        ("machine share in prompts", lambda it: it.collapse.machine_share_in_prompts),
+        ("similarity to seeds", lambda it: it.collapse.similarity_to_seeds),
+        ("similarity to previous", lambda it: it.collapse.similarity_to_previous),
+        ("near-duplicate rate", lambda it: it.collapse.near_duplicate_rate),
+        ("novel bigram share", lambda it: it.collapse.novel_bigram_share),
+        ("new verb-noun pairs", lambda it: it.collapse.verb_noun_growth),
+        ("embedding distance", lambda it: it.diversity.embedding_mean_distance),
+        ("embedding clusters", lambda it: it.diversity.embedding_clusters),
+        ("judge mean", lambda it: it.collapse.judge_mean),
+    ]
+    for name, value in rows:
+        radar.add_row(name, *(shown(value(it)) for it in shown_iterations))
     console.print(radar)
     d = report.diversity
     console.print(

@@ -67,6 +67,14 @@ def test_demo_end_to_end(tmp_path: Path, embedded_model_dir: Path) -> None:
     machine = [r for r in lineage if r[1] == "machine"]
     assert machine, "the run's tasks did not reach the dataset"
     assert all(r[2] and r[3] and r[4] for r in machine)
+    # The demo runs the embedding rule, so every accepted machine task has a stored vector and
+    # the report's embedding diversity is computed, not "no stored vectors".
+    unembedded = db.execute(
+        "SELECT COUNT(*) FROM tasks t WHERE t.origin = 'machine' AND t.status = 'accepted' "
+        "AND NOT EXISTS (SELECT 1 FROM task_embeddings e WHERE e.task_id = t.id)"
+    ).fetchone()[0]
+    assert unembedded == 0
+    assert "no stored vectors" not in stdout
     # Issue 15: no list-number residue, echoed output or truncated single instance, by plain
     # checks independent of the rules that should have kept them out.
     junk = export_junk(vdir, tmp_path / "demo.db")
