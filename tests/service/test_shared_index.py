@@ -475,3 +475,35 @@ def test_a_member_with_tokens_new_since_the_encoding_waits_for_the_next_batch(
     found = dict(mine.candidates([query.tokens])[0])
     assert set(found) == {"a", "c"}  # "b" holds "sea": left out; "c" holds known tokens only
     assert index.nearest(A2) == ("b", 1.0)
+
+
+def test_a_claim_reads_no_machine_task_and_few_shot_draws_are_unchanged(
+    client: redis.Redis, database: Database
+) -> None:
+    """With the pool in Redis a claim reads the machine tasks' ids only; prompts draw the
+    same tasks, in the same order, as from the pool loaded whole, and read only those."""
+    from generators.prompts import sample_few_shot
+    from service.runs.few_shot_pool import MachinePool
+    from service.storage.iterations import load_pool
+
+    run_id = claimed_run(database, config())
+    track(client, database, run_id)
+    first = opened(database, run_id, batches(6, 2))
+    stored = step_and_commit(database, run_id, first, absorb=True)
+    stored += step_and_commit(database, run_id, first, absorb=True)
+    assert len(accepted_ids(stored)) >= 5
+    claim = opened(database, run_id, batches(0))
+    lazy = claim.machine_tasks
+    assert isinstance(lazy, MachinePool) and lazy.loaded == 0
+    with database.sessions() as s:
+        seeds, machine, _ = load_pool(s, get_run(s, run_id))
+    assert claim.seed_tasks == seeds and len(lazy) == len(machine)
+    for seed in range(20):
+        kwargs = {"num_total": 8, "num_machine": 2}
+        drawn = sample_few_shot(seeds, lazy, rng=random.Random(seed), **kwargs)
+        assert drawn == sample_few_shot(seeds, machine, rng=random.Random(seed), **kwargs)
+    assert 0 < lazy.loaded <= 2 * 20
+    assert list(lazy) == machine and lazy[-1] == machine[-1] and lazy[1:3] == machine[1:3]
+    # What the run accepts next joins the pool without a read.
+    more = step_and_commit(database, run_id, claim, absorb=True)
+    assert len(lazy) == len(machine) + len(accepted_ids(more))
