@@ -7,12 +7,14 @@ Stanford Alpaca instructions, then rule-made paraphrases of them generated here,
 
 * ``claim_cold_s``: the first claim, which builds the run's pool in Redis from the database;
 * ``claim_s``: a later claim (another worker), what ``open_pipeline`` costs once Redis holds
-  the pool: the few-shot pool read, and a sync that finds nothing to add;
+  the pool: the seed tasks and the machine tasks' ids read (a prompt reads the machine tasks
+  it draws: ``service.runs.few_shot_pool``), and a sync that finds nothing to add;
 * ``claim_memory_s`` (pools up to ``--memory-claim-max``): the claim without Redis, which
   reloads and re-indexes the whole pool in the worker, as every claim did before;
 * per candidate, checking batches of ``--batch`` candidates (paraphrases of pool tasks, about
   half rejected, and the 252 user-oriented instructions) against the pool: wall ms, the
-  worker's CPU ms and Redis's CPU ms (``INFO cpu``), and round trips per batch (3);
+  worker's CPU ms and Redis's CPU ms (``INFO cpu``), and round trips per batch (4, one
+  command each: token ids, posting sizes, posting lists, member codes);
 * Redis memory (``used_memory`` grown by the pool) and keys.
 
 Part 2, workers (``--workers``, default 1, 2, 4): worker processes against one PostgreSQL,
@@ -214,7 +216,7 @@ def pool_row(n: int, args: argparse.Namespace) -> dict[str, Any]:
             "per_candidate_worker_cpu_ms": round(1000 * cpu / len(cands), 3),
             "per_candidate_redis_cpu_ms": round(1000 * server / len(cands), 3),
             "per_candidate_ms": round(1000 * (cpu + server) / len(cands), 3),
-            "round_trips_per_batch": 3,
+            "round_trips_per_batch": 4,
         }  # fmt: skip
         del pipeline
         if n <= args.memory_claim_max:

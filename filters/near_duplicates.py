@@ -55,7 +55,7 @@ class PoolEntry:
     Attributes:
         key: The text's key (a task id) in the pool.
         tokens: Its ROUGE-L tokens (:func:`filters.rouge.rouge_tokenize`).
-        code: Its tokens encoded by the storage (:meth:`PoolStorage.encode`).
+        code: Its tokens encoded by the storage (:meth:`PoolStorage.encode_many`).
     """
 
     key: str
@@ -69,15 +69,16 @@ class PoolStorage(Protocol):
     An implementation returns, for a query, every pool text whose ROUGE-L F may exceed the
     threshold it was made for (a superset: :func:`filters.candidates.probe_size` and
     :func:`filters.candidates.may_pass` give the exact bound), encoded with its own
-    :meth:`encode` so the index can compute the exact ROUGE-L against the query.
+    :meth:`encode_many` so the index can compute the exact ROUGE-L against the query.
     """
 
     def __len__(self) -> int:
         """Number of keys in the pool."""
         ...
 
-    def encode(self, tokens: Sequence[str]) -> Encoded:
-        """The code of a token list, comparable with the codes :meth:`candidates` returns."""
+    def encode_many(self, token_lists: Sequence[Sequence[str]]) -> list[Encoded]:
+        """The codes of token lists, comparable with each other and with the codes the next
+        :meth:`candidates` call returns."""
         ...
 
     def present(self, keys: Sequence[str]) -> set[str]:
@@ -114,9 +115,9 @@ class MemoryPool:
         """Number of keys in the pool."""
         return len(self._members)
 
-    def encode(self, tokens: Sequence[str]) -> Encoded:
-        """The code of a token list (this process's token ids)."""
-        return self._encoder.encode(tokens)
+    def encode_many(self, token_lists: Sequence[Sequence[str]]) -> list[Encoded]:
+        """The codes of token lists (this process's token ids)."""
+        return [self._encoder.encode(tokens) for tokens in token_lists]
 
     def present(self, keys: Sequence[str]) -> set[str]:
         """The subset of ``keys`` already in the pool."""
@@ -287,11 +288,9 @@ class NearDuplicateIndex:
             # A signature from older shingles is harmless now that matching needs none.
             if len(c) > 2 and c[2] is not None and not self._hasher.is_stale(c[2]):
                 self._hasher.check(c[2])
-        out = []
-        for c in candidates:
-            tokens = rouge_tokenize(c[1])
-            out.append(PoolEntry(c[0], tokens, self.storage.encode(tokens)))
-        return out
+        tokens = [rouge_tokenize(c[1]) for c in candidates]
+        codes = self.storage.encode_many(tokens) if candidates else []
+        return [PoolEntry(c[0], t, k) for c, t, k in zip(candidates, tokens, codes, strict=True)]
 
     def _best_in_pool(
         self, p: PoolEntry, found: list[tuple[str, Encoded]]

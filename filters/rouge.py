@@ -58,9 +58,50 @@ _UNSPACED_RE = regex.compile(rf"(?V1){_UNSPACED_START}")
 # compares natively; surrogates are skipped so the strings stay valid Unicode.
 _SURROGATE_START = 0xD800
 _SURROGATE_SPAN = 0x800
-_MAX_CODE_ID = 0x10FFFF - _SURROGATE_SPAN
+MAX_CODE_ID = 0x10FFFF - _SURROGATE_SPAN
 
 Encoded = str | tuple[int, ...]
+
+
+def code_point(token_id: int) -> str:
+    """The character that stands for a token id in a str code (surrogates skipped).
+
+    Args:
+        token_id: An id in [0, :data:`MAX_CODE_ID`].
+
+    Returns:
+        One character; distinct ids give distinct characters.
+    """
+    return chr(token_id if token_id < _SURROGATE_START else token_id + _SURROGATE_SPAN)
+
+
+def code_points(token_ids: np.ndarray) -> np.ndarray:
+    """:func:`code_point` of many ids at once, as the characters' code points.
+
+    Args:
+        token_ids: Integer array of ids, each >= 0.
+
+    Returns:
+        int64 array; ``bytes`` of it as ``<u4`` decode with ``utf-32-le`` to the str code when
+        every id is at most :data:`MAX_CODE_ID` (above that the values leave Unicode).
+    """
+    ids = token_ids.astype(np.int64)
+    out: np.ndarray = ids + _SURROGATE_SPAN * (ids >= _SURROGATE_START)
+    return out
+
+
+def token_ids(points: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`code_points`.
+
+    Args:
+        points: Integer array made by :func:`code_points`.
+
+    Returns:
+        int64 array of the token ids.
+    """
+    points = points.astype(np.int64)
+    out: np.ndarray = points - _SURROGATE_SPAN * (points >= _SURROGATE_START + _SURROGATE_SPAN)
+    return out
 
 
 def rouge_tokenize(text: str) -> list[str]:
@@ -203,8 +244,9 @@ class TokenEncoder:
         """
         ids = self._ids
         nums = [ids.setdefault(tok, len(ids) + 1) for tok in tokens]
-        if len(ids) > _MAX_CODE_ID:
+        if len(ids) > MAX_CODE_ID:
             return tuple(nums)
+        # code_point inlined: this is the hot loop of the in-memory pool
         return "".join([chr(n if n < _SURROGATE_START else n + _SURROGATE_SPAN) for n in nums])
 
 

@@ -79,7 +79,7 @@ class Iteration:
         self._started = time.perf_counter()
 
     def instructions(
-        self, seed_tasks: list[PoolTask], machine_tasks: list[PoolTask]
+        self, seed_tasks: Sequence[PoolTask], machine_tasks: Sequence[PoolTask]
     ) -> list[Candidate]:
         """Stage 1: sample few-shot prompts from the pools, generate and parse new instructions.
 
@@ -258,8 +258,8 @@ def stage_templates(config: BootstrapConfig) -> tuple[Template, ...]:
 
 def _instructions_stage(
     run: Iteration,
-    seed_tasks: list[PoolTask],
-    machine_tasks: list[PoolTask],
+    seed_tasks: Sequence[PoolTask],
+    machine_tasks: Sequence[PoolTask],
     config: BootstrapConfig,
 ) -> list[Candidate]:
     name = "instructions_classification" if config.classification_only else "instructions"

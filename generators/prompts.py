@@ -128,7 +128,9 @@ def sample_few_shot(
         machine_tasks = [t for t in machine_tasks if t.is_classification]
     if not seed_tasks:
         raise ConfigError("no seed tasks to sample from")
-    machine = rng.sample(list(machine_tasks), min(num_machine, len(machine_tasks)))
+    # A Sequence, not a copy: a pool read on demand (service.runs.few_shot_pool) gives the
+    # same draw as the list and reads only the tasks drawn.
+    machine = rng.sample(machine_tasks, min(num_machine, len(machine_tasks)))
     seeds = rng.sample(list(seed_tasks), min(num_total - len(machine), len(seed_tasks)))
     chosen = seeds + machine
     rng.shuffle(chosen)

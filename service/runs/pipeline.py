@@ -38,6 +38,7 @@ from generators.backends.base import Backend
 from generators.bootstrap import Iteration
 from generators.types import Candidate, Instance, PoolTask, SamplingParams
 from service.runs.config import RunConfig, check_backend
+from service.runs.few_shot_pool import MachinePool
 from service.settings import Settings
 from service.storage.db import Database
 from service.storage.embeddings import load_task_embeddings, store_task_embeddings
@@ -47,6 +48,8 @@ from service.storage.iterations import (
     TaskToStore,
     committed_pool_items,
     load_pool,
+    machine_pool_ids,
+    seed_pool,
 )
 from service.storage.runs import get_run
 
@@ -83,8 +86,16 @@ def open_pipeline(
     with database.sessions() as session:
         run = get_run(session, run_id)
         config = RunConfig.model_validate(run.config)
-        seeds, machine, index_items = load_pool(session, run)
         created_at = run.created_at.timestamp()
+        machine: list[PoolTask] | MachinePool
+        if settings.redis_url and not config.semantic_duplicates.enabled:
+            # Nothing here needs the whole pool: the index lives in Redis, and few-shot
+            # prompts read the machine tasks they draw (the claim reads their ids only).
+            index_items: list[tuple[str, str, bytes | None]] = []
+            seeds = seed_pool(session, run)
+            machine = MachinePool(database, machine_pool_ids(session, run))
+        else:
+            seeds, machine, index_items = load_pool(session, run)
     threshold = config.near_duplicates.threshold
     index_sync = None
     if settings.redis_url:
@@ -201,7 +212,7 @@ class RunPipeline:
         backend: Backend,
         index: NearDuplicateIndex,
         seed_tasks: list[PoolTask],
-        machine_tasks: list[PoolTask],
+        machine_tasks: list[PoolTask] | MachinePool,
         semantic: SemanticDuplicateIndex | None = None,
         index_sync: Callable[[], int] | None = None,
     ) -> None:

@@ -16,20 +16,25 @@ each commit), reading only the tasks of the iterations after the mark. So:
 * a copy with no mark (Redis restarted or evicted it, or a first build died half-way) is wiped
   and rebuilt from the database under a build lock, once.
 
-Layout under ``base`` (``instructforge:ndx:<rule>.<tokens>:<database>:<run id>:<created at>``,
-so a new database's run 1 never meets an old one's copy):
+Layout under ``base``
+(``instructforge:ndx:<rule>.<tokens>.<layout>:<database>:<run id>:<created at>``, so a new
+database's run 1 never meets an old one's copy, nor a release another layout's):
 
 * ``base:meta``, a hash: ``mark`` (committed iteration), ``count`` (members);
 * ``base:k``, a hash: task key -> member number;
-* ``base:m``, a hash: member number -> the key and the ROUGE-L tokens, joined by ``\\x1f``
-  (what the exact rule needs, one ``HMGET`` away);
+* ``base:v``, a hash: the pool's vocabulary, ROUGE-L token -> token id (from 1, handed out
+  once by a script, so every worker encodes alike); field ``""`` counts the ids given;
+* ``base:m``, a hash: member number -> the key's length (``<u2``), the key, and the member's
+  tokens as the code points of their ids (``<u4``, :func:`filters.rouge.code_points`): what
+  the exact rule needs, one ``HMGET`` away and decoded by one ``utf-32-le`` decode, with no
+  re-tokenizing or re-encoding of pool text in the worker;
 * ``base:p:<token>\\x1f<occurrence>``, strings: the posting list of one element of the
   prefix-filtered token index (:mod:`filters.candidates`), packed ``<u4`` pairs (member,
   token count), grown by ``APPEND``.
 
-A batch of candidates costs three round trips whatever its size: the posting sizes of every
-element, the shortest posting lists each query must probe, and the tokens of the candidates
-that may pass.
+A batch of candidates costs four round trips of one command each, whatever its size: the ids
+of its tokens, the posting sizes of every element (one script), the shortest posting lists each
+query must probe (``MGET``), and the codes of the candidates that may pass (``HMGET``).
 """
 
 from __future__ import annotations
@@ -44,9 +49,58 @@ import redis
 from filters.candidates import elements, may_pass, probe_size
 from filters.errors import IndexStorageError
 from filters.near_duplicates import RULE_VERSION, NearDuplicateIndex, PoolEntry
-from filters.rouge import TOKENS_VERSION, Encoded, TokenEncoder
+from filters.rouge import (
+    MAX_CODE_ID,
+    TOKENS_VERSION,
+    Encoded,
+    code_point,
+    code_points,
+    token_ids,
+)
 
 SEP = "\x1f"  # never inside a token (letters, digits and marks only) nor a task key
+# 1: members stored as their tokens joined by SEP. 2: as the code points of shared token ids.
+LAYOUT_VERSION = 2
+# str codes while the vocabulary's ids stay below this; a batch's tokens the pool lacks take
+# the ids above it, never a pool token's. Past it, codes are int tuples.
+WIDE_AT = MAX_CODE_ID - 2**16
+# Hand out ids to the tokens that have none, atomically (an id never changes once given).
+_ASSIGN_IDS = """
+local out = {}
+for i, token in ipairs(ARGV) do
+    local id = redis.call('hget', KEYS[1], token)
+    if not id then
+        id = redis.call('hincrby', KEYS[1], '', 1)
+        redis.call('hset', KEYS[1], token, id)
+    end
+    out[i] = tonumber(id)
+end
+return out
+"""
+_STRLENS = """
+local out = {}
+for i, name in ipairs(KEYS) do
+    out[i] = redis.call('strlen', name)
+end
+return out
+"""
+# The stored values of members given as packed <u4 numbers, as one string: each value after
+# its <u4 length (0xFFFFFFFF: no such member). One reply, so the client parses one string,
+# not one per member.
+_MEMBERS = """
+local parts = {}
+for i = 1, #ARGV[1], 4 do
+    local value = redis.call('hget', KEYS[1], tostring(struct.unpack('<I4', ARGV[1], i)))
+    if value then
+        parts[#parts + 1] = struct.pack('<I4', #value) .. value
+    else
+        parts[#parts + 1] = struct.pack('<I4', 4294967295)
+    end
+end
+return table.concat(parts)
+"""
+_MISSING = 0xFFFFFFFF
+_ASSIGN_CHUNK = 10_000  # tokens per script call
 _POSTING = np.dtype([("member", "<u4"), ("length", "<u4")])
 BUILD_CHUNK = 20_000  # entries per pipeline when a pool is built from scratch
 _BUILD_LOCK_SECONDS = 600
@@ -57,10 +111,6 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class RedisPool:
@@ -80,10 +130,17 @@ class RedisPool:
         self.client = client
         self.base = base
         self.threshold = threshold
-        self._encoder = TokenEncoder()
         self._meta, self._keys, self._members = f"{base}:meta", f"{base}:k", f"{base}:m"
+        self._vocab = f"{base}:v"
         self._lock = f"{base}.build"  # outside base:* so that wipe() keeps it
         self._renew = client.register_script(_RENEW_IF_OWNER)
+        self._assign_ids = client.register_script(_ASSIGN_IDS)
+        self._strlens = client.register_script(_STRLENS)
+        self._fetch_members = client.register_script(_MEMBERS)
+        # Whether the codes of the last encode_many are int tuples (see WIDE_AT), and how many
+        # ids the vocabulary had given then.
+        self._wide = False
+        self._known = 0
 
     def _posting(self, element: tuple[Any, int]) -> str:
         return f"{self.base}:p:{element[0]}{SEP}{element[1]}"
@@ -92,9 +149,35 @@ class RedisPool:
         """Number of keys in the pool."""
         return int(self._call(self.client.hget, self._meta, "count") or 0)
 
-    def encode(self, tokens: Sequence[str]) -> Encoded:
-        """The code of a token list (this process's token ids)."""
-        return self._encoder.encode(tokens)
+    def encode_many(self, token_lists: Sequence[Sequence[str]]) -> list[Encoded]:
+        """The codes of token lists in the pool's shared ids (one round trip, nothing written).
+
+        Tokens the pool lacks get ids of this call only, above every pool id, so they match
+        each other within the call and nothing in the pool. The codes are str while the
+        vocabulary fits below :data:`WIDE_AT`, int tuples beyond; the next :meth:`candidates`
+        returns the pool's codes in the same form, and leaves out a member added since with
+        a token that had no id here (to these codes it is not in the pool yet: its tokens
+        could not be compared).
+        """
+        distinct = list(dict.fromkeys(t for tokens in token_lists for t in tokens))
+        found, count = [], None
+        if distinct:
+            try:
+                with self.client.pipeline(transaction=True) as pipe:
+                    pipe.hmget(self._vocab, distinct)
+                    pipe.hget(self._vocab, "")
+                    found, count = pipe.execute()
+            except redis.RedisError as exc:
+                raise IndexStorageError(f"shared index {self.base}: {exc}") from exc
+        ids: dict[str, int] = {}
+        for token, raw in zip(distinct, found, strict=True):
+            ids[token] = int(raw) if raw is not None else -(len(ids) + 1)
+        self._known = int(count or 0)
+        self._wide = self._known >= WIDE_AT or len(ids) >= MAX_CODE_ID - WIDE_AT
+        if self._wide:
+            return [tuple([ids[t] for t in tokens]) for tokens in token_lists]
+        char = {t: code_point(i if i > 0 else WIDE_AT - i) for t, i in ids.items()}
+        return ["".join([char[t] for t in tokens]) for tokens in token_lists]
 
     def mark(self) -> int | None:
         """The committed iteration the pool holds, or None when it holds no complete copy."""
@@ -136,8 +219,9 @@ class RedisPool:
                 keys = [e.key for e in entries]
                 flags = pipe.hmget(self._keys, keys) if keys else []
                 fresh = [e for e, f in zip(entries, flags, strict=True) if f is None]
+                ids = self._ids_for(fresh)
                 pipe.multi()
-                self._write(pipe, fresh, count)
+                self._write(pipe, fresh, count, ids)
                 fields: dict[str, int] = {"count": count + len(fresh)}
                 if mark is not None:
                     fields["mark"] = mark
@@ -149,15 +233,37 @@ class RedisPool:
                 raise IndexStorageError(f"shared index {self.base}: {exc}") from exc
         return True
 
-    def _write(self, pipe: Any, entries: Sequence[PoolEntry], first: int) -> None:
-        """Queue the commands that add ``entries`` as members ``first``, ``first + 1``..."""
+    def _ids_for(self, entries: Sequence[PoolEntry]) -> dict[str, int]:
+        """The vocabulary's ids of the entries' tokens, handing out new ones (written at once:
+        an id given to a token that is then not added costs nothing)."""
+        distinct = list(dict.fromkeys(t for e in entries for t in e.tokens))
+        ids: dict[str, int] = {}
+        for start in range(0, len(distinct), _ASSIGN_CHUNK):
+            chunk = distinct[start : start + _ASSIGN_CHUNK]
+            got = self._call(self._assign_ids, keys=[self._vocab], args=chunk)
+            ids.update(zip(chunk, (int(i) for i in got), strict=True))
+        return ids
+
+    def _write(
+        self, pipe: Any, entries: Sequence[PoolEntry], first: int, ids: dict[str, int]
+    ) -> None:
+        """Queue the commands that add ``entries`` as members ``first``, ``first + 1``...
+
+        ``ids`` holds the vocabulary's id of every token of the entries (:meth:`_ids_for`).
+        """
         if not entries:
             return
         postings: dict[str, list[tuple[int, int]]] = {}
         keys, members = {}, {}
+        lengths = [len(e.tokens) for e in entries]
+        flat = np.fromiter((ids[t] for e in entries for t in e.tokens), np.int64, sum(lengths))
+        points = code_points(flat).astype("<u4").tobytes()
+        end = 0
         for member, e in enumerate(entries, start=first):
             keys[e.key] = member
-            members[member] = SEP.join([e.key, *e.tokens])
+            key = e.key.encode()
+            start, end = end, end + 4 * len(e.tokens)
+            members[member] = len(key).to_bytes(2, "little") + key + points[start:end]
             for element in elements(e.tokens):
                 postings.setdefault(self._posting(element), []).append((member, len(e.tokens)))
         pipe.hset(self._keys, mapping=keys)
@@ -181,8 +287,9 @@ class RedisPool:
             count = 0
             for chunk in chunks:
                 self._hold(owner)
+                ids = self._ids_for(chunk)
                 with self.client.pipeline(transaction=False) as pipe:
-                    self._write(pipe, chunk, count)
+                    self._write(pipe, chunk, count, ids)
                     pipe.execute()
                 count += len(chunk)
             self.client.hset(self._meta, mapping={"count": count, "mark": mark})
@@ -212,20 +319,22 @@ class RedisPool:
     def candidates(self, queries: Sequence[Sequence[str]]) -> list[list[tuple[str, Encoded]]]:
         """Per query, the pool texts that may pass the threshold, as ``(key, code)``.
 
-        Three pipelined round trips for the whole batch: posting sizes, the shortest posting
-        lists each query must probe (any ``probe_size`` of them is exact), member tokens.
+        Three round trips for the whole batch: posting sizes, the shortest posting lists each
+        query must probe (any ``probe_size`` of them is exact), member codes (in the form of
+        the last :meth:`encode_many`'s codes).
         """
         per_query = [[self._posting(e) for e in elements(q)] for q in queries]
         names = list(dict.fromkeys(n for names in per_query for n in names))
         if not names:
             return [[] for _ in queries]
-        sizes = dict(zip(names, self._pipelined("strlen", names), strict=True))
+        sizes = dict(zip(names, self._call(self._strlens, keys=names), strict=True))
         probes = []
         for q, names_q in zip(queries, per_query, strict=True):
             probe = probe_size(self.threshold, len(q))
             probes.append((probe, sorted(names_q, key=sizes.__getitem__)[:probe]))
         wanted = list(dict.fromkeys(n for _, chosen in probes for n in chosen if sizes[n]))
-        lists = dict(zip(wanted, self._pipelined("get", wanted), strict=True))
+        got = self._call(self.client.mget, wanted) if wanted else []
+        lists = dict(zip(wanted, got, strict=True))
         kept_per_query = []
         for q, (probe, chosen) in zip(queries, probes, strict=True):
             found = [np.frombuffer(lists[n], dtype=_POSTING) for n in chosen if sizes[n]]
@@ -238,23 +347,37 @@ class RedisPool:
             mask = may_pass(self.threshold, len(q), probe, hits.astype(np.int64), n)
             kept_per_query.append(members[mask].astype(np.int64))
         needed = np.unique(np.concatenate(kept_per_query)).tolist() if kept_per_query else []
-        stored = self._call(self.client.hmget, self._members, needed) if needed else []
-        decoded: dict[int, tuple[str, Encoded]] = {}
-        for member, raw in zip(needed, stored, strict=True):
-            if raw is None:
+        packed = np.array(needed, dtype="<u4").tobytes()
+        blob = b""
+        if needed:
+            blob = self._call(self._fetch_members, keys=[self._members], args=[packed])
+        decoded: dict[int, tuple[str, Encoded] | None] = {}
+        known = code_point(min(self._known, MAX_CODE_ID))
+        at = 0
+        for member in needed:
+            size = int.from_bytes(blob[at : at + 4], "little")
+            if size == _MISSING:
                 raise IndexStorageError(f"shared index {self.base}: member {member} has no tokens")
-            key, *tokens = _text(raw).split(SEP)
-            decoded[member] = (key, self._encoder.encode(tokens))
-        return [[decoded[m] for m in kept.tolist()] for kept in kept_per_query]
+            raw, at = blob[at + 4 : at + 4 + size], at + 4 + size
+            start = 2 + int.from_bytes(raw[:2], "little")
+            code = self._code(raw[start:], known)
+            decoded[member] = None if code is None else (raw[2:start].decode(), code)
+        return [
+            [hit for m in kept.tolist() if (hit := decoded[m]) is not None]
+            for kept in kept_per_query
+        ]
 
-    def _pipelined(self, command: str, names: list[str]) -> list[Any]:
-        try:
-            with self.client.pipeline(transaction=False) as pipe:
-                for name in names:
-                    getattr(pipe, command)(name)
-                return list(pipe.execute())
-        except redis.RedisError as exc:
-            raise IndexStorageError(f"shared index {self.base}: {exc}") from exc
+    def _code(self, body: bytes, known: str) -> Encoded | None:
+        """A member's stored code points as a code comparable with the last encode_many's;
+        None when it holds an id given after that call (``known``: its last id's character)."""
+        if not self._wide:
+            try:
+                code = body.decode("utf-32-le")
+            except UnicodeDecodeError:  # an id past Unicode, so given after that call
+                return None
+            return code if not code or max(code) <= known else None
+        ids = token_ids(np.frombuffer(body, dtype="<u4"))
+        return tuple(ids.tolist()) if not len(ids) or int(ids.max()) <= self._known else None
 
     def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -273,7 +396,8 @@ def pool_base(database_name: str, run_id: int, created_at: float) -> str:
             the same id gets a new pool.
     """
     return (
-        f"instructforge:ndx:{RULE_VERSION}.{TOKENS_VERSION}:{database_name}:{run_id}:"
+        f"instructforge:ndx:{RULE_VERSION}.{TOKENS_VERSION}.{LAYOUT_VERSION}:{database_name}:"
+        f"{run_id}:"
         f"{round(created_at * 1e6)}"
     )
 

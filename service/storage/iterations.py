@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -390,6 +391,65 @@ def load_pool(
         (seeds if origin == "seed" else machine).append(pool_task)
     index_items: list[tuple[str, str, bytes | None]] = [(str(r[0]), r[1], None) for r in rows]
     return seeds, machine, index_items
+
+
+def machine_pool_ids(session: Session, run: Run) -> list[int]:
+    """Ids of the run's accepted machine tasks (its few-shot machine pool), in id order.
+
+    The order is :func:`load_pool`'s, so a task at a position is the same task in both.
+    """
+    return list(
+        session.scalars(
+            select(Task.id).where(_in_pool(run), Task.origin != "seed").order_by(Task.id)
+        )
+    )
+
+
+def seed_pool(session: Session, run: Run) -> list[PoolTask]:
+    """The seed tasks of the run's pool, with their accepted instances, in id order."""
+    ids = session.scalars(
+        select(Task.id).where(_in_pool(run), Task.origin == "seed").order_by(Task.id)
+    )
+    return pool_tasks(session, list(ids))
+
+
+# Task ids per statement in pool_tasks: under every driver's bind-parameter limit.
+_IDS_PER_STATEMENT = 10_000
+
+
+def pool_tasks(session: Session, ids: Sequence[int]) -> list[PoolTask]:
+    """Pool tasks by id, each with its accepted instances, in the order of ``ids``.
+
+    Args:
+        session: An open session.
+        ids: Task ids (any number: read ``_IDS_PER_STATEMENT`` at a time).
+
+    Returns:
+        One :class:`PoolTask` per id found (an id with no task is left out).
+    """
+    found: dict[int, PoolTask] = {}
+    for start in range(0, len(ids), _IDS_PER_STATEMENT):
+        chunk = list(ids[start : start + _IDS_PER_STATEMENT])
+        instances: dict[int, list[PoolInstance]] = {}
+        for task_id, inp, out in session.execute(
+            select(Instance.task_id, Instance.input, Instance.output)
+            .where(Instance.task_id.in_(chunk), Instance.status == TaskStatus.ACCEPTED)
+            .order_by(Instance.task_id, Instance.idx)
+        ):
+            instances.setdefault(task_id, []).append(PoolInstance(inp, out))
+        for task_id, instruction, is_classification, origin in session.execute(
+            select(Task.id, Task.instruction, Task.is_classification, Task.origin).where(
+                Task.id.in_(chunk)
+            )
+        ):
+            found[task_id] = PoolTask(
+                id=str(task_id),
+                instruction=instruction,
+                is_classification=bool(is_classification),
+                origin=origin,  # type: ignore[arg-type]  # the column holds seed | machine
+                instances=instances.get(task_id, []),
+            )
+    return [found[i] for i in ids if i in found]
 
 
 def committed_pool_items(

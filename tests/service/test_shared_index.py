@@ -332,3 +332,178 @@ def test_a_build_stops_when_its_lock_is_no_longer_its_own(client: redis.Redis) -
     with pytest.raises(IndexStorageError, match="build lock lost"):
         pool.rebuild([entries], 4, owner="first")
     assert pool.mark() == 3 and len(pool) == 2  # the builder that lost its lock wrote nothing
+
+
+# Words of several scripts; Han and Thai are cut by character, the others by word.
+SCRIPT_WORDS = {
+    "latin": [
+        "write",
+        "poem",
+        "ocean",
+        "night",
+        "list",
+        "ways",
+        "save",
+        "water",
+        "home",
+        "translate",
+        "sentence",
+        "french",
+    ],
+    "cyrillic": [
+        "напишите",
+        "стихотворение",
+        "океан",
+        "ночь",
+        "список",
+        "способы",
+        "вода",
+        "дом",
+        "перевод",
+    ],
+    "greek": [
+        "γράψε",
+        "ποίημα",
+        "ωκεανός",
+        "νύχτα",
+        "λίστα",
+        "τρόποι",
+        "νερό",
+        "σπίτι",
+        "μετάφραση",
+    ],
+    "arabic": ["اكتب", "قصيدة", "المحيط", "الليل", "قائمة", "طرق", "الماء", "البيت", "ترجمة"],
+    "devanagari": ["लिखो", "कविता", "सागर", "रात", "सूची", "तरीके", "पानी", "घर", "अनुवाद"],
+    "han": list("写一首关于夜晚海洋的短诗列出三种在家节约用水方法"),
+    "thai": list("เขียนบทกวีสั้นเกี่ยวกับทะเล"),
+}
+
+
+def random_text(rng: random.Random) -> str:
+    """A text of 3-14 words drawn mostly from one script, sometimes mixed with another."""
+    script = rng.choice(list(SCRIPT_WORDS))
+    words = SCRIPT_WORDS[script] + rng.choice(list(SCRIPT_WORDS.values()))[: rng.randint(0, 4)]
+    picked = [rng.choice(words) for _ in range(rng.randint(3, 14))]
+    return ("" if script in ("han", "thai") else " ").join(picked)
+
+
+def edited(text: str, rng: random.Random) -> str:
+    """The text with 1-3 word edits (drop, duplicate, swap neighbours): often still > 0.7."""
+    words = text.split() if " " in text else list(text)
+    for _ in range(rng.randint(1, 3)):
+        i = rng.randrange(len(words))
+        op = rng.choice(("drop", "dup", "swap"))
+        if op == "drop" and len(words) > 1:
+            words.pop(i)
+        elif op == "dup":
+            words.insert(i, words[i])
+        elif i + 1 < len(words):
+            words[i], words[i + 1] = words[i + 1], words[i]
+    return (" " if " " in text else "").join(words)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_shared_pool_decides_as_exhaustive_rouge_on_a_random_multiscript_pool(
+    client: redis.Redis, seed: int
+) -> None:
+    """The candidate pruning and the stored codes never change a decision: against every
+    pool text by brute force, a query is rejected exactly when some ROUGE-L exceeds 0.7, with
+    that best score and the smallest key holding it; and as the in-memory pool decides."""
+    rng = random.Random(seed)
+    texts = list(dict.fromkeys(random_text(rng) for _ in range(300)))
+    pool = [(f"p{i:03d}", t, None) for i, t in enumerate(texts)]
+    queries = [(f"q{i}", edited(rng.choice(texts), rng)) for i in range(120)]
+    queries += [(f"n{i}", random_text(rng)) for i in range(40)]
+    memory = NearDuplicateIndex()
+    redis_index = NearDuplicateIndex(storage=fresh_pool(client))
+    for index in (memory, redis_index):
+        index.add_many(pool)
+    got = []
+    for start in range(0, len(queries), 8):  # batches as the worker sends them
+        got += redis_index.check_batch(queries[start : start + 8], add_accepted=False)
+    expected = []
+    for start in range(0, len(queries), 8):
+        expected += memory.check_batch(queries[start : start + 8], add_accepted=False)
+    assert got == expected
+    rejected = 0
+    for (_, text), verdict in zip(queries, got, strict=True):
+        scores = {key: rouge_l_text(text, other) for key, other, _ in pool}
+        best = max(scores.values())
+        assert verdict.accepted == (best <= 0.7), text
+        if not verdict.accepted:
+            rejected += 1
+            assert verdict.similarity == best
+            assert verdict.nearest_id == min(k for k, s in scores.items() if s == best)
+    assert 40 <= rejected <= 140  # both kinds of decision are exercised
+
+
+def test_int_tuple_codes_decide_as_str_codes(
+    client: redis.Redis, seed_tasks_texts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past WIDE_AT token ids the codes are int tuples; the verdicts stay the same."""
+    import service.runs.shared_index as shared_index
+
+    rng = random.Random(11)
+    pool = [(f"s{i}", t, None) for i, t in enumerate(seed_tasks_texts)]
+    queries = [(f"e{i}", edited(t, rng)) for i, t in enumerate(rng.sample(seed_tasks_texts, 40))]
+    queries += [("zh", "请把这段话改写得更礼貌一些。"), ("zh2", "请把这段话改写得更礼貌一点。")]
+    memory = NearDuplicateIndex()
+    memory.add_many(pool)
+    expected = memory.check_batch(queries)
+    redis_pool = fresh_pool(client)
+    redis_index = NearDuplicateIndex(storage=redis_pool)
+    redis_index.add_many(pool)
+    monkeypatch.setattr(shared_index, "WIDE_AT", 3)
+    got = redis_index.check_batch(queries)
+    assert isinstance(redis_pool.encode_many([["a"]])[0], tuple)
+    assert got == expected
+    assert sum(not v.accepted for v in got) >= 15
+
+
+def test_a_member_with_tokens_new_since_the_encoding_waits_for_the_next_batch(
+    client: redis.Redis,
+) -> None:
+    """A member added by another worker between a batch's encoding and its candidates, with
+    a token the encoding did not know, is left out of that batch (its codes could not be
+    compared) and found by the next one."""
+    base = fresh_pool(client).base
+    mine, other = RedisPool(client, base, 0.7), shared(client, base)
+    other.add_many([("a", A, None)])
+    index = NearDuplicateIndex(storage=mine)
+    query = index.prepare([("q", A2, None)])[0]  # "sea" has no id yet
+    other.add_many([("b", A2, None), ("c", A, None)])
+    found = dict(mine.candidates([query.tokens])[0])
+    assert set(found) == {"a", "c"}  # "b" holds "sea": left out; "c" holds known tokens only
+    assert index.nearest(A2) == ("b", 1.0)
+
+
+def test_a_claim_reads_no_machine_task_and_few_shot_draws_are_unchanged(
+    client: redis.Redis, database: Database
+) -> None:
+    """With the pool in Redis a claim reads the machine tasks' ids only; prompts draw the
+    same tasks, in the same order, as from the pool loaded whole, and read only those."""
+    from generators.prompts import sample_few_shot
+    from service.runs.few_shot_pool import MachinePool
+    from service.storage.iterations import load_pool
+
+    run_id = claimed_run(database, config())
+    track(client, database, run_id)
+    first = opened(database, run_id, batches(6, 2))
+    stored = step_and_commit(database, run_id, first, absorb=True)
+    stored += step_and_commit(database, run_id, first, absorb=True)
+    assert len(accepted_ids(stored)) >= 5
+    claim = opened(database, run_id, batches(0))
+    lazy = claim.machine_tasks
+    assert isinstance(lazy, MachinePool) and lazy.loaded == 0
+    with database.sessions() as s:
+        seeds, machine, _ = load_pool(s, get_run(s, run_id))
+    assert claim.seed_tasks == seeds and len(lazy) == len(machine)
+    for seed in range(20):
+        kwargs = {"num_total": 8, "num_machine": 2}
+        drawn = sample_few_shot(seeds, lazy, rng=random.Random(seed), **kwargs)
+        assert drawn == sample_few_shot(seeds, machine, rng=random.Random(seed), **kwargs)
+    assert 0 < lazy.loaded <= 2 * 20
+    assert list(lazy) == machine and lazy[-1] == machine[-1] and lazy[1:3] == machine[1:3]
+    # What the run accepts next joins the pool without a read.
+    more = step_and_commit(database, run_id, claim, absorb=True)
+    assert len(lazy) == len(machine) + len(accepted_ids(more))
