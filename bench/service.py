@@ -648,6 +648,7 @@ def main() -> None:
         help="Inference of (b); scripted: no model (a smoke run; no goal is recorded).",
     )
     parser.add_argument("--prompts", type=int, default=8, help="Prompts per iteration in (b).")
+    parser.add_argument("--result", type=Path, default=RESULT, help="Where to write the result.")
     parser.add_argument("--skip-api", action="store_true")
     parser.add_argument("--skip-worker", action="store_true")
     args = parser.parse_args()
@@ -665,8 +666,8 @@ def main() -> None:
         },
         "seconds": round(time.perf_counter() - started, 1),
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    args.result.parent.mkdir(parents=True, exist_ok=True)
+    args.result.write_text(json.dumps(result, indent=2) + "\n")
     for g in goals:
         print(f"goal {g['name']}: {g['value']} (target {g['target']}, met={g['met']})")
 
