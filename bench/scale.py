@@ -227,6 +227,9 @@ def pool_row(n: int, args: argparse.Namespace) -> dict[str, Any]:
 # --- part 2: workers -----------------------------------------------------------------------
 
 
+UNTIL_ACCEPTED_MAX_S = 300.0
+
+
 def worker_process(url: str, servers: str, seconds: float, out: Any, until_accepted: int) -> None:
     """One worker for `seconds`, and (`until_accepted` > 0) past them until the database holds
     that many accepted machine tasks; puts its timings (wall, database, index) on `out`."""
@@ -273,9 +276,15 @@ def worker_process(url: str, servers: str, seconds: float, out: Any, until_accep
     import threading
 
     def stop_when_done() -> None:
-        deadline = started + seconds
+        # Past `seconds`, poll for the accepted count until UNTIL_ACCEPTED_MAX_S; a row that
+        # never gets there ends with what it has (the caller sees accepted == 0).
+        deadline, cap = started + seconds, started + seconds + UNTIL_ACCEPTED_MAX_S
         while not worker.stop_requested.wait(max(0.0, deadline - time.perf_counter())):
-            if accepted_machine(url) >= until_accepted:
+            try:
+                done = accepted_machine(url) >= until_accepted
+            except psycopg.Error:
+                done = True
+            if done or time.perf_counter() > cap:
                 worker.stop_requested.set()
             deadline = time.perf_counter() + 0.1
 
