@@ -37,11 +37,8 @@ import multiprocessing as mp
 import os
 import random
 import resource
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,9 +51,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from paraphrases import paraphrase  # noqa: E402  (bench/ on sys.path)
 from result_file import goal, write_result  # noqa: E402
+from scripted_openai import scripted_servers  # noqa: E402
 
 from bench.databases import pg_database  # noqa: E402
-from service.demo import free_port, wait_ready  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 RESULT = ROOT / "bench" / "results" / "scale.json"
@@ -232,33 +229,12 @@ def pool_row(n: int, args: argparse.Namespace) -> dict[str, Any]:
 # --- part 2: workers -----------------------------------------------------------------------
 
 
-@contextmanager
-def scripted_servers(count: int) -> Iterator[list[str]]:
-    """`count` scripted OpenAI-compatible servers (bench/scripted_openai.py); their URLs."""
-    procs, urls = [], []
-    try:
-        for i in range(count):
-            port = free_port()
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, str(ROOT / "bench" / "scripted_openai.py"), str(port), str(i)],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-        for url, proc in zip(urls, procs, strict=True):
-            wait_ready(url, proc)
-        yield urls
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=10)
+UNTIL_ACCEPTED_MAX_S = 300.0
 
 
-def worker_process(url: str, servers: str, seconds: float, out: Any) -> None:
-    """One worker for `seconds`; puts its timings (wall, database, index) on `out`."""
+def worker_process(url: str, servers: str, seconds: float, out: Any, until_accepted: int) -> None:
+    """One worker for `seconds`, and (`until_accepted` > 0) past them until the database holds
+    that many accepted machine tasks; puts its timings (wall, database, index) on `out`."""
     from sqlalchemy import event
 
     import service.runs.pipeline as pipeline_module
@@ -301,10 +277,22 @@ def worker_process(url: str, servers: str, seconds: float, out: Any) -> None:
     started = time.perf_counter()
     import threading
 
-    timer = threading.Timer(seconds, worker.stop_requested.set)
+    def stop_when_done() -> None:
+        # Past `seconds`, poll for the accepted count until UNTIL_ACCEPTED_MAX_S; a row that
+        # never gets there ends with what it has (the caller sees accepted == 0).
+        deadline, cap = started + seconds, started + seconds + UNTIL_ACCEPTED_MAX_S
+        while not worker.stop_requested.wait(max(0.0, deadline - time.perf_counter())):
+            try:
+                done = accepted_machine(url) >= until_accepted
+            except psycopg.Error:
+                done = True
+            if done or time.perf_counter() > cap:
+                worker.stop_requested.set()
+            deadline = time.perf_counter() + 0.1
+
+    timer = threading.Thread(target=stop_when_done, daemon=True)
     timer.start()
     worker.run_forever()
-    timer.cancel()
     spent["wall_s"] = time.perf_counter() - started
     db.dispose()
     out.put(spent)
@@ -334,11 +322,13 @@ def workers_row(
         for run_id in run_ids:
             copy_pool(url, seed_set_id, run_id, pool_texts(args.worker_pool, rng))
         before = accepted_machine(url)
+        until = before + args.until_accepted if args.until_accepted else 0
         ctx = mp.get_context("spawn")
         out = ctx.Queue()
         procs = [
             ctx.Process(
-                target=worker_process, args=(url, ",".join(servers), args.worker_seconds, out)
+                target=worker_process,
+                args=(url, ",".join(servers), args.worker_seconds, out, until),
             )
             for _ in range(workers)
         ]
@@ -384,11 +374,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--worker-pool", type=int, default=20_000)
     parser.add_argument("--prompts", type=int, default=4, help="prompts per iteration")
     parser.add_argument("--result", type=Path, default=RESULT)
+    parser.add_argument(
+        "--until-accepted",
+        type=int,
+        default=0,
+        help="keep the workers past --worker-seconds until the runs hold this many more "
+        "accepted tasks (0: stop at --worker-seconds)",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (tests)")
     args = parser.parse_args(argv)
     if args.smoke:
+        # The workers stop as soon as they have accepted something (what the smoke checks),
+        # however loaded the machine: a fixed window either wastes time or is too short.
         args.pools, args.candidates, args.workers = [2_000], 40, [1, 2]
-        args.worker_seconds, args.worker_pool = 20.0, 500
+        args.worker_seconds, args.worker_pool, args.until_accepted = 1.0, 500, 1
     rows = [pool_row(n, args) for n in args.pools]
     if args.workers:
         with scripted_servers(2) as servers:

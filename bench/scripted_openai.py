@@ -11,7 +11,11 @@ Run: python bench/scripted_openai.py PORT [SEED]
 from __future__ import annotations
 
 import random
+import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -36,7 +40,7 @@ AUDIENCES = (
 TASKS_PER_REPLY = 8
 
 app = FastAPI()
-rng = random.Random(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+rng = random.Random(0)  # seeded again from the command line when run as the server
 
 
 def task() -> str:
@@ -81,5 +85,35 @@ async def completions(request: Request) -> dict[str, Any]:
     return {"choices": choices, "usage": {"prompt_tokens": 100, "completion_tokens": 50}}
 
 
+@contextmanager
+def scripted_servers(count: int) -> Iterator[list[str]]:
+    """`count` scripted OpenAI-compatible servers (this script); their URLs."""
+    # Not at the top: run as a script, bench/ is first on sys.path and bench/service.py would
+    # shadow the package.
+    from service.demo import free_port, wait_ready
+
+    procs, urls = [], []
+    try:
+        for i in range(count):
+            port = free_port()
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, str(Path(__file__).resolve()), str(port), str(i)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        for url, proc in zip(urls, procs, strict=True):
+            wait_ready(url, proc)
+        yield urls
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=10)
+
+
 if __name__ == "__main__":
+    rng.seed(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")

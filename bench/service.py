@@ -23,8 +23,8 @@ production database would be on cores of its own; plain per-task scheduling is t
 (b) The worker's work around inference, on PostgreSQL: a run whose pool holds N accepted
 machine tasks (MinHash signatures stored, as the worker writes them). Once per claim: load the
 pool and rebuild the duplicate index (open_pipeline). Per iteration: RunPipeline.step
-(prompts_per_iteration 8) minus its inference time, plus commit_iteration and absorbing the
-accepted tasks.
+(prompts_per_iteration 8, --prompts) minus its inference time, plus commit_iteration and
+absorbing the accepted tasks.
 Inference runs on the CPU vLLM backend with the embedded SmolLM2-135M model (falling back to
 transformers if vLLM cannot start; the rows say which ran).
 
@@ -53,7 +53,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from sqlalchemy import insert, update
@@ -469,10 +469,18 @@ CPU_ENV = {  # as bench/backends.py: the engine's OpenMP threads on both cores, 
 }
 
 
-def inference_backend(kind: str) -> tuple[Any, str]:
-    """The embedded model on `kind`; vLLM falls back to transformers. (backend, note)."""
+def inference_backend(kind: str, stack: ExitStack) -> tuple[Any, str]:
+    """The embedded model on `kind`; vLLM falls back to transformers. (backend, note).
+    `scripted`: the openai backend on a scripted server (bench/scripted_openai.py, kept
+    running by `stack`): no model, for a smoke run of the non-inference code."""
     from generators.backends import make_backend
 
+    if kind == "scripted":
+        from bench.scripted_openai import scripted_servers
+
+        (url,) = stack.enter_context(scripted_servers(1))
+        note = "scripted server: inference is a canned HTTP answer, the share means nothing"
+        return make_backend("openai", model="scripted", base_url=url), note
     os.environ.update(CPU_ENV)  # an application may set its own environment
     cache = ROOT / "data" / "model-cache"
     try:
@@ -534,12 +542,13 @@ def worker_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
     from generators.types import SamplingParams
     from service.runs.config import RunConfig
 
-    backend, note = inference_backend(args.backend)
+    stack = ExitStack()
+    backend, note = inference_backend(args.backend, stack)
     backend.generate(["Hello"], SamplingParams(temperature=0.0, top_p=1.0, max_tokens=8))
     config = RunConfig(
         seed_set=SEED_SET,
         backend=backend.name,
-        bootstrap=BootstrapConfig(prompts_per_iteration=8),
+        bootstrap=BootstrapConfig(prompts_per_iteration=args.prompts),
         target_tasks=1_000_000,
     ).model_dump(mode="json")
     rows = []
@@ -571,6 +580,7 @@ def worker_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
             print_row(rows[-1])
     finally:
         backend.close()
+        stack.close()
     return rows
 
 
@@ -594,7 +604,7 @@ def goals_for(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         goals.append(goal("p99_ms_list_show", p99, P99_TARGET_MS))
         errors = sum(r["errors"] for r in rows if r["part"] == "api")
         goals.append(goal("errors", errors, 0))
-    worker = [r for r in rows if r["part"] == "worker"]
+    worker = [r for r in rows if r["part"] == "worker" and r["backend"] != "openai"]
     if worker:
         biggest = max(worker, key=lambda r: r["pool_machine_tasks"])
         goals.append(goal("non_inference_share", biggest["non_inference_share"], SHARE_TARGET))
@@ -631,7 +641,14 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=5000, help="Machine tasks for (a).")
     parser.add_argument("--pools", type=int, nargs="+", default=[1000, 20000])
     parser.add_argument("--iterations", type=int, default=1, help="Iterations per pool.")
-    parser.add_argument("--backend", default="vllm", choices=["vllm", "transformers"])
+    parser.add_argument(
+        "--backend",
+        default="vllm",
+        choices=["vllm", "transformers", "scripted"],
+        help="Inference of (b); scripted: no model (a smoke run; no goal is recorded).",
+    )
+    parser.add_argument("--prompts", type=int, default=8, help="Prompts per iteration in (b).")
+    parser.add_argument("--result", type=Path, default=RESULT, help="Where to write the result.")
     parser.add_argument("--skip-api", action="store_true")
     parser.add_argument("--skip-worker", action="store_true")
     args = parser.parse_args()
@@ -649,8 +666,8 @@ def main() -> None:
         },
         "seconds": round(time.perf_counter() - started, 1),
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    args.result.parent.mkdir(parents=True, exist_ok=True)
+    args.result.write_text(json.dumps(result, indent=2) + "\n")
     for g in goals:
         print(f"goal {g['name']}: {g['value']} (target {g['target']}, met={g['met']})")
 
