@@ -41,9 +41,9 @@ _LIST_NUMBER = re.compile(
     r"|(?:(?<=#)|(?<=#\s))\d{1,3}\s|[IVX]{1,5}[.)]\s|[a-z]\)\s)",
     re.IGNORECASE,
 )
-_RUN_ON = re.compile(r"\n\s*(?:(?:input|output)\s*\d*\s*:|example\s*\d+\b)", re.IGNORECASE)
+_RUN_ON = re.compile(r"\n\s*(?:(?:input|output)\s*\d*\s*[:：]|example\s*\d+\b)", re.IGNORECASE)
 _LABEL = re.compile(
-    r"^\s*(?:input|output|answer|response|instruction|task|example)\s*\d*\s*:", re.IGNORECASE
+    r"^\s*(?:input|output|answer|response|instruction|task|example)\s*\d*\s*[:：]", re.IGNORECASE
 )
 
 
