@@ -24,8 +24,9 @@ from filters.normalization import normalize_text, skeleton
 from filters.rouge import has_unspaced_script, rouge_tokenize
 from filters.types import Verdict
 
-RULES_VERSION = "4"  # v2: per-script word count and start rules; v3: list-number, echo, colon
-# and conflicting-output rules added; v4: list numbers of any form, near-copy echoes
+RULES_VERSION = "5"  # v2: per-script word count and start rules; v3: list-number, echo, colon
+# and conflicting-output rules added; v4: list numbers of any form, near-copy echoes; v5: colon
+# rule sees full-width colons
 # Bump a rule's version whenever its behaviour changes, so stored verdicts stay explainable.
 RULE_VERSIONS: dict[str, str] = {
     "empty_instruction": "1",
@@ -43,7 +44,8 @@ RULE_VERSIONS: dict[str, str] = {
     "output_equals_input": "2",
     "output_repeats_instruction": "1",
     "output_near_copies_instruction": "1",
-    "ends_with_colon": "1",
+    # v2: any colon NFKC folds to ":" (full-width "："), in any script (v1: ASCII ":" only).
+    "ends_with_colon": "2",
     "duplicate_instance": "1",
     "label_not_in_labels": "1",
     "conflicting_outputs": "1",
@@ -263,8 +265,12 @@ def _is_incomplete(inp: str, out: str) -> bool:
     Applied to the output as the paper does; to the input only when it is nothing but a field
     label (``"Sentence:"``), because human-written seed inputs legitimately end with a colon
     (seed_task_15, an analogy ``"... Change :"``; seed_task_36, a fill-in list of labels).
+    Any colon NFKC folds to ``:`` counts (v2; v1: only the ASCII ``:``).
     """
-    return out.strip().endswith(":") or _BARE_LABEL.fullmatch(inp.strip()) is not None
+    # NFKC first: the full-width "：" of Chinese or Japanese text (and "﹕") is a colon too.
+    return (
+        normalize_text(out).endswith(":") or _BARE_LABEL.fullmatch(normalize_text(inp)) is not None
+    )
 
 
 def _instance_failure(
