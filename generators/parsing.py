@@ -258,7 +258,10 @@ def parse_instances_output_first(
 
     Follows the authors' ``parse_instances_for_classification_task``: the first line after a
     label is the label, the rest the input; a length-cut completion loses its last instance;
-    the remaining checks are those of :func:`parse_instances_input_first`.
+    the remaining checks are those of :func:`parse_instances_input_first`. Unlike the authors',
+    the input ends at a line-start ``Output:`` or ``Example N`` (the input-first format's
+    labels, which this prompt never writes): SmolLM2-135M-Instruct ran on with ``Output: (a)
+    Yes`` lines after a classification input, which the authors' parse keeps as input.
 
     Args:
         completion: the backend's answer to an output-first instance prompt.
@@ -280,6 +283,10 @@ def parse_instances_output_first(
     instances = []
     for chunk in chunks:
         label, _, rest = chunk.strip().partition("\n")
+        # The input-first format's labels never belong to an output-first input: a model that
+        # drifts into it ("Output: (a) Yes" lines after the input) has run on; keep what came
+        # before, as a run-on pair is cut in input-first examples.
+        rest = _EXAMPLE.split(_OUTPUT.split(rest, maxsplit=1)[0], maxsplit=1)[0]
         instances.append(Instance(input=rest.strip(), output=label.strip()))
     return _bounded(instances, failures, text, max_instances, max_chars)
 

@@ -454,3 +454,26 @@ def test_long_runs_of_spaces_inside_a_label_parse_in_linear_time(text: str) -> N
         with contextlib.suppress(ParseError):
             parse(done(text), max_instances=5)
     assert time.process_time() - started < 2.0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # The embedded model's run-on: the input-first format's answers after the input.
+        ("Class label: (d)\nSentence: I am going to the party tomorrow.\nOutput: (a) Yes\n"
+         "Output: (b) No\nClass label: (a)\nSentence: See you.",
+         [("Sentence: I am going to the party tomorrow.", "(d)"), ("Sentence: See you.", "(a)")]),
+        ("Class label: Spam\nEmail: Win now!\nExample 2\nEmail: Hi mum.\nOutput: Not spam",
+         [("Email: Win now!", "Spam")]),
+        ("Class label：正面\n句子：很好。\n\u3000Output：负面", [("句子：很好。", "正面")]),
+        # "Input:" is a field label an output-first input may use; mid-line "Output:" is text.
+        ("Class label: Yes\nInput: Is the Output: field set?",
+         [("Input: Is the Output: field set?", "Yes")]),
+    ],
+)  # fmt: skip
+def test_output_first_input_ends_at_the_input_first_labels(
+    text: str, expected: list[tuple[str, str]]
+) -> None:
+    parsed = parse_instances_output_first(done(text), max_instances=5)
+    assert [(i.input, i.output) for i in parsed.instances] == expected
+    assert parsed.failures == []
