@@ -26,7 +26,7 @@ from filters.types import Verdict
 
 RULES_VERSION = "5"  # v2: per-script word count and start rules; v3: list-number, echo, colon
 # and conflicting-output rules added; v4: list numbers of any form, near-copy echoes; v5: colon
-# rule sees full-width colons
+# rule sees full-width colons, list-number rule v3
 # Bump a rule's version whenever its behaviour changes, so stored verdicts stay explainable.
 RULE_VERSIONS: dict[str, str] = {
     "empty_instruction": "1",
@@ -37,7 +37,9 @@ RULE_VERSIONS: dict[str, str] = {
     "starts_with_non_ascii": "1",
     # v2: any numbered label in any script ("Sentence 2:", "Q2:", "问题2："), Roman numerals,
     # dashes and colons (v1: a few English labels and "2." "(2)" "#2" forms).
-    "starts_with_list_number": "2",
+    # v3: Chinese numeral items ("二、"), bracketed letters/Roman numerals ("(b)"), circled
+    # numbers ("②", which NFKC makes a bare "2").
+    "starts_with_list_number": "3",
     "empty_output": "1",
     "instance_too_long": "1",
     # v2: also case/punctuation/label-insensitive (v1: normalised and casefolded only).
@@ -225,7 +227,7 @@ def _instruction_failures(text: str, config: HeuristicConfig) -> list[tuple[str,
         if key.startswith(skeleton(prefix)):
             failures.append(("blocked_prefix", f"starts with {prefix!r}"))
             break
-    list_number = leading_list_number(norm)
+    list_number = leading_list_number(text)  # it normalises itself, seeing circled numbers first
     if list_number:
         failures.append(("starts_with_list_number", f"starts with list number {list_number!r}"))
     if norm[0] in string.punctuation:
