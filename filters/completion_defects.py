@@ -20,8 +20,10 @@ from filters.word_ends import end_rate, is_cut_word, last_word
 # "Example 1"). "Answer:", "Response:" and an unnumbered "Example:" are not in the prompt and
 # head lines of real answers (a question-answer pair, an idiom's example sentence), so they
 # are no residue (scorer v4; v3 counted them and scored such answers 0.18).
+# Space runs possessive (``*+``): "Output" then 20k spaces and no colon stays linear.
 _PROMPT_LABEL = re.compile(
-    r"^[ \t]*(?:(?:input|output|instruction|task)[ \t]*\d*[ \t]*:|example[ \t]*\d+[ \t]*:?[ \t]*$)",
+    r"^[ \t]*(?:(?:input|output|instruction|task)[ \t]*+(?:\d+[ \t]*+)?:"
+    r"|example[ \t]*+\d+[ \t]*+(?::[ \t]*+)?$)",
     re.IGNORECASE | re.MULTILINE,
 )
 # A list number at a line start: "3." or "3)" then a space or the line's end.

@@ -24,8 +24,9 @@ from filters.normalization import normalize_text, skeleton
 from filters.rouge import has_unspaced_script, rouge_tokenize
 from filters.types import Verdict
 
-RULES_VERSION = "4"  # v2: per-script word count and start rules; v3: list-number, echo, colon
-# and conflicting-output rules added; v4: list numbers of any form, near-copy echoes
+RULES_VERSION = "5"  # v2: per-script word count and start rules; v3: list-number, echo, colon
+# and conflicting-output rules added; v4: list numbers of any form, near-copy echoes; v5: colon
+# rule sees full-width colons, list-number rule v3
 # Bump a rule's version whenever its behaviour changes, so stored verdicts stay explainable.
 RULE_VERSIONS: dict[str, str] = {
     "empty_instruction": "1",
@@ -36,14 +37,17 @@ RULE_VERSIONS: dict[str, str] = {
     "starts_with_non_ascii": "1",
     # v2: any numbered label in any script ("Sentence 2:", "Q2:", "问题2："), Roman numerals,
     # dashes and colons (v1: a few English labels and "2." "(2)" "#2" forms).
-    "starts_with_list_number": "2",
+    # v3: Chinese numeral items ("二、"), bracketed letters/Roman numerals ("(b)"), circled
+    # numbers ("②", which NFKC makes a bare "2").
+    "starts_with_list_number": "3",
     "empty_output": "1",
     "instance_too_long": "1",
     # v2: also case/punctuation/label-insensitive (v1: normalised and casefolded only).
     "output_equals_input": "2",
     "output_repeats_instruction": "1",
     "output_near_copies_instruction": "1",
-    "ends_with_colon": "1",
+    # v2: any colon NFKC folds to ":" (full-width "："), in any script (v1: ASCII ":" only).
+    "ends_with_colon": "2",
     "duplicate_instance": "1",
     "label_not_in_labels": "1",
     "conflicting_outputs": "1",
@@ -223,7 +227,7 @@ def _instruction_failures(text: str, config: HeuristicConfig) -> list[tuple[str,
         if key.startswith(skeleton(prefix)):
             failures.append(("blocked_prefix", f"starts with {prefix!r}"))
             break
-    list_number = leading_list_number(norm)
+    list_number = leading_list_number(text)  # it normalises itself, seeing circled numbers first
     if list_number:
         failures.append(("starts_with_list_number", f"starts with list number {list_number!r}"))
     if norm[0] in string.punctuation:
@@ -263,8 +267,12 @@ def _is_incomplete(inp: str, out: str) -> bool:
     Applied to the output as the paper does; to the input only when it is nothing but a field
     label (``"Sentence:"``), because human-written seed inputs legitimately end with a colon
     (seed_task_15, an analogy ``"... Change :"``; seed_task_36, a fill-in list of labels).
+    Any colon NFKC folds to ``:`` counts (v2; v1: only the ASCII ``:``).
     """
-    return out.strip().endswith(":") or _BARE_LABEL.fullmatch(inp.strip()) is not None
+    # NFKC first: the full-width "：" of Chinese or Japanese text (and "﹕") is a colon too.
+    return (
+        normalize_text(out).endswith(":") or _BARE_LABEL.fullmatch(normalize_text(inp)) is not None
+    )
 
 
 def _instance_failure(

@@ -19,7 +19,8 @@ What counts, on the NFKC form of the text (so ``２．`` is ``2.`` and ``：`` i
   (not ``Multiply by 3: 4, 5, 6``); a one-word label may also end with ``.`` or ``)`` when a
   sentence starts after it (``Aufgabe 3. Schreibe ...``, ``Question 7) Why ...``, not ``Give 2)
   examples``); a few labels written onto their number (``Q2:``, ``Ex3.``); the Chinese ordinal
-  ``第3题：``/``第二步：``.
+  ``第3题：``/``第二步：``; a Chinese numeral item ``二、``; a bracketed letter or Roman numeral
+  ``(b)``, ``(iv)``; a circled number ``②`` ``❸`` (read as ``(2)``, before NFKC makes it ``2``).
 
 What does not: a count or a year followed by words (``3 friends ...``, ``2024 was ...``,
 ``5 ways to ...``, ``10:30``), a decimal or version (``2.5``, ``3.x``), arithmetic
@@ -30,6 +31,8 @@ paraphrases?``), the labels name the task's own items.
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 import regex
 
@@ -56,6 +59,8 @@ _LEADING_LIST_NUMBER = regex.compile(
     rf"""(?ix)
     (?:
         [(\[【] \d{{1,3}} [)\]】]
+      | [(\[【] (?:[a-z]|{_ROMAN_ANY_CASE}) [)\]】](?=\s)
+      | [一二三四五六七八九十]{{1,3}}[ \t]?[、.)]
       | \#[ \t]?\d{{1,3}}\b
       | \d{{1,3}}[ \t]?[.)、](?=\s|$|(?-i:\p{{Lu}})|\p{{Lo}})
       | \d{{1,3}}[ \t]?:(?!\d)
@@ -112,6 +117,24 @@ def _marker(norm: str) -> str | None:
     return match.group(0)
 
 
+# Circled and other enclosed numbers ("②", "❷", "㉑") NFKC-fold to bare digits ("2 改写"),
+# which read as a count; they are read as the bracketed number they stand for.
+_ENCLOSED = {
+    cp: f"({int(unicodedata.numeric(chr(cp)))})"
+    for block in ((0x2460, 0x24FF), (0x2776, 0x2793), (0x3251, 0x325F), (0x32B1, 0x32BF))
+    for cp in range(block[0], block[1] + 1)
+    if "CIRCLED" in unicodedata.name(chr(cp), "") and unicodedata.numeric(chr(cp), -1) > 0
+}
+
+
+def _normalized(text: str) -> str:
+    """``normalize_text``, an enclosed number opening the text first written as ``(N)``."""
+    stripped = text.lstrip()
+    if stripped and ord(stripped[0]) in _ENCLOSED:
+        text = _ENCLOSED[ord(stripped[0])] + " " + stripped[1:]
+    return normalize_text(text)
+
+
 def leading_list_number(text: str) -> str | None:
     """The list number or numbered label a text starts with, if any.
 
@@ -124,7 +147,7 @@ def leading_list_number(text: str) -> str | None:
         or None when the text does not start with one (see the module docstring for both
         lists).
     """
-    return _marker(normalize_text(text))
+    return _marker(_normalized(text))
 
 
 def strip_list_number(text: str) -> str:
@@ -137,6 +160,6 @@ def strip_list_number(text: str) -> str:
         ``normalize_text(text)`` with a leading marker of :func:`leading_list_number` and the
         spaces after it removed.
     """
-    norm = normalize_text(text)
+    norm = _normalized(text)
     marker = _marker(norm)
     return norm[len(marker) :].lstrip() if marker else norm

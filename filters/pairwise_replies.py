@@ -52,8 +52,10 @@ FORMS = ("labelled", "bare", "comparative", "choice", "tie")
 
 # A side: "A", "B" (any case after a noun: "response b"), or a capital/sentence-final letter.
 _NOUN = r"(?:response|answer|output|option|candidate|assistant)"
+# Space runs next to an optional part are possessive (``\s*+``): "answer" then 20k spaces and no
+# side letter is one linear scan, not a quadratic backtrack.
 _SIDE = (
-    rf"(?:{_NOUN}\s*[\"'(\[]?\s*(?P<{{g}}>[ab])\b[\"')\]]?"
+    rf"(?:{_NOUN}\s*+[\"'(\[]?\s*+(?P<{{g}}>[ab])\b[\"')\]]?"
     r"|(?-i:(?P<{g}_cap>\b[AB]\b))"
     r"|(?P<{g}_end>\b[ab])(?=\s*(?:[.!?,;:)\]]|$)))"
 )
@@ -85,8 +87,8 @@ _COMPARATIVE = re.compile(
     _FLAGS,
 )
 _BETTER_IS = re.compile(
-    rf"(?:the\s+)?(?:{_INTENSITY}\s+)?(?:better|best|preferred|winning|stronger)\s+"
-    rf"(?:{_NOUN}|one|choice)?\s*(?:is|would\s+be|:)\s*{_side('side')}",
+    rf"(?:the\s+)?(?:{_INTENSITY}\s+)?(?:better|best|preferred|winning|stronger)\s++"
+    rf"(?:{_NOUN}|one|choice)?\s*+(?:is|would\s+be|:)\s*{_side('side')}",
     _FLAGS,
 )
 _CHOICE = re.compile(
@@ -95,7 +97,7 @@ _CHOICE = re.compile(
     _FLAGS,
 )
 _NEGATED = re.compile(
-    rf"{_side('side')}\s*(?:is|was|does|do|seems)?\s*{_NEG}\s+(?:\w+\s+)?"
+    rf"{_side('side')}\s*+(?:is|was|does|do|seems)?\s*+{_NEG}\s+(?:\w+\s+)?"
     rf"(?:{_BETTER}|{_WORSE}|win|wins|preferred)"
     rf"|\b(?:i|we)\s+(?:do|would|can)\s*{_NEG}\s+(?:prefer|choose|pick|favou?r)\s+{_side('side2')}",
     _FLAGS,

@@ -49,7 +49,9 @@ _SALUTATION = re.compile(
     r"^\s*(?:dear|hi|hello|hey|greetings|good (?:morning|afternoon|evening)|to whom)\b[^\n]{0,60}\n"
 )
 _SPEAKER_LINE = re.compile(r"^[ \t]*[a-z][\w .'-]{0,24}:[ \t]*\S", re.M)
-_SENTENCE_END = re.compile(r"[.!?;]+(?:\s+|$)|\n+")
+# A run of end marks counts from its first mark only: searched from inside a long run ("....x")
+# each start would rescan the run, quadratic in its length.
+_SENTENCE_END = re.compile(r"(?<![.!?;])[.!?;]+(?:\s+|$)|\n+")
 
 
 def voice(text: str) -> str:

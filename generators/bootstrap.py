@@ -21,6 +21,7 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import assert_never
 
 from generators.backends.base import Backend
 from generators.config import BootstrapConfig
@@ -55,8 +56,23 @@ from generators.types import (
 __all__ = ["BootstrapConfig", "Iteration", "run_iteration"]
 
 
-FEW_SHOT_STAGES: frozenset[Stage] = frozenset({"instructions", "classification", "instances"})
-"""Stages whose templates are the paper's few-shot completion prompts (see `Iteration.wraps`)."""
+def is_few_shot(stage: Stage) -> bool:
+    """Whether a stage's templates are the paper's few-shot completion prompts.
+
+    Every stage is named here (mypy checks the match is exhaustive over ``Stage``), so a stage
+    added later must be placed on one side before it type-checks: it never falls through to a
+    wrapping default (see `Iteration.wraps`).
+
+    Raises:
+        AssertionError: ``stage`` is not a ``Stage``.
+    """
+    match stage:
+        case "instructions" | "classification" | "instances":
+            return True
+        case "evolution" | "answer" | "follow_up":
+            return False
+        case _:
+            assert_never(stage)
 
 
 class Iteration:
@@ -147,7 +163,7 @@ class Iteration:
         """
         if self.config.chat_wrap is not None:
             return self.config.chat_wrap
-        return self.is_chat and stage not in FEW_SHOT_STAGES
+        return self.is_chat and not is_few_shot(stage)
 
     def call(
         self,

@@ -17,6 +17,13 @@ at the start of a line, so a decimal such as ``37.5`` at a line start, ``Example
 ``Output:`` mid-sentence is text, not structure. The instance parsers follow the authors'
 ``prepare_for_finetuning.py``; which of its checks live here and which in
 ``filters.heuristics.check_instances`` is listed in :func:`parse_instances_input_first`.
+
+What a line and a label are, for text in any script: every line break ``str.splitlines`` knows
+(``\r\n``, a lone ``\r``, NEL, U+2028...) is read as ``\n``; a label may be indented or spaced
+with any space (no-break, ideographic) and end with ``:`` or the full-width ``：`` (the authors'
+English-only patterns miss ``Output：``; deviation). Labels stay case-sensitive as the
+authors' (a lower-case ``output:`` line is usually a YAML or code key), and a label in Markdown
+(``**Output:**``) is not one (the authors' split would keep ``** 4`` as the answer).
 """
 
 from __future__ import annotations
@@ -28,20 +35,31 @@ from dataclasses import dataclass, field
 from generators.errors import ParseError
 from generators.types import Completion, Instance
 
+# Any space within a line: tabs, no-break and ideographic spaces too (text is line-normalised
+# first by `clean_text`, so "\n" is the only line break left).
+_SP = r"[^\S\n]"
+# A label's colon: ASCII or full-width (U+FF1A, what text in Chinese or Japanese writes).
+_COLON = "[:\uff1a]"
 # An item number at the start of the text or of a line, then a space or the line's end: "10. ",
 # "11 . ", "12) ". The paper requires the space too, which is what keeps "37.5 C" one item.
-_NUMBERED = re.compile(r"(?:^|\n)[ \t]*\d{1,3}[ \t]?[.)](?:[ \t]+|(?=\n|$))")
-# Every other label counts only at the start of a line (after optional indentation).
-_LINE_START = r"(?:^|(?<=\n))[ \t]*"
-_OUTPUT = re.compile(_LINE_START + r"Output[ \t]*\d*[ \t]*:")
-_INPUT_PREFIX = re.compile(r"^Input[ \t]*\d*[ \t]*:")
-_INPUT = re.compile(_LINE_START + r"Input[ \t]*\d*[ \t]*:")
+_NUMBERED = re.compile(rf"(?:^|\n){_SP}*\d{{1,3}}{_SP}?[.)](?:{_SP}+|(?=\n|$))")
+# Every other label counts only at the start of a line (after optional indentation). Labels are
+# case-sensitive, as the authors' patterns: a lower-case "output:" line is a YAML or code key.
+# Runs of spaces inside a label are possessive (``*+``), so "Output" followed by 100k spaces
+# and no colon is one linear scan, not a quadratic backtrack.
+_LINE_START = rf"(?:^|(?<=\n)){_SP}*"
+_OUTPUT = re.compile(rf"{_LINE_START}Output{_SP}*+(?:\d+{_SP}*+)?{_COLON}")
+_INPUT_PREFIX = re.compile(rf"^Input{_SP}*+(?:\d+{_SP}*+)?{_COLON}")
+_INPUT = re.compile(rf"{_LINE_START}Input{_SP}*+(?:\d+{_SP}*+)?{_COLON}")
 # "Example 2" alone on its line, or "Example 2." / "Example 2:" followed by the example itself;
 # a bare "Example" (the paper's pattern allows no number) only alone on its line.
 _EXAMPLE = re.compile(
-    _LINE_START + r"Example(?:[ \t]?\d+[ \t]*(?:[.:][ \t]*|(?=\n|$))|[ \t]*[.:]?[ \t]*(?=\n|$))"
+    rf"{_LINE_START}Example(?:{_SP}?\d+{_SP}*+(?:[.]{_SP}*|{_COLON}{_SP}*|(?=\n|$))"
+    rf"|{_SP}*+(?:(?:[.]|{_COLON}){_SP}*+)?(?=\n|$))"
 )
-_CLASS_LABEL = re.compile(_LINE_START + r"Class[ \t]*label[ \t]*:", re.IGNORECASE)
+_CLASS_LABEL = re.compile(rf"{_LINE_START}Class{_SP}*label{_SP}*{_COLON}", re.IGNORECASE)
+# Every line break str.splitlines knows (CR LF, a lone CR, NEL, U+2028/2029, VT, FF, FS-RS).
+_LINE_BREAK = re.compile("\r\n|[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 EXCERPT_CHARS = 200
 
@@ -76,10 +94,14 @@ def excerpt(text: str) -> str:
 
 
 def clean_text(text: str) -> str:
-    """Drop terminal escapes and control/unassigned characters (not newlines or tabs)."""
+    """Make every line break ``\n``, then drop terminal escapes and control/unassigned characters.
+
+    A lone ``\r`` (or NEL, U+2028...) ends a line as ``\n`` does (``str.splitlines``); dropped
+    as a control character, it would glue a label line to the one before it.
+    """
     return "".join(
         ch
-        for ch in _ANSI_ESCAPE.sub("", text)
+        for ch in _ANSI_ESCAPE.sub("", _LINE_BREAK.sub("\n", text))
         if ch in "\n\t" or unicodedata.category(ch) not in {"Cc", "Cs", "Co", "Cn"}
     )
 
@@ -236,7 +258,10 @@ def parse_instances_output_first(
 
     Follows the authors' ``parse_instances_for_classification_task``: the first line after a
     label is the label, the rest the input; a length-cut completion loses its last instance;
-    the remaining checks are those of :func:`parse_instances_input_first`.
+    the remaining checks are those of :func:`parse_instances_input_first`. Unlike the authors',
+    the input ends at a line-start ``Output:`` or ``Example N`` (the input-first format's
+    labels, which this prompt never writes): SmolLM2-135M-Instruct ran on with ``Output: (a)
+    Yes`` lines after a classification input, which the authors' parse keeps as input.
 
     Args:
         completion: the backend's answer to an output-first instance prompt.
@@ -258,6 +283,10 @@ def parse_instances_output_first(
     instances = []
     for chunk in chunks:
         label, _, rest = chunk.strip().partition("\n")
+        # The input-first format's labels never belong to an output-first input: a model that
+        # drifts into it ("Output: (a) Yes" lines after the input) has run on; keep what came
+        # before, as a run-on pair is cut in input-first examples.
+        rest = _EXAMPLE.split(_OUTPUT.split(rest, maxsplit=1)[0], maxsplit=1)[0]
         instances.append(Instance(input=rest.strip(), output=label.strip()))
     return _bounded(instances, failures, text, max_instances, max_chars)
 

@@ -17,7 +17,8 @@ Kinds counted (each example is listed with its kind, so a count can be read by e
   one on characters).
 - ``label_residue``: an output holding a line that starts with one of the instance prompt's
   own labels (``Input:``, ``Output:``, ``Example 2``) after its first line: a second pair or a
-  second answer run on inside one example.
+  second answer run on inside one example; or an input holding a line that starts with
+  ``Output:`` or ``Example N`` (a classification input the model ran on past).
 - ``truncated_single``: a task exported with a single example whose output is the end of a
   completion cut by the length limit (``finish_reason == "length"``, read from the database).
 """
@@ -41,9 +42,10 @@ _LIST_NUMBER = re.compile(
     r"|(?:(?<=#)|(?<=#\s))\d{1,3}\s|[IVX]{1,5}[.)]\s|[a-z]\)\s)",
     re.IGNORECASE,
 )
-_RUN_ON = re.compile(r"\n\s*(?:(?:input|output)\s*\d*\s*:|example\s*\d+\b)", re.IGNORECASE)
+_RUN_ON = re.compile(r"\n\s*(?:(?:input|output)\s*\d*\s*[:：]|example\s*\d+\b)", re.IGNORECASE)
+_INPUT_RUN_ON = re.compile(r"(?:^|\n)\s*(?:output\s*\d*\s*[:：]|example\s*\d+\b)", re.IGNORECASE)
 _LABEL = re.compile(
-    r"^\s*(?:input|output|answer|response|instruction|task|example)\s*\d*\s*:", re.IGNORECASE
+    r"^\s*(?:input|output|answer|response|instruction|task|example)\s*\d*\s*[:：]", re.IGNORECASE
 )
 
 
@@ -137,7 +139,7 @@ def export_junk(version_dir: Path, database: Path | None = None) -> dict[str, li
         why = _echo(row)
         if why:
             junk["echo"].append(f"{row['id']}: {why}: {row['output'][:120]!r}")
-        run_on = _RUN_ON.search(row["output"])
+        run_on = _RUN_ON.search(row["output"]) or _INPUT_RUN_ON.search(row["input"])
         if run_on:
             junk["label_residue"].append(f"{row['id']}: {run_on.group(0).strip()!r}")
     if database is not None:

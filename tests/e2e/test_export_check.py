@@ -34,6 +34,7 @@ JUNK = {
         ("Have you ever lost a pet?", "", "No, I have never lost a pet.\nOutput: Yes, I have."),
         ("Name a river.", "", "The Nile.\n  Input 2: a lake\nOutput 2: Baikal"),
         ("Name a bird.", "", "A robin.\nExample 2\nA crow."),
+        ("Is the sentence positive?", "Sentence: See you.\nOutput: (a) Yes", "Yes"),
     ],
 }
 
@@ -86,6 +87,6 @@ def test_each_kind_is_found(tmp_path: Path) -> None:
     assert len(junk["list_number"]) == 4
     assert [line.split(":")[0] for line in junk["echo"]] == ["9", "10", "11"]
     assert "near-copy" in junk["echo"][2]
-    assert [line.split(":")[0] for line in junk["label_residue"]] == ["12", "13", "14"]
+    assert [line.split(":")[0] for line in junk["label_residue"]] == ["12", "13", "14", "15"]
     assert [line.split(":")[0] for line in junk["truncated_single"]] == ["1"]
     assert main([str(vdir)]) == 1

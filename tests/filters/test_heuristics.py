@@ -224,7 +224,7 @@ def test_instance_rules_switchable_and_long_output() -> None:
 def test_instruction_starting_with_a_list_number_is_rejected(text: str) -> None:
     verdict = check_instruction(text)
     assert verdict.rule == "starts_with_list_number"
-    assert verdict.rule_version == RULE_VERSIONS["starts_with_list_number"] == "2"
+    assert verdict.rule_version == RULE_VERSIONS["starts_with_list_number"] == "3"
     assert "list number" in verdict.reason
 
 
@@ -283,6 +283,16 @@ def test_list_number_rule_is_switchable() -> None:
         ("Sentence 1: A. Sentence 3: B. Which is longer?", "Sentence 1:"),  # 2 never comes
         ("句子1：我喜欢猫。句子2：我喜欢狗。这两个句子意思相同吗？", None),  # the task's items
         ("Frage 1: Warum? Frage 2: Wieso? Beantworte beide Fragen.", None),
+        # Chinese numerals, bracketed letters and Roman numerals, circled numbers.
+        ("二、把这句话改写得更礼貌一些。", "二、"),
+        ("十一. 翻译成英文。", "十一."),
+        ("(b) Rewrite the sentence in the passive voice.", "(b)"),
+        ("(iv) Name a prime number.", "(iv)"),
+        ("② 把这句话改写成被动语态。", "(2)"),
+        ("❸Translate the sentence into French.", "(3)"),
+        ("㉑ Name a river.", "(21)"),
+        ("十分钟内写一首诗。", None),  # "ten minutes", not an item
+        ("(a and b) Compare the two numbers.", None),
     ],
 )
 def test_the_marker_found_and_named_in_the_reason(text: str, marker: str | None) -> None:

@@ -210,6 +210,12 @@ def test_without_the_instruction_only_input_echoes_are_seen() -> None:
         (("Sentence:", "It rained."), "ends_with_colon"),  # an input that is only a label
         (("Paragraph :\n", "A summary."), "ends_with_colon"),
         (("Текст:", "Краткое содержание."), "ends_with_colon"),
+        # Full-width colons (Chinese, Japanese) cut a generation off as ":" does.
+        (("", "步骤如下："), "ends_with_colon"),
+        (("句子：", "今天下雨了。"), "ends_with_colon"),
+        (("文章 ：\n", "要約です。"), "ends_with_colon"),
+        (("", "手順は次のとおりです﹕ "), "ends_with_colon"),
+        (("句子：今天下雨了。", "天气不好。"), None),
         (("Sentence: It rained.\nQuestion: why?", "Clouds."), None),
         (("Instability : Turmoil:: Change :", "Revolution"), None),  # seed_task_15's analogy
         (("Atheism:\nChristianity:\nIslam:", "Atheism: none."), None),  # seed_task_36's form

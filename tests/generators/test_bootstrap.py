@@ -7,16 +7,17 @@ test_real_backends.py.
 from __future__ import annotations
 
 import dataclasses
+import typing
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from generators.backends import make_backend
 from generators.backends.scripted import ScriptedBackend
-from generators.bootstrap import BootstrapConfig, Iteration, run_iteration
-from generators.errors import ConfigError
+from generators.bootstrap import BootstrapConfig, Iteration, is_few_shot, run_iteration
+from generators.errors import BackendError, ConfigError
 from generators.prompts import sha256_text
-from generators.types import Completion, Instance, IterationResult, PoolTask
+from generators.types import Completion, Instance, IterationResult, PoolTask, Stage
 
 ADAPTER = TypeAdapter(BootstrapConfig)
 
@@ -243,6 +244,37 @@ def test_which_stages_are_wrapped(
         seed=1,
     )
     assert run.wraps(stage) is wrapped  # type: ignore[arg-type]
+
+
+def test_every_stage_is_placed_few_shot_or_instruction_style() -> None:
+    # A stage added to `Stage` must be placed before it type-checks; at run time an unknown
+    # name is refused rather than wrapped by default.
+    placed = {stage: is_few_shot(stage) for stage in typing.get_args(Stage)}
+    assert placed == {
+        "instructions": True,
+        "classification": True,
+        "instances": True,
+        "evolution": False,
+        "answer": False,
+        "follow_up": False,
+    }
+    with pytest.raises(AssertionError):
+        is_few_shot("judge")  # type: ignore[arg-type]
+
+
+def test_forced_wrap_on_a_base_model_is_refused_before_anything_is_sent(
+    seed_pool: list[PoolTask],
+) -> None:
+    backend = ScriptedBackend(scripted_reply, is_chat=False)
+    with pytest.raises(BackendError, match="no chat template"):
+        run_iteration(
+            seed_tasks=seed_pool,
+            machine_tasks=[],
+            backend=backend,
+            config=small_config(prompts_per_iteration=1, chat_wrap=True),
+            seed=5,
+        )
+    assert backend.calls == []
 
 
 def test_chat_wrap_can_be_turned_off(seed_pool: list[PoolTask]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable
 
 import pytest
@@ -361,3 +363,117 @@ def test_no_instances_names_the_reasons_of_its_items() -> None:
         parse_instances_input_first(done("Example 1\nInput: a\nOutput:\n"), max_instances=5)
     assert info.value.reason == "no_instances"
     assert info.value.excerpt.startswith("[empty_output]")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Every line break str.splitlines knows ends a label's line, not only "\n".
+        ("Example 1\r\nInput: a\r\nOutput: b\r\nExample 2\r\nInput: c\r\nOutput: d\r\n",
+         [("a", "b"), ("c", "d")]),
+        ("Example 1\rInput: a\rOutput: b\rExample 2\rInput: c\rOutput: d",
+         [("a", "b"), ("c", "d")]),
+        ("Input: a\u2028Output: b\u2029Input: c", [("a", "b")]),
+        ("Input: a\x85Output: b\x85Output 2: c", [("a", "b")]),
+        # The answer keeps its own lines, whichever break the model wrote.
+        ("Input: a\r\nOutput: line one\rline two", [("a", "line one\nline two")]),
+        # Indented with no-break or ideographic spaces; spaced with tabs.
+        ("\u00a0Input: a\n\u00a0Output: b", [("a", "b")]),
+        ("Example 1\n\u3000Input：今天很冷。\n\u3000Output：It is cold today.\n"
+         "\u3000Output：Today is cold.", [("今天很冷。", "It is cold today.")]),
+        # A full-width colon ends a label as ":" does, in every label.
+        ("Example 1：Input：2+2\nOutput：4\nExample 2：\nInput 2：3+3\nOutput 2：6",
+         [("2+2", "4"), ("3+3", "6")]),
+        ("Input: 这家餐厅的汤太咸了。\nOutput：The soup is too salty.\nInput：今天下雨。",
+         [("这家餐厅的汤太咸了。", "The soup is too salty.")]),
+        # Mid-line, a full-width "Output：" is text as ":" is.
+        ("Input: x\nOutput: 字段 Output：表示结果。", [("x", "字段 Output：表示结果。")]),
+    ],
+)  # fmt: skip
+def test_labels_end_at_any_line_break_space_or_colon_form(
+    text: str, expected: list[tuple[str, str]]
+) -> None:
+    parsed = parse_instances_input_first(done(text), max_instances=5)
+    assert [(i.input, i.output) for i in parsed.instances] == expected
+    assert parsed.failures == []
+
+
+def test_output_first_labels_with_a_full_width_colon_or_a_lone_carriage_return() -> None:
+    text = "Class label：正面\r句子：我很喜欢。\rClass label: Negative\r\nSentence: Bad."
+    parsed = parse_instances_output_first(done(text), max_instances=5)
+    assert [(i.input, i.output) for i in parsed.instances] == [
+        ("句子：我很喜欢。", "正面"),
+        ("Sentence: Bad.", "Negative"),
+    ]
+
+
+def test_list_numbers_split_at_any_line_break() -> None:
+    text = " First.\r10. Second.\r\n11.\u00a0Third.\u202812.\rFourth."
+    assert parse_instructions(done(text)).instructions == ["First.", "Second.", "Third.", "Fourth."]
+
+
+def test_lower_case_output_line_is_text_not_a_label() -> None:
+    # As in the authors' patterns, labels are case-sensitive: "output:" is a YAML or code key.
+    text = "Example 1\nInput: a webpack config\nOutput: entry: ./a.js\noutput:\n  path: dist"
+    parsed = parse_instances_input_first(done(text), max_instances=5)
+    assert [(i.input, i.output) for i in parsed.instances] == [
+        ("a webpack config", "entry: ./a.js\noutput:\n  path: dist")
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Input: 2+2\noutput: 4",
+        # Markdown around the label: the authors' split leaves "** 4" as the answer; refused.
+        "Input: 2+2\n**Output:** 4",
+        "### Input:\n2+2\n### Output:\n4",
+    ],
+)
+def test_label_forms_the_paper_does_not_write_give_no_instance(text: str) -> None:
+    assert reason_of(lambda: parse_instances_input_first(done(text), max_instances=5)) == (
+        "no_marker"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Output" + " " * 200_000 + "x",
+        "Input" + "\u3000" * 200_000 + "x",
+        "Example" + " " * 200_000 + "x",
+        "Example 1" + " " * 200_000 + "x\nOutput: y",
+        ("\n" + " " * 50 + "Output 1234567 ") * 4000,
+    ],
+)
+def test_long_runs_of_spaces_inside_a_label_parse_in_linear_time(text: str) -> None:
+    # Adjacent optional runs ("Output[ \t]*\d*[ \t]*:") backtracked quadratically: 200k spaces
+    # took ~76 s of CPU; linear, it is well under 0.1 s.
+    started = time.process_time()
+    for parse in (parse_instances_input_first, parse_instances_output_first):
+        with contextlib.suppress(ParseError):
+            parse(done(text), max_instances=5)
+    assert time.process_time() - started < 2.0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # The embedded model's run-on: the input-first format's answers after the input.
+        ("Class label: (d)\nSentence: I am going to the party tomorrow.\nOutput: (a) Yes\n"
+         "Output: (b) No\nClass label: (a)\nSentence: See you.",
+         [("Sentence: I am going to the party tomorrow.", "(d)"), ("Sentence: See you.", "(a)")]),
+        ("Class label: Spam\nEmail: Win now!\nExample 2\nEmail: Hi mum.\nOutput: Not spam",
+         [("Email: Win now!", "Spam")]),
+        ("Class label：正面\n句子：很好。\n\u3000Output：负面", [("句子：很好。", "正面")]),
+        # "Input:" is a field label an output-first input may use; mid-line "Output:" is text.
+        ("Class label: Yes\nInput: Is the Output: field set?",
+         [("Input: Is the Output: field set?", "Yes")]),
+    ],
+)  # fmt: skip
+def test_output_first_input_ends_at_the_input_first_labels(
+    text: str, expected: list[tuple[str, str]]
+) -> None:
+    parsed = parse_instances_output_first(done(text), max_instances=5)
+    assert [(i.input, i.output) for i in parsed.instances] == expected
+    assert parsed.failures == []
