@@ -35,11 +35,8 @@ import multiprocessing as mp
 import os
 import random
 import resource
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,7 +51,7 @@ from paraphrases import paraphrase  # noqa: E402  (bench/ on sys.path)
 from result_file import goal, write_result  # noqa: E402
 
 from bench.databases import pg_database  # noqa: E402
-from service.demo import free_port, wait_ready  # noqa: E402
+from bench.servers import scripted_servers  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 RESULT = ROOT / "bench" / "results" / "scale.json"
@@ -228,31 +225,6 @@ def pool_row(n: int, args: argparse.Namespace) -> dict[str, Any]:
 
 
 # --- part 2: workers -----------------------------------------------------------------------
-
-
-@contextmanager
-def scripted_servers(count: int) -> Iterator[list[str]]:
-    """`count` scripted OpenAI-compatible servers (bench/scripted_openai.py); their URLs."""
-    procs, urls = [], []
-    try:
-        for i in range(count):
-            port = free_port()
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, str(ROOT / "bench" / "scripted_openai.py"), str(port), str(i)],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-        for url, proc in zip(urls, procs, strict=True):
-            wait_ready(url, proc)
-        yield urls
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=10)
 
 
 def worker_process(url: str, servers: str, seconds: float, out: Any) -> None:

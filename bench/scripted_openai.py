@@ -5,7 +5,10 @@ tasks made from word lists, "No" to the classification question, one instance), 
 discovery and health routes the ``openai`` backend probes. It measures nothing about
 inference: it lets several workers run the non-inference part of the loop at full speed.
 
-Run: python bench/scripted_openai.py PORT [SEED]
+With ``--chat-only`` it is a chat-only provider instead: ``/v1/chat/completions`` answers the
+same replies to the last user message and ``/v1/completions`` is a 404.
+
+Run: python bench/scripted_openai.py PORT [SEED] [--chat-only]
 """
 
 from __future__ import annotations
@@ -36,7 +39,10 @@ AUDIENCES = (
 TASKS_PER_REPLY = 8
 
 app = FastAPI()
-rng = random.Random(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+CHAT_ONLY = "--chat-only" in sys.argv
+rng = random.Random(int(ARGS[1]) if len(ARGS) > 1 else 0)
+USAGE = {"prompt_tokens": 100, "completion_tokens": 50}
 
 
 def task() -> str:
@@ -67,19 +73,28 @@ async def models() -> dict[str, Any]:
 
 
 @app.post("/v1/chat/completions")
-async def chat() -> JSONResponse:
-    return JSONResponse({"error": "no chat template"}, status_code=400)
+async def chat(request: Request) -> JSONResponse:
+    if not CHAT_ONLY:
+        return JSONResponse({"error": "no chat template"}, status_code=400)
+    body = await request.json()
+    text = complete(body["messages"][-1]["content"]).strip()
+    message = {"role": "assistant", "content": text}
+    return JSONResponse(
+        {"choices": [{"index": 0, "message": message, "finish_reason": "stop"}], "usage": USAGE}
+    )
 
 
-@app.post("/v1/completions")
-async def completions(request: Request) -> dict[str, Any]:
+@app.post("/v1/completions", response_model=None)
+async def completions(request: Request) -> dict[str, Any] | JSONResponse:
+    if CHAT_ONLY:
+        return JSONResponse({"error": "not found"}, status_code=404)
     body = await request.json()
     prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
     choices = [
         {"index": i, "text": complete(p), "finish_reason": "stop"} for i, p in enumerate(prompts)
     ]
-    return {"choices": choices, "usage": {"prompt_tokens": 100, "completion_tokens": 50}}
+    return {"choices": choices, "usage": USAGE}
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    uvicorn.run(app, host="127.0.0.1", port=int(ARGS[0]), log_level="warning")

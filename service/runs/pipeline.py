@@ -533,8 +533,9 @@ def judge_completer(backend: Backend) -> Callable[[list[str]], list[str]]:
     sampling = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=128, stop=("\n\n",))
 
     def complete(prompts: list[str]) -> list[str]:
-        if backend.model_info.is_chat:
+        chat = backend.model_info.is_chat
+        if chat:
             prompts = [backend.wrap_chat(p) for p in prompts]
-        return [c.text for c in backend.generate(prompts, sampling)]
+        return [c.text for c in backend.generate(prompts, sampling, chat=chat)]
 
     return complete
