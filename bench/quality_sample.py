@@ -60,10 +60,11 @@ def sample_answers(backend: Backend, tasks: list[PoolTask]) -> list[dict[str, ob
     examples = [(t.instruction, t.instances[0].input if t.instances else "") for t in tasks]
     prompts = [backend.wrap_chat(f"{ins}\n\n{inp}".strip()) for ins, inp in examples]
     sampling = SamplingParams(temperature=0.7, top_p=0.9, max_tokens=160, seed=0)
+    completions = backend.generate(prompts, sampling, chat=True)
     return [
         {"instruction": ins, "input": inp, "output": c.text.strip(),
          "finish_reason": c.finish_reason, "label": ""}
-        for (ins, inp), c in zip(examples, backend.generate(prompts, sampling), strict=True)
+        for (ins, inp), c in zip(examples, completions, strict=True)
     ]  # fmt: skip
 
 

@@ -51,9 +51,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from paraphrases import paraphrase  # noqa: E402  (bench/ on sys.path)
 from result_file import goal, write_result  # noqa: E402
-from scripted_openai import scripted_servers  # noqa: E402
 
 from bench.databases import pg_database  # noqa: E402
+from bench.servers import scripted_servers  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 RESULT = ROOT / "bench" / "results" / "scale.json"

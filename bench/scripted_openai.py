@@ -5,17 +5,16 @@ tasks made from word lists, "No" to the classification question, one instance), 
 discovery and health routes the ``openai`` backend probes. It measures nothing about
 inference: it lets several workers run the non-inference part of the loop at full speed.
 
-Run: python bench/scripted_openai.py PORT [SEED]
+With ``--chat-only`` it is a chat-only provider instead: ``/v1/chat/completions`` answers the
+same replies to the last user message and ``/v1/completions`` is a 404.
+
+Run: python bench/scripted_openai.py PORT [SEED] [--chat-only]
 """
 
 from __future__ import annotations
 
 import random
-import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -40,7 +39,10 @@ AUDIENCES = (
 TASKS_PER_REPLY = 8
 
 app = FastAPI()
-rng = random.Random(0)  # seeded again from the command line when run as the server
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+CHAT_ONLY = "--chat-only" in sys.argv
+rng = random.Random(int(ARGS[1]) if len(ARGS) > 1 else 0)
+USAGE = {"prompt_tokens": 100, "completion_tokens": 50}
 
 
 def task() -> str:
@@ -71,49 +73,28 @@ async def models() -> dict[str, Any]:
 
 
 @app.post("/v1/chat/completions")
-async def chat() -> JSONResponse:
-    return JSONResponse({"error": "no chat template"}, status_code=400)
+async def chat(request: Request) -> JSONResponse:
+    if not CHAT_ONLY:
+        return JSONResponse({"error": "no chat template"}, status_code=400)
+    body = await request.json()
+    text = complete(body["messages"][-1]["content"]).strip()
+    message = {"role": "assistant", "content": text}
+    return JSONResponse(
+        {"choices": [{"index": 0, "message": message, "finish_reason": "stop"}], "usage": USAGE}
+    )
 
 
-@app.post("/v1/completions")
-async def completions(request: Request) -> dict[str, Any]:
+@app.post("/v1/completions", response_model=None)
+async def completions(request: Request) -> dict[str, Any] | JSONResponse:
+    if CHAT_ONLY:
+        return JSONResponse({"error": "not found"}, status_code=404)
     body = await request.json()
     prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
     choices = [
         {"index": i, "text": complete(p), "finish_reason": "stop"} for i, p in enumerate(prompts)
     ]
-    return {"choices": choices, "usage": {"prompt_tokens": 100, "completion_tokens": 50}}
-
-
-@contextmanager
-def scripted_servers(count: int) -> Iterator[list[str]]:
-    """`count` scripted OpenAI-compatible servers (this script); their URLs."""
-    # Not at the top: run as a script, bench/ is first on sys.path and bench/service.py would
-    # shadow the package.
-    from service.demo import free_port, wait_ready
-
-    procs, urls = [], []
-    try:
-        for i in range(count):
-            port = free_port()
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, str(Path(__file__).resolve()), str(port), str(i)],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-        for url, proc in zip(urls, procs, strict=True):
-            wait_ready(url, proc)
-        yield urls
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=10)
+    return {"choices": choices, "usage": USAGE}
 
 
 if __name__ == "__main__":
-    rng.seed(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    uvicorn.run(app, host="127.0.0.1", port=int(ARGS[0]), log_level="warning")

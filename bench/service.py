@@ -476,7 +476,7 @@ def inference_backend(kind: str, stack: ExitStack) -> tuple[Any, str]:
     from generators.backends import make_backend
 
     if kind == "scripted":
-        from bench.scripted_openai import scripted_servers
+        from bench.servers import scripted_servers
 
         (url,) = stack.enter_context(scripted_servers(1))
         note = "scripted server: inference is a canned HTTP answer, the share means nothing"

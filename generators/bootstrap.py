@@ -179,7 +179,7 @@ class Iteration:
         wrap = self.wraps(stage)
         sent = [self.backend.wrap_chat(p) for p in prompts] if wrap else prompts
         with self.timed(f"inference_{stage}_s"):
-            completions = self.backend.generate(sent, sampling)
+            completions = self.backend.generate(sent, sampling, chat=wrap)
         if len(completions) != len(sent):
             raise BackendError(f"{self.backend.name}: {len(completions)} answers to {len(sent)}")
         base = sampling.to_dict()
@@ -194,7 +194,7 @@ class Iteration:
                 template_sha256=tpl.sha256,
                 prompt=prompt,
                 prompt_sha256=sha256_text(prompt),
-                # A chat endpoint wraps on the server even when the caller did not.
+                # A chat-only provider wraps a raw prompt as a continuation request.
                 chat_wrapped=wrap or c.messages is not None,
                 few_shot_ids=list(ids),
                 # Backends seed prompt i of a batch from (seed, i): see backends.base.prompt_seed.

@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
-PG_ADMIN_DSN = os.environ.get(
-    "INSTRUCTFORGE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+from bench.databases import pg_database
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -52,25 +49,11 @@ def shared_data(name: str) -> Path:
     return path
 
 
-def _pg_url(dbname: str) -> str:
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    return f"{base}/{dbname}"
-
-
-def _admin(sql: str) -> None:
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
-
-
 @pytest.fixture
 def pg_empty_url() -> Iterator[str]:
     """A new, empty PostgreSQL database, dropped afterwards."""
-    name = f"if_test_{uuid.uuid4().hex[:12]}"
-    _admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield _pg_url(name)
-    finally:
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database("if_test", migrate=False) as url:
+        yield url
 
 
 @pytest.fixture
@@ -81,19 +64,12 @@ def sqlite_empty_url(tmp_path: Path) -> str:
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str]:
     """A migrated PostgreSQL database used as the template of per-test clones."""
-    from service.storage.migrate import upgrade
-
-    name = f"if_tmpl_{uuid.uuid4().hex[:12]}"
-    _admin(f'CREATE DATABASE "{name}"')
-    try:
-        upgrade(_pg_url(name))
+    with pg_database("if_tmpl") as url:
         from sqlalchemy import create_engine
 
         # Nobody may stay connected to a template while it is cloned.
-        create_engine(_pg_url(name)).dispose()
-        yield name
-    finally:
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        create_engine(url).dispose()
+        yield url.rsplit("/", 1)[1]
 
 
 @pytest.fixture(scope="session")
@@ -115,12 +91,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{path}"
         return
     template_name: str = request.getfixturevalue("pg_template")
-    name = f"if_test_{uuid.uuid4().hex[:12]}"
-    _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
-    try:
-        yield _pg_url(name)
-    finally:
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database("if_test", template=template_name, migrate=False) as url:
+        yield url
 
 
 @pytest.fixture

@@ -26,8 +26,17 @@ class Backend(Protocol):
     name: str
     model_info: ModelInfo
 
-    def generate(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:
-        """Complete every prompt; one completion per prompt, in order."""
+    def generate(
+        self, prompts: list[str], sampling: SamplingParams, *, chat: bool = False
+    ) -> list[Completion]:
+        """Complete every prompt; one completion per prompt, in order.
+
+        ``chat`` tells the backend which kind of prompt each is (the caller decides, see
+        ``Iteration.wraps``): True for user turns passed through :meth:`wrap_chat`, False for
+        raw text to continue. An in-process backend already holds the templated text and
+        sends both the same way; a server backend picks its API by it (the ``openai``
+        backend's ``routes``).
+        """
         ...
 
     def wrap_chat(self, prompt: str) -> str:

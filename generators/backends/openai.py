@@ -1,11 +1,22 @@
 """The ``openai`` backend: any OpenAI-compatible server (``vllm serve``, a provider, a fleet).
 
 It speaks ``/v1/completions`` and ``/v1/chat/completions``
-(:mod:`generators.backends.openai_endpoints`): ``endpoint="auto"`` asks the first server that
-answers with one-token chat probe and takes chat when the model answers it (the server has a chat
-template for it), completions otherwise. On the chat API the server applies the template, so
-:meth:`OpenAIBackend.wrap_chat` leaves the prompt as it is and each completion carries the
-messages sent; on completions a chat model is wrapped with the local tokenizer of ``model_dir``.
+(:mod:`generators.backends.openai_endpoints`), chosen per request: the caller says whether a
+batch is chat (user turns, ``generate(..., chat=True)``, see ``Iteration.wraps``) or raw text to
+continue (the paper's few-shot prompts). ``OpenAIBackend.routes`` maps that to an API:
+
+- ``auto``: chat requests to chat where the server answers a one-token chat probe (else to
+  completions, wrapped with the local template); raw requests to completions where the server
+  answers a one-token completions probe (else to chat, as continuation requests).
+- ``completions``: both to completions (chat requests wrapped with the local template).
+- ``chat``: both to chat (raw requests as continuation requests).
+
+On the chat API the server applies the template, so :meth:`OpenAIBackend.wrap_chat` leaves the
+prompt as it is and each completion carries the messages sent; on completions a chat model is
+wrapped with the local tokenizer of ``model_dir``. A continuation request (a chat-only provider
+given a raw prompt) is one user turn asking to continue the text
+(:func:`~generators.backends.openai_endpoints.continuation_messages`), recorded as the messages
+sent, so provenance says the prompt was not sent raw.
 
 Several servers are one backend (:mod:`generators.backends.fleet`): least outstanding requests,
 at most ``max_concurrency`` in flight per server, a failing server taken out and probed back in.
@@ -44,8 +55,8 @@ class OpenAIBackend:
             without the ``/v1`` suffix (``http://vllm:8000`` and ``http://vllm:8000/v1`` both
             send to ``http://vllm:8000/v1/completions``).
         model: the served model name sent in each request.
-        endpoint: ``completions``, ``chat`` or ``auto`` (chat where the server answers a chat
-            probe for the model, else completions).
+        endpoint: ``completions``, ``chat`` or ``auto``: which API each kind of request
+            goes to (see the module's table and :attr:`routes`).
         model_dir: local copy of the model, for the provenance hash and client-side chat
             wrapping on completions; without it the hash is ``unknown`` and provenance holds
             what the server reports (model id, revision) and the messages sent.
@@ -112,14 +123,17 @@ class OpenAIBackend:
         self._sleep = sleep
         self._chat = ChatWrapper(load_tokenizer(model_dir) if model_dir else None)
         card = self._probe_all()
-        self.endpoint: api.Endpoint = endpoint if endpoint != "auto" else self._pick_endpoint()
+        self.routes: dict[bool, api.Endpoint] = (
+            self._pick_routes() if endpoint == "auto" else {True: endpoint, False: endpoint}
+        )
+        """The API a request goes to: ``routes[chat]`` for ``generate(..., chat=chat)``."""
         self.model_info = ModelInfo(
             name=model,
             path=str(model_dir or (card or {}).get("root") or ""),
             model_hash=fingerprint_model_dir(model_dir) if model_dir else "unknown",
             engine="openai-compatible",
             engine_version=self._server_version(),
-            is_chat=self.endpoint == "chat" or self._chat.is_chat,
+            is_chat=self.routes[True] == "chat" or self._chat.is_chat,
             revision=api.card_revision(card),
         )
 
@@ -141,16 +155,33 @@ class OpenAIBackend:
                 card = api.model_card(response, self._model)
         return card
 
-    def _pick_endpoint(self) -> api.Endpoint:
-        """Chat when a server answers a one-token chat request for the model, else completions."""
-        probe = {"model": self._model, "messages": api.user_messages("Hi"), "max_tokens": 1}
+    def _pick_routes(self) -> dict[bool, api.Endpoint]:
+        """Ask the first server that answers for a one-token chat and a one-token completion.
+
+        Chat requests go to chat when the model answers the chat probe (the server has its
+        template), else to completions (wrapped locally); raw requests go to completions when
+        it answers that probe, else to chat as continuation requests. A server that answers
+        neither gets completions for both (its failures then show in each call's retry log).
+        """
+        probes: dict[api.Endpoint, dict[str, object]] = {
+            "chat": {"model": self._model, "messages": api.user_messages("Hi"), "max_tokens": 1},
+            "completions": {"model": self._model, "prompt": "Hi", "max_tokens": 1},
+        }
         for root in self._up_roots():
             try:
-                response = self._client.post(f"{root}/v1/chat/completions", json=probe)
+                answers = {
+                    kind: self._client.post(f"{root}{api.PATHS[kind]}", json=body)
+                    for kind, body in probes.items()
+                }
             except httpx.TransportError:
                 continue
-            return "chat" if api.speaks_chat(response) else "completions"
-        return "completions"
+            chat = api.speaks("chat", answers["chat"])
+            completions = api.speaks("completions", answers["completions"])
+            return {
+                True: "chat" if chat else "completions",
+                False: "chat" if chat and not completions else "completions",
+            }
+        return {True: "completions", False: "completions"}
 
     def _up_roots(self) -> list[str]:
         stats = self._fleet.stats()
@@ -171,14 +202,27 @@ class OpenAIBackend:
         """Per-server counters (requests, errors, latency, tokens, in flight, up)."""
         return self._fleet.stats()
 
-    def generate(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:
-        """Send every prompt, ``max_concurrency`` per server at most; results keep prompt order."""
+    def generate(
+        self, prompts: list[str], sampling: SamplingParams, *, chat: bool = False
+    ) -> list[Completion]:
+        """Send every prompt, ``max_concurrency`` per server at most; results keep prompt order.
+
+        Args:
+            prompts: raw text to continue, or (``chat``) user turns passed through
+                :meth:`wrap_chat`.
+            sampling: decoding settings; prompt ``i`` is seeded ``sampling.seed + i``.
+            chat: the prompts are chat turns: sent on ``routes[True]``, raw ones on
+                ``routes[False]``.
+        """
         if not prompts:
             return []
+        endpoint = self.routes[chat]
         jobs = [(p, prompt_seed(sampling, i)) for i, p in enumerate(prompts)]
         workers = min(self._workers, len(prompts))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openai-backend") as pool:
-            return list(pool.map(lambda job: self._complete(job[0], sampling, job[1]), jobs))
+            return list(
+                pool.map(lambda job: self._complete(job[0], sampling, job[1], endpoint, chat), jobs)
+            )
 
     def _probe_due(self) -> None:
         """Probe each down server whose backoff has passed (``/health``, else ``/v1/models``)."""
@@ -195,9 +239,19 @@ class OpenAIBackend:
                     break
             self._fleet.probed(server, healthy=healthy)
 
-    def _complete(self, prompt: str, sampling: SamplingParams, seed: int | None) -> Completion:
+    def _complete(
+        self,
+        prompt: str,
+        sampling: SamplingParams,
+        seed: int | None,
+        endpoint: api.Endpoint,
+        chat: bool,
+    ) -> Completion:
         """One prompt, with retries; never raises for a server or network failure."""
-        body = api.request_body(self.endpoint, self._model, prompt, sampling, seed)
+        messages = None
+        if endpoint == "chat":
+            messages = api.user_messages(prompt) if chat else api.continuation_messages(prompt)
+        body = api.request_body(endpoint, self._model, prompt, sampling, seed, messages)
         log: list[str] = []
         start = time.perf_counter()
         server: int | None = None
@@ -210,15 +264,15 @@ class OpenAIBackend:
             where = f" ({root})" if len(self._fleet.roots) > 1 else ""
             sent = time.perf_counter()
             try:
-                response = self._client.post(f"{root}{api.PATHS[self.endpoint]}", json=body)
+                response = self._client.post(f"{root}{api.PATHS[endpoint]}", json=body)
             except httpx.TransportError as exc:  # connection refused/reset, timeouts
                 self._fleet.release(server, failed=True, latency_s=time.perf_counter() - sent)
                 log.append(f"attempt {attempt + 1}{where}: {type(exc).__name__}: {exc}")
             else:
-                done = self._answer(response, server, sent, log, where, attempt)
+                done = self._answer(response, endpoint, server, sent, log, where, attempt)
                 if isinstance(done, Completion):
                     done.latency_s = time.perf_counter() - start
-                    done.messages = api.user_messages(prompt) if self.endpoint == "chat" else None
+                    done.messages = messages
                     return done
                 if not done:
                     break  # a 4xx other than 408/429 or a malformed body fails the same again
@@ -226,11 +280,14 @@ class OpenAIBackend:
             if attempt < self._max_retries:
                 self._sleep(min(wait or self._backoff_s * 2**attempt, self._max_backoff_s))
         latency = time.perf_counter() - start
-        return Completion("", "error", 0, 0, latency, len(log) - 1, log, endpoint=self.endpoint)
+        return Completion(
+            "", "error", 0, 0, latency, len(log) - 1, log, endpoint=endpoint, messages=messages
+        )
 
     def _answer(
         self,
         response: httpx.Response,
+        endpoint: api.Endpoint,
         server: int,
         sent: float,
         log: list[str],
@@ -244,9 +301,7 @@ class OpenAIBackend:
             log.append(f"attempt {attempt + 1}{where}: HTTP {response.status_code}")
             return response.status_code in RETRY_STATUS
         try:
-            text, finish, prompt_tokens, completion_tokens = api.answer_text(
-                self.endpoint, response
-            )
+            text, finish, prompt_tokens, completion_tokens = api.answer_text(endpoint, response)
         except BackendError as exc:
             self._fleet.release(server, failed=True, latency_s=latency)
             log.append(f"attempt {attempt + 1}{where}: {exc}")
@@ -267,19 +322,20 @@ class OpenAIBackend:
             retries=len(log),
             retry_log=log,
             server=self._fleet.roots[server],
-            endpoint=self.endpoint,
+            endpoint=endpoint,
         )
 
     def wrap_chat(self, prompt: str) -> str:
         """Wrap ``prompt`` as one user turn for a chat model.
 
-        On the chat API the server applies the template: the prompt is returned as it is and
-        sent as a user message. On completions the local tokenizer's template wraps it.
+        Where chat requests go to the chat API (``routes[True]``) the server applies the
+        template: the prompt is returned as it is and sent as a user message. On completions
+        the local tokenizer's template wraps it.
 
         Raises:
             BackendError: on completions, the model has no local chat template.
         """
-        return prompt if self.endpoint == "chat" else self._chat.wrap(prompt)
+        return prompt if self.routes[True] == "chat" else self._chat.wrap(prompt)
 
     def close(self) -> None:
         """Close the HTTP client."""

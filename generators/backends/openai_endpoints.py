@@ -5,6 +5,9 @@ server apply the model's chat template, so a chat model needs no local tokenizer
 same sampling parameters here except the length limit: chat sends ``max_completion_tokens``
 (OpenAI's name since 2024; vLLM reads it too) where completions sends ``max_tokens``.
 Source: the OpenAI API reference (Completions, Chat Completions) and vLLM's protocol models.
+
+A raw (not chat-wrapped) prompt on a chat-only provider is sent as a continuation request
+(:func:`continuation_messages`): one user turn asking the model to continue the text.
 """
 
 from __future__ import annotations
@@ -21,15 +24,36 @@ EndpointChoice = Literal["auto", "completions", "chat"]
 PATHS: dict[Endpoint, str] = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
 
 
+CONTINUE_INSTRUCTION = (
+    "Continue the following text exactly where it stops. Reply with the continuation only: "
+    "do not repeat the text and do not comment on it."
+)
+"""The user turn a raw prompt is wrapped in on a chat-only provider (version it if changed)."""
+
+
 def user_messages(prompt: str) -> list[dict[str, str]]:
     """The messages a prompt is sent as on the chat API: one user turn."""
     return [{"role": "user", "content": prompt}]
 
 
+def continuation_messages(prompt: str) -> list[dict[str, str]]:
+    """The messages a raw prompt is sent as where the provider has no ``/v1/completions``:
+    one user turn, :data:`CONTINUE_INSTRUCTION` then a blank line then the text."""
+    return user_messages(f"{CONTINUE_INSTRUCTION}\n\n{prompt}")
+
+
 def request_body(
-    endpoint: Endpoint, model: str, prompt: str, sampling: SamplingParams, seed: int | None
+    endpoint: Endpoint,
+    model: str,
+    prompt: str,
+    sampling: SamplingParams,
+    seed: int | None,
+    messages: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """The JSON body for one prompt on ``endpoint`` (one choice, no streaming)."""
+    """The JSON body for one prompt on ``endpoint`` (one choice, no streaming).
+
+    On chat, ``messages`` (default: ``prompt`` as one user turn) is what is sent.
+    """
     body: dict[str, Any] = {
         "model": model,
         "temperature": sampling.temperature,
@@ -39,7 +63,7 @@ def request_body(
         "n": 1,
     }
     if endpoint == "chat":
-        body["messages"] = user_messages(prompt)
+        body["messages"] = messages if messages is not None else user_messages(prompt)
         body["max_completion_tokens"] = sampling.max_tokens
     else:
         body["prompt"] = prompt
@@ -99,11 +123,14 @@ def card_revision(card: dict[str, Any] | None) -> str:
     return str(card.get("revision") or card.get("root") or "")
 
 
-def speaks_chat(response: httpx.Response) -> bool:
-    """Whether a chat probe's answer is a chat completion (a base model's is an error)."""
+def speaks(endpoint: Endpoint, response: httpx.Response) -> bool:
+    """Whether a one-token probe of ``endpoint`` got that API's answer: a choice with
+    ``text`` on completions (a chat-only provider answers 404, or 400 naming a chat model), a
+    choice with a ``message`` on chat (a base model without a chat template answers 400)."""
     if response.status_code != 200:
         return False
+    key, shape = ("message", dict) if endpoint == "chat" else ("text", str)
     try:
-        return isinstance(response.json()["choices"][0]["message"], dict)
+        return isinstance(response.json()["choices"][0][key], shape)
     except (ValueError, KeyError, IndexError, TypeError):
         return False

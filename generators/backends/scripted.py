@@ -41,6 +41,7 @@ class ScriptedBackend:
         self._replies = replies
         self._next = 0
         self.calls: list[tuple[list[str], SamplingParams]] = []
+        self.chat_flags: list[bool] = []
         self.model_info = ModelInfo(
             name=model_name,
             path="",
@@ -57,9 +58,13 @@ class ScriptedBackend:
         self._next += 1
         return reply
 
-    def generate(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:
-        """Answer each prompt from the script and remember the call in ``calls``."""
+    def generate(
+        self, prompts: list[str], sampling: SamplingParams, *, chat: bool = False
+    ) -> list[Completion]:
+        """Answer each prompt from the script; remember the call in ``calls`` and whether it
+        was a chat batch in ``chat_flags``."""
         self.calls.append((list(prompts), sampling))
+        self.chat_flags.append(chat)
         out = []
         for prompt in prompts:
             start = time.perf_counter()

@@ -128,7 +128,9 @@ class TransformersBackend:
             kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
         return GenerationConfig(**kwargs)
 
-    def generate(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:
+    def generate(
+        self, prompts: list[str], sampling: SamplingParams, *, chat: bool = False
+    ) -> list[Completion]:
         """Generate in sub-batches of ``batch_size``; ``latency_s`` is the sub-batch's time.
 
         Raises:

@@ -116,7 +116,9 @@ class VllmBackend:
             seed=seed,
         )
 
-    def generate(self, prompts: list[str], sampling: SamplingParams) -> list[Completion]:
+    def generate(
+        self, prompts: list[str], sampling: SamplingParams, *, chat: bool = False
+    ) -> list[Completion]:
         """Run the whole batch through one ``LLM.generate`` call.
 
         The engine schedules the batch itself (continuous batching), so ``latency_s`` of each

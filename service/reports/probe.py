@@ -52,9 +52,10 @@ def probe_backend(backend: Backend) -> RefusalProbe:
     """Send every probe to `backend` (chat-wrapped where the model is) and count refusals."""
     probes, sha256 = load_probes()
     prompts = [p.prompt for p in probes]
-    if backend.model_info.is_chat:
+    chat = backend.model_info.is_chat
+    if chat:
         prompts = [backend.wrap_chat(p) for p in prompts]
-    completions = backend.generate(prompts, PROBE_SAMPLING)
+    completions = backend.generate(prompts, PROBE_SAMPLING, chat=chat)
     results = []
     for probe, completion in zip(probes, completions, strict=True):
         verdict = detect_refusal(completion.text)

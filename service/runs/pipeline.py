@@ -10,6 +10,8 @@ that commit do accepted tasks join the in-memory pool and the duplicate index (:
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import random
 import socket
@@ -46,6 +48,7 @@ from service.storage.iterations import (
     ComparisonToStore,
     IterationToStore,
     TaskToStore,
+    cap_accepted,
     committed_pool_items,
     load_pool,
     machine_pool_ids,
@@ -54,6 +57,8 @@ from service.storage.iterations import (
 from service.storage.runs import get_run
 
 NO_INSTANCES_RULE = ("instances", "1")
+LAST_BATCH_MARGIN = 1.5
+"""How much more than the room left a last batch is sized for, over the measured yield."""
 
 
 # A parsed instruction with every verdict and score, not yet stored (storage's own row type).
@@ -224,13 +229,32 @@ class RunPipeline:
         self.index = index
         self.seed_tasks = seed_tasks
         self.machine_tasks = machine_tasks
+        # This pipeline's measured yield (since the claim): instruction prompts sent, screened
+        # candidates sent on to the later stages, and tasks accepted at commit.
+        self.prompts_sent = 0
+        self.screened_kept = 0
+        self.accepted = 0
+        self._room: int | None = None
 
-    def step(self, iteration: int) -> IterationOutcome:
-        """Run iteration number `iteration` (1-based) of the run's method; nothing is stored."""
+    def step(self, iteration: int, room: int | None = None) -> IterationOutcome:
+        """Run iteration number `iteration` (1-based) of the run's method; nothing is stored.
+
+        Args:
+            iteration: the iteration's number.
+            room: tasks the run still needs (its target minus accepted), or None. With it a
+                self-instruct batch is sized to the room (see :meth:`last_batch_prompts` and
+                :meth:`later_stages_cap`); the commit still caps the accepted at the target.
+        """
         started = time.perf_counter()
+        self._room = room
+        bootstrap = self.config.bootstrap
+        if self.config.method == "self_instruct" and room is not None:
+            prompts = self.last_batch_prompts(room)
+            if prompts < bootstrap.prompts_per_iteration:
+                bootstrap = dataclasses.replace(bootstrap, prompts_per_iteration=prompts)
         stages = Iteration(
             backend=self.backend,
-            config=self.config.bootstrap,
+            config=bootstrap,
             seed=self.config.seed * 1_000_003 + iteration,
         )
         grow = {
@@ -248,12 +272,41 @@ class RunPipeline:
         wall_s = time.perf_counter() - started
         return IterationOutcome(iteration, result, tasks, wall_s, embedding_model=model)
 
+    def last_batch_prompts(self, room: int) -> int:
+        """Instruction prompts for a batch that needs ``room`` more tasks: enough for
+        :data:`LAST_BATCH_MARGIN` times the room at the accepted-per-prompt measured so far,
+        at least 1 and at most ``prompts_per_iteration`` (all of them before any measure)."""
+        most = self.config.bootstrap.prompts_per_iteration
+        if self.accepted <= 0 or self.prompts_sent <= 0:
+            return most
+        per_prompt = self.accepted / self.prompts_sent
+        return max(1, min(most, math.ceil(LAST_BATCH_MARGIN * room / per_prompt)))
+
+    def later_stages_cap(self, room: int) -> int:
+        """Screened candidates worth classifying and giving instances when ``room`` more tasks
+        are needed: :data:`LAST_BATCH_MARGIN` times the room over the share of screened
+        candidates that ended accepted so far (taken as 1 before any measure)."""
+        survive = 1.0
+        if self.accepted > 0 and self.screened_kept > 0:
+            survive = min(1.0, self.accepted / self.screened_kept)
+        return max(1, math.ceil(LAST_BATCH_MARGIN * room / survive))
+
     def _self_instruct(self, stages: Iteration, iteration: int) -> Grown:
-        """The paper's stages: instructions, screening, classification, instances, their rules."""
+        """The paper's stages: instructions, screening, classification, instances, their rules.
+
+        With the room known, screened candidates beyond :meth:`later_stages_cap` are
+        rejected ``over_target`` before the later stages spend tokens on them.
+        """
         candidates = stages.instructions(self.seed_tasks, self.machine_tasks)
+        self.prompts_sent += stages.config.prompts_per_iteration
         with stages.timed("filters_s"):
             tasks = self._screen(candidates)
+        if self._room is not None:
+            cap = self.later_stages_cap(self._room)
+            why = f"target in sight: {self._room} more were needed, {cap} were sent on"
+            cap_accepted(tasks, cap, why)
         kept = [t.candidate for t in tasks if t.accepted]
+        self.screened_kept += len(kept)
         stages.classify(kept)
         stages.instances(kept)
         self._judge_all(stages, tasks)
@@ -513,6 +566,7 @@ class RunPipeline:
     def absorb(self, committed: list[tuple[int, PendingTask]]) -> None:
         """After the commit: accepted tasks join the pool and the index under their ids."""
         accepted = [(tid, t) for tid, t in committed if t.accepted]
+        self.accepted += len(accepted)
         if self.index_sync is not None:
             self.index_sync()
         else:
@@ -544,8 +598,9 @@ def judge_completer(backend: Backend) -> Callable[[list[str]], list[str]]:
     sampling = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=128, stop=("\n\n",))
 
     def complete(prompts: list[str]) -> list[str]:
-        if backend.model_info.is_chat:
+        chat = backend.model_info.is_chat
+        if chat:
             prompts = [backend.wrap_chat(p) for p in prompts]
-        return [c.text for c in backend.generate(prompts, sampling)]
+        return [c.text for c in backend.generate(prompts, sampling, chat=chat)]
 
     return complete

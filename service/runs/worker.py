@@ -192,7 +192,7 @@ class Worker:
                     run_id, RunStatus.QUEUED, "worker stopping: run handed back to the queue"
                 )
                 return
-            outcome = pipeline.step(run.iteration + 1)
+            outcome = pipeline.step(run.iteration + 1, room=run.target_tasks - run.accepted_count)
             with self.database.transaction() as session:
                 stored = commit_iteration(
                     session,

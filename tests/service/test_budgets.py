@@ -6,6 +6,7 @@ Scripted replies: this tests the stop logic and the stored counters, not generat
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -66,16 +67,23 @@ def stop_event(database: Database, run_id: int) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("target", "sizes", "over", "iterations"),
+    ("target", "sizes", "over", "iterations", "over_with_instances"),
     [
-        (2, (6,), 4, 1),  # one batch overshoots by several
-        (3, (2, 4), 3, 2),  # the second batch overshoots
-        (4, (4,), 0, 1),  # lands exactly: nothing over
-        (1, (1, 12), 0, 1),  # reached by the first batch: no second batch is made
+        # one batch overshoots by several: 3 (1.5 x the room) go on to the instance stage
+        (2, (6,), 4, 1, 1),
+        # the second batch overshoots: 2 of its 4 go on (1.5 x the 1 left, all survived so far)
+        (3, (2, 4), 3, 2, 1),
+        (4, (4,), 0, 1, 0),  # lands exactly: nothing over
+        (1, (1, 12), 0, 1, 0),  # reached by the first batch: no second batch is made
     ],
 )
 def test_run_stops_with_exactly_target_accepted(
-    database: Database, target: int, sizes: tuple[int, ...], over: int, iterations: int
+    database: Database,
+    target: int,
+    sizes: tuple[int, ...],
+    over: int,
+    iterations: int,
+    over_with_instances: int,
 ) -> None:
     run_id = queued_run(database, one_prompt(target_tasks=target))
     worker(database, batches(*sizes)).run_forever(once=True)
@@ -101,7 +109,10 @@ def test_run_stops_with_exactly_target_accepted(
         instances = list(
             s.scalars(select(Instance).where(Instance.task_id.in_([o.id for o in over_rows])))
         )
-        assert len(instances) == over
+        # Only those sent on to the instance stage have instances; the others were cut before.
+        assert len(instances) == over_with_instances
+        cut = [o for o in over_rows if o.reject_reason.startswith("target in sight")]
+        assert len(cut) == over - over_with_instances
         assert all(i.status == "rejected" and i.reject_rule == "over_target" for i in instances)
         report = build_run_report(s, run_id)
     if over:
@@ -109,6 +120,37 @@ def test_run_stops_with_exactly_target_accepted(
         assert (rule.stage, rule.rejected) == ("target", over)
     assert report.yield_.accepted == target
     assert report.stop_reason == event.message
+
+
+@pytest.mark.parametrize(
+    ("target", "per_prompt", "prompts_second", "over"),
+    [
+        (7, 1, 2, 1),  # 1 a prompt: full batches until 1 is left, then 2 prompts (1.5 x 1)
+    ],
+)
+def test_the_last_batch_is_sized_to_the_room_left(
+    database: Database, target: int, per_prompt: int, prompts_second: int, over: int
+) -> None:
+    """Exactly the target, and the last batch asks only as many prompts as the yield measured
+    so far needs for 1.5 x the room: the over_target waste is bounded by the margin."""
+    config = RunConfig.model_validate(
+        {"seed_set": "default", "bootstrap": {"prompts_per_iteration": 2}, "target_tasks": target}
+    )
+    run_id = queued_run(database, config)
+    worker(database, batches(*[per_prompt] * 20)).run_forever(once=True)
+    run, by_status, by_rule = run_counts(database, run_id)
+    assert run.status == "completed" and run.accepted_count == by_status["accepted"] == target
+    assert by_rule.get("over_target", 0) == over
+    with database.sessions() as s:
+        prompts = dict(
+            s.execute(
+                select(Generation.iteration, func.count())
+                .where(Generation.run_id == run_id, Generation.stage == "instructions")
+                .group_by(Generation.iteration)
+            ).all()
+        )
+    assert prompts[1] == 2 and prompts[run.iteration] == prompts_second
+    assert over <= math.ceil(0.5 * per_prompt * prompts_second)
 
 
 def test_stale_worker_cannot_add_past_the_target(database: Database) -> None:
