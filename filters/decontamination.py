@@ -21,7 +21,8 @@ from filters.types import Verdict
 RULE_NAME = "decontamination"
 # 1: rouge-score's [a-z0-9]+ tokens. 2: filters.rouge tokens version 2, the near-duplicate
 # index's own (so eval items in any script are compared, not only their Latin letters).
-RULE_VERSION = "2"
+# 3: tokens version 3 (Myanmar and Tai Tham vowel signs no longer dropped).
+RULE_VERSION = "3"
 
 
 @dataclass

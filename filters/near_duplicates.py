@@ -30,8 +30,9 @@ RULE_NAME = "near_duplicate"
 # 1: MinHash LSH candidates on rouge-score's [a-z0-9]+ tokens (it missed about 1% of
 # paraphrases at F in (0.7, 0.8]). 2 was two changes made side by side: filters.rouge tokens
 # version 2 (the same on ASCII; Chinese, Japanese, Thai... by character, other scripts by
-# word), and candidates from an exact token-overlap index. 3: both together.
-RULE_VERSION = "3"
+# word), and candidates from an exact token-overlap index. 3: both together. 4: tokens
+# version 3 (Myanmar and Tai Tham vowel signs no longer dropped).
+RULE_VERSION = "4"
 RULE = (RULE_NAME, RULE_VERSION, "ROUGE-L")
 DEFAULT_NUM_PERM = 256
 PAPER_THRESHOLD = 0.7  # Self-Instruct: reject above ROUGE-L 0.7 against the pool

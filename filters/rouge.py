@@ -25,7 +25,8 @@ from filters.normalization import normalize_text
 # Bump when rouge_tokenize gives other tokens for some text: verdicts, stored MinHash
 # signatures (see filters.signatures.SHINGLE_SCHEME) and shared indexes depend on it.
 # 1: rouge-score's [a-z0-9]+ on every text. 2: the same on ASCII text, any script elsewhere.
-TOKENS_VERSION = 2
+# 3: vowel signs outside grapheme clusters (Myanmar, Tai Tham) kept with their character.
+TOKENS_VERSION = 3
 
 # rouge-score lowercases, replaces runs of anything outside [a-z0-9] by a space and splits;
 # keeping the maximal [a-z0-9] runs of the lowercased text is the same thing in one pass.
@@ -43,14 +44,16 @@ UNSPACED_SCRIPTS = (
 )  # fmt: skip
 _UNSPACED = "".join(rf"\p{{scx={s}}}" for s in UNSPACED_SCRIPTS)
 # A letter or digit of an unspaced script starts a one-character token; \X extends it to the
-# whole grapheme cluster, so a Thai vowel or tone mark stays with its consonant.
+# whole grapheme cluster, so a Thai vowel or tone mark stays with its consonant, and \p{M}*
+# keeps the vowel signs Unicode leaves out of clusters (Myanmar U+102C, Tai Tham U+1A63...:
+# not Grapheme_Cluster_Break=SpacingMark), which no token took before version 3.
 _UNSPACED_START = rf"[[{_UNSPACED}]&&[\p{{L}}\p{{N}}]]"
 # Otherwise a token is a maximal run of letters, digits and combining marks of any other
 # script: words for scripts written with spaces, the marks (Devanagari vowel signs, Arabic
 # harakat, Hebrew points) kept with their base. Punctuation, symbols (emoji), spaces and "_"
 # split, as in rouge-score.
 _UNICODE_TOKEN_RE = regex.compile(
-    rf"(?V1)(?={_UNSPACED_START})\X|[[\p{{L}}\p{{N}}\p{{M}}]--[{_UNSPACED}]]+"
+    rf"(?V1)(?={_UNSPACED_START})\X\p{{M}}*|[[\p{{L}}\p{{N}}\p{{M}}]--[{_UNSPACED}]]+"
 )
 _UNSPACED_RE = regex.compile(rf"(?V1){_UNSPACED_START}")
 

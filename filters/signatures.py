@@ -23,7 +23,8 @@ from filters.errors import SignatureError
 # while bigrams lose 5-10% of them (one edited word breaks two bigrams).
 # 1: unigrams of tokens version 1 ([a-z0-9]+ only). 2: unigrams of tokens version 2 (any
 # script); equal to 1 on ASCII text, but a stored signature does not say whether its text was.
-SHINGLE_SCHEME = 2
+# 3: unigrams of tokens version 3 (Myanmar and Tai Tham vowel signs kept).
+SHINGLE_SCHEME = 3
 _SCHEME = "affine32"
 _MAGIC = b"IFMH"
 _HEADER = struct.Struct("<4sBBHIB")  # magic, format, scheme, num_perm, seed, shingles

@@ -169,6 +169,9 @@ def test_index_finds_every_pair_the_exact_rule_rejects_in_any_script() -> None:
         ("ｶﾀｶﾅ ＡＢＣ１２３", ["カ", "タ", "カ", "ナ", "abc123"]),  # NFKC: half/fullwidth
         ("한국어 문장을 다시 써 주세요.", ["한국어", "문장을", "다시", "써", "주세요"]),
         ("น้ำใจ", ["น้ํ", "า", "ใ", "จ"]),  # tone mark stays with its consonant
+        # Vowel signs Unicode leaves out of grapheme clusters stay with their character.
+        ("မင်္ဂလာပါ", ["မ", "င်္ဂ", "လာ", "ပါ"]),  # Myanmar U+102C
+        ("ᨠᩣᨶ", ["ᨠᩣ", "ᨶ"]),  # Tai Tham U+1A63
         ("इस वाक्य को लिखें।", ["इस", "वाक्य", "को", "लिखें"]),  # vowel signs, virama kept
         ("كَتَبَ الوَلَدُ", ["كَتَبَ", "الوَلَدُ"]),  # harakat kept
         ("שָׁלוֹם עוֹלָם", ["שָׁלוֹם", "עוֹלָם"]),  # niqqud kept
@@ -183,6 +186,23 @@ def test_index_finds_every_pair_the_exact_rule_rejects_in_any_script() -> None:
 )
 def test_tokens_in_every_script(text: str, tokens: list[str]) -> None:
     assert rouge_tokenize(text) == tokens
+
+
+@pytest.mark.parametrize(
+    "one,other",
+    [
+        # Version 2 dropped these signs, so each pair had the same tokens (ROUGE-L 1.0).
+        ("ကား ဝယ်ပါ", "က ဝယ်ပ"),  # Myanmar: U+102C, U+1038, U+102B
+        ("မြို့သို့ သွားပါ", "မြို့သို့ သွားပ"),  # Myanmar, signs after a medial
+        ("ᨠᩣᨶ ᨾᩣ", "ᨠᩤᨶ ᨾᩤ"),  # Tai Tham: U+1A63 / U+1A64
+    ],
+)
+def test_texts_differing_only_in_a_vowel_sign_are_not_the_same(one: str, other: str) -> None:
+    assert rouge_tokenize(one) != rouge_tokenize(other)
+    assert rouge_l_text(one, other) < 1.0
+    index = NearDuplicateIndex()
+    index.add("a", one)
+    assert index.nearest(other)[1] < 1.0
 
 
 def test_shingles_follow_the_tokens_version() -> None:
