@@ -64,7 +64,8 @@ class TrainingRunRow:
     dataset_version: int | None
 
 
-def _with_version() -> Select[TrainingRun, str | None, int | None]:
+def _with_version() -> Select[TrainingRun, str, int]:
+    # Outer joins: a dpo run has no dataset version, so name and version may be None.
     return (
         select(TrainingRun, Dataset.name, DatasetVersion.version)
         .outerjoin(DatasetVersion, DatasetVersion.id == TrainingRun.dataset_version_id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -14,7 +15,7 @@ import pytest
 
 from generators.backends.base import top_tokens
 from generators.backends.openai import OpenAIBackend
-from generators.types import SamplingParams
+from generators.types import Completion, SamplingParams
 
 GREEDY_TOKEN = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=1)
 ONE_TOKEN = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=1, top_logprobs=20)
@@ -61,7 +62,9 @@ def test_transformers_top_logprobs_equal_an_independent_forward_pass(model_dir: 
         assert max(top, key=lambda t: top[t]) == completion.text  # greedy took the top token
 
 
-def _server(endpoint: str, bodies: list[dict[str, object]], *, with_logprobs: bool = True):  # type: ignore[no-untyped-def]
+def _server(
+    endpoint: str, bodies: list[dict[str, object]], *, with_logprobs: bool = True
+) -> Callable[[httpx.Request], httpx.Response]:
     def handler(request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if path == "/v1/models":
@@ -71,6 +74,8 @@ def _server(endpoint: str, bodies: list[dict[str, object]], *, with_logprobs: bo
         body = json.loads(request.content)
         bodies.append(body)
         usage = {"prompt_tokens": 5, "completion_tokens": 1}
+        logprobs: dict[str, object]
+        choice: dict[str, object]
         if endpoint == "chat":
             logprobs = {
                 "content": [
@@ -95,7 +100,9 @@ def _server(endpoint: str, bodies: list[dict[str, object]], *, with_logprobs: bo
     return handler
 
 
-def _ask(endpoint: str, sampling: SamplingParams, *, with_logprobs: bool = True):  # type: ignore[no-untyped-def]
+def _ask(
+    endpoint: str, sampling: SamplingParams, *, with_logprobs: bool = True
+) -> tuple[Completion, list[dict[str, object]]]:
     """One prompt through the openai backend against a mock server: (completion, bodies)."""
     bodies: list[dict[str, object]] = []
     backend = OpenAIBackend(

@@ -257,7 +257,9 @@ def test_rest_pages_through_a_runs_preference_pairs(db_url: str, tmp_path: Path)
             ).all()
 
         def walk(query: str) -> list[dict[str, object]]:
-            items, cursor, pages = [], "", 0
+            items: list[dict[str, object]] = []
+            cursor: str | None = ""
+            pages = 0
             while cursor is not None:
                 got = api.client.get(
                     f"/v1/runs/{run_id}/preference-pairs?limit=2&cursor={cursor}{query}",
