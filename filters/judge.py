@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -211,6 +212,17 @@ def length_bias(scores: Sequence[float | None], lengths: Sequence[int]) -> float
 
 PAIRWISE_SLOTS = frozenset({"instruction", "input", "response_a", "response_b"})
 DEFAULT_PAIRWISE_VERSION = "v1"
+JudgeMode = Literal["text", "logprob"]
+# The logprob judge's fixed start of the answer, put after the (chat-wrapped) prompt: the next
+# token is the label. It ends before the space so " A" / " B" are whole tokens in BPE
+# vocabularies (SmolLM2, Llama, GPT-2 style).
+LOGPROB_ANSWER_PREFIX = "The better response is Response"
+LABELS = ("A", "B")
+# Why a logprob reading gave no value (stored like a text reply's parse failure reason).
+NO_LOGPROBS = "no_logprobs"  # the backend returned no log-probabilities
+NO_LABEL = "no_label"  # neither label is among the top tokens
+LOW_LABEL_MASS = "low_label_mass"  # the labels hold less than min_label_mass together
+LabelLogprobs = Callable[[list[str], str], list[dict[str, float] | None]]
 
 PairItem = tuple[str, str, str, str]  # instruction, input, response 1, response 2
 ORDERS = ("forward", "backward", "controlled_forward", "controlled_backward")
@@ -229,18 +241,23 @@ class JudgeReply:
         order: which of :data:`ORDERS` it answers (response 1 shown first or second, at full
             or at equal length).
         text: the reply as generated.
-        value: the signed preference for the response shown as A; None when unparsed.
-        form: the kind of statement it was read from (``filters.pairwise_replies.FORMS``).
-        failure: why it was not read (``filters.pairwise_replies.FAILURE_REASONS``).
+        value: the signed preference for the response shown as A (-3..3); None when unparsed.
+        form: the kind of statement it was read from (``filters.pairwise_replies.FORMS``, or
+            ``logprob`` for a label-probability reading).
+        failure: why it was not read (``filters.pairwise_replies.FAILURE_REASONS``, or
+            :data:`NO_LOGPROBS`, :data:`NO_LABEL`, :data:`LOW_LABEL_MASS`).
         detail: the parse error's message, for people.
+        label_logprobs: a logprob reading's log-probability of each label (``A``, ``B``;
+            every top token that is the label apart from spaces, combined); None for text.
     """
 
     order: str
     text: str
-    value: int | None
+    value: float | None
     form: str | None = None
     failure: str | None = None
     detail: str | None = None
+    label_logprobs: dict[str, float] | None = None
 
 
 def read_reply(order: str, text: str) -> JudgeReply:
@@ -250,6 +267,60 @@ def read_reply(order: str, text: str) -> JudgeReply:
     except ReplyParseError as exc:
         return JudgeReply(order, text, None, failure=exc.reason, detail=str(exc))
     return JudgeReply(order, text, verdict.value, form=verdict.form)
+
+
+def read_label_logprobs(
+    order: str,
+    top: dict[str, float] | None,
+    *,
+    tie_threshold: float,
+    min_label_mass: float,
+) -> JudgeReply:
+    """Read a preference from the next token's top log-probabilities after the answer prefix.
+
+    The probability of each label is the sum over the top tokens equal to it apart from
+    whitespace (``A`` and `` A``; case-sensitive: ``a`` is the English article). With
+    ``share = (p(A) - p(B)) / (p(A) + p(B))`` the signed preference for A is ``3 * share``
+    (the text rubric's strength scale: 3 = certain, 0 = even), and 0 (a tie) when
+    ``|share| < tie_threshold``. Never guessed: no log-probabilities, no label among the top
+    tokens, or labels holding less than ``min_label_mass`` of the probability together (the
+    model was about to write something else) leave the value None with the reason.
+
+    Args:
+        order: which of :data:`ORDERS` it answers.
+        top: decoded token -> natural-log probability at the label's position, or None.
+        tie_threshold: in [0, 1), the share below which it is a tie.
+        min_label_mass: in [0, 1], the least p(A) + p(B) read as an answer.
+
+    Returns:
+        The reading; ``text`` is the likeliest top token, ``label_logprobs`` both labels'.
+
+    Raises:
+        InvalidInputError: a threshold is out of range.
+    """
+    if not 0 <= tie_threshold < 1 or not 0 <= min_label_mass <= 1:
+        raise InvalidInputError(
+            f"tie_threshold {tie_threshold} must be in [0, 1), min_label_mass "
+            f"{min_label_mass} in [0, 1]"
+        )
+    if not top:
+        return JudgeReply(order, "", None, failure=NO_LOGPROBS, detail="no log-probabilities")
+    text = max(top, key=lambda t: top[t])
+    probs = {
+        label: sum(math.exp(lp) for t, lp in top.items() if t.strip() == label) for label in LABELS
+    }
+    logs = {k: math.log(v) for k, v in probs.items() if v > 0}
+    mass = probs["A"] + probs["B"]
+    if mass == 0:
+        return JudgeReply(order, text, None, failure=NO_LABEL, detail="no label in top tokens")
+    if mass < min_label_mass:
+        detail = f"labels hold {mass:.3f} < {min_label_mass} of the probability"
+        return JudgeReply(
+            order, text, None, failure=LOW_LABEL_MASS, detail=detail, label_logprobs=logs
+        )
+    share = (probs["A"] - probs["B"]) / mass
+    value = 0.0 if abs(share) < tie_threshold else 3 * share
+    return JudgeReply(order, text, value, form="logprob", label_logprobs=logs)
 
 
 @dataclass(frozen=True)
@@ -264,8 +335,8 @@ class PairJudgement:
         replies: every reply behind it, in :data:`ORDERS` order (empty when built by hand).
     """
 
-    forward: int | None
-    backward: int | None
+    forward: float | None
+    backward: float | None
     length_controlled: float | None = None
     replies: tuple[JudgeReply, ...] = ()
 
@@ -313,27 +384,62 @@ class PairwiseJudge:
     the pair judged again in both orders; a winner that stops winning wins only by length
     (the length bias measured by Dubois et al. 2024, *Length-Controlled AlpacaEval*).
 
+    Two modes. ``text``: the judge writes its verdict and :func:`read_reply` reads it.
+    ``logprob``: the prompt (rubric ``pairwise_logprob.<v>``) is followed by the fixed
+    :data:`LOGPROB_ANSWER_PREFIX` and the judge's next-token probabilities of ``A`` and ``B``
+    are the verdict (:func:`read_label_logprobs`), as AlpacaEval's ``weighted_alpaca_eval``
+    annotators read the preference from the first token's top log-probabilities. A weak
+    model that writes no readable verdict still gives these probabilities; both orders must
+    still agree, so a judge that only prefers a position keeps nothing.
+
     Args:
-        complete: Function from a list of prompts to the same number of replies.
-        rubric_version: Which packaged ``pairwise`` rubric to use.
+        complete: text mode: function from prompts to the same number of replies.
+        rubric_version: Which packaged rubric version to use.
         length_control: Run the length-controlled comparison (two more calls per pair).
+        label_logprobs: logprob mode: function from (prompts, answer prefix) to, per prompt,
+            the top next-token log-probabilities after the prefix (None: none returned).
+        tie_threshold: logprob mode: the label-share below which a reading is a tie.
+        min_label_mass: logprob mode: the least p(A) + p(B) read as an answer.
+
+    Attributes:
+        mode: ``text`` or ``logprob``.
+        rubric_sha256: the hash of what is sent: the rubric, and in logprob mode a NUL and
+            the answer prefix after it.
 
     Raises:
         RubricError: If the rubric cannot be loaded.
+        InvalidInputError: neither or both of ``complete`` and ``label_logprobs`` given, or a
+            threshold out of range.
     """
 
     def __init__(
         self,
-        complete: Callable[[list[str]], list[str]],
+        complete: Callable[[list[str]], list[str]] | None = None,
         rubric_version: str = DEFAULT_PAIRWISE_VERSION,
         *,
         length_control: bool = True,
+        label_logprobs: LabelLogprobs | None = None,
+        tie_threshold: float = 0.1,
+        min_label_mass: float = 0.5,
     ) -> None:
         """Load the rubric; see the class docstring."""
+        if (complete is None) == (label_logprobs is None):
+            raise InvalidInputError("give exactly one of complete (text) and label_logprobs")
+        if not 0 <= tie_threshold < 1 or not 0 <= min_label_mass <= 1:
+            raise InvalidInputError(
+                f"tie_threshold {tie_threshold} must be in [0, 1), min_label_mass "
+                f"{min_label_mass} in [0, 1]"
+            )
         self._complete = complete
+        self._label_logprobs = label_logprobs
+        self.mode: JudgeMode = "text" if complete is not None else "logprob"
+        self.tie_threshold = tie_threshold
+        self.min_label_mass = min_label_mass
         self.rubric_version = rubric_version
-        self.rubric = _load_rubric_file("pairwise", rubric_version, PAIRWISE_SLOTS)
-        self.rubric_sha256 = hashlib.sha256(self.rubric.encode("utf-8")).hexdigest()
+        name = "pairwise" if self.mode == "text" else "pairwise_logprob"
+        self.rubric = _load_rubric_file(name, rubric_version, PAIRWISE_SLOTS)
+        sent = self.rubric if self.mode == "text" else f"{self.rubric}\0{LOGPROB_ANSWER_PREFIX}"
+        self.rubric_sha256 = hashlib.sha256(sent.encode("utf-8")).hexdigest()
         self.length_control = length_control
 
     def build_prompt(self, instruction: str, input_text: str, a: str, b: str) -> str:
@@ -367,16 +473,11 @@ class PairwiseJudge:
                     self.build_prompt(ins, inp, c1, c2),
                     self.build_prompt(ins, inp, c2, c1),
                 ]
-        replies = self._complete(prompts)
-        if len(replies) != len(prompts):
-            raise JudgeError(f"complete returned {len(replies)} replies for {len(prompts)} prompts")
+        reads = self._read(prompts)
         per = 4 if self.length_control else 2
         out = []
         for i in range(len(items)):
-            read = tuple(
-                read_reply(order, reply)
-                for order, reply in zip(ORDERS, replies[i * per : (i + 1) * per], strict=False)
-            )
+            read = tuple(reads[i * per : (i + 1) * per])
             got = [r.value for r in read]
             forward, backward = got[0], None if got[1] is None else -got[1]
             controlled = None
@@ -384,6 +485,28 @@ class PairwiseJudge:
                 controlled = (got[2] - got[3]) / 2
             out.append(PairJudgement(forward, backward, controlled, read))
         return out
+
+    def _read(self, prompts: list[str]) -> list[JudgeReply]:
+        """One reading per prompt; prompts come in :data:`ORDERS` groups."""
+        per = 4 if self.length_control else 2
+        orders = [ORDERS[i % per] for i in range(len(prompts))]
+        if self._complete is not None:
+            replies = self._complete(prompts)
+            if len(replies) != len(prompts):
+                raise JudgeError(
+                    f"complete returned {len(replies)} replies for {len(prompts)} prompts"
+                )
+            return [read_reply(o, r) for o, r in zip(orders, replies, strict=True)]
+        assert self._label_logprobs is not None
+        tops = self._label_logprobs(prompts, LOGPROB_ANSWER_PREFIX)
+        if len(tops) != len(prompts):
+            raise JudgeError(f"label_logprobs returned {len(tops)} for {len(prompts)} prompts")
+        return [
+            read_label_logprobs(
+                o, top, tie_threshold=self.tie_threshold, min_label_mass=self.min_label_mass
+            )
+            for o, top in zip(orders, tops, strict=True)
+        ]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import field
 from itertools import combinations
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass as validated_dataclass
@@ -37,7 +37,14 @@ class PreferenceConfig:
         response_sampling: decoding of each response; sample j uses seed ``seed + j``.
         min_margin: the smallest mean strength (0-3, both orders) a kept pair's win needs.
         length_control: re-judge each pair at equal length and flag length-only wins.
-        rubric_version: the ``pairwise`` rubric (``filters/rubrics/pairwise.<v>.txt``).
+        rubric_version: the rubric version: ``filters/rubrics/pairwise.<v>.txt`` for a text
+            judge, ``pairwise_logprob.<v>.txt`` for a logprob judge.
+        judge_mode: ``logprob`` reads the judge's next-token probabilities of the labels A
+            and B after a fixed answer prefix (works on weak models that write no verdict);
+            ``text`` reads its written verdict (``filters.pairwise_replies``).
+        tie_threshold: logprob judge: a reading whose (p(A) - p(B)) / (p(A) + p(B)) is
+            smaller than this in size is a tie.
+        min_label_mass: logprob judge: the least p(A) + p(B) read as an answer.
     """
 
     prompts_per_iteration: Annotated[int, Field(ge=1, le=10_000)] = 8
@@ -46,6 +53,9 @@ class PreferenceConfig:
     min_margin: Annotated[float, Field(ge=0.0, le=3.0)] = 1.0
     length_control: bool = True
     rubric_version: str = "v1"
+    judge_mode: Literal["text", "logprob"] = "logprob"
+    tie_threshold: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
+    min_label_mass: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
 
 
 def sample_responses(

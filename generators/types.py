@@ -63,6 +63,9 @@ class SamplingParams:
     # Room beyond what a caller sets: the instance stage adds its own "Example k+1" stop.
     stop: Annotated[tuple[str, ...], Field(max_length=32)] = ()
     seed: Annotated[int | None, Field(ge=0, le=2**63 - 1)] = None
+    # Return the k most likely next tokens with their log-probabilities at each generated
+    # position (``Completion.top_logprobs``); 20 is the OpenAI API's and vLLM's default limit.
+    top_logprobs: Annotated[int | None, Field(ge=1, le=20)] = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the parameters as a JSON-ready dict (``stop`` as a list)."""
@@ -91,6 +94,10 @@ class Completion:
     server: str = ""
     endpoint: str = ""
     messages: list[dict[str, str]] | None = None
+    # Per generated token, when ``SamplingParams.top_logprobs`` asked: the k most likely
+    # tokens there (decoded text -> natural-log probability). Tokens that decode to the same
+    # text keep the larger value.
+    top_logprobs: list[dict[str, float]] | None = None
 
 
 @dataclass(frozen=True)

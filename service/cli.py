@@ -391,7 +391,7 @@ def train(
     Every flag of `python -m trainer --help` is accepted (e.g. --model, --max-steps, --method,
     --beta, --loss-type). A DPO run's reference model is the starting model.
     """
-    from service.training import record_training_run, resolve_version
+    from service.training import preference_run_of, record_training_run, resolve_version
     from trainer.config import config_from_args
     from trainer.dpo import train_dpo
     from trainer.loop import train as run_training
@@ -408,9 +408,21 @@ def train(
             argv += ["--output-dir", str(settings.models_dir / f"dpo-{pairs.name}")]
         config = config_from_args(argv)
         _require_method(config.method, "dpo", "--pairs trains with --method dpo")
+        source = preference_run_of(pairs)
         console.print(f"training (dpo) on {pairs}")
         result = _trained(lambda: train_dpo(config, pairs_dir=pairs))
-        console.print(f"model: {result.output_dir}")
+        database = open_database()
+        try:
+            run_id = record_training_run(
+                database,
+                dataset_version_id=None,
+                result=result,
+                method="dpo",
+                preference_run_id=source,
+            )
+        finally:
+            database.dispose()
+        console.print(f"model: {result.output_dir} (training run {run_id})")
         console.print(f"final metrics: {result.metrics}")
         return
     assert dataset is not None

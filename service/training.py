@@ -39,8 +39,16 @@ def resolve_version(database: Database, ref: str) -> tuple[int, Path]:
         return row.id, Path(row.path)
 
 
-def record_training_run(database: Database, *, dataset_version_id: int, result: Any) -> int:
-    """Link the trained model to the dataset version it was trained on."""
+def record_training_run(
+    database: Database,
+    *,
+    dataset_version_id: int | None,
+    result: Any,
+    method: str = "sft",
+    preference_run_id: int | None = None,
+) -> int:
+    """Link the trained model to the dataset version (sft) or preference run (dpo) it was
+    trained on; the metrics are the trainer's (dpo adds reward margin and accuracy)."""
     manifest: dict[str, Any] = result.manifest
     manifest_path = Path(result.output_dir) / "training_manifest.json"
     digest = (
@@ -58,4 +66,25 @@ def record_training_run(database: Database, *, dataset_version_id: int, result: 
             config_hash=manifest.get("config_hash", ""),
             metrics=json.loads(json.dumps(result.metrics, default=str)),
             manifest_sha256=digest,
+            method=method,
+            preference_run_id=preference_run_id,
         )
+
+
+def preference_run_of(pairs_dir: Path) -> int | None:
+    """The preference run a pairs directory was exported from (its manifest's ``run_id``);
+    None for pairs made elsewhere (no manifest, or one without a run).
+
+    Raises:
+        InvalidInput: the manifest is not JSON.
+    """
+    from service.export.preference import PREFERENCE_MANIFEST
+
+    path = pairs_dir / PREFERENCE_MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        run_id = json.loads(path.read_text(encoding="utf-8")).get("run_id")
+    except (ValueError, AttributeError) as exc:
+        raise InvalidInput(f"{path}: not a JSON manifest ({exc})") from None
+    return run_id if isinstance(run_id, int) else None

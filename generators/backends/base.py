@@ -7,8 +7,11 @@ run it (one engine call, sub-batches, concurrent HTTP requests) and returns one
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
 
 from generators.errors import BackendError
 from generators.types import Completion, ModelInfo, SamplingParams
@@ -50,6 +53,21 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release the engine, client or threads; the backend is unusable afterwards."""
         ...
+
+
+def top_tokens(pairs: Iterable[tuple[str, float]]) -> dict[str, float]:
+    """One generated position's top tokens as decoded text -> natural-log probability.
+
+    Distinct token ids that decode to one text (rare: byte fallbacks) are combined by
+    log-sum-exp, so the dict holds the probability of the text, never double-counted.
+    """
+    out: dict[str, float] = {}
+    for text, logprob in pairs:
+        if text in out:
+            out[text] = float(np.logaddexp(out[text], logprob))
+        else:
+            out[text] = float(logprob)
+    return out
 
 
 def prompt_seed(sampling: SamplingParams, index: int) -> int | None:

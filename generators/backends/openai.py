@@ -270,6 +270,12 @@ class OpenAIBackend:
                 log.append(f"attempt {attempt + 1}{where}: {type(exc).__name__}: {exc}")
             else:
                 done = self._answer(response, endpoint, server, sent, log, where, attempt)
+                if isinstance(done, Completion) and sampling.top_logprobs is not None:
+                    try:
+                        done.top_logprobs = api.answer_top_logprobs(endpoint, response)
+                    except BackendError as exc:  # the server ignored the request's logprobs
+                        log.append(f"attempt {attempt + 1}{where}: {exc}")
+                        break
                 if isinstance(done, Completion):
                     done.latency_s = time.perf_counter() - start
                     done.messages = messages

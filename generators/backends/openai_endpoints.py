@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import httpx
 
+from generators.backends.base import top_tokens
 from generators.errors import BackendError
 from generators.types import SamplingParams
 
@@ -72,7 +73,39 @@ def request_body(
         body["stop"] = list(sampling.stop)
     if seed is not None:
         body["seed"] = seed
+    if sampling.top_logprobs is not None:
+        if endpoint == "chat":
+            body["logprobs"] = True
+            body["top_logprobs"] = sampling.top_logprobs
+        else:
+            body["logprobs"] = sampling.top_logprobs
     return body
+
+
+def answer_top_logprobs(endpoint: Endpoint, response: httpx.Response) -> list[dict[str, float]]:
+    """Per generated token, its top tokens (text -> log-probability) from a 200 answer.
+
+    Completions answer ``choices[0].logprobs.top_logprobs`` (a dict per token); chat answers
+    ``choices[0].logprobs.content[i].top_logprobs`` (a list of ``{token, logprob}``).
+
+    Raises:
+        BackendError: the answer carries no log-probabilities in the endpoint's shape.
+    """
+    try:
+        logprobs = response.json()["choices"][0]["logprobs"]
+        if endpoint == "chat":
+            return [
+                top_tokens((str(t["token"]), float(t["logprob"])) for t in pos["top_logprobs"])
+                for pos in logprobs["content"]
+            ]
+        return [
+            top_tokens((str(t), float(lp)) for t, lp in pos.items())
+            for pos in logprobs["top_logprobs"]
+        ]
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise BackendError(
+            f"{endpoint} answer has no top log-probabilities: {response.text[:200]!r}"
+        ) from exc
 
 
 def answer_text(endpoint: Endpoint, response: httpx.Response) -> tuple[str, str, int, int]:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from generators.backends.base import ChatWrapper
+from generators.backends.base import ChatWrapper, top_tokens
 from generators.backends.precision import resolve_dtype
 from generators.errors import BackendError, BackendUnavailableError
 from generators.model_dirs import fingerprint_model_dir
@@ -124,6 +124,8 @@ class TransformersBackend:
         }
         if sampling.stop:
             kwargs["stop_strings"] = list(sampling.stop)
+        if sampling.top_logprobs is not None:  # the model's own logits, before any processor
+            kwargs.update(output_logits=True, return_dict_in_generate=True)
         if sampling.temperature > 0:  # greedy decoding takes no sampling knobs (it warns)
             kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
         return GenerationConfig(**kwargs)
@@ -176,9 +178,32 @@ class TransformersBackend:
             )
         latency = time.perf_counter() - start
         counts = enc["attention_mask"].sum(dim=1).tolist()
-        return [
+        tops: list[list[dict[str, float]] | None] = [None] * len(prompts)
+        if sampling.top_logprobs is not None:
+            tops = self._top_logprobs(out.logits, sampling.top_logprobs)
+            out = out.sequences
+        done = [
             self._decode(row[prompt_len:].tolist(), int(n), sampling, latency)
             for row, n in zip(out, counts, strict=True)
+        ]
+        for completion, top in zip(done, tops, strict=True):
+            if top is not None:
+                completion.top_logprobs = top[: completion.completion_tokens]
+        return done
+
+    def _top_logprobs(self, logits: Any, k: int) -> list[list[dict[str, float]] | None]:
+        """Per row, per generated position: the k likeliest tokens' text -> log-probability."""
+        steps = [step.float().log_softmax(dim=-1).topk(k) for step in logits]
+        rows = steps[0].values.shape[0] if steps else 0
+        return [
+            [
+                top_tokens(
+                    (self._tokenizer.decode([int(t)]), float(v))
+                    for v, t in zip(step.values[r], step.indices[r], strict=True)
+                )
+                for step in steps
+            ]
+            for r in range(rows)
         ]
 
     def _decode(

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from generators.backends.base import ChatWrapper, prompt_seed
+from generators.backends.base import ChatWrapper, prompt_seed, top_tokens
 from generators.backends.precision import resolve_dtype
 from generators.errors import BackendError, BackendUnavailableError
 from generators.model_dirs import fingerprint_model_dir
@@ -114,6 +114,7 @@ class VllmBackend:
             max_tokens=sampling.max_tokens,
             stop=list(sampling.stop),
             seed=seed,
+            logprobs=sampling.top_logprobs,
         )
 
     def generate(
@@ -147,6 +148,7 @@ class VllmBackend:
                     prompt_tokens=len(output.prompt_token_ids or []),
                     completion_tokens=len(best.token_ids),
                     latency_s=latency,
+                    top_logprobs=_top_logprobs(best.logprobs, sampling.top_logprobs),
                 )
             )
         return completions
@@ -174,6 +176,19 @@ class VllmBackend:
         context = getattr(core, "ctx", None)
         if context is not None and hasattr(context, "destroy"):
             context.destroy(linger=0)
+
+
+def _top_logprobs(positions: Any, k: int | None) -> list[dict[str, float]] | None:
+    """vLLM's per-token ``{token id: Logprob}`` as decoded text -> log-probability.
+
+    vLLM adds the sampled token to the k asked for when it is not among them; it is kept.
+    """
+    if k is None or positions is None:
+        return None
+    return [
+        top_tokens((lp.decoded_token or "", lp.logprob) for lp in position.values())
+        for position in positions
+    ]
 
 
 def _is_cpu_platform() -> bool:

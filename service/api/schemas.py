@@ -240,3 +240,37 @@ class GenerateResponse(BaseModel):
     run_id: int
     tasks: list[TaskDetail]
     parse_failures: list[dict[str, Any]]
+
+
+class PreferencePairQuery(PageQuery):
+    outcome: Literal["kept", "tie", "inconsistent", "unparsed", "below_margin", "all"] = Field(
+        "kept",
+        description="Which comparisons: the kept pairs (default), one other outcome, or all.",
+    )
+
+
+class PreferencePairOut(BaseModel):
+    """One judged comparison of two sampled responses to a preference run's prompt."""
+
+    id: int
+    task_id: int
+    iteration: int
+    instruction: str
+    input: str
+    response_1: str
+    response_2: str
+    generators: list[str | None] = Field(description="The model that wrote each response.")
+    forward: float | None = Field(
+        description="Signed preference for response 1 shown first (-3..3; null: unread)."
+    )
+    backward: float | None = Field(description="The same with response 1 shown second.")
+    length_controlled: float | None
+    outcome: str
+    chosen: int | None = Field(description="1 or 2: the chosen response of a kept pair.")
+    margin: float | None
+    length_only: bool
+    judge_model: str
+    judge_mode: str = Field(
+        description="text (a written verdict) or logprob (label probabilities)."
+    )
+    replies: list[dict[str, Any]] = Field(description="Every judge reading, as stored.")

@@ -406,11 +406,21 @@ class RunPipeline:
         inputs = [next((i.input for i in p.instances if i.input.strip()), "") for p in picks]
         texts = [evol.parent_text(p) for p in picks]
         responses = preference.sample_responses(stages, texts, config)
-        judge = PairwiseJudge(
-            judge_completer(self.backend),
-            config.rubric_version,
-            length_control=config.length_control,
-        )
+        if config.judge_mode == "text":
+            judge = PairwiseJudge(
+                judge_completer(self.backend),
+                config.rubric_version,
+                length_control=config.length_control,
+            )
+        else:
+            judge = PairwiseJudge(
+                None,
+                config.rubric_version,
+                length_control=config.length_control,
+                label_logprobs=judge_label_logprobs(self.backend),
+                tie_threshold=config.tie_threshold,
+                min_label_mass=config.min_label_mass,
+            )
         index_pairs = preference.response_pairs(config.responses_per_prompt)
         items = [
             (p.instruction, inp, rs[a].completion.strip(), rs[b].completion.strip())
@@ -445,6 +455,7 @@ class RunPipeline:
                         chosen=(a if pref > 0 else b) if outcome == KEPT else None,
                         margin=abs(pref) if outcome == KEPT else None,
                         judge_model=self.backend.model_info.name,
+                        judge_mode=judge.mode,
                         rubric_version=judge.rubric_version,
                         rubric_sha256=judge.rubric_sha256,
                     )
@@ -604,3 +615,31 @@ def judge_completer(backend: Backend) -> Callable[[list[str]], list[str]]:
         return [c.text for c in backend.generate(prompts, sampling, chat=chat)]
 
     return complete
+
+
+def judge_label_logprobs(
+    backend: Backend,
+) -> Callable[[list[str], str], list[dict[str, float] | None]]:
+    """A ``label_logprobs`` function for the logprob judge (filters.judge.PairwiseJudge).
+
+    Each prompt is chat-wrapped where the model is a chat model and the answer prefix put
+    after it (the start of the assistant's turn); one greedy token is generated and its 20
+    likeliest alternatives returned (None when the backend returned no log-probabilities).
+    On an OpenAI chat endpoint the server wraps, so the prefix ends the user's message.
+    """
+    sampling = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=1, top_logprobs=20)
+
+    def label_logprobs(prompts: list[str], prefix: str) -> list[dict[str, float] | None]:
+        chat_model = backend.model_info.is_chat
+        sent, server_wraps = [], False
+        for p in prompts:
+            wrapped = backend.wrap_chat(p) if chat_model else p
+            if wrapped != p:  # wrapped here: the prefix starts the assistant's turn
+                sent.append(wrapped + prefix)
+            else:  # a base model, or a chat API that wraps on the server (no prefill there)
+                sent.append(f"{p}\n\n{prefix}")
+                server_wraps = chat_model
+        completions = backend.generate(sent, sampling, chat=server_wraps)
+        return [c.top_logprobs[0] if c.top_logprobs else None for c in completions]
+
+    return label_logprobs

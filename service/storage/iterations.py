@@ -45,6 +45,7 @@ class ComparisonToStore:
     judge_model: str
     rubric_version: str
     rubric_sha256: str
+    judge_mode: str = "text"
 
 
 @dataclass
@@ -300,6 +301,7 @@ def _comparison_row(
         margin=c.margin,
         length_only=j.length_only,
         judge_model=c.judge_model,
+        judge_mode=c.judge_mode,
         rubric_version=c.rubric_version,
         rubric_sha256=c.rubric_sha256,
         replies=[_reply_json(r) for r in j.replies],
@@ -314,6 +316,7 @@ def _reply_json(r: JudgeReply) -> dict[str, object]:
         "form": r.form,
         "failure": r.failure,
         "detail": r.detail,
+        "label_logprobs": r.label_logprobs,
     }
 
 

@@ -243,7 +243,8 @@ class PreferenceComparison(Base):
     The prompt is a task of the run (``operation`` ``preference``) and its k responses are
     its instances; every pair of them is one row. ``forward`` and ``backward`` are the signed
     preferences for response 1 with it shown first and second (None: that reply was not
-    read), ``length_controlled`` the same at equal length. ``outcome`` is
+    read; real numbers in [-3, 3] from a ``logprob`` judge), ``length_controlled`` the same
+    at equal length. ``outcome`` is
     ``filters.judge.comparison_outcome``; only ``kept`` rows are preference pairs, with
     ``chosen_instance_id`` and ``margin``. ``replies`` holds every judge reply as read
     (order, text, value, form, failure reason).
@@ -256,14 +257,16 @@ class PreferenceComparison(Base):
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
     response_1_id: Mapped[int] = mapped_column(ForeignKey("instances.id"))
     response_2_id: Mapped[int] = mapped_column(ForeignKey("instances.id"))
-    forward: Mapped[int | None] = mapped_column(Integer)
-    backward: Mapped[int | None] = mapped_column(Integer)
+    forward: Mapped[float | None] = mapped_column(Float)
+    backward: Mapped[float | None] = mapped_column(Float)
     length_controlled: Mapped[float | None] = mapped_column(Float)
     outcome: Mapped[str] = mapped_column(String(20))
     chosen_instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))
     margin: Mapped[float | None] = mapped_column(Float)
     length_only: Mapped[bool] = mapped_column(Boolean, default=False)
     judge_model: Mapped[str] = mapped_column(String(1000))
+    # text: the judge's written verdict read; logprob: its label probabilities (filters.judge).
+    judge_mode: Mapped[str] = mapped_column(String(20), default="text", server_default="text")
     rubric_version: Mapped[str] = mapped_column(String(20))
     rubric_sha256: Mapped[str] = mapped_column(String(64))
     replies: Mapped[list[Any]]
@@ -366,7 +369,12 @@ class TrainingRun(Base):
     __tablename__ = "training_runs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    dataset_version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id"), index=True)
+    # sft trains on a dataset version; dpo on a preference run's exported pairs.
+    dataset_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dataset_versions.id"), index=True
+    )
+    method: Mapped[str] = mapped_column(String(10), default="sft", server_default="sft")
+    preference_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
     output_dir: Mapped[str] = mapped_column(Text)
     base_model: Mapped[str] = mapped_column(Text)
     base_model_hash: Mapped[str | None] = mapped_column(String(100))

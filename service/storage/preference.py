@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from service.storage.models import Generation, Instance, PreferenceComparison, Task
+from service.storage.pages import decode_cursor, encode_cursor
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,19 @@ class ComparisonRow:
     length_only: bool
     judge_model: str
     replies: list[dict[str, Any]]
+    judge_mode: str = "text"
 
 
 def read_comparisons(
-    session: Session, run_id: int, *, outcome: str | None = None
+    session: Session,
+    run_id: int,
+    *,
+    outcome: str | None = None,
+    after_id: int | None = None,
+    limit: int | None = None,
 ) -> list[ComparisonRow]:
-    """The run's comparisons in storage order, all of them or those of one ``outcome``."""
+    """The run's comparisons in id order, all of them or those of one ``outcome``; with
+    ``after_id`` only those after that id, and at most ``limit`` of them."""
     r1, r2 = aliased(Instance), aliased(Instance)
     g1, g2 = aliased(Generation), aliased(Generation)
     pc = PreferenceComparison
@@ -65,6 +73,7 @@ def read_comparisons(
             pc.length_only,
             pc.judge_model,
             pc.replies,
+            pc.judge_mode,
         )
         .join(Task, Task.id == pc.task_id)
         .join(r1, r1.id == pc.response_1_id)
@@ -76,13 +85,31 @@ def read_comparisons(
     )
     if outcome is not None:
         query = query.where(pc.outcome == outcome)
+    if after_id is not None:
+        query = query.where(pc.id > after_id)
+    if limit is not None:
+        query = query.limit(limit)
     rows = []
     for r in session.execute(query):
         chosen = None if r[13] is None else (1 if r[13] == r[14] else 2)
         rows.append(
             ComparisonRow(
                 r[0], r[1], r[2] or 0, r[3], r[4], r[5], r[6], (r[7], r[8]), r[9], r[10],
-                r[11], r[12], chosen, r[15], bool(r[16]), r[17], list(r[18] or []),
+                r[11], r[12], chosen, r[15], bool(r[16]), r[17], list(r[18] or []), r[19],
             )
         )  # fmt: skip
     return rows
+
+
+def comparison_page(
+    session: Session, run_id: int, *, outcome: str | None, cursor: str | None, limit: int
+) -> tuple[list[ComparisonRow], str | None]:
+    """One page of :func:`read_comparisons` and the cursor of the next (None on the last).
+
+    Raises:
+        InvalidInput: a cursor this API did not hand out.
+    """
+    after = None if cursor is None else decode_cursor(cursor)
+    rows = read_comparisons(session, run_id, outcome=outcome, after_id=after, limit=limit + 1)
+    more = len(rows) > limit
+    return rows[:limit], encode_cursor(rows[limit - 1].id) if more else None

@@ -1,4 +1,5 @@
-"""Training runs: which model was trained on which dataset version."""
+"""Training runs: which model was trained on which dataset version (sft) or on which
+preference run's pairs (dpo)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from service.errors import NotFound
-from service.storage.models import Dataset, DatasetVersion, TrainingRun, utcnow
+from service.storage.models import Dataset, DatasetVersion, Run, TrainingRun, utcnow
 
 
 def add_training_run(
     session: Session,
     *,
-    dataset_version_id: int,
+    dataset_version_id: int | None,
     output_dir: str,
     base_model: str,
     base_model_hash: str | None,
@@ -23,10 +24,21 @@ def add_training_run(
     config_hash: str,
     metrics: dict[str, Any],
     manifest_sha256: str | None,
+    method: str = "sft",
+    preference_run_id: int | None = None,
 ) -> int:
-    """Record a finished (`completed`) training run; returns its id."""
+    """Record a finished (`completed`) training run; returns its id.
+
+    An sft run names its ``dataset_version_id``; a dpo run its ``preference_run_id`` (the run
+    whose exported pairs it trained on) and no dataset version. A preference run that is not
+    in this database (pairs exported elsewhere) is stored as None.
+    """
+    if preference_run_id is not None and session.get(Run, preference_run_id) is None:
+        preference_run_id = None
     row = TrainingRun(
         dataset_version_id=dataset_version_id,
+        method=method,
+        preference_run_id=preference_run_id,
         output_dir=output_dir,
         base_model=base_model,
         base_model_hash=base_model_hash,
@@ -44,18 +56,20 @@ def add_training_run(
 
 @dataclass(frozen=True)
 class TrainingRunRow:
-    """A training run and the dataset version (`dataset`@`dataset_version`) it used."""
+    """A training run and the dataset version (`dataset`@`dataset_version`) it used; both
+    None for a dpo run (its pairs come from ``run.preference_run_id``)."""
 
     run: TrainingRun
-    dataset: str
-    dataset_version: int
+    dataset: str | None
+    dataset_version: int | None
 
 
 def _with_version() -> Select[TrainingRun, str, int]:
+    # Outer joins: a dpo run has no dataset version, so name and version may be None.
     return (
         select(TrainingRun, Dataset.name, DatasetVersion.version)
-        .join(DatasetVersion, DatasetVersion.id == TrainingRun.dataset_version_id)
-        .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+        .outerjoin(DatasetVersion, DatasetVersion.id == TrainingRun.dataset_version_id)
+        .outerjoin(Dataset, Dataset.id == DatasetVersion.dataset_id)
     )
 
 

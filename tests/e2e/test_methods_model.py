@@ -102,7 +102,11 @@ def test_preference_run_on_the_embedded_model(
     sqlite_db: Database, embedded_model_dir: Path, tmp_path: Path
 ) -> None:
     """k sampled answers per seed prompt, judged in both orders and at equal length by the same
-    model, stored, reported and exported (small: 3 prompts, 2 answers each)."""
+    model, stored, reported and exported (small: 3 prompts, 2 answers each).
+
+    The judge reads the model's label probabilities (judge_mode logprob, the default): the
+    135M model writes no readable verdict (all 12 text replies were no_verdict), but every
+    reading here must give a value or a named reason, and the bias figures must exist."""
     from generators.preference import PreferenceConfig
     from service.export.preference import export_preference_pairs
     from service.storage.models import PreferenceComparison
@@ -130,6 +134,10 @@ def test_preference_run_on_the_embedded_model(
         assert {g.engine for g in generations} == {"transformers"}
         rows = list(s.scalars(select(PreferenceComparison)))
         assert len(rows) == 3 and all(len(r.replies) == 4 for r in rows)
+        assert {r.judge_mode for r in rows} == {"logprob"}
+        # A chat model given the answer prefix puts its mass on the labels: every reading
+        # carries both labels' log-probabilities.
+        assert all(x["label_logprobs"] for r in rows for x in r.replies)
         # Every reply is either read (with its form) or kept unread with a reason.
         assert all(
             (x["value"] is None) == (x["failure"] is not None) for r in rows for x in r.replies
@@ -140,6 +148,7 @@ def test_preference_run_on_the_embedded_model(
     assert audit is not None and audit.comparisons == 3 and audit.judge_is_generator
     assert sum(audit.outcomes.values()) == 3
     assert sum(audit.replies_by_form.values()) + sum(audit.reply_failures.values()) == 12
+    assert audit.parsed >= 1 and audit.position_swap_consistency is not None
     assert manifest["pairs"]["train"] == audit.kept_pairs == report.yield_.accepted
     print(
         f"preference on SmolLM2-135M (judge = generator): {report.yield_.accepted} of 3 prompts "

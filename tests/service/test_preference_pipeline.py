@@ -4,10 +4,12 @@ Scripted replies (this tests dispatch, judging in both orders, storage, the repo
 figures and the export; the real-model path is tests/e2e/test_methods_model.py). Each prompt
 gets three responses: a long good one, a poor one and a short good one. The judge prefers a
 good response in the free-text forms a weak judge writes, calls two good ones a tie, and for
-every third prompt always names the first response shown (position bias)."""
+every third prompt always names the first response shown (position bias). The same run with a
+logprob judge gets the same preferences as label probabilities instead of text."""
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 from collections import Counter
@@ -16,9 +18,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from filters.judge import LOGPROB_ANSWER_PREFIX, JudgeMode
 from generators.backends.scripted import ScriptedBackend
 from generators.preference import PreferenceConfig
-from generators.types import SamplingParams
+from generators.types import Completion, SamplingParams
 from service.errors import InvalidInput
 from service.export.preference import export_preference_pairs
 from service.reports.compute import build_run_report
@@ -28,30 +31,39 @@ from service.settings import Settings
 from service.storage.db import Database
 from service.storage.iterations import commit_iteration
 from service.storage.models import Generation, Instance, PreferenceComparison, Run, Task
+from service.storage.preference import read_comparisons
+from tests.service.api_client import api_harness
 from tests.service.scripted_run import claimed_run
 
 RESPONSES = ("Good: a full answer in several plain words.", "Poor.", "Good: short.")
 _JUDGED = re.compile(
-    r"INSTRUCTION:\n(.*)\n\nINPUT:.*RESPONSE A:\n(.*)\n\nRESPONSE B:\n(.*)\n\nReply with", re.S
+    r"INSTRUCTION:\n(.*)\n\nINPUT:.*RESPONSE A:\n(.*)\n\nRESPONSE B:\n(.*)\n\n"
+    r"(Reply|Answer) with",
+    re.S,
 )
+_TEXT = {"A": "A", "A>B": "Response A is better.", "B>A": "I prefer **B**.", "=": "Both are equal."}
+_P_A = {"A": 0.9, "A>B": 0.75, "B>A": 0.25, "=": 0.5}  # p(A) of a logprob judge; p(B) = 1 - it
 
 
 def _replies() -> tuple[object, Counter[str]]:
     answered: Counter[str] = Counter()
 
-    def reply(prompt: str) -> str:
+    def reply(prompt: str) -> str | Completion:
         judged = _JUDGED.search(prompt)
         if judged is None:  # the response stage: the prompt is the task itself
             n = answered[prompt]
             answered[prompt] += 1
             return RESPONSES[n % len(RESPONSES)]
-        instruction, a, b = judged.groups()
-        if len(instruction) % 3 == 0:
-            return "A"  # position bias: never consistent across the swap
+        instruction, a, b, asked = judged.groups()
         ga, gb = a.startswith("Good"), b.startswith("Good")
-        if ga == gb:
-            return "Both are equal."
-        return "Response A is better." if ga else "I prefer **B**."
+        # position bias on every third prompt: never consistent across the swap
+        verdict = "A" if len(instruction) % 3 == 0 else "=" if ga == gb else "A>B" if ga else "B>A"
+        if asked == "Reply":
+            return _TEXT[verdict]
+        assert prompt.endswith(LOGPROB_ANSWER_PREFIX)
+        p = _P_A[verdict]
+        top = {" A": math.log(p), " B": math.log(1 - p), " The": math.log(1e-3)}
+        return Completion(" A" if p >= 0.5 else " B", "length", 10, 1, 0.0, top_logprobs=[top])
 
     return reply, answered
 
@@ -63,7 +75,7 @@ def sqlite_db(sqlite_template: Path, tmp_path: Path) -> Database:
     return Database(f"sqlite:///{path}")
 
 
-def _config(prompts: int) -> RunConfig:
+def _config(prompts: int, judge_mode: JudgeMode = "text") -> RunConfig:
     return RunConfig(
         seed_set="default",
         method="preference",
@@ -73,6 +85,7 @@ def _config(prompts: int) -> RunConfig:
             responses_per_prompt=3,
             response_sampling=SamplingParams(temperature=0.9, top_p=0.95, max_tokens=32),
             min_margin=1.0,
+            judge_mode=judge_mode,
         ),
     )
 
@@ -94,10 +107,12 @@ def _run(database: Database, config: RunConfig, iterations: int) -> int:
     return run_id
 
 
+@pytest.mark.parametrize("judge_mode", ["text", "logprob"])
 def test_preference_run_stores_responses_comparisons_and_report(
-    database: Database, tmp_path: Path
+    database: Database, tmp_path: Path, judge_mode: JudgeMode
 ) -> None:
-    run_id = _run(database, _config(prompts=6), iterations=2)
+    run_id = _run(database, _config(prompts=6, judge_mode=judge_mode), iterations=2)
+    margin = 1.0 if judge_mode == "text" else 1.5  # 3 * (0.75 - 0.25)
     with database.sessions() as s:
         tasks = list(s.scalars(select(Task).where(Task.run_id == run_id).order_by(Task.id)))
         assert len(tasks) == 12
@@ -125,10 +140,16 @@ def test_preference_run_stores_responses_comparisons_and_report(
         for row in rows:
             by_task.setdefault(row.task_id, []).append(row)
             assert len(row.replies) == 4 and row.judge_model == generations[ids[0]].model_name
+            assert row.judge_mode == judge_mode
+            assert all((x["label_logprobs"] is None) == (judge_mode == "text") for x in row.replies)
         for task in fair:
             outcomes = [(r.outcome, r.margin, r.length_only) for r in by_task[task.id]]
             # (0, 1): good beats poor; (0, 2): two good ones tie; (1, 2): good beats poor
-            assert outcomes == [("kept", 1.0, False), ("tie", None, False), ("kept", 1.0, False)]
+            assert outcomes == [
+                ("kept", pytest.approx(margin), False),
+                ("tie", None, False),
+                ("kept", pytest.approx(margin), False),
+            ]
             chosen = [s.get(Instance, r.chosen_instance_id) for r in by_task[task.id][::2]]
             assert [c.output for c in chosen if c is not None] == [RESPONSES[0], RESPONSES[2]]
         report = build_run_report(s, run_id)
@@ -143,12 +164,15 @@ def test_preference_run_stores_responses_comparisons_and_report(
     assert audit.position_swap_consistency == pytest.approx(len(fair) / 12)
     assert audit.length_ratio is not None and audit.length_ratio.p10 > 1  # good is longer
     assert audit.judge_is_generator and audit.self_preference is None
-    assert audit.replies_by_form == {
-        "comparative": 4 * len(fair),  # "Response A is better." in each good-first order
-        "choice": 4 * len(fair),
-        "tie": 4 * len(fair),
-        "bare": 12 * len(biased),
-    }
+    if judge_mode == "text":
+        assert audit.replies_by_form == {
+            "comparative": 4 * len(fair),  # "Response A is better." in each good-first order
+            "choice": 4 * len(fair),
+            "tie": 4 * len(fair),
+            "bare": 12 * len(biased),
+        }
+    else:
+        assert audit.replies_by_form == {"logprob": 12 * 12}
     assert audit.reply_failures == {}
     assert {r.rule: r.stage for r in report.yield_.rejected_by_rule} == {
         "no_preference_pair": "preference"
@@ -219,3 +243,84 @@ def test_train_command_pairs_dpo_with_pairs_only(argv: list[str], message: str) 
 
     result = CliRunner().invoke(app, argv)
     assert result.exit_code == 2 and message in result.output
+
+
+def test_rest_pages_through_a_runs_preference_pairs(db_url: str, tmp_path: Path) -> None:
+    with api_harness(db_url, tmp_path) as api:
+        run_id = _run(api.database, _config(prompts=6, judge_mode="logprob"), iterations=1)
+        headers = api.headers("read")
+        with api.database.sessions() as s:
+            kept = [r.id for r in read_comparisons(s, run_id, outcome="kept")]
+            every = [r.id for r in read_comparisons(s, run_id)]
+            accepted = s.scalars(
+                select(Task.id).where(Task.run_id == run_id, Task.status == "accepted")
+            ).all()
+
+        def walk(query: str) -> list[dict[str, object]]:
+            items: list[dict[str, object]] = []
+            cursor: str | None = ""
+            pages = 0
+            while cursor is not None:
+                got = api.client.get(
+                    f"/v1/runs/{run_id}/preference-pairs?limit=2&cursor={cursor}{query}",
+                    headers=headers,
+                )
+                assert got.status_code == 200, got.text
+                items += got.json()["items"]
+                cursor, pages = got.json()["next_cursor"], pages + 1
+            assert pages == max(1, -(-len(items) // 2))
+            return items
+
+        pairs = walk("")
+        assert [p["id"] for p in pairs] == kept and len(kept) == 2 * len(accepted) > 0
+        assert all(p["outcome"] == "kept" and p["chosen"] in (1, 2) for p in pairs)
+        first = pairs[0]
+        assert first["judge_mode"] == "logprob" and first["margin"] == pytest.approx(1.5)
+        chosen = first["response_1"] if first["chosen"] == 1 else first["response_2"]
+        assert chosen.startswith("Good") and len(first["replies"]) == 4
+        assert first["replies"][0]["label_logprobs"] == pytest.approx(
+            {"A": math.log(0.75), "B": math.log(0.25)}
+        ) or first["replies"][0]["label_logprobs"] == pytest.approx(
+            {"A": math.log(0.25), "B": math.log(0.75)}
+        )
+        assert [p["id"] for p in walk("&outcome=all")] == every
+        ties = walk("&outcome=tie")
+        assert ties and all(p["outcome"] == "tie" and p["chosen"] is None for p in ties)
+        get = api.client.get
+        assert get("/v1/runs/999999/preference-pairs", headers=headers).status_code == 404
+        assert get(f"/v1/runs/{run_id}/preference-pairs").status_code == 401
+        bad = get(f"/v1/runs/{run_id}/preference-pairs?outcome=won", headers=headers)
+        assert bad.status_code == 422
+        bad = get(f"/v1/runs/{run_id}/preference-pairs?cursor=zz", headers=headers)
+        assert bad.status_code == 422 and bad.json()["code"] == "invalid_input"
+
+
+def test_a_dpo_training_run_is_recorded_against_its_preference_run(
+    database: Database, tmp_path: Path
+) -> None:
+    from service.storage.training_runs import get_training_run, list_training_runs
+    from service.training import preference_run_of, record_training_run
+    from trainer.loop import TrainResult
+
+    run_id = _run(database, _config(prompts=3, judge_mode="logprob"), iterations=1)
+    with database.sessions() as s:
+        export_preference_pairs(s, run_id, tmp_path / "pairs", validation_ratio=0.0)
+    assert preference_run_of(tmp_path / "pairs") == run_id
+    assert preference_run_of(tmp_path) is None  # pairs made elsewhere: no manifest
+    out = tmp_path / "model"
+    out.mkdir()
+    metrics = {"val_loss": 0.6, "val_reward_margin": 0.25, "val_reward_accuracy": 0.75}
+    result = TrainResult(output_dir=out, manifest={"config": {"method": "dpo"}}, metrics=metrics)
+    ids = [
+        record_training_run(
+            database, dataset_version_id=None, result=result, method="dpo", preference_run_id=ref
+        )
+        for ref in (run_id, 999_999)  # the second names a run this database never had
+    ]
+    with database.sessions() as s:
+        rows = {r.run.id: r for r in list_training_runs(s)}
+        mine = get_training_run(s, ids[0])
+        assert (mine.dataset, mine.dataset_version) == (None, None)
+        assert (mine.run.method, mine.run.preference_run_id) == ("dpo", run_id)
+        assert mine.run.metrics == metrics and mine.run.status == "completed"
+        assert rows[ids[1]].run.preference_run_id is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -21,7 +22,14 @@ from service.api.deps import (
 from service.api.errors import KEYED, error_responses
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.reads import RUN_COLUMNS, json_response, row_of, run_document
-from service.api.schemas import Page, RunEventOut, RunOut, RunQuery
+from service.api.schemas import (
+    Page,
+    PreferencePairOut,
+    PreferencePairQuery,
+    RunEventOut,
+    RunOut,
+    RunQuery,
+)
 from service.reports.compute import build_run_report
 from service.reports.schema import RunReport
 from service.runs.access import authorize_backend
@@ -31,6 +39,7 @@ from service.storage import runs as run_store
 from service.storage.db import Session
 from service.storage.keys import has_scope
 from service.storage.models import Run
+from service.storage.preference import comparison_page
 from service.storage.seeds import get_seed_set
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=error_responses(*KEYED))
@@ -137,6 +146,41 @@ async def events(
         ]
 
     return await read(database, query)
+
+
+PAIR_QUERY = QueryModel(PreferencePairQuery)
+
+
+@router.get(
+    "/{run_id}/preference-pairs",
+    response_model=Page[PreferencePairOut],
+    responses=error_responses(404, 422),
+    openapi_extra=PAIR_QUERY.openapi,
+)
+async def preference_pairs(
+    run_id: RunId,
+    database: DatabaseDep,
+    _: ReadKey,
+    query: Annotated[PreferencePairQuery, Depends(PAIR_QUERY)],
+) -> Page[PreferencePairOut]:
+    """A preference run's judged comparisons in id order (the kept pairs unless `outcome`
+    says otherwise), each with both responses, both orders' preferences and every judge
+    reading; pass `next_cursor` back as `cursor` for the next page. Another method's run has
+    none."""
+    outcome = None if query.outcome == "all" else query.outcome
+
+    def page(session: Session) -> Page[PreferencePairOut]:
+        run_store.get_run(session, run_id)
+        rows, cursor = comparison_page(
+            session, run_id, outcome=outcome, cursor=query.cursor or None, limit=query.limit
+        )
+        items = [
+            PreferencePairOut.model_validate({**asdict(r), "generators": list(r.generators)})
+            for r in rows
+        ]
+        return Page[PreferencePairOut](items=items, next_cursor=cursor)
+
+    return await read(database, page)
 
 
 @router.get("/{run_id}/report", response_model=RunReport, responses=error_responses(404, 422))
