@@ -55,7 +55,7 @@ costs CPU without saving it).
 Measured 2026-12-01 (load 9-14 on the 2 cores; CPU time, one torch thread), the committed
 run: **MiniLM alone does not meet the goal**: embedding 11.7 CPU ms per candidate at 100k
 (13.4 at 10k) on the bench's candidates; on 640 shorter Alpaca instructions at batch 64 it is
-5.0-6.0 CPU ms (load 1-12, measured beside this bench), so even before the HNSW query
+5.0-6.0 CPU ms (load 1-16, measured beside this bench), so even before the HNSW query
 (0.36 CPU ms) MiniLM's forward pass alone is at or above 5 ms. **The pair does not rescue it**:
 in a 100k pool almost every candidate has a static neighbour above any useful ``t_low``
 (re-checked share at 0.7: 0.945 at 100k, 0.84 at 10k; half the candidates are paraphrases,
