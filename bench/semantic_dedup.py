@@ -92,6 +92,7 @@ from bench.result_file import goal, write_result
 from bench.semantic_pairs import PARAPHRASES
 from filters.embeddings import (
     DEFAULT_MODEL,
+    INT8_MODEL,
     STATIC_MODEL,
     SentenceEncoder,
     StaticSentenceEncoder,
@@ -108,9 +109,10 @@ from filters.semantic_duplicates import (
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
-# One result file per encoder: the shipped default's, and the static distillation's.
+# One result file per encoder: MiniLM's, its int8 quantisation's, the static distillation's.
 RESULTS = {
     DEFAULT_MODEL: ROOT / "bench" / "results" / "semantic_dedup.json",
+    INT8_MODEL: ROOT / "bench" / "results" / "semantic_dedup_int8.json",
     STATIC_MODEL: ROOT / "bench" / "results" / "semantic_dedup_static.json",
 }
 CASCADE_RESULT = ROOT / "bench" / "results" / "semantic_dedup_cascade.json"
@@ -204,7 +206,8 @@ def _usearch_index(dimension: int) -> Any:
 def cost_row(encoder: SentenceEncoder, size: int, shipped: float) -> dict:
     """Cost per candidate of both rules on one pool size; skipped when not cached."""
     texts = pool_texts(size)
-    # A static encoder embeds 100k texts in seconds: no stand-in pool for it.
+    # A static encoder embeds 100k texts in seconds: no stand-in pool for it (the transformer,
+    # fp32 or int8, takes CPU hours for 100k: it gets rotated copies of its real 10k vectors).
     static = isinstance(encoder, StaticSentenceEncoder)
     vectors, _ = cached_embeddings(encoder, texts, compute=static or size == POOLS[0])
     pool_vectors = "real"
@@ -458,7 +461,12 @@ def pick_threshold(by_set: dict[str, dict]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=sorted(RESULTS), default=DEFAULT_MODEL)
+    parser.add_argument(
+        "--model",
+        choices=sorted(RESULTS),
+        action="append",
+        help="an encoder to measure (repeatable); default: all of them, in one run",
+    )
     parser.add_argument(
         "--cascade", action="store_true", help="MiniLM alone vs static shortlist + MiniLM"
     )
@@ -466,8 +474,15 @@ def main() -> None:
     if args.cascade:
         cascade_main()
         return
-    encoder = load_encoder(args.model, cache_dir=MODEL_CACHE)
-    shipped = default_threshold(args.model)
+    for model in args.model or list(RESULTS):
+        print(f"== {model}", flush=True)
+        measure(model)
+
+
+def measure(model: str) -> None:
+    """One encoder's curve, picked threshold and costs, written to its result file."""
+    encoder = load_encoder(model, cache_dir=MODEL_CACHE)
+    shipped = default_threshold(model)
     pool10k = pool_texts(POOLS[0])
     vecs10k, _embed_s = cached_embeddings(encoder, pool10k)
     assert vecs10k is not None
@@ -519,7 +534,7 @@ def main() -> None:
         "threshold": shipped,
         "model_id": encoder.model_id,
     }
-    write_result(RESULTS[args.model], [*quality, pick_row, *costs], goals, env)
+    write_result(RESULTS[model], [*quality, pick_row, *costs], goals, env)
 
 
 if __name__ == "__main__":

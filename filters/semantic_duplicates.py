@@ -57,7 +57,9 @@ class SemanticDuplicateConfig:
             all-MiniLM-L6-v2, 0.9 for its static distillation).
         model: The embedding model, a packaged name, ``"all-MiniLM-L6-v2-static"`` (the static
             distillation, prepared once by ``instructforge model prepare --static-encoder``: about
-            1,000 times cheaper per text, lower paraphrase recall) or a local folder (never
+            1,000 times cheaper per text, lower paraphrase recall), ``"all-MiniLM-L6-v2-int8"``
+            (MiniLM quantised for onnxruntime, prepared once by ``instructforge model prepare
+            --int8-encoder``: about half MiniLM's CPU per text) or a local folder (never
             downloaded).
         index: ``"hnsw"`` (approximate, FAISS HNSW) or ``"exact"`` (FAISS flat, every pair).
         ef_search: HNSW candidates explored per query; higher finds more, costs more.
