@@ -7,7 +7,7 @@ import os
 import shutil
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -130,7 +130,7 @@ def test_loading_never_prepares_a_missing_or_stale_folder(
 
 @pytest.mark.parametrize("index", ["hnsw", "exact"])
 def test_the_rule_with_int8_rejects_paraphrases_and_keeps_distinct_tasks(
-    int8: SentenceEncoder, seed_tasks: list[dict[str, Any]], index: str
+    int8: SentenceEncoder, seed_tasks: list[dict[str, Any]], index: Literal["hnsw", "exact"]
 ) -> None:
     config = SemanticDuplicateConfig(enabled=True, model=INT8_MODEL, index=index)
     semantic = SemanticDuplicateIndex.from_config(config, int8)
