@@ -58,6 +58,20 @@ item's end or after a word that often ends sentences (``"- Explore the Louvre"``
 ``"...collecting the data"``), and the model set's input echoes (unchanged: a rule by copied
 share would also hit extraction and punctuation-fix answers, which copy their input too).
 
+The model set grew on 2026-12-01 by the 43 distinct instances of a new demo run (``make
+demo``'s run 1 in a fresh clone after the few-shot fix: 24 accepted, 30 rejected machine
+tasks; the one ``duplicate_instance`` copy left out), each labelled by hand before it was
+scored, with a note naming its task and the rule that rejected it: 7 good, 7 echo, 4
+degenerate, 25 wrong. Most of them are the weak teacher's well-formed but false or ill-posed
+answers (``wrong``: a judge's business). With them (scorer v5 unchanged): model obvious
+0.922 -> 0.940 (12 good, 34 junk), echo 0.640 -> 0.830, degenerate and truncated 1.0, wrong
+0.550. Of the new rows, the junk scoring high is one echo that copies the instruction and then
+the prompt's neighbouring field names as a list (0.75), and the good answer scoring lowest is a
+dictionary literal printed twice (0.59, by its repeated 3-grams). The earlier set's input echoes
+(0.64 of its 0.922) remain the largest loss; a rule on a whole copy of the input would hit
+about 1% of Alpaca's real answers too (8 of 1,000 dev_alpaca answers contain their whole input
+of 8+ words: continuations, punctuation fixes, citations), so it was not written.
+
 Run: python bench/quality.py   (writes bench/results/quality.json)
 """
 

