@@ -198,7 +198,7 @@ class TransformersBackend:
         return [
             [
                 top_tokens(
-                    (self._tokenizer.decode([int(t)]), float(v))
+                    (str(self._tokenizer.decode([int(t)])), float(v))
                     for v, t in zip(step.values[r], step.indices[r], strict=True)
                 )
                 for step in steps

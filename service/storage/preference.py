@@ -27,8 +27,8 @@ class ComparisonRow:
     response_1: str
     response_2: str
     generators: tuple[str | None, str | None]  # the model that wrote each response
-    forward: int | None
-    backward: int | None
+    forward: float | None
+    backward: float | None
     length_controlled: float | None
     outcome: str
     chosen: int | None
