@@ -27,7 +27,16 @@ from pydantic import ValidationError
 
 from service.api import reads
 from service.api.auth import KeyVerifier, Principal
-from service.api.deps import Caller, DatabaseDep, ReadEngine, SettingsDep, read
+from service.api.deps import (
+    Caller,
+    DatabaseDep,
+    ReadEngine,
+    RunId,
+    SettingsDep,
+    TaskId,
+    TrainingRunId,
+    read,
+)
 from service.api.routes import datasets as dataset_routes
 from service.api.schemas import RunQuery, TaskQuery
 from service.errors import Forbidden, InvalidInput, ServiceError
@@ -263,7 +272,7 @@ async def _run_live(engine: Any, database: Any, run_id: int) -> dict[str, Any]:
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 async def run_page(
-    request: Request, run_id: int, engine: ReadEngine, database: DatabaseDep, viewer: ViewerDep
+    request: Request, run_id: RunId, engine: ReadEngine, database: DatabaseDep, viewer: ViewerDep
 ) -> HTMLResponse:
     live = await _run_live(engine, database, run_id)
     report = await _report(database, run_id)
@@ -325,7 +334,7 @@ def report_charts(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 @router.get("/runs/{run_id}/live", response_class=HTMLResponse)
 async def run_live(
-    request: Request, run_id: int, engine: ReadEngine, database: DatabaseDep, viewer: ViewerDep
+    request: Request, run_id: RunId, engine: ReadEngine, database: DatabaseDep, viewer: ViewerDep
 ) -> HTMLResponse:
     """The run page's progress, status, actions and events: polled while the run is live."""
     return render(request, "_run_live.html", viewer, **await _run_live(engine, database, run_id))
@@ -333,7 +342,7 @@ async def run_live(
 
 @router.get("/runs/{run_id}/report", response_class=HTMLResponse)
 async def run_report(
-    request: Request, run_id: int, engine: ReadEngine, database: DatabaseDep, viewer: ViewerDep
+    request: Request, run_id: RunId, engine: ReadEngine, database: DatabaseDep, viewer: ViewerDep
 ) -> HTMLResponse:
     """The run page's quality report: polled while the run is live (less often than the
     progress: it reads every task of the run)."""
@@ -345,7 +354,7 @@ async def run_report(
 
 @router.post("/runs/{run_id}/{action}")
 async def run_action(
-    run_id: int,
+    run_id: RunId,
     action: str,
     database: DatabaseDep,
     viewer: ViewerDep,
@@ -408,7 +417,7 @@ async def tasks_page(request: Request, engine: ReadEngine, viewer: ViewerDep) ->
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
 async def task_page(
-    request: Request, task_id: int, engine: ReadEngine, viewer: ViewerDep
+    request: Request, task_id: TaskId, engine: ReadEngine, viewer: ViewerDep
 ) -> HTMLResponse:
     task = _document(await reads.task(engine, task_id))
     overlap = None
@@ -451,7 +460,7 @@ def _card_html(directory: Path) -> tuple[str | None, str]:
 @router.get("/datasets/{name}", response_class=HTMLResponse)
 async def dataset_page(
     request: Request,
-    name: str,
+    name: dataset_routes.NAME,
     database: DatabaseDep,
     viewer: ViewerDep,
     version: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
@@ -482,7 +491,7 @@ async def dataset_page(
 @router.get("/datasets/{name}/diff", response_class=HTMLResponse)
 async def diff_page(
     request: Request,
-    name: str,
+    name: dataset_routes.NAME,
     database: DatabaseDep,
     engine: ReadEngine,
     viewer: ViewerDep,
@@ -503,9 +512,9 @@ async def diff_page(
 @router.get("/datasets/{name}/versions/{version}/files/{filename}")
 def download(
     request: Request,
-    name: str,
-    version: int,
-    filename: str,
+    name: dataset_routes.NAME,
+    version: dataset_routes.VERSION,
+    filename: dataset_routes.FILENAME,
     database: DatabaseDep,
     engine: ReadEngine,
     viewer: ViewerDep,
@@ -542,7 +551,7 @@ def _curve(output_dir: str) -> list[tuple[int, float]]:
 
 @router.get("/training/{run_id}", response_class=HTMLResponse)
 async def training_run_page(
-    request: Request, run_id: int, database: DatabaseDep, viewer: ViewerDep
+    request: Request, run_id: TrainingRunId, database: DatabaseDep, viewer: ViewerDep
 ) -> HTMLResponse:
     row = await read(database, lambda s: get_training_run(s, run_id))
     curve = await anyio.to_thread.run_sync(_curve, row.run.output_dir)
@@ -553,3 +562,13 @@ async def training_run_page(
         "series": [{"label": "validation loss", "values": [v for _, v in curve]}],
     }
     return render(request, "training_run.html", viewer, row=row, curve=curve, chart=chart)
+
+
+# --- anything else under /ui ---------------------------------------------------------------
+
+
+@router.get("/{unknown:path}", response_class=HTMLResponse)
+async def not_found(request: Request, unknown: str) -> HTMLResponse:
+    """An address no page has (a mistyped link, an id with a slash in it): the HTML 404 page,
+    not the REST API's JSON. Registered last, so every page above matches first."""
+    return error_page(request, 404, "not_found", f"no page at /ui/{unknown}")

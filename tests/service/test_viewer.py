@@ -337,3 +337,54 @@ def test_assets_are_addressed_by_content_and_cached(db_url: str, tmp_path: Path)
             "cache-control", ""
         )
         assert "uPlot" not in page  # chart code only on the pages with charts
+
+
+HUGE = "99999999999999999999999"  # past any database integer: must be refused, not queried
+
+
+def test_bad_ids_and_params_are_html_404_or_422_never_500(seeded: Seeded) -> None:
+    client = seeded.api.client
+    csrf = login(client, seeded.api.keys["write"])
+    run, task, training = seeded.run_id, seeded.accepted_id, seeded.training_id
+    gets = {
+        **{
+            f"/ui/runs/{bad}{tail}": 422
+            for bad in (HUGE, "-1", "0", "x")
+            for tail in ("", "/live", "/report")
+        },
+        **{f"/ui/tasks/{bad}": 422 for bad in (HUGE, "-1", "0", "1.5", "x")},
+        **{f"/ui/training/{bad}": 422 for bad in (HUGE, "-1", "0")},
+        f"/ui/datasets/demo/versions/{HUGE}/files/train.messages.jsonl": 422,
+        "/ui/datasets/demo/versions/0/files/train.messages.jsonl": 422,
+        "/ui/datasets/demo/versions/2/files/..%2F..%2Fmanifest.json": 404,
+        "/ui/datasets/%3Cscript%3E": 422,
+        f"/ui/datasets/demo?version={HUGE}": 422,
+        f"/ui/datasets/demo/diff?from=1&to={HUGE}": 422,
+        "/ui/datasets/demo/diff?from=2&to=1": 200,
+        f"/ui/runs/{2_147_483_647}": 404,
+        f"/ui/tasks/{2_147_483_647}": 404,
+        f"/ui/training/{2_147_483_647}": 404,
+        f"/ui/tasks?run_id={HUGE}": 422,
+        "/ui/tasks?limit=-1": 422,
+        f"/ui/tasks?limit={HUGE}": 422,
+        "/ui/tasks?cursor=bogus": 422,
+        "/ui/tasks?cursor=%ED%A0%80": 422,
+        "/ui/tasks?min_score=nan": 422,
+        "/ui/tasks?min_score=1&max_score=0": 422,
+        "/ui/tasks?q=" + "a" * 10_000: 422,
+        "/ui/runs?limit=-5": 422,
+        "/ui/runs?cursor=bogus": 422,
+        "/ui/no/such/page": 404,
+        "/ui/%3Cscript%3Ealert(1)%3C/script%3E": 404,
+    }
+    for url, status in gets.items():
+        page = client.get(url, follow_redirects=False)
+        assert page.status_code == status, (url, page.status_code, page.text[:300])
+        assert page.headers["content-type"].startswith("text/html"), url
+        assert "<script>alert" not in page.text, url
+    posts = {f"/ui/runs/{HUGE}/pause": 422, "/ui/runs/0/pause": 422, f"/ui/runs/{run}/explode": 422}
+    for url, status in posts.items():
+        answer = client.post(url, data={"csrf": csrf}, follow_redirects=False)
+        assert answer.status_code == status, (url, answer.status_code, answer.text[:300])
+    assert client.get(f"/ui/tasks/{task}").status_code == 200
+    assert client.get(f"/ui/training/{training}").status_code == 200
