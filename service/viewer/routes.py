@@ -57,8 +57,14 @@ from trainer.outputs import CURVE_CSV
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["asset"] = asset
-# Cards are our own Markdown, but their text quotes generated instructions: raw HTML is off.
-_markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
+# Cards are our own Markdown, but they quote names users wrote, and a version exported before
+# `card.code_span` may hold Markdown from them: raw HTML is off, and so are images and links
+# (a card has none of its own; a remote image would load from wherever the name points).
+_markdown = (
+    MarkdownIt("commonmark", {"html": False})
+    .enable("table")
+    .disable(["image", "link", "autolink"])
+)
 ACTIONS = ("pause", "resume", "cancel")
 TASK_FILTERS = (
     "run_id",

@@ -18,9 +18,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from markdown_it import MarkdownIt
 
+from service.export.card import code_span
+from service.seed_files import parse_seed_file
 from service.storage.iterations import commit_iteration
 from service.storage.runs import release_lease
+from service.storage.seeds import import_seed_set
 from service.viewer import session as sessions
 from service.viewer.highlight import shared_words
 from tests.service.api_client import api_harness
@@ -388,3 +392,72 @@ def test_bad_ids_and_params_are_html_404_or_422_never_500(seeded: Seeded) -> Non
         assert answer.status_code == status, (url, answer.status_code, answer.text[:300])
     assert client.get(f"/ui/tasks/{task}").status_code == 200
     assert client.get(f"/ui/training/{training}").status_code == 200
+
+
+# Names users write (the CLI takes any seed-set name), each trying to leave its code span.
+HOSTILE_NAMES = [
+    "plain",
+    "a` ![t](http://127.0.0.1:9/track.png) [login](https://evil.example) `b",
+    "``x <https://evil.example/auto>",
+    "x`",
+    "`",
+    "line1\n\n![t](http://127.0.0.1:9/t.png)",
+    '<img src=x onerror="alert(1)"><script>alert(2)</script>',
+    "\u202eevil 中文 😀",
+]
+
+
+def _md_escaped(text: str) -> str:
+    """`text` as markdown-it escapes it (& < > and double quotes; not single quotes)."""
+    return html.escape(text, quote=False).replace('"', "&quot;")
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_code_span_holds_any_name(name: str) -> None:
+    rendered = MarkdownIt("commonmark").render(f"- seed set {code_span(name)} (sha256 `ab`)")
+    flat = " ".join(name.splitlines()) or " "
+    assert rendered == (
+        f"<ul>\n<li>seed set <code>{_md_escaped(flat)}</code> (sha256 <code>ab</code>)"
+        "</li>\n</ul>\n"
+    )
+
+
+def test_dataset_card_shows_names_as_text_never_images_or_links(
+    db_url: str, tmp_path: Path
+) -> None:
+    def seeds(n: int) -> bytes:
+        return b"".join(
+            json.dumps({"name": f"s{n}_{i}", "instruction": f"Name colour {i} of set {n}.",
+                        "instances": [{"input": "", "output": "blue"}],
+                        "is_classification": False}).encode() + b"\n"
+            for i in range(3)
+        )  # fmt: skip
+
+    with api_harness(db_url, tmp_path) as api:
+        names = HOSTILE_NAMES[1:3] + HOSTILE_NAMES[5:7]
+        with api.database.transaction() as session:
+            for n, name in enumerate(names):
+                import_seed_set(session, name=name, seed_file=parse_seed_file(seeds(n)))
+        made = api.client.post(
+            "/v1/datasets/hostile/versions?wait=true",
+            json={"seed_sets": names, "include_seeds": True},
+            headers=api.headers("write"),
+        )
+        assert made.status_code in (200, 201), made.text
+        login(api.client, api.keys["read"])
+        page = api.client.get("/ui/datasets/hostile")
+        assert page.status_code == 200, page.text[:500]
+        card = page.text.split('class="markdown">', 1)[1].split("</article>", 1)[0]
+        assert "<img" not in card and "<a " not in card and "<script" not in card, card
+        for name in names:
+            flat = " ".join(name.splitlines())
+            assert f"<code>{_md_escaped(flat)}</code>" in card, (name, card)
+        # A card written before names were quoted: its Markdown images and links stay text.
+        readme = next((tmp_path / "datasets" / "hostile").rglob("README.md"))
+        readme.write_text(
+            readme.read_text() + "\n![t](http://127.0.0.1:9/t.png) [login](https://evil.example)"
+            " <https://evil.example/auto> <img src=x onerror=alert(1)>\n"
+        )
+        card = api.client.get("/ui/datasets/hostile").text.split('class="markdown">', 1)[1]
+        card = card.split("</article>", 1)[0]
+        assert "<img" not in card and "<a " not in card and "evil.example" in card, card
