@@ -47,7 +47,7 @@ from service.storage import runs as run_store
 from service.storage import tasks as task_store
 from service.storage.db import Session as OrmSession
 from service.storage.db import read_async
-from service.storage.keys import has_scope, hash_key
+from service.storage.keys import end_viewer_sessions, has_scope, hash_key
 from service.storage.training_runs import get_training_run, list_training_runs
 from service.viewer import session as sessions
 from service.viewer.assets import asset
@@ -61,9 +61,7 @@ templates.env.globals["asset"] = asset
 # `card.code_span` may hold Markdown from them: raw HTML is off, and so are images and links
 # (a card has none of its own; a remote image would load from wherever the name points).
 _markdown = (
-    MarkdownIt("commonmark", {"html": False})
-    .enable("table")
-    .disable(["image", "link", "autolink"])
+    MarkdownIt("commonmark", {"html": False}).enable("table").disable(["image", "link", "autolink"])
 )
 ACTIONS = ("pause", "resume", "cancel")
 TASK_FILTERS = (
@@ -137,6 +135,7 @@ class Viewer:
 
     principal: Principal
     csrf: str
+    key_hash: str
 
     @property
     def can_act(self) -> bool:
@@ -150,9 +149,9 @@ async def current_viewer(request: Request, engine: ReadEngine) -> Viewer:
         raise LoginRequired
     verifier: KeyVerifier = request.app.state.keys
     principal = await verifier.verify_digest(engine, session.key_hash)
-    if principal is None:
+    if principal is None or session.ended_by(principal.viewer_logout_at):
         raise LoginRequired
-    return Viewer(principal, session.csrf)
+    return Viewer(principal, session.csrf, session.key_hash)
 
 
 ViewerDep = Annotated[Viewer, Depends(current_viewer)]
@@ -242,9 +241,22 @@ def _check_form(viewer: Viewer, csrf: str | None, *, write: bool) -> None:
 
 @router.post("/logout")
 async def logout(
-    viewer: ViewerDep, csrf: Annotated[str | None, Form(max_length=200)] = None
+    request: Request,
+    viewer: ViewerDep,
+    database: DatabaseDep,
+    csrf: Annotated[str | None, Form(max_length=200)] = None,
 ) -> Response:
+    """End the session: every session of this key issued until now is over (a copy of the
+    cookie kept elsewhere too), and the browser drops its cookie."""
     _check_form(viewer, csrf, write=False)
+
+    def end() -> None:
+        with database.transaction() as session:
+            end_viewer_sessions(session, viewer.principal.id)
+
+    await anyio.to_thread.run_sync(end)
+    verifier: KeyVerifier = request.app.state.keys
+    verifier.forget(viewer.key_hash)
     response = RedirectResponse("/ui/login", 303)
     response.delete_cookie(sessions.COOKIE, path="/ui")
     return response

@@ -14,6 +14,7 @@ import html
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,14 @@ def test_session_tokens() -> None:
         secret, sessions.issue(secret, "ab" * 32, lifetime_s=61, now=1000), now=1030
     )
     assert other is not None and other.csrf != session.csrf  # one token per session
+    assert session.issued_ms == 1_000_000
+    assert not session.ended_by(None)
+    assert session.ended_by(datetime.fromtimestamp(1000, UTC))  # a logout at the issue time
+    assert not session.ended_by(datetime.fromtimestamp(999.999, UTC))
+    _, key_hash, issued, expires, mac = cookie.split(".")
+    later = ".".join(("v2", key_hash, str(int(issued) + 5000), expires, mac))
+    assert sessions.read(secret, later, now=1030) is None  # the issue time is signed too
+    assert sessions.read(secret, "v1." + ".".join((key_hash, expires, mac)), now=1030) is None
 
 
 def test_every_page_renders(seeded: Seeded) -> None:
@@ -461,3 +470,34 @@ def test_dataset_card_shows_names_as_text_never_images_or_links(
         card = api.client.get("/ui/datasets/hostile").text.split('class="markdown">', 1)[1]
         card = card.split("</article>", 1)[0]
         assert "<img" not in card and "<a " not in card and "evil.example" in card, card
+
+
+def test_logout_ends_the_session_on_the_server_not_only_in_the_browser(seeded: Seeded) -> None:
+    client = seeded.api.client
+    url = f"/ui/runs/{seeded.run_id}"
+    csrf = login(client, seeded.api.keys["write"])
+    kept = client.cookies.get(sessions.COOKIE)  # a copy: another tab's, or a stolen one
+    assert kept is not None
+    assert client.post("/ui/logout", data={"csrf": "x" * 43}).status_code == 403
+    assert client.get(url, follow_redirects=False).status_code == 200  # still logged in
+    out = client.post("/ui/logout", data={"csrf": csrf}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/ui/login"
+    client.cookies.clear()
+    client.cookies.set(sessions.COOKIE, kept)
+    assert client.get(url, follow_redirects=False).status_code == 303
+    acted = client.post(f"{url}/pause", data={"csrf": csrf}, follow_redirects=False)
+    assert acted.status_code == 303 and acted.headers["location"].startswith("/ui/login")
+    status = client.get(f"/v1/runs/{seeded.run_id}", headers=seeded.api.headers("read"))
+    assert status.json()["status"] != "paused"
+    # A new login after the logout is a new session; another key's sessions are untouched.
+    client.cookies.clear()
+    login(client, seeded.api.keys["read"])
+    reader = client.cookies.get(sessions.COOKIE)
+    client.cookies.clear()
+    fresh = login(client, seeded.api.keys["write"])
+    paused = client.post(f"{url}/pause", data={"csrf": fresh}, follow_redirects=False)
+    assert paused.status_code == 303 and paused.headers["location"] == url
+    client.post("/ui/logout", data={"csrf": fresh})
+    client.cookies.clear()
+    client.cookies.set(sessions.COOKIE, reader or "")
+    assert client.get(url, follow_redirects=False).status_code == 200
