@@ -141,6 +141,12 @@ def test_every_page_renders(seeded: Seeded) -> None:
         assert page.status_code == 200, (url, page.text[:500])
         for needle in needles:
             assert needle in page.text, (url, needle)
+        if url.startswith("/ui/static"):
+            continue
+        # The pages keep to their own CSP: no inline script, handler or javascript: link.
+        assert page.headers["content-security-policy"].startswith("default-src 'self'"), url
+        assert page.headers["x-frame-options"] == "DENY", url
+        assert re.search(r"<script(?![^>]*\bsrc=)|\son[a-z]+=|javascript:", page.text) is None, url
 
 
 def test_tasks_filter_search_and_page(seeded: Seeded) -> None:
@@ -395,6 +401,7 @@ def test_bad_ids_and_params_are_html_404_or_422_never_500(seeded: Seeded) -> Non
         assert page.status_code == status, (url, page.status_code, page.text[:300])
         assert page.headers["content-type"].startswith("text/html"), url
         assert "<script>alert" not in page.text, url
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"], url
     posts = {f"/ui/runs/{HUGE}/pause": 422, "/ui/runs/0/pause": 422, f"/ui/runs/{run}/explode": 422}
     for url, status in posts.items():
         answer = client.post(url, data={"csrf": csrf}, follow_redirects=False)
