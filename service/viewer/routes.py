@@ -459,7 +459,10 @@ async def task_page(
     task = _document(await reads.task(engine, task_id))
     overlap = None
     if task["nearest"] is not None:
-        overlap = shared_words(task["instruction"], task["nearest"]["instruction"])
+        # CPU-bound (an LCS table): off the event loop, so other requests are not held up.
+        overlap = await anyio.to_thread.run_sync(
+            shared_words, task["instruction"], task["nearest"]["instruction"]
+        )
     calls = [
         (label, task[field])
         for label, field in (

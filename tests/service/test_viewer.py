@@ -13,6 +13,7 @@ import hashlib
 import html
 import json
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from service.storage.iterations import commit_iteration
 from service.storage.runs import release_lease
 from service.storage.seeds import import_seed_set
 from service.viewer import session as sessions
-from service.viewer.highlight import shared_words
+from service.viewer.highlight import Piece, shared_words
 from tests.service.api_client import api_harness
 from tests.service.scripted_run import scripted_pipeline
 from tests.service.viewer_data import Seeded, run_config, seed_viewer_data
@@ -508,3 +509,15 @@ def test_logout_ends_the_session_on_the_server_not_only_in_the_browser(seeded: S
     client.cookies.clear()
     client.cookies.set(sessions.COOKIE, reader or "")
     assert client.get(url, follow_redirects=False).status_code == 200
+
+
+def test_shared_words_of_long_texts_cost_bounded_cpu() -> None:
+    words = [f"w{i % 97}" for i in range(3000)]
+    a, b = " ".join(words), " ".join(reversed(words))
+    started = time.process_time()
+    left, right = shared_words(a, b)
+    assert time.process_time() - started < 1.0  # unbounded: ~9 CPU-s for 3000 x 3000
+    assert left == [Piece(a, False)] and right == [Piece(b, False)]
+    short_left, _ = shared_words(" ".join(words[:900]), " ".join(words[:1000]))
+    assert "".join(p.text for p in short_left) == " ".join(words[:900])
+    assert sum(p.shared for p in short_left) == 900  # within MAX_CELLS: still marked
