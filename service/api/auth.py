@@ -10,6 +10,7 @@ GIL would stall the loop when a remembered key expires under load.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from cachetools import TTLCache
 
@@ -24,6 +25,8 @@ class Principal:
     id: int
     name: str
     scopes: tuple[str, ...]
+    # The viewer's last logout with this key (sessions issued before it are over), or None.
+    viewer_logout_at: datetime | None = None
 
 
 class KeyVerifier:
@@ -56,7 +59,18 @@ class KeyVerifier:
         key = await read_async(engine, lambda conn: read_api_key(conn, digest))
         if key is None or key["revoked_at"] is not None:
             return None
-        principal = Principal(id=key["id"], name=key["name"], scopes=tuple(key["scopes"]))
+        principal = Principal(
+            id=key["id"],
+            name=key["name"],
+            scopes=tuple(key["scopes"]),
+            viewer_logout_at=key["viewer_logout_at"],
+        )
         if self._cache is not None:
             self._cache[digest] = principal
         return principal
+
+    def forget(self, digest: str) -> None:
+        """Drop the key with this sha256 from this process's cache (after a change to its row);
+        other processes see the change when their entry expires."""
+        if self._cache is not None:
+            self._cache.pop(digest, None)

@@ -174,3 +174,4 @@ def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
 
 RunId = Annotated[int, Path(ge=1, le=MAX_ID)]
 TaskId = Annotated[int, Path(ge=1, le=MAX_ID)]
+TrainingRunId = Annotated[int, Path(ge=1, le=MAX_ID)]

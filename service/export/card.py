@@ -5,11 +5,28 @@ The card holds no wall-clock time, so it is byte-identical for the same data and
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
 
 from service.export.examples import SPLITS
+
+
+def code_span(text: str) -> str:
+    """`text` as one CommonMark code span, whatever it holds (Markdown, HTML, backticks).
+
+    Names in a card (seed sets, eval sets, models, templates, scorers) are written by users:
+    outside a code span, `![x](http://host/)` would load a remote image wherever the card is
+    shown, `[login](https://...)` would be a link. The fence is one backtick longer than the
+    longest run inside (CommonMark 0.31, section 6.1, "Code spans"), padded with a space when
+    the text starts or ends with a backtick; line breaks become spaces (a blank line would end
+    the paragraph, and with it the span).
+    """
+    flat = " ".join(text.splitlines()) or " "
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", flat)), default=0) + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
 
 
 def _size_category(n: int) -> str:
@@ -96,20 +113,23 @@ def _files_lines(files: list[str]) -> list[str]:
 def _lineage_lines(lineage: dict[str, Any]) -> list[str]:
     lines = []
     for ss in lineage["seed_sets"]:
-        lines.append(f"- seed set `{ss['name']}` (sha256 `{ss['content_hash'][:12]}`)")
+        lines.append(f"- seed set {code_span(ss['name'])} (sha256 `{ss['content_hash'][:12]}`)")
     for run in lineage["runs"]:
         policy, config = run["policy_version"], run["config_hash"][:12]
         lines.append(f"- run {run['id']} (policy {policy}, config `{config}`)")
     for model in lineage["models"]:
         lines.append(
-            f"- model `{model['model_name']}` via {model['backend']} "
-            f"({model['engine']} {model['engine_version']}, sha256 `{model['model_hash'][:12]}`)"
+            f"- model {code_span(model['model_name'])} via {code_span(model['backend'])} "
+            f"({code_span(model['engine'] + ' ' + model['engine_version'])}, "
+            f"sha256 `{model['model_hash'][:12]}`)"
         )
     for tpl in lineage["templates"]:
         name, version, sha = tpl["template_name"], tpl["template_version"], tpl["template_sha256"]
-        lines.append(f"- template `{name}` v{version} (`{sha[:12]}`)")
+        lines.append(f"- template {code_span(name)} v{code_span(str(version))} (`{sha[:12]}`)")
     for scorer, versions in lineage["scorers"].items():
-        lines.append(f"- scorer `{scorer}` version(s) {', '.join(versions)}")
+        lines.append(
+            f"- scorer {code_span(scorer)} version(s) {', '.join(map(code_span, versions))}"
+        )
     return lines or ["- human seed tasks only"]
 
 
@@ -136,7 +156,9 @@ def render_card(
     """
     split = counts["by_split"]
     decon = counts["decontaminated"]
-    eval_sets = ", ".join(e["name"] for e in lineage["decontamination"]["eval_sets"]) or "none"
+    eval_sets = (
+        ", ".join(code_span(e["name"]) for e in lineage["decontamination"]["eval_sets"]) or "none"
+    )
     lines = [_front_matter(dataset, files, counts)]
     lines += [
         "",

@@ -51,19 +51,26 @@ def revoke_api_key(session: Session, key_id: int) -> bool:
     return True
 
 
+def end_viewer_sessions(session: Session, key_id: int) -> None:
+    """Log the viewer out of every session of this key: sessions issued before now are over."""
+    key = session.get(ApiKey, key_id)
+    if key is not None:
+        key.viewer_logout_at = utcnow()
+
+
 def list_api_keys(session: Session) -> list[ApiKey]:
     """Every key, revoked ones included, oldest first."""
     return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
 
 
-_BY_HASH = select(ApiKey.id, ApiKey.name, ApiKey.scopes, ApiKey.revoked_at).where(
-    ApiKey.key_hash == bindparam("key_hash")
-)
+_BY_HASH = select(
+    ApiKey.id, ApiKey.name, ApiKey.scopes, ApiKey.revoked_at, ApiKey.viewer_logout_at
+).where(ApiKey.key_hash == bindparam("key_hash"))
 
 
 def read_api_key(conn: Connection, key_hash: str) -> dict[str, Any] | None:
-    """The key stored with this hash (`id`, `name`, `scopes`, `revoked_at`: revoked or not),
-    or None."""
+    """The key stored with this hash (`id`, `name`, `scopes`, `revoked_at`: revoked or not,
+    `viewer_logout_at`), or None."""
     row = conn.execute(_BY_HASH, {"key_hash": key_hash}).mappings().first()
     return dict(row) if row is not None else None
 

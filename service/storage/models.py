@@ -397,6 +397,8 @@ class ApiKey(Base):
     scopes: Mapped[list[Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    # The viewer's last logout with this key: its sessions issued before then are over.
+    viewer_logout_at: Mapped[datetime | None]
 
 
 class IdempotencyRecord(Base):

@@ -3,6 +3,10 @@
 The rule (Self-Instruct; `filters.rouge`) scores the longest common subsequence (LCS) of the
 two token lists, so the words marked are one LCS, not every word the texts share: what the
 page shows is what the score counted.
+
+The LCS table costs len(a) * len(b) cells (about 0.3 CPU-s a million in CPython); texts past
+`MAX_CELLS` (a long seed instruction beside a long candidate) are shown without marks rather
+than tying up a worker thread for seconds per page view.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from filters.rouge import rouge_token_spans
+
+MAX_CELLS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -63,8 +69,11 @@ def _pieces(text: str, spans: list[tuple[int, int, str]], keep: set[int]) -> lis
 def shared_words(a: str, b: str) -> tuple[list[Piece], list[Piece]]:
     """Both texts cut into pieces, the tokens of one ROUGE-L LCS of the two marked `shared`.
 
-    Joining each side's pieces gives its text back unchanged.
+    Joining each side's pieces gives its text back unchanged. Past `MAX_CELLS` token pairs
+    each text is one unmarked piece.
     """
     a_spans, b_spans = rouge_token_spans(a), rouge_token_spans(b)
+    if len(a_spans) * len(b_spans) > MAX_CELLS:
+        return [Piece(a, False)], [Piece(b, False)]
     left, right = _lcs_positions([t for *_, t in a_spans], [t for *_, t in b_spans])
     return _pieces(a, a_spans, left), _pieces(b, b_spans, right)

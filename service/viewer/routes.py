@@ -27,7 +27,16 @@ from pydantic import ValidationError
 
 from service.api import reads
 from service.api.auth import KeyVerifier, Principal
-from service.api.deps import Caller, DatabaseDep, ReadEngine, SettingsDep, read
+from service.api.deps import (
+    Caller,
+    DatabaseDep,
+    ReadEngine,
+    RunId,
+    SettingsDep,
+    TaskId,
+    TrainingRunId,
+    read,
+)
 from service.api.routes import datasets as dataset_routes
 from service.api.schemas import RunQuery, TaskQuery
 from service.errors import Forbidden, InvalidInput, ServiceError
@@ -38,7 +47,7 @@ from service.storage import runs as run_store
 from service.storage import tasks as task_store
 from service.storage.db import Session as OrmSession
 from service.storage.db import read_async
-from service.storage.keys import has_scope, hash_key
+from service.storage.keys import end_viewer_sessions, has_scope, hash_key
 from service.storage.training_runs import get_training_run, list_training_runs
 from service.viewer import session as sessions
 from service.viewer.assets import asset
@@ -48,8 +57,12 @@ from trainer.outputs import CURVE_CSV
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["asset"] = asset
-# Cards are our own Markdown, but their text quotes generated instructions: raw HTML is off.
-_markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
+# Cards are our own Markdown, but they quote names users wrote, and a version exported before
+# `card.code_span` may hold Markdown from them: raw HTML is off, and so are images and links
+# (a card has none of its own; a remote image would load from wherever the name points).
+_markdown = (
+    MarkdownIt("commonmark", {"html": False}).enable("table").disable(["image", "link", "autolink"])
+)
 ACTIONS = ("pause", "resume", "cancel")
 TASK_FILTERS = (
     "run_id",
@@ -69,13 +82,32 @@ class LoginRequired(Exception):
     """No valid session: the route answers with a redirect to the login page."""
 
 
+# Every page may run only the app's own scripts and load only its own assets: stored text that
+# slips past escaping still runs nothing and fetches nothing from elsewhere, and no other site
+# may frame the pages (their buttons act). Inline style attributes (bar widths) are allowed.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
 class ViewerRoute(APIRoute):
-    """A route whose errors become HTML pages (the API's handlers answer JSON)."""
+    """A route whose errors become HTML pages (the API's handlers answer JSON), every answer
+    with `SECURITY_HEADERS`."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def handle(request: Request) -> Response:
+            response = await answer(request)
+            response.headers.update(SECURITY_HEADERS)
+            return response
+
+        async def answer(request: Request) -> Response:
             try:
                 return await handler(request)
             except LoginRequired:
@@ -122,6 +154,7 @@ class Viewer:
 
     principal: Principal
     csrf: str
+    key_hash: str
 
     @property
     def can_act(self) -> bool:
@@ -135,9 +168,9 @@ async def current_viewer(request: Request, engine: ReadEngine) -> Viewer:
         raise LoginRequired
     verifier: KeyVerifier = request.app.state.keys
     principal = await verifier.verify_digest(engine, session.key_hash)
-    if principal is None:
+    if principal is None or session.ended_by(principal.viewer_logout_at):
         raise LoginRequired
-    return Viewer(principal, session.csrf)
+    return Viewer(principal, session.csrf, session.key_hash)
 
 
 ViewerDep = Annotated[Viewer, Depends(current_viewer)]
@@ -227,9 +260,22 @@ def _check_form(viewer: Viewer, csrf: str | None, *, write: bool) -> None:
 
 @router.post("/logout")
 async def logout(
-    viewer: ViewerDep, csrf: Annotated[str | None, Form(max_length=200)] = None
+    request: Request,
+    viewer: ViewerDep,
+    database: DatabaseDep,
+    csrf: Annotated[str | None, Form(max_length=200)] = None,
 ) -> Response:
+    """End the session: every session of this key issued until now is over (a copy of the
+    cookie kept elsewhere too), and the browser drops its cookie."""
     _check_form(viewer, csrf, write=False)
+
+    def end() -> None:
+        with database.transaction() as session:
+            end_viewer_sessions(session, viewer.principal.id)
+
+    await anyio.to_thread.run_sync(end)
+    verifier: KeyVerifier = request.app.state.keys
+    verifier.forget(viewer.key_hash)
     response = RedirectResponse("/ui/login", 303)
     response.delete_cookie(sessions.COOKIE, path="/ui")
     return response
@@ -263,7 +309,7 @@ async def _run_live(engine: Any, database: Any, run_id: int) -> dict[str, Any]:
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 async def run_page(
-    request: Request, run_id: int, engine: ReadEngine, database: DatabaseDep, viewer: ViewerDep
+    request: Request, run_id: RunId, engine: ReadEngine, database: DatabaseDep, viewer: ViewerDep
 ) -> HTMLResponse:
     live = await _run_live(engine, database, run_id)
     report = await _report(database, run_id)
@@ -325,7 +371,7 @@ def report_charts(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 @router.get("/runs/{run_id}/live", response_class=HTMLResponse)
 async def run_live(
-    request: Request, run_id: int, engine: ReadEngine, database: DatabaseDep, viewer: ViewerDep
+    request: Request, run_id: RunId, engine: ReadEngine, database: DatabaseDep, viewer: ViewerDep
 ) -> HTMLResponse:
     """The run page's progress, status, actions and events: polled while the run is live."""
     return render(request, "_run_live.html", viewer, **await _run_live(engine, database, run_id))
@@ -333,7 +379,7 @@ async def run_live(
 
 @router.get("/runs/{run_id}/report", response_class=HTMLResponse)
 async def run_report(
-    request: Request, run_id: int, engine: ReadEngine, database: DatabaseDep, viewer: ViewerDep
+    request: Request, run_id: RunId, engine: ReadEngine, database: DatabaseDep, viewer: ViewerDep
 ) -> HTMLResponse:
     """The run page's quality report: polled while the run is live (less often than the
     progress: it reads every task of the run)."""
@@ -345,7 +391,7 @@ async def run_report(
 
 @router.post("/runs/{run_id}/{action}")
 async def run_action(
-    run_id: int,
+    run_id: RunId,
     action: str,
     database: DatabaseDep,
     viewer: ViewerDep,
@@ -408,12 +454,15 @@ async def tasks_page(request: Request, engine: ReadEngine, viewer: ViewerDep) ->
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
 async def task_page(
-    request: Request, task_id: int, engine: ReadEngine, viewer: ViewerDep
+    request: Request, task_id: TaskId, engine: ReadEngine, viewer: ViewerDep
 ) -> HTMLResponse:
     task = _document(await reads.task(engine, task_id))
     overlap = None
     if task["nearest"] is not None:
-        overlap = shared_words(task["instruction"], task["nearest"]["instruction"])
+        # CPU-bound (an LCS table): off the event loop, so other requests are not held up.
+        overlap = await anyio.to_thread.run_sync(
+            shared_words, task["instruction"], task["nearest"]["instruction"]
+        )
     calls = [
         (label, task[field])
         for label, field in (
@@ -451,7 +500,7 @@ def _card_html(directory: Path) -> tuple[str | None, str]:
 @router.get("/datasets/{name}", response_class=HTMLResponse)
 async def dataset_page(
     request: Request,
-    name: str,
+    name: dataset_routes.NAME,
     database: DatabaseDep,
     viewer: ViewerDep,
     version: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
@@ -482,7 +531,7 @@ async def dataset_page(
 @router.get("/datasets/{name}/diff", response_class=HTMLResponse)
 async def diff_page(
     request: Request,
-    name: str,
+    name: dataset_routes.NAME,
     database: DatabaseDep,
     engine: ReadEngine,
     viewer: ViewerDep,
@@ -503,9 +552,9 @@ async def diff_page(
 @router.get("/datasets/{name}/versions/{version}/files/{filename}")
 def download(
     request: Request,
-    name: str,
-    version: int,
-    filename: str,
+    name: dataset_routes.NAME,
+    version: dataset_routes.VERSION,
+    filename: dataset_routes.FILENAME,
     database: DatabaseDep,
     engine: ReadEngine,
     viewer: ViewerDep,
@@ -542,7 +591,7 @@ def _curve(output_dir: str) -> list[tuple[int, float]]:
 
 @router.get("/training/{run_id}", response_class=HTMLResponse)
 async def training_run_page(
-    request: Request, run_id: int, database: DatabaseDep, viewer: ViewerDep
+    request: Request, run_id: TrainingRunId, database: DatabaseDep, viewer: ViewerDep
 ) -> HTMLResponse:
     row = await read(database, lambda s: get_training_run(s, run_id))
     curve = await anyio.to_thread.run_sync(_curve, row.run.output_dir)
@@ -553,3 +602,13 @@ async def training_run_page(
         "series": [{"label": "validation loss", "values": [v for _, v in curve]}],
     }
     return render(request, "training_run.html", viewer, row=row, curve=curve, chart=chart)
+
+
+# --- anything else under /ui ---------------------------------------------------------------
+
+
+@router.get("/{unknown:path}", response_class=HTMLResponse)
+async def not_found(request: Request, unknown: str) -> HTMLResponse:
+    """An address no page has (a mistyped link, an id with a slash in it): the HTML 404 page,
+    not the REST API's JSON. Registered last, so every page above matches first."""
+    return error_page(request, 404, "not_found", f"no page at /ui/{unknown}")

@@ -1,9 +1,12 @@
 """The viewer's login: an API key in, a signed session cookie out, and a CSRF token per session.
 
-The cookie carries the key's stored sha256 (never the key), an expiry and an HMAC-SHA256 of
-both under the viewer's secret, so a cookie cannot be made from a leaked database row alone and
-a revoked key ends its sessions (every request looks the key up, as the REST API does). The
-cookie is HttpOnly, SameSite=Strict and, over https, Secure.
+The cookie carries the key's stored sha256 (never the key), when it was issued (epoch
+milliseconds), an expiry and an HMAC-SHA256 of all three under the viewer's secret, so a cookie
+cannot be made from a leaked database row alone. Every request looks the key up, as the REST
+API does: a revoked key ends its sessions, and so does a logout, which records its time on the
+key (`api_keys.viewer_logout_at`) so that a copy of the cookie kept after logout is no session
+either; it ends every session of that key, in any browser. The cookie is HttpOnly,
+SameSite=Strict and, over https, Secure.
 
 CSRF: every state-changing form carries a token derived from the session (HMAC of the cookie
 under the secret: the synchroniser-token pattern without server-side state, OWASP CSRF
@@ -23,10 +26,11 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 COOKIE = "instructforge_session"
-SESSION_VERSION = "v1"
+SESSION_VERSION = "v2"
 
 
 def load_secret(configured: str | None, data_dir: Path) -> bytes:
@@ -53,16 +57,24 @@ def _mac(secret: bytes, *parts: str) -> str:
 
 @dataclass(frozen=True)
 class Session:
-    """A valid session: the key's sha256 and the CSRF token of its forms."""
+    """A valid session: the key's sha256, when it was issued (epoch ms) and the CSRF token of
+    its forms."""
 
     key_hash: str
     csrf: str
+    issued_ms: int = 0
+
+    def ended_by(self, logout: datetime | None) -> bool:
+        """Whether a logout at `logout` (None: never) ended this session."""
+        return logout is not None and self.issued_ms <= int(logout.timestamp() * 1000)
 
 
 def issue(secret: bytes, key_hash: str, *, lifetime_s: int, now: float | None = None) -> str:
     """A cookie value for the key with this sha256, valid for `lifetime_s` seconds."""
-    expires = str(int((now if now is not None else time.time()) + lifetime_s))
-    return ".".join((SESSION_VERSION, key_hash, expires, _mac(secret, key_hash, expires)))
+    at = now if now is not None else time.time()
+    issued, expires = str(int(at * 1000)), str(int(at + lifetime_s))
+    mac = _mac(secret, key_hash, issued, expires)
+    return ".".join((SESSION_VERSION, key_hash, issued, expires, mac))
 
 
 def read(secret: bytes, cookie: str | None, *, now: float | None = None) -> Session | None:
@@ -70,14 +82,16 @@ def read(secret: bytes, cookie: str | None, *, now: float | None = None) -> Sess
     if not cookie:
         return None
     parts = cookie.split(".")
-    if len(parts) != 4 or parts[0] != SESSION_VERSION:
+    if len(parts) != 5 or parts[0] != SESSION_VERSION:
         return None
-    _, key_hash, expires, mac = parts
-    if not hmac.compare_digest(mac, _mac(secret, key_hash, expires)):
+    _, key_hash, issued, expires, mac = parts
+    if not hmac.compare_digest(mac, _mac(secret, key_hash, issued, expires)):
         return None
-    if not expires.isdigit() or int(expires) < (now if now is not None else time.time()):
+    if not issued.isdigit() or not expires.isdigit():
         return None
-    return Session(key_hash=key_hash, csrf=_mac(secret, "csrf", cookie))
+    if int(expires) < (now if now is not None else time.time()):
+        return None
+    return Session(key_hash=key_hash, csrf=_mac(secret, "csrf", cookie), issued_ms=int(issued))
 
 
 def csrf_matches(session: Session, token: str | None) -> bool:

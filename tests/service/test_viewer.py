@@ -13,16 +13,22 @@ import hashlib
 import html
 import json
 import re
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from markdown_it import MarkdownIt
 
+from service.export.card import code_span
+from service.seed_files import parse_seed_file
 from service.storage.iterations import commit_iteration
 from service.storage.runs import release_lease
+from service.storage.seeds import import_seed_set
 from service.viewer import session as sessions
-from service.viewer.highlight import shared_words
+from service.viewer.highlight import Piece, shared_words
 from tests.service.api_client import api_harness
 from tests.service.scripted_run import scripted_pipeline
 from tests.service.viewer_data import Seeded, run_config, seed_viewer_data
@@ -94,6 +100,14 @@ def test_session_tokens() -> None:
         secret, sessions.issue(secret, "ab" * 32, lifetime_s=61, now=1000), now=1030
     )
     assert other is not None and other.csrf != session.csrf  # one token per session
+    assert session.issued_ms == 1_000_000
+    assert not session.ended_by(None)
+    assert session.ended_by(datetime.fromtimestamp(1000, UTC))  # a logout at the issue time
+    assert not session.ended_by(datetime.fromtimestamp(999.999, UTC))
+    _, key_hash, issued, expires, mac = cookie.split(".")
+    later = ".".join(("v2", key_hash, str(int(issued) + 5000), expires, mac))
+    assert sessions.read(secret, later, now=1030) is None  # the issue time is signed too
+    assert sessions.read(secret, "v1." + ".".join((key_hash, expires, mac)), now=1030) is None
 
 
 def test_every_page_renders(seeded: Seeded) -> None:
@@ -128,6 +142,12 @@ def test_every_page_renders(seeded: Seeded) -> None:
         assert page.status_code == 200, (url, page.text[:500])
         for needle in needles:
             assert needle in page.text, (url, needle)
+        if url.startswith("/ui/static"):
+            continue
+        # The pages keep to their own CSP: no inline script, handler or javascript: link.
+        assert page.headers["content-security-policy"].startswith("default-src 'self'"), url
+        assert page.headers["x-frame-options"] == "DENY", url
+        assert re.search(r"<script(?![^>]*\bsrc=)|\son[a-z]+=|javascript:", page.text) is None, url
 
 
 def test_tasks_filter_search_and_page(seeded: Seeded) -> None:
@@ -337,3 +357,167 @@ def test_assets_are_addressed_by_content_and_cached(db_url: str, tmp_path: Path)
             "cache-control", ""
         )
         assert "uPlot" not in page  # chart code only on the pages with charts
+
+
+HUGE = "99999999999999999999999"  # past any database integer: must be refused, not queried
+
+
+def test_bad_ids_and_params_are_html_404_or_422_never_500(seeded: Seeded) -> None:
+    client = seeded.api.client
+    csrf = login(client, seeded.api.keys["write"])
+    run, task, training = seeded.run_id, seeded.accepted_id, seeded.training_id
+    gets = {
+        **{
+            f"/ui/runs/{bad}{tail}": 422
+            for bad in (HUGE, "-1", "0", "x")
+            for tail in ("", "/live", "/report")
+        },
+        **{f"/ui/tasks/{bad}": 422 for bad in (HUGE, "-1", "0", "1.5", "x")},
+        **{f"/ui/training/{bad}": 422 for bad in (HUGE, "-1", "0")},
+        f"/ui/datasets/demo/versions/{HUGE}/files/train.messages.jsonl": 422,
+        "/ui/datasets/demo/versions/0/files/train.messages.jsonl": 422,
+        "/ui/datasets/demo/versions/2/files/..%2F..%2Fmanifest.json": 404,
+        "/ui/datasets/%3Cscript%3E": 422,
+        f"/ui/datasets/demo?version={HUGE}": 422,
+        f"/ui/datasets/demo/diff?from=1&to={HUGE}": 422,
+        "/ui/datasets/demo/diff?from=2&to=1": 200,
+        f"/ui/runs/{2_147_483_647}": 404,
+        f"/ui/tasks/{2_147_483_647}": 404,
+        f"/ui/training/{2_147_483_647}": 404,
+        f"/ui/tasks?run_id={HUGE}": 422,
+        "/ui/tasks?limit=-1": 422,
+        f"/ui/tasks?limit={HUGE}": 422,
+        "/ui/tasks?cursor=bogus": 422,
+        "/ui/tasks?cursor=%ED%A0%80": 422,
+        "/ui/tasks?min_score=nan": 422,
+        "/ui/tasks?min_score=1&max_score=0": 422,
+        "/ui/tasks?q=" + "a" * 10_000: 422,
+        "/ui/runs?limit=-5": 422,
+        "/ui/runs?cursor=bogus": 422,
+        "/ui/no/such/page": 404,
+        "/ui/%3Cscript%3Ealert(1)%3C/script%3E": 404,
+    }
+    for url, status in gets.items():
+        page = client.get(url, follow_redirects=False)
+        assert page.status_code == status, (url, page.status_code, page.text[:300])
+        assert page.headers["content-type"].startswith("text/html"), url
+        assert "<script>alert" not in page.text, url
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"], url
+    posts = {f"/ui/runs/{HUGE}/pause": 422, "/ui/runs/0/pause": 422, f"/ui/runs/{run}/explode": 422}
+    for url, status in posts.items():
+        answer = client.post(url, data={"csrf": csrf}, follow_redirects=False)
+        assert answer.status_code == status, (url, answer.status_code, answer.text[:300])
+    assert client.get(f"/ui/tasks/{task}").status_code == 200
+    assert client.get(f"/ui/training/{training}").status_code == 200
+
+
+# Names users write (the CLI takes any seed-set name), each trying to leave its code span.
+HOSTILE_NAMES = [
+    "plain",
+    "a` ![t](http://127.0.0.1:9/track.png) [login](https://evil.example) `b",
+    "``x <https://evil.example/auto>",
+    "x`",
+    "`",
+    "line1\n\n![t](http://127.0.0.1:9/t.png)",
+    '<img src=x onerror="alert(1)"><script>alert(2)</script>',
+    "\u202eevil 中文 😀",
+]
+
+
+def _md_escaped(text: str) -> str:
+    """`text` as markdown-it escapes it (& < > and double quotes; not single quotes)."""
+    return html.escape(text, quote=False).replace('"', "&quot;")
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_code_span_holds_any_name(name: str) -> None:
+    rendered = MarkdownIt("commonmark").render(f"- seed set {code_span(name)} (sha256 `ab`)")
+    flat = " ".join(name.splitlines()) or " "
+    assert rendered == (
+        f"<ul>\n<li>seed set <code>{_md_escaped(flat)}</code> (sha256 <code>ab</code>)"
+        "</li>\n</ul>\n"
+    )
+
+
+def test_dataset_card_shows_names_as_text_never_images_or_links(
+    db_url: str, tmp_path: Path
+) -> None:
+    def seeds(n: int) -> bytes:
+        return b"".join(
+            json.dumps({"name": f"s{n}_{i}", "instruction": f"Name colour {i} of set {n}.",
+                        "instances": [{"input": "", "output": "blue"}],
+                        "is_classification": False}).encode() + b"\n"
+            for i in range(3)
+        )  # fmt: skip
+
+    with api_harness(db_url, tmp_path) as api:
+        names = HOSTILE_NAMES[1:3] + HOSTILE_NAMES[5:7]
+        with api.database.transaction() as session:
+            for n, name in enumerate(names):
+                import_seed_set(session, name=name, seed_file=parse_seed_file(seeds(n)))
+        made = api.client.post(
+            "/v1/datasets/hostile/versions?wait=true",
+            json={"seed_sets": names, "include_seeds": True},
+            headers=api.headers("write"),
+        )
+        assert made.status_code in (200, 201), made.text
+        login(api.client, api.keys["read"])
+        page = api.client.get("/ui/datasets/hostile")
+        assert page.status_code == 200, page.text[:500]
+        card = page.text.split('class="markdown">', 1)[1].split("</article>", 1)[0]
+        assert "<img" not in card and "<a " not in card and "<script" not in card, card
+        for name in names:
+            flat = " ".join(name.splitlines())
+            assert f"<code>{_md_escaped(flat)}</code>" in card, (name, card)
+        # A card written before names were quoted: its Markdown images and links stay text.
+        readme = next((tmp_path / "datasets" / "hostile").rglob("README.md"))
+        readme.write_text(
+            readme.read_text() + "\n![t](http://127.0.0.1:9/t.png) [login](https://evil.example)"
+            " <https://evil.example/auto> <img src=x onerror=alert(1)>\n"
+        )
+        card = api.client.get("/ui/datasets/hostile").text.split('class="markdown">', 1)[1]
+        card = card.split("</article>", 1)[0]
+        assert "<img" not in card and "<a " not in card and "evil.example" in card, card
+
+
+def test_logout_ends_the_session_on_the_server_not_only_in_the_browser(seeded: Seeded) -> None:
+    client = seeded.api.client
+    url = f"/ui/runs/{seeded.run_id}"
+    csrf = login(client, seeded.api.keys["write"])
+    kept = client.cookies.get(sessions.COOKIE)  # a copy: another tab's, or a stolen one
+    assert kept is not None
+    assert client.post("/ui/logout", data={"csrf": "x" * 43}).status_code == 403
+    assert client.get(url, follow_redirects=False).status_code == 200  # still logged in
+    out = client.post("/ui/logout", data={"csrf": csrf}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/ui/login"
+    client.cookies.clear()
+    client.cookies.set(sessions.COOKIE, kept)
+    assert client.get(url, follow_redirects=False).status_code == 303
+    acted = client.post(f"{url}/pause", data={"csrf": csrf}, follow_redirects=False)
+    assert acted.status_code == 303 and acted.headers["location"].startswith("/ui/login")
+    status = client.get(f"/v1/runs/{seeded.run_id}", headers=seeded.api.headers("read"))
+    assert status.json()["status"] != "paused"
+    # A new login after the logout is a new session; another key's sessions are untouched.
+    client.cookies.clear()
+    login(client, seeded.api.keys["read"])
+    reader = client.cookies.get(sessions.COOKIE)
+    client.cookies.clear()
+    fresh = login(client, seeded.api.keys["write"])
+    paused = client.post(f"{url}/pause", data={"csrf": fresh}, follow_redirects=False)
+    assert paused.status_code == 303 and paused.headers["location"] == url
+    client.post("/ui/logout", data={"csrf": fresh})
+    client.cookies.clear()
+    client.cookies.set(sessions.COOKIE, reader or "")
+    assert client.get(url, follow_redirects=False).status_code == 200
+
+
+def test_shared_words_of_long_texts_cost_bounded_cpu() -> None:
+    words = [f"w{i % 97}" for i in range(3000)]
+    a, b = " ".join(words), " ".join(reversed(words))
+    started = time.process_time()
+    left, right = shared_words(a, b)
+    assert time.process_time() - started < 1.0  # unbounded: ~9 CPU-s for 3000 x 3000
+    assert left == [Piece(a, False)] and right == [Piece(b, False)]
+    short_left, _ = shared_words(" ".join(words[:900]), " ".join(words[:1000]))
+    assert "".join(p.text for p in short_left) == " ".join(words[:900])
+    assert sum(p.shared for p in short_left) == 900  # within MAX_CELLS: still marked

@@ -48,6 +48,7 @@ NAME = Annotated[
     str, PathParam(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ]
 VERSION = Annotated[int, PathParam(ge=1, le=MAX_INT)]
+FILENAME = Annotated[str, PathParam(max_length=200)]
 MEDIA_TYPES = {
     ".jsonl": "application/x-ndjson",
     ".parquet": "application/vnd.apache.parquet",
@@ -235,7 +236,7 @@ def show_manifest(
 def download_file(
     name: NAME,
     version: VERSION,
-    filename: Annotated[str, PathParam(max_length=200)],
+    filename: FILENAME,
     database: DatabaseDep,
     _: ReadKey,
     if_none_match: Annotated[str | None, Header()] = None,
