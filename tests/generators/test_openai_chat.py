@@ -16,7 +16,7 @@ import pytest
 from bench.servers import scripted_servers
 from generators.backends.openai import OpenAIBackend
 from generators.backends.openai_endpoints import continuation_messages
-from generators.bootstrap import FEW_SHOT_STAGES, BootstrapConfig, Iteration
+from generators.bootstrap import BootstrapConfig, Iteration, is_few_shot
 from generators.errors import BackendError
 from generators.types import PoolTask, SamplingParams, Stage
 
@@ -187,7 +187,7 @@ def test_each_stage_goes_where_iteration_wraps_says(stage: Stage, chat_wrap: boo
     template = type("T", (), {"name": stage, "version": 1, "sha256": "0" * 64})()
     [record] = iteration.call(stage, [template], ["Task 1: x\nTask 2:"], [[]], SAMPLING)
     wrapped = iteration.wraps(stage)
-    assert wrapped is (chat_wrap if chat_wrap is not None else stage not in FEW_SHOT_STAGES)
+    assert wrapped is (chat_wrap if chat_wrap is not None else not is_few_shot(stage))
     assert record.endpoint == ("chat" if wrapped else "completions")
     assert record.chat_wrapped is wrapped and record.prompt == "Task 1: x\nTask 2:"
     [body] = bodies

@@ -188,6 +188,7 @@ class SpyStages:
 
     def __init__(self, *, backend: Any, config: BootstrapConfig, seed: int) -> None:
         SpyStages.seen["bootstrap"] = config
+        self.config = config  # read by the pipeline as generators.bootstrap.Iteration's
         self.failures: list[Any] = []
 
     def instructions(self, seed_tasks: Any, machine_tasks: Any) -> list[Candidate]:
