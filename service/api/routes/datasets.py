@@ -19,6 +19,7 @@ from service.api.deps import DatabaseDep, ReadKey, SettingsDep, WriteKey
 from service.api.errors import KEYED, error_responses
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.ranges import file_response
+from service.api.schemas import MAX_ID
 from service.errors import Conflict, NotFound
 from service.export import (
     ExportSpec,
@@ -43,11 +44,10 @@ router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=error_res
 # second), under a lease of the API process so that a killed API leaves a version the next
 # worker rebuilds; larger ones are queued for `instructforge worker` and polled.
 SYNC_TASK_LIMIT = 5000
-MAX_INT = 2_147_483_647
 NAME = Annotated[
     str, PathParam(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ]
-VERSION = Annotated[int, PathParam(ge=1, le=MAX_INT)]
+VERSION = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 FILENAME = Annotated[str, PathParam(max_length=200)]
 MEDIA_TYPES = {
     ".jsonl": "application/x-ndjson",
@@ -274,8 +274,8 @@ def diff(
     name: NAME,
     database: DatabaseDep,
     _: ReadKey,
-    old: Annotated[int, Query(alias="from", ge=1, le=MAX_INT)],
-    new: Annotated[int, Query(alias="to", ge=1, le=MAX_INT)],
+    old: Annotated[int, Query(alias="from", ge=1, le=MAX_ID)],
+    new: Annotated[int, Query(alias="to", ge=1, le=MAX_ID)],
     limit: Annotated[int, Query(ge=0, le=100_000)] = 1000,
 ) -> DiffOut:
     """Which tasks version `to` added, removed and changed relative to version `from`."""
