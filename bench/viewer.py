@@ -28,6 +28,7 @@ import argparse
 import os
 import platform
 import random
+import re
 import statistics
 import sys
 import time
@@ -205,7 +206,11 @@ def over_http(base: str, key: str, path: str, samples: int, pid: int) -> dict[st
     """TTFB and whole-answer p95 of `path`, and the server's CPU per request (user + system
     time of its process over the samples: what the request costs whatever the load)."""
     with httpx.Client(base_url=base, timeout=30) as client:
-        login = client.post("/ui/login", data={"key": key}, follow_redirects=False)
+        form = re.search(r'name="csrf" value="([^"]+)"', client.get("/ui/login").text)
+        assert form is not None
+        login = client.post(
+            "/ui/login", data={"key": key, "csrf": form.group(1)}, follow_redirects=False
+        )
         assert login.status_code == 303, login.text
         ttfb: list[float] = []
         whole: list[float] = []

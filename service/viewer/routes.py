@@ -214,9 +214,30 @@ async def home() -> RedirectResponse:
     return RedirectResponse("/ui/runs", 303)
 
 
+def _login_page(
+    request: Request, next: str | None, error: str | None, status: int = 200
+) -> HTMLResponse:
+    """The login form with its CSRF token; sets the pre-session cookie it is bound to (a
+    browser that has one keeps it, so two open tabs both stay valid)."""
+    nonce = request.cookies.get(sessions.LOGIN_COOKIE) or sessions.login_nonce()
+    token = sessions.login_token(_secret(request), nonce)
+    page = render(request, "login.html", None, next=_safe_next(next), error=error, csrf=token)
+    page.status_code = status
+    page.set_cookie(
+        sessions.LOGIN_COOKIE,
+        nonce,
+        max_age=sessions.LOGIN_LIFETIME_S,
+        path="/ui/login",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return page
+
+
 @router.get("/login", response_class=HTMLResponse)
 async def login_form(request: Request, next: str | None = None) -> HTMLResponse:
-    return render(request, "login.html", None, next=_safe_next(next), error=None)
+    return _login_page(request, next, None)
 
 
 @router.post("/login")
@@ -226,19 +247,28 @@ async def login(
     settings: SettingsDep,
     key: Annotated[str, Form(max_length=200)],
     next: Annotated[str | None, Form(max_length=2000)] = None,
+    csrf: Annotated[str | None, Form(max_length=200)] = None,
 ) -> Response:
-    """Exchange an API key for a session cookie (HttpOnly, SameSite=Strict)."""
+    """Exchange an API key for a session cookie (HttpOnly, SameSite=Strict). The form must
+    carry the token of this browser's login cookie (403 otherwise: login CSRF)."""
+    nonce = request.cookies.get(sessions.LOGIN_COOKIE)
+    if not sessions.login_token_matches(_secret(request), nonce, csrf):
+        return _login_page(
+            request,
+            next,
+            "This login form expired or came from another page: please log in again.",
+            403,
+        )
     verifier: KeyVerifier = request.app.state.keys
     principal = await verifier.verify(engine, key.strip()) if key.strip() else None
     if principal is None:
-        page = render(
-            request, "login.html", None, next=_safe_next(next), error="Unknown or revoked key."
-        )
-        page.status_code = 401
-        return page
+        return _login_page(request, next, "Unknown or revoked key.", 401)
     lifetime = int(settings.viewer_session_hours * 3600)
     cookie = sessions.issue(_secret(request), hash_key(key.strip()), lifetime_s=lifetime)
     response = RedirectResponse(_safe_next(next), 303)
+    response.delete_cookie(
+        sessions.LOGIN_COOKIE, path="/ui/login", httponly=True, samesite="strict"
+    )
     response.set_cookie(
         sessions.COOKIE,
         cookie,

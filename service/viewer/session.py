@@ -13,6 +13,12 @@ under the secret: the synchroniser-token pattern without server-side state, OWAS
 Prevention Cheat Sheet, "Signed Double-Submit Cookie"). SameSite=Strict alone already keeps
 other sites' forms from sending the cookie; the token also covers same-site subdomains.
 
+Login CSRF (a foreign page logging the browser in under the attacker's own key, so what the user
+then does lands in the attacker's view): the login form gets the same kind of token, bound to a
+random pre-session nonce in its own short-lived cookie (`instructforge_login`, HttpOnly,
+SameSite=Strict, path `/ui/login`), since no session exists yet to bind it to (OWASP CSRF
+Prevention Cheat Sheet, "Login CSRF": pre-sessions).
+
 The secret is `Settings.viewer_secret`, or else a random one kept in `<data_dir>/viewer-secret`
 (mode 0600), shared by the API processes of one data directory.
 """
@@ -31,6 +37,8 @@ from pathlib import Path
 
 COOKIE = "instructforge_session"
 SESSION_VERSION = "v2"
+LOGIN_COOKIE = "instructforge_login"
+LOGIN_LIFETIME_S = 3600
 
 
 def load_secret(configured: str | None, data_dir: Path) -> bytes:
@@ -97,3 +105,20 @@ def read(secret: bytes, cookie: str | None, *, now: float | None = None) -> Sess
 def csrf_matches(session: Session, token: str | None) -> bool:
     """Whether a submitted form's token is this session's."""
     return token is not None and hmac.compare_digest(session.csrf, token)
+
+
+def login_nonce() -> str:
+    """A new pre-session nonce for the login form's cookie (192 random bits, URL-safe)."""
+    return secrets.token_urlsafe(24)
+
+
+def login_token(secret: bytes, nonce: str) -> str:
+    """The login form's CSRF token for the pre-session `nonce`."""
+    return _mac(secret, "login", nonce)
+
+
+def login_token_matches(secret: bytes, nonce: str | None, token: str | None) -> bool:
+    """Whether a submitted login form's token belongs to the browser's pre-session nonce."""
+    if not nonce or token is None:
+        return False
+    return hmac.compare_digest(login_token(secret, nonce), token)

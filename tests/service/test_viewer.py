@@ -42,9 +42,18 @@ def seeded(db_url: str, tmp_path: Path) -> Iterator[Seeded]:
         yield seed_viewer_data(api, tmp_path)
 
 
+def login_form_token(client: TestClient) -> str:
+    """Open the login page as a browser does; the form's CSRF token (its cookie is kept)."""
+    page = client.get("/ui/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None, page.text[:3000]
+    return token.group(1)
+
+
 def login(client: TestClient, key: str) -> str:
     """Log in with `key`; returns the session's CSRF token (from a page's logout form)."""
-    answer = client.post("/ui/login", data={"key": key}, follow_redirects=False)
+    form = login_form_token(client)
+    answer = client.post("/ui/login", data={"key": key, "csrf": form}, follow_redirects=False)
     assert answer.status_code == 303, answer.text
     page = client.get("/ui/runs")
     token = re.search(r'name="csrf" value="([^"]+)"', page.text)
@@ -57,23 +66,31 @@ def test_login_sets_a_strict_httponly_cookie_and_pages_need_it(seeded: Seeded) -
     away = client.get("/ui/tasks?status=rejected", follow_redirects=False)
     assert away.status_code == 303
     assert away.headers["location"] == "/ui/login?next=%2Fui%2Ftasks%3Fstatus%3Drejected"
-    wrong = client.post("/ui/login", data={"key": "ifk_not-a-key"}, follow_redirects=False)
+    form = login_form_token(client)
+    wrong = client.post(
+        "/ui/login", data={"key": "ifk_not-a-key", "csrf": form}, follow_redirects=False
+    )
     assert wrong.status_code == 401 and "Unknown or revoked key" in wrong.text
     answer = client.post(
         "/ui/login",
-        data={"key": seeded.api.keys["read"], "next": "/ui/tasks?status=rejected"},
+        data={"key": seeded.api.keys["read"], "next": "/ui/tasks?status=rejected", "csrf": form},
         follow_redirects=False,
     )
     assert answer.status_code == 303 and answer.headers["location"] == "/ui/tasks?status=rejected"
-    cookie = answer.headers["set-cookie"]
-    assert cookie.startswith(f"{sessions.COOKIE}=")
+    (cookie,) = [
+        c for c in answer.headers.get_list("set-cookie") if c.startswith(f"{sessions.COOKIE}=")
+    ]
     for attribute in ("HttpOnly", "SameSite=strict", "Path=/ui"):
         assert attribute.lower() in cookie.lower()
     assert seeded.api.keys["read"] not in cookie  # the key's hash, signed; never the key
     # No open redirect: another site's address after login lands on our runs page.
     elsewhere = client.post(
         "/ui/login",
-        data={"key": seeded.api.keys["read"], "next": "https://evil.example/"},
+        data={
+            "key": seeded.api.keys["read"],
+            "next": "https://evil.example/",
+            "csrf": login_form_token(client),
+        },
         follow_redirects=False,
     )
     assert elsewhere.headers["location"] == "/ui/runs"
@@ -84,6 +101,45 @@ def test_login_sets_a_strict_httponly_cookie_and_pages_need_it(seeded: Seeded) -
     client.cookies.set(sessions.COOKIE, value[:-2] + "xx")
     forged = client.get("/ui/runs", follow_redirects=False)
     assert forged.status_code == 303, forged.text
+
+
+def test_login_form_needs_its_own_pre_session_token(seeded: Seeded) -> None:
+    """Login CSRF: a foreign page posting a valid key (the attacker's) with no token, another
+    browser's token, a token without its cookie or a forged one gets no session."""
+    client = seeded.api.client
+    key = seeded.api.keys["read"]
+
+    def refused(data: dict[str, str]) -> None:
+        answer = client.post("/ui/login", data={"key": key, **data}, follow_redirects=False)
+        assert answer.status_code == 403, answer.text[:500]
+        assert "log in again" in answer.text
+        assert not any(
+            c.startswith(f"{sessions.COOKIE}=") for c in answer.headers.get_list("set-cookie")
+        )
+        assert client.cookies.get(sessions.COOKIE) is None
+
+    refused({})  # no cookie, no token: a cross-site form
+    other = TestClient(client.app, base_url=str(client.base_url))
+    foreign = login_form_token(other)  # the attacker's own browser's token
+    refused({"csrf": foreign})
+    mine = login_form_token(client)
+    assert mine != foreign
+    refused({"csrf": mine[:-2] + ("AA" if not mine.endswith("AA") else "BB")})
+    nonce = client.cookies.get(sessions.LOGIN_COOKIE)
+    assert nonce is not None
+    # The pre-session cookie is HttpOnly, SameSite=Strict and scoped to the login form.
+    cookie = client.get("/ui/login").headers["set-cookie"].lower()
+    for attribute in ("httponly", "samesite=strict", "path=/ui/login"):
+        assert attribute in cookie
+    assert client.cookies.get(sessions.LOGIN_COOKIE) == nonce  # kept: two tabs stay valid
+    client.cookies.delete(sessions.LOGIN_COOKIE)
+    refused({"csrf": mine})  # the token without its cookie
+    # A failed login shows a fresh form that works.
+    form = login_form_token(client)
+    answer = client.post("/ui/login", data={"key": key, "csrf": form}, follow_redirects=False)
+    assert answer.status_code == 303
+    assert client.cookies.get(sessions.COOKIE) is not None
+    assert client.cookies.get(sessions.LOGIN_COOKIE) is None  # spent with the login
 
 
 def test_session_tokens() -> None:
