@@ -8,9 +8,9 @@ from fastapi import Path, Query, Request
 from starlette.datastructures import UploadFile
 
 from service.errors import InvalidInput
+from service.storage.names import SET_NAME_PATTERN
 
 # The name of an uploaded seed or eval set: given as `?name=` on upload, as a path segment after.
-SET_NAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"
 SET_NAME = Annotated[str, Query(min_length=1, max_length=200, pattern=SET_NAME_PATTERN)]
 # Looked up by the rule names are created with, so U+0000 or a 10 kB name is a 422 on every
 # database (PostgreSQL refused NUL with its own error, SQLite answered 404).

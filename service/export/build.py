@@ -44,7 +44,6 @@ from service.storage.candidates import (
 from service.storage.datasets import (
     ItemWriter,
     allocate_version,
-    check_dataset_name,
     get_eval_set,
     get_or_create_dataset,
     get_version_by_id,
@@ -59,6 +58,7 @@ from service.storage.export_jobs import (
 )
 from service.storage.leases import lease_values
 from service.storage.models import DatasetVersion, utcnow
+from service.storage.names import check_dataset_name
 
 LEASE_SECONDS = 60  # an export's lease when the caller names none (Settings.lease_seconds)
 

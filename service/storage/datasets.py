@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -26,22 +25,7 @@ from service.storage.models import (
     Task,
     utcnow,
 )
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-def check_dataset_name(name: str) -> str:
-    """A dataset name doubles as a directory name: letters, digits, `.`, `_`, `-`.
-
-    Raises:
-        InvalidInput: anything else.
-    """
-    if not NAME_PATTERN.fullmatch(name):
-        raise InvalidInput(
-            f"bad dataset name {name!r}: 1-100 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    return name
+from service.storage.names import check_dataset_name, check_set_name
 
 
 def get_or_create_dataset(session: Session, name: str) -> Dataset:
@@ -342,13 +326,14 @@ def import_eval_set(session: Session, *, name: str, items: list[EvalRecord]) -> 
 
     Args:
         session: The session (caller commits).
-        name: The set's unique name.
+        name: The set's unique name (`service.storage.names.SET_NAME_PATTERN`).
         items: Parsed items (`filters.decontamination.load_eval_jsonl`).
 
     Raises:
-        InvalidInput: no items.
+        InvalidInput: a bad name, or no items.
         Conflict: the name exists with other content.
     """
+    check_set_name(name, "eval set")
     if not items:
         raise InvalidInput(f"eval set {name!r} has no items")
     content_hash = eval_items_hash(items)

@@ -11,6 +11,7 @@ from service.errors import Conflict, NotFound
 from service.seed_files import SeedFile
 from service.statuses import TaskStatus
 from service.storage.models import Instance, SeedSet, Task
+from service.storage.names import check_set_name
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,10 @@ def import_seed_set(session: Session, *, name: str, seed_file: SeedFile) -> Impo
     Re-importing the same bytes under the same name is a no-op (created=False).
 
     Raises:
+        InvalidInput: a bad name (`service.storage.names.SET_NAME_PATTERN`).
         Conflict: the name exists with other content.
     """
+    check_set_name(name, "seed set")
     existing = session.scalar(select(SeedSet).where(SeedSet.name == name))
     if existing is not None:
         if existing.content_hash == seed_file.content_hash:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from service.cli import app, default_seed_path
-from service.errors import Conflict, SeedFileError
+from service.errors import Conflict, InvalidInput, SeedFileError
 from service.seed_files import parse_seed_file
 from service.settings import get_settings
 from service.storage.db import Database
@@ -152,3 +152,52 @@ def test_default_seed_set_shape() -> None:
     assert sum(r.turns is not None for r in records) >= 3
     refusals = [r.expected_refusal for r in records if r.expected_refusal is not None]
     assert refusals.count(True) >= 3 and refusals.count(False) >= 3
+
+
+# Names the REST API refuses with 422 (its parameter types use the same patterns); each was
+# accepted by the CLI before the rule moved into storage.
+BAD_SET_NAMES = ["", "a b", "a/b", "../x", "名前", "x\u0000y", "a" * 201, "a`b", "ünïcode"]
+
+
+@pytest.mark.parametrize("name", BAD_SET_NAMES, ids=range(len(BAD_SET_NAMES)))
+def test_cli_refuses_the_set_names_rest_refuses(cli_env: str, tmp_path: Path, name: str) -> None:
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text(_line() + "\n")
+    refused = CliRunner().invoke(app, ["seeds", "import", str(seeds), "--name", name])
+    assert refused.exit_code == 1, refused.output
+    assert "bad seed set name" in refused.output, refused.output
+    evals = tmp_path / "eval.jsonl"
+    evals.write_text(json.dumps({"id": "e1", "instruction": "Say hi", "outputs": ["Hi"]}) + "\n")
+    refused = CliRunner().invoke(app, ["evals", "import", str(evals), "--name", name])
+    assert refused.exit_code == 1, refused.output
+    assert "bad eval set name" in refused.output, refused.output
+    db = Database(cli_env)
+    try:
+        assert _counts(db) == (0, 0, 0)
+    finally:
+        db.dispose()
+
+
+def test_set_and_dataset_names_have_one_rule_each() -> None:
+    """The API's parameter types and storage read the same patterns: a name is valid in the
+    REST API exactly when storage takes it."""
+    from service.api.routes.datasets import NAME
+    from service.api.uploads import SET_NAME, SET_PATH_NAME
+    from service.storage.names import (
+        DATASET_NAME_PATTERN,
+        SET_NAME_PATTERN,
+        check_dataset_name,
+        check_set_name,
+    )
+
+    def pattern_of(annotated: object) -> str:
+        (param,) = annotated.__metadata__  # type: ignore[attr-defined]
+        (found,) = [m.pattern for m in param.metadata if hasattr(m, "pattern")]
+        return str(found)
+
+    assert pattern_of(SET_NAME) == pattern_of(SET_PATH_NAME) == SET_NAME_PATTERN
+    assert pattern_of(NAME) == DATASET_NAME_PATTERN
+    assert check_set_name("self-instruct_v1.2", "seed set") == "self-instruct_v1.2"
+    assert check_dataset_name("demo") == "demo"
+    with pytest.raises(InvalidInput):
+        check_dataset_name(".hidden")

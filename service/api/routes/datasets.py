@@ -37,6 +37,7 @@ from service.statuses import VersionStatus
 from service.storage.candidates import count_candidates
 from service.storage.db import Session
 from service.storage.models import DatasetVersion
+from service.storage.names import DATASET_NAME_PATTERN
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=error_responses(*KEYED))
 
@@ -44,9 +45,7 @@ router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=error_res
 # second), under a lease of the API process so that a killed API leaves a version the next
 # worker rebuilds; larger ones are queued for `instructforge worker` and polled.
 SYNC_TASK_LIMIT = 5000
-NAME = Annotated[
-    str, PathParam(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-]
+NAME = Annotated[str, PathParam(min_length=1, max_length=100, pattern=DATASET_NAME_PATTERN)]
 VERSION = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 FILENAME = Annotated[str, PathParam(max_length=200)]
 MEDIA_TYPES = {
