@@ -212,7 +212,9 @@ def api_server(
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, proc)
+        # Seconds on a quiet machine; the API's imports alone took 22 s of wall time on a 2-core
+        # machine at load 15, which the default 60 s did not cover for 2 processes.
+        wait_ready(base, proc, timeout=300)
         yield base, proc.pid
     finally:
         proc.send_signal(signal.SIGINT)

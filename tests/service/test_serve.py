@@ -8,6 +8,7 @@ server reports about itself.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -24,9 +25,11 @@ from typing import Any
 
 import psutil
 import pytest
+from uvicorn.config import STARTUP_FAILURE
 
 from bench.servers import stop_server
-from service.api.serve import REUSE_PORT, bind_reuse_port
+from service.api import serve as serve_module
+from service.api.serve import REUSE_PORT, bind_reuse_port, serve
 from service.demo import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,6 +52,40 @@ def test_pickled_socket_is_a_new_socket_on_the_same_address() -> None:
             assert copy.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
             # Another open file, not a second descriptor of the same socket.
             assert os.fstat(copy.fileno()).st_ino != os.fstat(original.fileno()).st_ino
+
+
+@needs_reuse_port
+def test_a_busy_port_stops_the_start_with_uvicorns_startup_failure() -> None:
+    """The supervisor binds before it spawns anything: a taken address exits 3 at once."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as exit_info:
+            serve(
+                "service.app:create_app", host="127.0.0.1", port=port, workers=2, access_log=False
+            )
+    assert exit_info.value.code == STARTUP_FAILURE
+
+
+def test_without_reuse_port_the_processes_share_uvicorns_one_socket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where SO_REUSEPORT is missing or refused, uvicorn runs the processes as it does itself."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(serve_module.uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    monkeypatch.setattr(serve_module, "REUSE_PORT", False)
+    serve("service.app:create_app", host="127.0.0.1", port=1, workers=2, access_log=False)
+
+    def refused(host: str, port: int) -> socket.socket:
+        raise OSError(errno.ENOPROTOOPT, "Protocol not available")
+
+    monkeypatch.setattr(serve_module, "REUSE_PORT", True)
+    monkeypatch.setattr(serve_module, "bind_reuse_port", refused)
+    serve("service.app:create_app", host="127.0.0.1", port=1, workers=2, access_log=False)
+    assert [(app, kw["workers"], kw["factory"]) for app, kw in calls] == [
+        ("service.app:create_app", 2, True)
+    ] * 2
 
 
 @dataclass
