@@ -55,8 +55,13 @@ CPU_TARGET_MS = 0.4
 
 
 def floor_app() -> FastAPI:
-    """The same framework with nothing of ours, answering a constant (bench/service.py's floor)."""
+    """The same framework with nothing of ours, answering a constant (bench/service.py's floor,
+    served by `instructforge serve --app bench.read_cpu:floor_app`, which waits on /readyz)."""
     app = FastAPI()
+
+    @app.get("/readyz")
+    async def ready() -> dict[str, str]:
+        return {"status": "ready"}
 
     @app.get("/floor")
     async def floor() -> dict[str, object]:

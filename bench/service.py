@@ -2,7 +2,8 @@
 """Service benchmark: read endpoints under 100 concurrent clients, and the worker's overhead.
 
 (a) The real API (`instructforge serve --workers N`, N = the machine's cores, the documented
-production start; also 1 process for comparison) on PostgreSQL and on a SQLite file, each
+production start, each process on its own SO_REUSEPORT socket; also 1 process for comparison;
+and, as the floor, a bare FastAPI app served the same way) on PostgreSQL and on a SQLite file, each
 populated with the 175 real seed tasks and ~5k machine tasks (instances and scores) spread over
 10 runs, bulk inserted, run counters set to match. wrk (a C load generator, so the clients
 take little of the CPU the server needs) holds 100 closed-loop connections on loopback: each
@@ -211,7 +212,9 @@ def api_server(
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, proc)
+        # Seconds on a quiet machine; the API's imports alone took 22 s of wall time on a 2-core
+        # machine at load 15, which the default 60 s did not cover for 2 processes.
+        wait_ready(base, proc, timeout=300)
         yield base, proc.pid
     finally:
         proc.send_signal(signal.SIGINT)
@@ -318,26 +321,6 @@ def route_paths(run_ids: list[int], task_ids: list[int]) -> dict[str, list[str]]
     }
 
 
-# The floor: the same framework and server with nothing of ours (no database, no key check,
-# no middleware), answering a constant. No route of any service on this stack can beat it, so
-# it shows what the machine allows at this concurrency.
-FLOOR_APP = """
-from fastapi import FastAPI
-
-app = FastAPI()
-
-
-@app.get("/readyz")
-async def ready() -> dict[str, str]:
-    return {"status": "ready"}
-
-
-@app.get("/floor")
-async def floor() -> dict[str, object]:
-    return {"id": 1, "status": "running", "progress": {"accepted": 10, "rejected": 3}}
-"""
-
-
 def measure_server(
     base: str, pid: int, key: str, routes: dict[str, list[str]], args: argparse.Namespace
 ) -> list[tuple[str, dict[str, Any]]]:
@@ -428,25 +411,14 @@ def api_setups(
             print_row(rows[-1])
 
     if not contrast:
-        with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / "floor_app.py").write_text(FLOOR_APP)
-            floor = [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--app-dir",
-                tmp,
-                "floor_app:app",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "--workers",
-                str(args.workers),
-            ]
-            port = free_port()
-            with api_server("", [*floor, "--port", str(port)], port) as (base, pid):
-                measured = measure_server(base, pid, "", {"GET /floor": ["/floor"]}, args)
-            record("none", f"bare FastAPI {many}", measured)
+        # The floor: the same framework and serving (processes, sockets) with nothing of ours
+        # (no database, no key check, no middleware), answering a constant. No route of any
+        # service on this stack can beat it, so it shows what the machine allows here.
+        floor = [*cli, "--app", "bench.read_cpu:floor_app", "--workers", str(args.workers)]
+        port = free_port()
+        with api_server("", [*floor, "--port", str(port)], port) as (base, pid):
+            measured = measure_server(base, pid, "", {"GET /floor": ["/floor"]}, args)
+        record("none", f"bare FastAPI {many}", measured)
     for db_kind, server, command, env, only in setups[:1] if contrast else setups:
         make_db = pg_database if db_kind == "postgresql" else sqlite_database
         with make_db() as url:

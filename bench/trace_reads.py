@@ -1,12 +1,12 @@
 # ruff: noqa: E402  (imports follow the sys.path fix below, on purpose)
 """Where the hot reads' p99 goes: each route of bench/service.py under wrk, on a traced server.
 
-For each route a fresh `instructforge serve`-equivalent server (uvicorn, the product's app
-wrapped by bench/trace_app.py) on one populated PostgreSQL database: warm-up, then the route's
-load; then per API process: the client connections it got, requests, server-side p50/p99,
-garbage collections by generation and their time, event-loop lag. Compare wrk's (client) p99
-with the server-side one: what the server does not see is time in the kernel's queues and
-waiting for a core.
+For each route a fresh `instructforge serve --workers N --app bench.trace_app:create_app` (the
+product's app wrapped by bench/trace_app.py) on one populated PostgreSQL database: warm-up, then
+the route's load; then per API process: the client connections it got, requests, server-side
+p50/p99, garbage collections by generation and their time, event-loop lag. Compare wrk's
+(client) p99 with the server-side one: what the server does not see is time in the kernel's
+queues and waiting for a core.
 
 Run: python bench/trace_reads.py [--route-seconds 5] [--workers 2] [--env K=V ...]
 Writes bench/results/trace_reads.json.
@@ -51,19 +51,18 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=5000)
     parser.add_argument("--routes", nargs="*", default=None, help="Route names (default all).")
     parser.add_argument("--env", nargs="*", default=[], help="K=V for the server's environment.")
-    parser.add_argument("--uvicorn", nargs="*", default=[], help="Extra uvicorn options.")
     parser.add_argument("--label", default="")
-    parser.add_argument(
-        "--reuse-port",
-        action="store_true",
-        help="Each process binds the port itself (bench/reuseport_serve.py) instead of "
-        "uvicorn --workers sharing one socket.",
-    )
     parser.add_argument("--repeat", type=int, default=1, help="Measurements per route.")
+    parser.add_argument(
+        "--sched-autogroup",
+        choices=["off", "as-is"],
+        default="off",
+        help="The kernel's autogroup while measuring (as bench/service.py): off, or as-is.",
+    )
     args = parser.parse_args()
     extra_env = dict(kv.split("=", 1) for kv in args.env)
     rows = []
-    with autogroup("off") as sched, pg_database() as url:
+    with autogroup(args.sched_autogroup) as sched, pg_database() as url:
         key, run_ids, task_ids = populate_api_db(url, args.tasks)
         routes = route_paths(run_ids, task_ids)
         for route, paths in routes.items():
@@ -72,15 +71,10 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as out:
                 port = free_port()
                 command = [
-                    sys.executable, "-m", "uvicorn", "--factory", "bench.trace_app:create_app",
-                    "--no-access-log", "--workers", str(args.workers), *args.uvicorn,
-                    "--port", str(port),
+                    sys.executable, "-m", "service.cli", "serve", "--app",
+                    "bench.trace_app:create_app", "--no-access-log", "--workers",
+                    str(args.workers), "--port", str(port),
                 ]  # fmt: skip
-                if args.reuse_port:
-                    command = [
-                        sys.executable, str(ROOT / "bench" / "reuseport_serve.py"), str(port),
-                        str(args.workers), "bench.trace_app:create_app",
-                    ]  # fmt: skip
                 env = {**extra_env, TRACE_DIR_ENV: out}
                 with api_server(url, command, port, env) as (base, pid):
                     pids = server_pids(pid)
@@ -96,7 +90,6 @@ def main() -> None:
                         splits.append(marked)
                 trace = summarize(Path(out), since, splits)
             row = {
-                "reuse_port": args.reuse_port,
                 "route": route,
                 "label": args.label,
                 "sched_autogroup": sched,
