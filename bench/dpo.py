@@ -18,8 +18,6 @@ import argparse
 import hashlib
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -31,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data"
 
 from bench.result_file import goal, write_result  # noqa: E402 (after the path is set)
-from bench.trainer import train_timed  # noqa: E402
+from bench.trainer import measure_in_child, peak_rss_mb, train_timed  # noqa: E402
 from dataformats.jsonl import read_jsonl, write_jsonl  # noqa: E402
 from dataformats.preference import preference_record  # noqa: E402
 
@@ -146,8 +144,7 @@ def child(options: argparse.Namespace) -> None:
             keep = options.one == "ours"
             pairs_dir = write_pairs(root / "pairs", pairs)
             result = run_ours(model_dir, pairs_dir, root / "ours", options.steps, keep)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps(result | {"peak_rss_mb": peak_kib / 1024}))
+    print(json.dumps(result | {"peak_rss_mb": peak_rss_mb()}))
 
 
 def main() -> None:
@@ -161,11 +158,10 @@ def main() -> None:
         child(options)
         return
     report = {}
+    args = ["--steps", str(options.steps), "--pairs", str(options.pairs)]
+    args += ["--threads", str(options.threads)]
     for name in ("trl", "ours", "ours-no-keep"):
-        argv = [sys.executable, __file__, "--one", name, "--steps", str(options.steps)]
-        argv += ["--pairs", str(options.pairs), "--threads", str(options.threads)]
-        done = subprocess.run(argv, capture_output=True, text=True, check=True)
-        report[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        report[name] = measure_in_child(__file__, name, args)
     rows = [
         {
             "run": name,
@@ -183,7 +179,7 @@ def main() -> None:
     speed = report["ours"]["tokens_per_s"] / report["trl"]["tokens_per_s"]
     memory = report["ours"]["peak_rss_mb"] / report["trl"]["peak_rss_mb"]
     goals = [
-        goal("dpo_tokens_per_s_vs_trl", round(speed, 3), 1.5, "higher"),
+        goal("vs_trl", round(speed, 3), 1.5, "higher"),
         goal("peak_rss_vs_trl", round(memory, 3), 1.0, "lower"),
     ]
     env = {"threads": options.threads, "pairs": options.pairs, "steps": options.steps,

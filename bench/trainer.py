@@ -6,11 +6,14 @@ on. Tokens/s counts only real (non-pad) tokens and skips the first (warm-up) ste
 Also: this trainer packed vs padded, packing efficiency, and the held-out loss on the
 user-oriented instructions before and after the short run (they are the run's validation split).
 Each row names its attention kernel: ours packed uses `auto` (sdpa_varlen: flattened rows, exact
-causal attention per example), padded uses SDPA with a causal + padding mask (dynamic padding),
-and one extra packed row uses the older SDPA block-diagonal mask, for comparison. The whole
-process keeps freed memory for reuse (the trainer's default, glibc only), TRL's run included.
+causal attention per example), padded uses SDPA with a causal + padding mask (dynamic padding);
+`--extra` adds the older SDPA block-diagonal mask and fp32 rows. Every run is a child process of
+its own, so its peak resident size (`peak_rss_mb`, ru_maxrss) is its own: TRL as shipped, ours
+with its defaults (keep_freed_memory and gradient_checkpointing on) and with each turned off, to
+price them side by side. Goal `peak_rss_vs_trl`: ours packed over TRL, at most 1.0.
 
-Run: `python bench/trainer.py [--steps 3] [--threads 2]`; writes bench/results/trainer.json.
+Run: `python bench/trainer.py [--steps 3] [--threads 2] [--extra]`;
+writes bench/results/trainer.json.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import argparse
 import hashlib
 import json
 import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data"
 
-from dataformats.jsonl import read_jsonl  # noqa: E402 (after the path is set)
+from bench.result_file import goal, write_result  # noqa: E402 (after the path is set)
+from dataformats.jsonl import read_jsonl  # noqa: E402
 
 RESULT = ROOT / "bench" / "results" / "trainer.json"
 LENGTH, BATCH = 512, 4
@@ -215,14 +221,63 @@ def train_timed(trainer: Any) -> list[float]:
     return ends
 
 
-def goal(name: str, value: float, target: float) -> dict[str, Any]:
-    return {
-        "name": name,
-        "value": round(value, 4),
-        "target": target,
-        "direction": "higher",
-        "met": value >= target,
-    }
+def measure_in_child(script: str, name: str, args: list[str]) -> dict[str, Any]:
+    """Run `script --one NAME ARGS` in a fresh Python; its last stdout line, as JSON.
+
+    One trainer per process, so each peak resident size (ru_maxrss) is that trainer's alone and
+    no run inherits another's heap or allocator setting.
+    """
+    argv = [sys.executable, script, "--one", name, *args]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{name} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident size so far, MiB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# name -> (trainer, keyword overrides for run_ours); every run uses the demo's length and batch.
+RUNS: dict[str, tuple[str, dict[str, Any]]] = {
+    # TRL first: if its setup breaks, the run fails before the long part.
+    "trl SFTTrainer packed (fp32)": ("trl", {}),
+    "ours packed (bf16 autocast)": ("ours", {"precision": "auto"}),
+    "ours packed, keep_freed_memory off": ("ours", {"keep_freed_memory": False}),
+    "ours packed, gradient_checkpointing off": ("ours", {"gradient_checkpointing": False}),
+    "ours padded (bf16 autocast)": ("ours", {"packing": False}),
+}
+EXTRA_RUNS: dict[str, tuple[str, dict[str, Any]]] = {
+    "ours packed, sdpa block mask (bf16 autocast)": ("ours", {"attn_implementation": "sdpa"}),
+    "ours packed (fp32)": ("ours", {"precision": "fp32"}),
+}
+
+
+def child(options: argparse.Namespace) -> None:
+    """One run of RUNS in this process; prints its figures and peak RSS as one JSON line."""
+    import torch
+
+    from generators.embedded_model import prepare_embedded_model
+
+    torch.set_num_threads(options.threads)
+    kind, overrides = (RUNS | EXTRA_RUNS)[options.one]
+    model_dir = prepare_embedded_model(ROOT / "data" / "model-cache")
+    seeds = chat_rows(SHARED / "self_instruct_seed_tasks.jsonl", "seed:")
+    heldout = chat_rows(
+        SHARED / "self_instruct_user_oriented_instructions.jsonl", "eval:", options.heldout
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        if kind == "trl":
+            result = run_trl(model_dir, seeds, root / "out", options.steps, bf16=options.trl_bf16)
+        else:
+            # The packed default run also evaluates on the held-out split (the loss row).
+            main_run = options.one == "ours packed (bf16 autocast)"
+            data = write_version(root, "seed-demo", seeds, heldout if main_run else [])
+            result = run_ours(model_dir, data, root / "out", options.steps, **overrides)
+    print(json.dumps(result | {"peak_rss_mb": peak_rss_mb()}))
 
 
 def main() -> None:
@@ -230,82 +285,42 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="Measured steps (plus 1 warm-up).")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--heldout", type=int, default=64, help="Held-out instructions used.")
-    parser.add_argument("--trl-bf16", action="store_true", help="Also time TRL with bf16.")
+    parser.add_argument("--trl-bf16", action="store_true", help="TRL with bf16 autocast too.")
+    parser.add_argument("--extra", action="store_true", help="Also the sdpa-mask and fp32 rows.")
+    parser.add_argument("--one", choices=[*RUNS, *EXTRA_RUNS], help=argparse.SUPPRESS)
     options = parser.parse_args()
-    import torch
-
-    from generators.embedded_model import prepare_embedded_model
-
-    torch.set_num_threads(options.threads)
-    # The trainer keeps freed memory for reuse (its default, glibc only); set it for the whole
-    # process up front so TRL's run gets it too and no run pays the heap's first growth alone.
-    from trainer.memory import keep_freed_memory
-
-    kept = keep_freed_memory()
-    model_dir = prepare_embedded_model(ROOT / "data" / "model-cache")
-    seeds = chat_rows(SHARED / "self_instruct_seed_tasks.jsonl", "seed:")
-    heldout = chat_rows(
-        SHARED / "self_instruct_user_oriented_instructions.jsonl", "eval:", options.heldout
-    )
+    if options.one:
+        child(options)
+        return
+    args = ["--steps", str(options.steps), "--threads", str(options.threads)]
+    args += ["--heldout", str(options.heldout)] + (["--trl-bf16"] if options.trl_bf16 else [])
     rows_out, report = [], {}
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        plain = write_version(root, "seed-chat", seeds, [])
-        demo = write_version(root, "seed-demo", seeds, heldout)
-        runs = {
-            # TRL first: if its setup breaks, the run fails before the long part.
-            "trl SFTTrainer packed (fp32)": lambda: run_trl(
-                model_dir, seeds, root / "d", options.steps, bf16=False
-            ),
-            "ours packed (bf16 autocast)": lambda: run_ours(
-                model_dir, demo, root / "a", options.steps, precision="auto"
-            ),
-            "ours padded (bf16 autocast)": lambda: run_ours(
-                model_dir, plain, root / "b", options.steps, precision="auto", packing=False
-            ),
-            "ours packed, sdpa block mask (bf16 autocast)": lambda: run_ours(
-                model_dir,
-                plain,
-                root / "f",
-                options.steps,
-                precision="auto",
-                attn_implementation="sdpa",
-            ),
-            "ours packed (fp32)": lambda: run_ours(
-                model_dir, plain, root / "c", options.steps, precision="fp32"
-            ),
-        }
-        if options.trl_bf16:
-            runs["trl SFTTrainer packed (bf16)"] = lambda: run_trl(
-                model_dir, seeds, root / "e", options.steps, bf16=True
-            )
-        for name, run in runs.items():
-            started = time.perf_counter()
-            report[name] = result = run()
-            rows_out.append(
-                {
-                    "run": name,
-                    "tokens_per_s": round(result["tokens_per_s"], 1),
-                    "real_tokens": result["tokens"],
-                    "seconds": round(result["seconds"], 1),
-                    "packing_efficiency": result["packing_efficiency"]
-                    and round(result["packing_efficiency"], 4),
-                    "precision": result["precision"],
-                    "attention": result["attention"],
-                    "wall_s": round(time.perf_counter() - started, 1),
-                }
-            )
-            print(
-                f"{name:32s} {result['tokens_per_s']:8.1f} tok/s  "
-                f"eff={result['packing_efficiency']}",
-                flush=True,
-            )
-    write_results(rows_out, report, options, kept)
+    for name in [*RUNS, *(EXTRA_RUNS if options.extra else [])]:
+        started = time.perf_counter()
+        report[name] = result = measure_in_child(__file__, name, args)
+        rows_out.append(
+            {
+                "run": name,
+                "tokens_per_s": round(result["tokens_per_s"], 1),
+                "real_tokens": result["tokens"],
+                "seconds": round(result["seconds"], 1),
+                "peak_rss_mb": round(result["peak_rss_mb"]),
+                "packing_efficiency": result["packing_efficiency"]
+                and round(result["packing_efficiency"], 4),
+                "precision": result["precision"],
+                "attention": result["attention"],
+                "wall_s": round(time.perf_counter() - started, 1),
+            }
+        )
+        print(
+            f"{name:45s} {result['tokens_per_s']:8.1f} tok/s  "
+            f"peak {result['peak_rss_mb']:7.0f} MiB  eff={result['packing_efficiency']}",
+            flush=True,
+        )
+    write_results(rows_out, report, options)
 
 
-def write_results(
-    rows: list[dict], report: dict[str, Any], options: argparse.Namespace, kept: bool
-) -> None:
+def write_results(rows: list[dict], report: dict[str, Any], options: argparse.Namespace) -> None:
     """Print the table, compute the goals, write bench/results/trainer.json."""
     ours = report["ours packed (bf16 autocast)"]
     trl = report["trl SFTTrainer packed (fp32)"]
@@ -320,29 +335,32 @@ def write_results(
         }
     )
     goals = [
-        goal("vs_trl", ours["tokens_per_s"] / trl["tokens_per_s"], 1.5),
-        goal("packing_efficiency", ours["packing_efficiency"], 0.98),
-        goal("packed_vs_padded", ours["tokens_per_s"] / padded["tokens_per_s"], 1.5),
+        goal("vs_trl", round(ours["tokens_per_s"] / trl["tokens_per_s"], 4), 1.5, "higher"),
+        goal("packing_efficiency", round(ours["packing_efficiency"], 4), 0.98, "higher"),
+        goal(
+            "packed_vs_padded",
+            round(ours["tokens_per_s"] / padded["tokens_per_s"], 4),
+            1.5,
+            "higher",
+        ),
+        goal("peak_rss_vs_trl", round(ours["peak_rss_mb"] / trl["peak_rss_mb"], 4), 1.0, "lower"),
     ]
     notes = (
         f"CPU, torch threads={options.threads}, length {LENGTH}, batch {BATCH}, "
         f"{options.steps} measured steps after 1 warm-up; ours uses bf16 autocast "
-        f"({ours['precision']}) vs TRL fp32 (the hand-measured setup); real tokens only."
+        f"({ours['precision']}) vs TRL {'bf16' if options.trl_bf16 else 'fp32'}; real tokens "
+        "only. Each run in its own process; peak_rss_mb is that process's ru_maxrss (model "
+        "loading included). TRL runs as shipped (glibc malloc defaults); ours with its defaults "
+        "(keep_freed_memory and gradient_checkpointing on) unless the row says otherwise."
     )
-    kernels = ", ".join(f"{r['run']}: {r['attention']}" for r in rows if "attention" in r)
-    notes += (
-        f" Attention kernels: {kernels}. Freed memory kept for reuse in the whole process, TRL's"
-        f" run included (the trainer's --keep-freed-memory default, glibc mallopt): {kept}."
-    )
-    mask_run = report.get("ours packed, sdpa block mask (bf16 autocast)")
-    if mask_run:
-        gain = ours["tokens_per_s"] / mask_run["tokens_per_s"]
-        notes += f" Packed tokens/s, {ours['attention']} over the sdpa block mask: {gain:.3f}x."
+    env = {
+        "threads": options.threads,
+        "steps": options.steps,
+        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+        "notes": notes,
+    }
     print("\n".join(json.dumps(r) for r in rows))
-    for g in goals:
-        print(f"{g['name']:20s} {g['value']:8.3f}  target >= {g['target']}  met={g['met']}")
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps({"rows": rows, "goals": goals, "notes": notes}, indent=2) + "\n")
+    write_result(RESULT, rows, goals, env)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,13 @@ Precision = Literal["auto", "bf16", "fp32"]
 PaddingSide = Literal["right", "left"]
 # Fields that say where or how fast, not what is trained: left out of the config hash, so a
 # resumed run (or the same run written elsewhere) keeps the hash of the run it continues.
-UNHASHED_FIELDS = ("output_dir", "resume_from", "num_threads", "keep_freed_memory")
+UNHASHED_FIELDS = (
+    "output_dir",
+    "resume_from",
+    "num_threads",
+    "keep_freed_memory",
+    "gradient_checkpointing",
+)
 
 
 def _help(text: str, default: Any = dataclasses.MISSING) -> Any:
@@ -130,6 +136,13 @@ class TrainConfig:
         "Linux (glibc): keep memory the process frees for reuse instead of handing it back to the "
         "OS, so each step's activations are not page-faulted in anew (much faster on CPU); the "
         "process keeps its peak resident size. Process-wide, until it exits.",
+        True,
+    )
+    gradient_checkpointing: bool = _help(
+        "Keep only each decoder layer's input for the backward pass and recompute the rest "
+        "(transformers' gradient checkpointing, non-reentrant): the activations of a step shrink "
+        "from gigabytes to one layer's worth, for one more forward pass of compute. The same "
+        "loss and gradients either way.",
         True,
     )
     save_model: bool = _help("Save the trained model and tokenizer to the output dir.", True)

@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from trainer.config import TrainConfig
 from trainer.errors import ConfigError, PackingError
@@ -72,6 +73,9 @@ def load_model_and_tokenizer(model_dir: Path, config: TrainConfig) -> tuple[Any,
         attn_implementation=resolve_attention(config),
         local_files_only=True,
     )
+    if config.gradient_checkpointing:
+        # Active in training mode only: evaluation and the DPO reference pass keep no graph.
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if config.lora:
         model = add_lora(model, config)
     model.to(resolve_device(config.device))  # in place, for a model and a peft wrapper alike
@@ -328,8 +332,49 @@ def _decoder_and_head(model: Any) -> tuple[Any, Any] | None:
     return model.get_decoder(), model.get_output_embeddings()
 
 
-def _supervised_logits(model: Any, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Logits at the supervised positions only, their targets, and the decoder-layout mask.
+# Supervised positions per vocabulary projection: the logits of a chunk (positions x 49,152 for
+# SmolLM2, fp32 for the loss) are the largest tensors of a step, so they exist one chunk at a time.
+LOGIT_CHUNK = 512
+
+
+def _chunk_cross_entropy(head: Any, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(head(hidden).float(), targets, reduction="none")
+
+
+def chunked_cross_entropy(
+    head: Any, hidden: torch.Tensor, targets: torch.Tensor, chunk: int | None = None
+) -> torch.Tensor:
+    """Per-position cross-entropy of ``head(hidden)``, ``chunk`` positions at a time.
+
+    With gradients on, each chunk is checkpointed (non-reentrant): the backward pass recomputes
+    its logits instead of keeping them and their log-softmax, so a step holds one chunk of logits
+    at a time, not one per supervised position. The values are those of one full projection.
+
+    Args:
+        head: The LM head (hidden -> vocabulary logits).
+        hidden: (n, hidden_size) final hidden states at the supervised positions.
+        targets: (n,) token ids.
+        chunk: Positions per projection; default LOGIT_CHUNK.
+
+    Returns:
+        (n,) fp32 token losses (negative log-likelihoods).
+    """
+    chunk = chunk or LOGIT_CHUNK
+    parts = []
+    for start in range(0, hidden.shape[0], chunk):
+        h, t = hidden[start : start + chunk], targets[start : start + chunk]
+        if torch.is_grad_enabled():
+            part = checkpoint(_chunk_cross_entropy, head, h, t, use_reentrant=False)
+        else:
+            part = _chunk_cross_entropy(head, h, t)
+        parts.append(part)
+    if not parts:
+        return torch.zeros(0, device=hidden.device)
+    return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+
+def _supervised_token_losses(model: Any, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy at each supervised position and the decoder-layout loss mask.
 
     Logits are computed only where there is a target: with an assistant-only loss most positions
     have none, and the vocabulary projection is the costliest matmul of a small model.
@@ -344,11 +389,10 @@ def _supervised_logits(model: Any, batch: Batch) -> tuple[torch.Tensor, torch.Te
     parts = _decoder_and_head(model)
     if parts is None:
         logits = model(**kwargs, use_cache=False).logits[loss_mask]
-    else:
-        decoder, head = parts
-        hidden = decoder(**kwargs, use_cache=False).last_hidden_state
-        logits = head(hidden[loss_mask])
-    return logits, targets[loss_mask], loss_mask
+        return F.cross_entropy(logits.float(), targets[loss_mask], reduction="none"), loss_mask
+    decoder, head = parts
+    hidden = decoder(**kwargs, use_cache=False).last_hidden_state
+    return chunked_cross_entropy(head, hidden[loss_mask], targets[loss_mask]), loss_mask
 
 
 def supervised_loss_sum(model: Any, batch: Batch) -> torch.Tensor:
@@ -361,8 +405,7 @@ def supervised_loss_sum(model: Any, batch: Batch) -> torch.Tensor:
     Returns:
         A scalar fp32 tensor (divide by the step's supervised-token count for the mean).
     """
-    logits, targets, _ = _supervised_logits(model, batch)
-    return F.cross_entropy(logits.float(), targets, reduction="sum")
+    return _supervised_token_losses(model, batch)[0].sum()
 
 
 def sequence_logps(model: Any, batch: Batch, rows: Sequence[Sequence[int]], n: int) -> torch.Tensor:
@@ -380,7 +423,7 @@ def sequence_logps(model: Any, batch: Batch, rows: Sequence[Sequence[int]], n: i
     Returns:
         A (n,) fp32 tensor; 0 for an example in no row.
     """
-    logits, targets, loss_mask = _supervised_logits(model, batch)
+    token_losses, loss_mask = _supervised_token_losses(model, batch)
     segments = batch.segment_ids
     owner = torch.full(segments.shape, -1, dtype=torch.long)
     for r, row in enumerate(rows):
@@ -388,9 +431,8 @@ def sequence_logps(model: Any, batch: Batch, rows: Sequence[Sequence[int]], n: i
             owner[r][segments[r] == segment] = index
     if loss_mask.shape != segments.shape:  # flattened to the real tokens (varlen kernels)
         owner = owner[segments > 0].unsqueeze(0)
-    token_logps = -F.cross_entropy(logits.float(), targets, reduction="none")
-    credited = owner.to(token_logps.device)[loss_mask]
-    return torch.zeros(n, device=token_logps.device).index_add(0, credited, token_logps)
+    credited = owner.to(token_losses.device)[loss_mask]
+    return torch.zeros(n, device=token_losses.device).index_add(0, credited, -token_losses)
 
 
 def resolve_device(device: str) -> torch.device:

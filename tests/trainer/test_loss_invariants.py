@@ -251,3 +251,37 @@ def test_varlen_kernel_refuses_what_it_does_not_compute(extra: dict, message: st
         modeling.sdpa_varlen_attention(module, q, kv, kv, None, **extra)
     out, _ = modeling.sdpa_varlen_attention(module, q, kv, kv, None, sliding_window=6)
     assert out.shape == (1, 6, 4, 8)
+
+
+@pytest.mark.parametrize("kernel", PACKING_KERNELS)
+def test_chunked_logits_give_the_loss_and_gradients_of_one_projection(
+    model_dir: Path, examples: list, kernel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Logits made a few positions at a time (and recomputed in backward) change nothing."""
+    model = load(model_dir, kernel)
+    batches = [collate(examples, [[0, 1, 2, 3]], pad_id=3)]
+    assert batches[0].n_supervised > 3  # so a chunk of 3 really splits the positions
+    whole, whole_grads = loss_and_grads(model, batches)
+    monkeypatch.setattr(modeling, "LOGIT_CHUNK", 3)
+    chunked, chunked_grads = loss_and_grads(model, batches)
+    assert chunked == pytest.approx(whole, abs=1e-6)
+    assert_grads_close(chunked_grads, whole_grads)
+
+
+@pytest.mark.parametrize("kernel", PACKING_KERNELS)
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients(
+    model_dir: Path, examples: list, kernel: str
+) -> None:
+    batches = [collate(examples, [[0, 1], [2, 3]], pad_id=3)]
+    results = []
+    for enabled in (False, True):
+        config = TrainConfig(
+            model=str(model_dir), attn_implementation=kernel, gradient_checkpointing=enabled
+        )
+        model, _ = modeling.load_model_and_tokenizer(model_dir, config)
+        assert model.is_gradient_checkpointing is enabled
+        model.train()
+        results.append(loss_and_grads(model, batches))
+    (plain, plain_grads), (recomputed, recomputed_grads) = results
+    assert recomputed == pytest.approx(plain, abs=1e-6)
+    assert_grads_close(recomputed_grads, plain_grads)
