@@ -94,6 +94,7 @@ from filters.embeddings import (
     DEFAULT_MODEL,
     INT8_MODEL,
     STATIC_MODEL,
+    OnnxSentenceEncoder,
     SentenceEncoder,
     StaticSentenceEncoder,
     load_encoder,
@@ -206,10 +207,11 @@ def _usearch_index(dimension: int) -> Any:
 def cost_row(encoder: SentenceEncoder, size: int, shipped: float) -> dict:
     """Cost per candidate of both rules on one pool size; skipped when not cached."""
     texts = pool_texts(size)
-    # A static encoder embeds 100k texts in seconds: no stand-in pool for it (the transformer,
-    # fp32 or int8, takes CPU hours for 100k: it gets rotated copies of its real 10k vectors).
-    static = isinstance(encoder, StaticSentenceEncoder)
-    vectors, _ = cached_embeddings(encoder, texts, compute=static or size == POOLS[0])
+    # The static encoder embeds 100k texts in CPU seconds and the int8 one in CPU minutes: no
+    # stand-in pool for them (fp32 MiniLM takes 10+ CPU minutes for 100k, most of an hour of
+    # wall time on the shared machine: it gets rotated copies of its real 10k vectors).
+    cheap = isinstance(encoder, StaticSentenceEncoder | OnnxSentenceEncoder)
+    vectors, _ = cached_embeddings(encoder, texts, compute=cheap or size == POOLS[0])
     pool_vectors = "real"
     if vectors is None:
         vectors, pool_vectors = surrogate_pool(encoder, size), SURROGATE
@@ -504,20 +506,20 @@ def measure(model: str) -> None:
         "user_false_reject": by_set["user_vs_seeds"][f"false_reject@{picked}"],
     }
     print(" ".join(f"{k}={v}" for k, v in pick_row.items()))
+    # The shipped threshold's point of the curve: the issue names recall and false rejects
+    # but no target for them, so they are rows; its one target is the cost at 100k.
+    shipped_row = {
+        "set": "at_shipped_threshold",
+        "threshold": shipped,
+        "hand_recall": by_set["hand_paraphrases"][f"recall@{shipped}"],
+        "hand_either_recall": by_set["hand_paraphrases"][f"either@{shipped}"],
+        "rule_recall": by_set["rule_paraphrases"][f"recall@{shipped}"],
+        "seed_false_reject": by_set["seeds_vs_seeds"][f"false_reject@{shipped}"],
+        "user_false_reject": by_set["user_vs_seeds"][f"false_reject@{shipped}"],
+    }
+    print(" ".join(f"{k}={v}" for k, v in shipped_row.items()))
     at_100k = next(r for r in costs if r["pool"] == POOLS[-1])
     goals = [
-        goal(
-            "hand_paraphrase_recall_at_shipped",
-            by_set["hand_paraphrases"][f"either@{shipped}"],
-            0.5,
-            "higher",
-        ),
-        goal(
-            "seed_false_reject_at_shipped",
-            by_set["seeds_vs_seeds"][f"false_reject@{shipped}"],
-            0.01,
-            "lower",
-        ),
         # CPU time: on the shared 2-core machine wall time is mostly waiting for a core (load
         # 20-28 gave 10-20x the CPU figure); the wall figures stay in the rows.
         goal(
@@ -534,7 +536,7 @@ def measure(model: str) -> None:
         "threshold": shipped,
         "model_id": encoder.model_id,
     }
-    write_result(RESULTS[model], [*quality, pick_row, *costs], goals, env)
+    write_result(RESULTS[model], [*quality, pick_row, shipped_row, *costs], goals, env)
 
 
 if __name__ == "__main__":
