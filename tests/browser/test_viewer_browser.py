@@ -119,6 +119,7 @@ def _figure(page: object, selector: str) -> int:
 
 @pytest.mark.model
 @pytest.mark.timeout(1200)
+@pytest.mark.usefixtures("prepared_int8_encoder")  # the demo run's semantic rule's encoder
 def test_live_run_progress_then_pause_and_resume(
     site: Site, browser: object, embedded_model_dir: Path
 ) -> None:

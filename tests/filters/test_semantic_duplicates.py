@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from filters.embeddings import SentenceEncoder
+from filters.embeddings import DEFAULT_MODEL, INT8_MODEL, SentenceEncoder
 from filters.errors import ConfigError, DuplicateKeyError, InvalidInputError
 from filters.near_duplicates import NearDuplicateIndex
 from filters.semantic_duplicates import (
@@ -16,6 +16,7 @@ from filters.semantic_duplicates import (
     RULE_VERSION,
     SemanticDuplicateConfig,
     SemanticDuplicateIndex,
+    default_threshold,
 )
 
 pytestmark = pytest.mark.embeddings
@@ -105,6 +106,14 @@ def test_empty_pool_and_empty_batch(encoder: SentenceEncoder) -> None:
     assert verdict.accepted and verdict.nearest_id is None and verdict.similarity is None
 
 
+def test_an_index_without_a_threshold_takes_its_encoders_measured_one(
+    encoder: SentenceEncoder,
+) -> None:
+    assert encoder.name == DEFAULT_MODEL  # fp32 MiniLM, still selectable by name
+    assert SemanticDuplicateIndex(encoder).threshold == default_threshold(encoder.name) == 0.8
+    assert default_threshold(INT8_MODEL) == 0.775
+
+
 def test_bad_input_raises(encoder: SentenceEncoder) -> None:
     semantic = SemanticDuplicateIndex(encoder)
     with pytest.raises(DuplicateKeyError):
@@ -123,6 +132,7 @@ def test_bad_input_raises(encoder: SentenceEncoder) -> None:
 def test_config_defaults_off_and_validates() -> None:
     config = SemanticDuplicateConfig()
     assert config.enabled is False and config.threshold is None and config.index == "hnsw"
+    assert config.model == INT8_MODEL and RULE_VERSION == "2"  # the int8 encoder by default
     for bad in ({"threshold": 1.5}, {"index": "ivf"}, {"ef_search": 0}, {"unknown": 1}):
         with pytest.raises(ValidationError):
             SemanticDuplicateConfig(**bad)

