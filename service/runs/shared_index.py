@@ -255,13 +255,13 @@ class RedisPool:
             try:
                 pipe.watch(self._meta)
                 now = pipe.hmget(self._meta, ["mark", "count", "threshold"])
-                if (None if now[0] is None else int(now[0])) != expected:
-                    return False
                 if now[2] is not None and float(now[2]) != self.threshold:
                     raise IndexStorageError(
                         f"shared index {self.base}: cut for threshold {float(now[2])}, "
                         f"not {self.threshold}"
                     )
+                if (None if now[0] is None else int(now[0])) != expected:
+                    return False
                 count = int(now[1] or 0)
                 keys = [e.key for e in entries]
                 flags = [

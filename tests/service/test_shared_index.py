@@ -581,3 +581,18 @@ def test_a_pool_larger_than_a_chunk_loads_and_decides_identically(
         assert verdict.accepted == (best <= 0.7), text
         assert verdict.accepted or verdict.similarity == best
     assert 20 <= sum(not v.accepted for v in got) <= 70
+
+
+def test_a_pool_cut_for_another_threshold_is_not_used(client: redis.Redis) -> None:
+    """Prefixes are cut for one threshold (a lower one needs longer prefixes): a pool built
+    for 0.7 has no mark for an index at 0.5 (its sync rebuilds it), and is not added to."""
+    pool = fresh_pool(client)
+    index = NearDuplicateIndex(storage=pool)
+    assert pool.build_lock("me")
+    pool.rebuild([index.prepare([("a", A, None)])], 2, owner="me")
+    assert pool.mark() == 2
+    lower = RedisPool(client, pool.base, 0.5)
+    assert lower.mark() is None
+    with pytest.raises(IndexStorageError, match="threshold"):
+        NearDuplicateIndex(threshold=0.5, storage=lower).add_many([("b", B, None)])
+    assert len(pool) == 1
