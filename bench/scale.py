@@ -13,8 +13,10 @@ Stanford Alpaca instructions, then rule-made paraphrases of them generated here,
   reloads and re-indexes the whole pool in the worker, as every claim did before;
 * per candidate, checking batches of ``--batch`` candidates (paraphrases of pool tasks, about
   half rejected, and the 252 user-oriented instructions) against the pool: wall ms, the
-  worker's CPU ms and Redis's CPU ms (``INFO cpu``), and round trips per batch (4, one
-  command each: token ids, posting sizes, posting lists, member codes);
+  worker's CPU ms and Redis's CPU ms (``INFO cpu``), round trips per batch (3: token ids,
+  the posting lists of the queries' prefixes, member codes), and the commands and bytes
+  Redis saw per candidate (``INFO commandstats``, ``INFO stats``: the whole server's, so
+  another client's traffic would show);
 * Redis memory (``used_memory`` grown by the pool) and keys.
 
 Part 2, workers (``--workers``, default 1, 2, 4): worker processes against one PostgreSQL,
@@ -141,6 +143,13 @@ def redis_cpu(client: redis.Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
+def redis_traffic(client: redis.Redis) -> tuple[int, int, int]:
+    """(commands, bytes in, bytes out) the server has seen (the INFO calls' own included)."""
+    stats = client.info("stats")
+    calls = sum(int(v["calls"]) for v in client.info("commandstats").values())
+    return calls, int(stats["total_net_input_bytes"]), int(stats["total_net_output_bytes"])
+
+
 def claim(url: str, run_id: int, redis_url: str | None) -> tuple[Any, float]:
     """What a worker does at a claim: open the run's pipeline. (pipeline, seconds)."""
     from service.runs.pipeline import open_pipeline
@@ -197,6 +206,7 @@ def pool_row(n: int, args: argparse.Namespace) -> dict[str, Any]:
         cands = candidates_for(texts, args.candidates, rng)
         batches = [cands[i : i + args.batch] for i in range(0, len(cands), args.batch)]
         index = pipeline.index
+        traffic = redis_traffic(client)
         wall, cpu, server = time.perf_counter(), time.process_time(), redis_cpu(client)
         rejected = 0
         for b, batch in enumerate(batches):
@@ -207,13 +217,18 @@ def pool_row(n: int, args: argparse.Namespace) -> dict[str, Any]:
         wall = time.perf_counter() - wall
         cpu = time.process_time() - cpu
         server = redis_cpu(client) - server
+        after = redis_traffic(client)
+        calls, bytes_in, bytes_out = (b - a for a, b in zip(traffic, after, strict=True))
         row |= {
             "candidates": len(cands), "batch": args.batch, "rejected": rejected,
             "per_candidate_wall_ms": round(1000 * wall / len(cands), 3),
             "per_candidate_worker_cpu_ms": round(1000 * cpu / len(cands), 3),
             "per_candidate_redis_cpu_ms": round(1000 * server / len(cands), 3),
             "per_candidate_ms": round(1000 * (cpu + server) / len(cands), 3),
-            "round_trips_per_batch": 4,
+            "round_trips_per_batch": 3,
+            "redis_commands_per_batch": round(calls / len(batches), 1),
+            "redis_bytes_in_per_candidate": round(bytes_in / len(cands)),
+            "redis_bytes_out_per_candidate": round(bytes_out / len(cands)),
         }  # fmt: skip
         del pipeline
         if n <= args.memory_claim_max:

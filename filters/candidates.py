@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 from array import array
 from collections.abc import Hashable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -33,6 +34,7 @@ import numpy as np
 _SLACK = 1e-9
 
 Element = tuple[Hashable, int]
+H = TypeVar("H", bound=Hashable)
 
 
 def min_lcs(threshold: float, m: int, n: np.ndarray) -> np.ndarray:
@@ -51,7 +53,7 @@ def min_lcs(threshold: float, m: int, n: np.ndarray) -> np.ndarray:
     return np.maximum(1, np.floor(relaxed * (m + n) / 2).astype(np.int64) + 1)
 
 
-def elements(tokens: Sequence[Hashable]) -> list[Element]:
+def elements(tokens: Sequence[H]) -> list[tuple[H, int]]:
     """A token list as a set of ``(token, occurrence number)`` elements.
 
     Args:
@@ -60,7 +62,7 @@ def elements(tokens: Sequence[Hashable]) -> list[Element]:
     Returns:
         One element per token, in order: the k-th occurrence of a token is ``(token, k)``.
     """
-    seen: dict[Hashable, int] = {}
+    seen: dict[H, int] = {}
     out = []
     for tok in tokens:
         k = seen.get(tok, 0) + 1
@@ -112,6 +114,128 @@ def may_pass(threshold: float, m: int, probe: int, hits: np.ndarray, n: np.ndarr
     rest = np.minimum(m - probe, n - hits)
     mask: np.ndarray = (need <= np.minimum(m, n)) & (hits + rest >= need)
     return mask
+
+
+def ordered_prefix(token_ids: Sequence[int], threshold: float) -> list[tuple[int, int, int]]:
+    """A text's elements in the fixed global order, cut to the prefix that must be indexed.
+
+    Prefix filtering on both sides (Bayardo et al. 2007, "Scaling Up All Pairs Similarity
+    Search"): with every text's elements sorted in one global order, two texts sharing
+    ``o`` elements share one among the first ``|x| - o + 1`` of each, so a pool needs to
+    index each member's first :func:`probe_size` elements only, and a query to probe its
+    first :func:`probe_size`. The order is by token id, highest first: ids are handed out
+    as tokens are first seen, so common words hold the low ids and a prefix holds a text's
+    rarest tokens (short posting lists). Any fixed order is exact; this one is also cheap.
+
+    Args:
+        token_ids: The text's token ids in text order; an id <= 0 stands for a token the
+            pool has no id for (it sorts first: it can be shared with no member).
+        threshold: The ROUGE-L F threshold in [0, 1].
+
+    Returns:
+        ``(token id, occurrence, position)`` of the prefix's elements in order, position
+        counted from 1 in the whole ordered text (:func:`may_pass_prefixed` needs it).
+    """
+    ordered = sorted(elements(token_ids), key=lambda e: (e[0] > 0, -e[0], e[1]))
+    probe = probe_size(threshold, len(ordered))
+    return [(tid, occ, pos) for pos, (tid, occ) in enumerate(ordered[:probe], start=1)]
+
+
+def may_pass_prefixed(
+    threshold: float,
+    m: int,
+    hits: np.ndarray,
+    n: np.ndarray,
+    last_query: np.ndarray,
+    last_member: np.ndarray,
+) -> np.ndarray:
+    """Which members found through prefixes (:func:`ordered_prefix`) can still pass.
+
+    Every element the query and a member share before their last shared prefix element
+    (positions ``last_query`` in the query, ``last_member`` in the member, both from 1) is
+    in both prefixes, so it was counted in ``hits``; what they share after it lies after
+    those positions on both sides (the positional filter of Xiao et al. 2008, PPJoin).
+
+    Args:
+        threshold: The ROUGE-L F threshold in [0, 1].
+        m: The query's token count.
+        hits: Per member found, the prefix elements it shares with the query (int array).
+        n: Per member, its token count (int array, same shape).
+        last_query: Per member, the query position of the last shared prefix element.
+        last_member: Per member, that element's position in the member.
+
+    Returns:
+        Boolean mask over the members: True where the length can reach the threshold and
+        the overlap bound reaches ``min_lcs``.
+    """
+    need = min_lcs(threshold, m, n)
+    bound = hits + np.minimum(m - last_query, n - last_member)
+    mask: np.ndarray = (need <= np.minimum(m, n)) & (bound >= need)
+    return mask
+
+
+# Multipliers (odd 64-bit constants of splitmix/xxhash) that spread (token id, occurrence)
+# over the bits of a sketch; fixed, so that every process computes the same bits.
+_MIX_ID = np.uint64(0x9E3779B97F4A7C15)
+_MIX_OCCURRENCE = np.uint64(0xC2B2AE3D27D4EB4F)
+SKETCH_BITS = 64
+
+
+def element_bits(token_ids: np.ndarray, occurrences: np.ndarray) -> np.ndarray:
+    """The sketch bit (0-63) of each element ``(token id, occurrence)``.
+
+    Args:
+        token_ids: int array of token ids.
+        occurrences: int array, the same shape: each element's occurrence number.
+
+    Returns:
+        int64 array of bit numbers.
+    """
+    mixed = token_ids.astype(np.uint64) * _MIX_ID ^ occurrences.astype(np.uint64) * _MIX_OCCURRENCE
+    out: np.ndarray = (mixed >> np.uint64(58)).astype(np.int64)  # the best-mixed 6 bits
+    return out
+
+
+def sketch_bound(query_bits: np.ndarray, sketches: np.ndarray) -> np.ndarray:
+    """An upper bound on the overlap of a query with texts known by their sketches.
+
+    A text's sketch is the OR of ``1 << bit`` over its elements' :func:`element_bits`. An
+    element the query shares with a text has its bit set in the text's sketch, so the query
+    elements whose bit is set there bound the overlap from above (a 10-element text sets
+    about 15% of the 64 bits, so an element it lacks seldom counts).
+
+    Args:
+        query_bits: :func:`element_bits` of the query's elements (those the pool can hold).
+        sketches: uint64 array of the texts' sketches.
+
+    Returns:
+        int64 array: per text, the number of query elements whose bit it has.
+    """
+    per_bit = np.bincount(query_bits, minlength=SKETCH_BITS)
+    out = np.zeros(len(sketches), dtype=np.int64)
+    for times in np.unique(per_bit[per_bit > 0]).tolist():
+        mask = np.bitwise_or.reduce(
+            np.left_shift(np.uint64(1), np.flatnonzero(per_bit == times).astype(np.uint64))
+        )
+        out += times * np.bitwise_count(sketches & mask).astype(np.int64)
+    return out
+
+
+def sketch(token_ids: np.ndarray, occurrences: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sketches (see :func:`sketch_bound`) of texts whose elements lie end to end.
+
+    Args:
+        token_ids: int array, every text's element token ids one after another.
+        occurrences: int array, the elements' occurrence numbers.
+        starts: int array, where each text's elements start (texts without elements
+            are not allowed here: give them sketch 0 yourself).
+
+    Returns:
+        uint64 array, one sketch per text.
+    """
+    bits = np.left_shift(np.uint64(1), element_bits(token_ids, occurrences).astype(np.uint64))
+    out: np.ndarray = np.bitwise_or.reduceat(bits, starts)
+    return out
 
 
 class TokenOverlapIndex:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import redis
 
 from filters.evolution import check_answer, check_evolved
 from filters.heuristics import check_instances, check_instruction
@@ -170,10 +169,10 @@ def open_shared_index(
     See :mod:`service.runs.shared_index`: the sync reads only what was committed after the
     pool's mark (nothing on a warm claim), or builds the pool once when Redis has none.
     """
-    from service.runs.shared_index import RedisPool, pool_base, sync_index
+    from service.runs.shared_index import RedisPool, connect, pool_base, sync_index
 
     pool = RedisPool(
-        redis.Redis.from_url(redis_url),
+        connect(redis_url),
         pool_base(database.identity, run_id, created_at),
         threshold,
     )

@@ -20,7 +20,8 @@ Layout under ``base``
 (``instructforge:ndx:<rule>.<tokens>.<layout>:<database>:<run id>:<created at>``, so a new
 database's run 1 never meets an old one's copy, nor a release another layout's):
 
-* ``base:meta``, a hash: ``mark`` (committed iteration), ``count`` (members);
+* ``base:meta``, a hash: ``mark`` (committed iteration), ``count`` (members), ``threshold``
+  (the one the posting lists were cut for: a pool serves that threshold only);
 * ``base:k``, a hash: task key -> member number;
 * ``base:v``, a hash: the pool's vocabulary, ROUGE-L token -> token id (from 1, handed out
   once by a script, so every worker encodes alike); field ``""`` counts the ids given;
@@ -28,13 +29,19 @@ database's run 1 never meets an old one's copy, nor a release another layout's):
   tokens as the code points of their ids (``<u4``, :func:`filters.rouge.code_points`): what
   the exact rule needs, one ``HMGET`` away and decoded by one ``utf-32-le`` decode, with no
   re-tokenizing or re-encoding of pool text in the worker;
-* ``base:p:<token>\\x1f<occurrence>``, strings: the posting list of one element of the
-  prefix-filtered token index (:mod:`filters.candidates`), packed ``<u4`` pairs (member,
-  token count), grown by ``APPEND``.
+* ``base:p:<token id>.<occurrence>``, strings: the posting list of one element, packed
+  entries of 20 bytes: ``<u4`` member, token count and the element's position in the
+  member, and the member's ``<u8`` sketch (:func:`filters.candidates.sketch_bound`, which
+  prunes most members before their codes are fetched), grown by ``APPEND``. A member is
+  listed under its prefix only (:func:`filters.candidates.ordered_prefix`: its rarest
+  elements in the global order of token ids), so common words, whose lists would grow with
+  the pool, are seldom listed at all.
 
-A batch of candidates costs four round trips of one command each, whatever its size: the ids
-of its tokens, the posting sizes of every element (one script), the shortest posting lists each
-query must probe (``MGET``), and the codes of the candidates that may pass (``HMGET``).
+A batch of candidates costs three round trips, whatever its size: the ids of its tokens, the
+posting lists of the queries' prefixes (``MGET``), and the codes of the members that may pass
+(a script). No command names or returns more than :data:`READ_CHUNK` items (keys, fields,
+members): a longer one is cut into several, sent in one pipeline, so a reply stays bounded
+at any pool size (a single posting list is at most 20 bytes per member listed under it).
 """
 
 from __future__ import annotations
@@ -46,7 +53,15 @@ from typing import Any
 import numpy as np
 import redis
 
-from filters.candidates import elements, may_pass, probe_size
+from filters.candidates import (
+    element_bits,
+    elements,
+    may_pass_prefixed,
+    min_lcs,
+    ordered_prefix,
+    sketch,
+    sketch_bound,
+)
 from filters.errors import IndexStorageError
 from filters.near_duplicates import RULE_VERSION, NearDuplicateIndex, PoolEntry
 from filters.rouge import (
@@ -58,9 +73,9 @@ from filters.rouge import (
     token_ids,
 )
 
-SEP = "\x1f"  # never inside a token (letters, digits and marks only) nor a task key
-# 1: members stored as their tokens joined by SEP. 2: as the code points of shared token ids.
-LAYOUT_VERSION = 2
+# 1: members stored as their tokens joined by "\x1f". 2: as the code points of shared token ids.
+# 3: posting lists of prefixes only, named by token id, with the element's position.
+LAYOUT_VERSION = 3
 # str codes while the vocabulary's ids stay below this; a batch's tokens the pool lacks take
 # the ids above it, never a pool token's. Past it, codes are int tuples.
 WIDE_AT = MAX_CODE_ID - 2**16
@@ -77,31 +92,37 @@ for i, token in ipairs(ARGV) do
 end
 return out
 """
-_STRLENS = """
-local out = {}
-for i, name in ipairs(KEYS) do
-    out[i] = redis.call('strlen', name)
-end
-return out
-"""
-# The stored values of members given as packed <u4 numbers, as one string: each value after
-# its <u4 length (0xFFFFFFFF: no such member). One reply, so the client parses one string,
-# not one per member.
+# The stored values of members given as packed <u4 numbers, split into four strings: the
+# keys' byte lengths and the codes' byte lengths (packed <u4; 0xFFFFFFFF: no such member),
+# the keys joined, the codes joined. So the client parses four strings, not one per member,
+# and decodes all the codes with one utf-32 decode.
 _MEMBERS = """
-local parts = {}
+local key_lengths, code_lengths, keys, codes = {}, {}, {}, {}
 for i = 1, #ARGV[1], 4 do
     local value = redis.call('hget', KEYS[1], tostring(struct.unpack('<I4', ARGV[1], i)))
     if value then
-        parts[#parts + 1] = struct.pack('<I4', #value) .. value
+        local size = struct.unpack('<I2', value)
+        key_lengths[#key_lengths + 1] = struct.pack('<I4', size)
+        code_lengths[#code_lengths + 1] = struct.pack('<I4', #value - 2 - size)
+        keys[#keys + 1] = string.sub(value, 3, 2 + size)
+        codes[#codes + 1] = string.sub(value, 3 + size)
     else
-        parts[#parts + 1] = struct.pack('<I4', 4294967295)
+        key_lengths[#key_lengths + 1] = struct.pack('<I4', 4294967295)
+        code_lengths[#code_lengths + 1] = struct.pack('<I4', 0)
     end
 end
-return table.concat(parts)
+return {table.concat(key_lengths), table.concat(code_lengths), table.concat(keys),
+        table.concat(codes)}
 """
 _MISSING = 0xFFFFFFFF
-_ASSIGN_CHUNK = 10_000  # tokens per script call
-_POSTING = np.dtype([("member", "<u4"), ("length", "<u4")])
+# Items (keys, hash fields, members, tokens) per command: bounds every request and reply.
+READ_CHUNK = 1_000
+_POSTING = np.dtype([("member", "<u4"), ("length", "<u4"), ("position", "<u4"), ("sketch", "<u8")])
+# Seconds a client waits on a Redis socket: a stalled server is an error, not a hang; far
+# above any bounded reply (READ_CHUNK items) on a loaded machine. A redis:// URL's own
+# socket_timeout / socket_connect_timeout parameters take precedence.
+SOCKET_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 5.0
 BUILD_CHUNK = 20_000  # entries per pipeline when a pool is built from scratch
 _BUILD_LOCK_SECONDS = 600
 # Extend the build lock only while it is still ours (one atomic step on the server).
@@ -135,15 +156,29 @@ class RedisPool:
         self._lock = f"{base}.build"  # outside base:* so that wipe() keeps it
         self._renew = client.register_script(_RENEW_IF_OWNER)
         self._assign_ids = client.register_script(_ASSIGN_IDS)
-        self._strlens = client.register_script(_STRLENS)
         self._fetch_members = client.register_script(_MEMBERS)
-        # Whether the codes of the last encode_many are int tuples (see WIDE_AT), and how many
-        # ids the vocabulary had given then.
+        # Whether the codes of the last encode_many are int tuples (see WIDE_AT), how many
+        # ids the vocabulary had given then, and the ids it gave its tokens (<= 0: none).
         self._wide = False
         self._known = 0
+        self._ids: dict[str, int] = {}
 
-    def _posting(self, element: tuple[Any, int]) -> str:
-        return f"{self.base}:p:{element[0]}{SEP}{element[1]}"
+    def _posting(self, token_id: int, occurrence: int) -> str:
+        return f"{self.base}:p:{token_id}.{occurrence}"
+
+    def _chunked(self, command: str, key: str | None, items: Sequence[Any]) -> list[Any]:
+        """``command`` over ``items`` in commands of READ_CHUNK items at most, one pipeline
+        (one round trip); the replies joined. ``key``: the hash the command reads, if any."""
+        if not items:
+            return []
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                for start in range(0, len(items), READ_CHUNK):
+                    chunk = list(items[start : start + READ_CHUNK])
+                    getattr(pipe, command)(*([key] if key else []), chunk)
+                return [v for reply in pipe.execute() for v in reply]
+        except redis.RedisError as exc:
+            raise IndexStorageError(f"shared index {self.base}: {exc}") from exc
 
     def __len__(self) -> int:
         """Number of keys in the pool."""
@@ -160,18 +195,24 @@ class RedisPool:
         could not be compared).
         """
         distinct = list(dict.fromkeys(t for tokens in token_lists for t in tokens))
-        found, count = [], None
+        found: list[Any] = []
+        count = None
         if distinct:
+            # The count first: every id handed out after it is above it, so a member holding
+            # one is left out (see candidates), whether or not this read saw the id.
             try:
-                with self.client.pipeline(transaction=True) as pipe:
-                    pipe.hmget(self._vocab, distinct)
+                with self.client.pipeline(transaction=False) as pipe:
                     pipe.hget(self._vocab, "")
-                    found, count = pipe.execute()
+                    for start in range(0, len(distinct), READ_CHUNK):
+                        pipe.hmget(self._vocab, distinct[start : start + READ_CHUNK])
+                    count, *chunks = pipe.execute()
             except redis.RedisError as exc:
                 raise IndexStorageError(f"shared index {self.base}: {exc}") from exc
+            found = [v for chunk in chunks for v in chunk]
         ids: dict[str, int] = {}
         for token, raw in zip(distinct, found, strict=True):
             ids[token] = int(raw) if raw is not None else -(len(ids) + 1)
+        self._ids = ids
         self._known = int(count or 0)
         self._wide = self._known >= WIDE_AT or len(ids) >= MAX_CODE_ID - WIDE_AT
         if self._wide:
@@ -180,15 +221,16 @@ class RedisPool:
         return ["".join([char[t] for t in tokens]) for tokens in token_lists]
 
     def mark(self) -> int | None:
-        """The committed iteration the pool holds, or None when it holds no complete copy."""
-        raw = self._call(self.client.hget, self._meta, "mark")
-        return None if raw is None else int(raw)
+        """The committed iteration the pool holds, or None when it holds no complete copy
+        (or one cut for another threshold: it is rebuilt for this one)."""
+        raw, threshold = self._call(self.client.hmget, self._meta, ["mark", "threshold"])
+        if raw is None or (threshold is not None and float(threshold) != self.threshold):
+            return None
+        return int(raw)
 
     def present(self, keys: Sequence[str]) -> set[str]:
         """The subset of ``keys`` already in the pool."""
-        if not keys:
-            return set()
-        found = self._call(self.client.hmget, self._keys, list(keys))
+        found = self._chunked("hmget", self._keys, keys)
         return {k for k, v in zip(keys, found, strict=True) if v is not None}
 
     def add(self, entries: Sequence[PoolEntry]) -> None:
@@ -212,17 +254,29 @@ class RedisPool:
         with self.client.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(self._meta)
-                now = pipe.hmget(self._meta, ["mark", "count"])
+                now = pipe.hmget(self._meta, ["mark", "count", "threshold"])
+                if now[2] is not None and float(now[2]) != self.threshold:
+                    raise IndexStorageError(
+                        f"shared index {self.base}: cut for threshold {float(now[2])}, "
+                        f"not {self.threshold}"
+                    )
                 if (None if now[0] is None else int(now[0])) != expected:
                     return False
                 count = int(now[1] or 0)
                 keys = [e.key for e in entries]
-                flags = pipe.hmget(self._keys, keys) if keys else []
+                flags = [
+                    f
+                    for start in range(0, len(keys), READ_CHUNK)
+                    for f in pipe.hmget(self._keys, keys[start : start + READ_CHUNK])
+                ]
                 fresh = [e for e, f in zip(entries, flags, strict=True) if f is None]
                 ids = self._ids_for(fresh)
                 pipe.multi()
                 self._write(pipe, fresh, count, ids)
-                fields: dict[str, int] = {"count": count + len(fresh)}
+                fields: dict[str, int | str] = {
+                    "count": count + len(fresh),
+                    "threshold": repr(self.threshold),
+                }
                 if mark is not None:
                     fields["mark"] = mark
                 pipe.hset(self._meta, mapping=fields)  # type: ignore[arg-type]
@@ -238,8 +292,8 @@ class RedisPool:
         an id given to a token that is then not added costs nothing)."""
         distinct = list(dict.fromkeys(t for e in entries for t in e.tokens))
         ids: dict[str, int] = {}
-        for start in range(0, len(distinct), _ASSIGN_CHUNK):
-            chunk = distinct[start : start + _ASSIGN_CHUNK]
+        for start in range(0, len(distinct), READ_CHUNK):
+            chunk = distinct[start : start + READ_CHUNK]
             got = self._call(self._assign_ids, keys=[self._vocab], args=chunk)
             ids.update(zip(chunk, (int(i) for i in got), strict=True))
         return ids
@@ -253,23 +307,41 @@ class RedisPool:
         """
         if not entries:
             return
-        postings: dict[str, list[tuple[int, int]]] = {}
+        postings: dict[str, list[tuple[int, int, int, int]]] = {}
         keys, members = {}, {}
         lengths = [len(e.tokens) for e in entries]
         flat = np.fromiter((ids[t] for e in entries for t in e.tokens), np.int64, sum(lengths))
         points = code_points(flat).astype("<u4").tobytes()
+        occurrences = np.fromiter(
+            (k for e in entries for _, k in elements(e.tokens)), np.int64, len(flat)
+        )
+        starts = np.cumsum([0, *lengths[:-1]])
+        sketches = np.zeros(len(entries), dtype=np.uint64)
+        nonempty = np.array(lengths) > 0
+        if nonempty.any():
+            sketches[nonempty] = sketch(flat, occurrences, starts[nonempty])
         end = 0
-        for member, e in enumerate(entries, start=first):
+        for member, e, member_sketch in zip(
+            range(first, first + len(entries)), entries, sketches.tolist(), strict=True
+        ):
             keys[e.key] = member
             key = e.key.encode()
             start, end = end, end + 4 * len(e.tokens)
             members[member] = len(key).to_bytes(2, "little") + key + points[start:end]
-            for element in elements(e.tokens):
-                postings.setdefault(self._posting(element), []).append((member, len(e.tokens)))
-        pipe.hset(self._keys, mapping=keys)
-        pipe.hset(self._members, mapping=members)
-        for name, pairs in postings.items():
-            pipe.append(name, np.array(pairs, dtype=_POSTING).tobytes())
+            n = len(e.tokens)
+            for token_id, occurrence, position in ordered_prefix(
+                [ids[t] for t in e.tokens], self.threshold
+            ):
+                postings.setdefault(self._posting(token_id, occurrence), []).append(
+                    (member, n, position, member_sketch)
+                )
+        names = list(keys)
+        for start in range(0, len(names), READ_CHUNK):
+            chunk = names[start : start + READ_CHUNK]
+            pipe.hset(self._keys, mapping={k: keys[k] for k in chunk})
+            pipe.hset(self._members, mapping={keys[k]: members[keys[k]] for k in chunk})
+        for name, rows in postings.items():
+            pipe.append(name, np.array(rows, dtype=_POSTING).tobytes())
 
     def rebuild(self, chunks: Iterable[Sequence[PoolEntry]], mark: int, *, owner: str) -> None:
         """Replace the whole pool by the entries of ``chunks`` (a first build, or one after
@@ -292,7 +364,10 @@ class RedisPool:
                     self._write(pipe, chunk, count, ids)
                     pipe.execute()
                 count += len(chunk)
-            self.client.hset(self._meta, mapping={"count": count, "mark": mark})
+            self.client.hset(
+                self._meta,
+                mapping={"count": count, "mark": mark, "threshold": repr(self.threshold)},
+            )
         except redis.RedisError as exc:
             raise IndexStorageError(f"shared index {self.base}: {exc}") from exc
 
@@ -319,71 +394,143 @@ class RedisPool:
     def candidates(self, queries: Sequence[Sequence[str]]) -> list[list[tuple[str, Encoded]]]:
         """Per query, the pool texts that may pass the threshold, as ``(key, code)``.
 
-        Three round trips for the whole batch: posting sizes, the shortest posting lists each
-        query must probe (any ``probe_size`` of them is exact), member codes (in the form of
-        the last :meth:`encode_many`'s codes).
+        Two round trips for the whole batch: the posting lists of the queries' prefixes, and
+        the codes of the members that may pass (in the form of the last :meth:`encode_many`'s
+        codes; its token ids order the prefixes, so the queries must be of its token lists).
         """
-        per_query = [[self._posting(e) for e in elements(q)] for q in queries]
-        names = list(dict.fromkeys(n for names in per_query for n in names))
-        if not names:
-            return [[] for _ in queries]
-        sizes = dict(zip(names, self._call(self._strlens, keys=names), strict=True))
-        probes = []
-        for q, names_q in zip(queries, per_query, strict=True):
-            probe = probe_size(self.threshold, len(q))
-            probes.append((probe, sorted(names_q, key=sizes.__getitem__)[:probe]))
-        wanted = list(dict.fromkeys(n for _, chosen in probes for n in chosen if sizes[n]))
-        got = self._call(self.client.mget, wanted) if wanted else []
-        lists = dict(zip(wanted, got, strict=True))
+        if any(t not in self._ids for q in queries for t in q):
+            self.encode_many(queries)  # a caller that did not encode these tokens
+        query_ids = [[self._ids[t] for t in q] for q in queries]
+        prefixes = [ordered_prefix(ids, self.threshold) for ids in query_ids]
+        wanted = list(
+            dict.fromkeys(self._posting(t, o) for p in prefixes for t, o, _ in p if t > 0)
+        )
+        lists = dict(zip(wanted, self._chunked("mget", None, wanted), strict=True))
         kept_per_query = []
-        for q, (probe, chosen) in zip(queries, probes, strict=True):
-            found = [np.frombuffer(lists[n], dtype=_POSTING) for n in chosen if sizes[n]]
-            if not found:
-                kept_per_query.append(np.empty(0, dtype=np.int64))
-                continue
-            both = np.concatenate(found)
-            members, first, hits = np.unique(both["member"], return_index=True, return_counts=True)
-            n = both["length"][first].astype(np.int64)
-            mask = may_pass(self.threshold, len(q), probe, hits.astype(np.int64), n)
-            kept_per_query.append(members[mask].astype(np.int64))
+        for ids, prefix in zip(query_ids, prefixes, strict=True):
+            found, at = [], []
+            for token_id, occurrence, position in prefix:
+                raw = lists.get(self._posting(token_id, occurrence)) if token_id > 0 else None
+                if raw:
+                    found.append(np.frombuffer(raw, dtype=_POSTING))
+                    at.append(np.full(len(found[-1]), position, dtype=np.int64))
+            kept_per_query.append(self._may_pass(ids, found, at))
         needed = np.unique(np.concatenate(kept_per_query)).tolist() if kept_per_query else []
-        packed = np.array(needed, dtype="<u4").tobytes()
-        blob = b""
-        if needed:
-            blob = self._call(self._fetch_members, keys=[self._members], args=[packed])
         decoded: dict[int, tuple[str, Encoded] | None] = {}
-        known = code_point(min(self._known, MAX_CODE_ID))
-        at = 0
-        for member in needed:
-            size = int.from_bytes(blob[at : at + 4], "little")
-            if size == _MISSING:
-                raise IndexStorageError(f"shared index {self.base}: member {member} has no tokens")
-            raw, at = blob[at + 4 : at + 4 + size], at + 4 + size
-            start = 2 + int.from_bytes(raw[:2], "little")
-            code = self._code(raw[start:], known)
-            decoded[member] = None if code is None else (raw[2:start].decode(), code)
+        for chunk, reply in zip(
+            (needed[i : i + READ_CHUNK] for i in range(0, len(needed), READ_CHUNK)),
+            self._member_replies(needed),
+            strict=True,
+        ):
+            decoded.update(zip(chunk, self._decode(chunk, reply), strict=True))
         return [
             [hit for m in kept.tolist() if (hit := decoded[m]) is not None]
             for kept in kept_per_query
         ]
 
-    def _code(self, body: bytes, known: str) -> Encoded | None:
-        """A member's stored code points as a code comparable with the last encode_many's;
-        None when it holds an id given after that call (``known``: its last id's character)."""
-        if not self._wide:
-            try:
-                code = body.decode("utf-32-le")
-            except UnicodeDecodeError:  # an id past Unicode, so given after that call
-                return None
-            return code if not code or max(code) <= known else None
-        ids = token_ids(np.frombuffer(body, dtype="<u4"))
-        return tuple(ids.tolist()) if not len(ids) or int(ids.max()) <= self._known else None
+    def _decode(self, members: list[int], reply: list[bytes]) -> list[tuple[str, Encoded] | None]:
+        """``(key, code)`` of each member from one ``_MEMBERS`` reply; None for a member
+        holding an id given after the last encode_many (its code could not be compared)."""
+        key_lengths = np.frombuffer(reply[0], dtype="<u4").astype(np.int64)
+        if (key_lengths == _MISSING).any():
+            member = members[int(np.argmax(key_lengths == _MISSING))]
+            raise IndexStorageError(f"shared index {self.base}: member {member} has no tokens")
+        key_ends = np.cumsum(key_lengths).tolist()
+        code_lengths = np.frombuffer(reply[1], dtype="<u4").astype(np.int64) // 4
+        code_ends = np.cumsum(code_lengths)
+        code_starts = code_ends - code_lengths
+        points = np.frombuffer(reply[3], dtype="<u4")
+        ids = token_ids(points)
+        late = ids > self._known
+        # A member holding an id past the last encode_many's: a running count of such ids.
+        newer = np.r_[0, np.cumsum(late)]
+        fresh = newer[code_ends] == newer[code_starts]
+        if self._wide:
+            codes: list[Encoded] = [
+                tuple(ids[a:b].tolist()) for a, b in zip(code_starts, code_ends, strict=True)
+            ]
+        else:
+            # Ids past the last encode_many may lie past Unicode: decode the others only.
+            text = points.copy()
+            text[late] = 0
+            whole = text.tobytes().decode("utf-32-le")
+            spans = zip(code_starts.tolist(), code_ends.tolist(), strict=True)
+            codes = [whole[a:b] for a, b in spans]
+        keys = reply[2]
+        out: list[tuple[str, Encoded] | None] = []
+        start = 0
+        for end, code, ok in zip(key_ends, codes, fresh.tolist(), strict=True):
+            out.append((keys[start:end].decode(), code) if ok else None)
+            start = end
+        return out
+
+    def _may_pass(
+        self, query_ids: list[int], found: list[np.ndarray], at: list[np.ndarray]
+    ) -> np.ndarray:
+        """Members of a query's probed posting lists (``found``, each probed at the query
+        position in ``at``) that may pass the threshold, as an int64 array.
+
+        ``query_ids``: the query's token ids (<= 0: a token the pool lacks)."""
+        if not found:
+            return np.empty(0, dtype=np.int64)
+        both, query_at = np.concatenate(found), np.concatenate(at)
+        # Length and sketch first, row by row (both are the member's, so a member's rows
+        # stay or go together): they leave few rows to group.
+        m = len(query_ids)
+        known = [(i, k) for i, k in elements(query_ids) if i > 0]
+        bits = element_bits(np.array([i for i, _ in known]), np.array([k for _, k in known]))
+        n = both["length"].astype(np.int64)
+        need = min_lcs(self.threshold, m, n)
+        keep = (need <= np.minimum(m, n)) & (sketch_bound(bits, both["sketch"]) >= need)
+        both, query_at = both[keep], query_at[keep]
+        if not len(both):
+            return np.empty(0, dtype=np.int64)
+        # By member, then query position: a member's rows end with its last shared element.
+        order = np.lexsort((query_at, both["member"]))
+        both, query_at = both[order], query_at[order]
+        member = both["member"].astype(np.int64)
+        first = np.flatnonzero(np.r_[True, member[1:] != member[:-1]])
+        last = np.r_[first[1:], len(member)] - 1
+        mask = may_pass_prefixed(
+            self.threshold,
+            m,
+            last - first + 1,
+            both["length"][first].astype(np.int64),
+            query_at[last],
+            both["position"][last].astype(np.int64),
+        )
+        kept: np.ndarray = member[first][mask]
+        return kept
+
+    def _member_replies(self, members: list[int]) -> list[list[bytes]]:
+        """The stored values of ``members`` (see ``_MEMBERS``), READ_CHUNK members a script
+        call, one pipeline."""
+        if not members:
+            return []
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                for start in range(0, len(members), READ_CHUNK):
+                    packed = np.array(members[start : start + READ_CHUNK], dtype="<u4").tobytes()
+                    self._fetch_members(keys=[self._members], args=[packed], client=pipe)
+                replies: list[list[bytes]] = pipe.execute()
+                return replies
+        except redis.RedisError as exc:
+            raise IndexStorageError(f"shared index {self.base}: {exc}") from exc
 
     def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return method(*args, **kwargs)
         except redis.RedisError as exc:
             raise IndexStorageError(f"shared index {self.base}: {exc}") from exc
+
+
+def connect(url: str) -> redis.Redis:
+    """A client for the shared pools at ``url`` (redis://host:port/db), with socket timeouts
+    (:data:`SOCKET_TIMEOUT_S`, :data:`CONNECT_TIMEOUT_S`) unless the URL sets its own."""
+    client: redis.Redis = redis.Redis.from_url(
+        url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=CONNECT_TIMEOUT_S
+    )
+    return client
 
 
 def pool_base(database_name: str, run_id: int, created_at: float) -> str:

@@ -7,7 +7,16 @@ import random
 import numpy as np
 import pytest
 
-from filters.candidates import TokenOverlapIndex, elements, min_lcs
+from filters.candidates import (
+    TokenOverlapIndex,
+    element_bits,
+    elements,
+    may_pass_prefixed,
+    min_lcs,
+    ordered_prefix,
+    sketch,
+    sketch_bound,
+)
 from filters.rouge import f_measure, rouge_l_f
 
 THRESHOLDS = (0.0, 0.3, 0.5, 0.7, 0.75, 0.8, 0.9, 0.95, 1.0)
@@ -148,3 +157,42 @@ def test_candidates_stay_few_on_unrelated_texts() -> None:
         for _ in range(200)
     ]
     assert sum(counts) / len(counts) < 3  # of 2000 members (1.2 measured)
+
+
+@pytest.mark.parametrize("threshold", (0.5, 0.7, 0.9))
+def test_prefixes_in_the_global_order_and_their_bounds_never_lose_a_pair(
+    threshold: float,
+) -> None:
+    """Every pair of id lists with ROUGE-L F above the threshold shares an element of both
+    prefixes (ordered_prefix), and neither may_pass_prefixed nor sketch_bound rules it out;
+    the sketch bound is never below the true overlap, on lists with repeated and unknown
+    (<= 0) ids."""
+    rng = random.Random(int(threshold * 10))
+    found = 0
+    for _ in range(3000):
+        a = [rng.randint(-2, 25) for _ in range(rng.randint(1, 16))]
+        b = [t if rng.random() < 0.85 else rng.randint(1, 25) for t in a if rng.random() < 0.9]
+        b = [t for t in b if t > 0] or [1]  # a pool text: every token has an id
+        if rng.random() < 0.3:
+            b.insert(rng.randrange(len(b) + 1), rng.randint(1, 25))
+        overlap = sum(min(a.count(t), b.count(t)) for t in set(a) if t > 0)
+        bits_b = [(t, k) for t, k in elements(b)]
+        sketch_b = sketch(
+            np.array([t for t, _ in bits_b]), np.array([k for _, k in bits_b]), np.array([0])
+        )
+        known = [(t, k) for t, k in elements(a) if t > 0]
+        query_bits = element_bits(np.array([t for t, _ in known]), np.array([k for _, k in known]))
+        assert sketch_bound(query_bits, sketch_b)[0] >= overlap
+        if rouge_l_f(a, b) <= threshold:
+            continue
+        found += 1
+        prefix_a = {(t, k): i for t, k, i in ordered_prefix(a, threshold)}
+        prefix_b = {(t, k): j for t, k, j in ordered_prefix(b, threshold)}
+        shared = sorted((i, prefix_b[e]) for e, i in prefix_a.items() if e in prefix_b)
+        assert shared, (a, b)
+        last_a, last_b = shared[-1]
+        assert may_pass_prefixed(
+            threshold, len(a), np.array([len(shared)]), np.array([len(b)]),
+            np.array([last_a]), np.array([last_b]),
+        )[0]  # fmt: skip
+    assert found > 300
