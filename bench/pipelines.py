@@ -535,6 +535,7 @@ def race(args: argparse.Namespace) -> None:
         model_dir, work / "vllm.log", env=server_env(args.server_threads), max_model_len=4096
     )
     rows = []
+    failed: dict[str, str] = {}  # tool -> its log
     try:
         # Warm the server (first requests compile kernels), so no tool pays for that.
         httpx.post(
@@ -553,7 +554,10 @@ def race(args: argparse.Namespace) -> None:
             with (work / f"{tool}.log").open("wb") as log:
                 done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
             if done.returncode != 0:
-                raise RuntimeError(f"{tool} failed (see {work / f'{tool}.log'})")
+                # The others still run and are reported: one crash must not lose a long race.
+                failed[tool] = str(work / f"{tool}.log")
+                print(f"{tool} failed (see {failed[tool]})", flush=True)
+                continue
             after = server_tokens(url)
             tokens = {k: after[k] - before[k] for k in before}
             raw = json.loads(result_path.read_text(encoding="utf-8"))
@@ -562,7 +566,10 @@ def race(args: argparse.Namespace) -> None:
     finally:
         stop_server(process)
     load_end = Path("/proc/loadavg").read_text().split()[:3]
-    report(rows, args, {"loadavg_start": load_start, "loadavg_end": load_end, "logs": str(work)})
+    machine = {"loadavg_start": load_start, "loadavg_end": load_end, "logs": str(work)}
+    report(rows, args, {**machine, "failed": failed})
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)}")
 
 
 def report(rows: list[dict[str, Any]], args: argparse.Namespace, machine: dict[str, Any]) -> None:
@@ -579,12 +586,14 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, machine: dict[s
             f"{r['tool_duplicates']} / {r['referee_rejections']}"
         )
     rate = {r["tool"]: r["accepted_per_min"] for r in rows}
+    raced = args.tools.split(",")
     goals = [
-        # A peer that accepted nothing in its time has no finite ratio: the goal reads None.
-        goal(f"vs_{peer}", round(rate["instructforge"] / rate[peer], 3) if rate[peer] else None,
-             target, "higher")
+        # A peer that accepted nothing in its time, or a tool that failed, gives no ratio: the
+        # goal reads None (not met).
+        goal(f"vs_{peer}", round(rate["instructforge"] / rate[peer], 3)
+             if rate.get(peer) and "instructforge" in rate else None, target, "higher")
         for peer, target in (("distilabel", 1.5), ("alpaca", 3.0))
-        if "instructforge" in rate and peer in rate
+        if "instructforge" in raced and peer in raced
     ]  # fmt: skip
     write_result(
         args.out,

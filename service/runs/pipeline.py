@@ -17,6 +17,7 @@ import random
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,9 @@ def open_pipeline(
 ) -> RunPipeline:
     """Assemble a run's pipeline from what the database holds for it.
 
+    The embedding rule's index, when the run enables it, is still being built in a thread
+    when this returns (:func:`build_in_background`); the first screening waits for it.
+
     Args:
         database: the run's database; the config and pool are read in one short session
             (closed before the backend starts, which may take a while).
@@ -110,6 +114,15 @@ def open_pipeline(
     else:
         index = NearDuplicateIndex(threshold=threshold)
         index.add_many(index_items)
+    semantic = None
+    if config.semantic_duplicates.enabled:  # started first: it overlaps the backend's start too
+        semantic = build_in_background(
+            make_semantic_index,
+            config,
+            database,
+            [(int(key), text) for key, text, _ in index_items],
+            model_cache_dir=settings.model_cache_dir,
+        )
     return RunPipeline(
         config=config,
         backend=backend_for(config),
@@ -117,13 +130,24 @@ def open_pipeline(
         index_sync=index_sync,
         seed_tasks=seeds,
         machine_tasks=machine,
-        semantic=make_semantic_index(
-            config,
-            database,
-            [(int(key), text) for key, text, _ in index_items],
-            model_cache_dir=settings.model_cache_dir,
-        ),
+        semantic=semantic,
     )
+
+
+def build_in_background(
+    build: Callable[..., SemanticDuplicateIndex | None], *args: Any, **kwargs: Any
+) -> Future[SemanticDuplicateIndex | None]:
+    """``build(*args, **kwargs)`` started in a thread of its own; its future.
+
+    Why: loading the encoder and embedding the pool took 47 s of a 127 s race run (load ~15 on
+    2 cores; 13 s of CPU), and nothing needs the index before the first instruction batch is
+    parsed, so the instruction requests go out meanwhile. An error is raised where the index
+    is first read (:attr:`RunPipeline.semantic`), in the worker's step, and fails the run there.
+    """
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semantic-index")
+    future = executor.submit(build, *args, **kwargs)
+    executor.shutdown(wait=False)  # the thread ends with its one job
+    return future
 
 
 def make_semantic_index(
@@ -217,13 +241,13 @@ class RunPipeline:
         index: NearDuplicateIndex,
         seed_tasks: list[PoolTask],
         machine_tasks: list[PoolTask] | MachinePool,
-        semantic: SemanticDuplicateIndex | None = None,
+        semantic: SemanticDuplicateIndex | Future[SemanticDuplicateIndex | None] | None = None,
         index_sync: Callable[[], int] | None = None,
     ) -> None:
         self.config = config
         # A shared index follows the database (see open_shared_index); a local one is fed.
         self.index_sync = index_sync
-        self.semantic = semantic
+        self._semantic = semantic
         self.backend = backend
         self.index = index
         self.seed_tasks = seed_tasks
@@ -234,6 +258,18 @@ class RunPipeline:
         self.screened_kept = 0
         self.accepted = 0
         self._room: int | None = None
+
+    @property
+    def semantic(self) -> SemanticDuplicateIndex | None:
+        """The embedding rule's index (waiting for its build, see :func:`build_in_background`),
+        or None when the run does not enable the rule.
+
+        Raises:
+            Whatever building it raised (see :func:`make_semantic_index`).
+        """
+        if isinstance(self._semantic, Future):
+            self._semantic = self._semantic.result()
+        return self._semantic
 
     def step(self, iteration: int, room: int | None = None) -> IterationOutcome:
         """Run iteration number `iteration` (1-based) of the run's method; nothing is stored.

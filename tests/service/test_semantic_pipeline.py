@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from filters.embeddings import (
     prepare_static_encoder,
     static_encoder_dir,
 )
+from filters.errors import ConfigError
 from generators.backends.scripted import ScriptedBackend
 from generators.types import Candidate
 from service.cli import app
@@ -41,6 +43,14 @@ pytestmark = [pytest.mark.embeddings, pytest.mark.usefixtures("prepared_int8_enc
 SEED = "Give three practical tips for someone who struggles to fall asleep."
 PARAPHRASE = "Share some useful advice for people who have trouble getting to sleep."
 DISTINCT = "List the chemical elements whose symbols are a single letter."
+# One instruction prompt an iteration, the embedding rule on.
+ONE_PROMPT_SEMANTIC = RunConfig.model_validate(
+    {
+        "seed_set": "default",
+        "bootstrap": {"prompts_per_iteration": 1},
+        "semantic_duplicates": {"enabled": True},
+    }
+)
 
 
 class FixedStages(SpyStages):
@@ -78,16 +88,57 @@ def test_paraphrase_of_a_seed_is_rejected_only_when_enabled(
     assert "9001" in pipeline.semantic and "9002" not in pipeline.semantic
 
 
-def test_pool_embeddings_are_stored_once_and_reused_at_the_next_claim(
+def test_the_index_is_built_while_the_first_instructions_are_generated(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = ONE_PROMPT_SEMANTIC
+    run_id = claimed_run(database, config)
+    requested = threading.Event()
+    build = pipeline_module.make_semantic_index
+
+    def after_the_first_request(*args: Any, **kwargs: Any) -> Any:
+        # Built before open_pipeline returned, this waits in vain: no request is sent yet.
+        assert requested.wait(timeout=30), "the index build held back the instruction requests"
+        return build(*args, **kwargs)
+
+    def replying(prompt: str) -> str:
+        requested.set()
+        return reply(prompt)
+
+    monkeypatch.setattr(pipeline_module, "make_semantic_index", after_the_first_request)
+    pipeline = open_pipeline(
+        database, run_id, settings=Settings(), backend_for=lambda _: ScriptedBackend(replying)
+    )
+    tasks = pipeline.step(1).tasks
+    assert pipeline.semantic is not None and len(pipeline.semantic) == len(pipeline.seed_tasks)
+    # The screening waited for the index: the accepted task was checked against it.
+    accepted = [t for t in tasks if t.accepted]
+    assert accepted and all(t.embedding is not None for t in accepted)
+
+
+def test_a_failed_index_build_fails_the_step_that_needs_it(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = RunConfig.model_validate(
-        {
-            "seed_set": "default",
-            "bootstrap": {"prompts_per_iteration": 1},
-            "semantic_duplicates": {"enabled": True},
-        }
+        {"seed_set": "default", "semantic_duplicates": {"enabled": True}}
     )
+    run_id = claimed_run(database, config)
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise ConfigError("embedding model 'x' is not prepared")
+
+    monkeypatch.setattr(pipeline_module, "make_semantic_index", failing)
+    pipeline = open_pipeline(
+        database, run_id, settings=Settings(), backend_for=lambda _: ScriptedBackend(reply)
+    )
+    with pytest.raises(ConfigError, match="not prepared"):
+        pipeline.step(1)
+
+
+def test_pool_embeddings_are_stored_once_and_reused_at_the_next_claim(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = ONE_PROMPT_SEMANTIC
     run_id = claimed_run(database, config)
     embedded: list[str] = []
     encode = SentenceEncoder.encode
