@@ -2,10 +2,14 @@
 
 Issue 15's demo export held instructions that start with a numbered label (``"Sentence 2:
 ..."``) and outputs that re-type their instruction with small edits. The rules that now catch
-them (``starts_with_list_number`` v2, ``output_near_copies_instruction`` v1, in
+them (``starts_with_list_number`` v3, ``output_near_copies_instruction`` v1, in
 ``filters.heuristics``) must leave real data alone. This bench applies them to the 175
 Self-Instruct seed tasks, the 252 user-oriented tasks (instructions and every instance) and
 Stanford Alpaca's 52,002 examples, and lists every rejection so each can be read by eye.
+
+Re-run on 2026-12-01 under ``starts_with_list_number`` v3: the same rejections as under v2
+(none on the seed and user-oriented tasks, none of Alpaca's instructions, 2 of its 52,002
+outputs as near copies); only the timings moved.
 
 Run: python bench/echo_rules.py   (writes bench/results/echo_rules.json)
 """

@@ -72,6 +72,33 @@ dictionary literal printed twice (0.59, by its repeated 3-grams). The earlier se
 about 1% of Alpaca's real answers too (8 of 1,000 dev_alpaca answers contain their whole input
 of 8+ words: continuations, punctuation fixes, citations), so it was not written.
 
+Tried on 2026-12-01, not shipped (code, tests and its result file on branch
+``quality18-eot``, scorer version "6e"): an optional end-of-turn model for the ends
+the text leaves open (a letter or digit, not already found cut, more than 2 words, no other
+component at 0.1 or below): one forward pass of the embedded SmolLM2-135M-Instruct
+(transformers, CPU, float32, 1 thread) over the chat-formatted instruction and input followed
+by the answer gives log p(``<|im_end|>``); the truncation component becomes the lower of the
+text's factor and a linear map from 1.0 at -8 nats to 0.1 at -16. Constants chosen on dev and
+dev_alpaca only (a grid of 7 pairs, all within 0.005 of each other there); held-out and the model
+set measured once, in that branch's run. On dev the signal is strong: open ends of
+real answers have median -2.4 nats, open ends of cut ones -18.6; log p alone ranks dev truncation
+at 0.980. Text-only (v5) -> with the model:
+
+    truncated     dev 0.948 -> 0.972, dev_alpaca 0.941 -> 0.979, held-out 0.862 -> 0.932
+    list_number   dev 1.000 -> 0.983, dev_alpaca 0.993 -> 0.992, held-out 0.965 -> 0.938
+    good mean     dev 0.938 -> 0.931, dev_alpaca 0.931 -> 0.930, held-out 0.891 -> 0.861
+    good < 0.5    dev 4 -> 5,         dev_alpaca 42 -> 43,        held-out 26 -> 33 (of 252)
+    model set     unchanged: obvious 0.940, echo 0.830 (its echoes end closed; its cut answers
+                  were already at 1.0)
+
+Cost: 798 passes for 8,322 scored examples (9.6% ask the model), 0.236 CPU s per pass, 0.023
+CPU s per example on average against 0.0002 for text alone (load average 18 on 2 shared cores;
+wall figures unreliable). Not shipped: on held-out it pushes real answers down
+(7 more below a 0.5 gate, mean 0.891 -> 0.861, where dev moved 0.007 and dev_alpaca 0.001;
+which held-out answers fell was not read, as that would tune on held-out), and list_number
+falls under the goal (real answers pushed under residue junk); truncation still misses 0.95.
+This file's results stay those of scorer v5, text alone.
+
 Run: python bench/quality.py   (writes bench/results/quality.json)
 """
 
