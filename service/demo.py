@@ -39,6 +39,9 @@ from service.storage.seeds import import_seed_set
 console = Console()
 DEMO_TARGET = int(os.environ.get("INSTRUCTFORGE_DEMO_TARGET", "24"))
 DEMO_TRAIN_STEPS = int(os.environ.get("INSTRUCTFORGE_DEMO_TRAIN_STEPS", "30"))
+# A run that keeps too little to reach its target (a preference run judged by the 135M model)
+# ends here; this bounds the demo's time.
+DEMO_MAX_ITERATIONS = int(os.environ.get("INSTRUCTFORGE_DEMO_MAX_ITERATIONS", "12"))
 
 
 def step(n: int, title: str) -> None:
@@ -123,7 +126,7 @@ def _self_instruct_config(backend: str) -> dict[str, Any]:
         "backend": backend,
         "model": "smollm2-135m",
         "target_tasks": DEMO_TARGET,
-        "max_iterations": 12,
+        "max_iterations": DEMO_MAX_ITERATIONS,
         "seed": 7,
         # The embedding rule too (its default encoder, MiniLM int8, after ROUGE-L): it catches
         # paraphrases, and its stored vectors give the report's embedding diversity.
@@ -252,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
 
         step(
             5,
-            f"create a {method} run over REST (target {DEMO_TARGET} accepted tasks) and follow it",
+            f"create a {method} run over REST (target {DEMO_TARGET} accepted tasks), follow it",
         )
         created = client.post(
             "/v1/runs",

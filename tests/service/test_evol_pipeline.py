@@ -188,12 +188,13 @@ def multiturn_reply(prompt: str) -> str:
     return f"Answer {n}: " + " ".join(f"word{n}x{k}" for k in range(6))
 
 
-def test_multiturn_run_stores_conversations(database: Database, tmp_path: Path) -> None:
+def multiturn_run(database: Database, system_prompt: str) -> int:
+    """One iteration of a scripted multiturn run (12 conversations) committed; its id."""
     config = RunConfig(
         seed_set="default",
         method="multiturn",
         bootstrap={"prompts_per_iteration": 12},  # type: ignore[arg-type]
-        multiturn={"system_prompt": "You are a careful assistant."},  # type: ignore[arg-type]
+        multiturn={"system_prompt": system_prompt},  # type: ignore[arg-type]
     )
     run_id = claimed_run(database, config)
     pipeline = open_pipeline(
@@ -206,6 +207,11 @@ def test_multiturn_run_stores_conversations(database: Database, tmp_path: Path) 
         run = s.get(Run, run_id)
         assert run is not None
     _step(database, run, pipeline, 1)
+    return run_id
+
+
+def test_multiturn_run_stores_conversations(database: Database, tmp_path: Path) -> None:
+    run_id = multiturn_run(database, "You are a careful assistant.")
     with database.sessions() as s:
         tasks = list(s.scalars(select(Task).where(Task.run_id == run_id)))
         assert len(tasks) == 12

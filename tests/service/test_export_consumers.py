@@ -140,37 +140,41 @@ def _masked_spans(labels: list[int]) -> list[list[int]]:
     return spans
 
 
-@pytest.mark.slow
-@pytest.mark.model
-def test_trl_sft_trainer_takes_the_messages_config_with_assistant_only_loss(
-    version: VersionInfo, embedded_model_dir: Path, tmp_path: Path
-) -> None:
+def sft_assistant_only(
+    version_dir: Path, model_dir: Path, tmp_path: Path, *, rows: int, max_length: int
+) -> int:
+    """Load `version_dir`'s `messages` config as `datasets` does, untouched, into TRL's
+    SFTTrainer with assistant-only loss; check that exactly the assistant turns (each with its
+    end-of-turn token, every one of them) are supervised, and train two CPU steps.
+
+    Returns:
+        How many of the first `rows` training rows fit `max_length` whole (the others are
+        checked as a prefix of their replies).
+    """
     pytest.importorskip("trl", reason="the dev extra's `trl` is not installed")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    assert version.path is not None
-    data = _datasets().load_dataset(str(version.path), "messages", cache_dir=str(tmp_path / "c"))
-    tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir, local_files_only=True)
+    data = _datasets().load_dataset(str(version_dir), "messages", cache_dir=str(tmp_path / "c"))
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(
-        embedded_model_dir, local_files_only=True, dtype=torch.float32
+        model_dir, local_files_only=True, dtype=torch.float32
     )
-    max_length = 192
     args = SFTConfig(
         output_dir=str(tmp_path / "out"),
         assistant_only_loss=True,
         max_length=max_length,
         **TRL_SMOKE_ARGS,
     )
-    rows = data["train"].select(range(24))  # enough shapes; the CPU is shared
-    trainer = SFTTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer)
+    train = data["train"].select(range(min(rows, data["train"].num_rows)))
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer)
     assert trainer.chat_template is None  # TRL took the model's own template: nothing patched
 
     tokenized = trainer.train_dataset
-    assert len(tokenized) == len(rows)
+    assert len(tokenized) == len(train)
     whole = 0
-    for row, example in zip(rows, tokenized, strict=True):
+    for row, example in zip(train, tokenized, strict=True):
         replies = [t["content"] + "<|im_end|>" for t in row["messages"] if t["role"] == "assistant"]
         supervised = [tokenizer.decode(span) for span in _masked_spans(example["labels"])]
         assert supervised, row["id"]  # never an example with nothing to learn
@@ -180,12 +184,47 @@ def test_trl_sft_trainer_takes_the_messages_config_with_assistant_only_loss(
             whole += 1
         else:  # truncated: the supervised text is the start of the replies
             assert "".join(replies).startswith("".join(supervised)), row["id"]
-    assert whole >= len(rows) // 2
 
     result = trainer.train()
     assert result.global_step == 2
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert len(losses) == 2 and all(0 < loss < 20 for loss in losses)
+    return whole
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_trl_sft_trainer_takes_the_messages_config_with_assistant_only_loss(
+    version: VersionInfo, embedded_model_dir: Path, tmp_path: Path
+) -> None:
+    assert version.path is not None
+    # 24 rows: enough shapes; the CPU is shared.
+    whole = sft_assistant_only(version.path, embedded_model_dir, tmp_path, rows=24, max_length=192)
+    assert whole >= 24 // 2
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_trl_sft_trainer_supervises_every_assistant_turn_of_a_multiturn_export(
+    sqlite_template: Path, embedded_model_dir: Path, tmp_path: Path
+) -> None:
+    """A multiturn run's `messages` export (system prompt, 2-4 user turns): TRL supervises each
+    assistant turn and no user or system text (issue 21)."""
+    from tests.service.test_evol_pipeline import multiturn_run
+
+    shutil.copyfile(sqlite_template, tmp_path / "db.sqlite")
+    database = Database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        run_id = multiturn_run(database, "You are a careful assistant.")
+        spec = ExportSpec(runs=[run_id], include_seeds=False, validation_ratio=0.0)
+        version = create_version(database, dataset="talk", spec=spec, datasets_dir=tmp_path)
+    finally:
+        database.dispose()
+    assert version.path is not None
+    rows = read_jsonl(version.path / "train.messages.jsonl")
+    assert rows and all([m["role"] for m in r["messages"]].count("assistant") >= 2 for r in rows)
+    whole = sft_assistant_only(version.path, embedded_model_dir, tmp_path, rows=8, max_length=512)
+    assert whole == min(8, len(rows))  # short scripted turns: every conversation whole
 
 
 def test_the_trainer_verifies_and_reads_the_version(version: VersionInfo) -> None:
