@@ -619,10 +619,12 @@ class RunPipeline:
             self.index.add_many(
                 (str(tid), t.candidate.instruction, t.signature) for tid, t in accepted
             )
-        if self.semantic is not None and accepted:
-            # embedded once, in _screen: the pool takes the same vectors the check used
-            vectors = [t.embedding for _, t in accepted if t.embedding is not None]
-            self.semantic.add_vectors([str(tid) for tid, _ in accepted], np.stack(vectors))
+        # Embedded once, in _screen: the pool takes the same vectors the check used. Tasks the
+        # rule never screened (a multi-turn conversation repeats its parent's instruction) have
+        # none and stay out of it.
+        screened = [(str(tid), t.embedding) for tid, t in accepted if t.embedding is not None]
+        if self.semantic is not None and screened:
+            self.semantic.add_vectors([i for i, _ in screened], np.stack([v for _, v in screened]))
         self.machine_tasks.extend(
             PoolTask(
                 id=str(tid),

@@ -188,13 +188,15 @@ def multiturn_reply(prompt: str) -> str:
     return f"Answer {n}: " + " ".join(f"word{n}x{k}" for k in range(6))
 
 
-def multiturn_run(database: Database, system_prompt: str) -> int:
-    """One iteration of a scripted multiturn run (12 conversations) committed; its id."""
+def multiturn_run(database: Database, system_prompt: str, *, semantic: bool = False) -> int:
+    """One iteration of a scripted multiturn run (12 conversations) committed; its id.
+    `semantic`: with the embedding near-duplicate rule on (as the demo runs it)."""
     config = RunConfig(
         seed_set="default",
         method="multiturn",
         bootstrap={"prompts_per_iteration": 12},  # type: ignore[arg-type]
         multiturn={"system_prompt": system_prompt},  # type: ignore[arg-type]
+        semantic_duplicates={"enabled": semantic},  # type: ignore[arg-type]
     )
     run_id = claimed_run(database, config)
     pipeline = open_pipeline(

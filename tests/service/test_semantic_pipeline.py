@@ -257,3 +257,15 @@ def test_model_prepare_quantises_the_default_encoder_and_distils_the_static_one_
     assert asked.exit_code == 0, asked.output
     assert "static encoder ready" in asked.output
     assert static_encoder_dir(MODEL_CACHE).name in asked.output.replace("\n", "")
+
+
+def test_a_multiturn_run_with_the_rule_on_commits_its_conversations(database: Database) -> None:
+    """The demo's multiturn run failed here ("need at least one array to stack"): accepted
+    conversations repeat their parent's instruction, are never screened by the rule, and have
+    no vector for its pool."""
+    from tests.service.test_evol_pipeline import multiturn_run
+
+    run_id = multiturn_run(database, "Be brief.", semantic=True)
+    with database.sessions() as s:
+        statuses = [t.status for t in s.scalars(select(Task).where(Task.run_id == run_id))]
+    assert len(statuses) == 12 and "accepted" in statuses
