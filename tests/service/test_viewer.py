@@ -21,10 +21,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from markdown_it import MarkdownIt
+from sqlalchemy import update
 
+from service.errors import InvalidInput
 from service.export.card import code_span
 from service.seed_files import parse_seed_file
 from service.storage.iterations import commit_iteration
+from service.storage.models import SeedSet
 from service.storage.runs import release_lease
 from service.storage.seeds import import_seed_set
 from service.viewer import session as sessions
@@ -467,7 +470,7 @@ def test_bad_ids_and_params_are_html_404_or_422_never_500(seeded: Seeded) -> Non
     assert client.get(f"/ui/training/{training}").status_code == 200
 
 
-# Names users write (the CLI takes any seed-set name), each trying to leave its code span.
+# Names an older version stored (its CLI took any set name), each trying to leave its code span.
 HOSTILE_NAMES = [
     "plain",
     "a` ![t](http://127.0.0.1:9/track.png) [login](https://evil.example) `b",
@@ -507,10 +510,17 @@ def test_dataset_card_shows_names_as_text_never_images_or_links(
         )  # fmt: skip
 
     with api_harness(db_url, tmp_path) as api:
+        # Set names are now checked on the way in (`service.storage.names`), but databases from
+        # before that rule hold any name the CLI took: store them as such an old version did.
         names = HOSTILE_NAMES[1:3] + HOSTILE_NAMES[5:7]
         with api.database.transaction() as session:
             for n, name in enumerate(names):
-                import_seed_set(session, name=name, seed_file=parse_seed_file(seeds(n)))
+                with pytest.raises(InvalidInput):
+                    import_seed_set(session, name=name, seed_file=parse_seed_file(seeds(n)))
+                import_seed_set(session, name=f"legacy{n}", seed_file=parse_seed_file(seeds(n)))
+                session.execute(
+                    update(SeedSet).where(SeedSet.name == f"legacy{n}").values(name=name)
+                )
         made = api.client.post(
             "/v1/datasets/hostile/versions?wait=true",
             json={"seed_sets": names, "include_seeds": True},
