@@ -18,6 +18,7 @@ Functions only (no I/O, no model loading): the run report calls them on stored r
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,10 @@ import numpy as np
 from filters.errors import InvalidInputError
 from filters.rouge import rouge_tokenize
 
-VERB_NOUN_VERSION = "heuristic-1"
+# 2: the object is the head of the noun phrase after the verb (its last word), not its first
+# word; a preposition, subordinator or wh-word right after the verb means no direct object;
+# phrasal particles are skipped; only English (ASCII) verbs are read.
+VERB_NOUN_VERSION = "heuristic-2"
 TOP_VERBS = 20  # Self-Instruct figure 2 shows the top 20 root verbs
 
 # Openings that are not the task's verb: a request frame is skipped ("Please write ...").
@@ -48,18 +52,47 @@ _NOT_IMPERATIVE = frozenset((
     "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are", "was",
     "were", "do", "does", "did", "can", "could", "would", "should", "will", "shall", "may",
     "might", "have", "has", "had", "i", "you", "we", "it", "this", "that", "there", "my", "our",
-    "in", "if", "for", "as", "to",
+    "in", "if", "for", "as", "to", "the", "a", "an",
 ))
-# fmt: on
-# Words skipped between the verb and its object noun: articles, quantifiers, pronouns, numbers.
-# fmt: off
+# Words before the object's head that are not it: articles, quantifiers, pronouns, numbers,
+# stock adjectives. Skipped before the noun phrase; never taken as its head.
 _SKIP = frozenset((
     "a", "an", "the", "this", "that", "these", "those", "some", "any", "each", "every", "all",
-    "few", "several", "many", "more", "most", "me", "us", "him", "her", "them", "my", "your",
-    "our", "their", "its", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-    "ten", "new", "short", "brief", "simple", "good", "following", "given",
+    "few", "several", "many", "more", "most", "me", "us", "him", "her", "them", "it", "my",
+    "your", "our", "their", "its", "one", "ones", "two", "three", "four", "five", "six", "seven",
+    "eight", "nine", "ten", "new", "short", "brief", "simple", "good", "following", "given",
+    "another", "other", "such", "no", "both", "either", "neither", "own", "certain", "various",
+    "different", "same", "specific", "particular", "above", "below", "whole", "entire", "only",
+    "least", "much", "less", "own", "yourself", "myself", "themselves", "someone", "something",
+))
+# Words that start a verb's object: after a noun phrase's head, the word before them is a verb.
+_OBJECT_STARTS = frozenset(
+    ("a", "an", "the", "it", "them", "me", "us", "him", "her", "its", "their", "his", "my", "your")
+)
+# Particles of phrasal verbs ("come up with", "write down", "find out"): not the object.
+_PARTICLES = frozenset(("up", "down", "out", "off", "back", "over", "away", "together"))
+# Words that end the noun phrase, or, right after the verb, show there is no direct object
+# (a prepositional phrase, a clause or a question follows: "Explain why ...", "Tell me about").
+_NOT_OBJECT = frozenset((
+    "about", "above", "across", "after", "against", "along", "among", "around", "as", "at",
+    "before", "behind", "below", "beneath", "beside", "between", "beyond", "by", "during",
+    "except", "for", "from", "in", "inside", "into", "like", "near", "of", "on", "onto", "per",
+    "since", "through", "throughout", "till", "to", "toward", "towards", "under", "until",
+    "upon", "with", "within", "without", "via", "and", "or", "but", "nor", "so", "yet",
+    "because", "although", "though", "while", "whereas", "unless", "if", "whether", "than",
+    "then", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "that",
+    "is", "are", "was", "were", "be", "been", "being", "will", "would", "can", "could",
+    "should", "may", "might", "must", "do", "does", "did", "has", "have", "had", "not",
+    "using", "based", "according", "whatever", "however", "there", "here",
 ))
 # fmt: on
+# The noun phrase's head is read within this many words after its first one (compounds such
+# as "weekly meal plan"; with no punctuation a run-on would otherwise reach the next clause).
+_MAX_PHRASE = 4
+# Words of letters, hyphenated or with an apostrophe kept whole ("pre-run", "one-sentence").
+_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
+# Where an instruction's clauses end: the verb-noun pair is read in one clause.
+_CLAUSE_END = re.compile(r"[,.;:!?()\[\]{}\"\n]|\s-\s")
 
 
 def ngrams(text: str, n: int) -> Iterator[tuple[str, ...]]:
@@ -96,27 +129,34 @@ def distinct_n(texts: Iterable[str], n: int) -> float:
 
 
 def root_verb_object(instruction: str) -> tuple[str, str] | None:
-    """The instruction's root verb and direct object noun, read as an imperative.
+    """The instruction's root verb and direct object noun, read as an English imperative.
 
-    Heuristic (version :data:`VERB_NOUN_VERSION`): take the lower-cased words; when the first
-    is "given" or the text starts "in this task", read the first later comma-separated clause
-    that parses (the earlier ones describe the input); skip one
-    request frame ("please", "can you", ...); a question or statement opening (what, is, I,
-    ...) has no root verb. The verb is the next word; the object is the first word after it
-    that is not an article, quantifier, pronoun, number or stock adjective.
+    Heuristic (version :data:`VERB_NOUN_VERSION`), standing in for the paper's constituency
+    parse: cut the instruction into clauses at punctuation; when it starts "given" or "in this
+    task", read the first later clause that parses (the earlier ones describe the input), else
+    the first clause only. In that clause (lower-cased words): skip one request frame
+    ("please", "can you", ...); a question or statement opening (what, is, I, the ...) has no
+    root verb. The verb is the next word and must be English (ASCII letters: other languages
+    are not parsed). Phrasal particles after it are skipped ("come up with", "find out"). The
+    object is the head of the noun phrase that follows: articles, quantifiers, pronouns,
+    numbers and stock adjectives are skipped, then up to :data:`_MAX_PHRASE` words are read
+    until a preposition, conjunction or clause word, and the last of them is the head ("a
+    weekly meal plan for" -> "plan"). A preposition, subordinator or wh-word where the object
+    should start means the verb has no direct object ("Explain why ...", "Tell me about ..."):
+    ``None``, as the paper counts only verbs with a direct noun object.
 
     Args:
         instruction: One instruction.
 
     Returns:
-        ``(verb, noun)``, or ``None`` when no imperative verb with an object is found.
+        ``(verb, noun)``, or ``None`` when no imperative verb with a direct object is found.
     """
-    segments = instruction.strip().split(",")
+    clauses = _CLAUSE_END.split(instruction.strip())
     lowered = instruction.strip().lower()
     # "Given X, do Y" / "In this task, you are given X, do Y": the verb is in a later clause.
-    start = 1 if lowered.startswith(("given", "in this task")) and len(segments) > 1 else 0
-    for segment in segments[start:] if start else segments[:1]:
-        pair = _imperative_pair([w for w in rouge_tokenize(segment) if w.isalpha()])
+    later = lowered.startswith(("given", "in this task")) and len(clauses) > 1
+    for clause in clauses[1:] if later else clauses[:1]:
+        pair = _imperative_pair(_WORD.findall(clause.lower()))
         if pair is not None:
             return pair
     return None
@@ -127,10 +167,25 @@ def _imperative_pair(words: list[str]) -> tuple[str, str] | None:
         if tuple(words[: len(frame)]) == frame:
             words = words[len(frame) :]
             break
-    if len(words) < 2 or words[0] in _NOT_IMPERATIVE:
+    if len(words) < 2 or words[0] in _NOT_IMPERATIVE or not words[0].isascii():
         return None
-    noun = next((w for w in words[1:] if w not in _SKIP), None)
-    return (words[0], noun) if noun is not None else None
+    verb, rest = words[0], words[1:]
+    if rest[0] in _PARTICLES:
+        rest = rest[1:]
+        if rest and rest[0] in ("with", "of", "on"):  # come up with, think of, carry on
+            rest = rest[1:]
+    while rest and rest[0] in _SKIP:
+        rest = rest[1:]
+    phrase: list[str] = []
+    for i, word in enumerate(rest[:_MAX_PHRASE]):
+        if word in _NOT_OBJECT or (phrase and word in _SKIP):
+            break
+        # A word followed by a pronoun or an article, after the head, is a verb running on
+        # with no punctuation ("Write a poem make it rhyme").
+        if phrase and i + 1 < len(rest) and rest[i + 1] in _OBJECT_STARTS:
+            break
+        phrase.append(word)
+    return (verb, phrase[-1]) if phrase else None
 
 
 @dataclass(frozen=True)

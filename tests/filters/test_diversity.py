@@ -60,6 +60,36 @@ def test_distinct_n_rejects_n_below_one() -> None:
         ("What is the capital of France?", None),
         ("Is this review positive?", None),
         ("Write.", None),
+        # The object is the noun phrase's head, never a determiner, adjective or particle.
+        ("Suggest another name for the cat.", ("suggest", "name")),
+        ("List both sides of the argument.", ("list", "sides")),
+        ("Name several other countries in Africa.", ("name", "countries")),
+        ("Create your own recipe for bread.", ("create", "recipe")),
+        ("Give such an example.", ("give", "example")),
+        ("Make no assumptions about the reader.", ("make", "assumptions")),
+        ("Create a weekly meal plan for a family of four.", ("create", "plan")),
+        ("Write a detailed Python function that sorts a list.", ("write", "function")),
+        ("Suggest a quick pre-run warmup routine.", ("suggest", "routine")),
+        # Phrasal verbs: the particle is not the object.
+        ("Come up with a list of ideas for a party.", ("come", "list")),
+        ("Write down a poem about rain.", ("write", "poem")),
+        ("Find out the capital of Peru.", ("find", "capital")),
+        # No direct object: a clause, a question or a prepositional phrase follows the verb.
+        ("Explain why the sky is blue.", None),
+        ("Determine if the number is prime.", None),
+        ("Check whether the sentence is grammatical.", None),
+        ("Tell me about the moon.", None),
+        ("Describe how to bake bread.", None),
+        ("Rewrite it so that it sounds formal.", None),
+        # The pair is read in the first clause: punctuation other than commas ends it too.
+        ("Write a poem. Make it rhyme.", ("write", "poem")),
+        ("Write a poem; make it rhyme", ("write", "poem")),
+        ("Write a poem make it rhyme", ("write", "poem")),  # run-on: "make it" is a verb
+        # English only: other languages and scripts are not parsed (no pair, not a wrong one).
+        ("写一首关于秋天的诗", None),
+        ("Напиши стихотворение о море.", None),
+        ("Écris un poème sur la mer.", None),
+        ("بنویس یک شعر", None),
     ],
 )
 def test_root_verb_object(instruction: str, expected: tuple[str, str] | None) -> None:
