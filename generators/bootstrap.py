@@ -75,6 +75,39 @@ def is_few_shot(stage: Stage) -> bool:
             assert_never(stage)
 
 
+def wraps_prompts(stage: Stage | None, *, is_chat: bool, chat_wrap: bool | None) -> bool:
+    """Whether prompts go through the chat template: the one rule for every prompt we send.
+
+    ``chat_wrap`` (the run's setting) decides when set. Unset, the paper's few-shot stages
+    (instructions, classification, instances) are sent raw, as the completion prompts they are
+    (Wang et al. 2023 used GPT-3 ``davinci``, a completion model), and instruction-style prompts
+    (the evolution, answer and follow-up stages; ``stage=None``: a judge's or a refusal
+    probe's prompt) are wrapped exactly when the backend serves a chat model. Measured on
+    SmolLM2-135M-Instruct, greedy, the demo's instance sampling: 0 of 16 seed instructions gave
+    parsable instances chat-wrapped (it answered the task instead of writing ``Output:``), 8 of
+    8 raw.
+    """
+    if chat_wrap is not None:
+        return chat_wrap
+    return is_chat and (stage is None or not is_few_shot(stage))
+
+
+def send_prompts(
+    backend: Backend, prompts: Sequence[str], sampling: SamplingParams, *, wrap: bool
+) -> tuple[list[str], list[Completion]]:
+    """Send ``prompts`` to ``backend``, each as one chat user turn when ``wrap`` (see
+    :func:`wraps_prompts`), else as raw text.
+
+    Returns:
+        The prompts as sent (wrapped or not) and the backend's completions, one each.
+
+    Raises:
+        BackendError: ``wrap`` on a model with no chat template, or the backend failed.
+    """
+    sent = [backend.wrap_chat(p) for p in prompts] if wrap else list(prompts)
+    return sent, backend.generate(sent, sampling, chat=wrap)
+
+
 class Iteration:
     """One iteration's stages and what they accumulate: records, failures, inference time.
 
@@ -151,19 +184,8 @@ class Iteration:
             self.fail(record, item.reason, item.excerpt)
 
     def wraps(self, stage: Stage) -> bool:
-        """Whether this stage's prompts go through the chat template.
-
-        ``chat_wrap`` decides when set. Unset, the paper's few-shot stages (instructions,
-        classification, instances) are sent raw, as the completion prompts they are (Wang et al.
-        2023 used GPT-3 ``davinci``, a completion model), and the instruction-style stages
-        (evolution, answer, follow-up) are wrapped exactly when the backend serves a chat model.
-        Measured on SmolLM2-135M-Instruct, greedy, the demo's instance sampling: 0 of 16 seed
-        instructions gave parsable instances chat-wrapped (it answered the task instead of
-        writing ``Output:``), 8 of 8 raw.
-        """
-        if self.config.chat_wrap is not None:
-            return self.config.chat_wrap
-        return self.is_chat and not is_few_shot(stage)
+        """Whether this stage's prompts go through the chat template (:func:`wraps_prompts`)."""
+        return wraps_prompts(stage, is_chat=self.is_chat, chat_wrap=self.config.chat_wrap)
 
     def call(
         self,
@@ -177,11 +199,10 @@ class Iteration:
         if sampling.seed is None:
             sampling = sampling.with_seed(self.seed)
         wrap = self.wraps(stage)
-        sent = [self.backend.wrap_chat(p) for p in prompts] if wrap else prompts
         with self.timed(f"inference_{stage}_s"):
-            completions = self.backend.generate(sent, sampling, chat=wrap)
-        if len(completions) != len(sent):
-            raise BackendError(f"{self.backend.name}: {len(completions)} answers to {len(sent)}")
+            sent, completions = send_prompts(self.backend, prompts, sampling, wrap=wrap)
+        if len(completions) != len(prompts):
+            raise BackendError(f"{self.backend.name}: {len(completions)} answers to {len(prompts)}")
         base = sampling.to_dict()
         records = [
             GenerationRecord(

@@ -17,6 +17,7 @@ from importlib import resources
 from dataformats.jsonl import read_jsonl
 from filters.refusal import detect_refusal, refusal_rates
 from generators.backends.base import Backend
+from generators.bootstrap import send_prompts, wraps_prompts
 from generators.types import SamplingParams
 from service.reports.schema import RefusalProbe
 from service.runs.config import RunConfig
@@ -48,14 +49,15 @@ def load_probes() -> tuple[list[Probe], str]:
     return probes, hashlib.sha256(raw).hexdigest()
 
 
-def probe_backend(backend: Backend) -> RefusalProbe:
-    """Send every probe to `backend` (chat-wrapped where the model is) and count refusals."""
+def probe_backend(backend: Backend, *, chat_wrap: bool | None = None) -> RefusalProbe:
+    """Send every probe to `backend` and count refusals.
+
+    The probes are instruction-style prompts, wrapped by the one rule
+    (:func:`generators.bootstrap.wraps_prompts`; ``chat_wrap`` is the run's setting).
+    """
     probes, sha256 = load_probes()
-    prompts = [p.prompt for p in probes]
-    chat = backend.model_info.is_chat
-    if chat:
-        prompts = [backend.wrap_chat(p) for p in prompts]
-    completions = backend.generate(prompts, PROBE_SAMPLING, chat=chat)
+    wrap = wraps_prompts(None, is_chat=backend.model_info.is_chat, chat_wrap=chat_wrap)
+    _, completions = send_prompts(backend, [p.prompt for p in probes], PROBE_SAMPLING, wrap=wrap)
     results = []
     for probe, completion in zip(probes, completions, strict=True):
         verdict = detect_refusal(completion.text)
@@ -94,7 +96,7 @@ def probe_run(
         config = RunConfig.model_validate(get_run(session, run_id).config)
     backend = backend_for(config) if backend_for else make_run_backend(config, settings)
     try:
-        result = probe_backend(backend)
+        result = probe_backend(backend, chat_wrap=config.bootstrap.chat_wrap)
     finally:
         backend.close()
     with database.transaction() as session:

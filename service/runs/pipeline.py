@@ -37,7 +37,7 @@ from filters.types import Verdict
 from generators import evol, multiturn, preference
 from generators.backends import make_backend
 from generators.backends.base import Backend
-from generators.bootstrap import Iteration
+from generators.bootstrap import Iteration, send_prompts, wraps_prompts
 from generators.types import Candidate, Instance, PoolTask, SamplingParams
 from service.runs.config import RunConfig, check_backend
 from service.runs.few_shot_pool import MachinePool
@@ -443,7 +443,7 @@ class RunPipeline:
         responses = preference.sample_responses(stages, texts, config)
         if config.judge_mode == "text":
             judge = PairwiseJudge(
-                judge_completer(self.backend),
+                judge_completer(self.backend, chat_wrap=self.config.bootstrap.chat_wrap),
                 config.rubric_version,
                 length_control=config.length_control,
             )
@@ -452,7 +452,9 @@ class RunPipeline:
                 None,
                 config.rubric_version,
                 length_control=config.length_control,
-                label_logprobs=judge_label_logprobs(self.backend),
+                label_logprobs=judge_label_logprobs(
+                    self.backend, chat_wrap=self.config.bootstrap.chat_wrap
+                ),
                 tie_threshold=config.tie_threshold,
                 min_label_mass=config.min_label_mass,
             )
@@ -598,7 +600,7 @@ class RunPipeline:
             return
         from filters.judge import LLMJudge
 
-        judge = LLMJudge(judge_completer(self.backend))
+        judge = LLMJudge(judge_completer(self.backend, chat_wrap=self.config.bootstrap.chat_wrap))
         items, where = [], []
         for task in tasks:
             for i, v in enumerate(task.instance_verdicts):
@@ -641,41 +643,46 @@ class RunPipeline:
         )
 
 
-def judge_completer(backend: Backend) -> Callable[[list[str]], list[str]]:
-    """A `complete` function for the LLM judge: deterministic, chat-wrapped where the model is."""
+def judge_completer(
+    backend: Backend, *, chat_wrap: bool | None = None
+) -> Callable[[list[str]], list[str]]:
+    """A `complete` function for the LLM judge: deterministic; wrapped by the one rule for
+    instruction-style prompts (:func:`generators.bootstrap.wraps_prompts`, the run's
+    ``chat_wrap``)."""
     sampling = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=128, stop=("\n\n",))
+    wrap = wraps_prompts(None, is_chat=backend.model_info.is_chat, chat_wrap=chat_wrap)
 
     def complete(prompts: list[str]) -> list[str]:
-        chat = backend.model_info.is_chat
-        if chat:
-            prompts = [backend.wrap_chat(p) for p in prompts]
-        return [c.text for c in backend.generate(prompts, sampling, chat=chat)]
+        _, completions = send_prompts(backend, prompts, sampling, wrap=wrap)
+        return [c.text for c in completions]
 
     return complete
 
 
 def judge_label_logprobs(
-    backend: Backend,
+    backend: Backend, *, chat_wrap: bool | None = None
 ) -> Callable[[list[str], str], list[dict[str, float] | None]]:
     """A ``label_logprobs`` function for the logprob judge (filters.judge.PairwiseJudge).
 
-    Each prompt is chat-wrapped where the model is a chat model and the answer prefix put
-    after it (the start of the assistant's turn); one greedy token is generated and its 20
-    likeliest alternatives returned (None when the backend returned no log-probabilities).
-    On an OpenAI chat endpoint the server wraps, so the prefix ends the user's message.
+    Each prompt is chat-wrapped when the one rule says so
+    (:func:`generators.bootstrap.wraps_prompts`, the run's ``chat_wrap``) and the answer
+    prefix put after it (the start of the assistant's turn); one greedy token is generated and
+    its 20 likeliest alternatives returned (None when the backend returned no
+    log-probabilities). On an OpenAI chat endpoint the server wraps, so the prefix ends the
+    user's message.
     """
     sampling = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=1, top_logprobs=20)
+    wrap = wraps_prompts(None, is_chat=backend.model_info.is_chat, chat_wrap=chat_wrap)
 
     def label_logprobs(prompts: list[str], prefix: str) -> list[dict[str, float] | None]:
-        chat_model = backend.model_info.is_chat
         sent, server_wraps = [], False
         for p in prompts:
-            wrapped = backend.wrap_chat(p) if chat_model else p
+            wrapped = backend.wrap_chat(p) if wrap else p
             if wrapped != p:  # wrapped here: the prefix starts the assistant's turn
                 sent.append(wrapped + prefix)
-            else:  # a base model, or a chat API that wraps on the server (no prefill there)
+            else:  # not wrapped, or a chat API that wraps on the server (no prefill there)
                 sent.append(f"{p}\n\n{prefix}")
-                server_wraps = chat_model
+                server_wraps = wrap
         completions = backend.generate(sent, sampling, chat=server_wraps)
         return [c.top_logprobs[0] if c.top_logprobs else None for c in completions]
 

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from generators.backends.scripted import ScriptedBackend
+from generators.errors import BackendError
 from service.cli import app
 from service.reports.compute import build_run_report
 from service.reports.probe import load_probes, probe_run
@@ -86,3 +87,39 @@ def test_report_command_prints_the_report(cli_database: Database) -> None:
     assert '"prompt_tokens_per_accepted": 210.0' in as_json.output
     missing = CliRunner().invoke(app, ["report", "--run", "999999"])
     assert missing.exit_code == 1 and "no run 999999" in missing.output
+
+
+@pytest.mark.parametrize(
+    ("is_chat", "chat_wrap", "wrapped"),
+    [(True, None, True), (False, None, False), (True, False, False)],
+)
+def test_judge_and_probe_wrap_by_the_runs_rule(
+    is_chat: bool, chat_wrap: bool | None, wrapped: bool
+) -> None:
+    """The judge (text and logprob) and the refusal probe send their prompts wrapped exactly as
+    the run's ``chat_wrap`` says, the stages' one rule (a chat model wraps by default)."""
+    from service.reports.probe import probe_backend
+    from service.runs.pipeline import judge_completer, judge_label_logprobs
+
+    backend = ScriptedBackend(lambda _: " A", is_chat=is_chat)
+    judge_completer(backend, chat_wrap=chat_wrap)(["Which is better?"])
+    judge_label_logprobs(backend, chat_wrap=chat_wrap)(["Which is better?"], "Response")
+    probe_backend(backend, chat_wrap=chat_wrap)
+    assert len(backend.calls) == 3
+    for prompts, _ in backend.calls:
+        assert {p.startswith("<|im_start|>user") for p in prompts} == {wrapped}, prompts[0]
+    # the logprob judge's prefix starts the assistant's turn, so a wrapped prompt goes raw
+    assert backend.chat_flags == [wrapped, False, wrapped]
+    assert backend.calls[1][0][0].endswith("Response")
+
+
+def test_chat_wrap_on_a_base_model_is_refused_not_sent_raw() -> None:
+    from service.reports.probe import probe_backend
+    from service.runs.pipeline import judge_completer
+
+    backend = ScriptedBackend(lambda _: " A", is_chat=False)
+    with pytest.raises(BackendError, match="no chat template"):
+        judge_completer(backend, chat_wrap=True)(["Which is better?"])
+    with pytest.raises(BackendError, match="no chat template"):
+        probe_backend(backend, chat_wrap=True)
+    assert backend.calls == []
