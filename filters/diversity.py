@@ -24,6 +24,7 @@ from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from lemminflect import getAllLemmas
 
 from filters.errors import InvalidInputError
 from filters.rouge import rouge_tokenize
@@ -31,7 +32,11 @@ from filters.rouge import rouge_tokenize
 # 2: the object is the head of the noun phrase after the verb (its last word), not its first
 # word; a preposition, subordinator or wh-word right after the verb means no direct object;
 # phrasal particles are skipped; only English (ASCII) verbs are read.
-VERB_NOUN_VERSION = "heuristic-2"
+# 3: the verb must be an English verb in its base form (lemminflect's lexicon), so openings
+# such as "One", "Your", "I'm", "Hello", code or Latin-script words of other languages give no
+# pair; one adverb before the verb is skipped ("Briefly explain"); a participle or
+# preposition lead-in clause ("Using the facts given, write ...") is read past like "Given".
+VERB_NOUN_VERSION = "heuristic-3"
 TOP_VERBS = 20  # Self-Instruct figure 2 shows the top 20 root verbs
 
 # Openings that are not the task's verb: a request frame is skipped ("Please write ...").
@@ -86,6 +91,30 @@ _NOT_OBJECT = frozenset((
     "using", "based", "according", "whatever", "however", "there", "here",
 ))
 # fmt: on
+# Openings of a lead-in clause that describes the input before the task's verb: a clause
+# starting with one of them (or with a participle, "Considering ...") is read past, as "Given".
+_LEAD_INS = frozenset(
+    (
+        "given",
+        "using",
+        "based",
+        "according",
+        "from",
+        "with",
+        "for",
+        "in",
+        "on",
+        "during",
+        "after",
+        "before",
+        "as",
+        "if",
+        "when",
+        "assuming",
+        "considering",
+        "starting",
+    )
+)
 # The noun phrase's head is read within this many words after its first one (compounds such
 # as "weekly meal plan"; with no punctuation a run-on would otherwise reach the next clause).
 _MAX_PHRASE = 4
@@ -132,18 +161,20 @@ def root_verb_object(instruction: str) -> tuple[str, str] | None:
     """The instruction's root verb and direct object noun, read as an English imperative.
 
     Heuristic (version :data:`VERB_NOUN_VERSION`), standing in for the paper's constituency
-    parse: cut the instruction into clauses at punctuation; when it starts "given" or "in this
-    task", read the first later clause that parses (the earlier ones describe the input), else
-    the first clause only. In that clause (lower-cased words): skip one request frame
-    ("please", "can you", ...); a question or statement opening (what, is, I, the ...) has no
-    root verb. The verb is the next word and must be English (ASCII letters: other languages
-    are not parsed). Phrasal particles after it are skipped ("come up with", "find out"). The
-    object is the head of the noun phrase that follows: articles, quantifiers, pronouns,
-    numbers and stock adjectives are skipped, then up to :data:`_MAX_PHRASE` words are read
-    until a preposition, conjunction or clause word, and the last of them is the head ("a
-    weekly meal plan for" -> "plan"). A preposition, subordinator or wh-word where the object
-    should start means the verb has no direct object ("Explain why ...", "Tell me about ..."):
-    ``None``, as the paper counts only verbs with a direct noun object.
+    parse: cut the instruction into clauses at punctuation; when it starts with a lead-in
+    ("given", "in this task", "using", "based on", a participle), read the first later clause
+    that parses (the earlier ones describe the input), else the first clause only. In that
+    clause (lower-cased words): skip one request frame ("please", "can you", ...); a question or
+    statement opening (what, is, I, the ...) has no root verb. The verb is the next word (after
+    one adverb in -ly, if any) and must be an English verb in its base form
+    (:func:`is_base_verb`: other languages, nouns, pronouns, code and inflected forms give no
+    pair). Phrasal particles after it are skipped ("come up with", "find out"). The object is
+    the head of the noun phrase that follows: articles, quantifiers, pronouns, numbers and stock
+    adjectives are skipped, then up to :data:`_MAX_PHRASE` words are read until a preposition,
+    conjunction or clause word, and the last of them is the head ("a weekly meal plan for" ->
+    "plan"). A preposition, subordinator or wh-word where the object should start means the verb
+    has no direct object ("Explain why ...", "Tell me about ..."): ``None``, as the paper counts
+    only verbs with a direct noun object.
 
     Args:
         instruction: One instruction.
@@ -152,9 +183,10 @@ def root_verb_object(instruction: str) -> tuple[str, str] | None:
         ``(verb, noun)``, or ``None`` when no imperative verb with a direct object is found.
     """
     clauses = _CLAUSE_END.split(instruction.strip())
-    lowered = instruction.strip().lower()
-    # "Given X, do Y" / "In this task, you are given X, do Y": the verb is in a later clause.
-    later = lowered.startswith(("given", "in this task")) and len(clauses) > 1
+    first = _WORD.findall(clauses[0].lower())[:1]
+    # "Given X, do Y" / "Using X, do Y" / "In this task, you are given X, do Y": the verb is
+    # in a later clause.
+    later = bool(first) and _lead_in(first[0]) and len(clauses) > 1
     for clause in clauses[1:] if later else clauses[:1]:
         pair = _imperative_pair(_WORD.findall(clause.lower()))
         if pair is not None:
@@ -162,12 +194,29 @@ def root_verb_object(instruction: str) -> tuple[str, str] | None:
     return None
 
 
+def is_base_verb(word: str) -> bool:
+    """Whether ``word`` (lower case) is an English verb in its base form, the form of an
+    imperative ("write", "proofread"; not "writes", "written", "one", "your", "escribe"), by
+    lemminflect's English lexicon (no download; its lemma tables ship in the wheel)."""
+    return word.isascii() and word in getAllLemmas(word, upos="VERB").get("VERB", ())
+
+
+def _lead_in(word: str) -> bool:
+    return word in _LEAD_INS or (word.endswith("ing") and not is_base_verb(word))
+
+
 def _imperative_pair(words: list[str]) -> tuple[str, str] | None:
     for frame in _FRAMES:
         if tuple(words[: len(frame)]) == frame:
             words = words[len(frame) :]
             break
-    if len(words) < 2 or words[0] in _NOT_IMPERATIVE or not words[0].isascii():
+    # One adverb before the verb ("Briefly explain ...", "Automatically generate ...").
+    if len(words) > 2 and words[0].endswith("ly") and not is_base_verb(words[0]):
+        words = words[1:]
+    verb = words[0] if words else ""
+    # Function words that are also verbs in the lexicon ("while away", "near", "better").
+    function_word = verb in _NOT_IMPERATIVE or verb in _NOT_OBJECT or verb in _SKIP
+    if len(words) < 2 or function_word or not is_base_verb(verb):
         return None
     verb, rest = words[0], words[1:]
     if rest[0] in _PARTICLES:

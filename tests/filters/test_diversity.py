@@ -90,6 +90,36 @@ def test_distinct_n_rejects_n_below_one() -> None:
         ("Напиши стихотворение о море.", None),
         ("Écris un poème sur la mer.", None),
         ("بنویس یک شعر", None),
+        # Latin-script words of other languages are not English verbs either.
+        ("Escribe un poema sobre el mar.", None),
+        ("Schreibe ein Gedicht über das Meer.", None),
+        ("Traduci questa frase in inglese.", None),
+        ("Des phrases simples pour les enfants.", None),
+        ("Cualquerela historia con un final feliz.", None),
+        # The verb is an English verb in its base form, never a pronoun, number, greeting,
+        # contraction, code or an inflected form (a weak teacher's openings).
+        ("One of the best ways to learn a language.", None),
+        ("Your task is to write a poem.", None),
+        ("I'm looking for a recipe for bread.", None),
+        ("Hello there friend, how are you?", None),
+        ("const x = 1; console.log(x)", None),
+        ("Writes a poem about the sea.", None),
+        ("Generated text for the homepage.", None),
+        ("Let's write a poem together.", None),
+        # Function words the lexicon also lists as verbs ("while away", "near", "better").
+        ("As part of the plan, while the criteria stay fixed.", None),
+        ("Near the station, there is a park.", None),
+        # One adverb before the verb; a lead-in clause before it is read past, like "Given".
+        ("Briefly explain the theory of relativity.", ("explain", "theory")),
+        ("Automatically generate a summary of the text.", ("generate", "summary")),
+        ("Using the facts given, write a question-answer pair.", ("write", "pair")),
+        ("Based on the review, predict the rating.", ("predict", "rating")),
+        ("Considering the budget, suggest a cheap hotel.", ("suggest", "hotel")),
+        ("As a teacher, design a quiz for the class.", ("design", "quiz")),
+        # Verbs that are also nouns, and verbs ending in -ing, are still verbs.
+        ("Email the report to the team.", ("email", "report")),
+        ("Bring three snacks to the party.", ("bring", "snacks")),
+        ("Proofread the essay below.", ("proofread", "essay")),
     ],
 )
 def test_root_verb_object(instruction: str, expected: tuple[str, str] | None) -> None:
