@@ -183,12 +183,12 @@ def root_verb_object(instruction: str) -> tuple[str, str] | None:
         ``(verb, noun)``, or ``None`` when no imperative verb with a direct object is found.
     """
     clauses = _CLAUSE_END.split(instruction.strip())
-    first = _WORD.findall(clauses[0].lower())[:1]
+    first = _WORD.findall(clauses[0].lower())
     # "Given X, do Y" / "Using X, do Y" / "In this task, you are given X, do Y": the verb is
     # in a later clause.
     later = bool(first) and _lead_in(first[0]) and len(clauses) > 1
     for clause in clauses[1:] if later else clauses[:1]:
-        pair = _imperative_pair(_WORD.findall(clause.lower()))
+        pair = _imperative_pair(_WORD.findall(clause))
         if pair is not None:
             return pair
     return None
@@ -205,33 +205,44 @@ def _lead_in(word: str) -> bool:
     return word in _LEAD_INS or (word.endswith("ing") and not is_base_verb(word))
 
 
-def _imperative_pair(words: list[str]) -> tuple[str, str] | None:
+def _is_verb(word: str) -> bool:
+    # Function words that are also verbs in the lexicon ("while away", "near", "better").
+    function_word = word in _NOT_IMPERATIVE or word in _NOT_OBJECT or word in _SKIP
+    return not function_word and is_base_verb(word)
+
+
+def _after_frame(words: list[str]) -> int:
+    """Index of the first word after one request frame ("Please ...", "Can you ...")."""
     for frame in _FRAMES:
         if tuple(words[: len(frame)]) == frame:
-            words = words[len(frame) :]
-            break
+            return len(frame)
+    return 0
+
+
+def _imperative_pair(clause_words: list[str]) -> tuple[str, str] | None:
+    words = [w.lower() for w in clause_words]
+    i = _after_frame(words)
     # One adverb before the verb ("Briefly explain ...", "Automatically generate ...").
-    if len(words) > 2 and words[0].endswith("ly") and not is_base_verb(words[0]):
-        words = words[1:]
-    verb = words[0] if words else ""
-    # Function words that are also verbs in the lexicon ("while away", "near", "better").
-    function_word = verb in _NOT_IMPERATIVE or verb in _NOT_OBJECT or verb in _SKIP
-    if len(words) < 2 or function_word or not is_base_verb(verb):
+    if len(words) - i > 2 and words[i].endswith("ly") and not is_base_verb(words[i]):
+        i += 1
+    verb = words[i] if i < len(words) else ""
+    if len(words) - i < 2 or not _is_verb(verb):
         return None
-    verb, rest = words[0], words[1:]
-    if rest[0] in _PARTICLES:
-        rest = rest[1:]
-        if rest and rest[0] in ("with", "of", "on"):  # come up with, think of, carry on
-            rest = rest[1:]
-    while rest and rest[0] in _SKIP:
-        rest = rest[1:]
+    j = i + 1
+    if j < len(words) and words[j] in _PARTICLES:
+        j += 1
+        if j < len(words) and words[j] in ("with", "of", "on"):  # come up with, think of
+            j += 1
+    while j < len(words) and words[j] in _SKIP:
+        j += 1
     phrase: list[str] = []
-    for i, word in enumerate(rest[:_MAX_PHRASE]):
+    for k in range(j, min(j + _MAX_PHRASE, len(words))):
+        word = words[k]
         if word in _NOT_OBJECT or (phrase and word in _SKIP):
             break
         # A word followed by a pronoun or an article, after the head, is a verb running on
         # with no punctuation ("Write a poem make it rhyme").
-        if phrase and i + 1 < len(rest) and rest[i + 1] in _OBJECT_STARTS:
+        if phrase and k + 1 < len(words) and words[k + 1] in _OBJECT_STARTS:
             break
         phrase.append(word)
     return (verb, phrase[-1]) if phrase else None
