@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,7 +37,11 @@ from filters.rouge import rouge_tokenize
 # such as "One", "Your", "I'm", "Hello", code or Latin-script words of other languages give no
 # pair; one adverb before the verb is skipped ("Briefly explain"); a participle or
 # preposition lead-in clause ("Using the facts given, write ...") is read past like "Given".
-VERB_NOUN_VERSION = "heuristic-3"
+# 4: the text is NFKC-normalised (full-width letters, ligatures) and list markers, markdown and
+# quotes before the first word are dropped ("1. Write", "\"Write"); typographic and opening
+# single quotes end a clause like straight double quotes; linear time on
+# runs of skipped words.
+VERB_NOUN_VERSION = "heuristic-4"
 TOP_VERBS = 20  # Self-Instruct figure 2 shows the top 20 root verbs
 
 # Openings that are not the task's verb: a request frame is skipped ("Please write ...").
@@ -120,8 +125,13 @@ _LEAD_INS = frozenset(
 _MAX_PHRASE = 4
 # Words of letters, hyphenated or with an apostrophe kept whole ("pre-run", "one-sentence").
 _WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
-# Where an instruction's clauses end: the verb-noun pair is read in one clause.
-_CLAUSE_END = re.compile(r"[,.;:!?()\[\]{}\"\n]|\s-\s")
+# Where an instruction's clauses end: the verb-noun pair is read in one clause. Quotes of any
+# style end it (straight, typographic, guillemets; a single quote only when it opens, so
+# "John's" and "students' essays" stay whole).
+_CLAUSE_END = re.compile(r"[,.;:!?()\[\]{}\"\n\u201c\u201d\u201e\u00ab\u00bb\u2018]|(?<!\w)'|\s-\s")
+# Before the first word: list markers ("1.", "2)"), markdown ("**", "- ", "> "), quotes,
+# brackets and emoji, which a parser would not read as part of the sentence.
+_LEADING = re.compile(r"^(?:[\W_]+|\d{1,3}[.)](?!\w))+")
 
 
 def ngrams(text: str, n: int) -> Iterator[tuple[str, ...]]:
@@ -160,21 +170,21 @@ def distinct_n(texts: Iterable[str], n: int) -> float:
 def root_verb_object(instruction: str) -> tuple[str, str] | None:
     """The instruction's root verb and direct object noun, read as an English imperative.
 
-    Heuristic (version :data:`VERB_NOUN_VERSION`), standing in for the paper's constituency
-    parse: cut the instruction into clauses at punctuation; when it starts with a lead-in
-    ("given", "in this task", "using", "based on", a participle), read the first later clause
-    that parses (the earlier ones describe the input), else the first clause only. In that
-    clause (lower-cased words): skip one request frame ("please", "can you", ...); a question or
-    statement opening (what, is, I, the ...) has no root verb. The verb is the next word (after
-    one adverb in -ly, if any) and must be an English verb in its base form
-    (:func:`is_base_verb`: other languages, nouns, pronouns, code and inflected forms give no
-    pair). Phrasal particles after it are skipped ("come up with", "find out"). The object is
-    the head of the noun phrase that follows: articles, quantifiers, pronouns, numbers and stock
-    adjectives are skipped, then up to :data:`_MAX_PHRASE` words are read until a preposition,
-    conjunction or clause word, and the last of them is the head ("a weekly meal plan for" ->
-    "plan"). A preposition, subordinator or wh-word where the object should start means the verb
-    has no direct object ("Explain why ...", "Tell me about ..."): ``None``, as the paper counts
-    only verbs with a direct noun object.
+    Heuristic (version :data:`VERB_NOUN_VERSION`), standing in for the paper's constituency parse:
+    NFKC-normalise, drop list markers, markdown and quotes before the first word, and cut the
+    instruction into clauses at punctuation and quotes; when it starts with a lead-in ("given", "in
+    this task", "using", "based on", a participle), read the first later clause that parses (the
+    earlier ones describe the input), else the first clause only. In that clause (lower-cased
+    words): skip one request frame ("please", "can you", ...); a question or statement opening
+    (what, is, I, the ...) has no root verb. The verb is the next word (after one adverb in -ly, if
+    any) and must be an English verb in its base form (:func:`is_base_verb`: other languages, nouns,
+    pronouns, code and inflected forms give no pair). Phrasal particles after it are skipped ("come
+    up with", "find out"). The object is the head of the noun phrase that follows: articles,
+    quantifiers, pronouns, numbers and stock adjectives are skipped, then up to :data:`_MAX_PHRASE`
+    words are read until a preposition, conjunction or clause word, and the last of them is the head
+    ("a weekly meal plan for" -> "plan"). A preposition, subordinator or wh-word where the object
+    should start means the verb has no direct object ("Explain why ...", "Tell me about ..."):
+    ``None``, as the paper counts only verbs with a direct noun object.
 
     Args:
         instruction: One instruction.
@@ -182,7 +192,8 @@ def root_verb_object(instruction: str) -> tuple[str, str] | None:
     Returns:
         ``(verb, noun)``, or ``None`` when no imperative verb with a direct object is found.
     """
-    clauses = _CLAUSE_END.split(instruction.strip())
+    text = _LEADING.sub("", unicodedata.normalize("NFKC", instruction))
+    clauses = _CLAUSE_END.split(text)
     first = _WORD.findall(clauses[0].lower())
     # "Given X, do Y" / "Using X, do Y" / "In this task, you are given X, do Y": the verb is
     # in a later clause.

@@ -128,6 +128,70 @@ def test_root_verb_object(instruction: str, expected: tuple[str, str] | None) ->
     assert root_verb_object(instruction) == expected
 
 
+@pytest.mark.parametrize(
+    "instruction",
+    [
+        "1. Write a poem about the sea.",  # a numbered list item
+        "2) Write a poem about the sea.",
+        '"Write a poem about the sea."',  # a quoted instruction
+        "\u201cWrite a poem about the sea.\u201d",
+        "(Write a poem about the sea.)",
+        "[Write a poem about the sea]",
+        "**Write** a poem about the sea.",  # markdown
+        "> Write a poem about the sea.",
+        "- Write a poem about the sea.",
+        "\U0001f30a Write a poem about the sea.",
+    ],
+)
+def test_markers_and_quotes_before_the_first_word_are_read_past(instruction: str) -> None:
+    assert root_verb_object(instruction) == ("write", "poem")
+
+
+@pytest.mark.parametrize(
+    ("instruction", "expected"),
+    [
+        # Full-width letters and ligatures are the same words (NFKC).
+        ("\uff37\uff52\uff49\uff54\uff45 \uff41 \uff50\uff4f\uff45\uff4d\uff0e", ("write", "poem")),
+        ("\ufb01nd the \ufb01le.", ("find", "file")),
+        ("Summarize the \uff41\uff52\uff54\uff49\uff43\uff4c\uff45.", ("summarize", "article")),
+    ],
+)
+def test_compatibility_forms_read_as_their_letters(
+    instruction: str, expected: tuple[str, str]
+) -> None:
+    assert root_verb_object(instruction) == expected
+
+
+@pytest.mark.parametrize(
+    "instruction",
+    [
+        'Define the term "entropy" in physics.',
+        "Define the term \u201centropy\u201d in physics.",
+        "Define the term \u2018entropy\u2019 in physics.",
+        "Define the term 'entropy' in physics.",
+        "Define the term \u00abentropy\u00bb in physics.",
+        "Define the term \u201eentropy\u201c in physics.",
+    ],
+)
+def test_every_quote_style_ends_the_noun_phrase(instruction: str) -> None:
+    """A quoted term after the head is not the head, whatever the quote marks."""
+    assert root_verb_object(instruction) == ("define", "term")
+
+
+@pytest.mark.parametrize(
+    ("instruction", "expected"),
+    [
+        ("Grade the students' essays.", ("grade", "essays")),  # a closing quote: possessive
+        ("Write John\u2019s biography.", ("write", "biography")),
+        ("Write John's biography.", ("write", "biography")),
+    ],
+)
+def test_apostrophes_inside_or_after_a_word_are_not_quotes(
+    instruction: str, expected: tuple[str, str]
+) -> None:
+    assert root_verb_object(instruction) == expected
+
+
 @pytest.mark.parametrize("filler", ["the ", "all ", "me ", "a very "])
 def test_long_runs_of_skipped_words_take_linear_time(filler: str) -> None:
     """A weak teacher's repetition loop: 100,000 skipped words, in well under a second

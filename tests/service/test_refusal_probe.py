@@ -80,7 +80,7 @@ def test_report_command_prints_the_report(cli_database: Database) -> None:
     # Every measure's name whole in an 80-column terminal (one row per measure).
     for measure in ("machine share in prompts", "similarity to seeds", "near-duplicate rate"):
         assert measure in shown.output
-    assert "verb-noun (heuristic-3): 1 distinct pairs, 1 verbs in 2/2 parsed" in shown.output
+    assert "verb-noun (heuristic-4): 1 distinct pairs, 1 verbs in 2/2 parsed" in shown.output
     assert "top verbs: describe 2" in shown.output
     assert "embedding diversity (no stored vectors): 0 embedded" in shown.output
     as_json = CliRunner().invoke(app, ["report", "--run", str(run_id), "--json"])
