@@ -39,7 +39,9 @@ from filters.rouge import rouge_tokenize
 # preposition lead-in clause ("Using the facts given, write ...") is read past like "Given".
 # 4: the text is NFKC-normalised (full-width letters, ligatures) and list markers, markdown and
 # quotes before the first word are dropped ("1. Write", "\"Write"); typographic and opening
-# single quotes end a clause like straight double quotes; linear time on
+# single quotes end a clause like straight double quotes; request frames stack ("Can you
+# please"), a frame alone before a comma is read past ("Please, write") and a modal frame is
+# one ("You should write"); linear time on
 # runs of skipped words.
 VERB_NOUN_VERSION = "heuristic-4"
 TOP_VERBS = 20  # Self-Instruct figure 2 shows the top 20 root verbs
@@ -56,6 +58,8 @@ _FRAMES = (
     ("try", "to"),
     ("now",),
 )
+# Modal verbs of a frame "you should ..." (the verb after them is the root verb).
+_MODALS = ("should", "must", "will", "can", "could", "would", "may", "might", "shall")
 # First words that make a question or a statement, not an imperative: no root verb is read.
 # fmt: off
 _NOT_IMPERATIVE = frozenset((
@@ -173,18 +177,19 @@ def root_verb_object(instruction: str) -> tuple[str, str] | None:
     Heuristic (version :data:`VERB_NOUN_VERSION`), standing in for the paper's constituency parse:
     NFKC-normalise, drop list markers, markdown and quotes before the first word, and cut the
     instruction into clauses at punctuation and quotes; when it starts with a lead-in ("given", "in
-    this task", "using", "based on", a participle), read the first later clause that parses (the
-    earlier ones describe the input), else the first clause only. In that clause (lower-cased
-    words): skip one request frame ("please", "can you", ...); a question or statement opening
-    (what, is, I, the ...) has no root verb. The verb is the next word (after one adverb in -ly, if
-    any) and must be an English verb in its base form (:func:`is_base_verb`: other languages, nouns,
-    pronouns, code and inflected forms give no pair). Phrasal particles after it are skipped ("come
-    up with", "find out"). The object is the head of the noun phrase that follows: articles,
-    quantifiers, pronouns, numbers and stock adjectives are skipped, then up to :data:`_MAX_PHRASE`
-    words are read until a preposition, conjunction or clause word, and the last of them is the head
-    ("a weekly meal plan for" -> "plan"). A preposition, subordinator or wh-word where the object
-    should start means the verb has no direct object ("Explain why ...", "Tell me about ..."):
-    ``None``, as the paper counts only verbs with a direct noun object.
+    this task", "using", "based on", a participle) or with a clause that is only a request frame
+    ("Please, ..."), read the first later clause that parses (the earlier ones describe the input),
+    else the first clause only. In that clause (lower-cased words): skip the request frames
+    ("please", "can you", ...) and a modal frame ("you should", "you will need to"); a question or
+    statement opening (what, is, I, the ...) has no root verb. The verb is the next word (after one
+    adverb in -ly, if any) and must be an English verb in its base form (:func:`is_base_verb`: other
+    languages, nouns, pronouns, code and inflected forms give no pair). Phrasal particles after it
+    are skipped ("come up with", "find out"). The object is the head of the noun phrase that
+    follows: articles, quantifiers, pronouns, numbers and stock adjectives are skipped, then up to
+    :data:`_MAX_PHRASE` words are read until a preposition, conjunction or clause word, and the last
+    of them is the head ("a weekly meal plan for" -> "plan"). A preposition, subordinator or wh-word
+    where the object should start means the verb has no direct object ("Explain why ...", "Tell me
+    about ..."): ``None``, as the paper counts only verbs with a direct noun object.
 
     Args:
         instruction: One instruction.
@@ -196,8 +201,9 @@ def root_verb_object(instruction: str) -> tuple[str, str] | None:
     clauses = _CLAUSE_END.split(text)
     first = _WORD.findall(clauses[0].lower())
     # "Given X, do Y" / "Using X, do Y" / "In this task, you are given X, do Y": the verb is
-    # in a later clause.
-    later = bool(first) and _lead_in(first[0]) and len(clauses) > 1
+    # in a later clause; so it is after a clause that is only a request frame ("Please, ...").
+    lead_in = bool(first) and _lead_in(first[0])
+    later = len(clauses) > 1 and (lead_in or _after_frames(first) == len(first))
     for clause in clauses[1:] if later else clauses[:1]:
         pair = _imperative_pair(_WORD.findall(clause))
         if pair is not None:
@@ -222,17 +228,27 @@ def _is_verb(word: str) -> bool:
     return not function_word and is_base_verb(word)
 
 
-def _after_frame(words: list[str]) -> int:
-    """Index of the first word after one request frame ("Please ...", "Can you ...")."""
-    for frame in _FRAMES:
-        if tuple(words[: len(frame)]) == frame:
-            return len(frame)
-    return 0
+def _after_frames(words: list[str]) -> int:
+    """Index of the first word after the request frames ("Can you please ..." has two) and a
+    modal frame ("You should write ...", "You will need to write ...", "We have to write")."""
+    i, matched = 0, True
+    while matched:
+        matched = False
+        for frame in _FRAMES:
+            if tuple(words[i : i + len(frame)]) == frame:
+                i, matched = i + len(frame), True
+                break
+    if words[i : i + 1] in (["you"], ["we"]):
+        j = i + 1 + (words[i + 1 : i + 2] in [[m] for m in _MODALS])
+        if words[j : j + 2] in (["need", "to"], ["have", "to"]):
+            j += 2
+        i = j if j > i + 1 else i
+    return i
 
 
 def _imperative_pair(clause_words: list[str]) -> tuple[str, str] | None:
     words = [w.lower() for w in clause_words]
-    i = _after_frame(words)
+    i = _after_frames(words)
     # One adverb before the verb ("Briefly explain ...", "Automatically generate ...").
     if len(words) - i > 2 and words[i].endswith("ly") and not is_base_verb(words[i]):
         i += 1

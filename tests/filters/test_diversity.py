@@ -192,6 +192,42 @@ def test_apostrophes_inside_or_after_a_word_are_not_quotes(
     assert root_verb_object(instruction) == expected
 
 
+@pytest.mark.parametrize(
+    "instruction",
+    [
+        "Can you please write a poem?",
+        "Could you please write a poem?",
+        "Please can you write a poem?",
+        "Please, write a poem.",
+        "Now, please write a poem.",
+        "Please please write a poem.",
+        # A modal frame: the verb after it is the root verb (real users' instructions).
+        "You should write a poem.",
+        "You will need to write a poem.",
+        "We need to write a poem.",
+        "You must write a poem.",
+        "You have to write a poem.",
+        "Given a topic, you should write a poem.",
+    ],
+)
+def test_request_frames_stack_and_may_stand_alone_before_a_comma(instruction: str) -> None:
+    assert root_verb_object(instruction) == ("write", "poem")
+
+
+@pytest.mark.parametrize(
+    ("instruction", "expected"),
+    [
+        ("You will be given a sentence.", None),  # a passive: "be" is no task verb
+        ("You are given a list of numbers.", None),
+        ("You should be polite.", None),
+    ],
+)
+def test_a_modal_frame_before_no_task_verb_gives_no_pair(
+    instruction: str, expected: tuple[str, str] | None
+) -> None:
+    assert root_verb_object(instruction) == expected
+
+
 @pytest.mark.parametrize("filler", ["the ", "all ", "me ", "a very "])
 def test_long_runs_of_skipped_words_take_linear_time(filler: str) -> None:
     """A weak teacher's repetition loop: 100,000 skipped words, in well under a second
