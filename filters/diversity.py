@@ -41,7 +41,10 @@ from filters.rouge import rouge_tokenize
 # quotes before the first word are dropped ("1. Write", "\"Write"); typographic and opening
 # single quotes end a clause like straight double quotes; request frames stack ("Can you
 # please"), a frame alone before a comma is read past ("Please, write") and a modal frame is
-# one ("You should write"); linear time on
+# one ("You should write"); coordinated verbs share the object ("Compare and contrast X");
+# the head must be a noun, so an adjective, participle or adverb after it is dropped
+# ("animals found in" -> "animals", "the list alphabetically" -> "list") and a subject
+# pronoun or a contraction ends the phrase ("a time you felt"); linear time on
 # runs of skipped words.
 VERB_NOUN_VERSION = "heuristic-4"
 TOP_VERBS = 20  # Self-Instruct figure 2 shows the top 20 root verbs
@@ -98,6 +101,7 @@ _NOT_OBJECT = frozenset((
     "is", "are", "was", "were", "be", "been", "being", "will", "would", "can", "could",
     "should", "may", "might", "must", "do", "does", "did", "has", "have", "had", "not",
     "using", "based", "according", "whatever", "however", "there", "here",
+    "i", "you", "we", "they", "he", "she",
 ))
 # fmt: on
 # Openings of a lead-in clause that describes the input before the task's verb: a clause
@@ -183,13 +187,16 @@ def root_verb_object(instruction: str) -> tuple[str, str] | None:
     ("please", "can you", ...) and a modal frame ("you should", "you will need to"); a question or
     statement opening (what, is, I, the ...) has no root verb. The verb is the next word (after one
     adverb in -ly, if any) and must be an English verb in its base form (:func:`is_base_verb`: other
-    languages, nouns, pronouns, code and inflected forms give no pair). Phrasal particles after it
-    are skipped ("come up with", "find out"). The object is the head of the noun phrase that
-    follows: articles, quantifiers, pronouns, numbers and stock adjectives are skipped, then up to
-    :data:`_MAX_PHRASE` words are read until a preposition, conjunction or clause word, and the last
-    of them is the head ("a weekly meal plan for" -> "plan"). A preposition, subordinator or wh-word
-    where the object should start means the verb has no direct object ("Explain why ...", "Tell me
-    about ..."): ``None``, as the paper counts only verbs with a direct noun object.
+    languages, nouns, pronouns, code and inflected forms give no pair). A coordinated verb after it
+    shares its object ("Compare and contrast ..."); phrasal particles after it are skipped ("come up
+    with", "find out"). The object is the head of the noun phrase that follows: articles,
+    quantifiers, pronouns, numbers and stock adjectives are skipped, then up to :data:`_MAX_PHRASE`
+    words are read until a preposition, conjunction, clause word, subject pronoun or contraction,
+    adjectives, participles and adverbs at its end are dropped (they modify the head: "animals found
+    in", "the list alphabetically"), and the last word left is the head ("a weekly meal plan for" ->
+    "plan"). A preposition, subordinator or wh-word where the object should start means the verb has
+    no direct object ("Explain why ...", "Tell me about ..."): ``None``, as the paper counts only
+    verbs with a direct noun object.
 
     Args:
         instruction: One instruction.
@@ -246,6 +253,23 @@ def _after_frames(words: list[str]) -> int:
     return i
 
 
+def _is_modifier(word: str) -> bool:
+    """A word that modifies a noun phrase's head but is never one: an adjective, adverb or
+    participle with no noun reading ("suitable", "alphabetically", "found", "related")."""
+    lemmas = getAllLemmas(word)
+    if "NOUN" in lemmas or "PROPN" in lemmas:
+        return False
+    # "found", "related", "containing"; not a verb's -s form ("harms" is a plural here).
+    participle = not word.endswith("s") and any(w != word for w in lemmas.get("VERB", ()))
+    return "ADJ" in lemmas or "ADV" in lemmas or participle or (not lemmas and word.endswith("ly"))
+
+
+def _is_contraction(word: str) -> bool:
+    """A function word with a clitic ("that's", "it's", "you're"): a clause starts there."""
+    base = re.split("['\u2019]", word)[0]
+    return base != word and (base in _NOT_OBJECT or base in _NOT_IMPERATIVE or base in _SKIP)
+
+
 def _imperative_pair(clause_words: list[str]) -> tuple[str, str] | None:
     words = [w.lower() for w in clause_words]
     i = _after_frames(words)
@@ -256,6 +280,9 @@ def _imperative_pair(clause_words: list[str]) -> tuple[str, str] | None:
     if len(words) - i < 2 or not _is_verb(verb):
         return None
     j = i + 1
+    # Coordinated verbs share the object ("Compare and contrast X", "Identify and fix X").
+    if words[j : j + 1] in (["and"], ["or"]) and j + 1 < len(words) and _is_verb(words[j + 1]):
+        j += 2
     if j < len(words) and words[j] in _PARTICLES:
         j += 1
         if j < len(words) and words[j] in ("with", "of", "on"):  # come up with, think of
@@ -265,13 +292,17 @@ def _imperative_pair(clause_words: list[str]) -> tuple[str, str] | None:
     phrase: list[str] = []
     for k in range(j, min(j + _MAX_PHRASE, len(words))):
         word = words[k]
-        if word in _NOT_OBJECT or (phrase and word in _SKIP):
+        if word in _NOT_OBJECT or (phrase and word in _SKIP) or _is_contraction(word):
             break
         # A word followed by a pronoun or an article, after the head, is a verb running on
         # with no punctuation ("Write a poem make it rhyme").
         if phrase and k + 1 < len(words) and words[k + 1] in _OBJECT_STARTS:
             break
         phrase.append(word)
+    # The head is a noun: an adjective, participle or adverb after it is a post-modifier
+    # ("animals found in", "a joke suitable for", "the list alphabetically").
+    while phrase and _is_modifier(phrase[-1]):
+        phrase.pop()
     return (verb, phrase[-1]) if phrase else None
 
 

@@ -53,7 +53,7 @@ def test_distinct_n_rejects_n_below_one() -> None:
         ("Write a poem about the sea.", ("write", "poem")),
         ("Please give me three tips for sleeping well.", ("give", "tips")),
         ("Can you suggest some games for a party?", ("suggest", "games")),
-        ("Given a list of numbers, find the largest one.", ("find", "largest")),
+        ("Given a list of numbers, find the smallest number.", ("find", "number")),
         (
             "In this task, you are given a sentence, classify its sentiment.",
             ("classify", "sentiment"),
@@ -225,6 +225,50 @@ def test_request_frames_stack_and_may_stand_alone_before_a_comma(instruction: st
 def test_a_modal_frame_before_no_task_verb_gives_no_pair(
     instruction: str, expected: tuple[str, str] | None
 ) -> None:
+    assert root_verb_object(instruction) == expected
+
+
+@pytest.mark.parametrize(
+    ("instruction", "expected"),
+    [
+        ("Compare and contrast cats and dogs.", ("compare", "cats")),
+        ("Identify and fix bugs in the code.", ("identify", "bugs")),
+        ("Read and summarize the article.", ("read", "article")),
+        ("Find or replace the word.", ("find", "word")),
+        ("Write and a poem.", None),  # "and" then no verb: no coordination
+    ],
+)
+def test_coordinated_verbs_share_the_object(
+    instruction: str, expected: tuple[str, str] | None
+) -> None:
+    """The first verb is the root (the one nearest the parse's root) and takes the object."""
+    assert root_verb_object(instruction) == expected
+
+
+@pytest.mark.parametrize(
+    ("instruction", "expected"),
+    [
+        # A participle, adjective or adverb after the head modifies it (Alpaca instructions).
+        ("Name five animals found in the rainforest.", ("name", "animals")),
+        ("List three words related to the word apple.", ("list", "words")),
+        ("Write a funny joke suitable for children.", ("write", "joke")),
+        ("Sort the following words alphabetically.", ("sort", "words")),
+        ("Write a tweet summarizing this article.", ("write", "tweet")),
+        ("Cite a poem written by William Wordsworth.", ("cite", "poem")),
+        ("Turn the lights off.", ("turn", "lights")),
+        ("Identify the potential harms of AI.", ("identify", "harms")),  # a plural, not a verb
+        # A subject pronoun or a contraction starts a relative clause after the head.
+        ("Describe a time you felt excited.", ("describe", "time")),
+        ("Suggest a book I should read.", ("suggest", "book")),
+        ("Make a smoothie recipe that's healthy.", ("make", "recipe")),
+        # No noun at all: no pair rather than an adjective or a pronoun as the object.
+        ("Tell me something interesting about pandas.", None),
+        ("Find the odd one out.", None),
+        ("Imagine you are a pirate.", None),
+        ("Pretend you are a cat.", None),
+    ],
+)
+def test_the_object_is_a_noun(instruction: str, expected: tuple[str, str] | None) -> None:
     assert root_verb_object(instruction) == expected
 
 
