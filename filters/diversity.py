@@ -44,7 +44,8 @@ from filters.rouge import rouge_tokenize
 # one ("You should write"); coordinated verbs share the object ("Compare and contrast X");
 # the head must be a noun, so an adjective, participle or adverb after it is dropped
 # ("animals found in" -> "animals", "the list alphabetically" -> "list") and a subject
-# pronoun or a contraction ends the phrase ("a time you felt"); linear time on
+# pronoun or a contraction ends the phrase ("a time you felt"); a clause with as many
+# non-English words as English ones gives no pair ("Sag mir die Wahrheit"); linear time on
 # runs of skipped words.
 VERB_NOUN_VERSION = "heuristic-4"
 TOP_VERBS = 20  # Self-Instruct figure 2 shows the top 20 root verbs
@@ -178,25 +179,26 @@ def distinct_n(texts: Iterable[str], n: int) -> float:
 def root_verb_object(instruction: str) -> tuple[str, str] | None:
     """The instruction's root verb and direct object noun, read as an English imperative.
 
-    Heuristic (version :data:`VERB_NOUN_VERSION`), standing in for the paper's constituency parse:
-    NFKC-normalise, drop list markers, markdown and quotes before the first word, and cut the
-    instruction into clauses at punctuation and quotes; when it starts with a lead-in ("given", "in
-    this task", "using", "based on", a participle) or with a clause that is only a request frame
-    ("Please, ..."), read the first later clause that parses (the earlier ones describe the input),
-    else the first clause only. In that clause (lower-cased words): skip the request frames
-    ("please", "can you", ...) and a modal frame ("you should", "you will need to"); a question or
-    statement opening (what, is, I, the ...) has no root verb. The verb is the next word (after one
-    adverb in -ly, if any) and must be an English verb in its base form (:func:`is_base_verb`: other
-    languages, nouns, pronouns, code and inflected forms give no pair). A coordinated verb after it
-    shares its object ("Compare and contrast ..."); phrasal particles after it are skipped ("come up
+    Heuristic (version :data:`VERB_NOUN_VERSION`), standing in for the paper's constituency
+    parse: NFKC-normalise, drop list markers, markdown and quotes before the first word, and cut
+    the instruction into clauses at punctuation and quotes; when it starts with a lead-in
+    ("given", "in this task", "using", "based on", a participle) or with a clause that is only a
+    request frame ("Please, ..."), read the first later clause that parses (the earlier ones
+    describe the input), else the first clause only. In that clause (lower-cased words): skip
+    the request frames ("please", "can you", ...) and a modal frame ("you should", "you will
+    need to"); a question or statement opening (what, is, I, the ...) has no root verb. The verb
+    is the next word (after one adverb in -ly, if any) and must be an English verb in its base
+    form (:func:`is_base_verb`: other languages, nouns, pronouns, code and inflected forms give
+    no pair), in a clause with more English words than not. A coordinated verb after it shares
+    its object ("Compare and contrast ..."); phrasal particles after it are skipped ("come up
     with", "find out"). The object is the head of the noun phrase that follows: articles,
-    quantifiers, pronouns, numbers and stock adjectives are skipped, then up to :data:`_MAX_PHRASE`
-    words are read until a preposition, conjunction, clause word, subject pronoun or contraction,
-    adjectives, participles and adverbs at its end are dropped (they modify the head: "animals found
-    in", "the list alphabetically"), and the last word left is the head ("a weekly meal plan for" ->
-    "plan"). A preposition, subordinator or wh-word where the object should start means the verb has
-    no direct object ("Explain why ...", "Tell me about ..."): ``None``, as the paper counts only
-    verbs with a direct noun object.
+    quantifiers, pronouns, numbers and stock adjectives are skipped, then up to
+    :data:`_MAX_PHRASE` words are read until a preposition, conjunction, clause word, subject
+    pronoun or contraction, adjectives, participles and adverbs at its end are dropped (they
+    modify the head: "animals found in", "the list alphabetically"), and the last word left is
+    the head ("a weekly meal plan for" -> "plan"). A preposition, subordinator or wh-word where
+    the object should start means the verb has no direct object ("Explain why ...", "Tell me
+    about ..."): ``None``, as the paper counts only verbs with a direct noun object.
 
     Args:
         instruction: One instruction.
@@ -270,6 +272,21 @@ def _is_contraction(word: str) -> bool:
     return base != word and (base in _NOT_OBJECT or base in _NOT_IMPERATIVE or base in _SKIP)
 
 
+def _is_english(word: str) -> bool:
+    known = (_NOT_IMPERATIVE, _SKIP, _NOT_OBJECT, _PARTICLES, _LEAD_INS)
+    return any(word in words for words in known) or bool(getAllLemmas(word))
+
+
+def _mostly_english(words: list[str]) -> bool:
+    """More English words than not (acronyms such as SQL or API not counted), so a Latin-script
+    clause in another language whose first word is also an English verb gives no pair."""
+    is_all_caps = all(w.isupper() for w in words)
+    counted = [w.lower() for w in words if is_all_caps or not (w.isupper() and len(w) > 1)]
+    english = sum(map(_is_english, counted))
+    # Two words are too few to tell ("Define sustainability", an English word not in the lexicon).
+    return 2 * english > len(counted) or len(counted) <= 2
+
+
 def _imperative_pair(clause_words: list[str]) -> tuple[str, str] | None:
     words = [w.lower() for w in clause_words]
     i = _after_frames(words)
@@ -278,6 +295,8 @@ def _imperative_pair(clause_words: list[str]) -> tuple[str, str] | None:
         i += 1
     verb = words[i] if i < len(words) else ""
     if len(words) - i < 2 or not _is_verb(verb):
+        return None
+    if not _mostly_english(clause_words[i:]):
         return None
     j = i + 1
     # Coordinated verbs share the object ("Compare and contrast X", "Identify and fix X").

@@ -272,6 +272,28 @@ def test_the_object_is_a_noun(instruction: str, expected: tuple[str, str] | None
     assert root_verb_object(instruction) == expected
 
 
+@pytest.mark.parametrize(
+    ("instruction", "expected"),
+    [
+        # Other languages whose first word is also an English verb (sag, dare, come, fare, die).
+        ("Sag mir die Wahrheit.", None),
+        ("Dare un esempio di frase.", None),
+        ("Come stai oggi amico mio?", None),
+        ("Fare una torta al cioccolato.", None),
+        ("Die Katze schl\u00e4ft auf dem Sofa.", None),
+        # English with words the lexicon lacks still parses: acronyms, neologisms.
+        ("Write a SQL query for the table.", ("write", "query")),
+        ("Create an API endpoint.", ("create", "endpoint")),
+        ("Define sustainability.", ("define", "sustainability")),
+        ("Create a timeline of the war.", ("create", "timeline")),
+    ],
+)
+def test_a_clause_in_another_language_gives_no_pair(
+    instruction: str, expected: tuple[str, str] | None
+) -> None:
+    assert root_verb_object(instruction) == expected
+
+
 @pytest.mark.parametrize("filler", ["the ", "all ", "me ", "a very "])
 def test_long_runs_of_skipped_words_take_linear_time(filler: str) -> None:
     """A weak teacher's repetition loop: 100,000 skipped words, in well under a second
