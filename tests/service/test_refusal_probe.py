@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -15,6 +17,7 @@ from service.reports.probe import load_probes, probe_run
 from service.runs.config import RunConfig
 from service.settings import Settings, get_settings
 from service.storage.db import Database
+from tests.generators.test_openai_chat import make, vllm_like
 from tests.service.scripted_run import queued_run
 from tests.service.test_run_report import constructed_run
 
@@ -123,3 +126,66 @@ def test_chat_wrap_on_a_base_model_is_refused_not_sent_raw() -> None:
     with pytest.raises(BackendError, match="no chat template"):
         probe_backend(backend, chat_wrap=True)
     assert backend.calls == []
+
+
+@pytest.mark.parametrize(
+    ("has_template", "chat_wrap", "wrapped"),
+    [
+        (True, None, True),  # vllm serve with an instruct model: the server wraps
+        (True, True, True),
+        (True, False, False),  # raw on /v1/completions, as asked
+        (False, None, False),  # a base model: raw
+        (False, False, False),
+    ],
+)
+def test_judges_and_probe_on_an_openai_server_follow_the_runs_rule(
+    has_template: bool, chat_wrap: bool | None, wrapped: bool
+) -> None:
+    """On the openai backend a wrapped prompt is one user message on /v1/chat/completions (the
+    logprob judge's prefix ends it), a raw one a /v1/completions prompt; nothing in between."""
+    from service.reports.probe import load_probes, probe_backend
+    from service.runs.pipeline import judge_completer, judge_label_logprobs
+
+    bodies: list[dict] = []
+    server = vllm_like(chat=has_template)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            bodies.append({"path": request.url.path, **json.loads(request.content)})
+        return server(request)
+
+    backend = make(handler)
+    bodies.clear()  # the routing probes
+    judge_completer(backend, chat_wrap=chat_wrap)(["Which is better?"])
+    judge_label_logprobs(backend, chat_wrap=chat_wrap)(["Which is better?"], "Response")
+    probe_backend(backend, chat_wrap=chat_wrap)
+    prompts = ["Which is better?", "Which is better?\n\nResponse"]
+    prompts += [p.prompt for p in load_probes()[0]]
+    if wrapped:
+        assert {b["path"] for b in bodies} == {"/v1/chat/completions"}
+        assert [b["messages"] for b in bodies] == [
+            [{"role": "user", "content": p}] for p in prompts
+        ]
+    else:
+        assert {b["path"] for b in bodies} == {"/v1/completions"}
+        assert [b["prompt"] for b in bodies] == prompts
+
+
+def test_chat_wrap_on_an_openai_base_model_is_refused_not_sent_raw() -> None:
+    from service.runs.pipeline import judge_completer, judge_label_logprobs
+
+    bodies: list[dict] = []
+    server = vllm_like(chat=False)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            bodies.append(json.loads(request.content))
+        return server(request)
+
+    backend = make(handler)
+    bodies.clear()
+    with pytest.raises(BackendError, match="no chat template"):
+        judge_completer(backend, chat_wrap=True)(["Which is better?"])
+    with pytest.raises(BackendError, match="no chat template"):
+        judge_label_logprobs(backend, chat_wrap=True)(["Which is better?"], "Response")
+    assert bodies == []
