@@ -45,8 +45,9 @@ from filters.rouge import rouge_tokenize
 # the head must be a noun, so an adjective, participle or adverb after it is dropped
 # ("animals found in" -> "animals", "the list alphabetically" -> "list") and a subject
 # pronoun or a contraction ends the phrase ("a time you felt"); a clause with as many
-# non-English words as English ones gives no pair ("Sag mir die Wahrheit"); linear time on
-# runs of skipped words.
+# non-English words as English ones gives no pair ("Sag mir die Wahrheit"); a full stop in an
+# abbreviation ("U.S.") ends no clause and a token starting with a digit ("2nd") is no word;
+# linear time on runs of skipped words.
 VERB_NOUN_VERSION = "heuristic-4"
 TOP_VERBS = 20  # Self-Instruct figure 2 shows the top 20 root verbs
 
@@ -133,11 +134,15 @@ _LEAD_INS = frozenset(
 # as "weekly meal plan"; with no punctuation a run-on would otherwise reach the next clause).
 _MAX_PHRASE = 4
 # Words of letters, hyphenated or with an apostrophe kept whole ("pre-run", "one-sentence").
-_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
+_WORD = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
 # Where an instruction's clauses end: the verb-noun pair is read in one clause. Quotes of any
 # style end it (straight, typographic, guillemets; a single quote only when it opens, so
 # "John's" and "students' essays" stay whole).
-_CLAUSE_END = re.compile(r"[,.;:!?()\[\]{}\"\n\u201c\u201d\u201e\u00ab\u00bb\u2018]|(?<!\w)'|\s-\s")
+# A full stop inside an abbreviation ("U.S.", "e.g.") or a number ("1.5") does not end one.
+_CLAUSE_END = re.compile(
+    r"[,;:!?()\[\]{}\"\n\u201c\u201d\u201e\u00ab\u00bb\u2018]|(?<!\w)'|\s-\s"
+    r"|(?<!\.[^\W\d_])\.(?!\w)"
+)
 # Before the first word: list markers ("1.", "2)"), markdown ("**", "- ", "> "), quotes,
 # brackets and emoji, which a parser would not read as part of the sentence.
 _LEADING = re.compile(r"^(?:[\W_]+|\d{1,3}[.)](?!\w))+")
@@ -181,24 +186,25 @@ def root_verb_object(instruction: str) -> tuple[str, str] | None:
 
     Heuristic (version :data:`VERB_NOUN_VERSION`), standing in for the paper's constituency
     parse: NFKC-normalise, drop list markers, markdown and quotes before the first word, and cut
-    the instruction into clauses at punctuation and quotes; when it starts with a lead-in
-    ("given", "in this task", "using", "based on", a participle) or with a clause that is only a
-    request frame ("Please, ..."), read the first later clause that parses (the earlier ones
-    describe the input), else the first clause only. In that clause (lower-cased words): skip
-    the request frames ("please", "can you", ...) and a modal frame ("you should", "you will
-    need to"); a question or statement opening (what, is, I, the ...) has no root verb. The verb
-    is the next word (after one adverb in -ly, if any) and must be an English verb in its base
-    form (:func:`is_base_verb`: other languages, nouns, pronouns, code and inflected forms give
-    no pair), in a clause with more English words than not. A coordinated verb after it shares
-    its object ("Compare and contrast ..."); phrasal particles after it are skipped ("come up
-    with", "find out"). The object is the head of the noun phrase that follows: articles,
-    quantifiers, pronouns, numbers and stock adjectives are skipped, then up to
-    :data:`_MAX_PHRASE` words are read until a preposition, conjunction, clause word, subject
-    pronoun or contraction, adjectives, participles and adverbs at its end are dropped (they
-    modify the head: "animals found in", "the list alphabetically"), and the last word left is
-    the head ("a weekly meal plan for" -> "plan"). A preposition, subordinator or wh-word where
-    the object should start means the verb has no direct object ("Explain why ...", "Tell me
-    about ..."): ``None``, as the paper counts only verbs with a direct noun object.
+    the instruction into clauses at punctuation (not an abbreviation's full stops) and quotes;
+    when it starts with a lead-in ("given", "in this task", "using", "based on", a participle)
+    or with a clause that is only a request frame ("Please, ..."), read the first later clause
+    that parses (the earlier ones describe the input), else the first clause only. In that
+    clause (lower-cased words): skip the request frames ("please", "can you", ...) and a modal
+    frame ("you should", "you will need to"); a question or statement opening (what, is, I, the
+    ...) has no root verb. The verb is the next word (after one adverb in -ly, if any) and must
+    be an English verb in its base form (:func:`is_base_verb`: other languages, nouns, pronouns,
+    code and inflected forms give no pair), in a clause with more English words than not. A
+    coordinated verb after it shares its object ("Compare and contrast ..."); phrasal particles
+    after it are skipped ("come up with", "find out"). The object is the head of the noun phrase
+    that follows: articles, quantifiers, pronouns, numbers and stock adjectives are skipped,
+    then up to :data:`_MAX_PHRASE` words are read until a preposition, conjunction, clause word,
+    subject pronoun or contraction, adjectives, participles and adverbs at its end are dropped
+    (they modify the head: "animals found in", "the list alphabetically"), and the last word
+    left is the head ("a weekly meal plan for" -> "plan"). A preposition, subordinator or
+    wh-word where the object should start means the verb has no direct object ("Explain why
+    ...", "Tell me about ..."): ``None``, as the paper counts only verbs with a direct noun
+    object. Tokens starting with a digit are numbers, not words.
 
     Args:
         instruction: One instruction.
@@ -208,16 +214,22 @@ def root_verb_object(instruction: str) -> tuple[str, str] | None:
     """
     text = _LEADING.sub("", unicodedata.normalize("NFKC", instruction))
     clauses = _CLAUSE_END.split(text)
-    first = _WORD.findall(clauses[0].lower())
+    first = _words(clauses[0].lower())
     # "Given X, do Y" / "Using X, do Y" / "In this task, you are given X, do Y": the verb is
     # in a later clause; so it is after a clause that is only a request frame ("Please, ...").
     lead_in = bool(first) and _lead_in(first[0])
     later = len(clauses) > 1 and (lead_in or _after_frames(first) == len(first))
     for clause in clauses[1:] if later else clauses[:1]:
-        pair = _imperative_pair(_WORD.findall(clause))
+        pair = _imperative_pair(_words(clause))
         if pair is not None:
             return pair
     return None
+
+
+def _words(clause: str) -> list[str]:
+    """The clause's words; a token that starts with a digit is a number, not a word ("2nd",
+    "3D", "3.2e"), one with a digit later is a name ("COVID-19", "MP3")."""
+    return [w for w in _WORD.findall(clause) if not w[0].isdigit()]
 
 
 def is_base_verb(word: str) -> bool:
@@ -274,14 +286,22 @@ def _is_contraction(word: str) -> bool:
 
 def _is_english(word: str) -> bool:
     known = (_NOT_IMPERATIVE, _SKIP, _NOT_OBJECT, _PARTICLES, _LEAD_INS)
-    return any(word in words for words in known) or bool(getAllLemmas(word))
+    if any(word in words for words in known) or getAllLemmas(word):
+        return True
+    parts = word.split("-")  # a compound of English words ("medium-level", "one-sentence")
+    return len(parts) > 1 and all(map(_is_english, parts))
 
 
 def _mostly_english(words: list[str]) -> bool:
-    """More English words than not (acronyms such as SQL or API not counted), so a Latin-script
-    clause in another language whose first word is also an English verb gives no pair."""
+    """More English words than not (acronyms such as SQL and initials not counted), so a
+    Latin-script clause in another language whose first word is also an English verb gives no
+    pair."""
     is_all_caps = all(w.isupper() for w in words)
-    counted = [w.lower() for w in words if is_all_caps or not (w.isupper() and len(w) > 1)]
+    counted = [
+        w.lower()
+        for w in words
+        if (len(w) > 1 and (is_all_caps or not w.isupper())) or _is_english(w.lower())
+    ]
     english = sum(map(_is_english, counted))
     # Two words are too few to tell ("Define sustainability", an English word not in the lexicon).
     return 2 * english > len(counted) or len(counted) <= 2

@@ -294,6 +294,27 @@ def test_a_clause_in_another_language_gives_no_pair(
     assert root_verb_object(instruction) == expected
 
 
+@pytest.mark.parametrize(
+    ("instruction", "expected"),
+    [
+        # A full stop inside an abbreviation does not end the clause.
+        ("Describe the U.S. economy.", ("describe", "economy")),
+        ("Summarize the Ph.D. thesis.", ("summarize", "thesis")),
+        ("Summarize the books of J.R.R. Tolkien.", ("summarize", "books")),
+        ("Write a poem. Make it rhyme.", ("write", "poem")),
+        # A token starting with a digit is a number, never the head; a name keeps its digits.
+        ("Name the 2nd.", None),
+        ("Delete the 2nd, 4th, and 5th element.", None),
+        ("Name the 3rd planet from the sun.", ("name", "planet")),
+        ("Describe COVID-19.", ("describe", "covid-19")),
+    ],
+)
+def test_abbreviations_and_numbers_are_not_words(
+    instruction: str, expected: tuple[str, str] | None
+) -> None:
+    assert root_verb_object(instruction) == expected
+
+
 @pytest.mark.parametrize("filler", ["the ", "all ", "me ", "a very "])
 def test_long_runs_of_skipped_words_take_linear_time(filler: str) -> None:
     """A weak teacher's repetition loop: 100,000 skipped words, in well under a second
