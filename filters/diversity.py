@@ -47,7 +47,8 @@ from filters.rouge import rouge_tokenize
 # pronoun or a contraction ends the phrase ("a time you felt"); a clause with as many
 # non-English words as English ones gives no pair ("Sag mir die Wahrheit"); a full stop in an
 # abbreviation ("U.S.") ends no clause and a token starting with a digit ("2nd") is no word;
-# linear time on runs of skipped words.
+# "that" opening a clause, or a verb after an object pronoun ("Let me know"), means no direct
+# object; linear time on runs of skipped words.
 VERB_NOUN_VERSION = "heuristic-4"
 TOP_VERBS = 20  # Self-Instruct figure 2 shows the top 20 root verbs
 
@@ -88,6 +89,9 @@ _SKIP = frozenset((
 _OBJECT_STARTS = frozenset(
     ("a", "an", "the", "it", "them", "me", "us", "him", "her", "its", "their", "his", "my", "your")
 )
+# Words that start a clause's subject after "that" (a complementizer, not a determiner).
+_CLAUSE_SUBJECTS = _OBJECT_STARTS | {"i", "you", "we", "they", "he", "she", "this", "there"}
+_OBJECT_PRONOUNS = frozenset(("me", "us", "him", "her", "them", "it"))
 # Particles of phrasal verbs ("come up with", "write down", "find out"): not the object.
 _PARTICLES = frozenset(("up", "down", "out", "off", "back", "over", "away", "together"))
 # Words that end the noun phrase, or, right after the verb, show there is no direct object
@@ -202,9 +206,10 @@ def root_verb_object(instruction: str) -> tuple[str, str] | None:
     subject pronoun or contraction, adjectives, participles and adverbs at its end are dropped
     (they modify the head: "animals found in", "the list alphabetically"), and the last word
     left is the head ("a weekly meal plan for" -> "plan"). A preposition, subordinator or
-    wh-word where the object should start means the verb has no direct object ("Explain why
-    ...", "Tell me about ..."): ``None``, as the paper counts only verbs with a direct noun
-    object. Tokens starting with a digit are numbers, not words.
+    wh-word where the object should start, "that" opening a clause, or a verb after an object
+    pronoun means the verb has no direct object ("Explain why ...", "Tell me about ...", "Let me
+    know ..."): ``None``, as the paper counts only verbs with a direct noun object. Tokens
+    starting with a digit are numbers, not words.
 
     Args:
         instruction: One instruction.
@@ -278,6 +283,11 @@ def _is_modifier(word: str) -> bool:
     return "ADJ" in lemmas or "ADV" in lemmas or participle or (not lemmas and word.endswith("ly"))
 
 
+def _is_bare_verb(word: str) -> bool:
+    """A verb in its base form with no noun reading ("know", "write"; not "rhyme")."""
+    return is_base_verb(word) and "NOUN" not in getAllLemmas(word)
+
+
 def _is_contraction(word: str) -> bool:
     """A function word with a clitic ("that's", "it's", "you're"): a clause starts there."""
     base = re.split("['\u2019]", word)[0]
@@ -326,8 +336,15 @@ def _imperative_pair(clause_words: list[str]) -> tuple[str, str] | None:
         j += 1
         if j < len(words) and words[j] in ("with", "of", "on"):  # come up with, think of
             j += 1
+    # "that" opening a clause, not pointing at a noun ("Explain that the sky is blue").
+    if words[j : j + 1] == ["that"] and words[j + 1 : j + 2] in [[w] for w in _CLAUSE_SUBJECTS]:
+        return None
     while j < len(words) and words[j] in _SKIP:
         j += 1
+    # An object pronoun then a verb is a clause, not a noun phrase ("Let me know ...", "Help
+    # us write ..."): the verb has no direct noun object.
+    if 0 < j < len(words) and words[j - 1] in _OBJECT_PRONOUNS and _is_bare_verb(words[j]):
+        return None
     phrase: list[str] = []
     for k in range(j, min(j + _MAX_PHRASE, len(words))):
         word = words[k]

@@ -315,6 +315,29 @@ def test_abbreviations_and_numbers_are_not_words(
     assert root_verb_object(instruction) == expected
 
 
+@pytest.mark.parametrize(
+    ("instruction", "expected"),
+    [
+        # "that" opening a clause, and an object pronoun then a verb: a clause follows the
+        # verb, not a direct noun object.
+        ("Suppose that an employer asks for a raise.", None),
+        ("Explain that the sky is blue.", None),
+        ("Let me know your thoughts.", None),
+        ("Help me write a poem.", None),
+        ("Let us write a poem.", None),
+        ("Help them understand the rules.", None),
+        # "that" pointing at a noun, and a pronoun then a noun, are objects.
+        ("Translate that sentence.", ("translate", "sentence")),
+        ("Give me examples.", ("give", "examples")),
+        ("Tell us a story.", ("tell", "story")),
+    ],
+)
+def test_a_clause_after_the_verb_is_no_direct_object(
+    instruction: str, expected: tuple[str, str] | None
+) -> None:
+    assert root_verb_object(instruction) == expected
+
+
 @pytest.mark.parametrize("filler", ["the ", "all ", "me ", "a very "])
 def test_long_runs_of_skipped_words_take_linear_time(filler: str) -> None:
     """A weak teacher's repetition loop: 100,000 skipped words, in well under a second
