@@ -79,6 +79,8 @@ class OpenAIBackend:
     """
 
     name = "openai"
+    # Each call's requests join the server's running batch.
+    takes_concurrent_calls = True
 
     def __init__(
         self,

@@ -61,6 +61,8 @@ class TransformersBackend:
     """
 
     name = "transformers"
+    # generate batches only the prompts of one call.
+    takes_concurrent_calls = False
 
     def __init__(
         self,

@@ -342,8 +342,7 @@ class RunPipeline:
             cap_accepted(tasks, cap, why)
         kept = [t.candidate for t in tasks if t.accepted]
         self.screened_kept += len(kept)
-        stages.classify(kept)
-        stages.instances(kept)
+        stages.later_stages(kept)
         self._judge_all(stages, tasks)
         return candidates, kept, tasks
 
