@@ -7,7 +7,8 @@ of the two later stages)::
     it = Iteration(backend=backend, config=config, seed=seed)
     candidates = it.instructions(seed_tasks, machine_tasks)
     kept = [c for c in candidates if my_filters(c)]
-    it.later_stages(kept)  # classify, then instances
+    it.classify(kept)
+    it.instances(kept)
     result = it.result(candidates, kept)
 
 :func:`run_iteration` is that sequence with every candidate kept. Every model call becomes a
@@ -25,18 +26,18 @@ from typing import assert_never
 from generators.backends.base import Backend
 from generators.config import BootstrapConfig
 from generators.errors import BackendError, ParseError
-from generators.later_stages import (
-    INSTANCE_TEMPLATES,
-    classification_stage,
-    completion_of,
-    instances_stage,
-    pipelined_stages,
+from generators.parsing import (
+    ItemFailure,
+    parse_instances_input_first,
+    parse_instances_output_first,
+    parse_instructions,
+    parse_is_classification,
 )
-from generators.parsing import ItemFailure, parse_instructions
 from generators.prompts import (
     Template,
     load_template,
     render_instruction_prompt,
+    render_task_prompt,
     sample_few_shot,
     sha256_text,
 )
@@ -141,36 +142,12 @@ class Iteration:
     def classify(self, kept: list[Candidate]) -> None:
         """Stage 2: fill ``is_classification`` of each kept candidate (one call each)."""
         if kept:
-            classification_stage(self, kept, self.config)
+            _classification_stage(self, kept, self.config)
 
     def instances(self, kept: list[Candidate]) -> None:
         """Stage 3: fill ``instances`` of each kept (classified) candidate (one call each)."""
         if kept:
-            instances_stage(self, kept, self.config)
-
-    def send(
-        self, prompts: list[str], sampling: SamplingParams, *, wrap: bool
-    ) -> tuple[list[str], list[Completion]]:
-        """Send prompts to the backend unrecorded (:func:`send_prompts`); a stage records them
-        with :meth:`record`."""
-        return send_prompts(self.backend, prompts, sampling, wrap=wrap)
-
-    def later_stages(self, kept: list[Candidate]) -> None:
-        """Stages 2 and 3 for the kept candidates: classification, then instances.
-
-        On a backend that takes concurrent calls (``backend.takes_concurrent_calls``: a server
-        batching whatever arrives) each candidate's instance request goes out as soon as its
-        own classification is back, instead of after the slowest of the batch; otherwise the
-        two stages run as two batches (:meth:`classify`, then :meth:`instances`). Prompts,
-        seeds, records and results are the same either way.
-        """
-        if not kept:
-            return
-        if self.backend.takes_concurrent_calls and not self.config.classification_only:
-            pipelined_stages(self, kept, self.config)
-        else:
-            self.classify(kept)
-            self.instances(kept)
+            _instances_stage(self, kept, self.config)
 
     def result(self, candidates: list[Candidate], kept: list[Candidate]) -> IterationResult:
         """Close the iteration.
@@ -219,33 +196,13 @@ class Iteration:
         sampling: SamplingParams,
     ) -> list[GenerationRecord]:
         """Send one batch and record every call."""
-        sampling = self.seeded(sampling)
+        if sampling.seed is None:
+            sampling = sampling.with_seed(self.seed)
         wrap = self.wraps(stage)
         with self.timed(f"inference_{stage}_s"):
             sent, completions = send_prompts(self.backend, prompts, sampling, wrap=wrap)
-        return self.record(stage, templates, sent, few_shot_ids, completions, sampling, wrap)
-
-    def seeded(self, sampling: SamplingParams) -> SamplingParams:
-        """``sampling`` with the iteration's seed, unless it fixes one itself."""
-        return sampling.with_seed(self.seed) if sampling.seed is None else sampling
-
-    def record(
-        self,
-        stage: Stage,
-        templates: Sequence[Template],
-        sent: list[str],
-        few_shot_ids: Sequence[list[str]],
-        completions: list[Completion],
-        sampling: SamplingParams,
-        wrap: bool,
-    ) -> list[GenerationRecord]:
-        """Record a stage's batch: prompt ``i`` as sent, its completion, the batch's sampling.
-
-        Raises:
-            BackendError: the backend gave another number of completions than prompts.
-        """
-        if len(completions) != len(sent):
-            raise BackendError(f"{self.backend.name}: {len(completions)} answers to {len(sent)}")
+        if len(completions) != len(prompts):
+            raise BackendError(f"{self.backend.name}: {len(completions)} answers to {len(prompts)}")
         base = sampling.to_dict()
         records = [
             GenerationRecord(
@@ -311,8 +268,12 @@ def run_iteration(
     """
     iteration = Iteration(backend=backend, config=config, seed=seed)
     candidates = iteration.instructions(seed_tasks, machine_tasks)
-    iteration.later_stages(candidates)
+    iteration.classify(candidates)
+    iteration.instances(candidates)
     return iteration.result(candidates, list(candidates))
+
+
+INSTANCE_TEMPLATES = ("instances_output_first", "instances_input_first")
 
 
 def stage_templates(config: BootstrapConfig) -> tuple[Template, ...]:
@@ -371,3 +332,75 @@ def _instructions_stage(
         run.fail_items(record, parsed.failures)
         candidates.extend(Candidate(text, record.id) for text in parsed.instructions)
     return candidates
+
+
+def _classification_stage(run: Iteration, kept: list[Candidate], config: BootstrapConfig) -> None:
+    """Ask whether each kept instruction is a classification task.
+
+    An unreadable answer is recorded as a failure and the task treated as non-classification
+    (the paper's rule: only an explicit yes counts), so it still gets input-first instances.
+    """
+    if config.classification_only:
+        for candidate in kept:  # the variant asked for classification tasks: no model call
+            candidate.is_classification = True
+        return
+    template = load_template("is_classification", config.classification_template_version)
+    prompts = [render_task_prompt(template, c.instruction) for c in kept]
+    records = run.call(
+        "classification",
+        [template] * len(prompts),
+        prompts,
+        [[] for _ in prompts],
+        config.classification_sampling,
+    )
+    for candidate, record in zip(kept, records, strict=True):
+        candidate.classification_generation_id = record.id
+        try:
+            candidate.is_classification = parse_is_classification(completion_of(record))
+        except ParseError as exc:
+            run.fail(record, exc.reason, exc.excerpt)
+            candidate.is_classification = False
+
+
+def _instances_stage(run: Iteration, kept: list[Candidate], config: BootstrapConfig) -> None:
+    """Generate instances: output-first for classification tasks, input-first for the rest."""
+    version = config.instances_template_version
+    output_first, input_first = (load_template(n, version) for n in INSTANCE_TEMPLATES)
+    templates = [output_first if c.is_classification else input_first for c in kept]
+    prompts = [render_task_prompt(t, c.instruction) for t, c in zip(templates, kept, strict=True)]
+    sampling = config.instance_sampling
+    stop = f"Example {config.max_instances_per_task + 1}"
+    if stop not in sampling.stop:
+        sampling = SamplingParams(**{**sampling.to_dict(), "stop": (*sampling.stop, stop)})
+    records = run.call("instances", templates, prompts, [[] for _ in prompts], sampling)
+    for candidate, record in zip(kept, records, strict=True):
+        candidate.instances_generation_id = record.id
+        parse = (
+            parse_instances_output_first
+            if candidate.is_classification
+            else parse_instances_input_first
+        )
+        try:
+            parsed = parse(
+                completion_of(record),
+                max_instances=config.max_instances_per_task,
+                max_chars=config.max_instance_chars,
+            )
+        except ParseError as exc:
+            run.fail(record, exc.reason, exc.excerpt)
+            continue
+        run.fail_items(record, parsed.failures)
+        candidate.instances = parsed.instances
+
+
+def completion_of(record: GenerationRecord) -> Completion:
+    """The completion a record holds, as the parsers take it."""
+    return Completion(
+        record.completion,
+        record.finish_reason,
+        record.prompt_tokens,
+        record.completion_tokens,
+        record.latency_s,
+        record.retries,
+        record.retry_log,
+    )

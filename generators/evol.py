@@ -28,9 +28,8 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass as validated_dataclass
 
-from generators.bootstrap import Iteration
+from generators.bootstrap import Iteration, completion_of
 from generators.errors import ParseError
-from generators.later_stages import completion_of
 from generators.prompts import load_template
 from generators.types import Candidate, Completion, Instance, PoolTask, SamplingParams
 

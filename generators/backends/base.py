@@ -24,15 +24,10 @@ class Backend(Protocol):
     Attributes:
         name: the backend kind ("vllm", "openai", "transformers", "scripted").
         model_info: which model answers, for provenance.
-        takes_concurrent_calls: ``generate`` may be called from several threads at once and
-            each call goes out as it comes, batched by a server with whatever else is in flight
-            (the ``openai`` backend), so a caller may send each prompt the moment it is ready.
-            False for an engine in this process, which batches only what one call hands it.
     """
 
     name: str
     model_info: ModelInfo
-    takes_concurrent_calls: bool
 
     def generate(
         self, prompts: list[str], sampling: SamplingParams, *, chat: bool = False

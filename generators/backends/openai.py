@@ -82,8 +82,6 @@ class OpenAIBackend:
     """
 
     name = "openai"
-    # Each call's requests join the server's running batch.
-    takes_concurrent_calls = True
 
     def __init__(
         self,

@@ -25,8 +25,6 @@ class ScriptedBackend:
         replies: a list of replies, or a callable mapping a prompt to its reply.
         model_name: the name recorded in ``model_info``.
         is_chat: pretend the model has a chat template (ChatML-style wrapping).
-        concurrent: take calls from several threads at once (``takes_concurrent_calls``), as
-            a server backend does; give a function of the prompt as ``replies`` then.
     """
 
     name = "scripted"
@@ -37,12 +35,10 @@ class ScriptedBackend:
         *,
         model_name: str = "scripted",
         is_chat: bool = False,
-        concurrent: bool = False,
     ) -> None:
         if isinstance(replies, list) and not replies:
             raise BackendError("a scripted backend needs at least one reply")
         self._replies = replies
-        self.takes_concurrent_calls = concurrent
         self._next = 0
         self.calls: list[tuple[list[str], SamplingParams]] = []
         self.chat_flags: list[bool] = []

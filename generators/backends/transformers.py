@@ -61,8 +61,6 @@ class TransformersBackend:
     """
 
     name = "transformers"
-    # generate batches only the prompts of one call.
-    takes_concurrent_calls = False
 
     def __init__(
         self,

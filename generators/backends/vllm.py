@@ -46,8 +46,6 @@ class VllmBackend:
     """
 
     name = "vllm"
-    # One engine call batches one call's prompts; LLM is not thread-safe.
-    takes_concurrent_calls = False
 
     def __init__(
         self,

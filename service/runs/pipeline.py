@@ -342,7 +342,8 @@ class RunPipeline:
             cap_accepted(tasks, cap, why)
         kept = [t.candidate for t in tasks if t.accepted]
         self.screened_kept += len(kept)
-        stages.later_stages(kept)
+        stages.classify(kept)
+        stages.instances(kept)
         self._judge_all(stages, tasks)
         return candidates, kept, tasks
 

@@ -17,7 +17,7 @@ from generators.backends.scripted import ScriptedBackend
 from generators.bootstrap import BootstrapConfig, Iteration, is_few_shot, run_iteration
 from generators.errors import BackendError, ConfigError
 from generators.prompts import sha256_text
-from generators.types import Candidate, Completion, Instance, IterationResult, PoolTask, Stage
+from generators.types import Completion, Instance, IterationResult, PoolTask, Stage
 
 ADAPTER = TypeAdapter(BootstrapConfig)
 
@@ -110,45 +110,6 @@ def test_stages_run_in_sequence_with_the_callers_filter_between(
     t = result.timings
     assert t["filters_s"] >= 0 and t["non_inference_s"] >= 0
     assert t["total_s"] >= t["inference_s"] + t["filters_s"]
-
-
-def test_later_stages_on_a_concurrent_backend_send_each_candidate_on_its_own(
-    seed_pool: list[PoolTask],
-) -> None:
-    """A server backend gets each candidate's instance request once its own label is back;
-    prompts, seeds, records and results are those of the two batched stages."""
-
-    def later(concurrent: bool) -> tuple[ScriptedBackend, Iteration, list[Candidate]]:
-        backend = ScriptedBackend(scripted_reply, concurrent=concurrent)
-        iteration = Iteration(backend=backend, config=small_config(), seed=2)
-        candidates = iteration.instructions(seed_pool, [])
-        iteration.later_stages(candidates)
-        return backend, iteration, candidates
-
-    batched_backend, batched, batched_kept = later(False)
-    piped_backend, piped, piped_kept = later(True)
-    # Batched: one call per stage; pipelined: one call per candidate and stage.
-    assert [len(prompts) for prompts, _ in batched_backend.calls] == [3, 9, 9]
-    assert [len(prompts) for prompts, _ in piped_backend.calls] == [3] + [1] * 18
-    # Candidate i is sent with the seed prompt i of the stage's batch gets.
-    seeds = sorted(s.seed for prompts, s in piped_backend.calls[1:] if prompts[0].endswith("?"))
-    assert seeds == [2 + i for i in range(9)]
-
-    def view(iteration: Iteration) -> list[tuple[object, ...]]:
-        return [
-            (r.stage, r.template_name, r.prompt, r.completion, r.sampling)
-            for r in iteration.records
-        ]
-
-    assert view(piped) == view(batched)
-    assert [(c.is_classification, c.instances) for c in piped_kept] == [
-        (c.is_classification, c.instances) for c in batched_kept
-    ]
-    by_id = {r.id: r for r in piped.records}
-    assert all(by_id[c.instances_generation_id].stage == "instances" for c in piped_kept)
-    t = piped.result(piped_kept, piped_kept).timings
-    assert t["inference_classification_s"] >= 0 and t["inference_instances_s"] >= 0
-    assert t["non_inference_s"] >= 0
 
 
 def test_later_stages_make_no_call_when_nothing_is_kept(seed_pool: list[PoolTask]) -> None:

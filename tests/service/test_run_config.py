@@ -202,10 +202,6 @@ class SpyStages:
         for candidate in kept:
             candidate.instances = [Instance("An article.", "A summary.")]
 
-    def later_stages(self, kept: list[Candidate]) -> None:
-        self.classify(kept)
-        self.instances(kept)
-
     def timed(self, key: str) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 
