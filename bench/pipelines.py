@@ -122,10 +122,11 @@ class Referee:
 
 
 def product_config(target: int, max_iterations: int) -> dict[str, Any]:
-    """The run the service is asked for: the demo's decoding, on the openai backend.
+    """The run the service is asked for: the demo's run on the openai backend, as it is.
 
     Raw completions (``chat_wrap`` off, the completions endpoint), as the other two tools send
-    few-shot text too; 16 prompts an iteration, as the demo gives an engine that batches.
+    few-shot text too. Prompts per iteration and requests in flight are the product's own
+    (the demo's batch for a batching server; the backend's ``max_concurrency``).
     """
     from service.demo import demo_run_config
 
@@ -133,11 +134,11 @@ def product_config(target: int, max_iterations: int) -> dict[str, Any]:
     config.update(
         seed_set="race",
         model=SERVED,
-        backend_options={"endpoint": "completions", "max_concurrency": 16},
+        backend_options={"endpoint": "completions"},
         target_tasks=target,
         max_iterations=max_iterations,
     )
-    config["bootstrap"].update(prompts_per_iteration=16, chat_wrap=False)
+    config["bootstrap"].update(chat_wrap=False)
     return config
 
 

@@ -132,13 +132,20 @@ def _self_instruct_config(backend: str) -> dict[str, Any]:
         # paraphrases, and its stored vectors give the report's embedding diversity.
         "semantic_duplicates": {"enabled": True},
         "bootstrap": {
-            "prompts_per_iteration": 16 if backend == "vllm" else 4,
+            # A batching engine (in process or a server) takes a whole batch at the cost of
+            # its slowest answer; transformers pays for every prompt.
+            "prompts_per_iteration": 16 if backend in ("vllm", "openai") else 4,
             "max_instances_per_task": 2,
+            # A batch waits for its longest answer. Seven new items take about 120 tokens
+            # (SmolLM2-135M, 123 answers: median 48 tokens, 90th percentile 176), and an
+            # answer cut at 256 was refused whole. Cut at 160 with its complete items kept,
+            # the stage ends about 100 decoding steps sooner (race bench: 23-31 s -> 15-18 s).
+            "keep_truncated": True,
             "instruction_sampling": {
                 "temperature": 0.7,
                 "top_p": 0.5,
                 "presence_penalty": 2.0,
-                "max_tokens": 256,
+                "max_tokens": 160,
                 "stop": ["\n\n", "\n16", "16.", "16 ."],
             },
             "instance_sampling": {

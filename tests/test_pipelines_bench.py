@@ -100,3 +100,9 @@ def test_the_product_run_is_a_valid_exact_target_openai_run(bench: ModuleType) -
     assert config.backend_options["endpoint"] == "completions"
     assert config.bootstrap.chat_wrap is False
     assert config.near_duplicates.threshold == bench.THRESHOLD
+    # The batch and the requests in flight are what a user of the openai backend gets.
+    from service.demo import demo_run_config
+
+    assert "max_concurrency" not in config.backend_options
+    demo = demo_run_config("openai")["bootstrap"]
+    assert config.bootstrap.prompts_per_iteration == demo["prompts_per_iteration"]

@@ -61,7 +61,10 @@ class OpenAIBackend:
             wrapping on completions; without it the hash is ``unknown`` and provenance holds
             what the server reports (model id, revision) and the messages sent.
         api_key: sent as a bearer token when given.
-        max_concurrency: requests in flight per server.
+        max_concurrency: requests in flight per server. 64 by default: a batching server
+            (``vllm serve`` batches up to 128 sequences on CPU, 256 on a GPU) runs a stage's
+            requests in one batch instead of waves; a provider's rate limit answers 429s,
+            which are retried with backoff.
         timeout_s: per-request timeout (seconds); a timeout takes the server out.
         max_retries: retries after the first attempt.
         backoff_s: first backoff; doubles each retry, capped at ``max_backoff_s``.
@@ -88,7 +91,7 @@ class OpenAIBackend:
         endpoint: api.EndpointChoice = "auto",
         model_dir: Path | None = None,
         api_key: str | None = None,
-        max_concurrency: int = 16,
+        max_concurrency: int = 64,
         timeout_s: float = 120.0,
         max_retries: int = 4,
         backoff_s: float = 0.5,

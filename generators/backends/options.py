@@ -73,7 +73,7 @@ class OpenAIOptions(_Options):
     endpoint: Literal["auto", "completions", "chat"] = "auto"
     model_dir: LaxPath | None = None
     api_key: str | None = Field(None, min_length=1, max_length=4096)
-    max_concurrency: int = Field(16, ge=1, le=1024, description="Requests in flight per server.")
+    max_concurrency: int = Field(64, ge=1, le=1024, description="Requests in flight per server.")
     timeout_s: Seconds = 120.0
     max_retries: int = Field(4, ge=0, le=100)
     backoff_s: Backoff = 0.5

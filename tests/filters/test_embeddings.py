@@ -94,3 +94,28 @@ def test_unknown_model_is_a_config_error(tmp_path: Path) -> None:
         resolve_model_dir("sentence-transformers/all-mpnet-base-v2")
     with pytest.raises(ConfigError):
         resolve_model_dir(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        list(REFERENCE),
+        ["Ünïcödé café — “quotes” ÉÀ 😀 naïve", "", "ALL CAPS, tabs\tand\nnewlines"],
+        ["word " * 400, "short"],  # cut at max_seq_length, then padded to the longest
+    ],
+)
+def test_the_int8_encoders_tokenizer_gives_transformers_ids(texts: list[str]) -> None:
+    """The int8 encoder tokenizes with `tokenizers` alone (no transformers import in the
+    worker): ids, type ids and mask equal transformers' fast tokenizer of the same files."""
+    from transformers import AutoTokenizer
+
+    from filters.embeddings import DEFAULT_MODEL, FastTokenizer
+
+    folder = resolve_model_dir(DEFAULT_MODEL)
+    reference = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    kwargs = {"padding": True, "truncation": True, "max_length": 256, "return_tensors": "np"}
+    want = reference(texts, **kwargs)
+    got = FastTokenizer(folder / "tokenizer.json")(texts, **kwargs)
+    assert set(got) == set(want)
+    for name in got:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
