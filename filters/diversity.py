@@ -134,6 +134,11 @@ _LEAD_INS = frozenset(
         "starting",
     )
 )
+# Function words: never a root verb (some are verbs in the lexicon: "while away", "near"), and
+# one with a clitic ("that's", "you're") starts a clause.
+_FUNCTION_WORDS = _NOT_IMPERATIVE | _NOT_OBJECT | _SKIP
+# Words the language test counts as English besides the lexicon's.
+_KNOWN_ENGLISH = _FUNCTION_WORDS | _PARTICLES | _LEAD_INS
 # The noun phrase's head is read within this many words after its first one (compounds such
 # as "weekly meal plan"; with no punctuation a run-on would otherwise reach the next clause).
 _MAX_PHRASE = 4
@@ -249,9 +254,7 @@ def _lead_in(word: str) -> bool:
 
 
 def _is_verb(word: str) -> bool:
-    # Function words that are also verbs in the lexicon ("while away", "near", "better").
-    function_word = word in _NOT_IMPERATIVE or word in _NOT_OBJECT or word in _SKIP
-    return not function_word and is_base_verb(word)
+    return word not in _FUNCTION_WORDS and is_base_verb(word)
 
 
 def _after_frames(words: list[str]) -> int:
@@ -265,7 +268,7 @@ def _after_frames(words: list[str]) -> int:
                 i, matched = i + len(frame), True
                 break
     if words[i : i + 1] in (["you"], ["we"]):
-        j = i + 1 + (words[i + 1 : i + 2] in [[m] for m in _MODALS])
+        j = i + 1 + (i + 1 < len(words) and words[i + 1] in _MODALS)
         if words[j : j + 2] in (["need", "to"], ["have", "to"]):
             j += 2
         i = j if j > i + 1 else i
@@ -291,12 +294,11 @@ def _is_bare_verb(word: str) -> bool:
 def _is_contraction(word: str) -> bool:
     """A function word with a clitic ("that's", "it's", "you're"): a clause starts there."""
     base = re.split("['\u2019]", word)[0]
-    return base != word and (base in _NOT_OBJECT or base in _NOT_IMPERATIVE or base in _SKIP)
+    return base != word and base in _FUNCTION_WORDS
 
 
 def _is_english(word: str) -> bool:
-    known = (_NOT_IMPERATIVE, _SKIP, _NOT_OBJECT, _PARTICLES, _LEAD_INS)
-    if any(word in words for words in known) or getAllLemmas(word):
+    if word in _KNOWN_ENGLISH or getAllLemmas(word):
         return True
     parts = word.split("-")  # a compound of English words ("medium-level", "one-sentence")
     return len(parts) > 1 and all(map(_is_english, parts))
@@ -307,14 +309,14 @@ def _mostly_english(words: list[str]) -> bool:
     Latin-script clause in another language whose first word is also an English verb gives no
     pair."""
     is_all_caps = all(w.isupper() for w in words)
-    counted = [
-        w.lower()
-        for w in words
-        if (len(w) > 1 and (is_all_caps or not w.isupper())) or _is_english(w.lower())
-    ]
-    english = sum(map(_is_english, counted))
+    counted = english = 0
+    for w in words:
+        known = _is_english(w.lower())
+        if known or (len(w) > 1 and (is_all_caps or not w.isupper())):
+            counted += 1
+            english += known
     # Two words are too few to tell ("Define sustainability", an English word not in the lexicon).
-    return 2 * english > len(counted) or len(counted) <= 2
+    return 2 * english > counted or counted <= 2
 
 
 def _imperative_pair(clause_words: list[str]) -> tuple[str, str] | None:
@@ -337,7 +339,7 @@ def _imperative_pair(clause_words: list[str]) -> tuple[str, str] | None:
         if j < len(words) and words[j] in ("with", "of", "on"):  # come up with, think of
             j += 1
     # "that" opening a clause, not pointing at a noun ("Explain that the sky is blue").
-    if words[j : j + 1] == ["that"] and words[j + 1 : j + 2] in [[w] for w in _CLAUSE_SUBJECTS]:
+    if words[j : j + 1] == ["that"] and j + 1 < len(words) and words[j + 1] in _CLAUSE_SUBJECTS:
         return None
     while j < len(words) and words[j] in _SKIP:
         j += 1
