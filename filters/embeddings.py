@@ -518,9 +518,9 @@ class FastTokenizer:
         from tokenizers import Tokenizer
 
         self._tokenizer = Tokenizer.from_file(str(path))
-        self._tokenizer.no_padding()
-        self._tokenizer.no_truncation()
-        self._pad_id = self._tokenizer.token_to_id("[PAD]") or 0
+        # Padded to the batch's longest, on the right, as transformers' padding=True does.
+        pad_id = self._tokenizer.token_to_id("[PAD]") or 0
+        self._tokenizer.enable_padding(pad_id=pad_id, pad_token="[PAD]")
 
     def __call__(
         self,
@@ -537,14 +537,11 @@ class FastTokenizer:
             raise ValueError("FastTokenizer gives padded, truncated numpy arrays only")
         self._tokenizer.enable_truncation(max_length)
         encoded = self._tokenizer.encode_batch(texts)
-        width = max((len(e.ids) for e in encoded), default=0)
-        out = {name: np.zeros((len(texts), width), dtype=np.int64) for name in _ONNX_INPUTS}
-        out["input_ids"].fill(self._pad_id)
-        for row, e in enumerate(encoded):
-            out["input_ids"][row, : len(e.ids)] = e.ids
-            out["token_type_ids"][row, : len(e.ids)] = e.type_ids
-            out["attention_mask"][row, : len(e.ids)] = e.attention_mask
-        return out
+        return {
+            "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+        }
 
 
 def load_encoder(
