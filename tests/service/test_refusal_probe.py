@@ -9,6 +9,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from generators.backends.openai import OpenAIBackend
 from generators.backends.scripted import ScriptedBackend
 from generators.errors import BackendError
 from service.cli import app
@@ -128,6 +129,23 @@ def test_chat_wrap_on_a_base_model_is_refused_not_sent_raw() -> None:
     assert backend.calls == []
 
 
+def recorded_openai_backend(*, chat: bool) -> tuple[OpenAIBackend, list[dict]]:
+    """An openai backend on a scripted vLLM-like server, and every POST body sent to it after
+    its routing probes, with its path. tests.generators.test_openai_chat's own recorder skips
+    one-token requests (its probes), which the logprob judge sends."""
+    bodies: list[dict] = []
+    server = vllm_like(chat=chat)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            bodies.append({"path": request.url.path, **json.loads(request.content)})
+        return server(request)
+
+    backend = make(handler)
+    bodies.clear()  # the routing probes
+    return backend, bodies
+
+
 @pytest.mark.parametrize(
     ("has_template", "chat_wrap", "wrapped"),
     [
@@ -146,16 +164,7 @@ def test_judges_and_probe_on_an_openai_server_follow_the_runs_rule(
     from service.reports.probe import load_probes, probe_backend
     from service.runs.pipeline import judge_completer, judge_label_logprobs
 
-    bodies: list[dict] = []
-    server = vllm_like(chat=has_template)
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.method == "POST":
-            bodies.append({"path": request.url.path, **json.loads(request.content)})
-        return server(request)
-
-    backend = make(handler)
-    bodies.clear()  # the routing probes
+    backend, bodies = recorded_openai_backend(chat=has_template)
     judge_completer(backend, chat_wrap=chat_wrap)(["Which is better?"])
     judge_label_logprobs(backend, chat_wrap=chat_wrap)(["Which is better?"], "Response")
     probe_backend(backend, chat_wrap=chat_wrap)
@@ -174,16 +183,7 @@ def test_judges_and_probe_on_an_openai_server_follow_the_runs_rule(
 def test_chat_wrap_on_an_openai_base_model_is_refused_not_sent_raw() -> None:
     from service.runs.pipeline import judge_completer, judge_label_logprobs
 
-    bodies: list[dict] = []
-    server = vllm_like(chat=False)
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.method == "POST":
-            bodies.append(json.loads(request.content))
-        return server(request)
-
-    backend = make(handler)
-    bodies.clear()
+    backend, bodies = recorded_openai_backend(chat=False)
     with pytest.raises(BackendError, match="no chat template"):
         judge_completer(backend, chat_wrap=True)(["Which is better?"])
     with pytest.raises(BackendError, match="no chat template"):
