@@ -73,7 +73,7 @@ def export_preference_pairs(
         raise InvalidInput(f"validation_ratio {validation_ratio} is not in [0, 1)")
     kept = [
         r
-        for r in read_comparisons(session, run_id, outcome="kept")
+        for r in read_comparisons(session, run_id, outcome="kept", accepted_only=True)
         if include_length_only or not r.length_only
     ]
     by_split: dict[str, list[ComparisonRow]] = {s: [] for s in SPLITS}

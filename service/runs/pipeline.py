@@ -16,7 +16,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -416,6 +416,8 @@ class RunPipeline:
                 rule, _, reason = (conv.stopped_by or "turn_length: no turn").partition(": ")
                 verdict = Verdict(False, rule, TURN_RULES_VERSION, reason=reason)
             task = PendingTask(f"new:{i}", cand, sig, verdict, instance_verdicts=[verdict])
+            if verdict.accepted:
+                self._score_outputs(task, [0])
             candidates.append(cand)
             tasks.append(task)
         return candidates, [t.candidate for t in tasks if t.accepted], tasks
@@ -512,6 +514,7 @@ class RunPipeline:
                 instance_verdicts=[verdict] * len(records),
                 comparisons=comparisons,
             )
+            self._score_outputs(task, range(len(records)))
             candidates.append(cand)
             tasks.append(task)
         return candidates, [t.candidate for t in tasks if t.accepted], tasks
@@ -574,8 +577,15 @@ class RunPipeline:
                 why += f" ({parse_reason})"
             task.verdict = Verdict(False, *NO_INSTANCES_RULE, reason=why)
             return
-        for i in good:
-            inp, out = pairs[i]
+        self._score_outputs(task, good)
+
+    def _score_outputs(self, task: PendingTask, indexes: Sequence[int]) -> None:
+        """The run's text scorers (heuristic quality, refusal) on the task's instances at
+        ``indexes``, for every method: a conversation's last answer and each preference
+        response are scored as an instance's output is (the LLM judge scores them too)."""
+        cand = task.candidate
+        for i in indexes:
+            inp, out = cand.instances[i].input, cand.instances[i].output
             if "heuristic_quality" in self.config.scorers:
                 task.scores.append((i, score_heuristic_quality(cand.instruction, inp, out)))
             if "refusal" in self.config.scorers:

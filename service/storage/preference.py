@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
+from service.statuses import TaskStatus
 from service.storage.models import Generation, Instance, PreferenceComparison, Task
 from service.storage.pages import decode_cursor, encode_cursor
 
@@ -46,9 +47,14 @@ def read_comparisons(
     outcome: str | None = None,
     after_id: int | None = None,
     limit: int | None = None,
+    accepted_only: bool = False,
 ) -> list[ComparisonRow]:
     """The run's comparisons in id order, all of them or those of one ``outcome``; with
-    ``after_id`` only those after that id, and at most ``limit`` of them."""
+    ``after_id`` only those after that id, and at most ``limit`` of them.
+
+    With ``accepted_only``, only comparisons whose prompt (task) and both responses
+    (instances) are accepted: what a dataset may hold. A prompt turned ``over_target``, or a
+    response rejected by the score gate, keeps its comparisons for the report but not here."""
     r1, r2 = aliased(Instance), aliased(Instance)
     g1, g2 = aliased(Generation), aliased(Generation)
     pc = PreferenceComparison
@@ -85,6 +91,9 @@ def read_comparisons(
     )
     if outcome is not None:
         query = query.where(pc.outcome == outcome)
+    if accepted_only:
+        accepted = TaskStatus.ACCEPTED.value
+        query = query.where(Task.status == accepted, r1.status == accepted, r2.status == accepted)
     if after_id is not None:
         query = query.where(pc.id > after_id)
     if limit is not None:

@@ -17,6 +17,7 @@ from generators.evol import EvolConfig
 from generators.types import Completion, PoolTask
 from service.errors import NotFound
 from service.export import ExportSpec, create_version
+from service.reports.compute import build_run_report
 from service.runs.config import RunConfig
 from service.runs.pipeline import RunPipeline, open_pipeline
 from service.settings import Settings
@@ -236,6 +237,11 @@ def test_multiturn_run_stores_conversations(database: Database, tmp_path: Path) 
             (answer,) = s.scalars(select(Instance).where(Instance.task_id == task.id))
             assert answer.output == turns[-1]["content"] and answer.status == "accepted"
             assert generations[answer.generation_id].stage == "answer"
+        report = build_run_report(s, run_id)
+    # Each accepted conversation's last answer is scored like an instance's output (before,
+    # the report showed "refusals in outputs: 0/0"); refusing turns were rejected by rule.
+    assert report.refusals.outputs_scored == len(accepted)
+    assert report.refusals.outputs_refused == 0
     # Exported as `messages`: the system prompt, then every user and assistant turn.
     spec = ExportSpec(runs=[run_id], include_seeds=False, validation_ratio=0)
     create_version(database, dataset="talk", spec=spec, datasets_dir=tmp_path)

@@ -324,3 +324,74 @@ def test_a_dpo_training_run_is_recorded_against_its_preference_run(
         assert (mine.run.method, mine.run.preference_run_id) == ("dpo", run_id)
         assert mine.run.metrics == metrics and mine.run.status == "completed"
         assert rows[ids[1]].run.preference_run_id is None
+
+
+def test_export_holds_only_pairs_of_accepted_prompts(database: Database, tmp_path: Path) -> None:
+    """A prompt turned ``over_target`` (or rejected by any rule after judging) keeps its stored
+    comparisons for the report, but none of its pairs reach the export: the run stops with
+    exactly its target of prompts, and so does its dataset."""
+    config = _config(prompts=6).model_copy(update={"target_tasks": 2})
+    run_id = _run(database, config, iterations=1)
+    with database.sessions() as s:
+        statuses = Counter(
+            (t.status, t.reject_rule) for t in s.scalars(select(Task).where(Task.run_id == run_id))
+        )
+        assert statuses[("accepted", None)] == 2
+        assert statuses[("rejected", "over_target")] >= 1  # fair prompts past the target
+        kept = read_comparisons(s, run_id, outcome="kept")
+        assert len(kept) > 2 * 2  # the over_target prompts' pairs are stored
+        manifest = export_preference_pairs(s, run_id, tmp_path / "pairs", validation_ratio=0.0)
+        report = build_run_report(s, run_id)
+    assert manifest["pairs"] == {"train": 4, "validation": 0}  # 2 accepted prompts x 2 pairs
+    assert report.preference is not None and report.preference.comparisons == 18
+
+
+@pytest.mark.parametrize(
+    ("poor", "refused"),
+    [
+        ("I'm sorry, but I can't help with that.", 1),  # a refusal, English
+        ("Lo siento, pero no puedo ayudar con eso.", 0),  # not an English refusal pattern
+        ("Poor poor poor poor poor poor poor poor poor poor poor.", 0),  # degenerate
+    ],
+)
+def test_preference_responses_are_scored_like_instances(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, poor: str, refused: int
+) -> None:
+    """Each response gets the run's text scorers, so the report counts refusals among them
+    (a refusal a judge prefers is the bias to watch) instead of showing 0/0."""
+    monkeypatch.setattr(
+        "tests.service.test_preference_pipeline.RESPONSES", (RESPONSES[0], poor, RESPONSES[2])
+    )
+    run_id = _run(database, _config(prompts=6), iterations=1)
+    with database.sessions() as s:
+        report = build_run_report(s, run_id)
+    assert report.refusals.outputs_scored == 18  # 6 prompts x 3 responses, accepted or not
+    assert report.refusals.outputs_refused == 6 * refused
+
+
+def test_a_score_gate_keeps_gated_responses_out_of_the_export(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A response the run's score gate rejects is stored rejected by ``score_gate``; the pairs
+    it is in stay in the report's comparisons but never reach the DPO export."""
+    degenerate = "poor " * 12
+    monkeypatch.setattr(
+        "tests.service.test_preference_pipeline.RESPONSES",
+        (RESPONSES[0], degenerate.strip(), RESPONSES[2]),
+    )
+    config = _config(prompts=6).model_copy(update={"score_gate": {"heuristic_quality": 0.5}})
+    run_id = _run(database, RunConfig.model_validate(config.model_dump()), iterations=1)
+    with database.sessions() as s:
+        tasks = list(s.scalars(select(Task).where(Task.run_id == run_id)))
+        fair = [t for t in tasks if t.status == "accepted"]
+        assert fair
+        gated = list(
+            s.scalars(
+                select(Instance).where(Instance.reject_rule == "score_gate").order_by(Instance.id)
+            )
+        )
+        assert [i.idx for i in gated] == [1] * len(fair)  # the gate acts on accepted prompts
+        kept = read_comparisons(s, run_id, outcome="kept")
+        assert len(kept) == 2 * len(fair)  # each good response beats the degenerate one
+        manifest = export_preference_pairs(s, run_id, tmp_path / "pairs", validation_ratio=0.0)
+    assert manifest["pairs"] == {"train": 0, "validation": 0}  # every kept pair holds it
