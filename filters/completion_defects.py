@@ -7,7 +7,10 @@ held both. Truncation: the output stops mid-sentence (the length limit, or a sto
 early); ``generators.parsing`` drops completions whose finish reason says so, this catches the
 ones whose text says so.
 
-Both return a factor in [0, 1] (1: no sign of the defect) and the evidence in words.
+A third sign of truncation needs the instruction: it names a count (``"List five ways..."``)
+and the answer's list stops short of it (:func:`count_shortfall`, scorer v6).
+
+All return a factor in [0, 1] (1: no sign of the defect) and the evidence in words.
 """
 
 from __future__ import annotations
@@ -42,12 +45,18 @@ _DANGLING_WORDS = frozenset((
     "might", "my", "your", "his", "her", "their", "our", "its", "this", "these", "those",
     "such", "very",
 ))  # fmt: skip
+# A post's closing hashtags ("...peace and joy. #SelfCare #Weekend") end it as a full stop would
+# (scorer v6: read as an open last sentence, real tweets scored 0.27).
+_HASHTAG_END = re.compile(r"(?:^|\s)#[^\W\d_]\w*$")
 # Ends after which text must follow in a worked answer or a mapping ("x =", "Masashi ->").
 _OPEN_ENDS = ("->", "=>", "→", "<-", "=")
 _PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"))
 # A list item: a bullet or a list number at a line start, then its text.
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+•][ \t]*|\d{1,3}[.)][ \t]+)([^\W\d_].*)$")
-_INNER_END = re.compile(r"(?<=[^\W\d_])[.!?。！？](?=\s+\S)")
+# A sentence's end inside a line: after a word of two letters or more, or the pronoun "I"
+# ("Who am I?"), since one letter and a full stop is an initial or an option's label
+# ("J. Maas", "C. Rupee", "A. To read CDs"; scorer v6).
+_INNER_END = re.compile(r"(?:(?<=[^\W\d_]{2})|(?<=\bI))[.!?。！？](?=\s+\S)")
 # A line of a list, a table or code: such outputs end without a full stop when complete.
 _ITEM_LINE = re.compile(r"^(?:[ \t]+\S|[ \t]*(?:[-*+•–]|\d{1,3}[.)-]|[a-z][.)])[ \t]|.*\|)")
 # End rates (filters.word_ends) of words that finish answers: "data" 0.12, "people" 0.09,
@@ -58,6 +67,27 @@ _ITEM_LINE = re.compile(r"^(?:[ \t]+\S|[ \t]*(?:[-*+•–]|\d{1,3}[.)-]|[a-z][.
 RARE_END = 0.015
 FULL_END = 0.25
 END_FLOOR = 0.4
+# A count the instruction asks for: a number (digits or an English word) then, within 3 words, a
+# plural noun ("five books", "10 fun activities", "3 plant-based alternate ingredients"). Not
+# after a hyphen, a digit group or a currency ("GPT-3 models", "4.5 moles", "$15 each"), nor a
+# bound ("5 sentences or fewer").
+_NUMBER_WORDS = {
+    word: value
+    for value, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
+_COUNT = re.compile(
+    r"(?<![-\w.,$])(\d{1,2}|" + "|".join(_NUMBER_WORDS) + r")[ \t]+(?:[\w'-]+[ \t]+){0,3}?"
+    r"[^\W\d_][\w'-]*s\b(?![ \t]+or[ \t]+(?:fewer|less))",
+    re.IGNORECASE,
+)
+# Counts outside this range are not lists of items ("1 cup", "100 words").
+_MIN_COUNT, _MAX_COUNT = 2, 20
+# List numbers anywhere after a space or at the start ("1. Werewolf 2. Who Am I? 3. Charades").
+_INLINE_NUMBER = re.compile(r"(?:^|\s)(\d{1,2})[.)]\s")
+_BULLET_LINE = re.compile(r"^[ \t]*[-*+•][ \t]*\S", re.MULTILINE)
 # Answers of this many words or fewer are labels ("No", "C. Rupee"), which end anywhere; the
 # graded penalty spares them (a one-word answer escapes the rare-end rule too).
 _LABEL_WORDS = 2
@@ -84,6 +114,58 @@ def residue_factor(output: str) -> tuple[float, str]:
         if number not in (expected, 1):
             return 0.2, f"list number {number} where {expected} was due"
         expected = number + 1
+    return 1.0, ""
+
+
+def requested_count(instruction: str) -> int | None:
+    """The number of items ``instruction`` asks for, or None when it names none.
+
+    The smallest count of :data:`_MIN_COUNT` to :data:`_MAX_COUNT` followed within 3 words by a
+    plural noun: ``"List 4 advantages and 4 disadvantages"`` -> 4, ``"Name three plants"`` -> 3;
+    ``"Convert 10 years into days"`` -> 10 too (a count of non-list things is harmless: only an
+    answer that is a list is held to it).
+    """
+    counts = []
+    for match in _COUNT.finditer(instruction):
+        token = match.group(1).casefold()
+        counts.append(int(token) if token.isdigit() else _NUMBER_WORDS[token])
+    counts = [n for n in counts if _MIN_COUNT <= n <= _MAX_COUNT]
+    return min(counts) if counts else None
+
+
+def listed_items(output: str) -> int:
+    """How many items ``output`` lists: its highest list number or its bullet lines.
+
+    List numbers count at line starts (the highest: two lists of 4 are 4, not 8) and inline,
+    as a run 1, 2, 3... (``"1. Werewolf 2. Who Am I? 3. Charades"`` -> 3); bullets (``-`` ``*``
+    ``+`` ``•``) by their lines. 0: no list.
+    """
+    at_line_start = [int(m.group(1)) for m in _NUMBERED_LINE.finditer(output)]
+    due = 1
+    for match in _INLINE_NUMBER.finditer(output):
+        if int(match.group(1)) == due:
+            due += 1
+    return max(max(at_line_start, default=0), due - 1, len(_BULLET_LINE.findall(output)))
+
+
+def count_shortfall(instruction: str, output: str) -> tuple[float, str]:
+    """Whether the answer's list stops short of the count its instruction names (scorer v6).
+
+    A cut list keeps its complete items and ends on one of them (``"...\\n3. The Cruel"`` for
+    ``"Generate a list of five books"``), which its text alone cannot tell from a finished list.
+
+    Returns:
+        (factor, evidence): 0.3 when the instruction names a count (:func:`requested_count`)
+        and the output is a list of at least one item but fewer than that
+        (:func:`listed_items`); else (1.0, ""). Answers that are no list are not judged: a
+        count in prose ("hibiscus, orchids and caladiums") is not counted.
+    """
+    wanted = requested_count(instruction)
+    if wanted is None:
+        return 1.0, ""
+    found = listed_items(output)
+    if 0 < found < wanted:
+        return 0.3, f"lists {found} item{'s' if found > 1 else ''} where the instruction asks for {wanted}"
     return 1.0, ""
 
 
@@ -128,7 +210,7 @@ def truncation_factor(output: str) -> tuple[float, str]:
     broken = _breaks_list_shape(lines)
     if broken:
         return 0.3, broken
-    if last in _CLOSED or not last.isalnum():
+    if last in _CLOSED or not last.isalnum() or _HASHTAG_END.search(text):
         return 1.0, ""
     word = last_word(text)
     if word is not None and is_cut_word(word):

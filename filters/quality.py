@@ -24,7 +24,7 @@ behind good components: issue 18 found junk above 0.93).
 
 from __future__ import annotations
 
-from filters.completion_defects import residue_factor, truncation_factor
+from filters.completion_defects import count_shortfall, residue_factor, truncation_factor
 from filters.echo import FIELD_LABEL, repeated_part
 from filters.rouge import rouge_l_f, rouge_tokenize
 from filters.types import Score
@@ -126,6 +126,9 @@ def score_heuristic_quality(
     )
     residue, residue_evidence = residue_factor(output)
     finished, truncation_evidence = truncation_factor(output)
+    short, short_evidence = count_shortfall(instruction, output)
+    if short < finished:
+        finished, truncation_evidence = short, short_evidence
     if finish_reason == "length" and finished > 0.1:
         finished, truncation_evidence = 0.1, "finish reason 'length': cut at the token limit"
     components = {
