@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from filters.word_ends import end_rate, is_cut_word, last_word
+from filters.word_ends import PRIOR_RATE, end_rate, is_cut_word, last_word
 
 # The instance prompt's own field labels (generators/templates: "Task:", "Input:", "Output:",
 # "Example 1"). "Answer:", "Response:" and an unnumbered "Example:" are not in the prompt and
@@ -67,6 +67,7 @@ _ITEM_LINE = re.compile(r"^(?:[ \t]+\S|[ \t]*(?:[-*+•–]|\d{1,3}[.)-]|[a-z][.
 RARE_END = 0.015
 FULL_END = 0.25
 END_FLOOR = 0.4
+BARE_END_FLOOR = 0.9
 # A count the instruction asks for: a number (digits or an English word) then, within 3 words, a
 # plural noun ("five books", "10 fun activities", "3 plant-based alternate ingredients"). Not
 # after a hyphen, a digit group or a currency ("GPT-3 models", "4.5 moles", "$15 each"), nor a
@@ -218,14 +219,37 @@ def truncation_factor(output: str) -> tuple[float, str]:
     factor, evidence = _unpunctuated_end(text, lines, last_line, words)
     rate = None if word is None else end_rate(word)
     n_words = len(text.split())
-    if rate is None or n_words == 1:
+    if rate is not None and n_words > 1:
+        if rate < RARE_END:
+            return 0.1, f"ends on {word!r}, which ends {rate:.1%} of its uses in the reference"
+        if rate < FULL_END and n_words > _LABEL_WORDS and factor < 1.0:
+            scaled = factor * (END_FLOOR + (1.0 - END_FLOOR) * rate / FULL_END)
+            evidence = f"{evidence}; ends on {word!r} (ends {rate:.1%} of its uses)"
+            return scaled, evidence.lstrip("; ")
+    return _bare_end(word, n_words, factor, evidence)
+
+
+def _bare_end(word: str | None, n_words: int, factor: float, evidence: str) -> tuple[float, str]:
+    """A text that reads finished by its shape yet ends on a word, not a mark (scorer v6).
+
+    A cut list item or short line reads finished (``"- Explore the Louvre"``, ``"He has a
+    dream"``), and so do many real ones (``"- Sleep well"``, ``"Leonardo da Vinci"``): the last
+    word's end rate (a word the table lacks: :data:`filters.word_ends.PRIOR_RATE`) scales the
+    factor from :data:`BARE_END_FLOOR` to 1 at :data:`FULL_END`. The floor is high on purpose:
+    the evidence is weak, so it only orders such answers below ones that end closed, and moves
+    no answer across a score gate (a v5 variant scaled these by 0.4 and scored real
+    ``"- Sleep well"`` 0.5).
+    """
+    if factor < 1.0 or word is None or n_words <= _LABEL_WORDS:
         return factor, evidence
-    if rate < RARE_END:
-        return 0.1, f"ends on {word!r}, which ends {rate:.1%} of its uses in the reference"
-    if rate < FULL_END and n_words > _LABEL_WORDS and factor < 1.0:
-        scaled = factor * (END_FLOOR + (1.0 - END_FLOOR) * rate / FULL_END)
-        return scaled, f"{evidence}; ends on {word!r} (ends {rate:.1%} of its uses)".lstrip("; ")
-    return factor, evidence
+    rate = end_rate(word)
+    known = rate is not None
+    rate = PRIOR_RATE if rate is None else rate
+    if rate >= FULL_END:
+        return factor, evidence
+    mild = BARE_END_FLOOR + (1.0 - BARE_END_FLOOR) * rate / FULL_END
+    seen = f"ends {rate:.1%} of its uses" if known else "not in the reference"
+    return mild, f"ends bare on {word!r} ({seen})"
 
 
 def _unpunctuated_end(
