@@ -51,6 +51,7 @@ _HASHTAG_END = re.compile(r"(?:^|\s)#[^\W\d_]\w*$")
 # Ends after which text must follow in a worked answer or a mapping ("x =", "Masashi ->").
 _OPEN_ENDS = ("->", "=>", "→", "<-", "=")
 _PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"))
+_INCHES = re.compile(r'\d["”]')
 # A list item: a bullet or a list number at a line start, then its text.
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+•][ \t]*|\d{1,3}[.)][ \t]+)([^\W\d_].*)$")
 # A sentence's end inside a line: after a word of two letters or more, or the pronoun "I"
@@ -72,13 +73,11 @@ BARE_END_FLOOR = 0.9
 # plural noun ("five books", "10 fun activities", "3 plant-based alternate ingredients"). Not
 # after a hyphen, a digit group or a currency ("GPT-3 models", "4.5 moles", "$15 each"), nor a
 # bound ("5 sentences or fewer").
-_NUMBER_WORDS = {
-    word: value
-    for value, word in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen twenty".split()
-    )
-}
+_NUMBER_WORDS = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "nineteen", "twenty",
+)  # fmt: skip
 _COUNT = re.compile(
     r"(?<![-\w.,$])(\d{1,2}|" + "|".join(_NUMBER_WORDS) + r")[ \t]+(?:[\w'-]+[ \t]+){0,3}?"
     r"[^\W\d_][\w'-]*s\b(?![ \t]+or[ \t]+(?:fewer|less))",
@@ -129,7 +128,7 @@ def requested_count(instruction: str) -> int | None:
     counts = []
     for match in _COUNT.finditer(instruction):
         token = match.group(1).casefold()
-        counts.append(int(token) if token.isdigit() else _NUMBER_WORDS[token])
+        counts.append(int(token) if token.isdigit() else _NUMBER_WORDS.index(token))
     counts = [n for n in counts if _MIN_COUNT <= n <= _MAX_COUNT]
     return min(counts) if counts else None
 
@@ -166,7 +165,8 @@ def count_shortfall(instruction: str, output: str) -> tuple[float, str]:
         return 1.0, ""
     found = listed_items(output)
     if 0 < found < wanted:
-        return 0.3, f"lists {found} item{'s' if found > 1 else ''} where the instruction asks for {wanted}"
+        items = "item" if found == 1 else "items"
+        return 0.3, f"lists {found} {items} where the instruction asks for {wanted}"
     return 1.0, ""
 
 
@@ -270,7 +270,9 @@ def _unclosed(text: str) -> str | None:
     """Evidence of a bracket, curly quote or code fence opened and never closed, else None.
 
     Only a surplus of openers counts: list numbers (``1)``) and smileys close more than they
-    open. Straight quotes are not counted (inches, feet and apostrophes use them alone).
+    open. Straight single quotes are not counted (apostrophes use them alone); straight double
+    quotes are, with the curly ones, by parity (scorer v6: writers mix ``"x”``), unless a digit
+    stands before one (``12"``: inches).
     """
     for opener, closer in _PAIRS:
         if text.count(opener) > text.count(closer):
@@ -278,6 +280,8 @@ def _unclosed(text: str) -> str | None:
     for fence in ("```", '"""', "'''"):
         if text.count(fence) % 2:
             return f"{fence} opened and never closed"
+    if sum(map(text.count, '"“”')) % 2 and not _INCHES.search(text):
+        return "a double quote opened and never closed"
     return None
 
 

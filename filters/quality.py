@@ -13,9 +13,10 @@ per kind on the Self-Instruct seed tasks and, held out, the user-oriented set):
   completion tasks copy most of their input and are good answers (one verbatim run of the
   input is 57% of a labelled model echo's words, and 100% of a seed task's real completion).
 - residue and truncation (:mod:`filters.completion_defects`): the answer runs on into the next
-  numbered task or a field label of the prompt; the answer stops mid-sentence, leaves a bracket
-  or code fence open, or breaks off a list. A ``finish_reason`` of ``"length"``, when the caller
-  knows it, says so outright.
+  numbered task or a field label of the prompt; the answer stops mid-sentence, leaves a bracket,
+  quote or code fence open, breaks off a list, or lists fewer items than the instruction asks
+  for (``"List five ..."``). A ``finish_reason`` of ``"length"``, when the caller knows it, says
+  so outright.
 
 The value is the weighted mean times the weakest component, so one fatal flaw ranks an
 example below every example without one (a weighted mean alone let a loop or an echo hide
@@ -39,7 +40,11 @@ SCORER_NAME = "heuristic_quality"
 # finish_reason "length".
 # 5: truncation also by the last word (filters.word_ends table v1): a word cut inside, a word
 # that almost never ends a sentence, and a graded penalty by how often the word ends one.
-SCORER_VERSION = "5"
+# 6: truncation also when the answer's list stops short of a count the instruction names
+# (completion_defects.count_shortfall), by an unclosed double quote, and mildly (0.9 to 1) for a
+# list item or short line ending bare on a word that seldom ends sentences; option letters and
+# initials ("C. Rupee") no longer count as closed sentences, closing hashtags end a post.
+SCORER_VERSION = "6"
 WEIGHTS = {
     "length": 0.15,
     "lexical_diversity": 0.15,
