@@ -7,7 +7,8 @@ per kind on the Self-Instruct seed tasks and, held out, the user-oriented set):
 - length: the output has no words once field labels are removed (``""``, ``"..."``,
   ``"Output:"``), or runs away past 600 tokens.
 - lexical_diversity and repetition: type-token ratio on a 100-token window and the share of
-  repeated word 3-grams; a generation loop drives both down.
+  repeated word 3-grams (the first 10% free: templated list items repeat some); a generation
+  loop drives both down.
 - echo: the output repeats its prompt (:func:`filters.echo.repeated_part`: 0), or overlaps the
   instruction (ROUGE-L over 0.5). Overlap with the input is not counted: rewriting and
   completion tasks copy most of their input and are good answers (one verbatim run of the
@@ -43,7 +44,8 @@ SCORER_NAME = "heuristic_quality"
 # 6: truncation also when the answer's list stops short of a count the instruction names
 # (completion_defects.count_shortfall), by an unclosed double quote, and mildly (0.9 to 1) for a
 # list item or short line ending bare on a word that seldom ends sentences; option letters and
-# initials ("C. Rupee") no longer count as closed sentences, closing hashtags end a post.
+# initials ("C. Rupee") no longer count as closed sentences, closing hashtags end a post; the
+# first 10% of repeated 3-grams cost nothing.
 SCORER_VERSION = "6"
 WEIGHTS = {
     "length": 0.15,
@@ -56,6 +58,12 @@ WEIGHTS = {
 _MAX_GOOD_WORDS = 600  # outputs up to this length are not penalised
 _ZERO_AT_WORDS = 3000
 _TTR_WINDOW = 100  # type-token ratio on a fixed window so long texts are not punished
+# Real answers repeat some 3-grams: list items in one template ("What is your favorite ...?"),
+# a chorus, "spiritual, devout, pious" per religion. Up to this share is free (scorer v6: from 0,
+# it cost dev answers 0.02 of mean score, and the weakest-component product passed it on); a
+# loop repeats most of its 3-grams, and half of them still scores 0, as before.
+_FREE_REPEATS = 0.1
+_ZERO_REPEATS = 0.5
 
 
 def _length_component(n_tokens: int) -> float:
@@ -78,13 +86,18 @@ def _diversity_component(tokens: list[str]) -> tuple[float, float]:
 
 
 def _repetition_component(tokens: list[str]) -> tuple[float, float]:
-    """(component, share of word 3-grams that repeat an earlier one)."""
+    """(component, share of word 3-grams that repeat an earlier one).
+
+    The component is 1 up to :data:`_FREE_REPEATS` of repeated 3-grams and falls linearly to 0
+    at :data:`_ZERO_REPEATS`.
+    """
     grams = list(zip(tokens, tokens[1:], tokens[2:], strict=False))
     if not grams:
         return 1.0, 0.0
     repeated = len(grams) - len(set(grams))
     ratio = repeated / len(grams)
-    return max(0.0, 1.0 - 2.0 * ratio), ratio
+    excess = (ratio - _FREE_REPEATS) / (_ZERO_REPEATS - _FREE_REPEATS)
+    return max(0.0, min(1.0, 1.0 - excess)), ratio
 
 
 def _echo_component(

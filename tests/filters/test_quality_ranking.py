@@ -279,3 +279,24 @@ def test_bare_end_ranks_below_a_closed_one_but_above_a_gate(output: str) -> None
 @pytest.mark.parametrize("output", ["Leonardo da Vinci.", "Haruki Murakami", "Paris, France"])
 def test_labels_and_closed_ends_keep_full_factor(output: str) -> None:
     assert truncation_factor(output)[0] == 1.0
+
+
+@pytest.mark.parametrize(
+    "instruction,output",
+    [
+        (
+            "Create a survey about eating habits.",
+            "1. What is your favorite food?\n2. What is your favorite restaurant?\n"
+            "3. How often do you cook at home?\n4. Do you have any food allergies?",
+        ),
+        (
+            "Write the adjectives that represent the given religions.",
+            "Christianity: spiritual, devout, pious.\nIslam: spiritual, devout, pious.\n"
+            "Hinduism: tolerant, colourful, devout.\nBuddhism: calm, mindful, kind.",
+        ),
+    ],
+)
+def test_templated_real_answers_are_not_loops(instruction: str, output: str) -> None:
+    """A few repeated 3-grams (scorer v6: up to 10%) cost nothing; loops still score low."""
+    assert value(output, instruction=instruction) > 0.9
+    assert value("\n".join([output] * 4), instruction=instruction) < 0.5
