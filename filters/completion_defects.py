@@ -29,8 +29,9 @@ _PROMPT_LABEL = re.compile(
     r"|example[ \t]*+\d+[ \t]*+(?::[ \t]*+)?$)",
     re.IGNORECASE | re.MULTILINE,
 )
-# A list number at a line start: "3." or "3)" then a space or the line's end.
-_NUMBERED_LINE = re.compile(r"^[ \t]*(\d{1,3})[.)](?:[ \t]|$)", re.MULTILINE)
+# A list number at a line start: "3." or "3)" then a space, a letter ("1.Once upon", scorer
+# v6: unread, it made the next item's "2." look out of turn) or the line's end; not "1.5 cups".
+_NUMBERED_LINE = re.compile(r"^[ \t]*(\d{1,3})[.)](?:[ \t]|$|(?=[^\W\d_]))", re.MULTILINE)
 _BARE_NUMBER = re.compile(r"\d{1,3}[.)]?")
 # Ends that close a sentence, a quote, a bracket, code or markup.
 _CLOSED = frozenset(".!?。！？…\"'”’»)]}>`*|;$%+")
@@ -261,9 +262,18 @@ def _unpunctuated_end(
     earlier = _closed_share(text[: len(text) - len(last_line)], last_line)
     if earlier is not None and earlier >= 0.5:
         return 0.3, "last sentence unfinished where the others close"
-    if len(words) >= 6 and not _ITEM_LINE.match(last_line):
+    if len(words) >= 6 and _is_prose(words) and not _ITEM_LINE.match(last_line):
         return 0.7, "long last line without closing punctuation"
     return 1.0, ""
+
+
+def _is_prose(words: list[str]) -> bool:
+    """Whether most of a line's whitespace-separated words hold a letter (scorer v6).
+
+    Equations, number sequences and chess positions (``"x = 3, y = 2"``, ``"11 * 21 + 84 =
+    233"``) end without punctuation when complete; words of a sentence hold letters.
+    """
+    return 2 * sum(any(ch.isalpha() for ch in word) for word in words) > len(words)
 
 
 def _unclosed(text: str) -> str | None:

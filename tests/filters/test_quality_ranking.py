@@ -300,3 +300,50 @@ def test_templated_real_answers_are_not_loops(instruction: str, output: str) -> 
     """A few repeated 3-grams (scorer v6: up to 10%) cost nothing; loops still score low."""
     assert value(output, instruction=instruction) > 0.9
     assert value("\n".join([output] * 4), instruction=instruction) < 0.5
+
+
+@pytest.mark.parametrize(
+    "instruction,output",
+    [
+        ("Solve the equation system.", "x = 3, y = 2"),
+        ("Construct an equation using 11, 21 and 84.", "11 * 21 + 84 = 233"),
+        ("Convert to standard form.", "4x - y + 2 = 0"),
+        ("Create a new sequence out of the given numbers.", "0.2, 3, 5, 6, 2.6, 8.2, 11.8"),
+        ("Balance the reaction.", "C6H12O6 → 2 C2H5OH + 2 CO2"),
+    ],
+)
+def test_unpunctuated_formulas_are_not_open_prose(instruction: str, output: str) -> None:
+    """Scorer v6: the long-last-line rule reads prose only (most words hold a letter)."""
+    assert truncation_factor(output) == (1.0, "")
+    assert value(output, instruction=instruction) > 0.9
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "85 degrees Fahrenheit is equal to 29.44",
+        "The total comes to 12 dollars and 40",
+        "She scored 3 goals in 2 matches and",
+    ],
+)
+def test_prose_ending_on_a_number_stays_open(output: str) -> None:
+    assert truncation_factor(output)[0] < 1.0
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "1.Once upon a midnight\n2. weak and weary\n3. pondered, weak.",
+        "1)First item\n2) Second item\n3) Third item.",
+    ],
+)
+def test_list_number_without_space_counts_in_turn(output: str) -> None:
+    """Scorer v6: "1.Once" is item 1, so "2." is in turn, not residue."""
+    assert residue_factor(output) == (1.0, "")
+
+
+@pytest.mark.parametrize(
+    "output", ["1.5 cups of flour\n3. Stir well.", "Mix.\n1.2 litres\n4. Bake."]
+)
+def test_decimal_at_line_start_is_no_list_number(output: str) -> None:
+    assert residue_factor(output)[0] < 1.0  # "3." / "4." out of turn: no item 1 before them
