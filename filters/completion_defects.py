@@ -262,9 +262,24 @@ def _unpunctuated_end(
     earlier = _closed_share(text[: len(text) - len(last_line)], last_line)
     if earlier is not None and earlier >= 0.5:
         return 0.3, "last sentence unfinished where the others close"
-    if len(words) >= 6 and _is_prose(words) and not _ITEM_LINE.match(last_line):
+    prose = len(words) >= 6 and _is_prose(words) and not _is_title(words)
+    if prose and not _ITEM_LINE.match(last_line):
         return 0.7, "long last line without closing punctuation"
     return 1.0, ""
+
+
+def _is_title(words: list[str]) -> bool:
+    """Whether a line is in title case: every word with a letter, bar function words, capitalised.
+
+    Titles and headlines end bare when complete (``"The Health Hazards of Urban Air
+    Pollution"``, ``"December 2020: Virus Cases Reach an All-Time High"``; scorer v6).
+    """
+    major = [w for w in words if w.casefold() not in _DANGLING_WORDS and _has_letter(w)]
+    return len(major) >= 3 and all(w[0].isupper() or not w[0].isalpha() for w in major)
+
+
+def _has_letter(word: str) -> bool:
+    return any(ch.isalpha() for ch in word)
 
 
 def _is_prose(words: list[str]) -> bool:
@@ -273,7 +288,7 @@ def _is_prose(words: list[str]) -> bool:
     Equations, number sequences and chess positions (``"x = 3, y = 2"``, ``"11 * 21 + 84 =
     233"``) end without punctuation when complete; words of a sentence hold letters.
     """
-    return 2 * sum(any(ch.isalpha() for ch in word) for word in words) > len(words)
+    return 2 * sum(map(_has_letter, words)) > len(words)
 
 
 def _unclosed(text: str) -> str | None:

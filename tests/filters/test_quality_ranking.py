@@ -347,3 +347,31 @@ def test_list_number_without_space_counts_in_turn(output: str) -> None:
 )
 def test_decimal_at_line_start_is_no_list_number(output: str) -> None:
     assert residue_factor(output)[0] < 1.0  # "3." / "4." out of turn: no item 1 before them
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "The Health Hazards of Urban Air Pollution",
+        "A Journey of Belonging: The Story of an Immigrant Family",
+        "December 2020: Virus Cases Reach an All-Time High",
+        "Prompt Waywardness: The Curious Case of Discretized Interpretation of Continuous Prompts",
+    ],
+)
+def test_titles_end_bare_without_the_long_line_penalty(output: str) -> None:
+    """Scorer v6: a title-case line is no open sentence (at most the mild bare-end cost)."""
+    assert truncation_factor(output)[0] >= BARE_END_FLOOR
+    assert value(output, instruction="Write a title for the text.") > 0.85
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "The data visualization shows a steady increase in online",
+        "We spent a lot of time collecting the data",
+        "Invitation to be a panelist for the workshop on",
+        "The Curious Case of the Missing Cat and",
+    ],
+)
+def test_sentence_case_or_dangling_lines_stay_open(output: str) -> None:
+    assert truncation_factor(output)[0] < 0.75
