@@ -263,9 +263,20 @@ def _unpunctuated_end(
     if earlier is not None and earlier >= 0.5:
         return 0.3, "last sentence unfinished where the others close"
     prose = len(words) >= 6 and _is_prose(words) and not _is_title(words)
-    if prose and not _ITEM_LINE.match(last_line):
+    if prose and not _ITEM_LINE.match(last_line) and not _lines_end_open(lines[:-1]):
         return 0.7, "long last line without closing punctuation"
     return 1.0, ""
+
+
+def _lines_end_open(earlier: list[str]) -> bool:
+    """Whether most of 3 or more earlier lines end without a closing mark (scorer v6).
+
+    Verse, menus and unmarked lists end their lines bare, the last one too (``"Make a better
+    place for you and for me"`` after such lines is the song's end, not a cut sentence).
+    """
+    filled = [line.rstrip() for line in earlier if line.strip()]
+    bare = sum(line[-1] not in _CLOSED for line in filled)
+    return len(filled) >= 3 and 2 * bare > len(filled)
 
 
 def _is_title(words: list[str]) -> bool:

@@ -375,3 +375,31 @@ def test_titles_end_bare_without_the_long_line_penalty(output: str) -> None:
 )
 def test_sentence_case_or_dangling_lines_stay_open(output: str) -> None:
     assert truncation_factor(output)[0] < 0.75
+
+
+VERSE = "There are people dying\nIf you care enough for the living\nHeal the world we live in\n"
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        VERSE + "Make a better place for you and for me",
+        "Monday\nMain: Fish Sticks\nSide: Tater Tots\nDessert: Ice Cream and fresh fruit salad",
+    ],
+)
+def test_last_line_in_the_texts_own_bare_style_is_not_open(output: str) -> None:
+    """Scorer v6: after 3+ lines mostly ending bare, a bare last line is the text's style."""
+    assert truncation_factor(output)[0] > 0.85
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        VERSE + "Make a better place for you and for the",
+        VERSE + "Make a better place for you and we",
+        "It rained.\nWe stayed in.\nThe cat slept.\nThen we went out to walk along the river and",
+        "It rained.\nWe stayed in.\nThe cat slept.\nThen we went out to walk along the quiet river",
+    ],
+)
+def test_cut_verse_or_cut_prose_stays_low(output: str) -> None:
+    assert truncation_factor(output)[0] < 0.75
