@@ -403,3 +403,47 @@ def test_last_line_in_the_texts_own_bare_style_is_not_open(output: str) -> None:
 )
 def test_cut_verse_or_cut_prose_stays_low(output: str) -> None:
     assert truncation_factor(output)[0] < 0.75
+
+
+@pytest.mark.parametrize(
+    "instruction,output",
+    [
+        ("Determine the sum of the two numbers: 9 and 4.", "The sum of 9 and 4 is 13."),
+        (
+            "Find the pitch of a string with a frequency of 256 Hz.",
+            "The pitch of a string with a frequency of 256 Hz is A3.",
+        ),
+        (
+            "What is the name of the French national anthem?",
+            'The name of the French national anthem is "La Marseillaise".',
+        ),
+        (
+            "Name three plants that grow in humid climates.",
+            "Three plants that grow in humid climates are orchids, ferns and figs.",
+        ),
+        ("Determine if Monopoly is a zero-sum game.", "No, Monopoly is not a zero-sum game."),
+    ],
+)
+def test_restatement_that_answers_is_no_echo(instruction: str, output: str) -> None:
+    """Scorer v6: an answer that restates its question from its subject and adds the answer."""
+    assert value(output, instruction=instruction) > 0.9
+
+
+@pytest.mark.parametrize(
+    "instruction,output",
+    [
+        ("Write a short poem about the sea.", "What short poem about the sea?"),  # one own word
+        ("Can you give me a good recipe for pancakes?", "Can you give me a recipe for pancakes?"),
+        (
+            "Describe the water cycle in simple terms.",
+            "Describe the water cycle in simple terms, please, now.",
+        ),
+        (
+            "List the planets of the solar system.",
+            "List the planets of the solar system in order of size",
+        ),
+    ],
+)
+def test_near_echo_of_the_instruction_stays_low(instruction: str, output: str) -> None:
+    """Near-copies that start with the instruction's first word or add one word stay penalised."""
+    assert value(output, instruction=instruction) < 0.7
