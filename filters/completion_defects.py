@@ -178,18 +178,21 @@ def truncation_factor(output: str) -> tuple[float, str]:
         (factor, evidence): 0.1 when it ends on a separator (``,`` ``:`` ``(`` ``-`` ...), an
         operator or arrow (``=`` ``->``), a new line holding only a bullet (``-`` ``+`` ``|``
         ...) or an English word no sentence ends on (``the``, ``and``, ``of`` ...); 0.3 when a
-        bracket, curly quote or code fence opened is never closed, when the last list item
-        breaks the shape every earlier item keeps (all ``key: value`` or all closed by the
-        same mark), or when its last line ends without closing punctuation although most of
-        the text's other sentences or lines close theirs (a letter's sign-off after
-        ``Sincerely,`` excepted); 0.7 when its last line is prose of 6 or more words ending
-        without punctuation; else 1.0. Otherwise list items, table rows and code lines may
-        end bare; so may short answers (labels, numbers, names). A text ending on a letter is
-        then judged by its last word (:mod:`filters.word_ends`, scorer v5): 0.1 when the word
-        is cut (rare, and the start of a frequent word: ``"Prepare pa"``) or, in an output
-        of 2 words or more, when it almost never ends a sentence (end rate under 0.015:
-        ``"7. Get"``); a factor already under 1, past 2 words, is multiplied by 0.4 to 1 as
-        the word's end rate rises from 0.015 to 0.25 (a bare list item keeps its 1.0).
+        bracket, curly quote, double quote or code fence opened is never closed, when the last
+        list item breaks the shape every earlier item keeps (all ``key: value`` or all closed
+        by the same mark), or when its last line ends without closing punctuation although
+        most of the text's other sentences or lines close theirs (a letter's sign-off after
+        ``Sincerely,`` excepted; an option letter or initial closes no sentence); 0.7 when its
+        last line is prose of 6 or more words ending without punctuation (not a formula, a
+        title-case line, or a line after 3+ mostly bare ones); else 1.0. Otherwise list items,
+        table rows, code lines and closing hashtags may end bare; so may short answers
+        (labels, numbers, names). A text ending on a letter is then judged by its last word
+        (:mod:`filters.word_ends`, scorer v5): 0.1 when the word is cut (rare, and the start
+        of a frequent word: ``"Prepare pa"``) or, in an output of 2 words or more, when it
+        almost never ends a sentence (end rate under 0.015: ``"7. Get"``); a factor already
+        under 1, past 2 words, is multiplied by 0.4 to 1 as the word's end rate rises from
+        0.015 to 0.25; a factor of 1, past 2 words, becomes 0.9 to 1 the same way (scorer v6:
+        :func:`_bare_end`).
     """
     text = output.rstrip()
     if not text:
