@@ -99,6 +99,77 @@ which held-out answers fell was not read, as that would tune on held-out), and l
 falls under the goal (real answers pushed under residue junk); truncation still misses 0.95.
 This file's results stay those of scorer v5, text alone.
 
+Version 6 (2026-12-02; rules and constants chosen on ``dev`` and ``dev_alpaca`` only, each
+measured there before it was kept; text alone). Rows now also count real answers under two
+score gates (``good_below_gate``: 0.5 and 0.7), since a rule that ranks junk lower must not
+push real answers under a gate. Two kinds of change:
+
+- Junk lower. A list stops short of a count its instruction names (``"Generate a list of five
+  books"`` ending at item 3; ``completion_defects.count_shortfall``: 0.3; on dev_alpaca it fires
+  on 53 of 789 cut answers and no real one; the seed tasks name few counts). A list item or
+  short line that reads finished but ends bare on a word that seldom ends sentences is scaled
+  from 0.9 (``BARE_END_FLOOR``) to 1 by the word's end rate, an unlisted word taking the
+  table's smoothing prior (floor grid 1.0/0.95/0.9/0.85: 0.9 moved no dev answer under 0.5,
+  0.7 or 0.8; v5's dropped variant used 0.4). An unclosed double quote, straight and curly
+  together by parity, unless after a digit (inches).
+- Real answers higher. Option letters and initials (``"C. Rupee"``, ``"A. To read CDs"``) no
+  longer count as closed sentences; closing hashtags end a post; the first 10% of repeated
+  3-grams cost nothing (zero still at half; grid of free share and slope); the long-last-line
+  rule reads prose only (not ``"x = 3, y = 2"``), not title-case lines, and not a last line
+  after 3+ mostly bare lines (verse, menus); ``"1.Once"`` is list item 1 (the next ``"2."`` was
+  taken for residue); a restatement that starts from the question's subject and adds 2+ words
+  of its own is no echo (``"The sum of 9 and 4 is 13."`` was 0.62; own-word threshold 1..4
+  measured, 2 kept: one word, ``"What ... ?"`` or ``"yes"``, makes no answer).
+
+Before (v5) -> after (v6), from one run of this bench each (AUC; good mean; good under 0.5 and
+0.7):
+
+    AUC          echo         list_number  truncated    degenerate   empty
+    dev          1.000 1.000  1.000 1.000  0.948 0.979  0.999 0.996  1.000 1.000
+    dev_alpaca   0.998 0.998  0.993 0.994  0.941 0.979  0.997 0.998  0.999 0.999
+    heldout      0.994 0.994  0.965 0.967  0.862 0.915  0.992 0.987  0.996 0.996
+
+    real answers  mean          under 0.5  under 0.7
+    dev           0.938 0.968   4 -> 2     17 -> 6    (of 175)
+    dev_alpaca    0.931 0.981  42 -> 12    82 -> 19   (of 1,000)
+    heldout       0.891 0.907  26 -> 23    36 -> 30   (of 252)
+
+    model: obvious 0.940 -> 0.946, echo 0.830 -> 0.847, degenerate and truncated 1.0 -> 1.0,
+    wrong 0.550 -> 0.475; good mean 0.921 -> 0.955, none under 0.5 either time
+
+Still under the goal: held-out truncation (0.915) and the model set (0.946). The held-out set's
+real answers score lower than dev's (mean 0.907 against 0.968; 23 of 252 under 0.5 against 2
+of 175), and which of them was not read. The model set's three input echoes (1.0 under v5) are
+untouched by any v6 rule (their rows were not read again): an answer that near-copies its input
+was measured on dev and not made a rule. 15 of the 1,175
+dev answers share 0.8 or more of their tokens both ways with their input, in order; their
+instructions' root verbs (``filters.diversity.root_verb_object``) are edits (edit, insert,
+delete, replace, rewrite) but also ``find`` and ``identify`` (the edit in a second clause:
+"identify the misplaced modifier and write the sentence without it") and none at all, so the
+verb does not tell a rewriting task; and of the model's echoes one is its input followed by a
+restated instruction (0.35 of its tokens from the input), one a prefix of its input (0.76 of
+the input), one an entity-linking answer that copies its input without the links (the right
+answer also copies it). ``wrong`` falls (its mean 0.900 -> 0.950), most likely by the same
+real-answer rules (restatements, repeated 3-grams), which cannot ask whether an answer is
+right: the judge's business, not in the goal. Held-out degenerate
+0.992 -> 0.987 is the repetition allowance.
+
+Tried on dev, not kept: a last list item shorter than every earlier one at 0.8 (dev truncated
++0.002, dev_alpaca +0.0002: not worth a rule); unlisted words at the prior rate in every rule,
+not only bare ends (2 dev answers under 0.5, dev list_number 1.000 -> 0.990). The junk
+generator was checked for cuts that leave the text whole or unchanged: none on any split (0 of
+123, 789 and 192); unchanged.
+
+Looks at held-out and the model set during the work, all through this bench's totals unless
+said: 5 runs. (1) v5 at the start (the figures above); (2) after the count, option-letter,
+hashtag, bare-end and quote rules: held-out truncated 0.904, good mean 0.882; (3) after the
+repetition allowance: 0.913, 0.901; (4) v5 again, only to count its real answers under the
+gates; (5) the final v6 run above. Runs 2 and 3 showed the held-out real answers' low mean,
+which turned the later dev work toward real answers scored low on dev; no rule or constant was
+set from a held-out figure. The model set was also read once beyond its totals: its good and
+echo rows with their v5 scores and input-copy shares, to judge the input-echo rule above
+(which was then not written).
+
 Run: python bench/quality.py   (writes bench/results/quality.json)
 """
 
@@ -130,6 +201,9 @@ ALPACA_SAMPLE = 1000
 MODEL = ROOT / "bench" / "data" / "quality_model_labelled.jsonl"
 RESULT = ROOT / "bench" / "results" / "quality.json"
 TARGET = 0.95
+# Score gates a run config might set: real answers under them would be rejected, so every row
+# counts them (a rule that ranks junk lower must not push real answers under a gate).
+GATES = (0.5, 0.7)
 
 
 def load_examples(path: Path) -> list[Example]:
@@ -176,6 +250,7 @@ def row(split: str, kind: str, good: list[float], junk: list[float]) -> dict[str
         "good_mean": sum(good) / len(good) if good else None,
         "junk_mean": sum(junk) / len(junk) if junk else None,
         "junk_below_every_good": below,
+        "good_below_gate": {str(gate): sum(g < gate for g in good) for gate in GATES},
     }
 
 
@@ -206,12 +281,15 @@ def main() -> None:
         good = scores(examples)
         rows += [row(split, kind, good, scores(make_junk(examples, kind))) for kind in KINDS]
     rows += model_rows()
-    print(f"{'split':<10} {'kind':<12} {'good':>5} {'junk':>5}    auc  good_mean  junk_mean")
+    gates = " ".join(f"good<{g}" for g in GATES)
+    head = f"{'split':<10} {'kind':<12} {'good':>5} {'junk':>5}    auc  good_mean  junk_mean"
+    print(f"{head}  {gates}")
     for r in rows:
         shown = "  -  " if r["auc"] is None else f"{r['auc']:.3f}"
+        under = " ".join(f"{n:>8}" for n in r["good_below_gate"].values())
         print(
             f"{r['split']:<10} {r['kind']:<12} {r['n_good']:>5} {r['n_junk']:>5}  {shown}  "
-            f"{r['good_mean'] or 0:9.3f}  {r['junk_mean'] or 0:9.3f}"
+            f"{r['good_mean'] or 0:9.3f}  {r['junk_mean'] or 0:9.3f}  {under}"
         )
     found = {(r["split"], r["kind"]): r["auc"] for r in rows}
     goals = []

@@ -7,14 +7,17 @@ held both. Truncation: the output stops mid-sentence (the length limit, or a sto
 early); ``generators.parsing`` drops completions whose finish reason says so, this catches the
 ones whose text says so.
 
-Both return a factor in [0, 1] (1: no sign of the defect) and the evidence in words.
+A third sign of truncation needs the instruction: it names a count (``"List five ways..."``)
+and the answer's list stops short of it (:func:`count_shortfall`, scorer v6).
+
+All return a factor in [0, 1] (1: no sign of the defect) and the evidence in words.
 """
 
 from __future__ import annotations
 
 import re
 
-from filters.word_ends import end_rate, is_cut_word, last_word
+from filters.word_ends import PRIOR_RATE, end_rate, is_cut_word, last_word
 
 # The instance prompt's own field labels (generators/templates: "Task:", "Input:", "Output:",
 # "Example 1"). "Answer:", "Response:" and an unnumbered "Example:" are not in the prompt and
@@ -26,8 +29,9 @@ _PROMPT_LABEL = re.compile(
     r"|example[ \t]*+\d+[ \t]*+(?::[ \t]*+)?$)",
     re.IGNORECASE | re.MULTILINE,
 )
-# A list number at a line start: "3." or "3)" then a space or the line's end.
-_NUMBERED_LINE = re.compile(r"^[ \t]*(\d{1,3})[.)](?:[ \t]|$)", re.MULTILINE)
+# A list number at a line start: "3." or "3)" then a space, a letter ("1.Once upon", scorer
+# v6: unread, it made the next item's "2." look out of turn) or the line's end; not "1.5 cups".
+_NUMBERED_LINE = re.compile(r"^[ \t]*(\d{1,3})[.)](?:[ \t]|$|(?=[^\W\d_]))", re.MULTILINE)
 _BARE_NUMBER = re.compile(r"\d{1,3}[.)]?")
 # Ends that close a sentence, a quote, a bracket, code or markup.
 _CLOSED = frozenset(".!?。！？…\"'”’»)]}>`*|;$%+")
@@ -42,12 +46,19 @@ _DANGLING_WORDS = frozenset((
     "might", "my", "your", "his", "her", "their", "our", "its", "this", "these", "those",
     "such", "very",
 ))  # fmt: skip
+# A post's closing hashtags ("...peace and joy. #SelfCare #Weekend") end it as a full stop would
+# (scorer v6: read as an open last sentence, real tweets scored 0.27).
+_HASHTAG_END = re.compile(r"(?:^|\s)#[^\W\d_]\w*$")
 # Ends after which text must follow in a worked answer or a mapping ("x =", "Masashi ->").
 _OPEN_ENDS = ("->", "=>", "→", "<-", "=")
 _PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"))
+_INCHES = re.compile(r'\d["”]')
 # A list item: a bullet or a list number at a line start, then its text.
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+•][ \t]*|\d{1,3}[.)][ \t]+)([^\W\d_].*)$")
-_INNER_END = re.compile(r"(?<=[^\W\d_])[.!?。！？](?=\s+\S)")
+# A sentence's end inside a line: after a word of two letters or more, or the pronoun "I"
+# ("Who am I?"), since one letter and a full stop is an initial or an option's label
+# ("J. Maas", "C. Rupee", "A. To read CDs"; scorer v6).
+_INNER_END = re.compile(r"(?:(?<=[^\W\d_]{2})|(?<=\bI))[.!?。！？](?=\s+\S)")
 # A line of a list, a table or code: such outputs end without a full stop when complete.
 _ITEM_LINE = re.compile(r"^(?:[ \t]+\S|[ \t]*(?:[-*+•–]|\d{1,3}[.)-]|[a-z][.)])[ \t]|.*\|)")
 # End rates (filters.word_ends) of words that finish answers: "data" 0.12, "people" 0.09,
@@ -58,6 +69,26 @@ _ITEM_LINE = re.compile(r"^(?:[ \t]+\S|[ \t]*(?:[-*+•–]|\d{1,3}[.)-]|[a-z][.
 RARE_END = 0.015
 FULL_END = 0.25
 END_FLOOR = 0.4
+BARE_END_FLOOR = 0.9
+# A count the instruction asks for: a number (digits or an English word) then, within 3 words, a
+# plural noun ("five books", "10 fun activities", "3 plant-based alternate ingredients"). Not
+# after a hyphen, a digit group or a currency ("GPT-3 models", "4.5 moles", "$15 each"), nor a
+# bound ("5 sentences or fewer").
+_NUMBER_WORDS = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "nineteen", "twenty",
+)  # fmt: skip
+_COUNT = re.compile(
+    r"(?<![-\w.,$])(\d{1,2}|" + "|".join(_NUMBER_WORDS) + r")[ \t]+(?:[\w'-]+[ \t]+){0,3}?"
+    r"[^\W\d_][\w'-]*s\b(?![ \t]+or[ \t]+(?:fewer|less))",
+    re.IGNORECASE,
+)
+# Counts outside this range are not lists of items ("1 cup", "100 words").
+_MIN_COUNT, _MAX_COUNT = 2, 20
+# List numbers anywhere after a space or at the start ("1. Werewolf 2. Who Am I? 3. Charades").
+_INLINE_NUMBER = re.compile(r"(?:^|\s)(\d{1,2})[.)]\s")
+_BULLET_LINE = re.compile(r"^[ \t]*[-*+•][ \t]*\S", re.MULTILINE)
 # Answers of this many words or fewer are labels ("No", "C. Rupee"), which end anywhere; the
 # graded penalty spares them (a one-word answer escapes the rare-end rule too).
 _LABEL_WORDS = 2
@@ -87,6 +118,59 @@ def residue_factor(output: str) -> tuple[float, str]:
     return 1.0, ""
 
 
+def requested_count(instruction: str) -> int | None:
+    """The number of items ``instruction`` asks for, or None when it names none.
+
+    The smallest count of :data:`_MIN_COUNT` to :data:`_MAX_COUNT` followed within 3 words by a
+    plural noun: ``"List 4 advantages and 4 disadvantages"`` -> 4, ``"Name three plants"`` -> 3;
+    ``"Convert 10 years into days"`` -> 10 too (a count of non-list things is harmless: only an
+    answer that is a list is held to it).
+    """
+    counts = []
+    for match in _COUNT.finditer(instruction):
+        token = match.group(1).casefold()
+        counts.append(int(token) if token.isdigit() else _NUMBER_WORDS.index(token))
+    counts = [n for n in counts if _MIN_COUNT <= n <= _MAX_COUNT]
+    return min(counts) if counts else None
+
+
+def listed_items(output: str) -> int:
+    """How many items ``output`` lists: its highest list number or its bullet lines.
+
+    List numbers count at line starts (the highest: two lists of 4 are 4, not 8) and inline,
+    as a run 1, 2, 3... (``"1. Werewolf 2. Who Am I? 3. Charades"`` -> 3); bullets (``-`` ``*``
+    ``+`` ``•``) by their lines. 0: no list.
+    """
+    at_line_start = [int(m.group(1)) for m in _NUMBERED_LINE.finditer(output)]
+    due = 1
+    for match in _INLINE_NUMBER.finditer(output):
+        if int(match.group(1)) == due:
+            due += 1
+    return max(max(at_line_start, default=0), due - 1, len(_BULLET_LINE.findall(output)))
+
+
+def count_shortfall(instruction: str, output: str) -> tuple[float, str]:
+    """Whether the answer's list stops short of the count its instruction names (scorer v6).
+
+    A cut list keeps its complete items and ends on one of them (``"...\\n3. The Cruel"`` for
+    ``"Generate a list of five books"``), which its text alone cannot tell from a finished list.
+
+    Returns:
+        (factor, evidence): 0.3 when the instruction names a count (:func:`requested_count`)
+        and the output is a list of at least one item but fewer than that
+        (:func:`listed_items`); else (1.0, ""). Answers that are no list are not judged: a
+        count in prose ("hibiscus, orchids and caladiums") is not counted.
+    """
+    wanted = requested_count(instruction)
+    if wanted is None:
+        return 1.0, ""
+    found = listed_items(output)
+    if 0 < found < wanted:
+        items = "item" if found == 1 else "items"
+        return 0.3, f"lists {found} {items} where the instruction asks for {wanted}"
+    return 1.0, ""
+
+
 def truncation_factor(output: str) -> tuple[float, str]:
     """How finished the end of ``output`` looks.
 
@@ -94,18 +178,21 @@ def truncation_factor(output: str) -> tuple[float, str]:
         (factor, evidence): 0.1 when it ends on a separator (``,`` ``:`` ``(`` ``-`` ...), an
         operator or arrow (``=`` ``->``), a new line holding only a bullet (``-`` ``+`` ``|``
         ...) or an English word no sentence ends on (``the``, ``and``, ``of`` ...); 0.3 when a
-        bracket, curly quote or code fence opened is never closed, when the last list item
-        breaks the shape every earlier item keeps (all ``key: value`` or all closed by the
-        same mark), or when its last line ends without closing punctuation although most of
-        the text's other sentences or lines close theirs (a letter's sign-off after
-        ``Sincerely,`` excepted); 0.7 when its last line is prose of 6 or more words ending
-        without punctuation; else 1.0. Otherwise list items, table rows and code lines may
-        end bare; so may short answers (labels, numbers, names). A text ending on a letter is
-        then judged by its last word (:mod:`filters.word_ends`, scorer v5): 0.1 when the word
-        is cut (rare, and the start of a frequent word: ``"Prepare pa"``) or, in an output
-        of 2 words or more, when it almost never ends a sentence (end rate under 0.015:
-        ``"7. Get"``); a factor already under 1, past 2 words, is multiplied by 0.4 to 1 as
-        the word's end rate rises from 0.015 to 0.25 (a bare list item keeps its 1.0).
+        bracket, curly quote, double quote or code fence opened is never closed, when the last
+        list item breaks the shape every earlier item keeps (all ``key: value`` or all closed
+        by the same mark), or when its last line ends without closing punctuation although
+        most of the text's other sentences or lines close theirs (a letter's sign-off after
+        ``Sincerely,`` excepted; an option letter or initial closes no sentence); 0.7 when its
+        last line is prose of 6 or more words ending without punctuation (not a formula, a
+        title-case line, or a line after 3+ mostly bare ones); else 1.0. Otherwise list items,
+        table rows, code lines and closing hashtags may end bare; so may short answers
+        (labels, numbers, names). A text ending on a letter is then judged by its last word
+        (:mod:`filters.word_ends`, scorer v5): 0.1 when the word is cut (rare, and the start
+        of a frequent word: ``"Prepare pa"``) or, in an output of 2 words or more, when it
+        almost never ends a sentence (end rate under 0.015: ``"7. Get"``); a factor already
+        under 1, past 2 words, is multiplied by 0.4 to 1 as the word's end rate rises from
+        0.015 to 0.25; a factor of 1, past 2 words, becomes 0.9 to 1 the same way (scorer v6:
+        :func:`_bare_end`).
     """
     text = output.rstrip()
     if not text:
@@ -128,7 +215,7 @@ def truncation_factor(output: str) -> tuple[float, str]:
     broken = _breaks_list_shape(lines)
     if broken:
         return 0.3, broken
-    if last in _CLOSED or not last.isalnum():
+    if last in _CLOSED or not last.isalnum() or _HASHTAG_END.search(text):
         return 1.0, ""
     word = last_word(text)
     if word is not None and is_cut_word(word):
@@ -136,14 +223,37 @@ def truncation_factor(output: str) -> tuple[float, str]:
     factor, evidence = _unpunctuated_end(text, lines, last_line, words)
     rate = None if word is None else end_rate(word)
     n_words = len(text.split())
-    if rate is None or n_words == 1:
+    if rate is not None and n_words > 1:
+        if rate < RARE_END:
+            return 0.1, f"ends on {word!r}, which ends {rate:.1%} of its uses in the reference"
+        if rate < FULL_END and n_words > _LABEL_WORDS and factor < 1.0:
+            scaled = factor * (END_FLOOR + (1.0 - END_FLOOR) * rate / FULL_END)
+            evidence = f"{evidence}; ends on {word!r} (ends {rate:.1%} of its uses)"
+            return scaled, evidence.lstrip("; ")
+    return _bare_end(word, n_words, factor, evidence)
+
+
+def _bare_end(word: str | None, n_words: int, factor: float, evidence: str) -> tuple[float, str]:
+    """A text that reads finished by its shape yet ends on a word, not a mark (scorer v6).
+
+    A cut list item or short line reads finished (``"- Explore the Louvre"``, ``"He has a
+    dream"``), and so do many real ones (``"- Sleep well"``, ``"Leonardo da Vinci"``): the last
+    word's end rate (a word the table lacks: :data:`filters.word_ends.PRIOR_RATE`) scales the
+    factor from :data:`BARE_END_FLOOR` to 1 at :data:`FULL_END`. The floor is high on purpose:
+    the evidence is weak, so it only orders such answers below ones that end closed, and moves
+    no answer across a score gate (a v5 variant scaled these by 0.4 and scored real
+    ``"- Sleep well"`` 0.5).
+    """
+    if factor < 1.0 or word is None or n_words <= _LABEL_WORDS:
         return factor, evidence
-    if rate < RARE_END:
-        return 0.1, f"ends on {word!r}, which ends {rate:.1%} of its uses in the reference"
-    if rate < FULL_END and n_words > _LABEL_WORDS and factor < 1.0:
-        scaled = factor * (END_FLOOR + (1.0 - END_FLOOR) * rate / FULL_END)
-        return scaled, f"{evidence}; ends on {word!r} (ends {rate:.1%} of its uses)".lstrip("; ")
-    return factor, evidence
+    rate = end_rate(word)
+    known = rate is not None
+    rate = PRIOR_RATE if rate is None else rate
+    if rate >= FULL_END:
+        return factor, evidence
+    mild = BARE_END_FLOOR + (1.0 - BARE_END_FLOOR) * rate / FULL_END
+    seen = f"ends {rate:.1%} of its uses" if known else "not in the reference"
+    return mild, f"ends bare on {word!r} ({seen})"
 
 
 def _unpunctuated_end(
@@ -155,16 +265,53 @@ def _unpunctuated_end(
     earlier = _closed_share(text[: len(text) - len(last_line)], last_line)
     if earlier is not None and earlier >= 0.5:
         return 0.3, "last sentence unfinished where the others close"
-    if len(words) >= 6 and not _ITEM_LINE.match(last_line):
+    prose = len(words) >= 6 and _is_prose(words) and not _is_title(words)
+    if prose and not _ITEM_LINE.match(last_line) and not _lines_end_open(lines[:-1]):
         return 0.7, "long last line without closing punctuation"
     return 1.0, ""
+
+
+def _lines_end_open(earlier: list[str]) -> bool:
+    """Whether most of 3 or more earlier lines end without a closing mark (scorer v6).
+
+    Verse, menus and unmarked lists end their lines bare, the last one too (``"Make a better
+    place for you and for me"`` after such lines is the song's end, not a cut sentence).
+    """
+    filled = [line.rstrip() for line in earlier if line.strip()]
+    bare = sum(line[-1] not in _CLOSED for line in filled)
+    return len(filled) >= 3 and 2 * bare > len(filled)
+
+
+def _is_title(words: list[str]) -> bool:
+    """Whether a line is in title case: every word with a letter, bar function words, capitalised.
+
+    Titles and headlines end bare when complete (``"The Health Hazards of Urban Air
+    Pollution"``, ``"December 2020: Virus Cases Reach an All-Time High"``; scorer v6).
+    """
+    major = [w for w in words if w.casefold() not in _DANGLING_WORDS and _has_letter(w)]
+    return len(major) >= 3 and all(w[0].isupper() or not w[0].isalpha() for w in major)
+
+
+def _has_letter(word: str) -> bool:
+    return any(ch.isalpha() for ch in word)
+
+
+def _is_prose(words: list[str]) -> bool:
+    """Whether most of a line's whitespace-separated words hold a letter (scorer v6).
+
+    Equations, number sequences and chess positions (``"x = 3, y = 2"``, ``"11 * 21 + 84 =
+    233"``) end without punctuation when complete; words of a sentence hold letters.
+    """
+    return 2 * sum(map(_has_letter, words)) > len(words)
 
 
 def _unclosed(text: str) -> str | None:
     """Evidence of a bracket, curly quote or code fence opened and never closed, else None.
 
     Only a surplus of openers counts: list numbers (``1)``) and smileys close more than they
-    open. Straight quotes are not counted (inches, feet and apostrophes use them alone).
+    open. Straight single quotes are not counted (apostrophes use them alone); straight double
+    quotes are, with the curly ones, by parity (scorer v6: writers mix ``"x”``), unless a digit
+    stands before one (``12"``: inches).
     """
     for opener, closer in _PAIRS:
         if text.count(opener) > text.count(closer):
@@ -172,6 +319,8 @@ def _unclosed(text: str) -> str | None:
     for fence in ("```", '"""', "'''"):
         if text.count(fence) % 2:
             return f"{fence} opened and never closed"
+    if sum(map(text.count, '"“”')) % 2 and not _INCHES.search(text):
+        return "a double quote opened and never closed"
     return None
 
 

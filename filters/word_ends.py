@@ -39,6 +39,11 @@ _LAST_WORD = re.compile(WORD.pattern + r"$")
 # What may sit between a word and the end it makes: closing quotes, brackets, emphasis.
 _CLOSERS = "\"'”’)]*"
 _ENDS = frozenset(".!?\n;")
+# end_rate's smoothing: as if every word had also been seen 5 times, ending half a time.
+_PRIOR_ENDS, _PRIOR_USES = 0.5, 5
+# The smoothed rate of a word with no uses: what end_rate would give a word the table lacks
+# (0.1), for callers that must rank such a word rather than skip it.
+PRIOR_RATE = _PRIOR_ENDS / _PRIOR_USES
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,7 @@ def end_rate(word: str) -> float | None:
     uses = table.uses.get(word.casefold())
     if uses is None:
         return None
-    return (table.ends[word.casefold()] + 0.5) / (uses + 5)
+    return (table.ends[word.casefold()] + _PRIOR_ENDS) / (uses + _PRIOR_USES)
 
 
 def is_cut_word(word: str) -> bool:

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from filters.completion_defects import residue_factor, truncation_factor
+from filters.completion_defects import (
+    BARE_END_FLOOR,
+    count_shortfall,
+    listed_items,
+    requested_count,
+    residue_factor,
+    truncation_factor,
+)
 from filters.quality import score_heuristic_quality
 
 INSTR = "Give three tips for staying healthy."
@@ -44,7 +51,7 @@ def value(output: str, inp: str = "", instruction: str = INSTR) -> float:
         ("Write a code block.", "", "```python\nprint('hi')\n```"),
         # Bare endings on words that end sentences, list items and lines (scorer v5).
         ("Name three foods.", "", "Bread, cheese and olives"),
-        ("List four chores.", "", "- Wash the dishes\n- Do the laundry\n- Feed the cat"),
+        ("List three chores.", "", "- Wash the dishes\n- Do the laundry\n- Feed the cat"),
         ("Who painted it?", "", "Leonardo da Vinci"),
         ("Name the author.", "", "Haruki Murakami"),
     ],
@@ -149,3 +156,294 @@ def test_finish_reason_length_scores_as_truncated() -> None:
     for reason in ("stop", None):
         kept = score_heuristic_quality(INSTR, "", ANSWER, finish_reason=reason).value
         assert kept == value(ANSWER)
+
+
+# Scorer v6: a list stops short of the count its instruction names.
+@pytest.mark.parametrize(
+    "instruction,output",
+    [
+        ("Generate a list of five books.", "1. Dune\n2. Emma\n3. The Cruel"),
+        ("List 10 interesting facts about cats.", "1. Cats sleep a lot.\n2. Cats purr."),
+        ("Name three international companies.", "- Honda"),
+        ("Brainstorm 4 ideas to save water.", "1. Shorter showers 2. Fix leaks 3. Reuse water"),
+        ("Write down twelve months of the year.", "* January\n* February\n* March"),
+    ],
+)
+def test_list_short_of_requested_count_is_cut(instruction: str, output: str) -> None:
+    factor, evidence = count_shortfall(instruction, output)
+    assert factor < 1.0 and "asks for" in evidence
+    assert value(output, instruction=instruction) < 0.5
+
+
+@pytest.mark.parametrize(
+    "instruction,output",
+    [
+        ("Generate a list of five books.", "1. A\n2. B\n3. C\n4. D\n5. E"),
+        ("List 4 pros and 4 cons.", "1. a\n2. b\n3. c\n4. d\n\n1. e\n2. f\n3. g\n4. h"),
+        ("Name three plants.", "Hibiscus, orchids and caladiums."),  # no list: not counted
+        ("List two advantages of GPT-3 models.", "1. Fluent\n2. Fast"),  # "3 models": no count
+        ("Summarise in 5 sentences or fewer.", "- It rained.\n- We stayed in."),
+        ("Name 3 rivers.", "1. Nile\n2. Amazon\n3. Danube\n4. Rhine"),  # more is not short
+        ("Describe the sea.", "- Blue\n- Deep"),  # no count named
+    ],
+)
+def test_list_meeting_or_lacking_a_count_is_not_short(instruction: str, output: str) -> None:
+    assert count_shortfall(instruction, output) == (1.0, "")
+
+
+@pytest.mark.parametrize(
+    "instruction,count",
+    [
+        ("Generate a list of five books.", 5),
+        ("Create a list of 10 fun activities.", 10),
+        ("Suggest 3 plant-based alternate ingredients.", 3),
+        ("List 4 advantages and 2 disadvantages.", 2),
+        ("Calculate the mass of 4.5 moles of carbon dioxide.", None),
+        ("How much is $15 dollars?", None),
+        ("Write 100 words about dogs.", None),
+        ("Tell me a joke.", None),
+    ],
+)
+def test_requested_count(instruction: str, count: int | None) -> None:
+    assert requested_count(instruction) == count
+
+
+@pytest.mark.parametrize(
+    "output,items",
+    [
+        ("1. a\n2. b\n3. c", 3),
+        ("1. Werewolf 2. Who Am I?  3. Charades", 3),
+        ("- a\n- b", 2),
+        ("• a\n• b\n• c\n• d", 4),
+        ("It costs 2.5 dollars. 3. is a number.", 0),
+        ("Plain prose.", 0),
+    ],
+)
+def test_listed_items(output: str, items: int) -> None:
+    assert listed_items(output) == items
+
+
+# Scorer v6: endings that are finished though no sentence closes them, and their cut siblings.
+@pytest.mark.parametrize(
+    "instruction,output",
+    [
+        ("Select the best option given the choices.", "C. Rupee"),
+        (
+            "Write a quiz question.",
+            "What does a CPU do?\nA. Runs programs\nB. Stores files\nC. Cools the case\nD. Prints",
+        ),
+        ("Who wrote it?", "By J. R. R. Tolkien"),
+        ("Write a tweet about self-care.", "Take a walk and breathe. #SelfCare #Weekend"),
+        ("Compose a tweet about GPT-3.", "GPT-3 writes natural-sounding text. #GPT3 #AI"),
+        ("Write a quote.", 'He said "stay curious" and left.'),
+        ("Describe the pizza.", 'A 12" pizza with basil'),
+    ],
+)
+def test_finished_without_closing_sentence_scores_high(instruction: str, output: str) -> None:
+    assert value(output, instruction=instruction) > 0.9
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        '"Germany Passes Law Banning',
+        'The headline read "Storms Hit the Coast and',
+        "Take a walk and breathe. Then sit down and",
+        "The word “subsequent” means following, as in “after",
+    ],
+)
+def test_open_quote_or_sentence_before_the_end_is_cut(output: str) -> None:
+    assert truncation_factor(output)[0] < 0.5
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "- Visit the Eiffel Tower\n- Walk along the Seine\n- Explore the",
+        "- Visit the Eiffel Tower\n- Walk along the Seine\n- Explore the Louvre",
+        "He has a dream",
+        "Allison is excited to meet",
+        "1. Google\n2. Microsoft\n3. Defence contractors",
+    ],
+)
+def test_bare_end_ranks_below_a_closed_one_but_above_a_gate(output: str) -> None:
+    """A bare end on a word seldom ending sentences costs a little, never a gate's 0.5."""
+    factor, _ = truncation_factor(output)
+    closed = truncation_factor(output.rstrip() + ".")[0]
+    assert factor < closed == 1.0
+    if not output.endswith("the"):  # a function word is still cut outright
+        assert factor >= BARE_END_FLOOR
+        assert value(output) > 0.8
+
+
+@pytest.mark.parametrize("output", ["Leonardo da Vinci.", "Haruki Murakami", "Paris, France"])
+def test_labels_and_closed_ends_keep_full_factor(output: str) -> None:
+    assert truncation_factor(output)[0] == 1.0
+
+
+@pytest.mark.parametrize(
+    "instruction,output",
+    [
+        (
+            "Create a survey about eating habits.",
+            "1. What is your favorite food?\n2. What is your favorite restaurant?\n"
+            "3. How often do you cook at home?\n4. Do you have any food allergies?",
+        ),
+        (
+            "Write the adjectives that represent the given religions.",
+            "Christianity: spiritual, devout, pious.\nIslam: spiritual, devout, pious.\n"
+            "Hinduism: tolerant, colourful, devout.\nBuddhism: calm, mindful, kind.",
+        ),
+    ],
+)
+def test_templated_real_answers_are_not_loops(instruction: str, output: str) -> None:
+    """A few repeated 3-grams (scorer v6: up to 10%) cost nothing; loops still score low."""
+    assert value(output, instruction=instruction) > 0.9
+    assert value("\n".join([output] * 4), instruction=instruction) < 0.5
+
+
+@pytest.mark.parametrize(
+    "instruction,output",
+    [
+        ("Solve the equation system.", "x = 3, y = 2"),
+        ("Construct an equation using 11, 21 and 84.", "11 * 21 + 84 = 233"),
+        ("Convert to standard form.", "4x - y + 2 = 0"),
+        ("Create a new sequence out of the given numbers.", "0.2, 3, 5, 6, 2.6, 8.2, 11.8"),
+        ("Balance the reaction.", "C6H12O6 → 2 C2H5OH + 2 CO2"),
+    ],
+)
+def test_unpunctuated_formulas_are_not_open_prose(instruction: str, output: str) -> None:
+    """Scorer v6: the long-last-line rule reads prose only (most words hold a letter)."""
+    assert truncation_factor(output) == (1.0, "")
+    assert value(output, instruction=instruction) > 0.9
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "85 degrees Fahrenheit is equal to 29.44",
+        "The total comes to 12 dollars and 40",
+        "She scored 3 goals in 2 matches and",
+    ],
+)
+def test_prose_ending_on_a_number_stays_open(output: str) -> None:
+    assert truncation_factor(output)[0] < 1.0
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "1.Once upon a midnight\n2. weak and weary\n3. pondered, weak.",
+        "1)First item\n2) Second item\n3) Third item.",
+    ],
+)
+def test_list_number_without_space_counts_in_turn(output: str) -> None:
+    """Scorer v6: "1.Once" is item 1, so "2." is in turn, not residue."""
+    assert residue_factor(output) == (1.0, "")
+
+
+@pytest.mark.parametrize(
+    "output", ["1.5 cups of flour\n3. Stir well.", "Mix.\n1.2 litres\n4. Bake."]
+)
+def test_decimal_at_line_start_is_no_list_number(output: str) -> None:
+    assert residue_factor(output)[0] < 1.0  # "3." / "4." out of turn: no item 1 before them
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "The Health Hazards of Urban Air Pollution",
+        "A Journey of Belonging: The Story of an Immigrant Family",
+        "December 2020: Virus Cases Reach an All-Time High",
+        "Prompt Waywardness: The Curious Case of Discretized Interpretation of Continuous Prompts",
+    ],
+)
+def test_titles_end_bare_without_the_long_line_penalty(output: str) -> None:
+    """Scorer v6: a title-case line is no open sentence (at most the mild bare-end cost)."""
+    assert truncation_factor(output)[0] >= BARE_END_FLOOR
+    assert value(output, instruction="Write a title for the text.") > 0.85
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "The data visualization shows a steady increase in online",
+        "We spent a lot of time collecting the data",
+        "Invitation to be a panelist for the workshop on",
+        "The Curious Case of the Missing Cat and",
+    ],
+)
+def test_sentence_case_or_dangling_lines_stay_open(output: str) -> None:
+    assert truncation_factor(output)[0] < 0.75
+
+
+VERSE = "There are people dying\nIf you care enough for the living\nHeal the world we live in\n"
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        VERSE + "Make a better place for you and for me",
+        "Monday\nMain: Fish Sticks\nSide: Tater Tots\nDessert: Ice Cream and fresh fruit salad",
+    ],
+)
+def test_last_line_in_the_texts_own_bare_style_is_not_open(output: str) -> None:
+    """Scorer v6: after 3+ lines mostly ending bare, a bare last line is the text's style."""
+    assert truncation_factor(output)[0] > 0.85
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        VERSE + "Make a better place for you and for the",
+        VERSE + "Make a better place for you and we",
+        "It rained.\nWe stayed in.\nThe cat slept.\nThen we went out to walk along the river and",
+        "It rained.\nWe stayed in.\nThe cat slept.\nThen we went out to walk along the quiet river",
+    ],
+)
+def test_cut_verse_or_cut_prose_stays_low(output: str) -> None:
+    assert truncation_factor(output)[0] < 0.75
+
+
+@pytest.mark.parametrize(
+    "instruction,output",
+    [
+        ("Determine the sum of the two numbers: 9 and 4.", "The sum of 9 and 4 is 13."),
+        (
+            "Find the pitch of a string with a frequency of 256 Hz.",
+            "The pitch of a string with a frequency of 256 Hz is A3.",
+        ),
+        (
+            "What is the name of the French national anthem?",
+            'The name of the French national anthem is "La Marseillaise".',
+        ),
+        (
+            "Name three plants that grow in humid climates.",
+            "Three plants that grow in humid climates are orchids, ferns and figs.",
+        ),
+        ("Determine if Monopoly is a zero-sum game.", "No, Monopoly is not a zero-sum game."),
+    ],
+)
+def test_restatement_that_answers_is_no_echo(instruction: str, output: str) -> None:
+    """Scorer v6: an answer that restates its question from its subject and adds the answer."""
+    assert value(output, instruction=instruction) > 0.9
+
+
+@pytest.mark.parametrize(
+    "instruction,output",
+    [
+        ("Write a short poem about the sea.", "What short poem about the sea?"),  # one own word
+        ("Can you give me a good recipe for pancakes?", "Can you give me a recipe for pancakes?"),
+        (
+            "Describe the water cycle in simple terms.",
+            "Describe the water cycle in simple terms, please, now.",
+        ),
+        (
+            "List the planets of the solar system.",
+            "List the planets of the solar system in order of size",
+        ),
+    ],
+)
+def test_near_echo_of_the_instruction_stays_low(instruction: str, output: str) -> None:
+    """Near-copies that start with the instruction's first word or add one word stay penalised."""
+    assert value(output, instruction=instruction) < 0.7
