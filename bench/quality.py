@@ -193,11 +193,28 @@ DATA = Path("/work/shared/data")
 SPLITS = {
     "dev": DATA / "self_instruct_seed_tasks.jsonl",
     "dev_alpaca": DATA / "alpaca_data.json",
+    "dev_alpaca2": DATA / "alpaca_data.json",
     "heldout": DATA / "self_instruct_user_oriented_instructions.jsonl",
 }
 # dev_alpaca: this many odd rows of the Alpaca data (the even rows built filters.word_ends'
 # table), drawn with a fixed seed.
 ALPACA_SAMPLE = 1000
+# dev_alpaca2 (scorer v7): other odd Alpaca rows, none in dev_alpaca, drawn to the held-out set's
+# shape: per (has an input, output spans lines, output ends on a letter or digit) cell, the
+# number of rows the held-out file's 252 outputs give per 1,000. Counted once (2026-12-02) from
+# those aggregate shares alone, no held-out row read or scored; they differ most from
+# dev_alpaca's in inputs (83% against 40%), lines (49% against 21%) and open ends (41% against
+# 15%), where the truncation rules look.
+HELDOUT_SHAPE = {
+    (False, False, False): 32,
+    (False, False, True): 8,
+    (False, True, False): 71,
+    (False, True, True): 63,
+    (True, False, False): 282,
+    (True, False, True): 190,
+    (True, True, False): 206,
+    (True, True, True): 147,
+}
 MODEL = ROOT / "bench" / "data" / "quality_model_labelled.jsonl"
 RESULT = ROOT / "bench" / "results" / "quality.json"
 TARGET = 0.95
@@ -206,15 +223,31 @@ TARGET = 0.95
 GATES = (0.5, 0.7)
 
 
-def load_examples(path: Path) -> list[Example]:
+def _shape(row: dict[str, str]) -> tuple[bool, bool, bool]:
+    """HELDOUT_SHAPE's cell: (has an input, output spans lines, output ends on a letter/digit)."""
+    output = row["output"]
+    return bool(row["input"].strip()), "\n" in output.strip(), output.rstrip()[-1:].isalnum()
+
+
+def load_examples(path: Path, split: str = "") -> list[Example]:
     """Every (instruction, input, output) of a Self-Instruct-format task file.
 
     The Alpaca file (a JSON list of instruction/input/output rows) gives
-    :data:`ALPACA_SAMPLE` of its odd rows instead.
+    :data:`ALPACA_SAMPLE` of its odd rows instead (split ``dev_alpaca``), or for ``dev_alpaca2``
+    :data:`HELDOUT_SHAPE`'s count of the other odd rows per cell (1,000 rows, seeded).
     """
     if path.suffix == ".json":
         odd = json.loads(path.read_text(encoding="utf-8"))[1::2]
-        rows = random.Random(0).sample(odd, ALPACA_SAMPLE)
+        picked = random.Random(0).sample(range(len(odd)), ALPACA_SAMPLE)
+        if split == "dev_alpaca2":
+            taken = set(picked)
+            cells: dict[tuple[bool, bool, bool], list[int]] = defaultdict(list)
+            for i, r in enumerate(odd):
+                if i not in taken:
+                    cells[_shape(r)].append(i)
+            rng = random.Random(2)
+            picked = [i for c, n in HELDOUT_SHAPE.items() for i in rng.sample(cells[c], n)]
+        rows = [odd[i] for i in picked]
         return [(r["instruction"], r["input"], r["output"]) for r in rows]
     return [
         (task["instruction"], inst["input"], inst["output"])
@@ -277,7 +310,7 @@ def model_rows() -> list[dict[str, Any]]:
 def main() -> None:
     rows = []
     for split, path in SPLITS.items():
-        examples = load_examples(path)
+        examples = load_examples(path, split)
         good = scores(examples)
         rows += [row(split, kind, good, scores(make_junk(examples, kind))) for kind in KINDS]
     rows += model_rows()
