@@ -35,6 +35,9 @@ _NUMBERED_LINE = re.compile(r"^[ \t]*(\d{1,3})[.)](?:[ \t]|$|(?=[^\W\d_]))", re.
 _BARE_NUMBER = re.compile(r"\d{1,3}[.)]?")
 # Ends that close a sentence, a quote, a bracket, code or markup.
 _CLOSED = frozenset(".!?。！？…\"'”’»)]}>`*|;$%+")
+# Marks that close a sentence, as one shape (scorer v7): a list's last item may end "!" or "?"
+# where the others end ".".
+_SENTENCE_MARK = dict.fromkeys(".!?。！？…", ".")
 # A dangling end: a separator or opening character after which text must follow.
 _OPEN = frozenset(",:(-–—/&[{“‘«")
 _BULLETS = frozenset("-*+•–|")
@@ -55,12 +58,18 @@ _PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"))
 _INCHES = re.compile(r'\d["”]')
 # A list item: a bullet or a list number at a line start, then its text.
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+•][ \t]*|\d{1,3}[.)][ \t]+)([^\W\d_].*)$")
+# Punctuation around a word, stripped before looking it up.
+_STRIP = "\"'“”‘’()[]{},.;:!?*"
 # A sentence's end inside a line: after a word of two letters or more, or the pronoun "I"
 # ("Who am I?"), since one letter and a full stop is an initial or an option's label
 # ("J. Maas", "C. Rupee", "A. To read CDs"; scorer v6).
 _INNER_END = re.compile(r"(?:(?<=[^\W\d_]{2})|(?<=\bI))[.!?。！？](?=\s+\S)")
-# A line of a list, a table or code: such outputs end without a full stop when complete.
-_ITEM_LINE = re.compile(r"^(?:[ \t]+\S|[ \t]*(?:[-*+•–]|\d{1,3}[.)-]|[a-z][.)])[ \t]|.*\|)")
+# A line of a list, a table or code: such outputs end without a full stop when complete. Also
+# (scorer v7) an option's letter ("A. The Sun danced in the sky") and a short label before a
+# colon ("Positive: That was an amazing show", "apprehension (noun): fear or anxiety").
+_ITEM_LINE = re.compile(
+    r"^(?:[ \t]+\S|[ \t]*(?:[-*+•–]|\d{1,3}[.)-]|[A-Za-z][.)])[ \t]|.*\||[^\s:][^:]{0,40}:[ \t])"
+)
 # End rates (filters.word_ends) of words that finish answers: "data" 0.12, "people" 0.09,
 # "translation" 0.17; a word below RARE_END ("get" 0.010, "we" 0.0009) all but never ends one.
 # Between them a doubtful end's factor is scaled from END_FLOOR up to 1 (scorer v5, tuned on
@@ -198,6 +207,8 @@ def truncation_factor(output: str) -> tuple[float, str]:
     if not text:
         return 1.0, ""  # emptiness is the length component's business
     last = text[-1]
+    if _is_closing_line(text):
+        return 1.0, ""
     if last in _OPEN:
         return 0.1, f"ends with {last!r}"
     if text.endswith(_OPEN_ENDS):
@@ -207,7 +218,7 @@ def truncation_factor(output: str) -> tuple[float, str]:
     words = last_line.split()
     if len(lines) > 1 and last_line.strip() in _BULLETS:
         return 0.1, f"ends with a bare list marker {last_line.strip()!r}"
-    if words and words[-1].casefold() in _DANGLING_WORDS:
+    if words and words[-1].casefold() in _DANGLING_WORDS and not _is_letter_name(text, words):
         return 0.1, f"ends with the word {words[-1]!r}"
     unclosed = _unclosed(text)
     if unclosed:
@@ -217,8 +228,9 @@ def truncation_factor(output: str) -> tuple[float, str]:
         return 0.3, broken
     if last in _CLOSED or not last.isalnum() or _HASHTAG_END.search(text):
         return 1.0, ""
-    word = last_word(text)
-    if word is not None and is_cut_word(word):
+    # A letter's name ("C, D, F, A") or a one-word answer is judged by its shape alone.
+    word = None if _is_letter_name(text, words) else last_word(text)
+    if word is not None and is_cut_word(word) and not _is_whole_term(text, words):
         return 0.1, f"ends inside a word: {word!r} begins frequent words but is none"
     factor, evidence = _unpunctuated_end(text, lines, last_line, words)
     rate = None if word is None else end_rate(word)
@@ -260,7 +272,7 @@ def _unpunctuated_end(
     text: str, lines: list[str], last_line: str, words: list[str]
 ) -> tuple[float, str]:
     """The factor of a text ending on a letter or digit, by its shape alone (scorer v4)."""
-    if _is_sign_off(lines):
+    if _is_sign_off(lines) or _is_indented_block(lines):
         return 1.0, ""
     earlier = _closed_share(text[: len(text) - len(last_line)], last_line)
     if earlier is not None and earlier >= 0.5:
@@ -269,6 +281,43 @@ def _unpunctuated_end(
     if prose and not _ITEM_LINE.match(last_line) and not _lines_end_open(lines[:-1]):
         return 0.7, "long last line without closing punctuation"
     return 1.0, ""
+
+
+def _is_letter_name(text: str, words: list[str]) -> bool:
+    """Whether a last word that ends no sentence is a whole answer or a letter's name (scorer v7).
+
+    A one-word answer names its answer (``"a"``: the second shortest word); a capital ``"A"``
+    after a comma or another letter names a note, an option or a grid cell (``"C, D, F, A"``,
+    ``"S A N A N A"``), not the article a cut sentence stops on.
+    """
+    if len(text.split()) == 1:
+        return True
+    before = words[-2] if len(words) > 1 else ""
+    return words[-1] == "A" and (before.endswith(",") or len(before.strip(",;")) <= 2)
+
+
+def _is_whole_term(text: str, words: list[str]) -> bool:
+    """Whether a word the table lacks is a whole answer or a capitalised term (scorer v7).
+
+    :func:`filters.word_ends.is_cut_word` takes a rare word that begins a frequent one for a cut
+    (``"pa"`` of ``part``); but a one-word answer (``"mineral"``) was not cut, and a cut lands
+    inside a lower-case word: an upper-case keyword or acronym (``"... ORDER BY timestamp
+    DESC"``) is written whole.
+    """
+    if len(text.split()) == 1:
+        return True
+    raw = words[-1].strip(_STRIP) if words else ""
+    return len(raw) > 1 and raw.isupper()
+
+
+def _is_indented_block(lines: list[str]) -> bool:
+    """Whether the last line is indented, as are 2 or more earlier lines (scorer v7).
+
+    Code and nested lists end on such a line (``"    return result"``) complete, with no mark,
+    whatever the sentences above them do; a cut sentence seldom sits indented in a block.
+    """
+    indented = [line for line in lines if line[:1] in (" ", "\t") and line.strip()]
+    return bool(lines) and lines[-1][:1] in (" ", "\t") and len(indented) >= 3
 
 
 def _lines_end_open(earlier: list[str]) -> bool:
@@ -300,9 +349,15 @@ def _is_prose(words: list[str]) -> bool:
     """Whether most of a line's whitespace-separated words hold a letter (scorer v6).
 
     Equations, number sequences and chess positions (``"x = 3, y = 2"``, ``"11 * 21 + 84 =
-    233"``) end without punctuation when complete; words of a sentence hold letters.
+    233"``) end without punctuation when complete; words of a sentence hold letters, and at
+    least one of them is a function word (:data:`_DANGLING_WORDS`, scorer v7).
     """
-    return 2 * sum(map(_has_letter, words)) > len(words)
+    if 2 * sum(map(_has_letter, words)) <= len(words):
+        return False
+    # A sentence binds its words with function words; a run of names, labels or sorted words
+    # ("blue indigo orange red green yellow", "Mount Everest, 8,848 m - Himalayas") has none
+    # and is complete without a mark (scorer v7).
+    return any(w.strip(_STRIP).casefold() in _DANGLING_WORDS for w in words)
 
 
 def _unclosed(text: str) -> str | None:
@@ -340,10 +395,28 @@ def _breaks_list_shape(lines: list[str]) -> str | None:
     earlier, tail = items[:-1], last.group(1).rstrip()
     if all(":" in item[:-1] for item in earlier) and ":" not in tail:
         return "last list item lacks the 'key: value' shape of the others"
-    ends = {item[-1] for item in earlier}
-    if len(ends) == 1 and (end := ends.pop()) in _CLOSED and not tail.endswith(end):
+    # A sentence's marks are one shape: a recipe's last step ends "Enjoy!" after steps closed
+    # by "." (scorer v7: 0.27 before).
+    ends = {_SENTENCE_MARK.get(item[-1], item[-1]) for item in earlier}
+    tail_end = _SENTENCE_MARK.get(tail[-1:], tail[-1:])
+    if len(ends) == 1 and (end := ends.pop()) in _CLOSED and tail_end != end:
         return f"last list item does not end with {end!r} as the others do"
     return None
+
+
+def _is_closing_line(text: str) -> bool:
+    """Whether a letter ends on its complimentary close, unsigned (scorer v7).
+
+    ``"...hearing from you.\n\nSincerely,"`` or ``"With heartfelt gratitude,"``: a short
+    capitalised line ending with a comma, after 2 or more lines whose last closes its sentence.
+    A greeting (``"Dear Ms. Lee,"``) heads a letter, so a cut right after one has no closed line
+    before it.
+    """
+    filled = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(filled) < 3 or not filled[-1].endswith(","):
+        return False
+    close = filled[-1]
+    return len(close.split()) <= 4 and close[0].isupper() and filled[-2][-1] in _CLOSED
 
 
 def _is_sign_off(lines: list[str]) -> bool:

@@ -49,7 +49,11 @@ SCORER_NAME = "heuristic_quality"
 # initials ("C. Rupee") no longer count as closed sentences, closing hashtags end a post; the
 # first 10% of repeated 3-grams cost nothing; a restatement that adds its answer is no echo;
 # formulas, titles and verse-like lines are not open prose; "1.Once" is list item 1.
-SCORER_VERSION = "6"
+# 7: a list's last item may close with any sentence mark; prose needs a function word, and
+# option letters and "label: value" lines are items; an unsigned letter may end on its close
+# ("Sincerely,"); indented blocks (code) end bare; a capital "A" naming a letter, a one-word
+# answer and an upper-case keyword are no cut ends.
+SCORER_VERSION = "7"
 WEIGHTS = {
     "length": 0.15,
     "lexical_diversity": 0.15,

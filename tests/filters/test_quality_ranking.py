@@ -447,3 +447,142 @@ def test_restatement_that_answers_is_no_echo(instruction: str, output: str) -> N
 def test_near_echo_of_the_instruction_stays_low(instruction: str, output: str) -> None:
     """Near-copies that start with the instruction's first word or add one word stay penalised."""
     assert value(output, instruction=instruction) < 0.7
+
+
+# Scorer v7: real answers that dev_alpaca2 (Alpaca rows in the held-out set's shape) scored low.
+STEPS = "1. Heat the pan.\n2. Add the oil.\n3. Fry the onion.\n4. Season well."
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        STEPS + "\n5. Serve and enjoy!",
+        STEPS + "\n5. Is it done?",
+        STEPS + "\n5. Serve hot. Enjoy!",
+        "- Rinse the rice.\n- Boil water.\n- Add the rice.\n- Simmer.\n- Serve at once!",
+    ],
+)
+def test_any_sentence_mark_closes_the_last_list_item(output: str) -> None:
+    assert truncation_factor(output) == (1.0, "")
+
+
+@pytest.mark.parametrize(
+    "output",
+    [STEPS + "\n5. Serve with", STEPS + "\n5. Serve hot and", STEPS + "\n5. Serve with rice"],
+)
+def test_last_list_item_left_open_still_breaks_the_shape(output: str) -> None:
+    assert truncation_factor(output)[0] <= 0.3
+
+
+@pytest.mark.parametrize(
+    "instruction,inp,output",
+    [
+        ("Sort the words.", "red orange green blue", "blue green orange red yellow indigo"),
+        ("Order the steps.", "", "Set up board, gather pieces, roll dice, move pieces"),
+        ("Categorize the peak.", "MOUNT EVEREST", "Mount Everest, 8,848 m - Himalayas"),
+        ("Which is personification?", "", "A. The Sun danced in the sky"),
+        ("Classify both.", "", "Positive: That was an amazing show\nNegative: I will never go"),
+        ("Define the word.", "", "apprehension (noun): fear or anxiety about what may happen"),
+    ],
+)
+def test_runs_of_terms_options_and_labelled_lines_end_bare(
+    instruction: str, inp: str, output: str
+) -> None:
+    assert truncation_factor(output)[0] >= 0.9
+    assert value(output, inp, instruction) > 0.85
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "The committee met on Monday and agreed to postpone the vote until the",  # dangling
+        "We spent the whole afternoon walking along the beach with our dog",
+        "She said that the results were better than anyone had expected them",
+    ],
+)
+def test_cut_prose_with_function_words_stays_open(output: str) -> None:
+    assert truncation_factor(output)[0] <= 0.7
+
+
+LETTER = "Dear Ms. Lee,\n\nThank you for the interview. I look forward to hearing from you.\n\n"
+
+
+@pytest.mark.parametrize(
+    "close", ["Sincerely,", "With heartfelt gratitude,", "Best regards,", "Yours truly,"]
+)
+def test_unsigned_letter_ending_on_its_close_is_finished(close: str) -> None:
+    assert truncation_factor(LETTER + close) == (1.0, "")
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "Dear Ms. Lee,",  # a greeting heads a letter: cut after it
+        "Dear Ms. Lee,\n\nThank you,",  # no closed line before
+        LETTER + "Thank you for taking the time to read all of this and,",  # a long line
+        LETTER + "however,",  # lower case: a clause
+    ],
+)
+def test_greetings_and_cut_clauses_ending_on_a_comma_stay_cut(output: str) -> None:
+    assert truncation_factor(output)[0] == 0.1
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "def add(v1, v2):\n    result = []\n    for a, b in zip(v1, v2):\n"
+        "        result.append(a + b)\n    return result",
+        "Steps.\n  - Mix it.\n  - Bake it.\n  - Cool it on a rack",
+        "function f(arr, n)\n  idx := 0\n  while arr[idx] < n\n    idx := idx + 1\n  return idx",
+    ],
+)
+def test_indented_block_ends_bare(output: str) -> None:
+    assert truncation_factor(output)[0] >= 0.9
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "First we mix it. Then we bake it.\n  Then we let it cool on the rack and",
+        "Mix it well. Bake it for an hour. Then let it cool down for a while on the",
+        "def f(x):\n    y = 2\n    z = 3\n    return max(y, z, the",
+        "def f(x):\n    y = 2\n    z = 3\n    return max(y, z",
+    ],
+)
+def test_cut_text_with_or_without_indentation_stays_cut(output: str) -> None:
+    assert truncation_factor(output)[0] <= 0.3
+
+
+@pytest.mark.parametrize(
+    "instruction,inp,output",
+    [
+        ("Arrange the notes in ascending order.", "D, C, F, A", "C, D, F, A"),
+        ("Transpose to D Major.", "C, E, G", "D, F#, A"),
+        ("Find the second shortest word.", "He has a small car.", "a"),
+        ("Is iron animal, plant or mineral?", "Iron", "mineral"),
+    ],
+)
+def test_letter_names_and_one_word_answers_are_not_cut(
+    instruction: str, inp: str, output: str
+) -> None:
+    assert truncation_factor(output)[0] >= 0.9
+
+
+@pytest.mark.parametrize(
+    "output",
+    ["SELECT * FROM reviews ORDER BY timestamp DESC", "Data moves over TCP", "Deploy it on AWS"],
+)
+def test_upper_case_keywords_are_not_cut_words(output: str) -> None:
+    assert "inside a word" not in truncation_factor(output)[1]
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "Water the plants every morning and give them a",  # the article, not a letter
+        "Prepare the sauce and then add the pa",  # a cut inside a lower-case word
+        "The book was written by a",
+    ],
+)
+def test_articles_and_cut_words_still_end_cut(output: str) -> None:
+    assert truncation_factor(output)[0] == 0.1
