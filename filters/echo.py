@@ -52,8 +52,9 @@ def repeated_part(output: str, *, instruction: str | None, input_text: str) -> s
 
     Returns:
         ``"input"`` when the output is the input (up to whitespace and field labels),
-        ``"instruction"`` when it is the instruction, ``"instruction and input"`` when it is the
-        two in either order (the instruction followed by nothing new), or None. The last two
+        ``"instruction"`` when it is the instruction (once or said over again),
+        ``"instruction and input"`` when it is the two in either order (the instruction
+        followed by nothing new), or None. The last two
         ignore case and punctuation as well; an output of punctuation only never repeats them.
     """
     bare = _strip_labels(output)
@@ -64,7 +65,9 @@ def repeated_part(output: str, *, instruction: str | None, input_text: str) -> s
     if not out or not ins:
         return None
     inp = _loose_key(input_text)
-    if out == ins:
+    # The instruction once, or over again ("Name a fruit. Name a fruit."): nothing new.
+    words, ins_words = out.split(), ins.split()
+    if len(words) % len(ins_words) == 0 and words == ins_words * (len(words) // len(ins_words)):
         return "instruction"
     if inp and out in (f"{ins} {inp}", f"{inp} {ins}"):
         return "instruction and input"

@@ -44,7 +44,8 @@ RULE_VERSIONS: dict[str, str] = {
     "instance_too_long": "1",
     # v2: also case/punctuation/label-insensitive (v1: normalised and casefolded only).
     "output_equals_input": "2",
-    "output_repeats_instruction": "1",
+    # v2: also the instruction said over again ("Name a fruit. Name a fruit."; v1: once).
+    "output_repeats_instruction": "2",
     "output_near_copies_instruction": "1",
     # v2: any colon NFKC folds to ":" (full-width "："), in any script (v1: ASCII ":" only).
     "ends_with_colon": "2",

@@ -55,6 +55,10 @@ def rules(
         (("", "rewrite the sentence in the passive voice"), "output_repeats_instruction"),
         (("", "  REWRITE the sentence,\n in the passive voice!! "), "output_repeats_instruction"),
         (("", "Output: Rewrite the sentence in the passive voice."), "output_repeats_instruction"),
+        # Said over again, twice or more (scorer v7's echo; bench/junk.py's doubled echo).
+        (("", "Rewrite the sentence in the passive voice. Rewrite the sentence in the passive "
+          "voice."), "output_repeats_instruction"),
+        (("", "rewrite the sentence in the passive voice\n" * 3), "output_repeats_instruction"),
         # The instruction followed by nothing new: just the input after it (or before it).
         (
             (CAT, "Rewrite the sentence in the passive voice: the cat chased the mouse"),
@@ -102,6 +106,9 @@ def test_echo_of_a_non_latin_instruction_is_rejected() -> None:
         ("Cute cat\nplayful", "🐱 Cute cat\n😛 playful"),
         ("a - (b + c)", "a b c + -"),
         ("", "The mouse was chased."),
+        # The instruction twice with something between or after: no mere repetition.
+        ("", "Rewrite the sentence in the passive voice. Rewrite the sentence in the passive "
+         "voice: the mouse was chased."),
     ],
 )  # fmt: skip
 def test_real_answers_are_not_echoes(pair: tuple[str, str]) -> None:

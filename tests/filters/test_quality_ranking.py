@@ -586,3 +586,43 @@ def test_upper_case_keywords_are_not_cut_words(output: str) -> None:
 )
 def test_articles_and_cut_words_still_end_cut(output: str) -> None:
     assert truncation_factor(output)[0] == 0.1
+
+
+CHORUS = "Chorus:\nOh, summer love is all we need\nLike a fire burning endlessly\n"
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "Verse 1:\nWe met beside the sea one night\nThe stars above were shining bright\n\n"
+        + CHORUS
+        + "\nVerse 2:\nYou took my hand and we were free\nThe waves were singing just for me\n\n"
+        + CHORUS,
+        "Atheism: secular, doubting.\nChristianity: spiritual, devout, pious.\n"
+        "Islam: spiritual, devout, pious.\nSikhism: brave, devout, humble.",
+        "The average cost of tuition for public colleges in 2019 was $10,440.\n"
+        "The average cost of tuition for private colleges in 2019 was $36,880.",
+    ],
+)
+def test_a_chorus_or_a_shared_frame_said_twice_is_no_loop(output: str) -> None:
+    assert score_heuristic_quality("Write it.", "", output).details["components"][
+        "repetition"
+    ] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        CHORUS * 4,
+        "I love you so much " * 8,
+        "The end of the day. " * 5,
+        ANSWER + "\n" + "\n".join(["Sleep eight hours a night."] * 5),
+    ],
+)
+def test_a_phrase_said_four_times_or_more_stays_a_loop(output: str) -> None:
+    assert value(output) < 0.5 < value(ANSWER)
+
+
+@pytest.mark.parametrize("times", [2, 3])
+def test_the_instruction_said_over_again_is_an_echo(times: int) -> None:
+    assert value(" ".join([INSTR] * times)) == 0.0
