@@ -9,9 +9,11 @@ per kind on the Self-Instruct seed tasks and, held out, the user-oriented set):
 - lexical_diversity and repetition: type-token ratio on a 100-token window and the share of
   word 3-grams used a third time or more (the first 10% free: templated list items repeat
   some, a chorus comes twice); a generation loop drives both down.
-- echo: the output repeats its prompt (:func:`filters.echo.repeated_part`: 0), or overlaps the
-  instruction (ROUGE-L over 0.5) while starting with its first word or adding at most one word
-  of its own (a restatement that answers, "The sum of 9 and 4 is 13.", is not penalised).
+- echo: the output repeats its prompt (:func:`filters.echo.repeated_part`: 0) or ends by
+  restating its instruction after other prompt text (:func:`filters.echo.restated_at_end`: 0,
+  scorer v7), or overlaps the instruction (ROUGE-L over 0.5) while starting with its first
+  word or adding at most one word of its own (a restatement that answers, "The sum of 9 and 4
+  is 13.", is not penalised).
   Overlap with the input is not counted: rewriting and completion tasks copy most of their
   input and are good answers (one verbatim run of the input is 57% of a labelled model echo's
   words, and 100% of a seed task's real completion).
@@ -31,7 +33,7 @@ from __future__ import annotations
 from collections import Counter
 
 from filters.completion_defects import count_shortfall, residue_factor, truncation_factor
-from filters.echo import FIELD_LABEL, repeated_part
+from filters.echo import FIELD_LABEL, repeated_part, restated_at_end
 from filters.rouge import rouge_l_f, rouge_tokenize
 from filters.types import Score
 
@@ -55,7 +57,8 @@ SCORER_NAME = "heuristic_quality"
 # option letters and "label: value" lines are items; an unsigned letter may end on its close
 # ("Sincerely,"); indented blocks (code) end bare; a capital "A" naming a letter, a one-word
 # answer and an upper-case keyword are no cut ends; a 3-gram's second use is no repetition
-# (a chorus), and the instruction said over again is an echo (filters.echo.repeated_part).
+# (a chorus), and the instruction said over again is an echo (filters.echo.repeated_part), as
+# is other prompt text followed by the instruction restated (filters.echo.restated_at_end).
 SCORER_VERSION = "7"
 WEIGHTS = {
     "length": 0.15,
@@ -134,6 +137,8 @@ def _echo_component(
     """
     overlap = rouge_l_f(instruction_tokens, out)
     if repeated_part(output, instruction=instruction, input_text=inp) is not None:
+        return 0.0, overlap
+    if restated_at_end(output, instruction=instruction, input_text=inp) is not None:
         return 0.0, overlap
     # A restatement starts from the question's subject and adds the answer ("The pitch of a
     # string ... is A3."); an echo starts from the instruction's first word (the start rule of

@@ -626,3 +626,48 @@ def test_a_phrase_said_four_times_or_more_stays_a_loop(output: str) -> None:
 @pytest.mark.parametrize("times", [2, 3])
 def test_the_instruction_said_over_again_is_an_echo(times: int) -> None:
     assert value(" ".join([INSTR] * times)) == 0.0
+
+
+PARA = "France and Spain share a border, and Portugal lies to the west of Spain."
+COUNTRIES = "Identify the countries mentioned in the paragraph."
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        f"{PARA}\n\nIdentify the countries mentioned in this paragraph.",
+        "France and Spain share a border, and Portugal lies to the west. Identify all "
+        "countries mentioned in the paragraph.",
+        f"{PARA} Please identify the countries mentioned in the paragraph above.",
+    ],
+)
+def test_input_then_the_instruction_restated_is_an_echo(output: str) -> None:
+    assert value(output, PARA, COUNTRIES) < 0.2 < value("France, Spain, Portugal", PARA, COUNTRIES)
+
+
+@pytest.mark.parametrize(
+    "instruction,inp,output",
+    [
+        (
+            COUNTRIES,
+            PARA,
+            "The countries mentioned in the paragraph are France, Spain and Portugal.",
+        ),
+        (
+            COUNTRIES,
+            PARA,
+            "France, Spain and Portugal are the countries mentioned in the paragraph.",
+        ),
+        (
+            "Suggest a way to reward employees for their hard work.",
+            "",
+            "Offering internal promotions or a job reassignment is a great way to reward them "
+            "for their hard work.",
+        ),
+        ("Find the pitch of a string with a frequency of 256 Hz.", "", "It is A3."),
+    ],
+)
+def test_answer_that_ends_on_its_question_is_no_echo(
+    instruction: str, inp: str, output: str
+) -> None:
+    assert score_heuristic_quality(instruction, inp, output).details["components"]["echo"] > 0.9
