@@ -52,6 +52,8 @@ _DANGLING_WORDS = frozenset((
 # A post's closing hashtags ("...peace and joy. #SelfCare #Weekend") end it as a full stop would
 # (scorer v6: read as an open last sentence, real tweets scored 0.27).
 _HASHTAG_END = re.compile(r"(?:^|\s)#[^\W\d_]\w*$")
+# A web address ends where it ends, "/" included ("https://example.org/full/"; scorer v7).
+_URL_END = re.compile(r"(?:^|\s)(?:https?://|www\.)\S+$")
 # Ends after which text must follow in a worked answer or a mapping ("x =", "Masashi ->").
 _OPEN_ENDS = ("->", "=>", "→", "<-", "=")
 _PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"))
@@ -207,7 +209,7 @@ def truncation_factor(output: str) -> tuple[float, str]:
     if not text:
         return 1.0, ""  # emptiness is the length component's business
     last = text[-1]
-    if _is_closing_line(text):
+    if _is_closing_line(text) or _URL_END.search(text):
         return 1.0, ""
     if last in _OPEN:
         return 0.1, f"ends with {last!r}"

@@ -58,7 +58,8 @@ SCORER_NAME = "heuristic_quality"
 # ("Sincerely,"); indented blocks (code) end bare; a capital "A" naming a letter, a one-word
 # answer and an upper-case keyword are no cut ends; a 3-gram's second use is no repetition
 # (a chorus), and the instruction said over again is an echo (filters.echo.repeated_part), as
-# is other prompt text followed by the instruction restated (filters.echo.restated_at_end).
+# is other prompt text followed by the instruction restated (filters.echo.restated_at_end); a
+# number of its own counts twice toward a restatement's answer; a web address may end on "/".
 SCORER_VERSION = "7"
 WEIGHTS = {
     "length": 0.15,
@@ -143,7 +144,10 @@ def _echo_component(
     # A restatement starts from the question's subject and adds the answer ("The pitch of a
     # string ... is A3."); an echo starts from the instruction's first word (the start rule of
     # filters.echo.near_copy_of_instruction) or adds at most a word ("What fun ... ?").
-    own_words = len(set(out) - set(instruction_tokens))
+    # A number of its own is the answer a restatement adds ("The output of the given program is
+    # 13."; scorer v7): it counts as two words.
+    own = set(out) - set(instruction_tokens)
+    own_words = len(own) + sum(any(ch.isdigit() for ch in token) for token in own)
     starts_alike = bool(out and instruction_tokens) and out[0] == instruction_tokens[0]
     if own_words >= _OWN_WORDS and not starts_alike:
         return 1.0, overlap

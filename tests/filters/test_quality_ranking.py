@@ -671,3 +671,48 @@ def test_answer_that_ends_on_its_question_is_no_echo(
     instruction: str, inp: str, output: str
 ) -> None:
     assert score_heuristic_quality(instruction, inp, output).details["components"]["echo"] > 0.9
+
+
+@pytest.mark.parametrize(
+    "instruction,output",
+    [
+        ("What is the output of the given program?", "The output of the given program is 13."),
+        ("What is the maximum number of steps?", "The maximum number of steps is 93."),
+        ("How many legs does a spider have?", "A spider has 8 legs."),
+    ],
+)
+def test_restatement_that_adds_a_number_answers(instruction: str, output: str) -> None:
+    assert value(output, "", instruction) > 0.9
+
+
+@pytest.mark.parametrize(
+    "instruction,output",
+    [
+        ("What is the output of the given program?", "The output of the given program is"),
+        ("What is the output of the given program?", "What is the output of the program? 13"),
+        ("Name 3 primary colours.", "Name 3 primary colours"),
+    ],
+)
+def test_restatement_without_an_answer_or_from_the_first_word_stays_low(
+    instruction: str, output: str
+) -> None:
+    assert value(output, "", instruction) < 0.7
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "1. https://www.example.org/2021/mar/19/story\n2. https://example.com/blog/full/",
+        "See www.example.com/docs/",
+        "Source: http://example.net/a/b/",
+    ],
+)
+def test_a_web_address_ends_where_it_ends(output: str) -> None:
+    assert truncation_factor(output) == (1.0, "")
+
+
+@pytest.mark.parametrize(
+    "output", ["See the page at https://example.com/ and the", "Path: /usr/local/", "a/b/"]
+)
+def test_a_slash_outside_a_web_address_stays_open(output: str) -> None:
+    assert truncation_factor(output)[0] == 0.1
