@@ -41,6 +41,9 @@ _SENTENCE_MARK = dict.fromkeys(".!?。！？…", ".")
 # A dangling end: a separator or opening character after which text must follow.
 _OPEN = frozenset(",:(-–—/&[{“‘«")
 _BULLETS = frozenset("-*+•–|")
+# A line holding only an option's letter ("B)") or a comment or heading mark ("#", "##"): the
+# start of a line that never came (scorer v7).
+_BARE_MARKER = re.compile(r"[ \t]*(?:[A-Za-z][.)]|#+|//)[ \t]*")
 # English words no finished sentence ends on (articles, prepositions, conjunctions).
 _DANGLING_WORDS = frozenset((
     "a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "for", "with", "from",
@@ -54,6 +57,15 @@ _DANGLING_WORDS = frozenset((
 _HASHTAG_END = re.compile(r"(?:^|\s)#[^\W\d_]\w*$")
 # A web address ends where it ends, "/" included ("https://example.org/full/"; scorer v7).
 _URL_END = re.compile(r"(?:^|\s)(?:https?://|www\.)\S+$")
+# HTML tags, and the elements whose end tag a complete document must hold (scorer v7).
+_HTML_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^<>]*?(/?)>")
+_HTML_ELEMENTS = frozenset((
+    "html", "head", "body", "div", "span", "form", "ul", "ol", "table", "section", "a", "h1",
+    "h2", "h3", "h4", "h5", "h6", "title", "script", "style", "button", "label", "select",
+    "textarea", "nav", "header", "footer", "main", "article", "aside", "svg", "b", "i", "em",
+    "strong", "code", "pre", "blockquote", "figure", "figcaption", "video", "audio", "canvas",
+    "iframe",
+))  # fmt: skip
 # Ends after which text must follow in a worked answer or a mapping ("x =", "Masashi ->").
 _OPEN_ENDS = ("->", "=>", "→", "<-", "=")
 _PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"))
@@ -186,24 +198,28 @@ def truncation_factor(output: str) -> tuple[float, str]:
     """How finished the end of ``output`` looks.
 
     Returns:
-        (factor, evidence): 0.1 when it ends on a separator (``,`` ``:`` ``(`` ``-`` ...), an
-        operator or arrow (``=`` ``->``), a new line holding only a bullet (``-`` ``+`` ``|``
-        ...) or an English word no sentence ends on (``the``, ``and``, ``of`` ...); 0.3 when a
-        bracket, curly quote, double quote or code fence opened is never closed, when the last
-        list item breaks the shape every earlier item keeps (all ``key: value`` or all closed
-        by the same mark), or when its last line ends without closing punctuation although
-        most of the text's other sentences or lines close theirs (a letter's sign-off after
-        ``Sincerely,`` excepted; an option letter or initial closes no sentence); 0.7 when its
-        last line is prose of 6 or more words ending without punctuation (not a formula, a
-        title-case line, or a line after 3+ mostly bare ones); else 1.0. Otherwise list items,
-        table rows, code lines and closing hashtags may end bare; so may short answers
-        (labels, numbers, names). A text ending on a letter is then judged by its last word
-        (:mod:`filters.word_ends`, scorer v5): 0.1 when the word is cut (rare, and the start
-        of a frequent word: ``"Prepare pa"``) or, in an output of 2 words or more, when it
-        almost never ends a sentence (end rate under 0.015: ``"7. Get"``); a factor already
-        under 1, past 2 words, is multiplied by 0.4 to 1 as the word's end rate rises from
-        0.015 to 0.25; a factor of 1, past 2 words, becomes 0.9 to 1 the same way (scorer v6:
-        :func:`_bare_end`).
+        (factor, evidence): 1.0 at once for a letter's unsigned close (``"Sincerely,"``) or a
+        web address (scorer v7); 0.1 when it ends on a separator (``,`` ``:`` ``(`` ``-``
+        ...), an operator or arrow (``=`` ``->``), a new line holding only a bullet (``-``
+        ``+`` ``|`` ...), an option letter (``B)``) or a comment mark (``#``), or an English
+        word no sentence ends on (``the``, ``and``, ``of`` ...; not a one-word answer, nor a
+        capital ``A`` naming a note or option); 0.3 when a bracket, curly quote, double quote,
+        code fence or HTML element opened is never closed, when the last list item breaks the
+        shape every earlier item keeps (all ``key: value`` or all closed by the same mark, any
+        sentence mark counting as one), or when its last line ends without closing punctuation
+        although most of the text's other sentences or lines close theirs (a letter's sign-off
+        after ``Sincerely,`` and an indented block's last line excepted; an option letter or
+        initial closes no sentence); 0.7 when its last line is prose of 6 or more words, one a
+        function word, ending without punctuation (not a formula, a title-case line, an item
+        or ``label: value`` line, or a line after 3+ mostly bare ones); else 1.0. Otherwise
+        list items, table rows, code lines and closing hashtags may end bare; so may short
+        answers (labels, numbers, names). A text ending on a letter is then judged by its last
+        word (:mod:`filters.word_ends`, scorer v5): 0.1 when the word is cut (rare, and the
+        start of a frequent word: ``"Prepare pa"``; not a one-word answer or an upper-case
+        keyword) or, in an output of 2 words or more, when it almost never ends a sentence
+        (end rate under 0.015: ``"7. Get"``); a factor already under 1, past 2 words, is
+        multiplied by 0.4 to 1 as the word's end rate rises from 0.015 to 0.25; a factor of 1,
+        past 2 words, becomes 0.9 to 1 the same way (scorer v6: :func:`_bare_end`).
     """
     text = output.rstrip()
     if not text:
@@ -218,7 +234,7 @@ def truncation_factor(output: str) -> tuple[float, str]:
     lines = text.splitlines()
     last_line = lines[-1]
     words = last_line.split()
-    if len(lines) > 1 and last_line.strip() in _BULLETS:
+    if len(lines) > 1 and (last_line.strip() in _BULLETS or _BARE_MARKER.fullmatch(last_line)):
         return 0.1, f"ends with a bare list marker {last_line.strip()!r}"
     if words and words[-1].casefold() in _DANGLING_WORDS and not _is_letter_name(text, words):
         return 0.1, f"ends with the word {words[-1]!r}"
@@ -363,7 +379,7 @@ def _is_prose(words: list[str]) -> bool:
 
 
 def _unclosed(text: str) -> str | None:
-    """Evidence of a bracket, curly quote or code fence opened and never closed, else None.
+    """Evidence of a bracket, quote, code fence or HTML element opened and never closed, or None.
 
     Only a surplus of openers counts: list numbers (``1)``) and smileys close more than they
     open. Straight single quotes are not counted (apostrophes use them alone); straight double
@@ -378,7 +394,33 @@ def _unclosed(text: str) -> str | None:
             return f"{fence} opened and never closed"
     if sum(map(text.count, '"“”')) % 2 and not _INCHES.search(text):
         return "a double quote opened and never closed"
+    tag = _open_html_element(text)
+    if tag:
+        return f"HTML element <{tag}> opened and never closed"
     return None
+
+
+def _open_html_element(text: str) -> str | None:
+    """The innermost HTML element a text that closes some elements leaves open (scorer v7).
+
+    Only texts with a closing tag are HTML; only element names of :data:`_HTML_ELEMENTS` count
+    (``<anonymized>``, ``List<String>`` and ``#include <string>`` are no HTML), and not those
+    whose end tag is optional or absent (``<p>``, ``<li>``, ``<br>``, ``<input>``). On the
+    2,174 dev real answers of ``bench/quality.py`` none is left open.
+    """
+    if "</" not in text:
+        return None
+    stack: list[str] = []
+    for match in _HTML_TAG.finditer(text):
+        closing, name, self_closing = match.group(1), match.group(2).casefold(), match.group(3)
+        if self_closing or name not in _HTML_ELEMENTS:
+            continue
+        if not closing:
+            stack.append(name)
+        elif name in stack:
+            while stack.pop() != name:
+                pass
+    return stack[-1] if stack else None
 
 
 def _breaks_list_shape(lines: list[str]) -> str | None:

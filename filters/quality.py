@@ -59,7 +59,9 @@ SCORER_NAME = "heuristic_quality"
 # answer and an upper-case keyword are no cut ends; a 3-gram's second use is no repetition
 # (a chorus), and the instruction said over again is an echo (filters.echo.repeated_part), as
 # is other prompt text followed by the instruction restated (filters.echo.restated_at_end); a
-# number of its own counts twice toward a restatement's answer; a web address may end on "/".
+# number of its own counts twice toward a restatement's answer; a web address may end on "/";
+# truncation also by an HTML element left open and a last line holding only an option letter
+# ("B)") or a comment mark ("#").
 SCORER_VERSION = "7"
 WEIGHTS = {
     "length": 0.15,

@@ -716,3 +716,49 @@ def test_a_web_address_ends_where_it_ends(output: str) -> None:
 )
 def test_a_slash_outside_a_web_address_stays_open(output: str) -> None:
     assert truncation_factor(output)[0] == 0.1
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "<html>\n  <body>\n    <div>\n      <p>Hi</p>",
+        "<form>\n  <label>Name</label>\n  <input type='text'>",
+        '<ul class="menu">\n  <li><a href="/">Home</a></li>\n  <li>About',
+        "<head>\n  <title>My page</title>",
+    ],
+)
+def test_html_element_left_open_is_cut(output: str) -> None:
+    assert truncation_factor(output)[0] <= 0.3
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "<html>\n  <body>\n    <p>Hi<br>there\n    <img src='a.png'>\n  </body>\n</html>",
+        "<ul>\n  <li>Home\n  <li>About\n</ul>",
+        "Replace the names with <anonymized>: <anonymized> met <anonymized> in Paris.</p>",
+        "public boolean has(List<String> list, String s) {\n  return list.contains(s);\n}",
+        "#include <string>\nint main() { return 0; }",
+    ],
+)
+def test_closed_html_and_angle_brackets_that_are_no_html_are_finished(output: str) -> None:
+    assert "HTML" not in truncation_factor(output)[1]
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "Which state did Kennedy represent?\nA) Massachusetts\nB)",
+        "What is 2 x 4?\nA.",
+        "x = 5\ny = 10\n# Add them\nsum = x + y\n#",
+        "Intro text.\n\n##",
+        "int x = 1;\n//",
+    ],
+)
+def test_a_line_holding_only_an_option_letter_or_comment_mark_is_cut(output: str) -> None:
+    assert truncation_factor(output)[0] == 0.1
+
+
+@pytest.mark.parametrize("output", ["B)", "Answer:\nB) Solar", "Notes on C#", "Play D, F#, A"])
+def test_option_answers_and_sharps_are_no_bare_marker(output: str) -> None:
+    assert "bare list marker" not in truncation_factor(output)[1]
