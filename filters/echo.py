@@ -191,3 +191,28 @@ def restated_at_end(output: str, *, instruction: str, input_text: str) -> float 
     known = set(prompt) | set(rouge_tokenize(input_text))
     own = sum(token not in known for token in out) / len(out)
     return share if own < RESTATED_OWN_SHARE else None
+
+
+# An output that is the start of its input, cut short, covers at least this share of the
+# input's tokens (scorer v7; on the dev splits of bench/quality.py real answers that are a
+# strict prefix of their input cover at most 0.6 of it: the first option picked, a clause kept).
+INPUT_PREFIX_SHARE = 0.7
+
+
+def input_prefix(output: str, *, input_text: str) -> float | None:
+    """Whether ``output`` is the start of its input and stops before the input's end (scorer v7).
+
+    A small model copies the paragraph it should answer about and is cut or stops partway;
+    :func:`repeated_part` sees only a whole copy. Tokens are ROUGE tokens without field labels
+    and a leading list number; outputs of fewer than :data:`NEAR_COPY_MIN_TOKENS` tokens are
+    not judged (``"A. The Sun danced in the sky"`` picks an option).
+
+    Returns:
+        The share of the input's tokens the output copies from its start, when it is a strict
+        prefix of at least :data:`INPUT_PREFIX_SHARE`; else None.
+    """
+    out, source = _copy_tokens(output), _copy_tokens(input_text)
+    if len(out) < NEAR_COPY_MIN_TOKENS or len(out) >= len(source) or source[: len(out)] != out:
+        return None
+    share = len(out) / len(source)
+    return share if share >= INPUT_PREFIX_SHARE else None

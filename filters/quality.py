@@ -9,8 +9,9 @@ per kind on the Self-Instruct seed tasks and, held out, the user-oriented set):
 - lexical_diversity and repetition: type-token ratio on a 100-token window and the share of
   word 3-grams used a third time or more (the first 10% free: templated list items repeat
   some, a chorus comes twice); a generation loop drives both down.
-- echo: the output repeats its prompt (:func:`filters.echo.repeated_part`: 0) or ends by
+- echo: the output repeats its prompt (:func:`filters.echo.repeated_part`: 0), ends by
   restating its instruction after other prompt text (:func:`filters.echo.restated_at_end`: 0,
+  scorer v7) or is the start of its input cut short (:func:`filters.echo.input_prefix`: 0,
   scorer v7), or overlaps the instruction (ROUGE-L over 0.5) while starting with its first
   word or adding at most one word of its own (a restatement that answers, "The sum of 9 and 4
   is 13.", is not penalised).
@@ -33,7 +34,7 @@ from __future__ import annotations
 from collections import Counter
 
 from filters.completion_defects import count_shortfall, residue_factor, truncation_factor
-from filters.echo import FIELD_LABEL, repeated_part, restated_at_end
+from filters.echo import FIELD_LABEL, input_prefix, repeated_part, restated_at_end
 from filters.rouge import rouge_l_f, rouge_tokenize
 from filters.types import Score
 
@@ -61,7 +62,8 @@ SCORER_NAME = "heuristic_quality"
 # is other prompt text followed by the instruction restated (filters.echo.restated_at_end); a
 # number of its own counts twice toward a restatement's answer; a web address may end on "/";
 # truncation also by an HTML element left open and a last line holding only an option letter
-# ("B)") or a comment mark ("#").
+# ("B)") or a comment mark ("#"); the start of the input cut short is an echo
+# (filters.echo.input_prefix).
 SCORER_VERSION = "7"
 WEIGHTS = {
     "length": 0.15,
@@ -132,7 +134,9 @@ def _echo_component(
 ) -> tuple[float, float]:
     """(component, ROUGE-L of the output against the instruction).
 
-    An output that repeats its prompt (:func:`filters.echo.repeated_part`) scores 0. Beyond
+    An output that repeats its prompt (:func:`filters.echo.repeated_part`), restates its
+    instruction after other prompt text (:func:`filters.echo.restated_at_end`) or is the start
+    of its input cut short (:func:`filters.echo.input_prefix`) scores 0. Beyond
     that only overlap with the instruction counts: rewriting tasks (fix the grammar, shorten
     this) legitimately copy most of their input, so overlap with the input is no evidence; and
     only for outputs that start with the instruction's first token or add fewer than
@@ -142,6 +146,8 @@ def _echo_component(
     if repeated_part(output, instruction=instruction, input_text=inp) is not None:
         return 0.0, overlap
     if restated_at_end(output, instruction=instruction, input_text=inp) is not None:
+        return 0.0, overlap
+    if input_prefix(output, input_text=inp) is not None:
         return 0.0, overlap
     # A restatement starts from the question's subject and adds the answer ("The pitch of a
     # string ... is A3."); an echo starts from the instruction's first word (the start rule of

@@ -762,3 +762,37 @@ def test_a_line_holding_only_an_option_letter_or_comment_mark_is_cut(output: str
 @pytest.mark.parametrize("output", ["B)", "Answer:\nB) Solar", "Notes on C#", "Play D, F#, A"])
 def test_option_answers_and_sharps_are_no_bare_marker(output: str) -> None:
     assert "bare list marker" not in truncation_factor(output)[1]
+
+
+STORY = (
+    "Maria left Lisbon in the spring, crossed Spain by train, and reached Paris in time for "
+    "the opening of the exhibition."
+)
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "Maria left Lisbon in the spring, crossed Spain by train, and reached Paris in time",
+        "Input: Maria left Lisbon in the spring, crossed Spain by train, and reached Paris in "
+        "time for the",
+        "1. Maria left Lisbon in the spring, crossed Spain by train, and reached Paris in time "
+        "for the opening",
+    ],
+)
+def test_start_of_the_input_cut_short_is_an_echo(output: str) -> None:
+    instruction = "Identify the cities mentioned in the story."
+    assert value(output, STORY, instruction) == 0.0 < value("Lisbon, Paris", STORY, instruction)
+
+
+@pytest.mark.parametrize(
+    "inp,output",
+    [
+        (STORY, "Maria left Lisbon in the spring."),  # a clause kept: 0.3 of the input
+        ("A. The Sun danced in the sky\nB. The forest was tall", "A. The Sun danced in the sky"),
+        (STORY, STORY + " She stayed a week."),  # the whole input and more: a continuation
+    ],
+)
+def test_a_kept_clause_a_picked_option_or_a_continuation_is_no_echo(inp: str, output: str) -> None:
+    instruction = "Answer about the text."
+    assert score_heuristic_quality(instruction, inp, output).details["components"]["echo"] == 1.0
