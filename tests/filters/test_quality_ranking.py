@@ -796,3 +796,21 @@ def test_start_of_the_input_cut_short_is_an_echo(output: str) -> None:
 def test_a_kept_clause_a_picked_option_or_a_continuation_is_no_echo(inp: str, output: str) -> None:
     instruction = "Answer about the text."
     assert score_heuristic_quality(instruction, inp, output).details["components"]["echo"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "1 4 5 | 6 2 7 | 8 3 9\n7 8 2 | 8 1 3 | 4 5 6\n3 6 9 | 4 5 8 | 6 1 2",
+        "A B C | out\n0 0 0 | 0\n0 1 0 | 1\n1 0 0 | 1\n1 1 1 | 1",
+        "2 + 2 = 4\n3 + 3 = 6\n4 + 4 = 8\n5 + 5 = 10\n6 + 6 = 12",
+    ],
+)
+def test_grids_of_digits_and_symbols_are_not_judged_by_vocabulary(output: str) -> None:
+    components = score_heuristic_quality("Make the grid.", "", output).details["components"]
+    assert components["lexical_diversity"] == 1.0
+
+
+@pytest.mark.parametrize("output", ["0 " * 40, "1 2 " * 30, "12 | 12 | 12 | 12 | " * 10])
+def test_a_loop_of_numbers_stays_low(output: str) -> None:
+    assert value(output, "", "Make the grid.") < 0.3
