@@ -208,7 +208,8 @@ def truncation_factor(output: str) -> tuple[float, str]:
         shape every earlier item keeps (all ``key: value`` or all closed by the same mark, any
         sentence mark counting as one), or when its last line ends without closing punctuation
         although most of the text's other sentences or lines close theirs (a letter's sign-off
-        after ``Sincerely,`` and an indented block's last line excepted; an option letter or
+        after ``Sincerely,``, an indented block's last line and an inline numbered list
+        excepted; an option letter or
         initial closes no sentence); 0.7 when its last line is prose of 6 or more words, one a
         function word, ending without punctuation (not a formula, a title-case line, an item
         or ``label: value`` line, or a line after 3+ mostly bare ones); else 1.0. Otherwise
@@ -290,7 +291,7 @@ def _unpunctuated_end(
     text: str, lines: list[str], last_line: str, words: list[str]
 ) -> tuple[float, str]:
     """The factor of a text ending on a letter or digit, by its shape alone (scorer v4)."""
-    if _is_sign_off(lines) or _is_indented_block(lines):
+    if _is_sign_off(lines) or _is_indented_block(lines) or _is_inline_list(last_line):
         return 1.0, ""
     earlier = _closed_share(text[: len(text) - len(last_line)], last_line)
     if earlier is not None and earlier >= 0.5:
@@ -326,6 +327,19 @@ def _is_whole_term(text: str, words: list[str]) -> bool:
         return True
     raw = words[-1].strip(_STRIP) if words else ""
     return len(raw) > 1 and raw.isupper()
+
+
+def _is_inline_list(line: str) -> bool:
+    """Whether a line lists 3 or more items numbered 1, 2, 3... inline (scorer v7).
+
+    ``"1. Werewolf 2. Who Am I? 3. Charades 4. Kubb"`` ends bare as a list does, whatever marks
+    an item's own text holds.
+    """
+    due = 1
+    for match in _INLINE_NUMBER.finditer(line):
+        if int(match.group(1)) == due:
+            due += 1
+    return due > 3
 
 
 def _is_indented_block(lines: list[str]) -> bool:

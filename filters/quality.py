@@ -61,7 +61,8 @@ SCORER_NAME = "heuristic_quality"
 # (a chorus), and the instruction said over again is an echo (filters.echo.repeated_part), as
 # is other prompt text followed by the instruction restated (filters.echo.restated_at_end); a
 # number of its own counts twice toward a restatement's answer; a web address may end on "/";
-# lexical diversity spares a window mostly without letters (grids, digit tables);
+# lexical diversity spares a window mostly without letters (grids, digit tables); an inline
+# numbered list ("1. Uno 2. Chess 3. Go") ends bare;
 # truncation also by an HTML element left open and a last line holding only an option letter
 # ("B)") or a comment mark ("#"); the start of the input cut short is an echo
 # (filters.echo.input_prefix).

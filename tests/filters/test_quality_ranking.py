@@ -814,3 +814,27 @@ def test_grids_of_digits_and_symbols_are_not_judged_by_vocabulary(output: str) -
 @pytest.mark.parametrize("output", ["0 " * 40, "1 2 " * 30, "12 | 12 | 12 | 12 | " * 10])
 def test_a_loop_of_numbers_stays_low(output: str) -> None:
     assert value(output, "", "Make the grid.") < 0.3
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "1. Werewolf 2. Who Am I? 3. Charades 4. Kubb",
+        "Games: 1) Uno. 2) Chess 3) Go",
+        "Try these. 1. Walk daily 2. Eat well 3. Sleep eight hours",
+    ],
+)
+def test_inline_numbered_list_ends_bare(output: str) -> None:
+    assert truncation_factor(output)[0] >= 0.9
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "Who am I? I am the one who knocks and then leaves",  # no list
+        "1. Werewolf 2. Who Am I? And then we played until the",  # only 2 items, dangling end
+        "I like 1. Uno. I also like 2. Chess. But mostly 5. Go outside and",
+    ],
+)
+def test_prose_with_fewer_than_three_inline_numbers_stays_open(output: str) -> None:
+    assert truncation_factor(output)[0] <= 0.3
