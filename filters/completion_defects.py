@@ -38,6 +38,11 @@ _CLOSED = frozenset(".!?。！？…\"'”’»)]}>`*|;$%+")
 # Marks that close a sentence, as one shape (scorer v7): a list's last item may end "!" or "?"
 # where the others end ".".
 _SENTENCE_MARK = dict.fromkeys(".!?。！？…", ".")
+_LAST_OF = {";": "."}
+# An option's letter or a list number standing as a word ("B)", "3.").
+_MARKER_WORD = re.compile(r"(?:[A-Za-z]|\d{1,3})[.)]")
+# A quotation's attribution closes it: '"A real friend ..." - Walter Winchell' (scorer v7).
+_ATTRIBUTION = re.compile(r"[\"”]\s*[-–—~]+\s*[^\W\d_][^\s\"”]*(?:\s+[^\W\d_][^\s\"”]*){0,3}$")
 # A dangling end: a separator or opening character after which text must follow.
 _OPEN = frozenset(",:(-–—/&[{“‘«")
 _BULLETS = frozenset("-*+•–|")
@@ -247,13 +252,16 @@ def truncation_factor(output: str) -> tuple[float, str]:
         return 0.3, broken
     if last in _CLOSED or not last.isalnum() or _HASHTAG_END.search(text):
         return 1.0, ""
+    if _ATTRIBUTION.search(last_line):
+        return 1.0, ""
     # A letter's name ("C, D, F, A") or a one-word answer is judged by its shape alone.
     word = None if _is_letter_name(text, words) else last_word(text)
     if word is not None and is_cut_word(word) and not _is_whole_term(text, words):
         return 0.1, f"ends inside a word: {word!r} begins frequent words but is none"
     factor, evidence = _unpunctuated_end(text, lines, last_line, words)
     rate = None if word is None else end_rate(word)
-    n_words = len(text.split())
+    # An option's letter or a list number is no word ("B) Solar" is a one-word answer).
+    n_words = len([w for w in text.split() if not _MARKER_WORD.fullmatch(w)])
     if rate is not None and n_words > 1:
         if rate < RARE_END:
             return 0.1, f"ends on {word!r}, which ends {rate:.1%} of its uses in the reference"
@@ -457,7 +465,12 @@ def _breaks_list_shape(lines: list[str]) -> str | None:
     # by "." (scorer v7: 0.27 before).
     ends = {_SENTENCE_MARK.get(item[-1], item[-1]) for item in earlier}
     tail_end = _SENTENCE_MARK.get(tail[-1:], tail[-1:])
-    if len(ends) == 1 and (end := ends.pop()) in _CLOSED and tail_end != end:
+    # Items closed by ";" end on "." (scorer v7): the list's last item closes the sentence.
+    if (
+        len(ends) == 1
+        and (end := ends.pop()) in _CLOSED
+        and tail_end not in (end, _LAST_OF.get(end))
+    ):
         return f"last list item does not end with {end!r} as the others do"
     return None
 

@@ -62,7 +62,8 @@ SCORER_NAME = "heuristic_quality"
 # is other prompt text followed by the instruction restated (filters.echo.restated_at_end); a
 # number of its own counts twice toward a restatement's answer; a web address may end on "/";
 # lexical diversity spares a window mostly without letters (grids, digit tables); an inline
-# numbered list ("1. Uno 2. Chess 3. Go") ends bare;
+# numbered list ("1. Uno 2. Chess 3. Go") and an attributed quotation ('"..." - Unknown') end
+# bare, a list closed by ";" on "."; an option's letter is no word ("B) Solar");
 # truncation also by an HTML element left open and a last line holding only an option letter
 # ("B)") or a comment mark ("#"); the start of the input cut short is an echo
 # (filters.echo.input_prefix).

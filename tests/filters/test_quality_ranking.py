@@ -838,3 +838,52 @@ def test_inline_numbered_list_ends_bare(output: str) -> None:
 )
 def test_prose_with_fewer_than_three_inline_numbers_stays_open(output: str) -> None:
     assert truncation_factor(output)[0] <= 0.3
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        '"A real friend walks in when the rest of the world walks out" - Walter Winchell',
+        "“Once you choose hope, anything is possible.” — Christopher Reeve",
+        '"A true friend knows your weaknesses but shows you your strengths." - Unknown',
+    ],
+)
+def test_attributed_quotation_is_finished(output: str) -> None:
+    assert truncation_factor(output) == (1.0, "")
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        '"A real friend walks in when the rest of the world walks out" - and then she left the',
+        '"Hope" - the thing with feathers that perches in the',
+        '"A real friend walks in when the rest of the world" - Walter Winchell said to his son',
+    ],
+)
+def test_a_dash_after_a_quote_that_runs_on_stays_open(output: str) -> None:
+    assert truncation_factor(output)[0] <= 0.7
+
+
+STEPS_SEMI = (
+    "Steps:\n1. Plan the design;\n2. Draw the wireframe;\n3. Choose the style;\n4. Test it;"
+)
+
+
+@pytest.mark.parametrize("tail", ["5. Launch the website.", "5. Launch it!", "5. Launch it;"])
+def test_list_closed_by_semicolons_may_end_on_a_full_stop(tail: str) -> None:
+    assert truncation_factor(f"{STEPS_SEMI}\n{tail}") == (1.0, "")
+
+
+@pytest.mark.parametrize("tail", ["5. Launch the", "5. Launch it,", "5. Launch the site"])
+def test_list_closed_by_semicolons_left_open_is_cut(tail: str) -> None:
+    assert truncation_factor(f"{STEPS_SEMI}\n{tail}")[0] <= 0.3
+
+
+@pytest.mark.parametrize("output", ["B) Solar", "C. Rupee", "3) Kubb", "b) Solar"])
+def test_an_option_and_its_label_is_a_short_answer(output: str) -> None:
+    assert truncation_factor(output)[0] >= 0.9
+
+
+@pytest.mark.parametrize("output", ["B) Solar panels can get", "3) Kubb is a game we"])
+def test_an_option_that_runs_on_is_judged_by_its_words(output: str) -> None:
+    assert truncation_factor(output)[0] == 0.1
