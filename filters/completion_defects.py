@@ -204,30 +204,29 @@ def truncation_factor(output: str) -> tuple[float, str]:
 
     Returns:
         (factor, evidence): 1.0 at once for a letter's unsigned close (``"Sincerely,"``) or a
-        web address (scorer v7); 0.1 when it ends on a separator (``,`` ``:`` ``(`` ``-``
-        ...), an operator or arrow (``=`` ``->``), a new line holding only a bullet (``-``
-        ``+`` ``|`` ...), an option letter (``B)``) or a comment mark (``#``), or an English
-        word no sentence ends on (``the``, ``and``, ``of`` ...; not a one-word answer, nor a
-        capital ``A`` naming a note or option); 0.3 when a bracket, curly quote, double quote,
-        code fence or HTML element opened is never closed, when the last list item breaks the
-        shape every earlier item keeps (all ``key: value`` or all closed by the same mark, any
-        sentence mark counting as one, and ``.`` closing a list of ``;``), or when its last line ends without closing punctuation
-        although most of the text's other sentences or lines close theirs (a letter's sign-off
-        after ``Sincerely,``, an indented block's last line and an inline numbered list
-        excepted; an option letter or
-        initial closes no sentence); 0.7 when its last line is prose of 6 or more words, one a
-        function word, ending without punctuation (not a formula, a title-case line, an item
-        or ``label: value`` line, or a line after 3+ mostly bare ones); else 1.0. Otherwise
-        list items, table rows, code lines, closing hashtags and a quotation's attribution
-        (``"..." - Unknown``) may end bare; so may short
-        answers (labels, numbers, names). A text ending on a letter is then judged by its last
-        word (:mod:`filters.word_ends`, scorer v5): 0.1 when the word is cut (rare, and the
-        start of a frequent word: ``"Prepare pa"``; not a one-word answer or an upper-case
-        keyword) or, in an output of 2 words or more (an option's letter or a list number is
-        no word), when it almost never ends a sentence
-        (end rate under 0.015: ``"7. Get"``); a factor already under 1, past 2 words, is
-        multiplied by 0.4 to 1 as the word's end rate rises from 0.015 to 0.25; a factor of 1,
-        past 2 words, becomes 0.9 to 1 the same way (scorer v6: :func:`_bare_end`).
+        web address (scorer v7); 0.1 when it ends on a separator (``,`` ``:`` ``(`` ``-`` ...),
+        an operator or arrow (``=`` ``->``), a new line holding only a bullet (``-`` ``+`` ``|``
+        ...), an option letter (``B)``) or a comment mark (``#``), or an English word no
+        sentence ends on (``the``, ``and``, ``of`` ...; not a one-word answer, nor a capital
+        ``A`` naming a note or option); 0.3 when a bracket, curly quote, double quote, code
+        fence or HTML element opened is never closed, when the last list item breaks the shape
+        every earlier item keeps (all ``key: value`` or all closed by the same mark, any
+        sentence mark counting as one, and ``.`` closing a list of ``;``), or when its last line
+        ends without closing punctuation although most of the text's other sentences or lines
+        close theirs (a letter's sign-off after ``Sincerely,``, an indented block's last line
+        and an inline numbered list excepted; an option letter or initial closes no sentence);
+        0.7 when its last line is prose of 6 or more words, one a function word, ending without
+        punctuation (not a formula, a title-case line, an item or ``label: value`` line, or a
+        line after 3+ mostly bare ones); else 1.0. Otherwise list items, table rows, code lines,
+        closing hashtags and a quotation's attribution (``"..." - Unknown``) may end bare; so
+        may short answers (labels, numbers, names). A text ending on a letter is then judged by
+        its last word (:mod:`filters.word_ends`, scorer v5): 0.1 when the word is cut (rare, and
+        the start of a frequent word: ``"Prepare pa"``; not a one-word answer or an upper-case
+        keyword) or, in an output of 2 words or more (an option's letter or a list number is no
+        word), when it almost never ends a sentence (end rate under 0.015: ``"7. Get"``); a
+        factor already under 1, past 2 words, is multiplied by 0.4 to 1 as the word's end rate
+        rises from 0.015 to 0.25; a factor of 1, past 2 words, becomes 0.9 to 1 the same way
+        (scorer v6: :func:`_bare_end`).
     """
     text = output.rstrip()
     if not text:
