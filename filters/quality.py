@@ -61,8 +61,7 @@ SCORER_NAME = "heuristic_quality"
 # (a chorus), and the instruction said over again is an echo (filters.echo.repeated_part), as
 # is other prompt text followed by the instruction restated (filters.echo.restated_at_end); a
 # number of its own counts twice toward a restatement's answer; a web address may end on "/";
-# lexical diversity spares a window mostly without letters (grids, digit tables) and outputs
-# of 3+ indented lines (code, nested lists); an inline
+# lexical diversity spares a window mostly without letters (grids, digit tables); an inline
 # numbered list ("1. Uno 2. Chess 3. Go") and an attributed quotation ('"..." - Unknown') end
 # bare, a list closed by ";" on "."; an option's letter is no word ("B) Solar");
 # truncation also by an HTML element left open and a last line holding only an option letter
@@ -80,10 +79,6 @@ WEIGHTS = {
 _MAX_GOOD_WORDS = 600  # outputs up to this length are not penalised
 _ZERO_AT_WORDS = 3000
 _TTR_WINDOW = 100  # type-token ratio on a fixed window so long texts are not punished
-# An output with this many indented lines is code or a nested list, whose names repeat by
-# nature ("self.name = name"): no type-token ratio (scorer v7; a loop in it still repeats
-# 3-grams). On dev_alpaca2 real answers under 0.5 went 25 -> 23, its degenerate AUC -0.001.
-_CODE_LINES = 3
 # An output with this many words of its own (not in the instruction) that does not start with
 # the instruction's first word restates the question and answers it: no overlap penalty (scorer
 # v6; the penalty scored 12% of dev_alpaca's real answers under 0.7, "The sum of 9 and 4 is 13."
@@ -100,11 +95,6 @@ _ZERO_REPEATS = 0.5
 # 1 (v6), 2 and 3 on the dev splits: 2 moved dev_alpaca2's real answers under 0.5 from 39 to 29
 # for degenerate AUC -0.0008 (dev) to +0.0004; 3 gained one answer and lost 0.002 more.
 _FREE_COPIES = 2
-
-
-def _indented_lines(output: str) -> int:
-    """How many non-blank lines of ``output`` start with a space or a tab (code, nested lists)."""
-    return sum(line[:1] in (" ", "\t") and bool(line.strip()) for line in output.splitlines())
 
 
 def _length_component(n_tokens: int) -> float:
@@ -203,8 +193,6 @@ def score_heuristic_quality(
     out_tokens = rouge_tokenize(output)
     content = rouge_tokenize(FIELD_LABEL.sub(" ", output))
     diversity, ttr = _diversity_component(out_tokens)
-    if _indented_lines(output) >= _CODE_LINES:
-        diversity = 1.0  # code and nested lists repeat names by their nature (scorer v7)
     repetition, repeated = _repetition_component(out_tokens)
     echo, rouge = _echo_component(
         instruction, input, output, rouge_tokenize(instruction), out_tokens

@@ -887,29 +887,3 @@ def test_an_option_and_its_label_is_a_short_answer(output: str) -> None:
 @pytest.mark.parametrize("output", ["B) Solar panels can get", "3) Kubb is a game we"])
 def test_an_option_that_runs_on_is_judged_by_its_words(output: str) -> None:
     assert truncation_factor(output)[0] == 0.1
-
-
-@pytest.mark.parametrize(
-    "output",
-    [
-        "class Item:\n    def __init__(self, name, price):\n        self.name = name\n"
-        "        self.price = price\n    def get(self):\n        return (self.name, self.price)",
-        "for i in a:\n    a[i] = a[i] + b[i]\n    b[i] = b[i] * a[i]\n    c[i] = a[i] - b[i]",
-        "Fruits\n  - apple\n  - apple pie\n  - apple juice",
-    ],
-)
-def test_code_and_nested_lists_are_not_judged_by_vocabulary(output: str) -> None:
-    components = score_heuristic_quality("Write it.", "", output).details["components"]
-    assert components["lexical_diversity"] == 1.0
-
-
-@pytest.mark.parametrize(
-    "output",
-    [
-        "def f(x):\n    return x\n" + "    x = x + 1\n" * 20,
-        "  loop loop loop\n" * 12,
-        "def f():\n  pass\n  pass\n  pass\n  pass\n  pass\n  pass\n  pass\n  pass",
-    ],
-)
-def test_a_loop_in_indented_lines_stays_low(output: str) -> None:
-    assert value(output, "", "Write it.") < 0.3
