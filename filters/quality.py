@@ -61,9 +61,8 @@ SCORER_NAME = "heuristic_quality"
 # (a chorus), and the instruction said over again is an echo (filters.echo.repeated_part), as
 # is other prompt text followed by the instruction restated (filters.echo.restated_at_end); a
 # number of its own counts twice toward a restatement's answer; a web address may end on "/";
-# lexical diversity spares a window mostly without letters (grids, digit tables); an inline
-# numbered list ("1. Uno 2. Chess 3. Go") and an attributed quotation ('"..." - Unknown') end
-# bare, a list closed by ";" on "."; an option's letter is no word ("B) Solar");
+# an inline numbered list ("1. Uno 2. Chess 3. Go") and an attributed quotation ('"..." -
+# Unknown') end bare, a list closed by ";" on "."; an option's letter is no word ("B) Solar");
 # truncation also by an HTML element left open and a last line holding only an option letter
 # ("B)") or a comment mark ("#"); the start of the input cut short is an echo
 # (filters.echo.input_prefix).
@@ -111,11 +110,6 @@ def _diversity_component(tokens: list[str]) -> tuple[float, float]:
     window = tokens[:_TTR_WINDOW]
     if not window:
         return 0.0, 0.0
-    # Numbers and symbols are no vocabulary: a grid, a table of digits or a truth table repeats
-    # them by its nature (a Sudoku board's TTR is 0.2). A window mostly without letters is not
-    # judged; its loops repeat 3-grams, which the repetition component counts (scorer v7).
-    if 2 * sum(any(ch.isalpha() for ch in t) for t in window) < len(window):
-        return 1.0, len(set(window)) / len(window)
     ttr = len(set(window)) / len(window)
     # Natural English prose sits around 0.5-0.8 on 100 words; below 0.3 is a loop.
     return min(1.0, ttr / 0.5), ttr

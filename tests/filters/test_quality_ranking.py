@@ -801,24 +801,6 @@ def test_a_kept_clause_a_picked_option_or_a_continuation_is_no_echo(inp: str, ou
 @pytest.mark.parametrize(
     "output",
     [
-        "1 4 5 | 6 2 7 | 8 3 9\n7 8 2 | 8 1 3 | 4 5 6\n3 6 9 | 4 5 8 | 6 1 2",
-        "A B C | out\n0 0 0 | 0\n0 1 0 | 1\n1 0 0 | 1\n1 1 1 | 1",
-        "2 + 2 = 4\n3 + 3 = 6\n4 + 4 = 8\n5 + 5 = 10\n6 + 6 = 12",
-    ],
-)
-def test_grids_of_digits_and_symbols_are_not_judged_by_vocabulary(output: str) -> None:
-    components = score_heuristic_quality("Make the grid.", "", output).details["components"]
-    assert components["lexical_diversity"] == 1.0
-
-
-@pytest.mark.parametrize("output", ["0 " * 40, "1 2 " * 30, "12 | 12 | 12 | 12 | " * 10])
-def test_a_loop_of_numbers_stays_low(output: str) -> None:
-    assert value(output, "", "Make the grid.") < 0.3
-
-
-@pytest.mark.parametrize(
-    "output",
-    [
         "1. Werewolf 2. Who Am I? 3. Charades 4. Kubb",
         "Games: 1) Uno. 2) Chess 3) Go",
         "Try these. 1. Walk daily 2. Eat well 3. Sleep eight hours",
@@ -887,3 +869,8 @@ def test_an_option_and_its_label_is_a_short_answer(output: str) -> None:
 @pytest.mark.parametrize("output", ["B) Solar panels can get", "3) Kubb is a game we"])
 def test_an_option_that_runs_on_is_judged_by_its_words(output: str) -> None:
     assert truncation_factor(output)[0] == 0.1
+
+
+@pytest.mark.parametrize("output", ["0 " * 40, "1 2 " * 30, "12 | 12 | 12 | 12 | " * 10])
+def test_a_loop_of_numbers_stays_low(output: str) -> None:
+    assert value(output, "", "Make the grid.") < 0.3
