@@ -31,6 +31,7 @@ behind good components: issue 18 found junk above 0.93).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from filters.completion_defects import count_shortfall, residue_factor, truncation_factor
@@ -66,7 +67,9 @@ SCORER_NAME = "heuristic_quality"
 # truncation also by an HTML element left open and a last line holding only an option letter
 # ("B)") or a comment mark ("#"); the start of the input cut short is an echo
 # (filters.echo.input_prefix).
-SCORER_VERSION = "7"
+# 8: lexical diversity and repetition are measured without list counters, so a list repeating
+# one item ("1. Apple 2. Apple ...") is a loop (it scored 0.92: the counters broke its 3-grams).
+SCORER_VERSION = "8"
 WEIGHTS = {
     "length": 0.15,
     "lexical_diversity": 0.15,
@@ -94,6 +97,8 @@ _ZERO_REPEATS = 0.5
 # 1 (v6), 2 and 3 on the dev splits: 2 moved dev_alpaca2's real answers under 0.5 from 39 to 29
 # for degenerate AUC -0.0008 (dev) to +0.0004; 3 gained one answer and lost 0.002 more.
 _FREE_COPIES = 2
+# A list item's counter ("1.", "2)", "(3)") at a line's start or inline after a space (scorer v8).
+_COUNTER = re.compile(r"(?:^|(?<=\s))\(?\d{1,3}[.)](?=\s|$)", re.MULTILINE)
 
 
 def _length_component(n_tokens: int) -> float:
@@ -186,8 +191,11 @@ def score_heuristic_quality(
     """
     out_tokens = rouge_tokenize(output)
     content = rouge_tokenize(FIELD_LABEL.sub(" ", output))
-    diversity, ttr = _diversity_component(out_tokens)
-    repetition, repeated = _repetition_component(out_tokens)
+    # List counters make every item's 3-grams differ ("1. Apple 2. Apple ..." repeated none),
+    # so a loop of one item is measured without them; a text of counters only keeps them.
+    words = rouge_tokenize(_COUNTER.sub(" ", output)) or out_tokens
+    diversity, ttr = _diversity_component(words)
+    repetition, repeated = _repetition_component(words)
     echo, rouge = _echo_component(
         instruction, input, output, rouge_tokenize(instruction), out_tokens
     )

@@ -874,3 +874,34 @@ def test_an_option_that_runs_on_is_judged_by_its_words(output: str) -> None:
 @pytest.mark.parametrize("output", ["0 " * 40, "1 2 " * 30, "12 | 12 | 12 | 12 | " * 10])
 def test_a_loop_of_numbers_stays_low(output: str) -> None:
     assert value(output, "", "Make the grid.") < 0.3
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "\n".join(f"{n}. Apple" for n in range(1, 9)),  # one item, numbered lines
+        " ".join(f"{n}. Apple" for n in range(1, 9)),  # inline
+        "\n".join(f"{n}) Red apple" for n in range(1, 7)),  # ")" counters, two words
+        "\n".join(f"({n}) Red apple" for n in range(1, 7)),  # "(n)" counters
+        "\n".join(f"{n}. Eat a balanced diet." for n in range(1, 12)),  # closed sentences
+        "\n".join(f"{n}. 苹果很好吃" for n in range(1, 9)),  # another script
+        "Here are the tips:\n" + "\n".join(f"{n}. Sleep well" for n in range(1, 10)),
+    ],
+)
+def test_a_list_repeating_one_item_is_a_loop(output: str) -> None:
+    """Counters make each numbered item's 3-grams differ; without them the loop shows (v8)."""
+    assert value(output) < 0.3 < value(ANSWER)
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "1. Apple\n2. Banana\n3. Cherry\n4. Mango",
+        "1) Eat vegetables. 2) Walk daily. 3) Sleep well.",
+        "1. 2. 3.",  # counters only: measured with them
+        "4",
+        "Step 1. Mix the flour and water.\nStep 2. Knead for 10 minutes.\nStep 3. Bake at 200 C.",
+    ],
+)
+def test_lists_of_distinct_items_are_not_loops(output: str) -> None:
+    assert value(output, instruction="List some things.") > 0.7
