@@ -78,6 +78,11 @@ TOOLS = ("instructforge", "distilabel", "alpaca")
 CORES = os.cpu_count() or 1
 
 
+def model_cache() -> Path:
+    """The model cache every part of the race reads: the server's model, the run's encoder."""
+    return Path(os.environ.get("INSTRUCTFORGE_MODEL_CACHE_DIR", REPO / "data" / "model-cache"))
+
+
 # --- the server -------------------------------------------------------------------------
 
 
@@ -174,6 +179,7 @@ def race_instructforge(url: str, target: int, max_seconds: float) -> dict[str, A
         data_dir=tmp,
         datasets_dir=tmp / "datasets",
         models_dir=tmp / "models",
+        model_cache_dir=model_cache(),
         openai_base_url=url,
     )
     database = Database(db_url)
@@ -589,6 +595,7 @@ def skip_reason(tools: list[str]) -> str | None:
 
 
 def race(args: argparse.Namespace) -> None:
+    from filters.embeddings import prepare_int8_encoder
     from generators.embedded_model import prepare_embedded_model
 
     why = skip_reason(args.tools.split(","))
@@ -597,8 +604,12 @@ def race(args: argparse.Namespace) -> None:
         print(f"skipped: {why}")
         return
 
-    cache = Path(os.environ.get("INSTRUCTFORGE_MODEL_CACHE_DIR", REPO / "data" / "model-cache"))
+    cache = model_cache()
     model_dir = prepare_embedded_model(cache)
+    if "instructforge" in args.tools.split(","):
+        # The product's run enables the embedding rule (the demo's config): its encoder is
+        # prepared here as the demo does, or a fresh checkout's run fails at its first claim.
+        prepare_int8_encoder(cache)
     work = Path(tempfile.mkdtemp(prefix="race-"))
     load_start = Path("/proc/loadavg").read_text().split()[:3]
     process, url = start_vllm_server(
