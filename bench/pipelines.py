@@ -26,10 +26,21 @@ counted as a duplicate. Tokens are the server's own counters (``vllm:prompt_toke
 ``vllm:generation_tokens`` from ``/metrics``), read before and after each tool, so every tool is
 billed the same way.
 
+Time and tokens are taken at N: each tool's tasks carry the moment it delivered them and the
+server's counters by then, and the referee's replay finds when its count first reached N
+(instructforge: the run's wall time, as the run stops at N; distilabel: the end of the chunk
+whose rows crossed N, as a pipeline returns its chunk at once; alpaca: the moment its loop kept
+the N-th accepted task). The goals compare N / time-to-N (see :func:`score` for why); the
+overall count and rate stay in each row beside it. distilabel's chunk is 16 seeds
+(``--distilabel-chunk``): one chunk gives it 70-89 accepted, so it reaches N=40 in a single
+pipeline run, as few as it can; a smaller chunk would save it little on a batching server (a
+decode step costs about the same at any batch) and risk a second pipeline run.
+
 Usage: python bench/pipelines.py [--target 40] [--max-minutes 6] [--tools instructforge,...]
-Writes bench/results/pipelines.json: a row per tool (accepted, seconds, accepted per minute, per
-million tokens, the tool's duplicates and the referee's rejections) and the goals
-``vs_distilabel`` >= 1.5 and ``vs_alpaca`` >= 3 (ratio of accepted per minute).
+Writes bench/results/pipelines.json: a row per tool (seconds and tokens to N, accepted per
+minute at N; overall accepted, seconds, accepted per minute, per million tokens; the tool's
+duplicates and the referee's rejections) and the goals ``vs_distilabel`` >= 1.5 and
+``vs_alpaca`` >= 3 (ratio of accepted per minute at N).
 """
 
 from __future__ import annotations
@@ -65,6 +76,11 @@ SEED_FILE = REPO.parent / "shared" / "data" / "self_instruct_seed_tasks.jsonl"
 THRESHOLD = 0.7  # the paper's ROUGE-L rule, for the referee and for Alpaca's own loop
 TOOLS = ("instructforge", "distilabel", "alpaca")
 CORES = os.cpu_count() or 1
+
+
+def model_cache() -> Path:
+    """The model cache every part of the race reads: the server's model, the run's encoder."""
+    return Path(os.environ.get("INSTRUCTFORGE_MODEL_CACHE_DIR", REPO / "data" / "model-cache"))
 
 
 # --- the server -------------------------------------------------------------------------
@@ -163,6 +179,7 @@ def race_instructforge(url: str, target: int, max_seconds: float) -> dict[str, A
         data_dir=tmp,
         datasets_dir=tmp / "datasets",
         models_dir=tmp / "models",
+        model_cache_dir=model_cache(),
         openai_base_url=url,
     )
     database = Database(db_url)
@@ -174,6 +191,7 @@ def race_instructforge(url: str, target: int, max_seconds: float) -> dict[str, A
     worker = Worker(settings=settings, database=database)
     with TestClient(create_app(settings, database=database)) as client:
         started = time.perf_counter()
+        base = server_tokens(url)
         # An iteration cap keeps a run that stalls inside the time the race allows.
         created = client.post(
             "/v1/runs", json=product_config(target, 60), headers=headers
@@ -183,8 +201,13 @@ def race_instructforge(url: str, target: int, max_seconds: float) -> dict[str, A
         worker.run_forever(once=True)
         stopper.cancel()
         seconds = time.perf_counter() - started
+        spent = _spent_since(url, base)
         run = client.get(f"/v1/runs/{run_id}", headers=headers).raise_for_status().json()
-        tasks = _accepted_tasks(client, headers, run_id)
+        # The run stops at its target: every task is delivered at the run's end.
+        tasks = [
+            {**task, "at": seconds, "tokens": spent}
+            for task in _accepted_tasks(client, headers, run_id)
+        ]
     database.dispose()
     progress = run["progress"]
     by_rule = progress["rejected_by_rule"]
@@ -198,6 +221,12 @@ def race_instructforge(url: str, target: int, max_seconds: float) -> dict[str, A
         "status": run["status"],
         "iterations": run["iteration"],
     }
+
+
+def _spent_since(url: str, base: dict[str, int]) -> dict[str, int]:
+    """The server's token counters since ``base`` (a :func:`server_tokens` reading)."""
+    now = server_tokens(url)
+    return {k: now[k] - base[k] for k in base}
 
 
 def _stop_after(worker: Any, max_seconds: float) -> Any:
@@ -250,16 +279,24 @@ def race_distilabel(url: str, target: int, max_seconds: float, chunk: int) -> di
     started = time.perf_counter()
     offset = 0
     cache = Path(tempfile.mkdtemp(prefix="race-distilabel-"))
+    base = server_tokens(url)
     while time.perf_counter() - started < max_seconds:
         inputs = [order[(offset + i) % len(order)] for i in range(chunk)]
         offset += chunk
         rows, generated = _distilabel_chunk(url, inputs, cache / str(offset))
+        # A pipeline returns its chunk at once: its rows are delivered at the chunk's end.
+        at, spent = time.perf_counter() - started, _spent_since(url, base)
         candidates += generated
         for row in rows:
             if not row["keep_row_after_minhash_filtering"]:
                 minhash_duplicates += 1
                 continue
-            task = {"instruction": row["instruction"], "outputs": [row.get("generation") or ""]}
+            task = {
+                "instruction": row["instruction"],
+                "outputs": [row.get("generation") or ""],
+                "at": at,
+                "tokens": spent,
+            }
             tasks.append(task)
             referee.judge(task["instruction"], task["outputs"])
         if len(referee.accepted) >= target:
@@ -433,6 +470,7 @@ def race_alpaca(url: str, target: int, max_seconds: float) -> dict[str, Any]:
     candidates = 0
     duplicates = 0
     started = time.perf_counter()
+    base = server_tokens(url)
     with httpx.Client(timeout=900) as client:
         while time.perf_counter() - started < max_seconds and len(referee.accepted) < target:
             prompts = [alpaca_prompt(rng.sample(seeds, 3)) for _ in range(5)]
@@ -443,6 +481,7 @@ def race_alpaca(url: str, target: int, max_seconds: float) -> dict[str, Any]:
                     "temperature": 1.0, "top_p": 1.0, "stop": ["\n20", "20.", "20."], "n": 1,
                 },
             ).raise_for_status().json()  # fmt: skip
+            spent = _spent_since(url, base)
             new: list[dict[str, str]] = []
             for choice in reply["choices"]:
                 new += alpaca_parse(choice["text"], choice["finish_reason"], 4, dropped)
@@ -456,7 +495,15 @@ def race_alpaca(url: str, target: int, max_seconds: float) -> dict[str, Any]:
                     duplicates += 1
                     continue
                 all_tokens.append(tokens)
-                tasks.append({"instruction": task["instruction"], "outputs": [task["output"]]})
+                at = time.perf_counter() - started
+                tasks.append(
+                    {
+                        "instruction": task["instruction"],
+                        "outputs": [task["output"]],
+                        "at": at,
+                        "tokens": spent,
+                    }
+                )
                 referee.judge(task["instruction"], [task["output"]])
     return {
         "seconds": time.perf_counter() - started,
@@ -486,21 +533,49 @@ def run_tool(args: argparse.Namespace) -> None:
 
 
 def score(tool: str, raw: dict[str, Any], tokens: dict[str, int], target: int) -> dict[str, Any]:
-    """The referee's count of the tool's output, and its rates."""
+    """The referee's count of the tool's output, its rates at the target N and overall.
+
+    ``raw["tasks"]`` in the order the tool produced them, each with ``at`` (seconds from the
+    tool's start to when it delivered the task) and ``tokens`` (the server's counters spent by
+    then). The referee replays them; the task whose acceptance makes the count N gives
+    ``seconds_to_target`` and ``tokens_to_target``. ``rate`` (accepted per minute), the one
+    the goals compare, is N / time-to-N: the issue asks for the time to reach the SAME number
+    of accepted instructions, and a tool that delivers a big chunk at once (distilabel: 70-89
+    accepted from one chunk of 16 seeds) would otherwise be credited with tasks past N that no
+    one asked for, while a tool that stops at N (instructforge) could not be. A tool that never
+    reaches N in its time has no time-to-N; its ``rate`` is then its overall one (accepted /
+    its whole time, an upper bound on what it would need). ``accepted``, ``seconds`` and
+    ``accepted_per_min`` stay beside it: the tool's whole output over its whole time.
+    ``tokens`` are the server's counters over the tool's whole time (the parent reads them).
+    """
     referee = Referee(read_seeds())
+    at_target: dict[str, Any] | None = None
     for task in raw["tasks"]:
-        referee.judge(task["instruction"], task["outputs"])
+        if referee.judge(task["instruction"], task["outputs"]) and len(referee.accepted) == target:
+            at_target = task
     accepted = len(referee.accepted)
     total_tokens = tokens["prompt_tokens"] + tokens["completion_tokens"]
     minutes = raw["seconds"] / 60
+    overall_rate = round(accepted / minutes, 3) if minutes else 0.0
+    seconds_to_target = at_target["at"] if at_target else None
+    tokens_to_target = at_target.get("tokens") if at_target else None
+    rate = round(target / (seconds_to_target / 60), 3) if seconds_to_target else overall_rate
+    per_mtok_at_target = None
+    if tokens_to_target and sum(tokens_to_target.values()):
+        per_mtok_at_target = round(target / sum(tokens_to_target.values()) * 1e6, 1)
     return {
         "tool": tool,
+        "target": target,
+        "reached_target": at_target is not None,
+        "seconds_to_target": round(seconds_to_target, 1) if seconds_to_target else None,
+        "rate": rate,
+        "tokens_to_target": tokens_to_target,
+        "accepted_per_million_tokens_at_target": per_mtok_at_target,
         "accepted": accepted,
-        "reached_target": accepted >= target,
         "tool_kept": len(raw["tasks"]),
         "candidates": raw["candidates"],
         "seconds": round(raw["seconds"], 1),
-        "accepted_per_min": round(accepted / minutes, 3) if minutes else 0.0,
+        "accepted_per_min": overall_rate,
         **tokens,
         "accepted_per_million_tokens": round(accepted / total_tokens * 1e6, 1)
         if total_tokens
@@ -520,6 +595,7 @@ def skip_reason(tools: list[str]) -> str | None:
 
 
 def race(args: argparse.Namespace) -> None:
+    from filters.embeddings import prepare_int8_encoder
     from generators.embedded_model import prepare_embedded_model
 
     why = skip_reason(args.tools.split(","))
@@ -528,8 +604,12 @@ def race(args: argparse.Namespace) -> None:
         print(f"skipped: {why}")
         return
 
-    cache = Path(os.environ.get("INSTRUCTFORGE_MODEL_CACHE_DIR", REPO / "data" / "model-cache"))
+    cache = model_cache()
     model_dir = prepare_embedded_model(cache)
+    if "instructforge" in args.tools.split(","):
+        # The product's run enables the embedding rule (the demo's config): its encoder is
+        # prepared here as the demo does, or a fresh checkout's run fails at its first claim.
+        prepare_int8_encoder(cache)
     work = Path(tempfile.mkdtemp(prefix="race-"))
     load_start = Path("/proc/loadavg").read_text().split()[:3]
     process, url = start_vllm_server(
@@ -576,17 +656,19 @@ def race(args: argparse.Namespace) -> None:
 def report(rows: list[dict[str, Any]], args: argparse.Namespace, machine: dict[str, Any]) -> None:
     """Print the side-by-side table and write bench/results/pipelines.json."""
     print(
-        f"{'tool':<14}{'accepted':>9}{'seconds':>9}{'per min':>9}{'tokens':>10}{'per Mtok':>10}"
-        "  tool's duplicates / referee's rejections"
+        f"{'tool':<14}{'to N (s)':>9}{'at N/min':>9}{'accepted':>9}{'seconds':>9}{'per min':>9}"
+        f"{'tokens':>10}{'per Mtok':>10}  tool's duplicates / referee's rejections"
     )
     for r in rows:
         tokens = r["prompt_tokens"] + r["completion_tokens"]
+        to_n = "-" if r["seconds_to_target"] is None else f"{r['seconds_to_target']:.1f}"
         print(
-            f"{r['tool']:<14}{r['accepted']:>9}{r['seconds']:>9.1f}{r['accepted_per_min']:>9.2f}"
+            f"{r['tool']:<14}{to_n:>9}{r['rate']:>9.2f}"
+            f"{r['accepted']:>9}{r['seconds']:>9.1f}{r['accepted_per_min']:>9.2f}"
             f"{tokens:>10}{r['accepted_per_million_tokens']:>10.1f}  "
             f"{r['tool_duplicates']} / {r['referee_rejections']}"
         )
-    rate = {r["tool"]: r["accepted_per_min"] for r in rows}
+    rate = {r["tool"]: r["rate"] for r in rows}  # at N (see score)
     raced = args.tools.split(",")
     goals = [
         # A peer that accepted nothing in its time, or a tool that failed, gives no ratio: the

@@ -106,3 +106,89 @@ def test_the_product_run_is_a_valid_exact_target_openai_run(bench: ModuleType) -
     assert "max_concurrency" not in config.backend_options
     demo = demo_run_config("openai")["bootstrap"]
     assert config.bootstrap.prompts_per_iteration == demo["prompts_per_iteration"]
+
+
+DISTINCT = [
+    "Explain how tides form on Earth.",
+    "List three uses of copper wire in homes.",
+    "Describe the water cycle to a child.",
+    "Convert twelve miles into kilometres please.",
+    "Suggest a name for a bakery near the sea.",
+]
+NO_TOKENS = {"prompt_tokens": 0, "completion_tokens": 0}
+
+
+def _task(instruction: str, at: float, spent: int, output: str = "an answer") -> dict[str, object]:
+    return {
+        "instruction": instruction,
+        "outputs": [output],
+        "at": at,
+        "tokens": {"prompt_tokens": spent, "completion_tokens": spent},
+    }
+
+
+def _raw(tasks: list[dict[str, object]], seconds: float) -> dict[str, object]:
+    return {"tasks": tasks, "seconds": seconds, "candidates": len(tasks),
+            "tool_duplicates": {}, "tool_rejections": {}}  # fmt: skip
+
+
+def test_score_takes_time_and_tokens_when_the_referee_count_first_reaches_n(
+    bench: ModuleType,
+) -> None:
+    # Alpaca-like: one task at a time; the 3rd ACCEPTED one is at 30 s (a rejected one between).
+    tasks = [
+        _task(DISTINCT[0], 10, 100),
+        _task("Explain how the tides form on Earth.", 15, 150),  # the referee's duplicate
+        _task(DISTINCT[1], 20, 200, output=" "),  # no instance
+        _task(DISTINCT[2], 25, 250),
+        _task(DISTINCT[3], 30, 300),
+        _task(DISTINCT[4], 90, 900),
+    ]
+    row = bench.score("alpaca", _raw(tasks, 120), NO_TOKENS, 3)
+    assert (row["reached_target"], row["seconds_to_target"]) == (True, 30)
+    assert row["rate"] == 6.0  # 3 in 30 s
+    assert row["tokens_to_target"] == {"prompt_tokens": 300, "completion_tokens": 300}
+    assert row["accepted_per_million_tokens_at_target"] == 5000.0  # 3 / 600 tokens
+    # The overall figures stay beside it: 4 accepted in 120 s.
+    assert (row["accepted"], row["seconds"], row["accepted_per_min"]) == (4, 120, 2.0)
+
+
+def test_score_credits_a_chunk_tool_with_n_at_its_chunk_end_not_with_its_overshoot(
+    bench: ModuleType,
+) -> None:
+    # distilabel-like: one chunk delivers 5 accepted at 60 s; N=2 -> 2 per 60 s, not 5.
+    chunk = [_task(text, 60, 1000) for text in DISTINCT]
+    row = bench.score("distilabel", _raw(chunk, 61), NO_TOKENS, 2)
+    assert (row["seconds_to_target"], row["rate"], row["accepted"]) == (60, 2.0, 5)
+    # A second chunk is not reached when the first already crossed N.
+    second = [_task(text, 120, 2000) for text in DISTINCT[2:]]
+    row = bench.score("distilabel", _raw(chunk[:2] + second, 121), NO_TOKENS, 3)
+    assert (row["seconds_to_target"], row["tokens_to_target"]["prompt_tokens"]) == (120, 2000)
+
+
+def test_score_without_reaching_n_falls_back_to_the_overall_rate(bench: ModuleType) -> None:
+    row = bench.score("alpaca", _raw([_task(DISTINCT[0], 10, 5)], 60), NO_TOKENS, 3)
+    assert (row["reached_target"], row["seconds_to_target"], row["tokens_to_target"]) == (
+        False, None, None,
+    )  # fmt: skip
+    assert row["rate"] == row["accepted_per_min"] == 1.0
+
+
+def test_the_goals_compare_rates_at_n(bench: ModuleType, tmp_path: Path) -> None:
+    import argparse
+    import json
+
+    rows = [
+        bench.score("instructforge", _raw([_task(t, 30, 1) for t in DISTINCT[:2]], 30),
+                    NO_TOKENS, 2),
+        bench.score("distilabel", _raw([_task(t, 60, 1) for t in DISTINCT], 60), NO_TOKENS, 2),
+    ]  # fmt: skip
+    out = tmp_path / "pipelines.json"
+    args = argparse.Namespace(
+        tools="instructforge,distilabel", target=2, max_minutes=1, server_threads=1, out=out
+    )
+    bench.report(rows, args, {})
+    goals = json.loads(out.read_text())["goals"]
+    # 4/min against 2/min at N=2, though distilabel's overall rate (5/min) beats instructforge's.
+    assert goals == [{"name": "vs_distilabel", "value": 2.0, "target": 1.5,
+                      "direction": "higher", "met": True}]  # fmt: skip
