@@ -116,6 +116,12 @@ def may_pass(threshold: float, m: int, probe: int, hits: np.ndarray, n: np.ndarr
     return mask
 
 
+# Longest text listed under pairs: a text of n elements has about (n / 2)^2 / 2 pairs in its
+# prefix at 0.7 (276 at 48), so a long text (a pasted document) would write and read
+# quadratically many lists. Pairs of lengths beyond it meet through single elements instead.
+PAIRS_UP_TO = 48
+
+
 @functools.cache
 def listing_sizes(threshold: float, n: int) -> tuple[int, int]:
     """How much of a text of n elements (in the global order) is listed, alone and in pairs.
@@ -128,9 +134,13 @@ def listing_sizes(threshold: float, n: int) -> tuple[int, int]:
     pool that lists a member under each *pair* of elements of that longer prefix, and a
     query probing the pairs of its own, meet on every pair that needs two shared elements or
     more; a pair of common words is far rarer than either word, so the lists probed stay
-    short where single-element prefixes of short texts reach common words. Partners that
-    need one shared element only (short texts at low thresholds) are met through single
-    elements: every element of such a text is listed alone.
+    short where single-element prefixes of short texts reach common words.
+
+    Which pairs of lengths meet how, the same rule on both sides: ``o = 1`` (short texts at
+    low thresholds) through every element alone; ``o >= 2`` and both lengths at most
+    :data:`PAIRS_UP_TO` through pairs; ``o >= 2`` and a longer one through the single
+    elements of the :func:`probe_size` prefix. A text is listed the ways its feasible
+    partners need (feasible lengths form an interval: need grows with the partner's length).
 
     Args:
         threshold: The ROUGE-L F threshold in [0, 1].
@@ -142,12 +152,22 @@ def listing_sizes(threshold: float, n: int) -> tuple[int, int]:
     """
     if n == 0:
         return 0, 0
-    # Need grows with the partner's length: the shortest partner needs the least.
-    singles = n if int(min_lcs(threshold, n, np.array([1]))[0]) == 1 else 0
-    if n < 2:
+    # The shortest partner needs the least: one shared element for some partner, or not.
+    if int(min_lcs(threshold, n, np.array([1]))[0]) == 1:
+        singles = n
+    elif n > PAIRS_UP_TO or _feasible(threshold, n, PAIRS_UP_TO + 1):
+        singles = probe_size(threshold, n)
+    else:
+        singles = 0
+    if not 2 <= n <= PAIRS_UP_TO:
         return singles, 0  # a partner needing two shared elements has at least two
     least = n - probe_size(threshold, n) + 1  # least need over every feasible partner
     return singles, n - max(2, least) + 2
+
+
+def _feasible(threshold: float, n: int, partner: int) -> bool:
+    """Whether lengths n and ``partner`` can pass the threshold at all."""
+    return int(min_lcs(threshold, n, np.array([partner]))[0]) <= min(n, partner)
 
 
 Listing = tuple[tuple[int, int], ...]

@@ -35,9 +35,9 @@ database's run 1 never meets an old one's copy, nor a release another layout's):
   which prunes most members before their codes are fetched), grown by ``APPEND``. A member
   is listed under the pairs of its prefix only (:func:`filters.candidates.prefix_lists`:
   its rarest elements in the global order of token ids, which a build from scratch hands
-  out commonest first), and alone only where a partner may need one shared token; so
-  common words, whose lists would grow with the pool, are seldom listed, and a pair of
-  them far more seldom than either.
+  out commonest first), and alone only where a partner may need one shared token or is
+  longer than :data:`filters.candidates.PAIRS_UP_TO`; so common words, whose lists would
+  grow with the pool, are seldom listed, and a pair of them far more seldom than either.
 
 A batch of candidates costs three round trips, whatever its size: the ids of its tokens, the
 posting lists of the queries' prefixes (``MGET``), and the codes of the members that may pass
@@ -78,8 +78,8 @@ from filters.rouge import (
 
 # 1: members stored as their tokens joined by "\x1f". 2: as the code points of shared token ids.
 # 3: posting lists of prefixes only, named by token id, with the element's position.
-# 4: posting lists of pairs of prefix elements (singles only where one shared token may pass),
-#    no position; a build ranks the vocabulary by frequency.
+# 4: posting lists of pairs of prefix elements (single elements where one shared token may
+#    pass or a partner is long), no position; a build ranks the vocabulary by frequency.
 LAYOUT_VERSION = 4
 # str codes while the vocabulary's ids stay below this; a batch's tokens the pool lacks take
 # the ids above it, never a pool token's. Past it, codes are int tuples.

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
+from filters import candidates
 from filters.candidates import (
     TokenOverlapIndex,
     element_bits,
@@ -14,6 +16,7 @@ from filters.candidates import (
     listing_sizes,
     min_lcs,
     prefix_lists,
+    probe_size,
     sketch,
     sketch_bound,
 )
@@ -187,11 +190,16 @@ def test_prefix_lists_in_the_global_order_never_lose_a_pair(threshold: float) ->
     assert found > 300
 
 
+@pytest.mark.parametrize("longest_paired", (16, candidates.PAIRS_UP_TO))
 @pytest.mark.parametrize("threshold", (0.0, 0.3, 0.5, 0.7, 0.75, 0.8, 0.9, 1.0))
-def test_every_pair_of_lengths_over_the_threshold_meets_on_a_listing(threshold: float) -> None:
+def test_every_pair_of_lengths_over_the_threshold_meets_on_a_listing(
+    threshold: float, longest_paired: int, pairs_up_to: Callable[[int], None]
+) -> None:
     """Boundary lengths: for every (m, n) up to 40 and every overlap that can pass in floats
-    (7/10 at 0.7 included), texts sharing exactly their first or last elements in the global
-    order meet on a listing - the worst case of prefix filtering."""
+    (7/10 at 0.7 included), texts sharing exactly their last elements in the global order
+    meet on a listing - the worst case of prefix filtering - on both sides of the length
+    where pairs give way to single elements (16: crossed inside the range)."""
+    pairs_up_to(longest_paired)
     for m in range(1, 41):
         for n in range(1, 41):
             passing = [o for o in range(1, min(m, n) + 1) if f_measure(o, m, n) > threshold]
@@ -215,6 +223,10 @@ def test_listing_sizes_at_the_boundaries() -> None:
     # Low thresholds: a partner may need one shared token, so every element is listed alone.
     assert listing_sizes(0.1, 5) == (5, 5)
     assert listing_sizes(0.0, 3) == (3, 3)
+    # Past PAIRS_UP_TO (48) single elements only, and from the length whose partners can
+    # reach 49 (27 at 0.7: 2 * 27 / (27 + 49) = 0.71) single elements as well as pairs.
+    assert listing_sizes(0.7, 26)[0] == 0 and listing_sizes(0.7, 27) == (13, 14)
+    assert listing_sizes(0.7, 48)[1] > 0 and listing_sizes(0.7, 49) == (probe_size(0.7, 49), 0)
 
 
 def test_prefix_lists_of_repeated_unknown_and_other_script_tokens() -> None:

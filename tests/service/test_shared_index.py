@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
@@ -598,14 +598,24 @@ def test_a_pool_cut_for_another_threshold_is_not_used(client: redis.Redis) -> No
     assert len(pool) == 1
 
 
-@pytest.mark.parametrize("threshold", [0.3, 0.7, 0.9])
+@pytest.mark.parametrize(
+    ("threshold", "longest_paired"), [(0.3, 48), (0.7, 48), (0.9, 48), (0.7, 6)]
+)
 def test_a_built_pool_ranks_its_vocabulary_and_decides_as_exhaustive_rouge(
-    client: redis.Redis, threshold: float
+    client: redis.Redis,
+    threshold: float,
+    longest_paired: int,
+    pairs_up_to: Callable[[int], None],
 ) -> None:
     """A build from scratch gives the commonest sampled tokens the first ids; the pool then
     grown by adds (new tokens take ids after the ranked ones) still finds every text above
     the threshold, against brute force, at thresholds where pairs and single lists are
-    used (0.3: short texts need one shared token)."""
+    used (0.3: short texts need one shared token; PAIRS_UP_TO 6: texts of 3-14 tokens meet
+    through pairs, single elements, or both)."""
+    from filters import candidates
+
+    assert candidates.PAIRS_UP_TO == 48  # the default the other cases run with
+    pairs_up_to(longest_paired)
     rng = random.Random(int(threshold * 100))
     texts = list(dict.fromkeys(random_text(rng) for _ in range(260)))
     built, added = texts[:200], texts[200:]
