@@ -119,6 +119,18 @@ end
 return {table.concat(key_lengths), table.concat(code_lengths), table.concat(keys),
         table.concat(codes)}
 """
+# Append to many posting lists in one command: ARGV[1] the pieces joined, ARGV[2] their
+# byte lengths (packed <u4), one per key. A build touches ~10 lists per member (most of
+# them new pairs), and one APPEND each cost more in the client than the whole index.
+_APPEND_ALL = """
+local data, sizes, at = ARGV[1], ARGV[2], 1
+for i, key in ipairs(KEYS) do
+    local size = struct.unpack('<I4', sizes, 4 * i - 3)
+    redis.call('append', key, string.sub(data, at, at + size - 1))
+    at = at + size
+end
+return #KEYS
+"""
 _MISSING = 0xFFFFFFFF
 # Items (keys, hash fields, members, tokens) per command: bounds every request and reply.
 READ_CHUNK = 1_000
@@ -165,6 +177,7 @@ class RedisPool:
         self._renew = client.register_script(_RENEW_IF_OWNER)
         self._assign_ids = client.register_script(_ASSIGN_IDS)
         self._fetch_members = client.register_script(_MEMBERS)
+        self._append_all = client.register_script(_APPEND_ALL)
         # Whether the codes of the last encode_many are int tuples (see WIDE_AT), how many
         # ids the vocabulary had given then, and the ids it gave its tokens (<= 0: none).
         self._wide = False
@@ -315,7 +328,11 @@ class RedisPool:
         """
         if not entries:
             return
-        postings: dict[str, list[tuple[int, int, int]]] = {}
+        # Each listing of each entry as (posting list number, entry number): the entries are
+        # packed with one numpy pass and cut per list, not one small array per list.
+        postings: dict[str, int] = {}
+        listed: list[int] = []
+        listing_entry: list[int] = []
         keys, members = {}, {}
         lengths = [len(e.tokens) for e in entries]
         flat = np.fromiter((ids[t] for e in entries for t in e.tokens), np.int64, sum(lengths))
@@ -329,23 +346,38 @@ class RedisPool:
         if nonempty.any():
             sketches[nonempty] = sketch(flat, occurrences, starts[nonempty])
         end = 0
-        for member, e, member_sketch in zip(
-            range(first, first + len(entries)), entries, sketches.tolist(), strict=True
-        ):
+        for member, e in zip(range(first, first + len(entries)), entries, strict=True):
             keys[e.key] = member
             key = e.key.encode()
             start, end = end, end + 4 * len(e.tokens)
             members[member] = len(key).to_bytes(2, "little") + key + points[start:end]
-            n = len(e.tokens)
             for listing in prefix_lists([ids[t] for t in e.tokens], self.threshold):
-                postings.setdefault(self._posting(listing), []).append((member, n, member_sketch))
+                listed.append(postings.setdefault(self._posting(listing), len(postings)))
+                listing_entry.append(member - first)
         names = list(keys)
         for start in range(0, len(names), READ_CHUNK):
             chunk = names[start : start + READ_CHUNK]
             pipe.hset(self._keys, mapping={k: keys[k] for k in chunk})
             pipe.hset(self._members, mapping={keys[k]: members[keys[k]] for k in chunk})
-        for name, rows in postings.items():
-            pipe.append(name, np.array(rows, dtype=_POSTING).tobytes())
+        if not listed:
+            return
+        which = np.array(listing_entry, dtype=np.int64)
+        rows = np.zeros(len(which), dtype=_POSTING)
+        rows["member"] = first + which
+        rows["length"] = np.array(lengths, dtype=np.int64)[which]
+        rows["sketch"] = sketches[which]
+        # Stable: a list's new entries stay in member order, as one APPEND each would leave.
+        packed = rows[np.argsort(np.array(listed), kind="stable")].tobytes()
+        sizes = np.bincount(listed, minlength=len(postings)) * _POSTING.itemsize
+        ends = np.r_[0, np.cumsum(sizes)].tolist()
+        names = list(postings)
+        for start in range(0, len(names), READ_CHUNK):
+            stop = min(start + READ_CHUNK, len(names))
+            self._append_all(
+                keys=names[start:stop],
+                args=[packed[ends[start] : ends[stop]], sizes[start:stop].astype("<u4").tobytes()],
+                client=pipe,
+            )
 
     def rebuild(
         self,
