@@ -185,7 +185,7 @@ class RedisPool:
         self._ids: dict[str, int] = {}
 
     def _posting(self, listing: Listing) -> str:
-        return f"{self.base}:p:" + ",".join(f"{t}.{k}" for t, k in listing)
+        return f"{self.base}:p:" + ",".join([f"{t}.{k}" for t, k in listing])
 
     def _chunked(self, command: str, key: str | None, items: Sequence[Any]) -> list[Any]:
         """``command`` over ``items`` in commands of READ_CHUNK items at most, one pipeline
