@@ -116,62 +116,86 @@ def may_pass(threshold: float, m: int, probe: int, hits: np.ndarray, n: np.ndarr
     return mask
 
 
-def ordered_prefix(token_ids: Sequence[int], threshold: float) -> list[tuple[int, int, int]]:
-    """A text's elements in the fixed global order, cut to the prefix that must be indexed.
+# Longest text listed under pairs: a text of n elements has about (n / 2)^2 / 2 pairs in its
+# prefix at 0.7 (276 at 48), so a long text (a pasted document) would write and read
+# quadratically many lists. Pairs of lengths beyond it meet through single elements instead.
+PAIRS_UP_TO = 48
 
-    Prefix filtering on both sides (Bayardo et al. 2007, "Scaling Up All Pairs Similarity
-    Search"): with every text's elements sorted in one global order, two texts sharing
-    ``o`` elements share one among the first ``|x| - o + 1`` of each, so a pool needs to
-    index each member's first :func:`probe_size` elements only, and a query to probe its
-    first :func:`probe_size`. The order is by token id, highest first: ids are handed out
-    as tokens are first seen, so common words hold the low ids and a prefix holds a text's
-    rarest tokens (short posting lists). Any fixed order is exact; this one is also cheap.
+
+@functools.cache
+def listing_sizes(threshold: float, n: int) -> tuple[int, int]:
+    """How much of a text of n elements (in the global order) is listed, alone and in pairs.
+
+    Two texts of lengths m and n that must share ``o = min_lcs(m, n)`` elements share the
+    ``o`` smallest of them (in any fixed global order of elements); each text holds them
+    among its first ``length - o + 1`` elements (prefix filtering, Bayardo et al. 2007), and
+    with ``o >= 2`` it holds the two smallest among its first ``length - o + 2`` (the
+    l-prefix scheme of Wang, Li and Feng 2012, "Can we beat the prefix filtering?"). So a
+    pool that lists a member under each *pair* of elements of that longer prefix, and a
+    query probing the pairs of its own, meet on every pair that needs two shared elements or
+    more; a pair of common words is far rarer than either word, so the lists probed stay
+    short where single-element prefixes of short texts reach common words.
+
+    Which pairs of lengths meet how, the same rule on both sides: ``o = 1`` (short texts at
+    low thresholds) through every element alone; ``o >= 2`` and both lengths at most
+    :data:`PAIRS_UP_TO` through pairs; ``o >= 2`` and a longer one through the single
+    elements of the :func:`probe_size` prefix. A text is listed the ways its feasible
+    partners need (feasible lengths form an interval: need grows with the partner's length).
+
+    Args:
+        threshold: The ROUGE-L F threshold in [0, 1].
+        n: The text's element (token) count.
+
+    Returns:
+        ``(singles, pairs)``: list each of the first ``singles`` elements alone and each pair
+        among the first ``pairs`` (0: none).
+    """
+    if n == 0:
+        return 0, 0
+    # The shortest partner needs the least: one shared element for some partner, or not.
+    if int(min_lcs(threshold, n, np.array([1]))[0]) == 1:
+        singles = n
+    elif n > PAIRS_UP_TO or _feasible(threshold, n, PAIRS_UP_TO + 1):
+        singles = probe_size(threshold, n)
+    else:
+        singles = 0
+    if not 2 <= n <= PAIRS_UP_TO:
+        return singles, 0  # a partner needing two shared elements has at least two
+    least = n - probe_size(threshold, n) + 1  # least need over every feasible partner
+    return singles, n - max(2, least) + 2
+
+
+def _feasible(threshold: float, n: int, partner: int) -> bool:
+    """Whether lengths n and ``partner`` can pass the threshold at all."""
+    return int(min_lcs(threshold, n, np.array([partner]))[0]) <= min(n, partner)
+
+
+Listing = tuple[tuple[int, int], ...]
+
+
+def prefix_lists(token_ids: Sequence[int], threshold: float) -> list[Listing]:
+    """The lists a text is listed under in a pool, or probes as a query (see listing_sizes).
+
+    The global order is by token id, highest first (then occurrence): a pool that gives ids
+    to its vocabulary commonest first (``service.runs.shared_index``) puts a text's rarest
+    elements first. Any fixed order is exact; a frequency order makes the lists short.
 
     Args:
         token_ids: The text's token ids in text order; an id <= 0 stands for a token the
-            pool has no id for (it sorts first: it can be shared with no member).
+            pool has no id for: it sorts first (it can be shared with no member) and no list
+            holding it is returned.
         threshold: The ROUGE-L F threshold in [0, 1].
 
     Returns:
-        ``(token id, occurrence, position)`` of the prefix's elements in order, position
-        counted from 1 in the whole ordered text (:func:`may_pass_prefixed` needs it).
+        One- and two-element tuples of ``(token id, occurrence)`` elements, a pair in the
+        global order; two texts whose ROUGE-L F exceeds the threshold share one of them.
     """
     ordered = sorted(elements(token_ids), key=lambda e: (e[0] > 0, -e[0], e[1]))
-    probe = probe_size(threshold, len(ordered))
-    return [(tid, occ, pos) for pos, (tid, occ) in enumerate(ordered[:probe], start=1)]
-
-
-def may_pass_prefixed(
-    threshold: float,
-    m: int,
-    hits: np.ndarray,
-    n: np.ndarray,
-    last_query: np.ndarray,
-    last_member: np.ndarray,
-) -> np.ndarray:
-    """Which members found through prefixes (:func:`ordered_prefix`) can still pass.
-
-    Every element the query and a member share before their last shared prefix element
-    (positions ``last_query`` in the query, ``last_member`` in the member, both from 1) is
-    in both prefixes, so it was counted in ``hits``; what they share after it lies after
-    those positions on both sides (the positional filter of Xiao et al. 2008, PPJoin).
-
-    Args:
-        threshold: The ROUGE-L F threshold in [0, 1].
-        m: The query's token count.
-        hits: Per member found, the prefix elements it shares with the query (int array).
-        n: Per member, its token count (int array, same shape).
-        last_query: Per member, the query position of the last shared prefix element.
-        last_member: Per member, that element's position in the member.
-
-    Returns:
-        Boolean mask over the members: True where the length can reach the threshold and
-        the overlap bound reaches ``min_lcs``.
-    """
-    need = min_lcs(threshold, m, n)
-    bound = hits + np.minimum(m - last_query, n - last_member)
-    mask: np.ndarray = (need <= np.minimum(m, n)) & (bound >= need)
-    return mask
+    singles, pairs = listing_sizes(threshold, len(ordered))
+    out: list[Listing] = [(e,) for e in ordered[:singles] if e[0] > 0]
+    head = [(i, e) for i, e in enumerate(ordered[:pairs]) if e[0] > 0]
+    out += [(a, b) for i, a in head for j, b in head if i < j]
+    return out
 
 
 # Multipliers (odd 64-bit constants of splitmix/xxhash) that spread (token id, occurrence)

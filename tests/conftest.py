@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,6 +47,20 @@ def shared_data(name: str) -> Path:
     if not path.exists():
         pytest.fail(f"missing test data {path}: the checkout needs ../shared/data beside it")
     return path
+
+
+@pytest.fixture
+def pairs_up_to(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None]]:
+    """Sets ``filters.candidates.PAIRS_UP_TO`` for the test; ``listing_sizes``, which caches
+    what it derives from it, is computed afresh during the test and after it."""
+    from filters import candidates
+
+    def set_to(value: int) -> None:
+        monkeypatch.setattr(candidates, "PAIRS_UP_TO", value)
+        candidates.listing_sizes.cache_clear()
+
+    yield set_to
+    candidates.listing_sizes.cache_clear()  # monkeypatch restores the value after this
 
 
 @pytest.fixture

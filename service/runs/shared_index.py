@@ -29,13 +29,15 @@ database's run 1 never meets an old one's copy, nor a release another layout's):
   tokens as the code points of their ids (``<u4``, :func:`filters.rouge.code_points`): what
   the exact rule needs, one ``HMGET`` away and decoded by one ``utf-32-le`` decode, with no
   re-tokenizing or re-encoding of pool text in the worker;
-* ``base:p:<token id>.<occurrence>``, strings: the posting list of one element, packed
-  entries of 20 bytes: ``<u4`` member, token count and the element's position in the
-  member, and the member's ``<u8`` sketch (:func:`filters.candidates.sketch_bound`, which
-  prunes most members before their codes are fetched), grown by ``APPEND``. A member is
-  listed under its prefix only (:func:`filters.candidates.ordered_prefix`: its rarest
-  elements in the global order of token ids), so common words, whose lists would grow with
-  the pool, are seldom listed at all.
+* ``base:p:<token id>.<occurrence>[,<token id>.<occurrence>]``, strings: the posting list
+  of one element or of a pair of elements, packed entries of 16 bytes: ``<u4`` member and
+  token count, and the member's ``<u8`` sketch (:func:`filters.candidates.sketch_bound`,
+  which prunes most members before their codes are fetched), grown by ``APPEND``. A member
+  is listed under the pairs of its prefix only (:func:`filters.candidates.prefix_lists`:
+  its rarest elements in the global order of token ids, which a build from scratch hands
+  out commonest first), and alone only where a partner may need one shared token or is
+  longer than :data:`filters.candidates.PAIRS_UP_TO`; so common words, whose lists would
+  grow with the pool, are seldom listed, and a pair of them far more seldom than either.
 
 A batch of candidates costs three round trips, whatever its size: the ids of its tokens, the
 posting lists of the queries' prefixes (``MGET``), and the codes of the members that may pass
@@ -54,11 +56,11 @@ import numpy as np
 import redis
 
 from filters.candidates import (
+    Listing,
     element_bits,
     elements,
-    may_pass_prefixed,
     min_lcs,
-    ordered_prefix,
+    prefix_lists,
     sketch,
     sketch_bound,
 )
@@ -70,12 +72,15 @@ from filters.rouge import (
     Encoded,
     code_point,
     code_points,
+    rouge_tokenize,
     token_ids,
 )
 
 # 1: members stored as their tokens joined by "\x1f". 2: as the code points of shared token ids.
 # 3: posting lists of prefixes only, named by token id, with the element's position.
-LAYOUT_VERSION = 3
+# 4: posting lists of pairs of prefix elements (single elements where one shared token may
+#    pass or a partner is long), no position; a build ranks the vocabulary by frequency.
+LAYOUT_VERSION = 4
 # str codes while the vocabulary's ids stay below this; a batch's tokens the pool lacks take
 # the ids above it, never a pool token's. Past it, codes are int tuples.
 WIDE_AT = MAX_CODE_ID - 2**16
@@ -114,16 +119,31 @@ end
 return {table.concat(key_lengths), table.concat(code_lengths), table.concat(keys),
         table.concat(codes)}
 """
+# Append to many posting lists in one command: ARGV[1] the pieces joined, ARGV[2] their
+# byte lengths (packed <u4), one per key. A build touches ~10 lists per member (most of
+# them new pairs), and one APPEND each cost more in the client than the whole index.
+_APPEND_ALL = """
+local data, sizes, at = ARGV[1], ARGV[2], 1
+for i, key in ipairs(KEYS) do
+    local size = struct.unpack('<I4', sizes, 4 * i - 3)
+    redis.call('append', key, string.sub(data, at, at + size - 1))
+    at = at + size
+end
+return #KEYS
+"""
 _MISSING = 0xFFFFFFFF
 # Items (keys, hash fields, members, tokens) per command: bounds every request and reply.
 READ_CHUNK = 1_000
-_POSTING = np.dtype([("member", "<u4"), ("length", "<u4"), ("position", "<u4"), ("sketch", "<u8")])
+_POSTING = np.dtype([("member", "<u4"), ("length", "<u4"), ("sketch", "<u8")])
 # Seconds a client waits on a Redis socket: a stalled server is an error, not a hang; far
 # above any bounded reply (READ_CHUNK items) on a loaded machine. A redis:// URL's own
 # socket_timeout / socket_connect_timeout parameters take precedence.
 SOCKET_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 5.0
 BUILD_CHUNK = 20_000  # entries per pipeline when a pool is built from scratch
+# Texts sampled, at a build from scratch, to order the vocabulary by frequency (RedisPool.
+# rebuild): ~0.5 s of tokenizing, and plenty to tell common words from rare ones.
+VOCABULARY_SAMPLE = 50_000
 _BUILD_LOCK_SECONDS = 600
 # Extend the build lock only while it is still ours (one atomic step on the server).
 _RENEW_IF_OWNER = """
@@ -157,14 +177,15 @@ class RedisPool:
         self._renew = client.register_script(_RENEW_IF_OWNER)
         self._assign_ids = client.register_script(_ASSIGN_IDS)
         self._fetch_members = client.register_script(_MEMBERS)
+        self._append_all = client.register_script(_APPEND_ALL)
         # Whether the codes of the last encode_many are int tuples (see WIDE_AT), how many
         # ids the vocabulary had given then, and the ids it gave its tokens (<= 0: none).
         self._wide = False
         self._known = 0
         self._ids: dict[str, int] = {}
 
-    def _posting(self, token_id: int, occurrence: int) -> str:
-        return f"{self.base}:p:{token_id}.{occurrence}"
+    def _posting(self, listing: Listing) -> str:
+        return f"{self.base}:p:" + ",".join([f"{t}.{k}" for t, k in listing])
 
     def _chunked(self, command: str, key: str | None, items: Sequence[Any]) -> list[Any]:
         """``command`` over ``items`` in commands of READ_CHUNK items at most, one pipeline
@@ -307,7 +328,11 @@ class RedisPool:
         """
         if not entries:
             return
-        postings: dict[str, list[tuple[int, int, int, int]]] = {}
+        # Each listing of each entry as (posting list number, entry number): the entries are
+        # packed with one numpy pass and cut per list, not one small array per list.
+        postings: dict[str, int] = {}
+        listed: list[int] = []
+        listing_entry: list[int] = []
         keys, members = {}, {}
         lengths = [len(e.tokens) for e in entries]
         flat = np.fromiter((ids[t] for e in entries for t in e.tokens), np.int64, sum(lengths))
@@ -321,31 +346,53 @@ class RedisPool:
         if nonempty.any():
             sketches[nonempty] = sketch(flat, occurrences, starts[nonempty])
         end = 0
-        for member, e, member_sketch in zip(
-            range(first, first + len(entries)), entries, sketches.tolist(), strict=True
-        ):
+        for member, e in zip(range(first, first + len(entries)), entries, strict=True):
             keys[e.key] = member
             key = e.key.encode()
             start, end = end, end + 4 * len(e.tokens)
             members[member] = len(key).to_bytes(2, "little") + key + points[start:end]
-            n = len(e.tokens)
-            for token_id, occurrence, position in ordered_prefix(
-                [ids[t] for t in e.tokens], self.threshold
-            ):
-                postings.setdefault(self._posting(token_id, occurrence), []).append(
-                    (member, n, position, member_sketch)
-                )
+            for listing in prefix_lists([ids[t] for t in e.tokens], self.threshold):
+                listed.append(postings.setdefault(self._posting(listing), len(postings)))
+                listing_entry.append(member - first)
         names = list(keys)
         for start in range(0, len(names), READ_CHUNK):
             chunk = names[start : start + READ_CHUNK]
             pipe.hset(self._keys, mapping={k: keys[k] for k in chunk})
             pipe.hset(self._members, mapping={keys[k]: members[keys[k]] for k in chunk})
-        for name, rows in postings.items():
-            pipe.append(name, np.array(rows, dtype=_POSTING).tobytes())
+        if not listed:
+            return
+        which = np.array(listing_entry, dtype=np.int64)
+        rows = np.zeros(len(which), dtype=_POSTING)
+        rows["member"] = first + which
+        rows["length"] = np.array(lengths, dtype=np.int64)[which]
+        rows["sketch"] = sketches[which]
+        # Stable: a list's new entries stay in member order, as one APPEND each would leave.
+        packed = rows[np.argsort(np.array(listed), kind="stable")].tobytes()
+        sizes = np.bincount(listed, minlength=len(postings)) * _POSTING.itemsize
+        ends = np.r_[0, np.cumsum(sizes)].tolist()
+        names = list(postings)
+        for start in range(0, len(names), READ_CHUNK):
+            stop = min(start + READ_CHUNK, len(names))
+            self._append_all(
+                keys=names[start:stop],
+                args=[packed[ends[start] : ends[stop]], sizes[start:stop].astype("<u4").tobytes()],
+                client=pipe,
+            )
 
-    def rebuild(self, chunks: Iterable[Sequence[PoolEntry]], mark: int, *, owner: str) -> None:
+    def rebuild(
+        self,
+        chunks: Iterable[Sequence[PoolEntry]],
+        mark: int,
+        *,
+        owner: str,
+        sample: Sequence[Sequence[str]] = (),
+    ) -> None:
         """Replace the whole pool by the entries of ``chunks`` (a first build, or one after
         Redis lost the pool).
+
+        ``sample``: token lists (a sample of the pool's texts) whose token counts order the
+        vocabulary before anything is written: the commonest token gets id 1, and so on, so
+        that prefixes (rarest ids first) skip common words (see :meth:`_rank_vocabulary`).
 
         Written chunk by chunk outside a transaction (a chunk is prepared only when the one
         before is written, so a million-task pool is never all in memory at once). The mark
@@ -356,6 +403,7 @@ class RedisPool:
         try:
             self._hold(owner)
             self.wipe()
+            self._rank_vocabulary(sample)
             count = 0
             for chunk in chunks:
                 self._hold(owner)
@@ -370,6 +418,23 @@ class RedisPool:
             )
         except redis.RedisError as exc:
             raise IndexStorageError(f"shared index {self.base}: {exc}") from exc
+
+    def _rank_vocabulary(self, sample: Sequence[Sequence[str]]) -> None:
+        """Give the tokens of ``sample`` the first ids, commonest first (ties: first seen).
+
+        Prefixes hold a text's elements of the highest ids. Ids handed out as tokens are
+        first seen put a common word seen late (a request frame such as "please", "could")
+        into most prefixes, and its posting list grows with the pool: at 1M paraphrase tasks
+        such lists held ~60k entries fetched per candidate. Ranked by frequency, prefixes hold
+        rare words. Any fixed order is exact, so a sample suffices, and tokens it lacks (or
+        a pool adds later) take the ids after it, as rare ones.
+        """
+        counts: dict[str, int] = {}
+        for tokens in sample:
+            for token in tokens:
+                counts[token] = counts.get(token, 0) + 1
+        ranked = sorted(counts, key=counts.__getitem__, reverse=True)  # stable: ties in order
+        self._ids_for([PoolEntry("", ranked, "")])
 
     def _hold(self, owner: str) -> None:
         """Renew the build lock for ``owner``, or stop: another worker took it."""
@@ -401,20 +466,13 @@ class RedisPool:
         if any(t not in self._ids for q in queries for t in q):
             self.encode_many(queries)  # a caller that did not encode these tokens
         query_ids = [[self._ids[t] for t in q] for q in queries]
-        prefixes = [ordered_prefix(ids, self.threshold) for ids in query_ids]
-        wanted = list(
-            dict.fromkeys(self._posting(t, o) for p in prefixes for t, o, _ in p if t > 0)
-        )
+        names = [[self._posting(p) for p in prefix_lists(ids, self.threshold)] for ids in query_ids]
+        wanted = list(dict.fromkeys(name for n in names for name in n))
         lists = dict(zip(wanted, self._chunked("mget", None, wanted), strict=True))
         kept_per_query = []
-        for ids, prefix in zip(query_ids, prefixes, strict=True):
-            found, at = [], []
-            for token_id, occurrence, position in prefix:
-                raw = lists.get(self._posting(token_id, occurrence)) if token_id > 0 else None
-                if raw:
-                    found.append(np.frombuffer(raw, dtype=_POSTING))
-                    at.append(np.full(len(found[-1]), position, dtype=np.int64))
-            kept_per_query.append(self._may_pass(ids, found, at))
+        for ids, probed in zip(query_ids, names, strict=True):
+            found = [np.frombuffer(raw, dtype=_POSTING) for n in probed if (raw := lists[n])]
+            kept_per_query.append(self._may_pass(ids, found))
         needed = np.unique(np.concatenate(kept_per_query)).tolist() if kept_per_query else []
         decoded: dict[int, tuple[str, Encoded] | None] = {}
         for chunk, reply in zip(
@@ -464,42 +522,21 @@ class RedisPool:
             start = end
         return out
 
-    def _may_pass(
-        self, query_ids: list[int], found: list[np.ndarray], at: list[np.ndarray]
-    ) -> np.ndarray:
-        """Members of a query's probed posting lists (``found``, each probed at the query
-        position in ``at``) that may pass the threshold, as an int64 array.
+    def _may_pass(self, query_ids: list[int], found: list[np.ndarray]) -> np.ndarray:
+        """Members of a query's probed posting lists (``found``) whose length and sketch may
+        pass the threshold, as an int64 array (each member once).
 
         ``query_ids``: the query's token ids (<= 0: a token the pool lacks)."""
         if not found:
             return np.empty(0, dtype=np.int64)
-        both, query_at = np.concatenate(found), np.concatenate(at)
-        # Length and sketch first, row by row (both are the member's, so a member's rows
-        # stay or go together): they leave few rows to group.
+        both = np.concatenate(found)
         m = len(query_ids)
         known = [(i, k) for i, k in elements(query_ids) if i > 0]
         bits = element_bits(np.array([i for i, _ in known]), np.array([k for _, k in known]))
         n = both["length"].astype(np.int64)
         need = min_lcs(self.threshold, m, n)
         keep = (need <= np.minimum(m, n)) & (sketch_bound(bits, both["sketch"]) >= need)
-        both, query_at = both[keep], query_at[keep]
-        if not len(both):
-            return np.empty(0, dtype=np.int64)
-        # By member, then query position: a member's rows end with its last shared element.
-        order = np.lexsort((query_at, both["member"]))
-        both, query_at = both[order], query_at[order]
-        member = both["member"].astype(np.int64)
-        first = np.flatnonzero(np.r_[True, member[1:] != member[:-1]])
-        last = np.r_[first[1:], len(member)] - 1
-        mask = may_pass_prefixed(
-            self.threshold,
-            m,
-            last - first + 1,
-            both["length"][first].astype(np.int64),
-            query_at[last],
-            both["position"][last].astype(np.int64),
-        )
-        kept: np.ndarray = member[first][mask]
+        kept: np.ndarray = np.unique(both["member"][keep]).astype(np.int64)
         return kept
 
     def _member_replies(self, members: list[int]) -> list[list[bytes]]:
@@ -588,7 +625,10 @@ def sync_index(
                         index.prepare(items[i : i + BUILD_CHUNK])
                         for i in range(0, len(items), BUILD_CHUNK)
                     )
-                    pool.rebuild(chunks, committed, owner=owner)
+                    # Evenly spread over the pool (its texts come in creation order).
+                    every = max(1, len(items) // VOCABULARY_SAMPLE)
+                    sample = [rouge_tokenize(text) for _, text, _ in items[::every]]
+                    pool.rebuild(chunks, committed, owner=owner, sample=sample)
                 finally:
                     pool.release_build_lock(owner)
                 continue

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
+from filters import candidates
 from filters.candidates import (
     TokenOverlapIndex,
     element_bits,
     elements,
-    may_pass_prefixed,
+    listing_sizes,
     min_lcs,
-    ordered_prefix,
+    prefix_lists,
+    probe_size,
     sketch,
     sketch_bound,
 )
@@ -159,14 +162,11 @@ def test_candidates_stay_few_on_unrelated_texts() -> None:
     assert sum(counts) / len(counts) < 3  # of 2000 members (1.2 measured)
 
 
-@pytest.mark.parametrize("threshold", (0.5, 0.7, 0.9))
-def test_prefixes_in_the_global_order_and_their_bounds_never_lose_a_pair(
-    threshold: float,
-) -> None:
-    """Every pair of id lists with ROUGE-L F above the threshold shares an element of both
-    prefixes (ordered_prefix), and neither may_pass_prefixed nor sketch_bound rules it out;
-    the sketch bound is never below the true overlap, on lists with repeated and unknown
-    (<= 0) ids."""
+@pytest.mark.parametrize("threshold", (0.1, 0.3, 0.5, 0.7, 0.9))
+def test_prefix_lists_in_the_global_order_never_lose_a_pair(threshold: float) -> None:
+    """Every pair of id lists with ROUGE-L F above the threshold shares a list of
+    prefix_lists, and sketch_bound never rules it out (never below the true overlap), on
+    lists with repeated and unknown (<= 0) ids; low thresholds reach the single lists."""
     rng = random.Random(int(threshold * 10))
     found = 0
     for _ in range(3000):
@@ -186,13 +186,55 @@ def test_prefixes_in_the_global_order_and_their_bounds_never_lose_a_pair(
         if rouge_l_f(a, b) <= threshold:
             continue
         found += 1
-        prefix_a = {(t, k): i for t, k, i in ordered_prefix(a, threshold)}
-        prefix_b = {(t, k): j for t, k, j in ordered_prefix(b, threshold)}
-        shared = sorted((i, prefix_b[e]) for e, i in prefix_a.items() if e in prefix_b)
-        assert shared, (a, b)
-        last_a, last_b = shared[-1]
-        assert may_pass_prefixed(
-            threshold, len(a), np.array([len(shared)]), np.array([len(b)]),
-            np.array([last_a]), np.array([last_b]),
-        )[0]  # fmt: skip
+        assert set(prefix_lists(a, threshold)) & set(prefix_lists(b, threshold)), (a, b)
     assert found > 300
+
+
+@pytest.mark.parametrize("longest_paired", (16, candidates.PAIRS_UP_TO))
+@pytest.mark.parametrize("threshold", (0.0, 0.3, 0.5, 0.7, 0.75, 0.8, 0.9, 1.0))
+def test_every_pair_of_lengths_over_the_threshold_meets_on_a_listing(
+    threshold: float, longest_paired: int, pairs_up_to: Callable[[int], None]
+) -> None:
+    """Boundary lengths: for every (m, n) up to 40 and every overlap that can pass in floats
+    (7/10 at 0.7 included), texts sharing exactly their last elements in the global order
+    meet on a listing - the worst case of prefix filtering - on both sides of the length
+    where pairs give way to single elements (16: crossed inside the range)."""
+    pairs_up_to(longest_paired)
+    for m in range(1, 41):
+        for n in range(1, 41):
+            passing = [o for o in range(1, min(m, n) + 1) if f_measure(o, m, n) > threshold]
+            if not passing:
+                continue
+            o = min(passing)
+            # Shared ids 1..o are the commonest (last in the order); each text's own ids
+            # are rarer, so the shared elements sit at the very end of both orders.
+            a = list(range(1, o + 1)) + list(range(1000, 1000 + m - o))
+            b = list(range(1, o + 1)) + list(range(2000, 2000 + n - o))
+            assert set(prefix_lists(a, threshold)) & set(prefix_lists(b, threshold)), (m, n, o)
+
+
+def test_listing_sizes_at_the_boundaries() -> None:
+    # 0.7: one token matches one token only (alone); 10 tokens need 6 shared with some partner
+    # (7 of them with n = 10: 7/10 rounds above 0.7), so pairs among the first 10 - 6 + 2.
+    assert listing_sizes(0.7, 0) == (0, 0)
+    assert listing_sizes(0.7, 1) == (1, 0)
+    assert listing_sizes(0.7, 2) == (0, 2)
+    assert listing_sizes(0.7, 10) == (0, 6)
+    # Low thresholds: a partner may need one shared token, so every element is listed alone.
+    assert listing_sizes(0.1, 5) == (5, 5)
+    assert listing_sizes(0.0, 3) == (3, 3)
+    # Past PAIRS_UP_TO (48) single elements only, and from the length whose partners can
+    # reach 49 (27 at 0.7: 2 * 27 / (27 + 49) = 0.71) single elements as well as pairs.
+    assert listing_sizes(0.7, 26)[0] == 0 and listing_sizes(0.7, 27) == (13, 14)
+    assert listing_sizes(0.7, 48)[1] > 0 and listing_sizes(0.7, 49) == (probe_size(0.7, 49), 0)
+
+
+def test_prefix_lists_of_repeated_unknown_and_other_script_tokens() -> None:
+    # Ids stand for tokens of any script; repeats are distinct elements; unknown ids (<= 0)
+    # sort first and are never listed.
+    lists = prefix_lists([5, 5, 9, -1, 3], 0.7)
+    assert all(t > 0 for listing in lists for t, _ in listing)
+    assert ((9, 1), (5, 1)) in lists and ((5, 1), (5, 2)) in lists
+    assert prefix_lists([], 0.7) == []
+    assert prefix_lists([-1], 0.7) == []
+    assert prefix_lists([4], 0.7) == [((4, 1),)]

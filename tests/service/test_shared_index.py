@@ -9,14 +9,14 @@ from __future__ import annotations
 import random
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
 
 from filters.errors import IndexStorageError
 from filters.near_duplicates import NearDuplicateIndex
-from filters.rouge import rouge_l_text
+from filters.rouge import rouge_l_text, rouge_tokenize
 from filters.types import Verdict
 from generators.config import BootstrapConfig
 from service.errors import LeaseLost
@@ -596,3 +596,75 @@ def test_a_pool_cut_for_another_threshold_is_not_used(client: redis.Redis) -> No
     with pytest.raises(IndexStorageError, match="threshold"):
         NearDuplicateIndex(threshold=0.5, storage=lower).add_many([("b", B, None)])
     assert len(pool) == 1
+
+
+@pytest.mark.parametrize(
+    ("threshold", "longest_paired"), [(0.3, 48), (0.7, 48), (0.9, 48), (0.7, 6)]
+)
+def test_a_built_pool_ranks_its_vocabulary_and_decides_as_exhaustive_rouge(
+    client: redis.Redis,
+    threshold: float,
+    longest_paired: int,
+    pairs_up_to: Callable[[int], None],
+) -> None:
+    """A build from scratch gives the commonest sampled tokens the first ids; the pool then
+    grown by adds (new tokens take ids after the ranked ones) still finds every text above
+    the threshold, against brute force, at thresholds where pairs and single lists are
+    used (0.3: short texts need one shared token; PAIRS_UP_TO 6: texts of 3-14 tokens meet
+    through pairs, single elements, or both)."""
+    from filters import candidates
+
+    assert candidates.PAIRS_UP_TO == 48  # the default the other cases run with
+    pairs_up_to(longest_paired)
+    rng = random.Random(int(threshold * 100))
+    texts = list(dict.fromkeys(random_text(rng) for _ in range(260)))
+    built, added = texts[:200], texts[200:]
+    items = [(f"p{i:03d}", t, None) for i, t in enumerate(built)]
+    pool = fresh_pool(client, threshold)
+    index = NearDuplicateIndex(threshold=threshold, storage=pool)
+    assert sync_index(index, pool, lambda after: (1, items if after is None else []),
+                      owner="me") == 1  # fmt: skip
+    index.add_many([(f"a{i:03d}", t, None) for i, t in enumerate(added)])
+    counts: dict[bytes, int] = {}
+    for text in built:
+        for token in rouge_tokenize(text):
+            counts[token.encode()] = counts.get(token.encode(), 0) + 1
+    vocabulary = {k: int(v) for k, v in client.hgetall(f"{pool.base}:v").items() if k}
+    ranked = sorted(counts, key=lambda t: vocabulary[t])
+    assert [counts[t] for t in ranked] == sorted(counts.values(), reverse=True)
+    assert min(vocabulary[t] for t in vocabulary if t not in counts) > len(counts)
+    queries = [(f"q{i}", edited(rng.choice(texts), rng)) for i in range(100)]
+    queries += [(f"n{i}", random_text(rng)) for i in range(20)]
+    got = []
+    for start in range(0, len(queries), 8):
+        got += index.check_batch(queries[start : start + 8], add_accepted=False)
+    for (_, text), verdict in zip(queries, got, strict=True):
+        best = max(rouge_l_text(text, other) for other in texts)
+        assert verdict.accepted == (best <= threshold), text
+        assert verdict.accepted or verdict.similarity == best
+    assert sum(not v.accepted for v in got) >= 20
+
+
+def test_a_copy_of_another_layout_is_ignored_and_rebuilt(
+    client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pool written by an older layout lives under another base: a claim of this release
+    never reads it, finds no mark, and builds its own copy."""
+    import service.runs.shared_index as shared_index
+
+    items = [("a", A, None)]
+    old_base = pool_base("db", 1, 1.0)
+    monkeypatch.setattr(shared_index, "LAYOUT_VERSION", shared_index.LAYOUT_VERSION - 1)
+    older = pool_base("db", 1, 1.0)
+    monkeypatch.undo()
+    assert older != old_base
+    client.test_prefixes += [older, old_base]  # type: ignore[attr-defined]
+    old = RedisPool(client, older, 0.7)
+    sync_index(NearDuplicateIndex(storage=old), old, lambda after: (2, items), owner="me")
+    assert old.mark() == 2
+    new = RedisPool(client, old_base, 0.7)
+    assert new.mark() is None
+    index = NearDuplicateIndex(storage=new)
+    assert sync_index(index, new, lambda after: (3, items if after is None else []),
+                      owner="me") == 3  # fmt: skip
+    assert not index.check_batch([("b", A)], add_accepted=False)[0].accepted
