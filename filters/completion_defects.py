@@ -128,9 +128,9 @@ def residue_factor(output: str) -> tuple[float, str]:
     Returns:
         (factor, evidence): 0.2 when a line starts with a field label of the instance prompt
         (``Task 3:``, ``Instruction:``, ``Input:``, ``Example 2`` ...), a bare list number ends
-        a multi-line output (with its mark, ``"4."``, or without one where it is the number
-        the output's list has due), or the line numbers do not count 1, 2, 3... (a list may
-        restart at 1); else (1.0, "").
+        a multi-line output (with its mark, ``"4."``, or without one where the line before
+        starts with the number before it and goes on: ``"2 | Up | 2020"``), or the line
+        numbers do not count 1, 2, 3... (a list may restart at 1); else (1.0, "").
     """
     label = _PROMPT_LABEL.search(output)
     if label:
@@ -143,10 +143,13 @@ def residue_factor(output: str) -> tuple[float, str]:
         expected = number + 1
     lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
     last = lines[-1] if len(lines) > 1 else ""
-    # A number with its mark ("4.") is a counter; without one ("3") only where it is the one
-    # the list above it has due: a column of numbers ("2\n3\n5\n7") or a value after its
-    # lead-in ("The product is:\n42") ends on a number that is the answer.
-    if _BARE_NUMBER.fullmatch(last) and (not last.isdigit() or int(last) == expected > 1):
+    # A number with its mark ("4.") is a counter; without one ("3") only where the line before
+    # it starts with the number before it and goes on ("2. Walk.", "2 | Up | 2020"): a
+    # column of numbers ("2\n3\n5\n7") or a value after its lead-in ("The product is:\n42")
+    # ends on a number that is the answer.
+    if _BARE_NUMBER.fullmatch(last) and (
+        not last.isdigit() or re.match(rf"{int(last) - 1}\D.*\w", lines[-2]) is not None
+    ):
         return 0.2, f"ends with a bare list number {last!r}"
     return 1.0, ""
 
