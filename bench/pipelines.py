@@ -535,22 +535,25 @@ def run_tool(args: argparse.Namespace) -> None:
 def score(tool: str, raw: dict[str, Any], tokens: dict[str, int], target: int) -> dict[str, Any]:
     """The referee's count of the tool's output, its rates at the target N and overall.
 
-    ``raw["tasks"]`` in the order the tool produced them, each with ``at`` (seconds from the
-    tool's start to when it delivered the task) and ``tokens`` (the server's counters spent by
-    then). The referee replays them; the task whose acceptance makes the count N gives
-    ``seconds_to_target`` and ``tokens_to_target``. ``rate`` (accepted per minute), the one
-    the goals compare, is N / time-to-N: the issue asks for the time to reach the SAME number
-    of accepted instructions, and a tool that delivers a big chunk at once (distilabel: 70-89
-    accepted from one chunk of 16 seeds) would otherwise be credited with tasks past N that no
-    one asked for, while a tool that stops at N (instructforge) could not be. A tool that never
-    reaches N in its time has no time-to-N; its ``rate`` is then its overall one (accepted /
-    its whole time, an upper bound on what it would need). ``accepted``, ``seconds`` and
-    ``accepted_per_min`` stay beside it: the tool's whole output over its whole time.
-    ``tokens`` are the server's counters over the tool's whole time (the parent reads them).
+    ``raw["tasks"]``, each with ``at`` (seconds from the tool's start to when it delivered the
+    task) and ``tokens`` (the server's counters spent by then). The referee replays them in the
+    order delivered (by ``at``; ties as listed, so a chunk keeps its order): the task whose
+    acceptance makes the count N gives ``seconds_to_target`` and ``tokens_to_target``. ``rate``
+    (accepted per minute), the one the goals compare, is N / time-to-N: the issue asks for the
+    time to reach the SAME number of accepted instructions, and a tool that delivers a big chunk
+    at once (distilabel: 70-89 accepted from one chunk of 16 seeds) would otherwise be credited
+    with tasks past N that no one asked for, while a tool that stops at N (instructforge) could
+    not be. A tool that never reaches N in its time has no time-to-N; it would need more than
+    its whole time, so its ``rate`` is N / its whole time, an upper bound (its overall rate,
+    accepted / its whole time, bounds nothing: a tool that stopped or slowed would need longer
+    still; the report meets no goal of a product run that did not reach N). ``accepted``,
+    ``seconds`` and ``accepted_per_min`` stay beside it: the tool's whole output over its whole
+    time. ``tokens`` are the server's counters over the tool's whole time (the parent reads
+    them).
     """
     referee = Referee(read_seeds())
     at_target: dict[str, Any] | None = None
-    for task in raw["tasks"]:
+    for task in sorted(raw["tasks"], key=lambda t: t["at"]):  # stable: a chunk keeps its order
         if referee.judge(task["instruction"], task["outputs"]) and len(referee.accepted) == target:
             at_target = task
     accepted = len(referee.accepted)
@@ -559,7 +562,10 @@ def score(tool: str, raw: dict[str, Any], tokens: dict[str, int], target: int) -
     overall_rate = round(accepted / minutes, 3) if minutes else 0.0
     seconds_to_target = at_target["at"] if at_target else None
     tokens_to_target = at_target.get("tokens") if at_target else None
-    rate = round(target / (seconds_to_target / 60), 3) if seconds_to_target else overall_rate
+    if seconds_to_target:
+        rate = round(target / (seconds_to_target / 60), 3)
+    else:  # not reached: N / its whole time bounds its rate at N from above
+        rate = round(target / minutes, 3) if minutes else 0.0
     per_mtok_at_target = None
     if tokens_to_target and sum(tokens_to_target.values()):
         per_mtok_at_target = round(target / sum(tokens_to_target.values()) * 1e6, 1)
@@ -669,12 +675,14 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, machine: dict[s
             f"{r['tool_duplicates']} / {r['referee_rejections']}"
         )
     rate = {r["tool"]: r["rate"] for r in rows}  # at N (see score)
+    # A product run that did not reach N is measured by a bound, not a time to N: no goal.
+    ours = {r["tool"]: r["reached_target"] for r in rows}.get("instructforge", False)
     raced = args.tools.split(",")
     goals = [
-        # A peer that accepted nothing in its time, or a tool that failed, gives no ratio: the
+        # A peer with no rate, or a tool that failed or fell short of N, gives no ratio: the
         # goal reads None (not met).
         goal(f"vs_{peer}", round(rate["instructforge"] / rate[peer], 3)
-             if rate.get(peer) and "instructforge" in rate else None, target, "higher")
+             if rate.get(peer) and ours else None, target, "higher")
         for peer, target in (("distilabel", 1.5), ("alpaca", 3.0))
         if "instructforge" in raced and peer in raced
     ]  # fmt: skip

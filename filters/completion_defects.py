@@ -128,21 +128,29 @@ def residue_factor(output: str) -> tuple[float, str]:
     Returns:
         (factor, evidence): 0.2 when a line starts with a field label of the instance prompt
         (``Task 3:``, ``Instruction:``, ``Input:``, ``Example 2`` ...), a bare list number ends
-        a multi-line output, or the line numbers do not count 1, 2, 3... (a list may restart
-        at 1); else (1.0, "").
+        a multi-line output (with its mark, ``"4."``, or without one where the line before
+        starts with the number before it and goes on: ``"2 | Up | 2020"``), or the line
+        numbers do not count 1, 2, 3... (a list may restart at 1); else (1.0, "").
     """
     label = _PROMPT_LABEL.search(output)
     if label:
         return 0.2, f"field label {label.group(0).strip()!r}"
-    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
-    if len(lines) > 1 and _BARE_NUMBER.fullmatch(lines[-1]):
-        return 0.2, f"ends with a bare list number {lines[-1]!r}"
     expected = 1
     for match in _NUMBERED_LINE.finditer(output):
         number = int(match.group(1))
         if number not in (expected, 1):
             return 0.2, f"list number {number} where {expected} was due"
         expected = number + 1
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    last = lines[-1] if len(lines) > 1 else ""
+    # A number with its mark ("4.") is a counter; without one ("3") only where the line before
+    # it starts with the number before it and goes on ("2. Walk.", "2 | Up | 2020"): a
+    # column of numbers ("2\n3\n5\n7") or a value after its lead-in ("The product is:\n42")
+    # ends on a number that is the answer.
+    if _BARE_NUMBER.fullmatch(last) and (
+        not last.isdigit() or re.match(rf"{int(last) - 1}\D.*\w", lines[-2]) is not None
+    ):
+        return 0.2, f"ends with a bare list number {last!r}"
     return 1.0, ""
 
 

@@ -69,7 +69,11 @@ SCORER_NAME = "heuristic_quality"
 # (filters.echo.input_prefix).
 # 8: lexical diversity and repetition are measured without list counters, so a list repeating
 # one item ("1. Apple 2. Apple ...") is a loop (it scored 0.92: the counters broke its 3-grams).
-SCORER_VERSION = "8"
+# 9: letters and roman numerals that count (a, b, c; i, ii, iii) are list counters too
+# ("a) Apple b) Apple ..." scored 0.92 in v8); a bare number ending a multi-line output is list
+# residue only where the line before starts with the number before it (a column of numbers,
+# "2\n3\n5\n7", and "The product is:\n42" scored 0.18 in v8).
+SCORER_VERSION = "9"
 WEIGHTS = {
     "length": 0.15,
     "lexical_diversity": 0.15,
@@ -97,8 +101,43 @@ _ZERO_REPEATS = 0.5
 # 1 (v6), 2 and 3 on the dev splits: 2 moved dev_alpaca2's real answers under 0.5 from 39 to 29
 # for degenerate AUC -0.0008 (dev) to +0.0004; 3 gained one answer and lost 0.002 more.
 _FREE_COPIES = 2
-# A list item's counter ("1.", "2)", "(3)") at a line's start or inline after a space (scorer v8).
-_COUNTER = re.compile(r"(?:^|(?<=\s))\(?\d{1,3}[.)](?=\s|$)", re.MULTILINE)
+# A list item's counter ("1.", "2)", "(3)", "b.", "iv)") at a line's start or inline after a
+# space (scorer v8: numbers; v9: letters and roman numerals up to 39, see _without_counters).
+_COUNTER = re.compile(
+    r"(?:^|(?<=\s))\(?(\d{1,3}|[a-z]|(?=[ivx])x{0,3}(?:ix|iv|v?i{0,3}))[.)](?=\s|$)",
+    re.MULTILINE | re.IGNORECASE,
+)
+_ROMAN = {"i": 1, "v": 5, "x": 10}
+
+
+def _roman(text: str) -> int:
+    """The value of a roman numeral of i, v and x (``"xiv"`` -> 14)."""
+    values = [_ROMAN[ch] for ch in text.casefold()]
+    return sum(-v if v < w else v for v, w in zip(values, [*values[1:], 0], strict=True))
+
+
+def _without_counters(output: str) -> str:
+    """``output`` with its list counters blanked: every number (scorer v8), and a letter or
+    roman numeral where it starts a run (a, i) or counts on from the one before of its kind
+    (b after a, iii after ii; scorer v9). So "a) Apple b) Apple ..." is measured as the loop
+    it is (0.92 in v8), while initials ("E. B.") and one option said over ("C. Rupee" x5),
+    which count nothing, keep their letters and their loops stay visible."""
+    last = {"letter": 0, "roman": 0}
+
+    def blank(match: re.Match[str]) -> str:
+        counter = match.group(1).casefold()
+        if counter.isdigit():
+            return " "
+        kinds = [("letter", ord(counter) - 96)] if len(counter) == 1 else []
+        if set(counter) <= set(_ROMAN):
+            kinds.insert(0, ("roman", _roman(counter)))
+        for kind, number in kinds:
+            if number in (1, last[kind] + 1):
+                last[kind] = number
+                return " "
+        return match.group(0)
+
+    return _COUNTER.sub(blank, output)
 
 
 def _length_component(n_tokens: int) -> float:
@@ -193,7 +232,7 @@ def score_heuristic_quality(
     content = rouge_tokenize(FIELD_LABEL.sub(" ", output))
     # List counters make every item's 3-grams differ ("1. Apple 2. Apple ..." repeated none),
     # so a loop of one item is measured without them; a text of counters only keeps them.
-    words = rouge_tokenize(_COUNTER.sub(" ", output)) or out_tokens
+    words = rouge_tokenize(_without_counters(output)) or out_tokens
     diversity, ttr = _diversity_component(words)
     repetition, repeated = _repetition_component(words)
     echo, rouge = _echo_component(

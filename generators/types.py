@@ -180,6 +180,24 @@ class Candidate:
     # A grown conversation (generators.multiturn): every message, system first when set.
     turns: list[dict[str, str]] | None = None
 
+    def prompt_of(self, index: int) -> tuple[str, str]:
+        """The instruction and input that instance ``index``'s output answers, for scorers
+        and the judge: the task's instruction and the instance's input, or for a
+        conversation (whose one instance is its last answer) its last user turn and no input.
+
+        Scored under the first turn (the task's instruction), a last answer was held to that
+        turn's count ("List five fruits." then "Which two are the sweetest?": 0.27) and an
+        echo of the last turn passed (1.0).
+
+        Raises:
+            IndexError: If there is no instance ``index``.
+        """
+        instance = self.instances[index]
+        users = [m["content"] for m in self.turns or [] if m["role"] == "user"]
+        if users:
+            return users[-1], ""
+        return self.instruction, instance.input
+
 
 @dataclass
 class IterationResult:

@@ -166,12 +166,58 @@ def test_score_credits_a_chunk_tool_with_n_at_its_chunk_end_not_with_its_oversho
     assert (row["seconds_to_target"], row["tokens_to_target"]["prompt_tokens"]) == (120, 2000)
 
 
-def test_score_without_reaching_n_falls_back_to_the_overall_rate(bench: ModuleType) -> None:
+def test_score_without_reaching_n_rates_at_most_n_over_its_whole_time(bench: ModuleType) -> None:
+    """It had not reached N when it stopped, so its time to N exceeds its whole time: N over
+    that time bounds its rate at N from above (its overall rate, 1/min here, bounds nothing:
+    a tool that stops early, or slows, would need longer)."""
     row = bench.score("alpaca", _raw([_task(DISTINCT[0], 10, 5)], 60), NO_TOKENS, 3)
     assert (row["reached_target"], row["seconds_to_target"], row["tokens_to_target"]) == (
         False, None, None,
     )  # fmt: skip
-    assert row["rate"] == row["accepted_per_min"] == 1.0
+    assert (row["rate"], row["accepted_per_min"]) == (3.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("ats", "reached_at"),
+    [
+        ((50, 10, 20), 20),  # delivered out of order: two were in by 20 s, not 10 s
+        ((30, 30, 5), 30),  # a late chunk listed first
+        ((10, 20, 30), 20),  # in order
+    ],
+)
+def test_score_replays_tasks_in_delivery_order(
+    bench: ModuleType, ats: tuple[int, int, int], reached_at: int
+) -> None:
+    tasks = [_task(t, at, at * 10) for t, at in zip(DISTINCT, ats, strict=False)]
+    row = bench.score("distilabel", _raw(tasks, 60), NO_TOKENS, 2)
+    assert row["seconds_to_target"] == reached_at
+    assert row["tokens_to_target"]["prompt_tokens"] == reached_at * 10
+
+
+@pytest.mark.parametrize(
+    ("ours", "seconds"),
+    [
+        ([DISTINCT[0]], 6),  # stopped early with 1 of 2: 10/min overall
+        ([], 30),  # nothing at all
+    ],
+)
+def test_no_goal_is_met_when_instructforge_does_not_reach_n(
+    bench: ModuleType, tmp_path: Path, ours: list[str], seconds: float
+) -> None:
+    import argparse
+    import json
+
+    rows = [
+        bench.score("instructforge", _raw([_task(t, 5, 1) for t in ours], seconds), NO_TOKENS, 2),
+        bench.score("distilabel", _raw([_task(t, 60, 1) for t in DISTINCT], 60), NO_TOKENS, 2),
+    ]
+    out = tmp_path / "pipelines.json"
+    args = argparse.Namespace(
+        tools="instructforge,distilabel", target=2, max_minutes=1, server_threads=1, out=out
+    )
+    bench.report(rows, args, {})
+    goals = json.loads(out.read_text())["goals"]
+    assert [(g["value"], g["met"]) for g in goals] == [(None, False)]
 
 
 def test_the_goals_compare_rates_at_n(bench: ModuleType, tmp_path: Path) -> None:

@@ -582,12 +582,14 @@ class RunPipeline:
     def _score_outputs(self, task: PendingTask, indexes: Sequence[int]) -> None:
         """The run's text scorers (heuristic quality, refusal) on the task's instances at
         ``indexes``, for every method: a conversation's last answer and each preference
-        response are scored as an instance's output is (the LLM judge scores them too)."""
+        response are scored as an instance's output is (the LLM judge scores them too), under
+        the prompt it answers (``Candidate.prompt_of``: a last answer, its last user turn)."""
         cand = task.candidate
         for i in indexes:
-            inp, out = cand.instances[i].input, cand.instances[i].output
+            instruction, inp = cand.prompt_of(i)
+            out = cand.instances[i].output
             if "heuristic_quality" in self.config.scorers:
-                task.scores.append((i, score_heuristic_quality(cand.instruction, inp, out)))
+                task.scores.append((i, score_heuristic_quality(instruction, inp, out)))
             if "refusal" in self.config.scorers:
                 task.scores.append((i, detect_refusal(out)))
 
@@ -615,8 +617,8 @@ class RunPipeline:
         for task in tasks:
             for i, v in enumerate(task.instance_verdicts):
                 if v.accepted:
-                    inst = task.candidate.instances[i]
-                    items.append((task.candidate.instruction, inst.input, inst.output))
+                    instruction, inp = task.candidate.prompt_of(i)
+                    items.append((instruction, inp, task.candidate.instances[i].output))
                     where.append((task, i))
         for (task, i), score in zip(where, judge.score(items), strict=True):
             task.scores.append((i, score))

@@ -886,6 +886,13 @@ def test_a_loop_of_numbers_stays_low(output: str) -> None:
         "\n".join(f"{n}. Eat a balanced diet." for n in range(1, 12)),  # closed sentences
         "\n".join(f"{n}. 苹果很好吃" for n in range(1, 9)),  # another script
         "Here are the tips:\n" + "\n".join(f"{n}. Sleep well" for n in range(1, 10)),
+        # Letter and roman counters break the 3-grams alike (0.92 under v8: digits only).
+        "\n".join(f"{chr(96 + n)}) Apple" for n in range(1, 9)),  # letters
+        "\n".join(f"{chr(64 + n)}. Apple" for n in range(1, 9)),  # capital letters
+        "\n".join(f"({chr(96 + n)}) Red apple" for n in range(1, 7)),  # "(a)" counters
+        " ".join(f"{chr(96 + n)}) Apple" for n in range(1, 9)),  # inline letters
+        "\n".join(f"{r}. Apple" for r in ("i", "ii", "iii", "iv", "v", "vi", "vii")),  # roman
+        "\n".join(f"{r}) Apple" for r in ("I", "II", "III", "IV", "V", "VI")),  # capitals
     ],
 )
 def test_a_list_repeating_one_item_is_a_loop(output: str) -> None:
@@ -901,7 +908,60 @@ def test_a_list_repeating_one_item_is_a_loop(output: str) -> None:
         "1. 2. 3.",  # counters only: measured with them
         "4",
         "Step 1. Mix the flour and water.\nStep 2. Knead for 10 minutes.\nStep 3. Bake at 200 C.",
+        "a) Take the bus to work.\nb) Ride a bicycle along the river.\nc) Walk through the park.",
+        "i. Preheat the oven.\nii. Grease the tin.\niii. Pour in the batter.",
+        "A: Hi, how are you?\nB: Fine, thanks. And you?\nA: Great, see you at the mix.",
+        "Step 1: Mix the flour.\nStep 2: Knead the dough.\nStep 3: Bake it for an hour.",
+        "I. Introduction\nA. Definition\nB. Effects\nII. Causes\nA. Fossil fuels\nB. Land use",
     ],
 )
 def test_lists_of_distinct_items_are_not_loops(output: str) -> None:
     assert value(output, instruction="List some things.") > 0.7
+
+
+@pytest.mark.parametrize(
+    ("instruction", "output"),
+    [
+        ("List the numbers from 1 to 12, one per line.", "\n".join(str(n) for n in range(1, 13))),
+        ("Give the first six prime numbers, one per line.", "2\n3\n5\n7\n11\n13"),
+        ("What is 6 times 7? Show the result on its own line.", "The product is:\n42"),
+        ("Add 19 and 23.", "19 + 23 =\n42"),
+        ("Count down from 5.", "5\n4\n3\n2\n1"),
+    ],
+)
+def test_a_number_on_its_last_line_that_is_no_list_counter_is_no_residue(
+    instruction: str, output: str
+) -> None:
+    """A number closing a column of numbers or a lead-in is an answer: under v8 any bare
+    number on the last line of a multi-line output was a list counter left behind (0.18)."""
+    assert residue_factor(output) == (1.0, "")
+    assert value(output, instruction=instruction) > 0.7
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "1. Eat well.\n2. Walk.\n3",  # the next counter, without its mark
+        "1) Eat well.\n2) Walk.\n3",
+        f"{ANSWER}\n4.",
+        f"{ANSWER}\n12)",
+        "| | release date\n1 | American Utopia | 10/09/2020\n2",  # a table's next row number
+        "9 Eat well.\n10",
+    ],
+)
+def test_a_list_counter_left_on_the_last_line_is_residue(output: str) -> None:
+    assert residue_factor(output)[0] < 1.0
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "Charlotte's Web by E. B. White.\n" + "Charlotte's Web by E. B.\n" * 8,  # initials
+        "\n".join(["V. Conclusion"] * 8),  # one numeral said over
+        "\n".join(["C. Rupee"] * 6),  # one option said over
+    ],
+)
+def test_letters_that_count_nothing_stay_in_a_loop(output: str) -> None:
+    """v9 blanks letters and roman numerals only where they count on (a, b, c): initials and
+    an option said over are the loop's own words (blanking them hid loops on the bench)."""
+    assert value(output) < 0.5

@@ -252,3 +252,41 @@ def test_multiturn_run_stores_conversations(database: Database, tmp_path: Path) 
     by_id = {t.id: t for t in accepted}
     for row in rows:
         assert row["messages"] == by_id[int(row["task_id"])].turns
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "answer", "good"),
+    [
+        # The first turn's count is no count for the last question (0.27 when scored under it).
+        ("List five fruits.", "Which two of them are the sweetest?", "1. Mango\n2. Grape", True),
+        ("Name four planets.", "Which one is the largest?", "Jupiter", True),
+        # The last question said back is an echo (1.0 when scored under the first turn).
+        ("List five fruits.", "Which two of them are the sweetest?",
+         "Which two of them are the sweetest?", False),
+        ("Name four planets.", "Explain why Mars looks red to us.",
+         "Explain why Mars looks red to us.", False),
+    ],
+)  # fmt: skip
+def test_a_conversations_last_answer_is_scored_under_the_turn_it_answers(
+    first: str, last: str, answer: str, good: bool
+) -> None:
+    """Scorers see what the answer answers: the last user turn, not the first (the task's
+    instruction); the LLM judge is given the same prompt (Candidate.prompt_of)."""
+    from filters.types import Verdict
+    from generators.types import Candidate, Instance
+    from service.runs.pipeline import PendingTask
+
+    turns = [
+        {"role": "user", "content": first},
+        {"role": "assistant", "content": "Apple, banana, cherry, mango and grape."},
+        {"role": "user", "content": last},
+        {"role": "assistant", "content": answer},
+    ]
+    cand = Candidate(first, "g", instances=[Instance("", answer)], turns=turns)
+    assert cand.prompt_of(0) == (last, "")
+    task = PendingTask("new:0", cand, b"", Verdict(True, "all", "1"))
+    pipeline = RunPipeline.__new__(RunPipeline)
+    pipeline.config = RunConfig(seed_set="default", method="multiturn")
+    pipeline._score_outputs(task, [0])
+    (value,) = [s.value for _, s in task.scores if s.scorer == "heuristic_quality"]
+    assert value is not None and (value > 0.7 if good else value < 0.5)

@@ -15,8 +15,8 @@ import pytest
 import redis
 
 from filters.errors import IndexStorageError
-from filters.near_duplicates import NearDuplicateIndex
-from filters.rouge import rouge_l_text, rouge_tokenize
+from filters.near_duplicates import NearDuplicateIndex, PoolEntry
+from filters.rouge import f_measure, rouge_l_f, rouge_l_text, rouge_tokenize
 from filters.types import Verdict
 from generators.config import BootstrapConfig
 from service.errors import LeaseLost
@@ -668,3 +668,103 @@ def test_a_copy_of_another_layout_is_ignored_and_rebuilt(
     assert sync_index(index, new, lambda after: (3, items if after is None else []),
                       owner="me") == 3  # fmt: skip
     assert not index.check_batch([("b", A)], add_accepted=False)[0].accepted
+
+
+def _token_text(rng: random.Random, vocabulary: list[str]) -> list[str]:
+    """Tokens of 1-3, 4-20, around 48 or over 60 elements; common words repeat (Zipf-like)."""
+    n = rng.choice(
+        (rng.randint(1, 3), rng.randint(4, 20), rng.randint(40, 58), rng.randint(61, 100))
+    )
+    top = len(vocabulary) - 1
+    return [
+        vocabulary[min(int(rng.paretovariate(1.0)) - 1, top)]
+        if rng.random() < 0.6
+        else rng.choice(vocabulary)
+        for _ in range(n)
+    ]
+
+
+def _token_edit(rng: random.Random, tokens: list[str], extra: list[str]) -> list[str]:
+    """Up to a third of the tokens replaced, dropped, inserted (``extra`` too) or repeated."""
+    out = list(tokens)
+    for _ in range(rng.randint(0, max(1, len(out) // 3))):
+        op, i = rng.random(), rng.randrange(len(out) + 1)
+        if op < 0.3 and i < len(out):
+            out[i] = rng.choice(extra)
+        elif op < 0.55 and i < len(out) and len(out) > 1:
+            del out[i]
+        elif op < 0.8:
+            out.insert(i, rng.choice(extra))
+        elif out:
+            out.insert(i, rng.choice(out))
+    return out
+
+
+@pytest.mark.parametrize("threshold", [0.05, 0.5, 0.7, 0.7000000001, 0.9, 1.0])
+@pytest.mark.parametrize(("seed", "words"), [(1, 8), (2, 30), (3, 200)])
+def test_candidates_hold_every_pool_text_over_the_threshold_at_any_length(
+    client: redis.Redis, threshold: float, seed: int, words: int
+) -> None:
+    """Layout 4's listings against brute force: for texts of 1-100 tokens (through pairs,
+    single elements and the 48-token switch), repeated tokens, tokens the pool gained after
+    its build (ids after the ranked ones, some scripts' characters), tokens no pool text has,
+    and any threshold, ``candidates`` holds every pool text whose ROUGE-L F exceeds it."""
+    rng = random.Random(seed)
+    vocabulary = [[f"w{i}", chr(0x4E00 + i), f"сл{i}"][seed % 3] for i in range(words)]
+    later = [f"new{i}" for i in range(20)] + [chr(0x0E01 + i) for i in range(10)]
+    unseen = [f"zz{i}" for i in range(20)]
+    built = [_token_text(rng, vocabulary) for _ in range(240)]
+    pool = fresh_pool(client, threshold)
+    assert pool.build_lock("me")
+    entries = [PoolEntry(f"b{i}", t, "") for i, t in enumerate(built)]
+    pool.rebuild([entries[:100], entries[100:]], 0, owner="me", sample=built[::3])
+    texts = {e.key: e.tokens for e in entries}
+    for step in range(4):  # grown after the build, some texts with tokens it never ranked
+        grown = [
+            _token_edit(rng, rng.choice(built), vocabulary + later)
+            if rng.random() < 0.7
+            else _token_text(rng, vocabulary + later)
+            for _ in range(30)
+        ]
+        added = [PoolEntry(f"g{step}.{i}", t, "") for i, t in enumerate(grown)]
+        pool.add(added)
+        texts.update((e.key, e.tokens) for e in added)
+    # Boundary pairs, the worst case of prefix filtering: a query sharing with a member only
+    # the fewest tokens that pass (F just over the threshold, 7/10 at 0.7), and those its
+    # commonest (ranked first, so last in both orders), the rest its own (rare, or unseen).
+    lengths = [
+        (m, n) for m in (1, 2, 3, 10, 27, 47, 48, 49, 50, 60) for n in (1, 3, 10, 48, 49, 70)
+    ]
+    boundary = []
+    for m, n in lengths:
+        passing = [o for o in range(1, min(m, n) + 1) if f_measure(o, m, n) > threshold]
+        if passing:
+            shared = [vocabulary[i % words] for i in range(min(passing))]
+            own = [f"own{m}.{n}.{i}" for i in range(n - len(shared))]
+            boundary.append(shared + [f"zz{m}.{n}.{i}" for i in range(m - len(shared))])
+            texts[f"e{m}.{n}"] = shared + own
+    pool.add([PoolEntry(k, t, "") for k, t in texts.items() if k.startswith("e")])
+    pool.encode_many(boundary)
+    for query, hits in zip(boundary, pool.candidates(boundary), strict=True):
+        keys = {key for key, _ in hits}
+        assert all(k in keys for k, t in texts.items() if rouge_l_f(query, t) > threshold)
+    found = over = 0
+    for _ in range(4):
+        queries = []
+        for _ in range(40):
+            source = rng.choice(list(texts.values()))
+            if rng.random() < 0.15:
+                queries.append(list(source))
+            elif rng.random() < 0.9:
+                queries.append(_token_edit(rng, source, vocabulary + later + unseen))
+            else:
+                queries.append(_token_text(rng, vocabulary + unseen))
+        pool.encode_many(queries)
+        for query, hits in zip(queries, pool.candidates(queries), strict=True):
+            keys = {key for key, _ in hits}
+            for key, tokens in texts.items():
+                if rouge_l_f(query, tokens) > threshold:
+                    over += 1
+                    found += key in keys
+    assert found == over
+    assert over > 0 or threshold == 1.0
