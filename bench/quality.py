@@ -262,6 +262,12 @@ alone stay high). Measured in one run against v7's result file: every AUC within
 truncated 0.9523 -> 0.9514, held-out truncated 0.9309 -> 0.9307), good means within 0.0003,
 real answers under 0.5/0.7 unchanged on every split. That run is look (12) at held-out totals.
 
+Version 9 (a break attempt's findings): letters and roman numerals that count on (``a) b)
+c)``, ``i. ii.``) are blanked like digit counters (a lettered loop scored 0.92 under v8), and a
+bare number ending a multi-line answer is prompt residue only where the line before starts with
+the number before it (a column of primes or ``"The product is:\n42"`` scored 0.18). One run
+against v8's result file: every AUC and good mean within 0.0001 on every split (look 13).
+
 Run: python bench/quality.py   (writes bench/results/quality.json)
 """
 
