@@ -178,11 +178,19 @@ def listed_items(output: str) -> int:
     ``+`` ``•``) by their lines. 0: no list.
     """
     at_line_start = [int(m.group(1)) for m in _NUMBERED_LINE.finditer(output)]
+    return max(
+        max(at_line_start, default=0), _inline_run(output), len(_BULLET_LINE.findall(output))
+    )
+
+
+def _inline_run(text: str) -> int:
+    """How far list numbers after a space or at the start count 1, 2, 3... in ``text``
+    (``"1. Werewolf 2. Who Am I? 3. Charades"`` -> 3; numbers out of turn are skipped)."""
     due = 1
-    for match in _INLINE_NUMBER.finditer(output):
+    for match in _INLINE_NUMBER.finditer(text):
         if int(match.group(1)) == due:
             due += 1
-    return max(max(at_line_start, default=0), due - 1, len(_BULLET_LINE.findall(output)))
+    return due - 1
 
 
 def count_shortfall(instruction: str, output: str) -> tuple[float, str]:
@@ -352,11 +360,7 @@ def _is_inline_list(line: str) -> bool:
     ``"1. Werewolf 2. Who Am I? 3. Charades 4. Kubb"`` ends bare as a list does, whatever marks
     an item's own text holds.
     """
-    due = 1
-    for match in _INLINE_NUMBER.finditer(line):
-        if int(match.group(1)) == due:
-            due += 1
-    return due > 3
+    return _inline_run(line) >= 3
 
 
 def _is_indented_block(lines: list[str]) -> bool:

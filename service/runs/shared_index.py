@@ -49,6 +49,7 @@ at any pool size (a single posting list is at most 20 bytes per member listed un
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -429,12 +430,9 @@ class RedisPool:
         rare words. Any fixed order is exact, so a sample suffices, and tokens it lacks (or
         a pool adds later) take the ids after it, as rare ones.
         """
-        counts: dict[str, int] = {}
-        for tokens in sample:
-            for token in tokens:
-                counts[token] = counts.get(token, 0) + 1
-        ranked = sorted(counts, key=counts.__getitem__, reverse=True)  # stable: ties in order
-        self._ids_for([PoolEntry("", ranked, "")])
+        # most_common orders equal counts as first encountered.
+        counts = Counter(token for tokens in sample for token in tokens)
+        self._ids_for([PoolEntry("", [token for token, _ in counts.most_common()], "")])
 
     def _hold(self, owner: str) -> None:
         """Renew the build lock for ``owner``, or stop: another worker took it."""
