@@ -5,6 +5,7 @@ PostgreSQL tests clone a migrated template database (fast), SQLite tests copy a 
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -39,6 +40,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """
     slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_modules)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Freeze the heap the collection built (each xdist worker's own: ~590k objects).
+
+    Collected modules and items live as long as the session; out of the collector's sight,
+    every full collection (automatic, or each API start-up's, which leaves a host's freeze
+    alone: service/app.py) no longer walks them, 0.7 s of CPU each.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def shared_data(name: str) -> Path:
