@@ -10,6 +10,11 @@ ARCH := $(shell uname -m)-$(shell uname -s)
 EXTRAS := $(if $(filter x86_64-Linux,$(ARCH)),vllm$(comma)train$(comma)dev$(comma)bench,train$(comma)dev$(comma)bench)
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+# Python writes each module's bytecode on its first import (see INSTALL below); an environment
+# with PYTHONDONTWRITEBYTECODE set (container images often do) would instead compile every
+# imported module anew in every process: ~11 CPU-s more for each one that imports torch and
+# transformers (each test worker, API, run worker and trainer process the tests start).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install browser demo test lint bench fuzz clean
 
