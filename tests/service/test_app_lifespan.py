@@ -24,8 +24,9 @@ def unfrozen() -> Iterator[None]:
         gc.freeze()
 
 
+@pytest.mark.usefixtures("unfrozen")
 def test_serving_raises_the_young_threshold_freezes_startup_and_restores_both(
-    db_url: str, tmp_path: Path, unfrozen: None
+    db_url: str, tmp_path: Path
 ) -> None:
     before = gc.get_threshold()
     assert before[0] != GC_YOUNG_THRESHOLD
