@@ -4,7 +4,10 @@ dataset exports) and works them; each iteration of a run is committed whole.
 Killed at any point, it loses at most the batch in flight: an iteration's rows are written in
 one transaction guarded by the lease, and the next worker resumes from what was committed; an
 export is rebuilt from scratch by the next worker once the lease expires. A lost database
-connection is no fault of the job: it goes back to the queue, never to `failed`.
+connection is no fault of the job: it goes back to the queue, never to `failed`; so does a run
+whose shared near-duplicate index (Redis) cannot answer (unreachable, or its copy rebuilt under
+the batch: ``filters.errors.IndexUnavailable``), and the worker waits a poll before claiming
+again, so a Redis outage neither fails runs nor spins.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from filters.errors import FilterError
+from filters.errors import FilterError, IndexUnavailable
 from generators.backends.base import Backend
 from generators.errors import GeneratorError
 from service.errors import LeaseLost, ServiceError
@@ -102,8 +105,7 @@ class Worker:
         """Claim one job and work it; False when nothing was claimable."""
         run_id = self.claim()
         if run_id is not None:
-            self.work(run_id)
-            return True
+            return self.work(run_id)
         with self.database.transaction() as session:
             job = claim_export(session, owner=self.owner, lease_seconds=self.settings.lease_seconds)
         if job is None:
@@ -139,8 +141,13 @@ class Worker:
                 add_event(session, run_id, "claimed", f"claimed by {self.owner}")
         return run_id
 
-    def work(self, run_id: int) -> None:
-        """Work one claimed run until it completes, is paused or cancelled, or we stop."""
+    def work(self, run_id: int) -> bool:
+        """Work one claimed run until it completes, is paused or cancelled, or we stop.
+
+        Returns:
+            False when the run went back to the queue because the shared index could not
+            answer (the caller waits before claiming again), else True.
+        """
         try:
             with self._heartbeat(run_id):
                 pipeline = self._pipeline(run_id)
@@ -150,15 +157,21 @@ class Worker:
         except DBAPIError as exc:
             if not is_connection_lost(exc):
                 self._fail(run_id, f"{type(exc).__name__}: {exc}")
-                return
+                return True
             log.warning("run %s: database connection lost, handing it back: %s", run_id, exc)
             with contextlib.suppress(DBAPIError):  # else its lease expires and it is retaken
                 self._release(run_id, RunStatus.QUEUED, "database connection lost: run handed back")
+        except IndexUnavailable as exc:  # the batch in flight is dropped, nothing was stored
+            log.warning("run %s: %s; handing it back", run_id, exc)
+            with contextlib.suppress(DBAPIError):
+                self._release(run_id, RunStatus.QUEUED, f"{exc}: run handed back")
+            return False
         except (ServiceError, GeneratorError, FilterError, ValueError, OSError) as exc:
             self._fail(run_id, f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # the worker survives a bad run; the run records why
             log.exception("run %s failed", run_id)
             self._fail(run_id, f"unexpected {type(exc).__name__}: {exc}")
+        return True
 
     def _pipeline(self, run_id: int) -> RunPipeline:
         return open_pipeline(

@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
+from sqlalchemy import select
 
-from filters.errors import IndexStorageError
+from filters.errors import IndexStorageError, IndexUnavailable
 from filters.near_duplicates import NearDuplicateIndex, PoolEntry
 from filters.rouge import f_measure, rouge_l_f, rouge_l_text, rouge_tokenize
 from filters.types import Verdict
@@ -23,13 +24,14 @@ from service.errors import LeaseLost
 from service.runs.config import RunConfig
 from service.runs.pipeline import PendingTask, RunPipeline, open_pipeline
 from service.runs.shared_index import RedisPool, pool_base, sync_index
+from service.runs.worker import Worker
 from service.settings import Settings
 from service.statuses import RunStatus
 from service.storage.db import Database
 from service.storage.iterations import commit_iteration, committed_pool_items
-from service.storage.models import Run
+from service.storage.models import Run, RunEvent
 from service.storage.runs import claim_run, get_run, release_lease
-from tests.service.scripted_run import TOPICS, batches, claimed_run
+from tests.service.scripted_run import TOPICS, batches, claimed_run, queued_run
 
 pytestmark = pytest.mark.redis
 
@@ -552,6 +554,8 @@ def test_a_pool_larger_than_a_chunk_loads_and_decides_identically(
         for name in client.scan_iter(match=f"{pool.base}:*", count=10_000):
             short = name[len(pool.base) :]
             out[short] = client.hgetall(name) if client.type(name) == b"hash" else client.get(name)
+        meta = out[b":meta"]
+        assert isinstance(meta, dict) and meta.pop(b"epoch")  # each build's own
         return out
 
     whole = fresh_pool(client)
@@ -768,3 +772,111 @@ def test_candidates_hold_every_pool_text_over_the_threshold_at_any_length(
                     found += key in keys
     assert found == over
     assert over > 0 or threshold == 1.0
+
+
+def built(pool: RedisPool, texts: list[str], *, ranked_by: list[str], mark: int = 0) -> None:
+    """Build ``pool`` from scratch with ``texts`` (keys t0, t1...), its vocabulary ranked by
+    the tokens of ``ranked_by`` (commonest first), as a worker's sync does."""
+    owner = uuid.uuid4().hex
+    assert pool.build_lock(owner)
+    index = NearDuplicateIndex(storage=pool)
+    chunks = (index.prepare([(f"t{i}", t, None) for i, t in enumerate(texts)]) for _ in [0])
+    sample = [rouge_tokenize(t) for t in ranked_by]
+    pool.rebuild(chunks, mark, owner=owner, sample=sample)
+    pool.release_build_lock(owner)
+
+
+# Two texts of equal length sharing no token: a copy ranked by E gives E's tokens the ids a
+# copy ranked by F gives F's, so a query encoded against one copy and compared with the
+# other's members would find F's text identical to E.
+E = "Describe the water cycle in simple terms."
+F = "Summarize this article about renewable energy policy."
+
+
+def test_a_copy_rebuilt_under_a_batch_is_never_used_with_the_batchs_encoding(
+    client: redis.Redis,
+) -> None:
+    """Token ids belong to a copy: a batch encoded against one copy, whose candidates would
+    be read from another built meanwhile (Redis lost the copy, another worker rebuilt it with
+    its own frequency ranking), must not be decided (it could find a false duplicate, here F
+    for E at ROUGE-L 1.0, or miss a true one): the storage says the index is unavailable."""
+    pool = fresh_pool(client)
+    built(pool, [E, F], ranked_by=[E])
+    mine = RedisPool(client, pool.base, 0.7)
+    index = NearDuplicateIndex(storage=mine)
+    query = index.prepare([("q", E, None)])[0]
+    pool.wipe()
+    built(pool, [F], ranked_by=[F])  # no E in the new copy; F's tokens take E's old ids
+    with pytest.raises(IndexUnavailable, match="lost or rebuilt"):
+        mine.candidates([query.tokens])
+    # The next batch encodes against the new copy and decides right.
+    assert index.check_batch([("q", E)], add_accepted=False)[0].accepted
+    assert index.nearest(F) == ("t0", 1.0)
+
+
+@pytest.mark.parametrize("when", ["wiped", "building", "wiped and built again"])
+def test_a_batch_meeting_a_lost_or_half_built_copy_is_not_decided(
+    client: redis.Redis, when: str
+) -> None:
+    """Siblings: the copy lost and not yet rebuilt (its posting lists empty: every duplicate
+    would be missed), a build from scratch under way at the encoding (the copy holds part of
+    the pool), and a rebuild that kept the same ranking (same ids, but the batch straddled
+    the wipe)."""
+    pool = fresh_pool(client)
+    built(pool, [E, F], ranked_by=[E, F])
+    mine = RedisPool(client, pool.base, 0.7)
+    index = NearDuplicateIndex(storage=mine)
+    if when == "building":
+        owner = uuid.uuid4().hex
+        pool.wipe()
+        client.hset(pool._meta, "epoch", f"{owner}:1")  # as rebuild() leaves it at its start
+        with pytest.raises(IndexUnavailable):
+            index.check_batch([("q", E)])
+        return
+    query = index.prepare([("q", E, None)])[0]
+    pool.wipe()
+    if when == "wiped and built again":
+        built(pool, [E, F], ranked_by=[E, F])
+    with pytest.raises(IndexUnavailable):
+        mine.candidates([query.tokens])
+    if when == "wiped":  # a later batch too: this pool had a mark, a copy without one is lost
+        with pytest.raises(IndexUnavailable):
+            index.nearest(E)
+    else:
+        assert index.nearest(E) == ("t0", 1.0)
+
+
+def test_a_copy_that_only_grew_under_a_batch_is_used(client: redis.Redis) -> None:
+    """Not a false alarm: another worker adding a committed iteration (the mark moves, the
+    epoch stays) between a batch's encoding and its candidates is the normal case."""
+    pool = fresh_pool(client)
+    built(pool, [E], ranked_by=[E], mark=1)
+    mine = RedisPool(client, pool.base, 0.7)
+    index = NearDuplicateIndex(storage=mine)
+    query = index.prepare([("q", E, None)])[0]
+    other = NearDuplicateIndex(storage=pool)
+    assert pool.advance(other.prepare([("g", F, None)]), expected=1, mark=2)
+    assert dict(mine.candidates([query.tokens])[0]) == {"t0": query.code}
+    assert index.check_batch([("q2", F)], add_accepted=False)[0].nearest_id == "g"
+
+
+def test_redis_away_hands_the_run_back_and_the_worker_waits(database: Database) -> None:
+    """A run whose shared index cannot be reached is no fault of the run: it goes back to the
+    queue with the reason (not to failed), and the worker reports no progress so that it waits
+    a poll before claiming again instead of spinning on claims."""
+    run_id = queued_run(database, config())
+    worker = Worker(
+        settings=Settings(redis_url="redis://127.0.0.1:9/0"),  # discard port: refused
+        database=database,
+        backend_factory=lambda _c, _s: pytest.fail("no batch may be generated"),
+    )
+    assert worker.work_one() is False
+    with database.sessions() as s:
+        run = get_run(s, run_id)
+        assert run.status == RunStatus.QUEUED and run.lease_owner is None and run.error is None
+    with database.sessions() as s:
+        last = s.scalars(
+            select(RunEvent).where(RunEvent.run_id == run_id).order_by(RunEvent.id.desc())
+        ).first()
+    assert last is not None and last.kind == "queued"
+    assert "handed back" in last.message and "shared index" in last.message
