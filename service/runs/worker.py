@@ -6,8 +6,11 @@ one transaction guarded by the lease, and the next worker resumes from what was 
 export is rebuilt from scratch by the next worker once the lease expires. A lost database
 connection is no fault of the job: it goes back to the queue, never to `failed`; so does a run
 whose shared near-duplicate index (Redis) cannot answer (unreachable, or its copy rebuilt under
-the batch: ``filters.errors.IndexUnavailable``), and the worker waits a poll before claiming
-again, so a Redis outage neither fails runs nor spins.
+the batch: ``filters.errors.IndexUnavailable``) or whose batch got no answer from inference at
+all (every request refused, timed out or 5xx after the backend's retries:
+``InferenceUnavailable``; that batch is not committed, so an outage leaves no iteration of
+errors and no `idle` failure). The worker then waits a poll before claiming again, so an outage
+neither fails runs nor spins.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from typing import Any
 
 from filters.errors import FilterError, IndexUnavailable
 from generators.backends.base import Backend
+from generators.backends.openai import failed_unreachable
 from generators.errors import GeneratorError
-from service.errors import LeaseLost, ServiceError
+from service.errors import InferenceUnavailable, LeaseLost, ServiceError
 from service.export.build import build_version
 from service.heartbeat import heartbeat, owner_id
 from service.reports.collapse import check_stop_rules
@@ -161,7 +165,7 @@ class Worker:
             log.warning("run %s: database connection lost, handing it back: %s", run_id, exc)
             with contextlib.suppress(DBAPIError):  # else its lease expires and it is retaken
                 self._release(run_id, RunStatus.QUEUED, "database connection lost: run handed back")
-        except IndexUnavailable as exc:  # the batch in flight is dropped, nothing was stored
+        except (IndexUnavailable, InferenceUnavailable) as exc:  # the batch is dropped
             log.warning("run %s: %s; handing it back", run_id, exc)
             with contextlib.suppress(DBAPIError):
                 self._release(run_id, RunStatus.QUEUED, f"{exc}: run handed back")
@@ -206,6 +210,7 @@ class Worker:
                 )
                 return
             outcome = pipeline.step(run.iteration + 1, room=run.target_tasks - run.accepted_count)
+            check_answered(outcome)
             with self.database.transaction() as session:
                 stored = commit_iteration(
                     session,
@@ -298,3 +303,18 @@ class Worker:
             self._backend.close()
             self._backend = None
             self._backend_key = None
+
+
+def check_answered(outcome: IterationOutcome) -> None:
+    """Raise InferenceUnavailable when no request of the batch got an answer and every one
+    gave up on the servers (:func:`generators.backends.openai.failed_unreachable`): committing
+    it would store an iteration of errors and count it idle. A batch where only some requests
+    failed is committed as usual (their failures recorded)."""
+    records = outcome.result.records
+    if records and all(
+        r.finish_reason == "error" and failed_unreachable(r.retry_log) for r in records
+    ):
+        last = records[-1].retry_log[-1]
+        raise InferenceUnavailable(
+            f"inference unavailable: all {len(records)} requests of the batch failed (last: {last})"
+        )

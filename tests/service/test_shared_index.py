@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
-from sqlalchemy import select
 
 from filters.errors import IndexStorageError, IndexUnavailable
 from filters.near_duplicates import NearDuplicateIndex, PoolEntry
@@ -24,14 +23,13 @@ from service.errors import LeaseLost
 from service.runs.config import RunConfig
 from service.runs.pipeline import PendingTask, RunPipeline, open_pipeline
 from service.runs.shared_index import RedisPool, pool_base, sync_index
-from service.runs.worker import Worker
 from service.settings import Settings
 from service.statuses import RunStatus
 from service.storage.db import Database
 from service.storage.iterations import commit_iteration, committed_pool_items
-from service.storage.models import Run, RunEvent
+from service.storage.models import Run
 from service.storage.runs import claim_run, get_run, release_lease
-from tests.service.scripted_run import TOPICS, batches, claimed_run, queued_run
+from tests.service.scripted_run import TOPICS, batches, claimed_run
 
 pytestmark = pytest.mark.redis
 
@@ -858,25 +856,3 @@ def test_a_copy_that_only_grew_under_a_batch_is_used(client: redis.Redis) -> Non
     assert pool.advance(other.prepare([("g", F, None)]), expected=1, mark=2)
     assert dict(mine.candidates([query.tokens])[0]) == {"t0": query.code}
     assert index.check_batch([("q2", F)], add_accepted=False)[0].nearest_id == "g"
-
-
-def test_redis_away_hands_the_run_back_and_the_worker_waits(database: Database) -> None:
-    """A run whose shared index cannot be reached is no fault of the run: it goes back to the
-    queue with the reason (not to failed), and the worker reports no progress so that it waits
-    a poll before claiming again instead of spinning on claims."""
-    run_id = queued_run(database, config())
-    worker = Worker(
-        settings=Settings(redis_url="redis://127.0.0.1:9/0"),  # discard port: refused
-        database=database,
-        backend_factory=lambda _c, _s: pytest.fail("no batch may be generated"),
-    )
-    assert worker.work_one() is False
-    with database.sessions() as s:
-        run = get_run(s, run_id)
-        assert run.status == RunStatus.QUEUED and run.lease_owner is None and run.error is None
-    with database.sessions() as s:
-        last = s.scalars(
-            select(RunEvent).where(RunEvent.run_id == run_id).order_by(RunEvent.id.desc())
-        ).first()
-    assert last is not None and last.kind == "queued"
-    assert "handed back" in last.message and "shared index" in last.message
