@@ -661,33 +661,42 @@ def sync_index(
     deadline = time.monotonic() + wait_seconds
     while True:
         mark = pool.mark()
-        if mark is None:
-            if pool.build_lock(owner):
-                try:
-                    committed, items = read_committed(None)
-                    chunks = (
-                        index.prepare(items[i : i + BUILD_CHUNK])
-                        for i in range(0, len(items), BUILD_CHUNK)
-                    )
-                    # Evenly spread over the pool (its texts come in creation order).
-                    every = max(1, len(items) // VOCABULARY_SAMPLE)
-                    sample = [rouge_tokenize(text) for _, text, _ in items[::every]]
-                    pool.rebuild(chunks, committed, owner=owner, sample=sample)
-                finally:
-                    pool.release_build_lock(owner)
+        if mark is not None:
+            committed, items = read_committed(mark)
+            if committed == mark:
+                return mark
+            if committed > mark:
+                if pool.advance(index.prepare_new(items), expected=mark, mark=committed):
+                    return committed
                 continue
-            if time.monotonic() > deadline:
-                raise IndexStorageError(f"shared index {pool.base}: a build did not finish")
-            time.sleep(0.2)
-            continue
-        committed, items = read_committed(mark)
-        if committed < mark:
             # The copy holds iterations the database does not (it was restored from a
             # backup, or another database shares its name): its tasks would be false
-            # duplicates. Drop it and build again.
-            pool.wipe()
+            # duplicates. Build it again, under the build lock like any build: a wipe without
+            # it could land inside another worker's build of this copy and delete what that
+            # build wrote before its mark (a copy marked complete that misses tasks).
+        if _build(index, pool, read_committed, owner=owner):
             continue
-        if committed == mark:
-            return mark
-        if pool.advance(index.prepare_new(items), expected=mark, mark=committed):
-            return committed
+        if time.monotonic() > deadline:
+            raise IndexStorageError(f"shared index {pool.base}: a build did not finish")
+        time.sleep(0.2)
+
+
+def _build(
+    index: NearDuplicateIndex, pool: RedisPool, read_committed: CommittedReader, *, owner: str
+) -> bool:
+    """Build the pool from scratch from the database (:meth:`RedisPool.rebuild`, which wipes
+    it first), holding the build lock; False when another worker holds it."""
+    if not pool.build_lock(owner):
+        return False
+    try:
+        committed, items = read_committed(None)
+        chunks = (
+            index.prepare(items[i : i + BUILD_CHUNK]) for i in range(0, len(items), BUILD_CHUNK)
+        )
+        # Evenly spread over the pool (its texts come in creation order).
+        every = max(1, len(items) // VOCABULARY_SAMPLE)
+        sample = [rouge_tokenize(text) for _, text, _ in items[::every]]
+        pool.rebuild(chunks, committed, owner=owner, sample=sample)
+    finally:
+        pool.release_build_lock(owner)
+    return True

@@ -856,3 +856,49 @@ def test_a_copy_that_only_grew_under_a_batch_is_used(client: redis.Redis) -> Non
     assert pool.advance(other.prepare([("g", F, None)]), expected=1, mark=2)
     assert dict(mine.candidates([query.tokens])[0]) == {"t0": query.code}
     assert index.check_batch([("q2", F)], add_accepted=False)[0].nearest_id == "g"
+
+
+def test_a_copy_ahead_of_the_database_is_dropped_only_under_the_build_lock(
+    client: redis.Redis,
+) -> None:
+    """Two workers find the same copy ahead of the database (mark 5, committed 3: a restored
+    backup). One takes the build lock and rebuilds; the other drops the copy with a wipe, and
+    that wipe took no lock: landing mid-build, it deletes what the build wrote so far (members,
+    posting lists, vocabulary, epoch), and the build then sets its mark on a copy without
+    them. Every later batch misses those tasks, and no check can tell (mark and epoch agree)."""
+    pool = fresh_pool(client)
+    built(pool, [E, F], ranked_by=[E, F], mark=5)
+    items: list[tuple[str, str, bytes | None]] = [("t0", E, None), ("t1", F, None)]
+    paused, go = threading.Event(), threading.Event()
+    builder = RedisPool(client, pool.base, 0.7)
+
+    def build() -> None:  # found the stale copy too, took the lock first
+        assert builder.build_lock("builder")
+        index = NearDuplicateIndex(storage=builder)
+
+        def chunks() -> Iterator[list[PoolEntry]]:
+            yield index.prepare(items[:1])
+            paused.set()
+            go.wait(10)
+            yield index.prepare(items[1:])
+
+        try:
+            builder.rebuild(chunks(), 3, owner="builder", sample=[])
+        finally:
+            builder.release_build_lock("builder")
+
+    thread = threading.Thread(target=build)
+
+    def read_committed(after: int | None) -> tuple[int, list[tuple[str, str, bytes | None]]]:
+        if after == 5 and not thread.is_alive() and not paused.is_set():
+            thread.start()  # the other worker's build reaches its second chunk meanwhile
+            assert paused.wait(10)
+            threading.Timer(0.5, go.set).start()
+        return 3, (items if after is None else [])
+
+    mine = RedisPool(client, pool.base, 0.7)
+    index = NearDuplicateIndex(storage=mine)
+    assert sync_index(index, mine, read_committed, owner="me", wait_seconds=10) == 3
+    thread.join(10)
+    assert index.nearest(E) == ("t0", 1.0)
+    assert index.nearest(F) == ("t1", 1.0)
