@@ -8,21 +8,27 @@ a refused port stands for a server or a Redis that is down, a local HTTP server 
 from __future__ import annotations
 
 import http.server
+import json
+import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from rich.console import Console
 from sqlalchemy import select
 
 from generators.config import BootstrapConfig
 from service.runs.config import RunConfig
+from service.runs.foreground import run_in_foreground
 from service.runs.worker import MAX_IDLE_ITERATIONS, Worker
 from service.settings import Settings
 from service.statuses import RunStatus
 from service.storage.db import Database
-from service.storage.models import Generation, RunEvent
+from service.storage.models import Generation, RunEvent, Task
 from service.storage.runs import get_run
-from tests.service.scripted_run import queued_run
+from tests.service.fake_openai import FakeOpenAI, serving
+from tests.service.scripted_run import queued_run, reply
 
 REFUSED = "http://127.0.0.1:9"  # the discard port: nothing listens, connections are refused
 
@@ -134,3 +140,114 @@ def test_redis_away_hands_the_run_back_and_the_worker_waits(database: Database) 
     )
     assert worker.work_one() is False
     assert_handed_back(database, run_id, "shared index")
+
+
+def test_a_server_dying_after_the_instruction_stage_stores_no_candidate_as_junk(
+    database: Database,
+) -> None:
+    """The server answers the instruction stage, then is down for the rest of the batch
+    (classification and instances all 503 after retries). The candidates it parsed are good
+    tasks: committing them rejected as 'no instance was generated (backend_error)' loses them
+    for good (and counts the iteration idle). The batch must go back like a batch that got no
+    answer at all."""
+    with serving(FakeOpenAI(reply, die_after_instructions=True)) as fake:
+        run_id = openai_run(database, base_url=fake.url)
+        worker = Worker(settings=Settings(openai_base_url=fake.url), database=database)
+        worker.on_iteration = lambda _run, _outcome: worker.stop_requested.set()
+        worker.work_one()
+    with database.sessions() as s:
+        junk = s.scalars(
+            select(Task.instruction).where(
+                Task.run_id == run_id, Task.reject_reason.contains("backend_error")
+            )
+        ).all()
+        run = get_run(s, run_id)
+    assert junk == [], f"stored as rejected for an outage: {junk}"
+    assert run.iteration == 0
+
+
+def test_a_run_whose_server_is_down_does_not_starve_the_other_queued_runs(
+    database: Database,
+) -> None:
+    """Run 1's only server is down, run 2's is up. The claim takes the lowest id first, so a
+    worker that hands run 1 back and polls claims run 1 again, forever: run 2 (and every run
+    queued after run 1, a /v1/generate batch behind a down batch too) never starts."""
+    with serving(FakeOpenAI(reply)) as fake:
+        down = openai_run(database, base_url=REFUSED)
+        up = openai_run(database, base_url=fake.url)
+        worker = Worker(settings=Settings(poll_seconds=0.05), database=database)
+        worker.on_iteration = lambda _run, _outcome: worker.stop_requested.set()
+        thread = threading.Thread(target=worker.run_forever, daemon=True)
+        thread.start()
+        thread.join(timeout=20)
+        worker.stop_requested.set()
+        thread.join(timeout=30)
+    with database.sessions() as s:
+        claims = s.scalars(
+            select(RunEvent.id).where(RunEvent.run_id == down, RunEvent.kind == "claimed")
+        ).all()
+        assert get_run(s, up).iteration >= 1, f"run {down} was claimed {len(claims)} times"
+
+
+@pytest.mark.parametrize("serves", ["chat", "completions"])
+def test_a_server_back_after_an_outage_is_asked_what_it_serves(
+    database: Database, serves: str
+) -> None:
+    """The backend probes its servers once, when built: built during the outage it fell back
+    to /v1/completions for everything and recorded engine version 'unknown', and the worker
+    keeps that backend for the run's next claim. Once the server is back, a chat-only server
+    gets every request on /v1/completions (404: the run fails idle after 25 batches), and a
+    completions server's generations carry the outage's provenance."""
+    with socket.socket() as probe:  # a free port, nothing listening yet
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    run_id = openai_run(database, base_url=url)
+    worker = Worker(settings=Settings(openai_base_url=url), database=database)
+    assert worker.work_one() is False  # down: handed back
+    fake = FakeOpenAI(reply, completions=serves == "completions", chat=serves == "chat")
+    with serving(fake, port=port):
+        worker.on_iteration = lambda _run, _outcome: worker.stop_requested.set()
+        assert worker.work_one() is True
+    with database.sessions() as s:
+        run = get_run(s, run_id)
+        versions = set(
+            s.scalars(select(Generation.engine_version).where(Generation.run_id == run_id))
+        )
+    assert run.accepted_count > 0 and versions == {"0.0-fake"}
+
+
+def test_a_server_name_that_does_not_resolve_fails_the_run(database: Database) -> None:
+    """A host name that no resolver knows (RFC 2606 .invalid: a typo in the URL) fails the
+    same every time; handed back, the run waits in the queue forever with no error."""
+    run_id = openai_run(database, base_url="http://no-such-host.invalid:8000")
+    worker = Worker(settings=Settings(), database=database)
+    worker.work_one()
+    with database.sessions() as s:
+        run = get_run(s, run_id)
+    assert run.status == RunStatus.FAILED and "no-such-host.invalid" in (run.error or "")
+
+
+def test_the_foreground_run_says_why_it_stopped(database: Database, tmp_path: Path) -> None:
+    """`instructforge run` against a server that is down: the user must be told that no
+    server answered (the run went back to the queue, where no worker may ever take it), not
+    only 'run 1 queued: 0 accepted, 0 rejected, 0 parse failures'."""
+    config = tmp_path / "run.json"
+    config.write_text(
+        json.dumps({"backend_options": {"base_url": REFUSED, "max_retries": 1, "backoff_s": 0.01}})
+    )
+    queued_run(database, RunConfig(seed_set="default"))  # imports the seed set
+    console = Console(record=True, width=200)
+    settings = Settings(database_url=database.url, openai_base_url=REFUSED)
+    run_in_foreground(
+        settings,
+        console,
+        seed_set="default",
+        target=5,
+        backend="openai",
+        model="served-model",
+        prompts=3,
+        seed=0,
+        config_file=config,
+    )
+    assert "inference unavailable" in console.export_text()
