@@ -65,8 +65,9 @@ _TRANSPORT_ERRORS = frozenset(
 def failed_unreachable(retry_log: list[str]) -> bool:
     """Whether a request that failed (``Completion.retry_log``, as this backend writes it)
     gave up on the servers, not on itself: its last attempt met a transport error (refused,
-    reset, timed out) or a retryable status (:data:`RETRY_STATUS`), not a 4xx or a malformed
-    answer, which would fail the same again. False for an empty log."""
+    reset, timed out) or a retryable status (:data:`RETRY_STATUS`), not a 4xx, a malformed
+    answer or a host name that does not resolve, which would fail the same again. False for an
+    empty log."""
     if not retry_log:
         return False
     last = retry_log[-1].split(": ", 2)
@@ -75,6 +76,11 @@ def failed_unreachable(retry_log: list[str]) -> bool:
     what = last[1]
     if what.startswith("HTTP "):
         return what[5:].isdigit() and int(what[5:]) in RETRY_STATUS
+    detail = last[2] if len(last) > 2 else ""
+    # getaddrinfo's "no such name" (-2) and "no address" (-5): a typo in the URL, the same at
+    # every try; a resolver that is away (-3, "try again") is an outage like a refusal.
+    if what == "ConnectError" and detail.startswith(("[Errno -2]", "[Errno -5]")):
+        return False
     return what in _TRANSPORT_ERRORS
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from filters.errors import FilterError, IndexUnavailable
 from generators.backends.base import Backend
 from generators.backends.openai import failed_unreachable
-from generators.errors import GeneratorError
+from generators.errors import BackendError, GeneratorError
 from service.errors import InferenceUnavailable, LeaseLost, ServiceError
 from service.export.build import build_version
 from service.heartbeat import heartbeat, owner_id
@@ -44,6 +44,7 @@ from service.storage.runs import (
     add_event,
     claim_run,
     get_run,
+    hand_back,
     release_lease,
     renew_lease,
 )
@@ -167,8 +168,10 @@ class Worker:
                 self._release(run_id, RunStatus.QUEUED, "database connection lost: run handed back")
         except (IndexUnavailable, InferenceUnavailable) as exc:  # the batch is dropped
             log.warning("run %s: %s; handing it back", run_id, exc)
+            if isinstance(exc, InferenceUnavailable):
+                self.close()  # built during the outage: its probes of the servers are stale
             with contextlib.suppress(DBAPIError):
-                self._release(run_id, RunStatus.QUEUED, f"{exc}: run handed back")
+                self._hand_back(run_id, f"{exc}: run handed back")
             return False
         except (ServiceError, GeneratorError, FilterError, ValueError, OSError) as exc:
             self._fail(run_id, f"{type(exc).__name__}: {exc}")
@@ -210,7 +213,7 @@ class Worker:
                 )
                 return
             outcome = pipeline.step(run.iteration + 1, room=run.target_tasks - run.accepted_count)
-            check_answered(outcome)
+            check_answered(outcome, self._servers(pipeline.config))
             with self.database.transaction() as session:
                 stored = commit_iteration(
                     session,
@@ -286,6 +289,25 @@ class Worker:
             add_event(session, run_id, status or "released", why, data)
         log.info("run %s: %s", run_id, why)
 
+    def _servers(self, config: RunConfig) -> str:
+        """The inference servers a run's requests go to, as configured (openai runs only)."""
+        if config.backend != "openai":
+            return ""
+        url = config.backend_options.get("base_url") or self.settings.openai_base_url or ""
+        return ",".join(url) if isinstance(url, list) else str(url)
+
+    def _hand_back(self, run_id: int, why: str) -> None:
+        """Back to the queue after an outage, claimable again after the settings' wait."""
+        with self.database.transaction() as session:
+            hand_back(
+                session,
+                run_id=run_id,
+                owner=self.owner,
+                retry_after_s=self.settings.outage_retry_seconds,
+                why=why,
+            )
+        log.info("run %s: %s", run_id, why)
+
     def _fail(self, run_id: int, error: str) -> None:
         with self.database.transaction() as session:
             release_lease(
@@ -305,16 +327,29 @@ class Worker:
             self._backend_key = None
 
 
-def check_answered(outcome: IterationOutcome) -> None:
-    """Raise InferenceUnavailable when no request of the batch got an answer and every one
-    gave up on the servers (:func:`generators.backends.openai.failed_unreachable`): committing
-    it would store an iteration of errors and count it idle. A batch where only some requests
-    failed is committed as usual (their failures recorded)."""
+def check_answered(outcome: IterationOutcome, servers: str = "") -> None:
+    """Stop a batch that inference did not really answer, before it is committed.
+
+    ``servers`` names where the requests went (for the message), when known.
+
+    Raises:
+        InferenceUnavailable: a request of the batch gave up on the servers
+            (:func:`generators.backends.openai.failed_unreachable`): the batch is dropped
+            whole, since committing it would store the candidates whose later stages failed
+            as rejected junk, or an iteration of errors counted idle.
+        BackendError: every request failed for itself (a 4xx, a malformed answer, a host no
+            resolver knows): the next batch would fail the same, so the run fails now with
+            the last failure rather than after 25 idle iterations.
+    """
     records = outcome.result.records
-    if records and all(
-        r.finish_reason == "error" and failed_unreachable(r.retry_log) for r in records
-    ):
-        last = records[-1].retry_log[-1]
+    at = f" at {servers}" if servers else ""
+    failed = [r for r in records if r.finish_reason == "error"]
+    down = [r for r in failed if failed_unreachable(r.retry_log)]
+    if down:
         raise InferenceUnavailable(
-            f"inference unavailable: all {len(records)} requests of the batch failed (last: {last})"
+            f"inference unavailable{at}: {len(down)} of {len(records)} requests of the batch "
+            f"gave up on the servers (last: {down[-1].retry_log[-1]})"
         )
+    if records and len(failed) == len(records):
+        last = failed[-1].retry_log[-1] if failed[-1].retry_log else "no answer"
+        raise BackendError(f"every request of the batch{at} failed (last: {last})")

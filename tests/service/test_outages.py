@@ -11,6 +11,7 @@ import http.server
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,12 +22,12 @@ from sqlalchemy import select
 from generators.config import BootstrapConfig
 from service.runs.config import RunConfig
 from service.runs.foreground import run_in_foreground
-from service.runs.worker import MAX_IDLE_ITERATIONS, Worker
+from service.runs.worker import Worker
 from service.settings import Settings
 from service.statuses import RunStatus
 from service.storage.db import Database
 from service.storage.models import Generation, RunEvent, Task
-from service.storage.runs import get_run
+from service.storage.runs import claim_run, get_run, release_lease
 from tests.service.fake_openai import FakeOpenAI, serving
 from tests.service.scripted_run import queued_run, reply
 
@@ -109,18 +110,20 @@ def refusing_server() -> Iterator[str]:
         server.server_close()
 
 
-def test_requests_refused_for_themselves_are_committed_not_retried_forever(
+def test_requests_refused_for_themselves_fail_the_run_at_once(
     database: Database, refusing_server: str
 ) -> None:
-    """A 404 fails the same again: the batches are committed with their failures and the run
-    ends as before (idle), rather than waiting in the queue for a server that is up."""
+    """A 404 fails the same again: the run fails at its first batch with the last failure and
+    the server named (it used to commit 25 iterations of errors and fail as 'no task accepted
+    in 25 iterations'), rather than wait in the queue for a server that is up."""
     run_id = openai_run(database, base_url=refusing_server)
     worker = Worker(settings=Settings(openai_base_url=refusing_server), database=database)
     assert worker.work_one() is True
     with database.sessions() as s:
         run = get_run(s, run_id)
-        assert run.status == RunStatus.FAILED and run.iteration == MAX_IDLE_ITERATIONS
-    assert records_of(database, run_id) > 0
+        assert run.status == RunStatus.FAILED and run.iteration == 0
+        assert "HTTP 404" in (run.error or "") and refusing_server in (run.error or "")
+    assert records_of(database, run_id) == 0
 
 
 def test_redis_away_hands_the_run_back_and_the_worker_waits(database: Database) -> None:
@@ -203,7 +206,9 @@ def test_a_server_back_after_an_outage_is_asked_what_it_serves(
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     run_id = openai_run(database, base_url=url)
-    worker = Worker(settings=Settings(openai_base_url=url), database=database)
+    worker = Worker(
+        settings=Settings(openai_base_url=url, outage_retry_seconds=0), database=database
+    )
     assert worker.work_one() is False  # down: handed back
     fake = FakeOpenAI(reply, completions=serves == "completions", chat=serves == "chat")
     with serving(fake, port=port):
@@ -251,3 +256,21 @@ def test_the_foreground_run_says_why_it_stopped(database: Database, tmp_path: Pa
         config_file=config,
     )
     assert "inference unavailable" in console.export_text()
+
+
+def test_a_run_handed_back_is_claimable_again_after_the_wait(database: Database) -> None:
+    """Held back for `outage_retry_seconds`, not for good: no claim takes it before (an idle
+    worker finds nothing), the first after takes it; the foreground `instructforge run`, which
+    names its run, may take it at once."""
+    run_id = openai_run(database, base_url=REFUSED)
+    settings = Settings(openai_base_url=REFUSED, outage_retry_seconds=1.5)
+    worker = Worker(settings=settings, database=database)
+    assert worker.work_one() is False
+    assert worker.claim() is None
+    with database.transaction() as s:
+        assert claim_run(s, owner="foreground", lease_seconds=60, run_id=run_id) == run_id
+        release_lease(s, run_id=run_id, owner="foreground", status=RunStatus.QUEUED)
+    assert worker.work_one() is False  # handed back again, held back again
+    assert worker.claim() is None
+    time.sleep(1.6)
+    assert worker.claim() == run_id
