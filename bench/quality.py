@@ -269,10 +269,13 @@ the number before it (a column of primes or ``"The product is:\n42"`` scored 0.1
 against v8's result file: every AUC and good mean within 0.0001 on every split (look 13).
 
 Run: python bench/quality.py   (writes bench/results/quality.json)
+     python bench/quality.py --dev   (the dev splits alone, printed: no look at held-out or the
+     model set, nothing written)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import random
@@ -406,12 +409,19 @@ def model_rows() -> list[dict[str, Any]]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--dev", action="store_true", help="dev splits only, printed, no result file written"
+    )
+    dev_only = parser.parse_args().dev
     rows = []
     for split, path in SPLITS.items():
+        if dev_only and not split.startswith("dev"):
+            continue
         examples = load_examples(path, split)
         good = scores(examples)
         rows += [row(split, kind, good, scores(make_junk(examples, kind))) for kind in KINDS]
-    rows += model_rows()
+    rows += [] if dev_only else model_rows()
     gates = " ".join(f"good<{g}" for g in GATES)
     head = f"{'split':<10} {'kind':<12} {'good':>5} {'junk':>5}    auc  good_mean  junk_mean"
     print(f"{head}  {gates}")
@@ -422,6 +432,8 @@ def main() -> None:
             f"{r['split']:<10} {r['kind']:<12} {r['n_good']:>5} {r['n_junk']:>5}  {shown}  "
             f"{r['good_mean'] or 0:9.3f}  {r['junk_mean'] or 0:9.3f}  {under}"
         )
+    if dev_only:
+        return
     found = {(r["split"], r["kind"]): r["auc"] for r in rows}
     goals = []
     for kind in KINDS:

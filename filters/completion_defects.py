@@ -16,7 +16,11 @@ All return a factor in [0, 1] (1: no sign of the defect) and the evidence in wor
 from __future__ import annotations
 
 import re
+import unicodedata
 
+import regex
+
+from filters.rouge import has_unspaced_script, rouge_tokenize
 from filters.word_ends import PRIOR_RATE, end_rate, is_cut_word, last_word
 
 # The instance prompt's own field labels (generators/templates: "Task:", "Input:", "Output:",
@@ -33,11 +37,13 @@ _PROMPT_LABEL = re.compile(
 # v6: unread, it made the next item's "2." look out of turn) or the line's end; not "1.5 cups".
 _NUMBERED_LINE = re.compile(r"^[ \t]*(\d{1,3})[.)](?:[ \t]|$|(?=[^\W\d_]))", re.MULTILINE)
 _BARE_NUMBER = re.compile(r"\d{1,3}[.)]?")
-# Ends that close a sentence, a quote, a bracket, code or markup.
+# Ends that close a sentence, a quote, a bracket, code or markup; and every script's sentence
+# marks (scorer v10): Unicode's Sentence_Terminal, so the Devanagari danda, the Arabic question
+# mark, the Urdu full stop, the Armenian, Ethiopic, Myanmar and Khmer full stops close a line
+# or a sentence as "." does (v9 knew only ".!?" and the CJK "。！？", and read a Hindi answer
+# whose lines end "।" as open).
 _CLOSED = frozenset(".!?。！？…\"'”’»)]}>`*|;$%+")
-# Marks that close a sentence, as one shape (scorer v7): a list's last item may end "!" or "?"
-# where the others end ".".
-_SENTENCE_MARK = dict.fromkeys(".!?。！？…", ".")
+_TERMINAL = regex.compile(r"[\p{Sentence_Terminal}…]")
 _LAST_OF = {";": "."}
 # An option's letter or a list number standing as a word ("B)", "3.").
 _MARKER_WORD = re.compile(r"(?:[A-Za-z]|\d{1,3})[.)]")
@@ -62,6 +68,9 @@ _DANGLING_WORDS = frozenset((
 _HASHTAG_END = re.compile(r"(?:^|\s)#[^\W\d_]\w*$")
 # A web address ends where it ends, "/" included ("https://example.org/full/"; scorer v7).
 _URL_END = re.compile(r"(?:^|\s)(?:https?://|www\.)\S+$")
+# A phonemic transcription closes on its slash ("/kæt/", "cat: /ˈkæt/"; scorer v10: v9 read the
+# slash as an open "and/or" and scored the IPA answer 0.09).
+_TRANSCRIPTION_END = re.compile(r"(?:^|[\s(:])/[^/\s][^/\n]*/$")
 # HTML tags, and the elements whose end tag a complete document must hold (scorer v7).
 _HTML_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^<>]*?(/?)>")
 _HTML_ELEMENTS = frozenset((
@@ -81,8 +90,18 @@ _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+•][ \t]*|\d{1,3}[.)][ \t]+)([^\W\d_].*
 _STRIP = "\"'“”‘’()[]{},.;:!?*"
 # A sentence's end inside a line: after a word of two letters or more, or the pronoun "I"
 # ("Who am I?"), since one letter and a full stop is an initial or an option's label
-# ("J. Maas", "C. Rupee", "A. To read CDs"; scorer v6).
-_INNER_END = re.compile(r"(?:(?<=[^\W\d_]{2})|(?<=\bI))[.!?。！？](?=\s+\S)")
+# ("J. Maas", "C. Rupee", "A. To read CDs"; scorer v6), then a space; a sentence mark of
+# another script ("。", "！", "।", "؟") needs no space after it (scorer v10: Chinese and
+# Japanese write none, and v9 found no inner end in a cut Chinese answer).
+_INNER_END = regex.compile(
+    r"(?V1)(?:(?<=[\p{L}\p{M}]{2})|(?<=\bI))\p{Sentence_Terminal}(?=\s+\S)"
+    r"|(?<=[\p{L}\p{M}])[\p{Sentence_Terminal}--[.!?]](?=\S)"
+)
+# Clause marks of scripts written without spaces: a line of such prose that holds one and
+# ends on a character, not a sentence mark, stopped mid-sentence (scorer v10).
+_UNSPACED_CLAUSE = frozenset("，、；：")
+# Such a line is prose from this many characters (a name or a label is shorter).
+_UNSPACED_PROSE_CHARS = 10
 # A line of a list, a table or code: such outputs end without a full stop when complete. Also
 # (scorer v7) an option's letter ("A. The Sun danced in the sky") and a short label before a
 # colon ("Positive: That was an amazing show", "apprehension (noun): fear or anxiety").
@@ -219,36 +238,39 @@ def truncation_factor(output: str) -> tuple[float, str]:
     """How finished the end of ``output`` looks.
 
     Returns:
-        (factor, evidence): 1.0 at once for a letter's unsigned close (``"Sincerely,"``) or a
-        web address (scorer v7); 0.1 when it ends on a separator (``,`` ``:`` ``(`` ``-`` ...),
-        an operator or arrow (``=`` ``->``), a new line holding only a bullet (``-`` ``+`` ``|``
-        ...), an option letter (``B)``) or a comment mark (``#``), or an English word no
-        sentence ends on (``the``, ``and``, ``of`` ...; not a one-word answer, nor a capital
-        ``A`` naming a note or option); 0.3 when a bracket, curly quote, double quote, code
+        (factor, evidence): 1.0 at once for a letter's unsigned close (``"Sincerely,"``), a
+        web address (scorer v7) or a phonemic transcription (``"/kæt/"``, scorer v10); 0.1
+        when it ends on a separator (``,`` ``:`` ``(`` ``-`` ...), an operator or arrow (``=``
+        ``->``), a new line holding only a bullet (``-`` ``+`` ``|`` ...), an option letter
+        (``B)``) or a comment mark (``#``), or an English word no sentence ends on (``the``,
+        ``and``, ``of`` ...; not a one-word answer, nor a capital ``A`` naming a note or
+        option); 0.3 when a bracket, curly quote, double quote, code
         fence or HTML element opened is never closed, when the last list item breaks the shape
         every earlier item keeps (all ``key: value`` or all closed by the same mark, any
         sentence mark counting as one, and ``.`` closing a list of ``;``), or when its last line
         ends without closing punctuation although most of the text's other sentences or lines
         close theirs (a letter's sign-off after ``Sincerely,``, an indented block's last line
-        and an inline numbered list excepted; an option letter or initial closes no sentence);
-        0.7 when its last line is prose of 6 or more words, one a function word, ending without
-        punctuation (not a formula, a title-case line, an item or ``label: value`` line, or a
-        line after 3+ mostly bare ones); else 1.0. Otherwise list items, table rows, code lines,
-        closing hashtags and a quotation's attribution (``"..." - Unknown``) may end bare; so
-        may short answers (labels, numbers, names). A text ending on a letter is then judged by
-        its last word (:mod:`filters.word_ends`, scorer v5): 0.1 when the word is cut (rare, and
-        the start of a frequent word: ``"Prepare pa"``; not a one-word answer or an upper-case
-        keyword) or, in an output of 2 words or more (an option's letter or a list number is no
-        word), when it almost never ends a sentence (end rate under 0.015: ``"7. Get"``); a
-        factor already under 1, past 2 words, is multiplied by 0.4 to 1 as the word's end rate
-        rises from 0.015 to 0.25; a factor of 1, past 2 words, becomes 0.9 to 1 the same way
-        (scorer v6: :func:`_bare_end`).
+        and an inline numbered list excepted; an option letter or initial closes no sentence;
+        any script's sentence mark closes one, scorer v10: ``।`` ``؟`` ``。``); 0.7 when its last
+        line is prose of 6 or more words, one a function word, or of 10 or more characters of a
+        script written without spaces with a clause mark (``，`` ``、``; scorer v10), ending
+        without punctuation (not a formula, a title-case line, an item or ``label: value``
+        line, or a line after 3+ mostly bare ones); else 1.0. Otherwise list items, table rows,
+        code lines, closing hashtags and a quotation's attribution (``"..." - Unknown``) may end
+        bare; so may short answers (labels, numbers, names). A text ending on a letter is then
+        judged by its last word (:mod:`filters.word_ends`, scorer v5): 0.1 when the word is cut
+        (rare, and the start of a frequent word: ``"Prepare pa"``; not a one-word answer or an
+        upper-case keyword) or, in an output of 2 words or more (an option's letter or a list
+        number is no word), when it almost never ends a sentence (end rate under 0.015: ``"7.
+        Get"``); a factor already under 1, past 2 words, is multiplied by 0.4 to 1 as the
+        word's end rate rises from 0.015 to 0.25; a factor of 1, past 2 words, becomes 0.9 to
+        1 the same way (scorer v6: :func:`_bare_end`).
     """
     text = output.rstrip()
     if not text:
         return 1.0, ""  # emptiness is the length component's business
     last = text[-1]
-    if _is_closing_line(text) or _URL_END.search(text):
+    if _is_closing_line(text) or _URL_END.search(text) or _TRANSCRIPTION_END.search(text):
         return 1.0, ""
     if last in _OPEN:
         return 0.1, f"ends with {last!r}"
@@ -267,7 +289,7 @@ def truncation_factor(output: str) -> tuple[float, str]:
     broken = _breaks_list_shape(lines)
     if broken:
         return 0.3, broken
-    if last in _CLOSED or not last.isalnum() or _HASHTAG_END.search(text):
+    if _is_closed(last) or not _is_letter_or_digit(last) or _HASHTAG_END.search(text):
         return 1.0, ""
     if _ATTRIBUTION.search(last_line):
         return 1.0, ""
@@ -322,6 +344,7 @@ def _unpunctuated_end(
     if earlier is not None and earlier >= 0.5:
         return 0.3, "last sentence unfinished where the others close"
     prose = len(words) >= 6 and _is_prose(words) and not _is_title(words)
+    prose = prose or _is_unspaced_prose(last_line)
     if prose and not _ITEM_LINE.match(last_line) and not _lines_end_open(lines[:-1]):
         return 0.7, "long last line without closing punctuation"
     return 1.0, ""
@@ -380,7 +403,7 @@ def _lines_end_open(earlier: list[str]) -> bool:
     place for you and for me"`` after such lines is the song's end, not a cut sentence).
     """
     filled = [line.rstrip() for line in earlier if line.strip()]
-    bare = sum(line[-1] not in _CLOSED for line in filled)
+    bare = sum(not _is_closed(line[-1]) for line in filled)
     return len(filled) >= 3 and 2 * bare > len(filled)
 
 
@@ -476,12 +499,12 @@ def _breaks_list_shape(lines: list[str]) -> str | None:
         return "last list item lacks the 'key: value' shape of the others"
     # A sentence's marks are one shape: a recipe's last step ends "Enjoy!" after steps closed
     # by "." (scorer v7: 0.27 before).
-    ends = {_SENTENCE_MARK.get(item[-1], item[-1]) for item in earlier}
-    tail_end = _SENTENCE_MARK.get(tail[-1:], tail[-1:])
+    ends = {_sentence_mark(item[-1]) for item in earlier}
+    tail_end = _sentence_mark(tail[-1:])
     # Items closed by ";" end on "." (scorer v7): the list's last item closes the sentence.
     if (
         len(ends) == 1
-        and (end := ends.pop()) in _CLOSED
+        and _is_closed(end := ends.pop())
         and tail_end not in (end, _LAST_OF.get(end))
     ):
         return f"last list item does not end with {end!r} as the others do"
@@ -500,7 +523,7 @@ def _is_closing_line(text: str) -> bool:
     if len(filled) < 3 or not filled[-1].endswith(","):
         return False
     close = filled[-1]
-    return len(close.split()) <= 4 and close[0].isupper() and filled[-2][-1] in _CLOSED
+    return len(close.split()) <= 4 and close[0].isupper() and _is_closed(filled[-2][-1])
 
 
 def _is_sign_off(lines: list[str]) -> bool:
@@ -520,5 +543,34 @@ def _closed_share(before: str, last_line: str) -> float | None:
     inner = len(_INNER_END.findall(before)) + len(_INNER_END.findall(last_line))
     if not ends and not inner:
         return None
-    closed = sum(e in _CLOSED for e in ends) + inner
+    closed = sum(map(_is_closed, ends)) + inner
     return closed / (len(ends) + inner)
+
+
+def _is_closed(mark: str) -> bool:
+    """Whether a text or line ending on ``mark`` closes it: :data:`_CLOSED`, or a sentence mark
+    of any script (:data:`_TERMINAL`, scorer v10)."""
+    return mark in _CLOSED or _TERMINAL.fullmatch(mark) is not None
+
+
+def _sentence_mark(mark: str) -> str:
+    """``"."`` for any script's sentence mark (a list's last item may close with ``"!"`` where
+    the others close with ``"."``, or ``"。"``; scorer v7, v10), else ``mark`` itself."""
+    return "." if _TERMINAL.fullmatch(mark) else mark
+
+
+def _is_unspaced_prose(line: str) -> bool:
+    """Whether a line is prose of a script written without spaces (scorer v10): at least
+    :data:`_UNSPACED_PROSE_CHARS` of its characters (``"长城是古代的防御工程，东起山海关"``),
+    and a clause mark (``，``, ``、``) binding them, as an English sentence's function words do."""
+    return (
+        has_unspaced_script(line)
+        and len(rouge_tokenize(line)) >= _UNSPACED_PROSE_CHARS
+        and any(ch in _UNSPACED_CLAUSE for ch in line)
+    )
+
+
+def _is_letter_or_digit(char: str) -> bool:
+    """Whether ``char`` is part of a word: a letter, a digit or a combining mark (scorer v10: a
+    Myanmar or Devanagari word may end on a vowel sign, which v9 read as closing punctuation)."""
+    return char.isalnum() or unicodedata.category(char).startswith("M")
