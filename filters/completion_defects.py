@@ -97,6 +97,9 @@ _INNER_END = regex.compile(
     r"(?V1)(?:(?<=[\p{L}\p{M}]{2})|(?<=\bI))\p{Sentence_Terminal}(?=\s+\S)"
     r"|(?<=[\p{L}\p{M}])[\p{Sentence_Terminal}--[.!?]](?=\S)"
 )
+# A field of a record: a short label, a colon, a value of up to 4 words ("Kevin Costner:
+# Supporting", "OS: Windows 10"; scorer v10); a line of dialogue says a sentence instead.
+_FIELD_LINE = re.compile(r"[ \t]*[^\W\d_][^:\n]{0,30}:[ \t]+\S+(?:[ \t]+\S+){0,3}[ \t]*")
 # Clause marks of scripts written without spaces: a line of such prose that holds one and
 # ends on a character, not a sentence mark, stopped mid-sentence (scorer v10).
 _UNSPACED_CLAUSE = frozenset("，、；：")
@@ -302,7 +305,7 @@ def truncation_factor(output: str) -> tuple[float, str]:
     # An option's letter or a list number is no word ("B) Solar" is a one-word answer).
     n_words = len([w for w in text.split() if not _MARKER_WORD.fullmatch(w)])
     if rate is not None and n_words > 1:
-        if rate < RARE_END:
+        if rate < RARE_END and not _is_field_list(lines):
             return 0.1, f"ends on {word!r}, which ends {rate:.1%} of its uses in the reference"
         if rate < FULL_END and n_words > _LABEL_WORDS and factor < 1.0:
             scaled = factor * (END_FLOOR + (1.0 - END_FLOOR) * rate / FULL_END)
@@ -337,8 +340,12 @@ def _bare_end(word: str | None, n_words: int, factor: float, evidence: str) -> t
 def _unpunctuated_end(
     text: str, lines: list[str], last_line: str, words: list[str]
 ) -> tuple[float, str]:
-    """The factor of a text ending on a letter or digit, by its shape alone (scorer v4)."""
+    """The factor of a text ending on a letter or digit, by its shape alone (scorer v4): 1.0
+    for a letter's sign-off, an indented block, an inline list or a field list (scorer v10);
+    0.3 when the other sentences close; 0.7 for long open prose."""
     if _is_sign_off(lines) or _is_indented_block(lines) or _is_inline_list(last_line):
+        return 1.0, ""
+    if _is_field_list(lines):
         return 1.0, ""
     earlier = _closed_share(text[: len(text) - len(last_line)], last_line)
     if earlier is not None and earlier >= 0.5:
@@ -487,9 +494,18 @@ def _breaks_list_shape(lines: list[str]) -> str | None:
     Needs 3 or more earlier items (or 2 earlier table rows with one cell count): fewer show
     no pattern. None when the shape holds.
     """
-    cells = [line.count("|") for line in lines if line.strip()]
+    filled = [line.rstrip() for line in lines if line.strip()]
+    cells = [line.count("|") for line in filled]
     if len(cells) > 2 and cells[-1] and len(set(cells[:-1])) == 1 and cells[-1] < cells[0]:
         return "last table row has fewer cells than the others"
+    # A row cut after its separator ("Bananas  |") where no earlier row ends on one, or a line
+    # without cells right under 2+ rows of one shape ("...\nFiber | 2 g\nVitamin C"; scorer v10).
+    rows = _table_rows([line.rstrip() for line in lines[:-1]])  # a blank line ends a table
+    if rows and cells[-1] and filled[-1].endswith("|"):
+        if not any(row.endswith("|") for row in rows):
+            return "last table row ends on an empty cell"
+    elif len(rows) >= 2 and not cells[-1] and filled[-1][-1:].isalnum():
+        return "last line under a table has no cells"
     items = [m.group(1).rstrip() for m in map(_LIST_ITEM.match, lines) if m]
     last = _LIST_ITEM.match(lines[-1])
     if last is None or len(items) < 4:
@@ -574,3 +590,30 @@ def _is_letter_or_digit(char: str) -> bool:
     """Whether ``char`` is part of a word: a letter, a digit or a combining mark (scorer v10: a
     Myanmar or Devanagari word may end on a vowel sign, which v9 read as closing punctuation)."""
     return char.isalnum() or unicodedata.category(char).startswith("M")
+
+
+def _table_rows(lines: list[str]) -> list[str]:
+    """The table rows that end ``lines``: the last run of lines with one count (1 or more) of
+    ``|``, markdown rulers (``---|---``) included (scorer v10)."""
+    rows: list[str] = []
+    for line in reversed(lines):
+        count = line.count("|")
+        if not count or (rows and count != rows[-1].count("|")):
+            break
+        rows.append(line)
+    return rows[::-1]
+
+
+def _is_field_list(lines: list[str]) -> bool:
+    """Whether the last two lines are fields, ``label: value`` (scorer v10).
+
+    A field's value is up to 4 words and does not close with a mark (dialogue lines say
+    sentences). A record's or a classification's value ends where it ends (``"Tom Hanks: Lead\nKevin
+    Costner: Supporting"``, ``"OS: Windows 10\nProgram: Program Name"``): no mark closes it,
+    whatever the sentences above do, and its last word may seldom end a sentence.
+    """
+    filled = [line for line in lines if line.strip()]
+    fields = filled[-2:]
+    return len(fields) == 2 and all(
+        _FIELD_LINE.fullmatch(line) and not _is_closed(line.rstrip()[-1]) for line in fields
+    )

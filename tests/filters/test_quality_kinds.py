@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from filters.completion_defects import BARE_END_FLOOR, truncation_factor
 from filters.echo import input_under_heading
 from filters.placeholders import placeholder
 from filters.quality import requested_copies, score_heuristic_quality
@@ -211,3 +212,48 @@ def test_phonemic_transcription_scores_high(output: str) -> None:
 @pytest.mark.parametrize("output", ["You can use cats and/", "Pick cat or dog /"])
 def test_a_bare_slash_is_still_open(output: str) -> None:
     assert value("Name a pet.", output) < 0.5
+
+
+# A table cut in its last row, and a record's fields that end bare (truncation).
+@pytest.mark.parametrize(
+    "output",
+    [
+        "Fruit | Vegetables\nBananas |",
+        "Name | Age | City\nAnn | 31 | Oslo\nBob | 25 |",
+        "Task | Start | End\n---- | ----- | ---\nCreate a website |",
+        "Carbs | 8 g\nProtein | 0.7 g\nFat | 0.4 g\nVitamin C",
+        "Land | Capital\nFrankreich | Paris\nDeutschland | Berlin\nItalien",
+    ],
+)
+def test_table_cut_in_its_last_row_is_cut(output: str) -> None:
+    assert truncation_factor(output)[0] <= 0.3
+    assert value("Make a table.", output) < 0.5
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "| Name | Age |\n|------|-----|\n| Ann | 31 |\n| Bob | 25 |",  # rows closed by "|"
+        "Name | Age\nAnn | 31\nBob | 25",
+        "Name | Age\nAnn | 31\nBob | 25\n\nSource: census",  # a note after a blank line
+        "Tom Hanks: Lead\nEmma Stone: Lead\nKevin Costner: Supporting",
+        "Environment:\nOS: Windows 10\nProgram: Program Name",
+        "Apfel: rot\nBanane: gelb\nKiwi: grün",
+    ],
+)
+def test_finished_table_or_field_list_scores_high(output: str) -> None:
+    assert truncation_factor(output)[0] >= BARE_END_FLOOR  # a bare end may cost a little
+    assert value("Make a table.", output) > 0.85
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        # Dialogue lines say sentences: a cut one is still cut.
+        "Parent: That isn't acceptable.\nChild: Why not?\nParent: Because your actions do not",
+        "Alice: Hey, how was the concert?\n\nBob: It was great! I especially enjoyed",
+        "Text 1: The rose petals were floating in the breeze.\nText 2: The petals",
+    ],
+)
+def test_dialogue_cut_mid_line_is_no_field_list(output: str) -> None:
+    assert truncation_factor(output)[0] < 0.5
