@@ -8,7 +8,8 @@ early); ``generators.parsing`` drops completions whose finish reason says so, th
 ones whose text says so.
 
 A third sign of truncation needs the instruction: it names a count (``"List five ways..."``)
-and the answer's list stops short of it (:func:`count_shortfall`, scorer v6).
+and the answer's list stops short of it (:func:`filters.requested_counts.count_shortfall`,
+scorer v6).
 
 All return a factor in [0, 1] (1: no sign of the defect) and the evidence in words.
 """
@@ -20,6 +21,7 @@ import unicodedata
 
 import regex
 
+from filters.requested_counts import NUMBERED_LINE, inline_run
 from filters.rouge import has_unspaced_script, rouge_tokenize
 from filters.word_ends import PRIOR_RATE, end_rate, is_cut_word, last_word
 
@@ -33,9 +35,6 @@ _PROMPT_LABEL = re.compile(
     r"|example[ \t]*+\d+[ \t]*+(?::[ \t]*+)?$)",
     re.IGNORECASE | re.MULTILINE,
 )
-# A list number at a line start: "3." or "3)" then a space, a letter ("1.Once upon", scorer
-# v6: unread, it made the next item's "2." look out of turn) or the line's end; not "1.5 cups".
-_NUMBERED_LINE = re.compile(r"^[ \t]*(\d{1,3})[.)](?:[ \t]|$|(?=[^\W\d_]))", re.MULTILINE)
 _BARE_NUMBER = re.compile(r"\d{1,3}[.)]?")
 # Ends that close a sentence, a quote, a bracket, code or markup; and every script's sentence
 # marks (scorer v10): Unicode's Sentence_Terminal, so the Devanagari danda, the Arabic question
@@ -120,25 +119,6 @@ RARE_END = 0.015
 FULL_END = 0.25
 END_FLOOR = 0.4
 BARE_END_FLOOR = 0.9
-# A count the instruction asks for: a number (digits or an English word) then, within 3 words, a
-# plural noun ("five books", "10 fun activities", "3 plant-based alternate ingredients"). Not
-# after a hyphen, a digit group or a currency ("GPT-3 models", "4.5 moles", "$15 each"), nor a
-# bound ("5 sentences or fewer").
-_NUMBER_WORDS = (
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-    "nineteen", "twenty",
-)  # fmt: skip
-_COUNT = re.compile(
-    r"(?<![-\w.,$])(\d{1,2}|" + "|".join(_NUMBER_WORDS) + r")[ \t]+(?:[\w'-]+[ \t]+){0,3}?"
-    r"[^\W\d_][\w'-]*s\b(?![ \t]+or[ \t]+(?:fewer|less))",
-    re.IGNORECASE,
-)
-# Counts outside this range are not lists of items ("1 cup", "100 words").
-_MIN_COUNT, _MAX_COUNT = 2, 20
-# List numbers anywhere after a space or at the start ("1. Werewolf 2. Who Am I? 3. Charades").
-_INLINE_NUMBER = re.compile(r"(?:^|\s)(\d{1,2})[.)]\s")
-_BULLET_LINE = re.compile(r"^[ \t]*[-*+•][ \t]*\S", re.MULTILINE)
 # Answers of this many words or fewer are labels ("No", "C. Rupee"), which end anywhere; the
 # graded penalty spares them (a one-word answer escapes the rare-end rule too).
 _LABEL_WORDS = 2
@@ -158,7 +138,7 @@ def residue_factor(output: str) -> tuple[float, str]:
     if label:
         return 0.2, f"field label {label.group(0).strip()!r}"
     expected = 1
-    for match in _NUMBERED_LINE.finditer(output):
+    for match in NUMBERED_LINE.finditer(output):
         number = int(match.group(1))
         if number not in (expected, 1):
             return 0.2, f"list number {number} where {expected} was due"
@@ -173,67 +153,6 @@ def residue_factor(output: str) -> tuple[float, str]:
         not last.isdigit() or re.match(rf"{int(last) - 1}\D.*\w", lines[-2]) is not None
     ):
         return 0.2, f"ends with a bare list number {last!r}"
-    return 1.0, ""
-
-
-def requested_count(instruction: str) -> int | None:
-    """The number of items ``instruction`` asks for, or None when it names none.
-
-    The smallest count of :data:`_MIN_COUNT` to :data:`_MAX_COUNT` followed within 3 words by a
-    plural noun: ``"List 4 advantages and 4 disadvantages"`` -> 4, ``"Name three plants"`` -> 3;
-    ``"Convert 10 years into days"`` -> 10 too (a count of non-list things is harmless: only an
-    answer that is a list is held to it).
-    """
-    counts = []
-    for match in _COUNT.finditer(instruction):
-        token = match.group(1).casefold()
-        counts.append(int(token) if token.isdigit() else _NUMBER_WORDS.index(token))
-    counts = [n for n in counts if _MIN_COUNT <= n <= _MAX_COUNT]
-    return min(counts) if counts else None
-
-
-def listed_items(output: str) -> int:
-    """How many items ``output`` lists: its highest list number or its bullet lines.
-
-    List numbers count at line starts (the highest: two lists of 4 are 4, not 8) and inline,
-    as a run 1, 2, 3... (``"1. Werewolf 2. Who Am I? 3. Charades"`` -> 3); bullets (``-`` ``*``
-    ``+`` ``•``) by their lines. 0: no list.
-    """
-    at_line_start = [int(m.group(1)) for m in _NUMBERED_LINE.finditer(output)]
-    return max(
-        max(at_line_start, default=0), _inline_run(output), len(_BULLET_LINE.findall(output))
-    )
-
-
-def _inline_run(text: str) -> int:
-    """How far list numbers after a space or at the start count 1, 2, 3... in ``text``
-    (``"1. Werewolf 2. Who Am I? 3. Charades"`` -> 3; numbers out of turn are skipped)."""
-    due = 1
-    for match in _INLINE_NUMBER.finditer(text):
-        if int(match.group(1)) == due:
-            due += 1
-    return due - 1
-
-
-def count_shortfall(instruction: str, output: str) -> tuple[float, str]:
-    """Whether the answer's list stops short of the count its instruction names (scorer v6).
-
-    A cut list keeps its complete items and ends on one of them (``"...\\n3. The Cruel"`` for
-    ``"Generate a list of five books"``), which its text alone cannot tell from a finished list.
-
-    Returns:
-        (factor, evidence): 0.3 when the instruction names a count (:func:`requested_count`)
-        and the output is a list of at least one item but fewer than that
-        (:func:`listed_items`); else (1.0, ""). Answers that are no list are not judged: a
-        count in prose ("hibiscus, orchids and caladiums") is not counted.
-    """
-    wanted = requested_count(instruction)
-    if wanted is None:
-        return 1.0, ""
-    found = listed_items(output)
-    if 0 < found < wanted:
-        items = "item" if found == 1 else "items"
-        return 0.3, f"lists {found} {items} where the instruction asks for {wanted}"
     return 1.0, ""
 
 
@@ -390,7 +309,7 @@ def _is_inline_list(line: str) -> bool:
     ``"1. Werewolf 2. Who Am I? 3. Charades 4. Kubb"`` ends bare as a list does, whatever marks
     an item's own text holds.
     """
-    return _inline_run(line) >= 3
+    return inline_run(line) >= 3
 
 
 def _is_indented_block(lines: list[str]) -> bool:

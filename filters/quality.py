@@ -11,7 +11,8 @@ per kind on the Self-Instruct seed tasks and, held out, the user-oriented set):
 - lexical_diversity and repetition: type-token ratio on a 100-token window and the share of
   word 3-grams used a third time or more (the first 10% free: templated list items repeat
   some, a chorus comes twice); a generation loop drives both down. Repetition the instruction
-  asks for (``"... five times"``: :func:`requested_copies`, scorer v10) is allowed.
+  asks for (``"... five times"``: :func:`filters.requested_counts.requested_copies`, scorer
+  v10) is allowed.
 - echo: the output repeats its prompt (:func:`filters.echo.repeated_part`: 0), ends by
   restating its instruction after other prompt text (:func:`filters.echo.restated_at_end`: 0,
   scorer v7) or is the start of its input cut short (:func:`filters.echo.input_prefix`: 0,
@@ -40,7 +41,7 @@ from collections import Counter
 
 import regex
 
-from filters.completion_defects import count_shortfall, residue_factor, truncation_factor
+from filters.completion_defects import residue_factor, truncation_factor
 from filters.echo import (
     FIELD_LABEL,
     input_prefix,
@@ -49,6 +50,7 @@ from filters.echo import (
     restated_at_end,
 )
 from filters.placeholders import placeholder
+from filters.requested_counts import count_shortfall, requested_copies
 from filters.rouge import rouge_l_f, rouge_tokenize
 from filters.types import Score
 
@@ -133,19 +135,6 @@ _ROMAN = {"i": 1, "v": 5, "x": 10}
 # of an answer without words (scorer v10: "👍" to "Reply with an emoji" had no tokens and
 # scored 0).
 _SYMBOL = regex.compile(r"(?=\p{So})\X")
-# The copies an instruction asks for (scorer v10): "twice", "three times", "5 times", "重复三遍";
-# not a product ("3 times 5") nor a question ("how many times").
-_NUMBER_WORDS = {
-    "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-    "ten": 10, "twelve": 12, "twenty": 20, "twice": 2, "thrice": 3,
-    "两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10,
-}  # fmt: skip
-_COPIES = regex.compile(
-    r"\b(twice|thrice)\b|\b(\d{1,2}|"
-    + "|".join(w for w in _NUMBER_WORDS if w.isascii() and w not in ("twice", "thrice"))
-    + r")\s+times\b(?!\s*[\d(])|([\d两二三四五六七八九十]{1,2})\s*[遍次]",
-    regex.IGNORECASE,
-)
 
 
 def _roman(text: str) -> int:
@@ -176,22 +165,6 @@ def _without_counters(output: str) -> str:
         return match.group(0)
 
     return _COUNTER.sub(blank, output)
-
-
-def requested_copies(instruction: str) -> int:
-    """How many copies of something ``instruction`` asks for (scorer v10), 1 when none.
-
-    ``"Repeat 'hello' five times"`` -> 5, ``"Say it twice"`` -> 2, ``"把“你好”重复三遍"`` -> 3;
-    ``"Multiply 3 times 5"`` and ``"How many times ..."`` ask for none. The answer repeats its
-    unit that often, which the loop statistics must not read as a loop: the type-token ratio is
-    scaled by it and a 3-gram's first that many uses are free. Counts over 100 are read as 100.
-    """
-    copies = 1
-    for match in _COPIES.finditer(instruction):
-        token = next(group for group in match.groups() if group).casefold()
-        number = int(token) if token.isdigit() else _NUMBER_WORDS.get(token, 1)
-        copies = max(copies, min(number, 100))
-    return copies
 
 
 def _symbols(text: str) -> list[str]:

@@ -12,7 +12,8 @@ import pytest
 from filters.completion_defects import BARE_END_FLOOR, truncation_factor
 from filters.echo import input_under_heading
 from filters.placeholders import placeholder
-from filters.quality import requested_copies, score_heuristic_quality
+from filters.quality import score_heuristic_quality
+from filters.requested_counts import requested_copies
 
 
 def value(instruction: str, output: str, inp: str = "") -> float:
@@ -176,6 +177,8 @@ def test_requested_repetition_is_no_loop(instruction: str, output: str) -> None:
         ("Write 'yes' 12 times.", 12),
         ("Write it ten times.", 10),
         ("把“你好”重复三遍。", 3),
+        ("把“好”写十二遍。", 12),
+        ("Say it eleven times.", 11),
         ("Multiply 3 times 5.", 1),
         ("How many times does 'a' appear?", 1),
         ("Describe a cat.", 1),
