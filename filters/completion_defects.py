@@ -16,6 +16,7 @@ All return a factor in [0, 1] (1: no sign of the defect) and the evidence in wor
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 
@@ -79,6 +80,11 @@ _HTML_ELEMENTS = frozenset((
     "strong", "code", "pre", "blockquote", "figure", "figcaption", "video", "audio", "canvas",
     "iframe",
 ))  # fmt: skip
+# A text that opens with an element of _HTML_ELEMENTS ("<html>", "<div class=...>") is HTML
+# even before it closes any (scorer v10: "<html>\n   <div>" was read as no HTML).
+_STARTS_HTML = re.compile(r"\s*<([a-zA-Z][a-zA-Z0-9]*)\b[^<>]*>\s*<")
+# A Python block header (scorer v10): a line opening a block must end with ":".
+_BLOCK_HEADER = re.compile(r"[ \t]*(?:if|elif|else|for|while|def|class|with|try|except)\b")
 # Ends after which text must follow in a worked answer or a mapping ("x =", "Masashi ->").
 _OPEN_ENDS = ("->", "=>", "→", "<-", "=")
 _PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"))
@@ -160,33 +166,33 @@ def truncation_factor(output: str) -> tuple[float, str]:
     """How finished the end of ``output`` looks.
 
     Returns:
-        (factor, evidence): 1.0 at once for a letter's unsigned close (``"Sincerely,"``), a
-        web address (scorer v7) or a phonemic transcription (``"/kæt/"``, scorer v10); 0.1
-        when it ends on a separator (``,`` ``:`` ``(`` ``-`` ...), an operator or arrow (``=``
-        ``->``), a new line holding only a bullet (``-`` ``+`` ``|`` ...), an option letter
-        (``B)``) or a comment mark (``#``), or an English word no sentence ends on (``the``,
-        ``and``, ``of`` ...; not a one-word answer, nor a capital ``A`` naming a note or
-        option); 0.3 when a bracket, curly quote, double quote, code
+        (factor, evidence): 1.0 at once for a letter's unsigned close (``"Sincerely,"``), a web
+        address (scorer v7) or a phonemic transcription (``"/kæt/"``, scorer v10); 0.1 when it ends
+        on a separator (``,`` ``:`` ``(`` ``-`` ...), an operator or arrow (``=`` ``->``), a new
+        line holding only a bullet (``-`` ``+`` ``|`` ...), an option letter (``B)``) or a comment
+        mark (``#``), an English word no sentence ends on (``the``, ``and``, ``of`` ...; not a
+        one-word answer, nor a capital ``A`` naming a note or option), or Python code's block
+        header without its ``:`` (scorer v10); 0.3 when a bracket, curly quote, double quote, code
         fence or HTML element opened is never closed, when the last list item breaks the shape
-        every earlier item keeps (all ``key: value`` or all closed by the same mark, any
-        sentence mark counting as one, and ``.`` closing a list of ``;``), or when its last line
-        ends without closing punctuation although most of the text's other sentences or lines
-        close theirs (a letter's sign-off after ``Sincerely,``, an indented block's last line
-        and an inline numbered list excepted; an option letter or initial closes no sentence;
-        any script's sentence mark closes one, scorer v10: ``।`` ``؟`` ``。``); 0.7 when its last
-        line is prose of 6 or more words, one a function word, or of 10 or more characters of a
-        script written without spaces with a clause mark (``，`` ``、``; scorer v10), ending
-        without punctuation (not a formula, a title-case line, an item or ``label: value``
-        line, or a line after 3+ mostly bare ones); else 1.0. Otherwise list items, table rows,
-        code lines, closing hashtags and a quotation's attribution (``"..." - Unknown``) may end
-        bare; so may short answers (labels, numbers, names). A text ending on a letter is then
-        judged by its last word (:mod:`filters.word_ends`, scorer v5): 0.1 when the word is cut
-        (rare, and the start of a frequent word: ``"Prepare pa"``; not a one-word answer or an
-        upper-case keyword) or, in an output of 2 words or more (an option's letter or a list
-        number is no word), when it almost never ends a sentence (end rate under 0.015: ``"7.
-        Get"``); a factor already under 1, past 2 words, is multiplied by 0.4 to 1 as the
-        word's end rate rises from 0.015 to 0.25; a factor of 1, past 2 words, becomes 0.9 to
-        1 the same way (scorer v6: :func:`_bare_end`).
+        every earlier item keeps (all ``key: value`` or all closed by the same mark, any sentence
+        mark counting as one, and ``.`` closing a list of ``;``), or a table's last row is cut
+        (scorer v10), or when its last line ends without closing punctuation although most of the
+        text's other sentences or lines close theirs (a letter's sign-off after ``Sincerely,``, an
+        indented block's last line, an inline numbered list and short ``label: value`` fields,
+        scorer v10, excepted; an option letter or initial closes no sentence; any script's sentence
+        mark closes one, scorer v10: ``।`` ``؟`` ``。``); 0.7 when its last line is prose of 6 or
+        more words, one a function word, or of 10 or more characters of a script written without
+        spaces with a clause mark (``，`` ``、``; scorer v10), ending without punctuation (not a
+        formula, a title-case line, an item or ``label: value`` line, or a line after 3+ mostly
+        bare ones); else 1.0. Otherwise list items, table rows, code lines, closing hashtags and a
+        quotation's attribution (``"..." - Unknown``) may end bare; so may short answers (labels,
+        numbers, names). A text ending on a letter is then judged by its last word
+        (:mod:`filters.word_ends`, scorer v5): 0.1 when the word is cut (rare, and the start of a
+        frequent word: ``"Prepare pa"``; not a one-word answer or an upper-case keyword) or, in an
+        output of 2 words or more (an option's letter or a list number is no word), when it almost
+        never ends a sentence (end rate under 0.015: ``"7. Get"``); a factor already under 1, past
+        2 words, is multiplied by 0.4 to 1 as the word's end rate rises from 0.015 to 0.25; a
+        factor of 1, past 2 words, becomes 0.9 to 1 the same way (scorer v6: :func:`_bare_end`).
     """
     text = output.rstrip()
     if not text:
@@ -208,6 +214,9 @@ def truncation_factor(output: str) -> tuple[float, str]:
     unclosed = _unclosed(text)
     if unclosed:
         return 0.3, unclosed
+    header = _open_block_header(lines)
+    if header:
+        return 0.1, header
     broken = _breaks_list_shape(lines)
     if broken:
         return 0.3, broken
@@ -387,12 +396,13 @@ def _unclosed(text: str) -> str | None:
 def _open_html_element(text: str) -> str | None:
     """The innermost HTML element a text that closes some elements leaves open (scorer v7).
 
-    Only texts with a closing tag are HTML; only element names of :data:`_HTML_ELEMENTS` count
+    Only texts with a closing tag, or opening with a tag followed by another (scorer v10:
+    ``"<html>\n   <div>"``), are HTML; only element names of :data:`_HTML_ELEMENTS` count
     (``<anonymized>``, ``List<String>`` and ``#include <string>`` are no HTML), and not those
     whose end tag is optional or absent (``<p>``, ``<li>``, ``<br>``, ``<input>``). On the
     2,174 dev real answers of ``bench/quality.py`` none is left open.
     """
-    if "</" not in text:
+    if "</" not in text and not _STARTS_HTML.match(text):
         return None
     stack: list[str] = []
     for match in _HTML_TAG.finditer(text):
@@ -536,3 +546,19 @@ def _is_field_list(lines: list[str]) -> bool:
     return len(fields) == 2 and all(
         _FIELD_LINE.fullmatch(line) and not _is_closed(line.rstrip()[-1]) for line in fields
     )
+
+
+def _open_block_header(lines: list[str]) -> str | None:
+    """Evidence that Python code ends on a block header cut before its ``:`` (scorer v10).
+
+    ``"for n in nums:\n    if n % 3 == 0"``: the text is Python (an earlier header ends with
+    ``:`` and the line after it is indented) and its last line opens a block without ``:``.
+    """
+    last = lines[-1].rstrip()
+    if not _BLOCK_HEADER.match(last) or last.endswith(":"):
+        return None
+    is_python = any(
+        _BLOCK_HEADER.match(a) and a.rstrip().endswith(":") and b[:1] in (" ", "\t")
+        for a, b in itertools.pairwise(lines)
+    )
+    return "a block header without its ':' ends the code" if is_python else None

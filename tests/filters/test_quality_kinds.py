@@ -260,3 +260,34 @@ def test_finished_table_or_field_list_scores_high(output: str) -> None:
 )
 def test_dialogue_cut_mid_line_is_no_field_list(output: str) -> None:
     assert truncation_factor(output)[0] < 0.5
+
+
+# Code cut at a block header before its ':' and markup cut before any element closes.
+@pytest.mark.parametrize(
+    "output",
+    [
+        "count = 0\nfor num in [5, 9, 10]:\n    if num % 3 == 0",
+        "def factorial(num):\n  result = 1\n  for i",
+        "def f(xs):\n    for x in xs:\n        while x > 0",
+        "class A:\n    def run(self)",
+        "<html>\n   <div>",
+        '<div class="card">\n  <ul>\n    <li>One',
+    ],
+)
+def test_code_or_markup_cut_before_it_closes_is_cut(output: str) -> None:
+    assert truncation_factor(output)[0] <= 0.3
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "def f(x):\n    if x > 0:\n        return x\n    return 0",
+        "for n in range(3):\n    print(n)",
+        "if x > 0 then it works",  # prose, not code
+        "<b>",
+        "<table>",
+        "<div>\n  <p>Hello</p>\n</div>",
+    ],
+)
+def test_finished_code_or_a_single_tag_is_not_cut(output: str) -> None:
+    assert truncation_factor(output)[0] >= BARE_END_FLOOR
