@@ -8,15 +8,22 @@ early); ``generators.parsing`` drops completions whose finish reason says so, th
 ones whose text says so.
 
 A third sign of truncation needs the instruction: it names a count (``"List five ways..."``)
-and the answer's list stops short of it (:func:`count_shortfall`, scorer v6).
+and the answer's list stops short of it (:func:`filters.requested_counts.count_shortfall`,
+scorer v6).
 
 All return a factor in [0, 1] (1: no sign of the defect) and the evidence in words.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
+import unicodedata
 
+import regex
+
+from filters.requested_counts import NUMBERED_LINE, inline_run
+from filters.rouge import has_unspaced_script, rouge_tokenize
 from filters.word_ends import PRIOR_RATE, end_rate, is_cut_word, last_word
 
 # The instance prompt's own field labels (generators/templates: "Task:", "Input:", "Output:",
@@ -29,15 +36,14 @@ _PROMPT_LABEL = re.compile(
     r"|example[ \t]*+\d+[ \t]*+(?::[ \t]*+)?$)",
     re.IGNORECASE | re.MULTILINE,
 )
-# A list number at a line start: "3." or "3)" then a space, a letter ("1.Once upon", scorer
-# v6: unread, it made the next item's "2." look out of turn) or the line's end; not "1.5 cups".
-_NUMBERED_LINE = re.compile(r"^[ \t]*(\d{1,3})[.)](?:[ \t]|$|(?=[^\W\d_]))", re.MULTILINE)
 _BARE_NUMBER = re.compile(r"\d{1,3}[.)]?")
-# Ends that close a sentence, a quote, a bracket, code or markup.
+# Ends that close a sentence, a quote, a bracket, code or markup; and every script's sentence
+# marks (scorer v10): Unicode's Sentence_Terminal, so the Devanagari danda, the Arabic question
+# mark, the Urdu full stop, the Armenian, Ethiopic, Myanmar and Khmer full stops close a line
+# or a sentence as "." does (v9 knew only ".!?" and the CJK "。！？", and read a Hindi answer
+# whose lines end "।" as open).
 _CLOSED = frozenset(".!?。！？…\"'”’»)]}>`*|;$%+")
-# Marks that close a sentence, as one shape (scorer v7): a list's last item may end "!" or "?"
-# where the others end ".".
-_SENTENCE_MARK = dict.fromkeys(".!?。！？…", ".")
+_TERMINAL = regex.compile(r"[\p{Sentence_Terminal}…]")
 _LAST_OF = {";": "."}
 # An option's letter or a list number standing as a word ("B)", "3.").
 _MARKER_WORD = re.compile(r"(?:[A-Za-z]|\d{1,3})[.)]")
@@ -62,6 +68,9 @@ _DANGLING_WORDS = frozenset((
 _HASHTAG_END = re.compile(r"(?:^|\s)#[^\W\d_]\w*$")
 # A web address ends where it ends, "/" included ("https://example.org/full/"; scorer v7).
 _URL_END = re.compile(r"(?:^|\s)(?:https?://|www\.)\S+$")
+# A phonemic transcription closes on its slash ("/kæt/", "cat: /ˈkæt/"; scorer v10: v9 read the
+# slash as an open "and/or" and scored the IPA answer 0.09).
+_TRANSCRIPTION_END = re.compile(r"(?:^|[\s(:])/[^/\s][^/\n]*/$")
 # HTML tags, and the elements whose end tag a complete document must hold (scorer v7).
 _HTML_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^<>]*?(/?)>")
 _HTML_ELEMENTS = frozenset((
@@ -71,6 +80,11 @@ _HTML_ELEMENTS = frozenset((
     "strong", "code", "pre", "blockquote", "figure", "figcaption", "video", "audio", "canvas",
     "iframe",
 ))  # fmt: skip
+# A text that opens with an element of _HTML_ELEMENTS ("<html>", "<div class=...>") is HTML
+# even before it closes any (scorer v10: "<html>\n   <div>" was read as no HTML).
+_STARTS_HTML = re.compile(r"\s*<([a-zA-Z][a-zA-Z0-9]*)\b[^<>]*>\s*<")
+# A Python block header (scorer v10): a line opening a block must end with ":".
+_BLOCK_HEADER = re.compile(r"[ \t]*(?:if|elif|else|for|while|def|class|with|try|except)\b")
 # Ends after which text must follow in a worked answer or a mapping ("x =", "Masashi ->").
 _OPEN_ENDS = ("->", "=>", "→", "<-", "=")
 _PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"))
@@ -81,8 +95,21 @@ _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+•][ \t]*|\d{1,3}[.)][ \t]+)([^\W\d_].*
 _STRIP = "\"'“”‘’()[]{},.;:!?*"
 # A sentence's end inside a line: after a word of two letters or more, or the pronoun "I"
 # ("Who am I?"), since one letter and a full stop is an initial or an option's label
-# ("J. Maas", "C. Rupee", "A. To read CDs"; scorer v6).
-_INNER_END = re.compile(r"(?:(?<=[^\W\d_]{2})|(?<=\bI))[.!?。！？](?=\s+\S)")
+# ("J. Maas", "C. Rupee", "A. To read CDs"; scorer v6), then a space; a sentence mark of
+# another script ("。", "！", "।", "؟") needs no space after it (scorer v10: Chinese and
+# Japanese write none, and v9 found no inner end in a cut Chinese answer).
+_INNER_END = regex.compile(
+    r"(?V1)(?:(?<=[\p{L}\p{M}]{2})|(?<=\bI))\p{Sentence_Terminal}(?=\s+\S)"
+    r"|(?<=[\p{L}\p{M}])[\p{Sentence_Terminal}--[.!?]](?=\S)"
+)
+# A field of a record: a short label, a colon, a value of up to 4 words ("Kevin Costner:
+# Supporting", "OS: Windows 10"; scorer v10); a line of dialogue says a sentence instead.
+_FIELD_LINE = re.compile(r"[ \t]*[^\W\d_][^:\n]{0,30}:[ \t]+\S+(?:[ \t]+\S+){0,3}[ \t]*")
+# Clause marks of scripts written without spaces: a line of such prose that holds one and
+# ends on a character, not a sentence mark, stopped mid-sentence (scorer v10).
+_UNSPACED_CLAUSE = frozenset("，、；：")
+# Such a line is prose from this many characters (a name or a label is shorter).
+_UNSPACED_PROSE_CHARS = 10
 # A line of a list, a table or code: such outputs end without a full stop when complete. Also
 # (scorer v7) an option's letter ("A. The Sun danced in the sky") and a short label before a
 # colon ("Positive: That was an amazing show", "apprehension (noun): fear or anxiety").
@@ -98,25 +125,6 @@ RARE_END = 0.015
 FULL_END = 0.25
 END_FLOOR = 0.4
 BARE_END_FLOOR = 0.9
-# A count the instruction asks for: a number (digits or an English word) then, within 3 words, a
-# plural noun ("five books", "10 fun activities", "3 plant-based alternate ingredients"). Not
-# after a hyphen, a digit group or a currency ("GPT-3 models", "4.5 moles", "$15 each"), nor a
-# bound ("5 sentences or fewer").
-_NUMBER_WORDS = (
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-    "nineteen", "twenty",
-)  # fmt: skip
-_COUNT = re.compile(
-    r"(?<![-\w.,$])(\d{1,2}|" + "|".join(_NUMBER_WORDS) + r")[ \t]+(?:[\w'-]+[ \t]+){0,3}?"
-    r"[^\W\d_][\w'-]*s\b(?![ \t]+or[ \t]+(?:fewer|less))",
-    re.IGNORECASE,
-)
-# Counts outside this range are not lists of items ("1 cup", "100 words").
-_MIN_COUNT, _MAX_COUNT = 2, 20
-# List numbers anywhere after a space or at the start ("1. Werewolf 2. Who Am I? 3. Charades").
-_INLINE_NUMBER = re.compile(r"(?:^|\s)(\d{1,2})[.)]\s")
-_BULLET_LINE = re.compile(r"^[ \t]*[-*+•][ \t]*\S", re.MULTILINE)
 # Answers of this many words or fewer are labels ("No", "C. Rupee"), which end anywhere; the
 # graded penalty spares them (a one-word answer escapes the rare-end rule too).
 _LABEL_WORDS = 2
@@ -136,7 +144,7 @@ def residue_factor(output: str) -> tuple[float, str]:
     if label:
         return 0.2, f"field label {label.group(0).strip()!r}"
     expected = 1
-    for match in _NUMBERED_LINE.finditer(output):
+    for match in NUMBERED_LINE.finditer(output):
         number = int(match.group(1))
         if number not in (expected, 1):
             return 0.2, f"list number {number} where {expected} was due"
@@ -154,101 +162,43 @@ def residue_factor(output: str) -> tuple[float, str]:
     return 1.0, ""
 
 
-def requested_count(instruction: str) -> int | None:
-    """The number of items ``instruction`` asks for, or None when it names none.
-
-    The smallest count of :data:`_MIN_COUNT` to :data:`_MAX_COUNT` followed within 3 words by a
-    plural noun: ``"List 4 advantages and 4 disadvantages"`` -> 4, ``"Name three plants"`` -> 3;
-    ``"Convert 10 years into days"`` -> 10 too (a count of non-list things is harmless: only an
-    answer that is a list is held to it).
-    """
-    counts = []
-    for match in _COUNT.finditer(instruction):
-        token = match.group(1).casefold()
-        counts.append(int(token) if token.isdigit() else _NUMBER_WORDS.index(token))
-    counts = [n for n in counts if _MIN_COUNT <= n <= _MAX_COUNT]
-    return min(counts) if counts else None
-
-
-def listed_items(output: str) -> int:
-    """How many items ``output`` lists: its highest list number or its bullet lines.
-
-    List numbers count at line starts (the highest: two lists of 4 are 4, not 8) and inline,
-    as a run 1, 2, 3... (``"1. Werewolf 2. Who Am I? 3. Charades"`` -> 3); bullets (``-`` ``*``
-    ``+`` ``•``) by their lines. 0: no list.
-    """
-    at_line_start = [int(m.group(1)) for m in _NUMBERED_LINE.finditer(output)]
-    return max(
-        max(at_line_start, default=0), _inline_run(output), len(_BULLET_LINE.findall(output))
-    )
-
-
-def _inline_run(text: str) -> int:
-    """How far list numbers after a space or at the start count 1, 2, 3... in ``text``
-    (``"1. Werewolf 2. Who Am I? 3. Charades"`` -> 3; numbers out of turn are skipped)."""
-    due = 1
-    for match in _INLINE_NUMBER.finditer(text):
-        if int(match.group(1)) == due:
-            due += 1
-    return due - 1
-
-
-def count_shortfall(instruction: str, output: str) -> tuple[float, str]:
-    """Whether the answer's list stops short of the count its instruction names (scorer v6).
-
-    A cut list keeps its complete items and ends on one of them (``"...\\n3. The Cruel"`` for
-    ``"Generate a list of five books"``), which its text alone cannot tell from a finished list.
-
-    Returns:
-        (factor, evidence): 0.3 when the instruction names a count (:func:`requested_count`)
-        and the output is a list of at least one item but fewer than that
-        (:func:`listed_items`); else (1.0, ""). Answers that are no list are not judged: a
-        count in prose ("hibiscus, orchids and caladiums") is not counted.
-    """
-    wanted = requested_count(instruction)
-    if wanted is None:
-        return 1.0, ""
-    found = listed_items(output)
-    if 0 < found < wanted:
-        items = "item" if found == 1 else "items"
-        return 0.3, f"lists {found} {items} where the instruction asks for {wanted}"
-    return 1.0, ""
-
-
 def truncation_factor(output: str) -> tuple[float, str]:
     """How finished the end of ``output`` looks.
 
     Returns:
-        (factor, evidence): 1.0 at once for a letter's unsigned close (``"Sincerely,"``) or a
-        web address (scorer v7); 0.1 when it ends on a separator (``,`` ``:`` ``(`` ``-`` ...),
-        an operator or arrow (``=`` ``->``), a new line holding only a bullet (``-`` ``+`` ``|``
-        ...), an option letter (``B)``) or a comment mark (``#``), or an English word no
-        sentence ends on (``the``, ``and``, ``of`` ...; not a one-word answer, nor a capital
-        ``A`` naming a note or option); 0.3 when a bracket, curly quote, double quote, code
+        (factor, evidence): 1.0 at once for a letter's unsigned close (``"Sincerely,"``), a web
+        address (scorer v7) or a phonemic transcription (``"/kæt/"``, scorer v10); 0.1 when it ends
+        on a separator (``,`` ``:`` ``(`` ``-`` ...), an operator or arrow (``=`` ``->``), a new
+        line holding only a bullet (``-`` ``+`` ``|`` ...), an option letter (``B)``) or a comment
+        mark (``#``), an English word no sentence ends on (``the``, ``and``, ``of`` ...; not a
+        one-word answer, nor a capital ``A`` naming a note or option), or Python code's block
+        header without its ``:`` (scorer v10); 0.3 when a bracket, curly quote, double quote, code
         fence or HTML element opened is never closed, when the last list item breaks the shape
-        every earlier item keeps (all ``key: value`` or all closed by the same mark, any
-        sentence mark counting as one, and ``.`` closing a list of ``;``), or when its last line
-        ends without closing punctuation although most of the text's other sentences or lines
-        close theirs (a letter's sign-off after ``Sincerely,``, an indented block's last line
-        and an inline numbered list excepted; an option letter or initial closes no sentence);
-        0.7 when its last line is prose of 6 or more words, one a function word, ending without
-        punctuation (not a formula, a title-case line, an item or ``label: value`` line, or a
-        line after 3+ mostly bare ones); else 1.0. Otherwise list items, table rows, code lines,
-        closing hashtags and a quotation's attribution (``"..." - Unknown``) may end bare; so
-        may short answers (labels, numbers, names). A text ending on a letter is then judged by
-        its last word (:mod:`filters.word_ends`, scorer v5): 0.1 when the word is cut (rare, and
-        the start of a frequent word: ``"Prepare pa"``; not a one-word answer or an upper-case
-        keyword) or, in an output of 2 words or more (an option's letter or a list number is no
-        word), when it almost never ends a sentence (end rate under 0.015: ``"7. Get"``); a
-        factor already under 1, past 2 words, is multiplied by 0.4 to 1 as the word's end rate
-        rises from 0.015 to 0.25; a factor of 1, past 2 words, becomes 0.9 to 1 the same way
-        (scorer v6: :func:`_bare_end`).
+        every earlier item keeps (all ``key: value`` or all closed by the same mark, any sentence
+        mark counting as one, and ``.`` closing a list of ``;``), or a table's last row is cut
+        (scorer v10), or when its last line ends without closing punctuation although most of the
+        text's other sentences or lines close theirs (a letter's sign-off after ``Sincerely,``, an
+        indented block's last line, an inline numbered list and short ``label: value`` fields,
+        scorer v10, excepted; an option letter or initial closes no sentence; any script's sentence
+        mark closes one, scorer v10: ``।`` ``؟`` ``。``); 0.7 when its last line is prose of 6 or
+        more words, one a function word, or of 10 or more characters of a script written without
+        spaces with a clause mark (``，`` ``、``; scorer v10), ending without punctuation (not a
+        formula, a title-case line, an item or ``label: value`` line, or a line after 3+ mostly
+        bare ones); else 1.0. Otherwise list items, table rows, code lines, closing hashtags and a
+        quotation's attribution (``"..." - Unknown``) may end bare; so may short answers (labels,
+        numbers, names). A text ending on a letter is then judged by its last word
+        (:mod:`filters.word_ends`, scorer v5): 0.1 when the word is cut (rare, and the start of a
+        frequent word: ``"Prepare pa"``; not a one-word answer or an upper-case keyword) or, in an
+        output of 2 words or more (an option's letter or a list number is no word), when it almost
+        never ends a sentence (end rate under 0.015: ``"7. Get"``); a factor already under 1, past
+        2 words, is multiplied by 0.4 to 1 as the word's end rate rises from 0.015 to 0.25; a
+        factor of 1, past 2 words, becomes 0.9 to 1 the same way (scorer v6: :func:`_bare_end`).
     """
     text = output.rstrip()
     if not text:
         return 1.0, ""  # emptiness is the length component's business
     last = text[-1]
-    if _is_closing_line(text) or _URL_END.search(text):
+    if _is_closing_line(text) or _URL_END.search(text) or _TRANSCRIPTION_END.search(text):
         return 1.0, ""
     if last in _OPEN:
         return 0.1, f"ends with {last!r}"
@@ -264,10 +214,13 @@ def truncation_factor(output: str) -> tuple[float, str]:
     unclosed = _unclosed(text)
     if unclosed:
         return 0.3, unclosed
+    header = _open_block_header(lines)
+    if header:
+        return 0.1, header
     broken = _breaks_list_shape(lines)
     if broken:
         return 0.3, broken
-    if last in _CLOSED or not last.isalnum() or _HASHTAG_END.search(text):
+    if _is_closed(last) or not _is_letter_or_digit(last) or _HASHTAG_END.search(text):
         return 1.0, ""
     if _ATTRIBUTION.search(last_line):
         return 1.0, ""
@@ -280,7 +233,7 @@ def truncation_factor(output: str) -> tuple[float, str]:
     # An option's letter or a list number is no word ("B) Solar" is a one-word answer).
     n_words = len([w for w in text.split() if not _MARKER_WORD.fullmatch(w)])
     if rate is not None and n_words > 1:
-        if rate < RARE_END:
+        if rate < RARE_END and not _is_field_list(lines):
             return 0.1, f"ends on {word!r}, which ends {rate:.1%} of its uses in the reference"
         if rate < FULL_END and n_words > _LABEL_WORDS and factor < 1.0:
             scaled = factor * (END_FLOOR + (1.0 - END_FLOOR) * rate / FULL_END)
@@ -315,13 +268,18 @@ def _bare_end(word: str | None, n_words: int, factor: float, evidence: str) -> t
 def _unpunctuated_end(
     text: str, lines: list[str], last_line: str, words: list[str]
 ) -> tuple[float, str]:
-    """The factor of a text ending on a letter or digit, by its shape alone (scorer v4)."""
+    """The factor of a text ending on a letter or digit, by its shape alone (scorer v4): 1.0
+    for a letter's sign-off, an indented block, an inline list or a field list (scorer v10);
+    0.3 when the other sentences close; 0.7 for long open prose."""
     if _is_sign_off(lines) or _is_indented_block(lines) or _is_inline_list(last_line):
+        return 1.0, ""
+    if _is_field_list(lines):
         return 1.0, ""
     earlier = _closed_share(text[: len(text) - len(last_line)], last_line)
     if earlier is not None and earlier >= 0.5:
         return 0.3, "last sentence unfinished where the others close"
     prose = len(words) >= 6 and _is_prose(words) and not _is_title(words)
+    prose = prose or _is_unspaced_prose(last_line)
     if prose and not _ITEM_LINE.match(last_line) and not _lines_end_open(lines[:-1]):
         return 0.7, "long last line without closing punctuation"
     return 1.0, ""
@@ -360,7 +318,7 @@ def _is_inline_list(line: str) -> bool:
     ``"1. Werewolf 2. Who Am I? 3. Charades 4. Kubb"`` ends bare as a list does, whatever marks
     an item's own text holds.
     """
-    return _inline_run(line) >= 3
+    return inline_run(line) >= 3
 
 
 def _is_indented_block(lines: list[str]) -> bool:
@@ -380,7 +338,7 @@ def _lines_end_open(earlier: list[str]) -> bool:
     place for you and for me"`` after such lines is the song's end, not a cut sentence).
     """
     filled = [line.rstrip() for line in earlier if line.strip()]
-    bare = sum(line[-1] not in _CLOSED for line in filled)
+    bare = sum(not _is_closed(line[-1]) for line in filled)
     return len(filled) >= 3 and 2 * bare > len(filled)
 
 
@@ -438,12 +396,13 @@ def _unclosed(text: str) -> str | None:
 def _open_html_element(text: str) -> str | None:
     """The innermost HTML element a text that closes some elements leaves open (scorer v7).
 
-    Only texts with a closing tag are HTML; only element names of :data:`_HTML_ELEMENTS` count
+    Only texts with a closing tag, or opening with a tag followed by another (scorer v10:
+    ``"<html>\n   <div>"``), are HTML; only element names of :data:`_HTML_ELEMENTS` count
     (``<anonymized>``, ``List<String>`` and ``#include <string>`` are no HTML), and not those
     whose end tag is optional or absent (``<p>``, ``<li>``, ``<br>``, ``<input>``). On the
     2,174 dev real answers of ``bench/quality.py`` none is left open.
     """
-    if "</" not in text:
+    if "</" not in text and not _STARTS_HTML.match(text):
         return None
     stack: list[str] = []
     for match in _HTML_TAG.finditer(text):
@@ -464,9 +423,18 @@ def _breaks_list_shape(lines: list[str]) -> str | None:
     Needs 3 or more earlier items (or 2 earlier table rows with one cell count): fewer show
     no pattern. None when the shape holds.
     """
-    cells = [line.count("|") for line in lines if line.strip()]
+    filled = [line.rstrip() for line in lines if line.strip()]
+    cells = [line.count("|") for line in filled]
     if len(cells) > 2 and cells[-1] and len(set(cells[:-1])) == 1 and cells[-1] < cells[0]:
         return "last table row has fewer cells than the others"
+    # A row cut after its separator ("Bananas  |") where no earlier row ends on one, or a line
+    # without cells right under 2+ rows of one shape ("...\nFiber | 2 g\nVitamin C"; scorer v10).
+    rows = _table_rows([line.rstrip() for line in lines[:-1]])  # a blank line ends a table
+    if rows and cells[-1] and filled[-1].endswith("|"):
+        if not any(row.endswith("|") for row in rows):
+            return "last table row ends on an empty cell"
+    elif len(rows) >= 2 and not cells[-1] and filled[-1][-1:].isalnum():
+        return "last line under a table has no cells"
     items = [m.group(1).rstrip() for m in map(_LIST_ITEM.match, lines) if m]
     last = _LIST_ITEM.match(lines[-1])
     if last is None or len(items) < 4:
@@ -476,12 +444,12 @@ def _breaks_list_shape(lines: list[str]) -> str | None:
         return "last list item lacks the 'key: value' shape of the others"
     # A sentence's marks are one shape: a recipe's last step ends "Enjoy!" after steps closed
     # by "." (scorer v7: 0.27 before).
-    ends = {_SENTENCE_MARK.get(item[-1], item[-1]) for item in earlier}
-    tail_end = _SENTENCE_MARK.get(tail[-1:], tail[-1:])
+    ends = {_sentence_mark(item[-1]) for item in earlier}
+    tail_end = _sentence_mark(tail[-1:])
     # Items closed by ";" end on "." (scorer v7): the list's last item closes the sentence.
     if (
         len(ends) == 1
-        and (end := ends.pop()) in _CLOSED
+        and _is_closed(end := ends.pop())
         and tail_end not in (end, _LAST_OF.get(end))
     ):
         return f"last list item does not end with {end!r} as the others do"
@@ -500,7 +468,7 @@ def _is_closing_line(text: str) -> bool:
     if len(filled) < 3 or not filled[-1].endswith(","):
         return False
     close = filled[-1]
-    return len(close.split()) <= 4 and close[0].isupper() and filled[-2][-1] in _CLOSED
+    return len(close.split()) <= 4 and close[0].isupper() and _is_closed(filled[-2][-1])
 
 
 def _is_sign_off(lines: list[str]) -> bool:
@@ -520,5 +488,77 @@ def _closed_share(before: str, last_line: str) -> float | None:
     inner = len(_INNER_END.findall(before)) + len(_INNER_END.findall(last_line))
     if not ends and not inner:
         return None
-    closed = sum(e in _CLOSED for e in ends) + inner
+    closed = sum(map(_is_closed, ends)) + inner
     return closed / (len(ends) + inner)
+
+
+def _is_closed(mark: str) -> bool:
+    """Whether a text or line ending on ``mark`` closes it: :data:`_CLOSED`, or a sentence mark
+    of any script (:data:`_TERMINAL`, scorer v10)."""
+    return mark in _CLOSED or _TERMINAL.fullmatch(mark) is not None
+
+
+def _sentence_mark(mark: str) -> str:
+    """``"."`` for any script's sentence mark (a list's last item may close with ``"!"`` where
+    the others close with ``"."``, or ``"。"``; scorer v7, v10), else ``mark`` itself."""
+    return "." if _TERMINAL.fullmatch(mark) else mark
+
+
+def _is_unspaced_prose(line: str) -> bool:
+    """Whether a line is prose of a script written without spaces (scorer v10): at least
+    :data:`_UNSPACED_PROSE_CHARS` of its characters (``"长城是古代的防御工程，东起山海关"``),
+    and a clause mark (``，``, ``、``) binding them, as an English sentence's function words do."""
+    return (
+        has_unspaced_script(line)
+        and len(rouge_tokenize(line)) >= _UNSPACED_PROSE_CHARS
+        and any(ch in _UNSPACED_CLAUSE for ch in line)
+    )
+
+
+def _is_letter_or_digit(char: str) -> bool:
+    """Whether ``char`` is part of a word: a letter, a digit or a combining mark (scorer v10: a
+    Myanmar or Devanagari word may end on a vowel sign, which v9 read as closing punctuation)."""
+    return char.isalnum() or unicodedata.category(char).startswith("M")
+
+
+def _table_rows(lines: list[str]) -> list[str]:
+    """The table rows that end ``lines``: the last run of lines with one count (1 or more) of
+    ``|``, markdown rulers (``---|---``) included (scorer v10)."""
+    rows: list[str] = []
+    for line in reversed(lines):
+        count = line.count("|")
+        if not count or (rows and count != rows[-1].count("|")):
+            break
+        rows.append(line)
+    return rows[::-1]
+
+
+def _is_field_list(lines: list[str]) -> bool:
+    """Whether the last two lines are fields, ``label: value`` (scorer v10).
+
+    A field's value is up to 4 words and does not close with a mark (dialogue lines say
+    sentences). A record's or a classification's value ends where it ends (``"Tom Hanks: Lead\nKevin
+    Costner: Supporting"``, ``"OS: Windows 10\nProgram: Program Name"``): no mark closes it,
+    whatever the sentences above do, and its last word may seldom end a sentence.
+    """
+    filled = [line for line in lines if line.strip()]
+    fields = filled[-2:]
+    return len(fields) == 2 and all(
+        _FIELD_LINE.fullmatch(line) and not _is_closed(line.rstrip()[-1]) for line in fields
+    )
+
+
+def _open_block_header(lines: list[str]) -> str | None:
+    """Evidence that Python code ends on a block header cut before its ``:`` (scorer v10).
+
+    ``"for n in nums:\n    if n % 3 == 0"``: the text is Python (an earlier header ends with
+    ``:`` and the line after it is indented) and its last line opens a block without ``:``.
+    """
+    last = lines[-1].rstrip()
+    if not _BLOCK_HEADER.match(last) or last.endswith(":"):
+        return None
+    is_python = any(
+        _BLOCK_HEADER.match(a) and a.rstrip().endswith(":") and b[:1] in (" ", "\t")
+        for a, b in itertools.pairwise(lines)
+    )
+    return "a block header without its ':' ends the code" if is_python else None

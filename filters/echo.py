@@ -216,3 +216,40 @@ def input_prefix(output: str, *, input_text: str) -> float | None:
         return None
     share = len(out) / len(source)
     return share if share >= INPUT_PREFIX_SHARE else None
+
+
+# A heading over copied text: a markdown heading line, a bold line, or up to 4 words before a
+# colon ("Summary:", "Corrected sentence:", "摘要："), alone on its line or not (scorer v10).
+_HEADING = re.compile(
+    r"[ \t]*(?:#{1,6}[ \t]*[^\n]{1,60}\n|\*\*[^*\n]{1,60}\*\*[ \t]*[:：]?[ \t]*\n?"
+    r"|[^\W\d_][^\n:：]{0,40}[:：][ \t]*\n?)"
+)
+_HEADING_WORDS = 4
+
+
+def input_under_heading(output: str, *, input_text: str) -> str | None:
+    """The heading of an ``output`` that is its input, whole, under a heading (scorer v10).
+
+    A small model "summarises" or "corrects" by copying its input under a label (``"Summary:
+    <the input>"``, ``"## Translation\\n<the input>"``); :func:`repeated_part` sees only a bare
+    copy (or one under the prompt's field labels). The copy must be the whole input of
+    :data:`NEAR_COPY_MIN_TOKENS` or more tokens, up to whitespace and field labels. On the
+    52,177 Alpaca and seed answers 4 real ones match, each a label over an input that was
+    already its answer (``"Facts: <the input>"``, ``"Quote: <the input>"``, two classes); a
+    heading holding a digit ("There are 11 vowels in the sentence: ...") adds an answer and
+    is not counted.
+
+    Returns:
+        The heading (stripped) when the output is a heading of at most 4 words without digits
+        followed by the whole input; else None.
+    """
+    if len(rouge_tokenize(input_text)) < NEAR_COPY_MIN_TOKENS:
+        return None
+    match = _HEADING.match(output)
+    if match is None:
+        return None
+    heading = match.group(0).strip(" \t\n#*:：")
+    if len(heading.split()) > _HEADING_WORDS or any(ch.isdigit() for ch in heading):
+        return None
+    rest = _strip_labels(output[match.end() :])
+    return heading if rest and rest == _strip_labels(input_text) else None

@@ -10,6 +10,7 @@ class of the same name); the service maps the classes to HTTP statuses in
     ├── ConfigError (+ValueError)     filter_config_error
     ├── SignatureError (+ValueError)  signature_error     a stored signature does not fit
     ├── IndexStorageError             index_storage_error the shared index (Redis) misbehaved
+    │   └── IndexUnavailable          index_unavailable   unreachable, or replaced mid-batch: retry
     ├── EvalSetError (+ValueError)    invalid_eval_set    ``line``: 1-based, when known
     ├── RubricError                   rubric_error
     ├── DuplicateKeyError (+ValueError) duplicate_key
@@ -43,6 +44,14 @@ class IndexStorageError(FilterError):
     """The near-duplicate index's shared storage (Redis) misbehaved or lacks a text."""
 
     code = "index_storage_error"
+
+
+class IndexUnavailable(IndexStorageError):
+    """The shared storage cannot answer for now: Redis is unreachable or timed out, or the
+    pool's copy was lost or rebuilt while a batch was being checked against it (its token ids
+    and posting lists then belong to another copy). Nothing was decided; check again later."""
+
+    code = "index_unavailable"
 
 
 class EvalSetError(FilterError, ValueError):

@@ -5,14 +5,19 @@ answers one kind of junk a small model writes (issue 18; bench/quality.py measur
 per kind on the Self-Instruct seed tasks and, held out, the user-oriented set):
 
 - length: the output has no words once field labels are removed (``""``, ``"..."``,
-  ``"Output:"``), or runs away past 600 tokens.
+  ``"Output:"``), is a placeholder (``"<noinput>"``, ``"[Your answer here]"``, ``"N/A"``:
+  :func:`filters.placeholders.placeholder`, scorer v10), or runs away past 600 tokens. Symbols
+  count as content where there are no words (``"👍"``, scorer v10).
 - lexical_diversity and repetition: type-token ratio on a 100-token window and the share of
   word 3-grams used a third time or more (the first 10% free: templated list items repeat
-  some, a chorus comes twice); a generation loop drives both down.
+  some, a chorus comes twice); a generation loop drives both down. Repetition the instruction
+  asks for (``"... five times"``: :func:`filters.requested_counts.requested_copies`, scorer
+  v10) is allowed.
 - echo: the output repeats its prompt (:func:`filters.echo.repeated_part`: 0), ends by
   restating its instruction after other prompt text (:func:`filters.echo.restated_at_end`: 0,
   scorer v7) or is the start of its input cut short (:func:`filters.echo.input_prefix`: 0,
-  scorer v7), or overlaps the instruction (ROUGE-L over 0.5) while starting with its first
+  scorer v7), is its input whole under a heading (:func:`filters.echo.input_under_heading`:
+  0, scorer v10), or overlaps the instruction (ROUGE-L over 0.5) while starting with its first
   word or adding at most one word of its own (a restatement that answers, "The sum of 9 and 4
   is 13.", is not penalised).
   Overlap with the input is not counted: rewriting and completion tasks copy most of their
@@ -34,8 +39,18 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from filters.completion_defects import count_shortfall, residue_factor, truncation_factor
-from filters.echo import FIELD_LABEL, input_prefix, repeated_part, restated_at_end
+import regex
+
+from filters.completion_defects import residue_factor, truncation_factor
+from filters.echo import (
+    FIELD_LABEL,
+    input_prefix,
+    input_under_heading,
+    repeated_part,
+    restated_at_end,
+)
+from filters.placeholders import placeholder
+from filters.requested_counts import count_shortfall, requested_copies
 from filters.rouge import rouge_l_f, rouge_tokenize
 from filters.types import Score
 
@@ -73,7 +88,15 @@ SCORER_NAME = "heuristic_quality"
 # ("a) Apple b) Apple ..." scored 0.92 in v8); a bare number ending a multi-line output is list
 # residue only where the line before starts with the number before it (a column of numbers,
 # "2\n3\n5\n7", and "The product is:\n42" scored 0.18 in v8).
-SCORER_VERSION = "9"
+# 10: a placeholder answer ("<noinput>", "[Your answer here]", "N/A", "TODO":
+# filters.placeholders) has no content and scores 0; an answer of symbols alone (an emoji) has
+# content, measured by its symbols (it scored 0); the input whole under a heading ("Summary:
+# <the input>") is an echo (filters.echo.input_under_heading); any script's sentence marks close
+# a line or a sentence ("।", "؟", and "。" with no space after it), and a line of 10+ characters
+# of a script written without spaces holding a clause mark ("，") is prose (a cut Chinese answer
+# scored 1.0); a phonemic transcription ends on its slash ("/kæt/" scored 0.09); repetition the
+# instruction asks for ("... five times", "twice") is no loop up to the copies asked for.
+SCORER_VERSION = "10"
 WEIGHTS = {
     "length": 0.15,
     "lexical_diversity": 0.15,
@@ -108,6 +131,10 @@ _COUNTER = re.compile(
     re.MULTILINE | re.IGNORECASE,
 )
 _ROMAN = {"i": 1, "v": 5, "x": 10}
+# A symbol (an emoji with its modifiers, a star, a heart) as one grapheme cluster: the content
+# of an answer without words (scorer v10: "👍" to "Reply with an emoji" had no tokens and
+# scored 0).
+_SYMBOL = regex.compile(r"(?=\p{So})\X")
 
 
 def _roman(text: str) -> int:
@@ -140,6 +167,11 @@ def _without_counters(output: str) -> str:
     return _COUNTER.sub(blank, output)
 
 
+def _symbols(text: str) -> list[str]:
+    """The symbols of ``text`` (emoji, ``★``), each a grapheme cluster with its modifiers."""
+    return _SYMBOL.findall(text)
+
+
 def _length_component(n_tokens: int) -> float:
     if n_tokens == 0:
         return 0.0
@@ -149,18 +181,23 @@ def _length_component(n_tokens: int) -> float:
     return max(0.0, 1.0 - excess)
 
 
-def _diversity_component(tokens: list[str]) -> tuple[float, float]:
-    """(component, type-token ratio over the first window of tokens)."""
+def _diversity_component(tokens: list[str], copies: int = 1) -> tuple[float, float]:
+    """(component, type-token ratio over the first window of tokens).
+
+    ``copies``: the copies the instruction asks for (:func:`requested_copies`); the ratio is
+    scaled by it, as a text said ``copies`` times over has that share of the types.
+    """
     window = tokens[:_TTR_WINDOW]
     if not window:
         return 0.0, 0.0
     ttr = len(set(window)) / len(window)
     # Natural English prose sits around 0.5-0.8 on 100 words; below 0.3 is a loop.
-    return min(1.0, ttr / 0.5), ttr
+    return min(1.0, ttr * copies / 0.5), ttr
 
 
-def _repetition_component(tokens: list[str]) -> tuple[float, float]:
-    """(component, share of word 3-grams that repeat one seen :data:`_FREE_COPIES` times before).
+def _repetition_component(tokens: list[str], copies: int = 1) -> tuple[float, float]:
+    """(component, share of word 3-grams that repeat one seen :data:`_FREE_COPIES` times before,
+    or ``copies`` times when the instruction asks for more: :func:`requested_copies`).
 
     The component is 1 up to :data:`_FREE_REPEATS` of such 3-grams and falls linearly to 0 at
     :data:`_ZERO_REPEATS`.
@@ -169,7 +206,8 @@ def _repetition_component(tokens: list[str]) -> tuple[float, float]:
     if not grams:
         return 1.0, 0.0
     counts = Counter(grams)
-    repeated = sum(max(0, n - _FREE_COPIES) for n in counts.values())
+    free = max(_FREE_COPIES, copies)
+    repeated = sum(max(0, n - free) for n in counts.values())
     ratio = repeated / len(grams)
     excess = (ratio - _FREE_REPEATS) / (_ZERO_REPEATS - _FREE_REPEATS)
     return max(0.0, min(1.0, 1.0 - excess)), ratio
@@ -194,6 +232,8 @@ def _echo_component(
     if restated_at_end(output, instruction=instruction, input_text=inp) is not None:
         return 0.0, overlap
     if input_prefix(output, input_text=inp) is not None:
+        return 0.0, overlap
+    if input_under_heading(output, input_text=inp) is not None:
         return 0.0, overlap
     # A restatement starts from the question's subject and adds the answer ("The pitch of a
     # string ... is A3."); an echo starts from the instruction's first word (the start rule of
@@ -229,12 +269,15 @@ def score_heuristic_quality(
         (``""``, ``"..."``, ``"Output:"``) scores 0.
     """
     out_tokens = rouge_tokenize(output)
-    content = rouge_tokenize(FIELD_LABEL.sub(" ", output))
+    # A placeholder ("<noinput>", "N/A") says nothing; an answer of symbols alone ("👍") does.
+    held = placeholder(output, instruction=instruction)
+    content = [] if held else rouge_tokenize(FIELD_LABEL.sub(" ", output)) or _symbols(output)
     # List counters make every item's 3-grams differ ("1. Apple 2. Apple ..." repeated none),
     # so a loop of one item is measured without them; a text of counters only keeps them.
-    words = rouge_tokenize(_without_counters(output)) or out_tokens
-    diversity, ttr = _diversity_component(words)
-    repetition, repeated = _repetition_component(words)
+    words = rouge_tokenize(_without_counters(output)) or out_tokens or _symbols(output)
+    copies = requested_copies(instruction)
+    diversity, ttr = _diversity_component(words, copies)
+    repetition, repeated = _repetition_component(words, copies)
     echo, rouge = _echo_component(
         instruction, input, output, rouge_tokenize(instruction), out_tokens
     )
@@ -266,6 +309,8 @@ def score_heuristic_quality(
         "max_rouge_l_to_instruction": rouge,
         "residue": residue_evidence,
         "truncation": truncation_evidence,
+        "placeholder": held,
+        "requested_copies": copies,
         "weights": WEIGHTS,
     }
     return Score(scorer=SCORER_NAME, version=SCORER_VERSION, value=round(value, 6), details=details)

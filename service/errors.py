@@ -15,7 +15,8 @@ The libraries' own trees (``generators``, ``filters``, ``trainer``, ``dataformat
     ├── Conflict              conflict           409
     │   └── LeaseLost         lease_lost         409  another worker holds the run now
     ├── TooLarge              too_large          413
-    └── DatabaseUnavailable   unavailable        503
+    ├── DatabaseUnavailable   unavailable        503
+    └── InferenceUnavailable  inference_unavailable 503  no server answered a whole batch
 """
 
 from __future__ import annotations
@@ -107,6 +108,14 @@ class DatabaseUnavailable(ServiceError):
     """The database cannot be reached."""
 
     code = "unavailable"
+    status_code = 503
+
+
+class InferenceUnavailable(ServiceError):
+    """Every request of a run's batch failed on the servers (refused, timed out, 5xx/429
+    after the backend's retries): the batch holds nothing, and the run waits in the queue."""
+
+    code = "inference_unavailable"
     status_code = 503
 
 

@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     lease_seconds: int = Field(60, ge=5, description="How long a worker's claim on a run lasts.")
     heartbeat_seconds: int = Field(10, ge=1, description="How often a worker renews its lease.")
     poll_seconds: float = Field(2.0, gt=0, description="Idle worker's wait between claims.")
+    outage_retry_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="How long a run handed back for an outage (Redis or every inference server "
+        "away) waits in the queue before it is claimable again; other runs go first meanwhile.",
+    )
     max_request_bytes: int = Field(
         20 * 1024 * 1024, ge=1024, description="Largest request body the API accepts."
     )

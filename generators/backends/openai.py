@@ -47,6 +47,43 @@ from generators.types import Completion, ModelInfo, SamplingParams
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
+def _subclass_names(klass: type) -> set[str]:
+    names = {klass.__name__}
+    sub: type
+    for sub in klass.__subclasses__():
+        names |= _subclass_names(sub)
+    return names
+
+
+# The names a transport failure is logged under (`attempt N: ConnectError: ...`), less the two
+# a request brings on itself (an unsupported URL scheme, a request httpx cannot send).
+_TRANSPORT_ERRORS = frozenset(
+    _subclass_names(httpx.TransportError) - {"UnsupportedProtocol", "LocalProtocolError"}
+)
+
+
+def failed_unreachable(retry_log: list[str]) -> bool:
+    """Whether a request that failed (``Completion.retry_log``, as this backend writes it)
+    gave up on the servers, not on itself: its last attempt met a transport error (refused,
+    reset, timed out) or a retryable status (:data:`RETRY_STATUS`), not a 4xx, a malformed
+    answer or a host name that does not resolve, which would fail the same again. False for an
+    empty log."""
+    if not retry_log:
+        return False
+    last = retry_log[-1].split(": ", 2)
+    if len(last) < 2:
+        return False
+    what = last[1]
+    if what.startswith("HTTP "):
+        return what[5:].isdigit() and int(what[5:]) in RETRY_STATUS
+    detail = last[2] if len(last) > 2 else ""
+    # getaddrinfo's "no such name" (-2) and "no address" (-5): a typo in the URL, the same at
+    # every try; a resolver that is away (-3, "try again") is an outage like a refusal.
+    if what == "ConnectError" and detail.startswith(("[Errno -2]", "[Errno -5]")):
+        return False
+    return what in _TRANSPORT_ERRORS
+
+
 class OpenAIBackend:
     """Concurrent requests against one or several OpenAI-compatible servers.
 

@@ -13,9 +13,10 @@ from service.runs.config import RunConfig, check_backend, from_flat_layout
 from service.runs.pipeline import IterationOutcome
 from service.runs.worker import Worker
 from service.settings import Settings
+from service.statuses import RunStatus
 from service.storage.db import Database
 from service.storage.models import Run
-from service.storage.runs import claim_run, create_run, get_run
+from service.storage.runs import claim_run, create_run, get_run, recent_events
 from service.storage.seeds import get_seed_set
 
 
@@ -93,11 +94,18 @@ def run_in_foreground(
             worker.work(run_id)
         with database.sessions() as session:
             run = get_run(session, run_id)
+            events = recent_events(session, run_id, limit=1)
             console.print(
                 f"run {run_id} {run.status}: {run.accepted_count} accepted, "
                 f"{run.rejected_count} rejected, {run.parse_failure_count} parse failures"
                 + (f"; error: {run.error}" if run.error else "")
             )
+            if run.status == RunStatus.QUEUED and events:
+                # Handed back (an outage, or a stop signal): say why, and who takes it next.
+                console.print(
+                    f"  {events[0].message}\n  it waits in the queue: a worker "
+                    f"(`instructforge worker`) resumes it"
+                )
         return run_id
     finally:
         worker.close()

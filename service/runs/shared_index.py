@@ -21,7 +21,10 @@ Layout under ``base``
 database's run 1 never meets an old one's copy, nor a release another layout's):
 
 * ``base:meta``, a hash: ``mark`` (committed iteration), ``count`` (members), ``threshold``
-  (the one the posting lists were cut for: a pool serves that threshold only);
+  (the one the posting lists were cut for: a pool serves that threshold only), ``epoch``
+  (set when a build from scratch starts: a batch checked while the copy was wiped or rebuilt
+  under it sees the epoch or mark change and raises :class:`filters.errors.IndexUnavailable`
+  rather than decide with token ids and posting lists of two copies);
 * ``base:k``, a hash: task key -> member number;
 * ``base:v``, a hash: the pool's vocabulary, ROUGE-L token -> token id (from 1, handed out
   once by a script, so every worker encodes alike); field ``""`` counts the ids given;
@@ -65,7 +68,7 @@ from filters.candidates import (
     sketch,
     sketch_bound,
 )
-from filters.errors import IndexStorageError
+from filters.errors import IndexStorageError, IndexUnavailable
 from filters.near_duplicates import RULE_VERSION, NearDuplicateIndex, PoolEntry
 from filters.rouge import (
     MAX_CODE_ID,
@@ -184,6 +187,10 @@ class RedisPool:
         self._wide = False
         self._known = 0
         self._ids: dict[str, int] = {}
+        # The copy the last encode_many read: (epoch, mark) of base:meta then; and whether
+        # this pool was ever seen with a mark (from then on a copy without one is a lost one).
+        self._copy: tuple[bytes | None, bytes | None] = (None, None)
+        self._marked = False
 
     def _posting(self, listing: Listing) -> str:
         return f"{self.base}:p:" + ",".join([f"{t}.{k}" for t, k in listing])
@@ -200,7 +207,7 @@ class RedisPool:
                     getattr(pipe, command)(*([key] if key else []), chunk)
                 return [v for reply in pipe.execute() for v in reply]
         except redis.RedisError as exc:
-            raise IndexStorageError(f"shared index {self.base}: {exc}") from exc
+            raise self._failed(exc) from exc
 
     def __len__(self) -> int:
         """Number of keys in the pool."""
@@ -224,12 +231,15 @@ class RedisPool:
             # one is left out (see candidates), whether or not this read saw the id.
             try:
                 with self.client.pipeline(transaction=False) as pipe:
+                    pipe.hmget(self._meta, ["epoch", "mark"])
                     pipe.hget(self._vocab, "")
                     for start in range(0, len(distinct), READ_CHUNK):
                         pipe.hmget(self._vocab, distinct[start : start + READ_CHUNK])
-                    count, *chunks = pipe.execute()
+                    copy, count, *chunks = pipe.execute()
             except redis.RedisError as exc:
-                raise IndexStorageError(f"shared index {self.base}: {exc}") from exc
+                raise self._failed(exc) from exc
+            self._copy = (copy[0], copy[1])
+            self._marked = self._marked or copy[1] is not None
             found = [v for chunk in chunks for v in chunk]
         ids: dict[str, int] = {}
         for token, raw in zip(distinct, found, strict=True):
@@ -246,6 +256,7 @@ class RedisPool:
         """The committed iteration the pool holds, or None when it holds no complete copy
         (or one cut for another threshold: it is rebuilt for this one)."""
         raw, threshold = self._call(self.client.hmget, self._meta, ["mark", "threshold"])
+        self._marked = self._marked or raw is not None
         if raw is None or (threshold is not None and float(threshold) != self.threshold):
             return None
         return int(raw)
@@ -306,7 +317,7 @@ class RedisPool:
             except redis.WatchError:
                 return False
             except redis.RedisError as exc:
-                raise IndexStorageError(f"shared index {self.base}: {exc}") from exc
+                raise self._failed(exc) from exc
         return True
 
     def _ids_for(self, entries: Sequence[PoolEntry]) -> dict[str, int]:
@@ -404,6 +415,8 @@ class RedisPool:
         try:
             self._hold(owner)
             self.wipe()
+            # Before any id is handed out: a reader that saw the old copy now sees a new epoch.
+            self.client.hset(self._meta, "epoch", f"{owner}:{time.time_ns()}")
             self._rank_vocabulary(sample)
             count = 0
             for chunk in chunks:
@@ -418,7 +431,7 @@ class RedisPool:
                 mapping={"count": count, "mark": mark, "threshold": repr(self.threshold)},
             )
         except redis.RedisError as exc:
-            raise IndexStorageError(f"shared index {self.base}: {exc}") from exc
+            raise self._failed(exc) from exc
 
     def _rank_vocabulary(self, sample: Sequence[Sequence[str]]) -> None:
         """Give the tokens of ``sample`` the first ids, commonest first (ties: first seen).
@@ -461,6 +474,8 @@ class RedisPool:
         the codes of the members that may pass (in the form of the last :meth:`encode_many`'s
         codes; its token ids order the prefixes, so the queries must be of its token lists).
         """
+        if not any(queries):  # texts without tokens match nothing
+            return [[] for _ in queries]
         if any(t not in self._ids for q in queries for t in q):
             self.encode_many(queries)  # a caller that did not encode these tokens
         query_ids = [[self._ids[t] for t in q] for q in queries]
@@ -472,10 +487,11 @@ class RedisPool:
             found = [np.frombuffer(raw, dtype=_POSTING) for n in probed if (raw := lists[n])]
             kept_per_query.append(self._may_pass(ids, found))
         needed = np.unique(np.concatenate(kept_per_query)).tolist() if kept_per_query else []
+        replies = self._member_replies(needed)
         decoded: dict[int, tuple[str, Encoded] | None] = {}
         for chunk, reply in zip(
             (needed[i : i + READ_CHUNK] for i in range(0, len(needed), READ_CHUNK)),
-            self._member_replies(needed),
+            replies,
             strict=True,
         ):
             decoded.update(zip(chunk, self._decode(chunk, reply), strict=True))
@@ -483,6 +499,23 @@ class RedisPool:
             [hit for m in kept.tolist() if (hit := decoded[m]) is not None]
             for kept in kept_per_query
         ]
+
+    def _check_copy(self, now: list[bytes | None]) -> None:
+        """Raise IndexUnavailable unless the copy read now (``[epoch, mark]`` of ``base:meta``)
+        is the one the last encode_many read, complete both times.
+
+        Otherwise the batch's token ids, posting lists and members would come from two
+        copies (Redis lost the copy and a worker rebuilt it with its own ranking), from a
+        half-built one, or from a lost one whose lists are gone: a false duplicate or a miss.
+        A copy is complete when it has a mark; a pool only ever filled by ``add`` (no build
+        from scratch, no mark, no epoch) is checked by its epoch alone.
+        """
+        (epoch, mark), (epoch_now, mark_now) = self._copy, (now[0], now[1])
+        expect_mark = self._marked or epoch is not None
+        if epoch_now != epoch or (expect_mark and (mark is None or mark_now is None)):
+            raise IndexUnavailable(
+                f"shared index {self.base}: the copy was lost or rebuilt during the batch"
+            )
 
     def _decode(self, members: list[int], reply: list[bytes]) -> list[tuple[str, Encoded] | None]:
         """``(key, code)`` of each member from one ``_MEMBERS`` reply; None for a member
@@ -539,24 +572,37 @@ class RedisPool:
 
     def _member_replies(self, members: list[int]) -> list[list[bytes]]:
         """The stored values of ``members`` (see ``_MEMBERS``), READ_CHUNK members a script
-        call, one pipeline."""
-        if not members:
-            return []
+        call, one pipeline; then the copy is checked to be the one the batch was encoded
+        against (:meth:`_check_copy`), in the same round trip.
+
+        Raises:
+            IndexUnavailable: The copy changed since the last encode_many.
+        """
         try:
             with self.client.pipeline(transaction=False) as pipe:
                 for start in range(0, len(members), READ_CHUNK):
                     packed = np.array(members[start : start + READ_CHUNK], dtype="<u4").tobytes()
                     self._fetch_members(keys=[self._members], args=[packed], client=pipe)
-                replies: list[list[bytes]] = pipe.execute()
-                return replies
+                pipe.hmget(self._meta, ["epoch", "mark"])
+                *replies, copy = pipe.execute()
         except redis.RedisError as exc:
-            raise IndexStorageError(f"shared index {self.base}: {exc}") from exc
+            raise self._failed(exc) from exc
+        self._check_copy(copy)
+        return replies
+
+    def _failed(self, exc: redis.RedisError) -> IndexStorageError:
+        """The filters error for a Redis failure: IndexUnavailable when the server could not
+        be reached or did not answer in time (worth retrying later), else IndexStorageError."""
+        message = f"shared index {self.base}: {exc}"
+        if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+            return IndexUnavailable(message)
+        return IndexStorageError(message)
 
     def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return method(*args, **kwargs)
         except redis.RedisError as exc:
-            raise IndexStorageError(f"shared index {self.base}: {exc}") from exc
+            raise self._failed(exc) from exc
 
 
 def connect(url: str) -> redis.Redis:
@@ -615,33 +661,42 @@ def sync_index(
     deadline = time.monotonic() + wait_seconds
     while True:
         mark = pool.mark()
-        if mark is None:
-            if pool.build_lock(owner):
-                try:
-                    committed, items = read_committed(None)
-                    chunks = (
-                        index.prepare(items[i : i + BUILD_CHUNK])
-                        for i in range(0, len(items), BUILD_CHUNK)
-                    )
-                    # Evenly spread over the pool (its texts come in creation order).
-                    every = max(1, len(items) // VOCABULARY_SAMPLE)
-                    sample = [rouge_tokenize(text) for _, text, _ in items[::every]]
-                    pool.rebuild(chunks, committed, owner=owner, sample=sample)
-                finally:
-                    pool.release_build_lock(owner)
+        if mark is not None:
+            committed, items = read_committed(mark)
+            if committed == mark:
+                return mark
+            if committed > mark:
+                if pool.advance(index.prepare_new(items), expected=mark, mark=committed):
+                    return committed
                 continue
-            if time.monotonic() > deadline:
-                raise IndexStorageError(f"shared index {pool.base}: a build did not finish")
-            time.sleep(0.2)
-            continue
-        committed, items = read_committed(mark)
-        if committed < mark:
             # The copy holds iterations the database does not (it was restored from a
             # backup, or another database shares its name): its tasks would be false
-            # duplicates. Drop it and build again.
-            pool.wipe()
+            # duplicates. Build it again, under the build lock like any build: a wipe without
+            # it could land inside another worker's build of this copy and delete what that
+            # build wrote before its mark (a copy marked complete that misses tasks).
+        if _build(index, pool, read_committed, owner=owner):
             continue
-        if committed == mark:
-            return mark
-        if pool.advance(index.prepare_new(items), expected=mark, mark=committed):
-            return committed
+        if time.monotonic() > deadline:
+            raise IndexStorageError(f"shared index {pool.base}: a build did not finish")
+        time.sleep(0.2)
+
+
+def _build(
+    index: NearDuplicateIndex, pool: RedisPool, read_committed: CommittedReader, *, owner: str
+) -> bool:
+    """Build the pool from scratch from the database (:meth:`RedisPool.rebuild`, which wipes
+    it first), holding the build lock; False when another worker holds it."""
+    if not pool.build_lock(owner):
+        return False
+    try:
+        committed, items = read_committed(None)
+        chunks = (
+            index.prepare(items[i : i + BUILD_CHUNK]) for i in range(0, len(items), BUILD_CHUNK)
+        )
+        # Evenly spread over the pool (its texts come in creation order).
+        every = max(1, len(items) // VOCABULARY_SAMPLE)
+        sample = [rouge_tokenize(text) for _, text, _ in items[::every]]
+        pool.rebuild(chunks, committed, owner=owner, sample=sample)
+    finally:
+        pool.release_build_lock(owner)
+    return True

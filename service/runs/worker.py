@@ -4,7 +4,13 @@ dataset exports) and works them; each iteration of a run is committed whole.
 Killed at any point, it loses at most the batch in flight: an iteration's rows are written in
 one transaction guarded by the lease, and the next worker resumes from what was committed; an
 export is rebuilt from scratch by the next worker once the lease expires. A lost database
-connection is no fault of the job: it goes back to the queue, never to `failed`.
+connection is no fault of the job: it goes back to the queue, never to `failed`; so does a run
+whose shared near-duplicate index (Redis) cannot answer (unreachable, or its copy rebuilt under
+the batch: ``filters.errors.IndexUnavailable``) or whose batch got no answer from inference at
+all (every request refused, timed out or 5xx after the backend's retries:
+``InferenceUnavailable``; that batch is not committed, so an outage leaves no iteration of
+errors and no `idle` failure). The worker then waits a poll before claiming again, so an outage
+neither fails runs nor spins.
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from filters.errors import FilterError
+from filters.errors import FilterError, IndexUnavailable
 from generators.backends.base import Backend
-from generators.errors import GeneratorError
-from service.errors import LeaseLost, ServiceError
+from generators.backends.openai import failed_unreachable
+from generators.errors import BackendError, GeneratorError
+from service.errors import InferenceUnavailable, LeaseLost, ServiceError
 from service.export.build import build_version
 from service.heartbeat import heartbeat, owner_id
 from service.reports.collapse import check_stop_rules
@@ -37,6 +44,7 @@ from service.storage.runs import (
     add_event,
     claim_run,
     get_run,
+    hand_back,
     release_lease,
     renew_lease,
 )
@@ -102,8 +110,7 @@ class Worker:
         """Claim one job and work it; False when nothing was claimable."""
         run_id = self.claim()
         if run_id is not None:
-            self.work(run_id)
-            return True
+            return self.work(run_id)
         with self.database.transaction() as session:
             job = claim_export(session, owner=self.owner, lease_seconds=self.settings.lease_seconds)
         if job is None:
@@ -139,8 +146,13 @@ class Worker:
                 add_event(session, run_id, "claimed", f"claimed by {self.owner}")
         return run_id
 
-    def work(self, run_id: int) -> None:
-        """Work one claimed run until it completes, is paused or cancelled, or we stop."""
+    def work(self, run_id: int) -> bool:
+        """Work one claimed run until it completes, is paused or cancelled, or we stop.
+
+        Returns:
+            False when the run went back to the queue because the shared index could not
+            answer (the caller waits before claiming again), else True.
+        """
         try:
             with self._heartbeat(run_id):
                 pipeline = self._pipeline(run_id)
@@ -150,15 +162,23 @@ class Worker:
         except DBAPIError as exc:
             if not is_connection_lost(exc):
                 self._fail(run_id, f"{type(exc).__name__}: {exc}")
-                return
+                return True
             log.warning("run %s: database connection lost, handing it back: %s", run_id, exc)
             with contextlib.suppress(DBAPIError):  # else its lease expires and it is retaken
                 self._release(run_id, RunStatus.QUEUED, "database connection lost: run handed back")
+        except (IndexUnavailable, InferenceUnavailable) as exc:  # the batch is dropped
+            log.warning("run %s: %s; handing it back", run_id, exc)
+            if isinstance(exc, InferenceUnavailable):
+                self.close()  # built during the outage: its probes of the servers are stale
+            with contextlib.suppress(DBAPIError):
+                self._hand_back(run_id, f"{exc}: run handed back")
+            return False
         except (ServiceError, GeneratorError, FilterError, ValueError, OSError) as exc:
             self._fail(run_id, f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # the worker survives a bad run; the run records why
             log.exception("run %s failed", run_id)
             self._fail(run_id, f"unexpected {type(exc).__name__}: {exc}")
+        return True
 
     def _pipeline(self, run_id: int) -> RunPipeline:
         return open_pipeline(
@@ -193,6 +213,7 @@ class Worker:
                 )
                 return
             outcome = pipeline.step(run.iteration + 1, room=run.target_tasks - run.accepted_count)
+            check_answered(outcome, self._servers(pipeline.config))
             with self.database.transaction() as session:
                 stored = commit_iteration(
                     session,
@@ -268,6 +289,25 @@ class Worker:
             add_event(session, run_id, status or "released", why, data)
         log.info("run %s: %s", run_id, why)
 
+    def _servers(self, config: RunConfig) -> str:
+        """The inference servers a run's requests go to, as configured (openai runs only)."""
+        if config.backend != "openai":
+            return ""
+        url = config.backend_options.get("base_url") or self.settings.openai_base_url or ""
+        return ",".join(url) if isinstance(url, list) else str(url)
+
+    def _hand_back(self, run_id: int, why: str) -> None:
+        """Back to the queue after an outage, claimable again after the settings' wait."""
+        with self.database.transaction() as session:
+            hand_back(
+                session,
+                run_id=run_id,
+                owner=self.owner,
+                retry_after_s=self.settings.outage_retry_seconds,
+                why=why,
+            )
+        log.info("run %s: %s", run_id, why)
+
     def _fail(self, run_id: int, error: str) -> None:
         with self.database.transaction() as session:
             release_lease(
@@ -285,3 +325,31 @@ class Worker:
             self._backend.close()
             self._backend = None
             self._backend_key = None
+
+
+def check_answered(outcome: IterationOutcome, servers: str = "") -> None:
+    """Stop a batch that inference did not really answer, before it is committed.
+
+    ``servers`` names where the requests went (for the message), when known.
+
+    Raises:
+        InferenceUnavailable: a request of the batch gave up on the servers
+            (:func:`generators.backends.openai.failed_unreachable`): the batch is dropped
+            whole, since committing it would store the candidates whose later stages failed
+            as rejected junk, or an iteration of errors counted idle.
+        BackendError: every request failed for itself (a 4xx, a malformed answer, a host no
+            resolver knows): the next batch would fail the same, so the run fails now with
+            the last failure rather than after 25 idle iterations.
+    """
+    records = outcome.result.records
+    at = f" at {servers}" if servers else ""
+    failed = [r for r in records if r.finish_reason == "error"]
+    down = [r for r in failed if failed_unreachable(r.retry_log)]
+    if down:
+        raise InferenceUnavailable(
+            f"inference unavailable{at}: {len(down)} of {len(records)} requests of the batch "
+            f"gave up on the servers (last: {down[-1].retry_log[-1]})"
+        )
+    if records and len(failed) == len(records):
+        last = failed[-1].retry_log[-1] if failed[-1].retry_log else "no answer"
+        raise BackendError(f"every request of the batch{at} failed (last: {last})")

@@ -24,9 +24,14 @@ def expired_or_queued(model: Any, now: datetime, running: str) -> ColumnElement[
     """Jobs of `model` to claim at `now`: queued ones, and `running` ones whose lease ran out.
 
     Runs and dataset versions both wait as `queued` (`RunStatus.QUEUED`, `VersionStatus.QUEUED`).
+    A queued job with a lease time and no owner is held back until then (a run handed back for
+    an outage: see `service.storage.runs.hand_back`).
     """
     return or_(
-        model.status == RunStatus.QUEUED,
+        and_(
+            model.status == RunStatus.QUEUED,
+            or_(model.lease_expires_at.is_(None), model.lease_expires_at < now),
+        ),
         and_(
             model.status == running,
             or_(model.lease_expires_at.is_(None), model.lease_expires_at < now),

@@ -13,6 +13,7 @@ from sqlalchemy import (
     and_,
     case,
     func,
+    or_,
     select,
     update,
 )
@@ -92,8 +93,11 @@ def claim_run(
         "started_at": func.coalesce(Run.started_at, now),
     }
     claimable = _claimable(now)
-    if run_id is not None:
-        claimable = and_(claimable, Run.id == run_id)
+    if run_id is not None:  # asked for by name: a run held back after an outage too
+        claimable = and_(
+            Run.id == run_id,
+            or_(claimable, and_(Run.status == RunStatus.QUEUED, Run.lease_owner.is_(None))),
+        )
     batch_first = case((Run.kind == "batch", 0), else_=1)
     return leases.claim(
         session, Run, claimable=claimable, order_by=[batch_first, Run.id], values=values
@@ -103,6 +107,22 @@ def claim_run(
 def renew_lease(session: Session, *, run_id: int, owner: str, lease_seconds: int) -> bool:
     """Extend our lease on a run; False when it is no longer ours (see `leases.renew`)."""
     return leases.renew(session, Run, job_id=run_id, owner=owner, lease_seconds=lease_seconds)
+
+
+def hand_back(session: Session, *, run_id: int, owner: str, retry_after_s: float, why: str) -> None:
+    """Give our run back to the queue after an outage, held back for ``retry_after_s`` seconds
+    (its lease time then, with no owner: `leases.expired_or_queued` skips it until that time,
+    so the next claims take other runs), with the reason as a `queued` event."""
+    session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.lease_owner == owner)
+        .values(
+            status=RunStatus.QUEUED,
+            lease_owner=None,
+            lease_expires_at=utcnow() + timedelta(seconds=retry_after_s),
+        )
+    )
+    add_event(session, run_id, RunStatus.QUEUED, why)
 
 
 def release_lease(

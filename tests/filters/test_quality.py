@@ -60,7 +60,7 @@ def test_output_in_any_script_is_scored(good: str, looping: str) -> None:
     # Text without Latin letters used to have no tokens and score 0 whatever it said.
     assert score_heuristic_quality(INSTR, "", good).value == 1.0
     assert score_heuristic_quality(INSTR, "", looping).value < 0.3
-    assert score_heuristic_quality(INSTR, "", good).version == SCORER_VERSION == "9"
+    assert score_heuristic_quality(INSTR, "", good).version == SCORER_VERSION == "10"
 
 
 @pytest.mark.parametrize(

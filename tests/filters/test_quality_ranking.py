@@ -8,15 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from filters.completion_defects import (
-    BARE_END_FLOOR,
-    count_shortfall,
-    listed_items,
-    requested_count,
-    residue_factor,
-    truncation_factor,
-)
+from filters.completion_defects import BARE_END_FLOOR, residue_factor, truncation_factor
 from filters.quality import score_heuristic_quality
+from filters.requested_counts import count_shortfall, listed_items, requested_count
 
 INSTR = "Give three tips for staying healthy."
 ANSWER = "Eat a balanced diet. Exercise for thirty minutes a day. Sleep eight hours a night."

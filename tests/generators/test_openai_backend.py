@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from generators.backends.fleet import ServerFleet, server_roots
-from generators.backends.openai import OpenAIBackend
+from generators.backends.openai import OpenAIBackend, failed_unreachable
 from generators.errors import ConfigError
 from generators.types import SamplingParams
 
@@ -142,6 +142,46 @@ def test_client_errors_are_not_retried() -> None:
     [completion] = backend(lambda r: httpx.Response(400), sleeps).generate(["p"], SAMPLING)
     assert completion.finish_reason == "error"
     assert completion.retry_log == ["attempt 1: HTTP 400"] and sleeps == []
+
+
+def _refuse(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("refused", request=request)
+
+
+def _time_out(request: httpx.Request) -> httpx.Response:
+    raise httpx.ReadTimeout("no answer", request=request)
+
+
+@pytest.mark.parametrize(
+    ("handler", "on_servers"),
+    [
+        pytest.param(_refuse, True, id="refused"),
+        pytest.param(_time_out, True, id="timeout"),
+        pytest.param(lambda r: httpx.Response(503), True, id="503"),
+        pytest.param(lambda r: httpx.Response(429), True, id="429"),
+        pytest.param(lambda r: httpx.Response(400), False, id="400"),
+        pytest.param(lambda r: httpx.Response(404), False, id="404"),
+        pytest.param(lambda r: httpx.Response(200, json={"x": 1}), False, id="malformed"),
+    ],
+)
+def test_a_failed_request_says_whether_it_gave_up_on_the_servers(
+    handler: Callable[[httpx.Request], httpx.Response], on_servers: bool
+) -> None:
+    """The worker drops a batch none of whose requests got through to a server (and hands the
+    run back) but commits one whose requests were refused for themselves: the log each
+    failure leaves tells them apart, in a fleet (the server named in the line) or not."""
+    for base_url in ("http://server.test", "http://a.test,http://b.test:8000"):
+        client = OpenAIBackend(
+            base_url,
+            model="served",
+            transport=httpx.MockTransport(completions_only(handler)),
+            sleep=lambda _s: None,
+            max_retries=1,
+        )
+        [completion] = client.generate(["p"], SAMPLING)
+        assert completion.finish_reason == "error"
+        assert failed_unreachable(completion.retry_log) is on_servers, completion.retry_log
+    assert failed_unreachable([]) is False
 
 
 def test_malformed_success_body_is_an_error_completion() -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import redis
 
-from filters.errors import IndexStorageError
+from filters.errors import IndexStorageError, IndexUnavailable
 from filters.near_duplicates import NearDuplicateIndex, PoolEntry
 from filters.rouge import TokenEncoder, f_measure, rouge_l_many, rouge_l_text, rouge_tokenize
 from filters.types import Verdict
@@ -568,6 +568,8 @@ def test_a_pool_larger_than_a_chunk_loads_and_decides_identically(
         for name in client.scan_iter(match=f"{pool.base}:*", count=10_000):
             short = name[len(pool.base) :]
             out[short] = client.hgetall(name) if client.type(name) == b"hash" else client.get(name)
+        meta = out[b":meta"]
+        assert isinstance(meta, dict) and meta.pop(b"epoch")  # each build's own
         return out
 
     whole = fresh_pool(client)
@@ -801,3 +803,135 @@ def test_candidates_hold_every_pool_text_over_the_threshold_at_any_length(
                     found += key in keys
     assert found == over
     assert over > 0 or threshold == 1.0
+
+
+def built(pool: RedisPool, texts: list[str], *, ranked_by: list[str], mark: int = 0) -> None:
+    """Build ``pool`` from scratch with ``texts`` (keys t0, t1...), its vocabulary ranked by
+    the tokens of ``ranked_by`` (commonest first), as a worker's sync does."""
+    owner = uuid.uuid4().hex
+    assert pool.build_lock(owner)
+    index = NearDuplicateIndex(storage=pool)
+    chunks = (index.prepare([(f"t{i}", t, None) for i, t in enumerate(texts)]) for _ in [0])
+    sample = [rouge_tokenize(t) for t in ranked_by]
+    pool.rebuild(chunks, mark, owner=owner, sample=sample)
+    pool.release_build_lock(owner)
+
+
+# Two texts of equal length sharing no token: a copy ranked by E gives E's tokens the ids a
+# copy ranked by F gives F's, so a query encoded against one copy and compared with the
+# other's members would find F's text identical to E.
+E = "Describe the water cycle in simple terms."
+F = "Summarize this article about renewable energy policy."
+
+
+def test_a_copy_rebuilt_under_a_batch_is_never_used_with_the_batchs_encoding(
+    client: redis.Redis,
+) -> None:
+    """Token ids belong to a copy: a batch encoded against one copy, whose candidates would
+    be read from another built meanwhile (Redis lost the copy, another worker rebuilt it with
+    its own frequency ranking), must not be decided (it could find a false duplicate, here F
+    for E at ROUGE-L 1.0, or miss a true one): the storage says the index is unavailable."""
+    pool = fresh_pool(client)
+    built(pool, [E, F], ranked_by=[E])
+    mine = RedisPool(client, pool.base, 0.7)
+    index = NearDuplicateIndex(storage=mine)
+    query = index.prepare([("q", E, None)])[0]
+    pool.wipe()
+    built(pool, [F], ranked_by=[F])  # no E in the new copy; F's tokens take E's old ids
+    with pytest.raises(IndexUnavailable, match="lost or rebuilt"):
+        mine.candidates([query.tokens])
+    # The next batch encodes against the new copy and decides right.
+    assert index.check_batch([("q", E)], add_accepted=False)[0].accepted
+    assert index.nearest(F) == ("t0", 1.0)
+
+
+@pytest.mark.parametrize("when", ["wiped", "building", "wiped and built again"])
+def test_a_batch_meeting_a_lost_or_half_built_copy_is_not_decided(
+    client: redis.Redis, when: str
+) -> None:
+    """Siblings: the copy lost and not yet rebuilt (its posting lists empty: every duplicate
+    would be missed), a build from scratch under way at the encoding (the copy holds part of
+    the pool), and a rebuild that kept the same ranking (same ids, but the batch straddled
+    the wipe)."""
+    pool = fresh_pool(client)
+    built(pool, [E, F], ranked_by=[E, F])
+    mine = RedisPool(client, pool.base, 0.7)
+    index = NearDuplicateIndex(storage=mine)
+    if when == "building":
+        owner = uuid.uuid4().hex
+        pool.wipe()
+        client.hset(pool._meta, "epoch", f"{owner}:1")  # as rebuild() leaves it at its start
+        with pytest.raises(IndexUnavailable):
+            index.check_batch([("q", E)])
+        return
+    query = index.prepare([("q", E, None)])[0]
+    pool.wipe()
+    if when == "wiped and built again":
+        built(pool, [E, F], ranked_by=[E, F])
+    with pytest.raises(IndexUnavailable):
+        mine.candidates([query.tokens])
+    if when == "wiped":  # a later batch too: this pool had a mark, a copy without one is lost
+        with pytest.raises(IndexUnavailable):
+            index.nearest(E)
+    else:
+        assert index.nearest(E) == ("t0", 1.0)
+
+
+def test_a_copy_that_only_grew_under_a_batch_is_used(client: redis.Redis) -> None:
+    """Not a false alarm: another worker adding a committed iteration (the mark moves, the
+    epoch stays) between a batch's encoding and its candidates is the normal case."""
+    pool = fresh_pool(client)
+    built(pool, [E], ranked_by=[E], mark=1)
+    mine = RedisPool(client, pool.base, 0.7)
+    index = NearDuplicateIndex(storage=mine)
+    query = index.prepare([("q", E, None)])[0]
+    other = NearDuplicateIndex(storage=pool)
+    assert pool.advance(other.prepare([("g", F, None)]), expected=1, mark=2)
+    assert dict(mine.candidates([query.tokens])[0]) == {"t0": query.code}
+    assert index.check_batch([("q2", F)], add_accepted=False)[0].nearest_id == "g"
+
+
+def test_a_copy_ahead_of_the_database_is_dropped_only_under_the_build_lock(
+    client: redis.Redis,
+) -> None:
+    """Two workers find the same copy ahead of the database (mark 5, committed 3: a restored
+    backup). One takes the build lock and rebuilds; the other drops the copy with a wipe, and
+    that wipe took no lock: landing mid-build, it deletes what the build wrote so far (members,
+    posting lists, vocabulary, epoch), and the build then sets its mark on a copy without
+    them. Every later batch misses those tasks, and no check can tell (mark and epoch agree)."""
+    pool = fresh_pool(client)
+    built(pool, [E, F], ranked_by=[E, F], mark=5)
+    items: list[tuple[str, str, bytes | None]] = [("t0", E, None), ("t1", F, None)]
+    paused, go = threading.Event(), threading.Event()
+    builder = RedisPool(client, pool.base, 0.7)
+
+    def build() -> None:  # found the stale copy too, took the lock first
+        assert builder.build_lock("builder")
+        index = NearDuplicateIndex(storage=builder)
+
+        def chunks() -> Iterator[list[PoolEntry]]:
+            yield index.prepare(items[:1])
+            paused.set()
+            go.wait(10)
+            yield index.prepare(items[1:])
+
+        try:
+            builder.rebuild(chunks(), 3, owner="builder", sample=[])
+        finally:
+            builder.release_build_lock("builder")
+
+    thread = threading.Thread(target=build)
+
+    def read_committed(after: int | None) -> tuple[int, list[tuple[str, str, bytes | None]]]:
+        if after == 5 and not thread.is_alive() and not paused.is_set():
+            thread.start()  # the other worker's build reaches its second chunk meanwhile
+            assert paused.wait(10)
+            threading.Timer(0.5, go.set).start()
+        return 3, (items if after is None else [])
+
+    mine = RedisPool(client, pool.base, 0.7)
+    index = NearDuplicateIndex(storage=mine)
+    assert sync_index(index, mine, read_committed, owner="me", wait_seconds=10) == 3
+    thread.join(10)
+    assert index.nearest(E) == ("t0", 1.0)
+    assert index.nearest(F) == ("t1", 1.0)
