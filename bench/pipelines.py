@@ -71,6 +71,7 @@ sys.path.insert(0, str(REPO))
 from bench.result_file import goal, write_result  # noqa: E402 (after the path is set)
 from bench.servers import SERVED, server_env, start_vllm_server, stop_server  # noqa: E402
 from filters.rouge import rouge_l_f, rouge_tokenize  # noqa: E402
+from generators.backends.precision import cpu_dtype, cpu_flags  # noqa: E402
 
 SEED_FILE = REPO.parent / "shared" / "data" / "self_instruct_seed_tasks.jsonl"
 THRESHOLD = 0.7  # the paper's ROUGE-L rule, for the referee and for Alpaca's own loop
@@ -99,6 +100,27 @@ def server_tokens(url: str) -> dict[str, int]:
         if name in names:
             totals[names[name]] += float(line.rsplit(" ", 1)[1])
     return {k: int(v) for k, v in totals.items()}
+
+
+def wait_idle(url: str, timeout_s: float = 300.0) -> float:
+    """Wait until the server runs and queues no request; the seconds waited.
+
+    A tool may stop reading answers it no longer needs (instructforge at its target) while the
+    server still finishes them: the next tool must not share the server with them, and their
+    tokens belong to the tool that sent them.
+    """
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout_s:
+        text = httpx.get(f"{url}/metrics", timeout=10).text
+        busy = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(("vllm:num_requests_running", "vllm:num_requests_waiting"))
+        )
+        if busy == 0:
+            break
+        time.sleep(0.5)
+    return time.perf_counter() - start
 
 
 # --- the referee ------------------------------------------------------------------------
@@ -201,6 +223,8 @@ def race_instructforge(url: str, target: int, max_seconds: float) -> dict[str, A
         worker.run_forever(once=True)
         stopper.cancel()
         seconds = time.perf_counter() - started
+        # Answers the run stopped reading at its target are still its tokens: wait for them.
+        wait_idle(url)
         spent = _spent_since(url, base)
         run = client.get(f"/v1/runs/{run_id}", headers=headers).raise_for_status().json()
         # The run stops at its target: every task is delivered at the run's end.
@@ -618,8 +642,15 @@ def race(args: argparse.Namespace) -> None:
         prepare_int8_encoder(cache)
     work = Path(tempfile.mkdtemp(prefix="race-"))
     load_start = Path("/proc/loadavg").read_text().split()[:3]
+    # The precision this CPU runs fastest, as the product's own dtype=auto picks it (vLLM's
+    # auto is the model's bf16, emulated on an AVX2-only CPU at a fraction of fp32's speed).
+    dtype = cpu_dtype(cpu_flags())
     process, url = start_vllm_server(
-        model_dir, work / "vllm.log", env=server_env(args.server_threads), max_model_len=4096
+        model_dir,
+        work / "vllm.log",
+        env=server_env(args.server_threads),
+        max_model_len=4096,
+        dtype=dtype,
     )
     rows = []
     failed: dict[str, str] = {}  # tool -> its log
@@ -640,6 +671,7 @@ def race(args: argparse.Namespace) -> None:
             ]  # fmt: skip
             with (work / f"{tool}.log").open("wb") as log:
                 done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
+            drained = wait_idle(url)
             if done.returncode != 0:
                 # The others still run and are reported: one crash must not lose a long race.
                 failed[tool] = str(work / f"{tool}.log")
@@ -648,12 +680,19 @@ def race(args: argparse.Namespace) -> None:
             after = server_tokens(url)
             tokens = {k: after[k] - before[k] for k in before}
             raw = json.loads(result_path.read_text(encoding="utf-8"))
-            rows.append(score(tool, raw, tokens, args.target))
+            rows.append(
+                {**score(tool, raw, tokens, args.target), "server_drain_s": round(drained, 1)}
+            )
             print(json.dumps(rows[-1]), flush=True)
     finally:
         stop_server(process)
     load_end = Path("/proc/loadavg").read_text().split()[:3]
-    machine = {"loadavg_start": load_start, "loadavg_end": load_end, "logs": str(work)}
+    machine = {
+        "loadavg_start": load_start,
+        "loadavg_end": load_end,
+        "logs": str(work),
+        "server_dtype": dtype,
+    }
     report(rows, args, {**machine, "failed": failed})
     if failed:
         raise SystemExit(f"failed: {', '.join(failed)}")

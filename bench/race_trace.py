@@ -239,6 +239,10 @@ def main() -> None:
         import service.app
         import service.runs.worker  # noqa: F401
 
+        # A server kept between traces (--url) would serve the templates' prefixes from its
+        # cache: reset it where the server allows (VLLM_SERVER_DEV_MODE=1).
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(f"{url}/reset_prefix_cache", timeout=30)
         tracer = Tracer(url, args.poll_s)
         tracer.patch()
         tracer.start()
