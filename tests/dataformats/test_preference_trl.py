@@ -36,8 +36,10 @@ def test_standard_and_conversational_shapes() -> None:
         preference_record("p", "c", "r", system="Be brief.")
 
 
-def dpo_smoke(data_file: Path, model_dir: Path, tmp_path: Path) -> list[dict[str, float]]:
-    """Two CPU steps of TRL's DPOTrainer on a JSONL file as written; the logged losses."""
+def dpo_smoke(
+    data_file: Path, model_dir: Path, tmp_path: Path, steps: int = 2
+) -> list[dict[str, float]]:
+    """``steps`` CPU steps of TRL's DPOTrainer on a JSONL file as written; the logged losses."""
     datasets = pytest.importorskip("datasets", reason="the dev extra's `datasets` is not installed")
     pytest.importorskip("trl", reason="the dev extra's `trl` is not installed")
     import torch
@@ -49,12 +51,17 @@ def dpo_smoke(data_file: Path, model_dir: Path, tmp_path: Path) -> list[dict[str
     model = AutoModelForCausalLM.from_pretrained(
         model_dir, local_files_only=True, dtype=torch.float32
     )
-    args = DPOConfig(output_dir=str(tmp_path / "out"), beta=0.1, max_length=96, **TRL_SMOKE_ARGS)
+    args = DPOConfig(
+        output_dir=str(tmp_path / "out"),
+        beta=0.1,
+        max_length=96,
+        **{**TRL_SMOKE_ARGS, "max_steps": steps},
+    )
     trainer = DPOTrainer(
         model=model, args=args, train_dataset=data["train"], processing_class=tokenizer
     )
     result = trainer.train()
-    assert result.global_step == 2
+    assert result.global_step == steps
     return [e for e in trainer.state.log_history if "loss" in e]
 
 
