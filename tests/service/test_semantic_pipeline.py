@@ -82,7 +82,13 @@ def test_paraphrase_of_a_seed_is_rejected_only_when_enabled(
     assert paraphrase.verdict.rule == "semantic_duplicate"
     seed = next(t for t in pipeline.seed_tasks if t.instruction == SEED)
     assert paraphrase.verdict.nearest_id == seed.id
-    assert paraphrase.verdict.similarity == pytest.approx(0.844, abs=1e-3)
+    # The encoder's own cosine: int8 kernels differ by CPU (0.844 with VNNI, 0.837 on AVX2).
+    vectors = pipeline.semantic.encoder.encode([PARAPHRASE, SEED])
+    cosine = float(vectors[0] @ vectors[1]) / float(
+        np.linalg.norm(vectors[0]) * np.linalg.norm(vectors[1])
+    )
+    assert paraphrase.verdict.similarity == pytest.approx(cosine, abs=1e-4)
+    assert 0.83 < cosine < 0.85
     assert pipeline.semantic.encoder.name == INT8_MODEL and pipeline.semantic.threshold == 0.775
     pipeline.absorb([(9001, distinct), (9002, paraphrase)])
     assert "9001" in pipeline.semantic and "9002" not in pipeline.semantic
