@@ -87,6 +87,15 @@ def model_cache() -> Path:
 # --- the server -------------------------------------------------------------------------
 
 
+def warm_server(url: str) -> None:
+    """One small batch, so the first requests' kernel compilation is paid by no tool."""
+    httpx.post(
+        f"{url}/v1/completions",
+        json={"model": SERVED, "prompt": ["Hello"] * 4, "max_tokens": 8},
+        timeout=300,
+    ).raise_for_status()
+
+
 def server_tokens(url: str) -> dict[str, int]:
     """The server's prompt and generation token counters (summed over their labels)."""
     text = httpx.get(f"{url}/metrics", timeout=10).text
@@ -655,12 +664,7 @@ def race(args: argparse.Namespace) -> None:
     rows = []
     failed: dict[str, str] = {}  # tool -> its log
     try:
-        # Warm the server (first requests compile kernels), so no tool pays for that.
-        httpx.post(
-            f"{url}/v1/completions",
-            json={"model": SERVED, "prompt": ["Hello"] * 4, "max_tokens": 8},
-            timeout=300,
-        ).raise_for_status()
+        warm_server(url)
         for tool in args.tools.split(","):
             before = server_tokens(url)
             result_path = work / f"{tool}.json"

@@ -33,8 +33,8 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.pipelines import model_cache, race_instructforge  # noqa: E402
-from bench.servers import SERVED, server_env, start_vllm_server, stop_server  # noqa: E402
+from bench.pipelines import model_cache, race_instructforge, warm_server  # noqa: E402
+from bench.servers import server_env, start_vllm_server, stop_server  # noqa: E402
 
 STAGE_OF_PREFIX = {
     "Come up with a series of tasks": "instructions",
@@ -228,11 +228,7 @@ def main() -> None:
             model_dir, work / "vllm.log", env=server_env(args.server_threads), max_model_len=4096
         )
     try:
-        httpx.post(
-            f"{url}/v1/completions",
-            json={"model": SERVED, "prompt": ["Hello"] * 4, "max_tokens": 8},
-            timeout=300,
-        ).raise_for_status()
+        warm_server(url)
         # Imports the race's subprocess pays before its clock starts.
         import fastapi.testclient  # noqa: F401
 
